@@ -1,0 +1,239 @@
+"""The ULEB128 frame format: reference vectors, golden frames, fuzzed streams, bad headers."""
+
+from __future__ import annotations
+
+import pathlib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.internet.testing import StringTransport
+from twisted.trial import unittest
+
+from txsmarkets import seto_pb2
+from txsmarkets.framing import (
+    IncompleteULEB128,
+    InvalidULEB128,
+    ULEB128StringReceiver,
+    frame_decode_all,
+    frame_encode,
+    uleb128_decode,
+    uleb128_encode,
+)
+
+DATA = pathlib.Path(__file__).parent / "data"
+
+ULEB_VECTORS = [
+    (0, "00"),
+    (127, "7f"),
+    (128, "8001"),
+    (624485, "e58e26"),
+    (268435202, "82feff7f"),
+]
+FRAME_VECTORS = [
+    (b"", "00000000"),
+    (b"a", "01610000"),
+    (b"ab", "02616200"),
+    (b"abc", "03616263"),
+    (b"abcd", "0461626364"),
+]
+
+
+def golden_frames() -> list[tuple[str, bytes]]:
+    frames = []
+    for line in (DATA / "golden-frames.tsv").read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, hexframe, _ = line.split("\t")
+        frames.append((name, bytes.fromhex(hexframe)))
+    return frames
+
+
+class Collector(ULEB128StringReceiver):
+    """Keeps every payload it receives."""
+
+    def __init__(self) -> None:
+        self.strings: list[bytes] = []
+
+    def stringReceived(self, string: bytes) -> None:
+        self.strings.append(string)
+
+
+def connected(limit: int | None = None) -> tuple[Collector, StringTransport]:
+    proto = Collector()
+    if limit is not None:
+        proto.MAX_LENGTH = limit
+    transport = StringTransport()
+    proto.makeConnection(transport)
+    return proto, transport
+
+
+class ULEB128Tests(unittest.SynchronousTestCase):
+    def test_vectors(self) -> None:
+        for value, hexed in ULEB_VECTORS:
+            self.assertEqual(uleb128_encode(value).hex(), hexed)
+            self.assertEqual(uleb128_decode(bytes.fromhex(hexed)), (value, len(hexed) // 2))
+
+    def test_negative(self) -> None:
+        self.assertRaises(ValueError, uleb128_encode, -1)
+
+    def test_incomplete(self) -> None:
+        self.assertRaises(IncompleteULEB128, uleb128_decode, b"")
+        self.assertRaises(IncompleteULEB128, uleb128_decode, b"\x80\x80\x80\x80")
+
+    def test_too_long(self) -> None:
+        self.assertRaises(InvalidULEB128, uleb128_decode, b"\x80" * 10 + b"\x01")
+        self.assertEqual(uleb128_decode(b"\xff" * 9 + b"\x01"), (2**64 - 1, 10))
+
+    @given(st.integers(min_value=0, max_value=2**64 - 1))
+    def test_round_trip(self, value: int) -> None:
+        encoded = uleb128_encode(value)
+        self.assertEqual(uleb128_decode(encoded + b"junk"), (value, len(encoded)))
+
+
+class FrameFunctionTests(unittest.SynchronousTestCase):
+    def test_vectors(self) -> None:
+        for payload, hexed in FRAME_VECTORS:
+            frame = bytearray()
+            frame_encode(frame, payload)
+            self.assertEqual(frame.hex(), hexed)
+            self.assertEqual(frame_decode_all(frame), ([payload], bytearray()))
+
+    def test_two_frames(self) -> None:
+        self.assertEqual(frame_decode_all(b"\x05abcde\x03abc"), ([b"abcde", b"abc"], b""))
+
+    def test_padding_then_next(self) -> None:
+        self.assertEqual(frame_decode_all(b"\x01a\x00\x00\x02xy\x00\x03"), ([b"a", b"xy"], b"\x03"))
+
+    def test_incomplete_waits(self) -> None:
+        self.assertEqual(frame_decode_all(b"\x05abc"), ([], b"\x05abc"))
+        self.assertEqual(frame_decode_all(b"\x80\x80\x80\x80"), ([], b"\x80\x80\x80\x80"))
+        self.assertEqual(frame_decode_all(b"\x01a\x00"), ([], b"\x01a\x00"))
+
+    def test_golden_frames(self) -> None:
+        """Each golden frame decodes to one payload that parses and re-encodes to the frame."""
+        frames = golden_frames()
+        self.assertEqual(len(frames), 11)
+        for name, frame in frames:
+            payloads, rest = frame_decode_all(frame)
+            self.assertEqual(rest, b"", name)
+            self.assertEqual(len(payloads), 1, name)
+            message = seto_pb2.Payload.FromString(payloads[0])
+            again = bytearray()
+            frame_encode(again, message.SerializeToString())
+            self.assertEqual(bytes(again), frame, name)
+
+    def test_golden_meanings(self) -> None:
+        frames = dict(golden_frames())
+        login = seto_pb2.Payload.FromString(frame_decode_all(frames["login"])[0][0])
+        self.assertEqual(login.eto_payload.seq, 1)
+        self.assertEqual((login.login.username, login.login.password), ("demo", "demo"))
+        accepted = seto_pb2.Payload.FromString(frame_decode_all(frames["order_accepted"])[0][0])
+        self.assertEqual(
+            (accepted.eto_payload.seq, accepted.order_accepted.seq, accepted.order_accepted.order_id),
+            (3, 2, 987654321),
+        )
+
+
+class ReceiverTests(unittest.SynchronousTestCase):
+    def test_send_string(self) -> None:
+        proto, transport = connected()
+        for payload, hexed in FRAME_VECTORS:
+            proto.sendString(payload)
+        proto.sendString(b"x" * 300)
+        expected = b"".join(bytes.fromhex(h) for _, h in FRAME_VECTORS) + b"\xac\x02" + b"x" * 300
+        self.assertEqual(transport.value(), expected)
+
+    def test_golden_stream_bytewise(self) -> None:
+        proto, _ = connected()
+        stream = b"".join(frame for _, frame in golden_frames())
+        for i in range(len(stream)):
+            proto.dataReceived(stream[i : i + 1])
+        self.assertEqual(len(proto.strings), 11)
+
+    def test_length_limit(self) -> None:
+        """An oversize header drops the connection; nothing after it is dispatched."""
+        proto, transport = connected(limit=10)
+        proto.dataReceived(b"\x01a\x00\x00" + b"\x0bhello world" + b"\x01b\x00\x00")
+        self.assertEqual(proto.strings, [b"a"])
+        self.assertTrue(transport.disconnecting)
+
+    def test_length_limit_before_body(self) -> None:
+        """The limit is enforced on the header alone: the body is never buffered."""
+        proto, transport = connected()
+        proto.dataReceived(uleb128_encode(proto.MAX_LENGTH + 1))
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(proto._unprocessed, b"")
+
+    def test_header_too_long(self) -> None:
+        proto, transport = connected()
+        proto.dataReceived(b"\x80" * 4)
+        self.assertFalse(transport.disconnecting)
+        proto.dataReceived(b"\x80" * 5)
+        self.assertFalse(transport.disconnecting)
+        # A tenth continuation byte means an eleventh header byte: an error already.
+        proto.dataReceived(b"\x80")
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(proto.strings, [])
+
+    def test_large_frame_in_small_chunks(self) -> None:
+        proto, _ = connected()
+        payload = bytes(range(256)) * 4096
+        frame = bytearray()
+        frame_encode(frame, payload)
+        frame_encode(frame, b"next")
+        for i in range(0, len(frame), 1000):
+            proto.dataReceived(bytes(frame[i : i + 1000]))
+        self.assertEqual(proto.strings, [payload, b"next"])
+
+    def test_pause_holds_frames(self) -> None:
+        class Pausing(Collector):
+            def stringReceived(self, string: bytes) -> None:
+                super().stringReceived(string)
+                self.pauseProducing()
+
+        proto = Pausing()
+        proto.makeConnection(StringTransport())
+        proto.dataReceived(b"\x01a\x00\x00\x01b\x00\x00")
+        self.assertEqual(proto.strings, [b"a"])
+        proto.resumeProducing()
+        self.assertEqual(proto.strings, [b"a", b"b"])
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        st.lists(st.binary(max_size=300), max_size=20),
+        st.lists(st.integers(min_value=1, max_value=64), min_size=1),
+    )
+    def test_random_chunks(self, payloads: list[bytes], cuts: list[int]) -> None:
+        """Any payload list split at any chunk boundaries arrives whole and in order."""
+        proto, _ = connected()
+        stream = bytearray()
+        for payload in payloads:
+            frame_encode(stream, payload)
+        pos = 0
+        i = 0
+        while pos < len(stream):
+            size = cuts[i % len(cuts)]
+            proto.dataReceived(bytes(stream[pos : pos + size]))
+            pos += size
+            i += 1
+        self.assertEqual(proto.strings, payloads)
+        self.assertEqual(frame_decode_all(stream), (payloads, bytearray()))
+
+    @settings(max_examples=50, deadline=None)
+    @given(st.lists(st.binary(max_size=50), max_size=20))
+    def test_one_byte_at_a_time(self, payloads: list[bytes]) -> None:
+        proto, _ = connected()
+        stream = bytearray()
+        for payload in payloads:
+            frame_encode(stream, payload)
+        for i in range(len(stream)):
+            proto.dataReceived(bytes(stream[i : i + 1]))
+        self.assertEqual(proto.strings, payloads)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.binary(max_size=2000))
+    def test_random_bytes(self, junk: bytes) -> None:
+        """Random bytes end in frames, a wait or a dropped connection; never an exception."""
+        proto, transport = connected(limit=1024)
+        proto.dataReceived(junk)
+        self.assertLessEqual(len(proto._unprocessed), 1024 + 10 + 4)

@@ -1,0 +1,110 @@
+"""The errors of the streaming API: those of the original client and the session's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from txsmarkets.errors import Error
+
+__all__ = [
+    "ConnectionError",
+    "ConnectionLost",
+    "DecodeError",
+    "DownloadError",
+    "InvalidCallbackError",
+    "InvalidUrlError",
+    "LoginError",
+    "LoginTimeout",
+    "OrderInvalid",
+    "OrderRejected",
+    "ParseError",
+    "RequestRejected",
+    "RequestTimeout",
+    "SessionClosed",
+    "SocketDisconnected",
+]
+
+
+class ConnectionError(Error):  # noqa: A001 - the 9.3 name
+    """TCP connection-related error."""
+
+
+class DecodeError(Error):
+    """A frame header could not be decoded."""
+
+
+class DownloadError(Error):
+    """A URL could not be fetched."""
+
+
+class InvalidCallbackError(Error):
+    """A handler was registered for a message name that does not exist."""
+
+
+class InvalidUrlError(Error):
+    """A URL is invalid."""
+
+
+class ParseError(Error):
+    """A message or frame could not be parsed."""
+
+
+class SocketDisconnected(Error):
+    """The connection was closed while a message was awaited."""
+
+
+class ConnectionLost(SocketDisconnected):
+    """The connection ended while a request waited for its answer.
+
+    ``reason`` is the `Failure` the transport gave. For an order the outcome is unknown:
+    the answer, if the exchange got the order, still arrives through the handlers once the
+    session resumes.
+    """
+
+    def __init__(self, reason: Any = None) -> None:
+        super().__init__(f"connection lost: {getattr(reason, 'value', reason)!r}")
+        self.reason = reason
+
+
+class SessionClosed(Error):
+    """The session has ended (logged out or refused); requests can no longer be made."""
+
+
+class LoginError(Error):
+    """The exchange refused the login; ``reason`` is the eto logout reason's name."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"login refused: {reason}")
+        self.reason = reason
+
+
+class LoginTimeout(Error):
+    """No login response arrived in time."""
+
+
+class RequestTimeout(Error):
+    """A request got no answer within its timeout."""
+
+
+class RequestRejected(Error):
+    """The exchange answered a request with a rejection.
+
+    ``message`` is the protobuf answer; ``reason`` the rejection reason's enum name.
+    """
+
+    def __init__(self, reason: str, message: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.message = message
+
+
+class OrderRejected(RequestRejected):
+    """An order create was answered with ``seto.order_rejected``."""
+
+
+class OrderInvalid(RequestRejected):
+    """An order create was answered with ``seto.order_invalid``; ``reasons`` lists why."""
+
+    def __init__(self, reasons: list[str], message: Any = None) -> None:
+        super().__init__(", ".join(reasons), message)
+        self.reasons = reasons

@@ -1,0 +1,513 @@
+"""The client session over StringTransport with a Clock: every session rule, one by one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.internet.error import ConnectionDone
+from twisted.trial import unittest
+
+from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.client import BUY, OrderCreate, Session, SessionSettings, StreamingAPIClient
+from txsmarkets.exceptions import (
+    ConnectionLost,
+    InvalidCallbackError,
+    LoginError,
+    OrderInvalid,
+    OrderRejected,
+    RequestTimeout,
+)
+from txsmarkets.factory import SmarketsClientFactory
+from txsmarkets.framing import frame_decode_all, frame_encode
+from txsmarkets.messages import eto_message, message_name
+
+
+class FakeExchange:
+    """Plays the exchange's part by hand: decodes what the client wrote, writes to it."""
+
+    def __init__(self, framing: str = "uleb128", **settings: Any) -> None:
+        self.clock = Clock()
+        self.settings = SessionSettings(
+            "demo", "secret-pw", host="exchange.test", port=3701, ssl=False, framing=framing, **settings
+        )
+        self.session = Session(self.settings, reactor=self.clock)
+        self.client = StreamingAPIClient(self.session)
+        self.factory = SmarketsClientFactory(self.session)
+        self.session.factory = self.factory
+        self.seq = 1
+        self.framing = framing
+        self.received: list[seto_pb2.Payload] = []
+        self.client.add_global_handler(lambda name, message: self.received.append(message))
+
+    def connect(self) -> None:
+        self.proto = self.factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.proto.makeConnection(self.transport)
+
+    def sent(self) -> list[seto_pb2.Payload]:
+        """Everything the client wrote since the last call."""
+        data = self.transport.value()
+        self.transport.clear()
+        if self.framing == "int32":
+            out = []
+            while data:
+                n = int.from_bytes(data[:4], "big")
+                out.append(seto_pb2.Payload.FromString(data[4 : 4 + n]))
+                data = data[4 + n :]
+            return out
+        payloads, rest = frame_decode_all(data)
+        assert rest == b""
+        return [seto_pb2.Payload.FromString(p) for p in payloads]
+
+    def send(self, payload: seto_pb2.Payload, seq: int | None = None) -> None:
+        if seq is None:
+            seq = self.seq
+            self.seq += 1
+        payload.eto_payload.seq = seq
+        data = payload.SerializeToString()
+        if self.framing == "int32":
+            self.proto.dataReceived(len(data).to_bytes(4, "big") + data)
+        else:
+            frame = bytearray()
+            frame_encode(frame, data)
+            self.proto.dataReceived(bytes(frame))
+
+    def send_eto(self, kind: int, seq: int | None = None, **fields: Any) -> None:
+        self.send(eto_message(kind, **fields), seq)
+
+    def login(self, session_id: str = "s-1", reset: int | None = None) -> seto_pb2.Payload:
+        self.connect()
+        login = self.sent()[0]
+        response = eto_pb2.LoginResponse(session=session_id)
+        response.reset = reset if reset is not None else login.eto_payload.seq + 1
+        self.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=response)
+        return login
+
+    def logout(self, reason: int) -> None:
+        self.send_eto(eto_pb2.PAYLOAD_LOGOUT, logout=eto_pb2.Logout(reason=reason))
+        self.proto.connectionLost(Failure(ConnectionDone()))
+
+
+def app(kind: int, **body: Any) -> seto_pb2.Payload:
+    payload = seto_pb2.Payload(type=kind)
+    payload.eto_payload.seq = 0
+    field = message_name(payload).split(".")[1]
+    for name, value in body.items():
+        setattr(getattr(payload, field), name, value)
+    return payload
+
+
+def quotes(market_id: int, contract_id: int, bid: tuple[int, int]) -> seto_pb2.Payload:
+    payload = app(seto_pb2.PAYLOAD_CONTRACT_QUOTES, market_id=market_id, contract_id=contract_id)
+    payload.contract_quotes.bids.add(price=bid[0], quantity=bid[1])
+    return payload
+
+
+class LoginTests(unittest.TestCase):
+    def test_new_session_login(self) -> None:
+        ex = FakeExchange()
+        d = ex.client.login()  # the factory is there already: this waits for the response
+        login = ex.login()
+        self.assertEqual(login.type, seto_pb2.PAYLOAD_LOGIN)
+        self.assertEqual(login.eto_payload.type, eto_pb2.PAYLOAD_LOGIN)
+        self.assertEqual(login.eto_payload.seq, 1)
+        self.assertEqual((login.login.username, login.login.password), ("demo", "secret-pw"))
+        self.assertFalse(login.eto_payload.HasField("login"))
+        response = self.successResultOf(d)
+        self.assertEqual(response.eto_payload.login_response.session, "s-1")
+        self.assertTrue(ex.session.connected)
+        self.assertEqual(ex.session.sequence.outseq, 2)
+
+    def test_token_login(self) -> None:
+        ex = FakeExchange()
+        ex.settings.token = b"tok"
+        ex.settings.username = ex.settings.password = None
+        ex.connect()
+        login = ex.sent()[0]
+        self.assertEqual(login.login.cookie, b"tok")
+        self.assertFalse(login.login.HasField("password"))
+
+    def test_reset_renumbers(self) -> None:
+        ex = FakeExchange()
+        ex.login(reset=7)
+        ex.client.ping()
+        self.assertEqual(ex.sent()[0].eto_payload.seq, 7)
+
+    def test_resume_carries_session_and_seqs(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        ex.send(quotes(1, 11, (2500, 10)))
+        ex.send(app(seto_pb2.PAYLOAD_ORDER_ACCEPTED, seq=2, order_id=9, account_sequence_64=42))
+        ping = ex.client.ping()
+        ex.proto.connectionLost(Failure(ConnectionDone()))
+        self.failureResultOf(ping, ConnectionLost)
+        ex.connect()
+        login = ex.sent()[0]
+        self.assertEqual(login.eto_payload.login.session, "s-1")
+        self.assertEqual(login.eto_payload.seq, 3)
+        self.assertEqual(login.login.account_sequence_64, 42)
+        self.assertEqual(ex.session.sequence.inseq, 4)
+
+    def test_resume_with_gap_asks_replay(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        ex.proto.connectionLost(Failure(ConnectionDone()))
+        ex.connect()
+        ex.sent()
+        ex.seq = 5  # the exchange sent 2..4 while we were away
+        ex.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=eto_pb2.LoginResponse(session="s-1", reset=3))
+        replay = ex.sent()
+        self.assertEqual([p.eto_payload.type for p in replay], [eto_pb2.PAYLOAD_REPLAY])
+        self.assertEqual(replay[0].eto_payload.replay.seq, 2)
+
+    def test_unknown_session_starts_new(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        ex.proto.connectionLost(Failure(ConnectionDone()))
+        ex.connect()
+        ex.sent()
+        ex.seq = 1
+        ex.logout(eto_pb2.LOGOUT_UNKNOWN_SESSION)
+        self.assertFalse(ex.session.closed)
+        ex.connect()
+        login = ex.sent()[0]
+        self.assertEqual(login.eto_payload.seq, 1)
+        self.assertFalse(login.eto_payload.HasField("login"))
+
+    def test_fatal_logouts_stop(self) -> None:
+        for reason in (eto_pb2.LOGOUT_UNAUTHORISED, eto_pb2.LOGOUT_LOGIN_NOT_FIRST_SEQ, eto_pb2.LOGOUT_UNVERIFIED):
+            ex = FakeExchange()
+            d = ex.client.login()
+            ex.connect()
+            ex.sent()
+            ex.logout(reason)
+            failure = self.failureResultOf(d, LoginError)
+            self.assertEqual(failure.value.reason, eto_pb2.LogoutReason.Name(reason))
+            self.assertFalse(ex.factory.continueTrying)
+            self.assertNotIn("secret-pw", str(failure.value))
+
+    def test_retryable_logouts_reconnect(self) -> None:
+        for reason in (
+            eto_pb2.LOGOUT_HEARTBEAT_TIMEOUT,
+            eto_pb2.LOGOUT_SERVICE_TEMPORARILY_UNAVAILABLE,
+            eto_pb2.LOGOUT_DOWNTIME,
+            eto_pb2.LOGOUT_LOGIN_TIMEOUT,
+        ):
+            ex = FakeExchange()
+            ex.login()
+            ex.logout(reason)
+            self.assertFalse(ex.session.closed)
+            self.assertTrue(ex.factory.continueTrying)
+            self.assertEqual(ex.session.session_id, "s-1")
+
+    def test_login_timeout_drops(self) -> None:
+        ex = FakeExchange(socket_timeout=5)
+        ex.connect()
+        ex.clock.advance(5)
+        self.assertTrue(ex.transport.disconnecting or ex.transport.disconnected)
+
+    def test_settings_repr_hides_secrets(self) -> None:
+        settings = SessionSettings("demo", "secret-pw", token="tok")
+        self.assertNotIn("secret-pw", repr(settings))
+        self.assertNotIn("tok", repr(settings).replace("token=<hidden>", ""))
+
+
+class HandlerTests(unittest.TestCase):
+    def test_named_and_global(self) -> None:
+        ex = FakeExchange()
+        seen: list[Any] = []
+        ex.client.add_handler("eto.login_response", lambda message: seen.append(("named", message)))
+        ex.client.add_global_handler(lambda name, message: seen.append((name, message.type)))
+        ex.login()
+        self.assertEqual(seen[0][0], "named")
+        self.assertEqual(seen[1], ("eto.login_response", seto_pb2.PAYLOAD_ETO))
+
+    def test_unknown_name(self) -> None:
+        ex = FakeExchange()
+        self.assertRaises(InvalidCallbackError, ex.client.add_handler, "seto.nonsense", print)
+        self.assertRaises(InvalidCallbackError, ex.client.add_handler, "seto.order_accepted", 3)
+        self.assertRaises(InvalidCallbackError, ex.client.del_handler, "seto.order_accepted", print)
+
+    def test_raising_handler_logged_others_called(self) -> None:
+        ex = FakeExchange()
+        calls: list[str] = []
+
+        def bad(message: Any) -> None:
+            raise RuntimeError("boom")
+
+        ex.client.add_handler("seto.contract_quotes", bad)
+        ex.client.add_handler("seto.contract_quotes", lambda message: calls.append("second"))
+        ex.login()
+        ex.send(quotes(1, 11, (2500, 1)))
+        self.assertEqual(calls, ["second"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_del_handler(self) -> None:
+        ex = FakeExchange()
+        calls: list[Any] = []
+
+        def handler(message: Any) -> None:
+            calls.append(message)
+
+        ex.client.add_handler("seto.contract_quotes", handler)
+        ex.client.del_handler("seto.contract_quotes", handler)
+        ex.login()
+        ex.send(quotes(1, 11, (2500, 1)))
+        self.assertEqual(calls, [])
+        self.assertRaises(InvalidCallbackError, ex.client.del_global_handler, print)
+
+
+class SequencingTests(unittest.TestCase):
+    def test_gap_one_replay_then_in_order(self) -> None:
+        ex = FakeExchange()
+        ex.login()  # server seq 1
+        ex.received.clear()
+        ex.send(quotes(1, 11, (2500, 2)), seq=2)
+        ex.send(quotes(1, 11, (2500, 4)), seq=4)
+        ex.send(quotes(1, 11, (2500, 5)), seq=5)
+        requests = ex.sent()
+        self.assertEqual([p.eto_payload.replay.seq for p in requests], [3])
+        for seq in (3, 4, 5):
+            payload = quotes(1, 11, (2500, seq))
+            payload.eto_payload.is_replay = True
+            ex.send(payload, seq=seq)
+        ex.send(quotes(1, 11, (2500, 5)), seq=5)  # a duplicate
+        self.assertEqual([p.contract_quotes.bids[0].quantity for p in ex.received], [2, 3, 4, 5])
+
+    def test_replay_asked_again_after_timeout(self) -> None:
+        ex = FakeExchange(heartbeat_interval=5)
+        ex.login()
+        ex.proto.replayTimeout = 5
+        ex.send(quotes(1, 11, (2500, 1)), seq=3)
+        self.assertEqual(len(ex.sent()), 1)
+        ex.send(quotes(1, 11, (2500, 1)), seq=4)
+        self.assertEqual(ex.sent(), [])
+        ex.clock.advance(5)
+        again = [p for p in ex.sent() if p.eto_payload.type == eto_pb2.PAYLOAD_REPLAY]
+        self.assertEqual([p.eto_payload.replay.seq for p in again], [2])
+
+    def test_gapfill_not_dispatched(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        ex.received.clear()
+        gapfill = eto_message(eto_pb2.PAYLOAD_GAPFILL)
+        gapfill.eto_payload.is_replay = True
+        ex.send(gapfill)
+        ex.send(quotes(1, 11, (2500, 1)))
+        self.assertEqual([message_name(p) for p in ex.received], ["seto.contract_quotes"])
+        self.assertEqual(ex.session.sequence.inseq, 4)
+
+    def test_serves_replay(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        ex.client.create_order(1, 11, BUY, 2500, 400000)
+        ex.client.ping()
+        ex.sent()
+        ex.send_eto(eto_pb2.PAYLOAD_REPLAY, replay=eto_pb2.Replay(seq=1))
+        frames = ex.sent()
+        self.assertEqual([p.eto_payload.seq for p in frames], [1, 2, 3])
+        self.assertTrue(all(p.eto_payload.is_replay for p in frames))
+        self.assertEqual(
+            [message_name(p) for p in frames], ["eto.gapfill", "seto.order_create", "eto.gapfill"]
+        )
+
+    def test_invalid_protobuf_drops(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        frame = bytearray()
+        frame_encode(frame, b"\xff\xff\xff")
+        ex.proto.dataReceived(bytes(frame))
+        self.assertTrue(ex.transport.disconnecting)
+
+    def test_unknown_type_consumes_seq(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        ex.received.clear()
+        raw = bytes.fromhex("0863") + eto_pb2.Payload(seq=2).SerializeToString().join([b"\x12\x02", b""])
+        frame = bytearray()
+        frame_encode(frame, raw)
+        ex.proto.dataReceived(bytes(frame))
+        ex.seq = 3
+        ex.send(quotes(1, 11, (2500, 1)))
+        self.assertEqual([message_name(p) for p in ex.received], ["seto.contract_quotes"])
+        self.assertFalse(ex.transport.disconnecting)
+
+
+class HeartbeatTests(unittest.TestCase):
+    def test_answers_heartbeat(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        ex.sent()
+        ex.send_eto(eto_pb2.PAYLOAD_HEARTBEAT)
+        self.assertEqual([p.eto_payload.type for p in ex.sent()], [eto_pb2.PAYLOAD_HEARTBEAT])
+
+    def test_idle_heartbeat(self) -> None:
+        ex = FakeExchange(heartbeat_interval=10)
+        ex.login()
+        ex.sent()
+        ex.clock.advance(10)
+        self.assertEqual([p.eto_payload.type for p in ex.sent()], [eto_pb2.PAYLOAD_HEARTBEAT])
+
+    def test_silence_drops(self) -> None:
+        ex = FakeExchange(heartbeat_interval=10, heartbeat_misses=3)
+        ex.login()
+        ex.clock.advance(10)
+        ex.clock.advance(10)
+        self.assertFalse(ex.transport.disconnecting)
+        ex.clock.advance(10)
+        self.assertTrue(ex.transport.disconnecting)
+
+    def test_ping_rtt(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        d = ex.client.ping()
+        ex.clock.advance(0.25)
+        ex.send_eto(eto_pb2.PAYLOAD_PONG)
+        self.assertEqual(self.successResultOf(d), 0.25)
+
+    def test_answers_ping(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        ex.sent()
+        ex.send_eto(eto_pb2.PAYLOAD_PING)
+        self.assertEqual([p.eto_payload.type for p in ex.sent()], [eto_pb2.PAYLOAD_PONG])
+
+
+class RequestTests(unittest.TestCase):
+    def test_order_accepted_by_seq(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        first = ex.client.order(OrderCreate(1, 11, BUY, 2500, 400000, reference=7))
+        second = ex.client.create_order(1, 12, BUY, 2000, 100000)
+        creates = ex.sent()
+        self.assertEqual([c.order_create.contract_id for c in creates], [11, 12])
+        # Answers out of order: each is matched by the seq of its create.
+        ex.send(app(seto_pb2.PAYLOAD_ORDER_ACCEPTED, seq=creates[1].eto_payload.seq, order_id=2))
+        ex.send(app(seto_pb2.PAYLOAD_ORDER_ACCEPTED, seq=creates[0].eto_payload.seq, order_id=1, reference=7))
+        self.assertEqual(self.successResultOf(first).order_accepted.order_id, 1)
+        self.assertEqual(self.successResultOf(second).order_accepted.order_id, 2)
+        self.assertEqual(sorted(ex.client.account.orders), [1, 2])
+        self.assertEqual(ex.client.account.orders[1].reference, 7)
+
+    def test_rejected_and_invalid(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        rejected = ex.client.create_order(1, 11, BUY, 2500, 1)
+        invalid = ex.client.create_order(1, 11, BUY, 2501, 0)
+        seqs = [p.eto_payload.seq for p in ex.sent()]
+        ex.send(app(seto_pb2.PAYLOAD_ORDER_REJECTED, seq=seqs[0], reason=seto_pb2.ORDER_REJECTED_INSUFFICIENT_FUNDS))
+        bad = app(seto_pb2.PAYLOAD_ORDER_INVALID, seq=seqs[1])
+        bad.order_invalid.reasons.extend([seto_pb2.ORDER_INVALID_INVALID_PRICE, seto_pb2.ORDER_INVALID_INVALID_QUANTITY])
+        ex.send(bad)
+        self.assertEqual(self.failureResultOf(rejected, OrderRejected).value.reason, "ORDER_REJECTED_INSUFFICIENT_FUNDS")
+        self.assertEqual(
+            self.failureResultOf(invalid, OrderInvalid).value.reasons,
+            ["ORDER_INVALID_INVALID_PRICE", "ORDER_INVALID_INVALID_QUANTITY"],
+        )
+
+    def test_timeout(self) -> None:
+        ex = FakeExchange(request_timeout=5, heartbeat_interval=100)
+        ex.login()
+        d = ex.client.cancel_order(5)
+        ex.clock.advance(5)
+        self.failureResultOf(d, RequestTimeout)
+        self.assertEqual(len(ex.client._pending), 0)
+
+    def test_connection_lost_errbacks_all(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        orders = [ex.client.create_order(1, 11, BUY, 2500, 10) for _ in range(3)]
+        ping = ex.client.ping()
+        ex.proto.connectionLost(Failure(ConnectionDone()))
+        for d in orders:
+            self.failureResultOf(d, ConnectionLost)
+        self.failureResultOf(ping, ConnectionLost)
+
+    def test_cancel_reduce_replace_cancel_all(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        cancel = ex.client.cancel_order(5)
+        reduce = ex.client.reduce_quantity(6, 100)
+        replace = ex.client.cancel_replace(7, 2600, 200)
+        everything = ex.client.cancel_all(market_id=1)
+        settings = ex.client.settings(True)
+        sent = ex.sent()
+        reference = sent[3].order_cancel_all.reference
+        ex.send(app(seto_pb2.PAYLOAD_ORDER_CANCEL_REJECTED, order_id=5, reason=seto_pb2.ORDER_CANCEL_REJECTED_NOT_FOUND))
+        ex.send(app(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED, order_id=6, new_quantity=100,
+                    reason=seto_pb2.ORDER_QUANTITY_REDUCED_MEMBER_REQUESTED))
+        ex.send(app(seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED, order_id=8, orig_order_id=7, price=2600,
+                    quantity=200, quantity_left=200, market_id=1, contract_id=11, side=BUY))
+        ex.send(app(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED, reference=reference))
+        ex.send(app(seto_pb2.PAYLOAD_SETTINGS_ACCEPTED, cancel_all_on_failure=True))
+        self.assertEqual(self.failureResultOf(cancel).value.reason, "ORDER_CANCEL_REJECTED_NOT_FOUND")
+        self.assertEqual(self.successResultOf(reduce).order_quantity_reduced.new_quantity, 100)
+        self.assertEqual(self.successResultOf(replace).order_cancel_replace_accepted.order_id, 8)
+        self.successResultOf(everything)
+        self.successResultOf(settings)
+        self.assertEqual(ex.client.account.orders[8].price, 2600)
+
+    def test_throttle_makes_orders_wait(self) -> None:
+        ex = FakeExchange(heartbeat_interval=1000)
+        ex.login()
+        ex.send(app(seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED, average_rate_ps=2, burst_size=2, tick_ms=1000))
+        ex.sent()
+        ds = [ex.client.create_order(1, 11, BUY, 2500, 10) for _ in range(4)]
+        self.assertEqual(len(ex.sent()), 2)
+        ex.clock.advance(0.5)
+        self.assertEqual(len(ex.sent()), 1)
+        ex.clock.advance(0.5)
+        self.assertEqual(len(ex.sent()), 1)
+        self.assertEqual(len(ds), 4)
+
+    def test_subscribe_snapshot_and_deltas(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        d = ex.client.subscribe(1)
+        self.assertEqual(ex.sent()[0].market_subscribe.market_id, 1)
+        snapshot = app(seto_pb2.PAYLOAD_MARKET_QUOTES, market_id=1)
+        c = snapshot.market_quotes.contract_quotes.add(market_id=1, contract_id=11)
+        c.bids.add(price=2500, quantity=10)
+        c.bids.add(price=2400, quantity=5)
+        c.offers.add(price=2600, quantity=7)
+        ex.send(snapshot)
+        self.successResultOf(d)
+        book = ex.client.markets[1].contracts[11]
+        self.assertEqual((book.best_bid, book.best_offer), (2500, 2600))
+        ex.send(quotes(1, 11, (2500, 0)))
+        self.assertEqual(book.best_bid, 2400)
+        self.assertEqual(book.depth(), ([(2400, 5)], [(2600, 7)]))
+
+    def test_subscriptions_renewed_after_reconnect(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        d = ex.client.subscribe(1)
+        ex.proto.connectionLost(Failure(ConnectionDone()))
+        self.failureResultOf(d, ConnectionLost)
+        ex.connect()
+        ex.sent()
+        ex.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=eto_pb2.LoginResponse(session="s-1", reset=4))
+        renewed = [p.market_subscribe.market_id for p in ex.sent() if p.type == seto_pb2.PAYLOAD_MARKET_SUBSCRIBE]
+        self.assertEqual(renewed, [1])
+
+    def test_logout_confirmed(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        d = ex.client.logout()
+        self.assertEqual(ex.sent()[0].eto_payload.logout.reason, eto_pb2.LOGOUT_NONE)
+        ex.logout(eto_pb2.LOGOUT_CONFIRMATION)
+        self.successResultOf(d)
+        self.assertFalse(ex.factory.continueTrying)
+
+
+class Int32FramingTests(unittest.TestCase):
+    def test_session_on_int32(self) -> None:
+        ex = FakeExchange(framing="int32")
+        ex.login()
+        d = ex.client.ping()
+        ex.send_eto(eto_pb2.PAYLOAD_PONG)
+        self.successResultOf(d)
+        self.assertTrue(ex.session.connected)

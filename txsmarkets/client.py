@@ -1,0 +1,878 @@
+"""The Smarkets streaming client: settings, the session, and the Deferred-returning client.
+
+The names are those of the 9.3 client (`SessionSettings`, `Session`,
+`StreamingAPIClient`, `OrderCreate`, `BUY`, `SELL` ...). A `Session` holds what outlives a
+connection (session id, sequence numbers, replay store, account sequence) and connects
+through `SmarketsClientFactory`, a `ReconnectingClientFactory`; a `StreamingAPIClient`
+keeps the handler registry and matches answers to requests.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.exceptions import (
+    ConnectionError,
+    ConnectionLost,
+    InvalidCallbackError,
+    LoginError,
+    OrderInvalid,
+    OrderRejected,
+    RequestRejected,
+    RequestTimeout,
+    SessionClosed,
+)
+from txsmarkets.messages import ALL_NAMES, SETO_FIELDS, message_name
+from txsmarkets.session import SequenceState
+from txsmarkets.state import AccountState, MarketBook
+from txsmarkets.throttle import TokenBucket
+
+__all__ = [
+    "BUY",
+    "GOOD_TILL_HALTED",
+    "GOOD_TIL_CANCELLED",
+    "IMMEDIATE_OR_CANCEL",
+    "KEEP_IN_PLAY",
+    "SELL",
+    "OrderCreate",
+    "Session",
+    "SessionSettings",
+    "StreamingAPIClient",
+]
+
+BUY = seto_pb2.SIDE_BUY
+SELL = seto_pb2.SIDE_SELL
+GOOD_TIL_CANCELLED = seto_pb2.GOOD_TIL_CANCELLED
+IMMEDIATE_OR_CANCEL = seto_pb2.IMMEDIATE_OR_CANCEL
+KEEP_IN_PLAY = seto_pb2.KEEP_IN_PLAY
+GOOD_TILL_HALTED = seto_pb2.GOOD_TILL_HALTED
+
+_log = Logger()
+
+#: Logout reasons after which logging in again cannot help: the session stops for good.
+FATAL_LOGOUTS = frozenset(
+    {eto_pb2.LOGOUT_UNAUTHORISED, eto_pb2.LOGOUT_LOGIN_NOT_FIRST_SEQ, eto_pb2.LOGOUT_UNVERIFIED}
+)
+#: Logout reasons after which the client reconnects with backoff.
+RETRYABLE_LOGOUTS = frozenset(
+    {
+        eto_pb2.LOGOUT_HEARTBEAT_TIMEOUT,
+        eto_pb2.LOGOUT_SERVICE_TEMPORARILY_UNAVAILABLE,
+        eto_pb2.LOGOUT_DOWNTIME,
+        eto_pb2.LOGOUT_LOGIN_TIMEOUT,
+        eto_pb2.LOGOUT_UNKNOWN_SESSION,
+    }
+)
+
+# seto types whose bodies carry account_sequence_64: the account stream.
+_ACCOUNT_TYPES = frozenset(
+    number
+    for number, name in SETO_FIELDS.items()
+    if "account_sequence_64" in seto_pb2.Payload.DESCRIPTOR.fields_by_name[name].message_type.fields_by_name
+)
+
+
+def logout_reason_name(reason: int) -> str:
+    """The enum name of an eto logout reason (``LOGOUT_UNAUTHORISED``)."""
+    try:
+        return eto_pb2.LogoutReason.Name(reason)
+    except ValueError:
+        return f"LOGOUT_{reason}"
+
+
+class SessionSettings:
+    """What a session needs to connect and log in.
+
+    Give ``username`` and ``password``, or a ``token``. ``ssl`` is on by default, with the
+    server's hostname verified against the system's trust store, or against ``ca_file``;
+    ``ssl=False`` is plaintext, for a local exchange only. ``repr()`` never shows the
+    password or token.
+    """
+
+    def __init__(
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        token: bytes | str | None = None,
+        host: str = "stream.smarkets.com",
+        port: int = 3801,
+        ssl: bool = True,
+        socket_timeout: float = 30,
+        ssl_kwargs: dict[str, Any] | None = None,
+        tcp_nodelay: bool = True,
+        *,
+        ca_file: str | None = None,
+        heartbeat_interval: float = 30.0,
+        heartbeat_misses: int = 3,
+        request_timeout: float = 30.0,
+        replay_capacity: int = 10000,
+        reconnect_max_delay: float = 30.0,
+        framing: str = "uleb128",
+    ) -> None:
+        self.username = username
+        self.password = password
+        self.token = token.encode() if isinstance(token, str) else token
+        self.host = host
+        self.port = port
+        self.ssl = ssl
+        self.socket_timeout = socket_timeout
+        self.ssl_kwargs = dict(ssl_kwargs or {})
+        self.tcp_nodelay = tcp_nodelay
+        self.ca_file = ca_file or self.ssl_kwargs.get("ca_certs") or self.ssl_kwargs.get("ca_file")
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_misses = heartbeat_misses
+        self.request_timeout = request_timeout
+        self.replay_capacity = replay_capacity
+        self.reconnect_max_delay = reconnect_max_delay
+        if framing not in ("uleb128", "int32"):
+            raise ValueError(f"framing must be 'uleb128' or 'int32', not {framing!r}")
+        self.framing = framing
+
+    def __repr__(self) -> str:
+        who = f"username={self.username!r}" if self.username else "token=<hidden>"
+        secret = ", password=<hidden>" if self.password else ""
+        scheme = "ssl" if self.ssl else "plaintext"
+        return f"<SessionSettings {who}{secret} {scheme}://{self.host}:{self.port}>"
+
+
+@dataclass
+class OrderCreate:
+    """An order to place, as in the 9.3 client: set the fields, then ``client.order(it)``.
+
+    ``price`` is in hundredths of a percent (2500 = 25.00%), ``quantity`` the payout in
+    ten-thousandths of a pound (400000 = £40.00).
+    """
+
+    market_id: int = 0
+    contract_id: int = 0
+    side: int = BUY
+    price: int = 0
+    quantity: int = 0
+    tif: int = GOOD_TIL_CANCELLED
+    reference: int | None = None
+    label: str | None = None
+
+    def to_payload(self) -> seto_pb2.Payload:
+        """The ``seto.order_create`` payload for this order."""
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CREATE)
+        payload.eto_payload.seq = 0
+        create = payload.order_create
+        create.market_id = self.market_id
+        create.contract_id = self.contract_id
+        create.side = self.side
+        create.price = self.price
+        create.quantity = self.quantity
+        create.tif = self.tif
+        if self.reference is not None:
+            create.reference = self.reference
+        if self.label is not None:
+            create.label = self.label
+        return payload
+
+
+class Session:
+    """A streaming session: what outlives one connection, and the connection itself.
+
+    Holds the settings, the session id, both sequence numbers and the replay store, and the
+    last account sequence seen. `connect` connects (and reconnects, resuming the session)
+    through a `SmarketsClientFactory`; the 9.3 members keep their meaning where Twisted
+    gives them one: ``raw_socket`` is the transport, ``flush`` writes what is buffered.
+    """
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        inseq: int = 1,
+        outseq: int = 1,
+        account_sequence: int | None = None,
+        *,
+        reactor: Any = None,
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor
+        self.settings = settings
+        self.reactor = reactor
+        self.sequence = SequenceState(settings.replay_capacity)
+        self.sequence.inseq = inseq
+        self.sequence.outseq = outseq
+        self.account_sequence = account_sequence or 0
+        self.session_id: str | None = None
+        self.protocol: Any = None
+        self.factory: Any = None
+        self.logged_in = False
+        self.closed = False
+        #: Called with each in-order application payload (the client sets it).
+        self.on_payload: Callable[[seto_pb2.Payload], None] = lambda payload: None
+        #: Called with the login response after every (re)login.
+        self.on_login: Callable[[seto_pb2.Payload, bool], None] = lambda payload, resumed: None
+        #: Called with the reason when a connection ends.
+        self.on_disconnect: Callable[[Failure], None] = lambda reason: None
+        self._login_waiters: list[Deferred[seto_pb2.Payload]] = []
+        self._logout_waiters: list[Deferred[None]] = []
+        self._logging_out = False
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "disconnected"
+        return (
+            f"<Session {self.session_id or 'new'} {state} "
+            f"inseq={self.sequence.inseq} outseq={self.sequence.outseq}>"
+        )
+
+    # -- 9.3 members ----------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection is up and logged in."""
+        return self.protocol is not None and self.logged_in
+
+    @property
+    def raw_socket(self) -> Any:
+        """The current connection's transport, or None."""
+        return self.protocol.transport if self.protocol is not None else None
+
+    def connect(self) -> Deferred[seto_pb2.Payload]:
+        """Connect and log in if not connected; fires with the login response."""
+        if self.closed:
+            return fail(SessionClosed("the session has ended"))
+        d: Deferred[seto_pb2.Payload] = Deferred()
+        if self.connected:
+            d.callback(self.last_login_response)
+            return d
+        self._login_waiters.append(d)
+        if self.factory is None:
+            from txsmarkets.factory import SmarketsClientFactory
+
+            self.factory = SmarketsClientFactory(self)
+            self.factory.connect()
+        return d
+
+    def send(self, payload: seto_pb2.Payload) -> int:
+        """Number, keep and send ``payload`` (a seto.Payload); return its seq."""
+        if self.protocol is None or not self.logged_in:
+            raise ConnectionError("not connected")
+        return self.protocol.sendPayload(payload)
+
+    def flush(self) -> None:
+        """Write what is buffered now. Twisted writes as soon as it can; nothing waits."""
+
+    def next_frame(self) -> None:
+        """Not used with Twisted: received payloads are pushed to the handlers."""
+        raise NotImplementedError("txsmarkets delivers payloads to handlers; see add_handler")
+
+    def disconnect(self) -> None:
+        """Drop the connection and stop reconnecting; the session can be resumed later."""
+        if self.factory is not None:
+            self.factory.stopTrying()
+            self.factory = None
+        if self.protocol is not None:
+            self.protocol.disconnect()
+
+    def logout(self) -> Deferred[None]:
+        """Log out; fires once the exchange confirms and the connection closes."""
+        d: Deferred[None] = Deferred()
+        if self.protocol is None or not self.logged_in:
+            self._end()
+            d.callback(None)
+            return d
+        self._logout_waiters.append(d)
+        self._logging_out = True
+        if self.factory is not None:
+            self.factory.stopTrying()
+        self.protocol.sendLogout(eto_pb2.LOGOUT_NONE)
+        return d
+
+    # -- from the protocol ----------------------------------------------------------------
+
+    def login_payload(self) -> seto_pb2.Payload:
+        """The login to send on a new connection: a resume when a session id is known."""
+        settings = self.settings
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_LOGIN)
+        payload.eto_payload.seq = 0
+        payload.eto_payload.type = eto_pb2.PAYLOAD_LOGIN
+        if self.session_id is not None:
+            payload.eto_payload.login.session = self.session_id
+        else:
+            self.sequence.reset()
+        login = payload.login
+        if settings.token is not None:
+            login.cookie = settings.token
+        else:
+            if settings.username is not None:
+                login.username = settings.username
+            if settings.password is not None:
+                login.password = settings.password
+        if self.account_sequence:
+            login.account_sequence_64 = self.account_sequence
+        return payload
+
+    def connection_made(self, protocol: Any) -> None:
+        self.protocol = protocol
+        self.logged_in = False
+
+    def login_response(self, payload: seto_pb2.Payload) -> None:
+        response = payload.eto_payload.login_response
+        resumed = self.session_id == response.session
+        self.session_id = response.session
+        if response.HasField("reset"):
+            self.sequence.renumber(response.reset)
+        self.logged_in = True
+        self.last_login_response = payload
+        if self.factory is not None:
+            self.factory.resetDelay()
+        _log.info(
+            "logged in: session {session} ({how}), next seqs in {inseq} out {outseq}",
+            session=self.session_id,
+            how="resumed" if resumed else "new",
+            inseq=self.sequence.inseq,
+            outseq=self.sequence.outseq,
+        )
+        self.on_login(payload, resumed)
+        waiters, self._login_waiters = self._login_waiters, []
+        for d in waiters:
+            d.callback(payload)
+
+    def payload_received(self, payload: seto_pb2.Payload) -> None:
+        kind = payload.type
+        if kind in _ACCOUNT_TYPES:
+            body = getattr(payload, SETO_FIELDS[kind])
+            if body.HasField("account_sequence_64"):
+                seen = body.account_sequence_64
+                if seen <= self.account_sequence:
+                    # Sent again on a new session from the account stream: seen already.
+                    return
+                self.account_sequence = seen
+        self.on_payload(payload)
+
+    def logout_received(self, reason: int) -> None:
+        name = logout_reason_name(reason)
+        if reason == eto_pb2.LOGOUT_CONFIRMATION or self._logging_out:
+            _log.info("logged out ({reason})", reason=name)
+            self._end()
+            return
+        if reason == eto_pb2.LOGOUT_UNKNOWN_SESSION:
+            _log.warn("the exchange no longer holds session {session}; starting a new one", session=self.session_id)
+            self.session_id = None
+            return
+        if reason in FATAL_LOGOUTS or reason not in RETRYABLE_LOGOUTS:
+            _log.error("logged out by the exchange: {reason}; not reconnecting", reason=name)
+            self._end(LoginError(name))
+            return
+        _log.warn("logged out by the exchange: {reason}; will reconnect", reason=name)
+
+    def connection_lost(self, reason: Failure) -> None:
+        self.protocol = None
+        self.logged_in = False
+        self.on_disconnect(reason)
+        if self._logging_out:
+            self._end()
+
+    def connection_failed(self, reason: Failure) -> None:
+        """A connection attempt failed before any login succeeded: give up and say why."""
+        if self.session_id is None and self._login_waiters:
+            self._end(ConnectionError(f"cannot connect to {self.settings.host}:{self.settings.port}: {reason.value}"))
+
+    def _end(self, error: Exception | None = None) -> None:
+        """The session is over: stop reconnecting and answer everyone who waits."""
+        if self.factory is not None:
+            self.factory.stopTrying()
+        if error is not None:
+            self.closed = True
+            waiters, self._login_waiters = self._login_waiters, []
+            for d in waiters:
+                d.errback(error)
+        else:
+            self._logging_out = False
+            waiters, self._logout_waiters = self._logout_waiters, []
+            for w in waiters:
+                w.callback(None)
+            login_waiters, self._login_waiters = self._login_waiters, []
+            for d in login_waiters:
+                d.errback(SessionClosed("logged out"))
+            self.session_id = None
+        if self.protocol is not None:
+            self.protocol.disconnect()
+
+
+class _Pending:
+    """Requests waiting for their answers, keyed by what the answer will name."""
+
+    def __init__(self, clock: IReactorTime, timeout: float) -> None:
+        self._clock = clock
+        self.timeout = timeout
+        self._waiting: dict[tuple[Any, ...], Deferred[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def add(self, key: tuple[Any, ...]) -> Deferred[Any]:
+        if key in self._waiting:
+            return fail(ValueError(f"a request {key} is already waiting for its answer"))
+
+        def forget(d: Deferred[Any]) -> None:
+            self._waiting.pop(key, None)
+
+        d: Deferred[Any] = Deferred(forget)
+        self._waiting[key] = d
+        if self.timeout:
+            d.addTimeout(
+                self.timeout,
+                self._clock,
+                onTimeoutCancel=lambda result, timeout: Failure(
+                    RequestTimeout(f"no answer to {key[0]} {key[1:]} within {timeout}s")
+                ),
+            )
+        return d
+
+    def pop(self, key: tuple[Any, ...]) -> Deferred[Any] | None:
+        return self._waiting.pop(key, None)
+
+    def fail_all(self, error: Exception) -> None:
+        waiting, self._waiting = self._waiting, {}
+        for d in waiting.values():
+            d.errback(error)
+
+
+class StreamingAPIClient:
+    """The client of a `Session`: handlers for incoming messages and Deferred requests.
+
+    Handlers are registered by message name (``eto.login_response``,
+    ``seto.order_accepted``) and called with ``message=`` the seto payload; global handlers
+    with ``name=`` and ``message=``. A handler that raises is logged; the others still run.
+
+    Requests return Deferreds matched to their answers by seq, order id or reference; each
+    times out after ``settings.request_timeout`` seconds, and all are errbacked with
+    `ConnectionLost` when the connection drops (for an order, the outcome is then unknown
+    until the session resumes and the answer arrives through the handlers).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.clock: IReactorTime = session.reactor
+        self._handlers: dict[str, list[Callable[..., Any]]] = {}
+        self._global_handlers: list[Callable[..., Any]] = []
+        self._pending = _Pending(self.clock, session.settings.request_timeout)
+        self._creates: dict[int, seto_pb2.OrderCreate] = {}
+        self._pings: list[tuple[float, Deferred[float]]] = []
+        self._reference = itertools.count(1)
+        self.throttle = TokenBucket(self.clock)
+        self.account = AccountState()
+        self.markets: dict[int, MarketBook] = {}
+        self.subscriptions: set[int] = set()
+        self.event_subscriptions: set[int] = set()
+        self._internal: dict[int, Callable[[seto_pb2.Payload], None]] = {
+            seto_pb2.PAYLOAD_ORDER_ACCEPTED: self._order_accepted,
+            seto_pb2.PAYLOAD_ORDER_REJECTED: self._order_rejected,
+            seto_pb2.PAYLOAD_ORDER_INVALID: self._order_invalid,
+            seto_pb2.PAYLOAD_ORDER_EXECUTED: self._order_executed,
+            seto_pb2.PAYLOAD_ORDER_CANCELLED: self._order_cancelled,
+            seto_pb2.PAYLOAD_ORDER_CANCEL_REJECTED: self._order_cancel_rejected,
+            seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED: self._cancel_all_answer,
+            seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_REJECTED: self._cancel_all_answer,
+            seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED: self._reduced,
+            seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE_REJECTED: self._reduce_rejected,
+            seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED: self._replace_accepted,
+            seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_REJECTED: self._replace_rejected,
+            seto_pb2.PAYLOAD_ORDER_VOIDED: self._order_voided,
+            seto_pb2.PAYLOAD_SETTINGS_ACCEPTED: self._settings_accepted,
+            seto_pb2.PAYLOAD_MARKET_QUOTES: self._market_quotes,
+            seto_pb2.PAYLOAD_CONTRACT_QUOTES: self._contract_quotes,
+            seto_pb2.PAYLOAD_BALANCE_CHANGED: self._balance_changed,
+            seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED: self._throttle_limits,
+            seto_pb2.PAYLOAD_ETO: self._eto,
+        }
+        session.on_payload = self._dispatch
+        session.on_login = self._logged_in
+        session.on_disconnect = self._disconnected
+
+    # -- handlers (9.3 API) ----------------------------------------------------------------
+
+    def add_handler(self, name: str, callback: Callable[..., Any]) -> None:
+        """Call ``callback(message=payload)`` for every message called ``name``."""
+        if name not in ALL_NAMES:
+            raise InvalidCallbackError(f"no message is called {name!r}")
+        if not callable(callback):
+            raise InvalidCallbackError(f"{callback!r} is not callable")
+        self._handlers.setdefault(name, []).append(callback)
+
+    def del_handler(self, name: str, callback: Callable[..., Any]) -> None:
+        """Stop calling ``callback`` for ``name``."""
+        if name not in ALL_NAMES:
+            raise InvalidCallbackError(f"no message is called {name!r}")
+        try:
+            self._handlers.get(name, []).remove(callback)
+        except ValueError:
+            raise InvalidCallbackError(f"{callback!r} is not a handler of {name!r}") from None
+
+    def add_global_handler(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(name=name, message=payload)`` for every message."""
+        if not callable(callback):
+            raise InvalidCallbackError(f"{callback!r} is not callable")
+        self._global_handlers.append(callback)
+
+    def del_global_handler(self, callback: Callable[..., Any]) -> None:
+        """Stop calling a global handler."""
+        try:
+            self._global_handlers.remove(callback)
+        except ValueError:
+            raise InvalidCallbackError(f"{callback!r} is not a global handler") from None
+
+    def _dispatch(self, payload: seto_pb2.Payload) -> None:
+        internal = self._internal.get(payload.type)
+        if internal is not None:
+            internal(payload)
+        name = message_name(payload)
+        for handler in self._handlers.get(name, ()):
+            try:
+                handler(message=payload)
+            except Exception:
+                _log.failure("handler {handler!r} for {name} raised", handler=handler, name=name)
+        for handler in self._global_handlers:
+            try:
+                handler(name=name, message=payload)
+            except Exception:
+                _log.failure("global handler {handler!r} raised on {name}", handler=handler, name=name)
+        self._resolve(payload)
+
+    # -- session ---------------------------------------------------------------------------
+
+    def login(self) -> Deferred[seto_pb2.Payload]:
+        """Connect and log in; fires with the ``eto.login_response`` payload."""
+        return self.session.connect()
+
+    def logout(self) -> Deferred[None]:
+        """Log out and close; fires once the exchange confirms."""
+        return self.session.logout()
+
+    def flush(self) -> None:
+        """Kept from 9.3: writes happen as soon as Twisted can; nothing waits for flush."""
+        self.session.flush()
+
+    def ping(self) -> Deferred[float]:
+        """Send ``eto.ping``; fires with the round-trip time in seconds."""
+        protocol = self._protocol()
+        d: Deferred[float] = Deferred()
+        self._pings.append((self.clock.seconds(), d))
+        protocol.ping()
+        return d
+
+    def _protocol(self) -> Any:
+        if self.session.protocol is None or not self.session.logged_in:
+            raise ConnectionError("not logged in")
+        return self.session.protocol
+
+    def _send(self, payload: seto_pb2.Payload) -> int:
+        return self.session.send(payload)
+
+    def _request(self, payload: seto_pb2.Payload, key: Callable[[int], tuple[Any, ...]]) -> Deferred[Any]:
+        """Send ``payload`` when the throttle allows; fires with its matched answer."""
+        if self.session.closed:
+            return fail(SessionClosed("the session has ended"))
+        if not self.session.connected:
+            return fail(ConnectionError("not logged in"))
+        if self.throttle.try_acquire():
+            return self._send_now(payload, key)
+        waited = self.throttle.acquire()
+        waited.addCallback(lambda _: self._send_now(payload, key))
+        return waited
+
+    def _send_now(self, payload: seto_pb2.Payload, key: Callable[[int], tuple[Any, ...]]) -> Deferred[Any]:
+        seq = self.session.sequence.outseq
+        d = self._pending.add(key(seq))
+        if payload.type == seto_pb2.PAYLOAD_ORDER_CREATE:
+            self._creates[seq] = payload.order_create
+        try:
+            self._send(payload)
+        except Exception:
+            self._pending.pop(key(seq))
+            self._creates.pop(seq, None)
+            raise
+        return d
+
+    # -- orders ----------------------------------------------------------------------------
+
+    def order(self, order: OrderCreate) -> Deferred[seto_pb2.Payload]:
+        """Place an order; fires with the ``seto.order_accepted`` payload.
+
+        Errbacks with `OrderRejected` or `OrderInvalid` carrying the reasons.
+        """
+        return self._request(order.to_payload(), lambda seq: ("order", seq))
+
+    def create_order(
+        self,
+        market_id: int,
+        contract_id: int,
+        side: int,
+        price: int,
+        quantity: int,
+        tif: int = GOOD_TIL_CANCELLED,
+        reference: int | None = None,
+        label: str | None = None,
+    ) -> Deferred[seto_pb2.Payload]:
+        """Place an order from its fields; see `order`."""
+        return self.order(OrderCreate(market_id, contract_id, side, price, quantity, tif, reference, label))
+
+    def cancel_order(self, order_id: int) -> Deferred[seto_pb2.Payload]:
+        """Cancel an order; fires with ``seto.order_cancelled``, errbacks `RequestRejected`."""
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CANCEL)
+        payload.eto_payload.seq = 0
+        payload.order_cancel.order_id = order_id
+        return self._request(payload, lambda seq: ("cancel", order_id))
+
+    def cancel_all(self, market_id: int | None = None) -> Deferred[seto_pb2.Payload]:
+        """Cancel every live order (of one market); fires with ``order_cancel_all_accepted``."""
+        reference = next(self._reference)
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CANCEL_ALL)
+        payload.eto_payload.seq = 0
+        payload.order_cancel_all.reference = reference
+        if market_id is not None:
+            payload.order_cancel_all.market_id = market_id
+        return self._request(payload, lambda seq: ("cancel_all", reference))
+
+    def reduce_quantity(self, order_id: int, new_quantity: int) -> Deferred[seto_pb2.Payload]:
+        """Reduce an order's unfilled quantity; fires with ``order_quantity_reduced``."""
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE)
+        payload.eto_payload.seq = 0
+        payload.order_quantity_reduce.order_id = order_id
+        payload.order_quantity_reduce.new_quantity = new_quantity
+        return self._request(payload, lambda seq: ("reduce", order_id))
+
+    def cancel_replace(self, order_id: int, price: int, quantity: int) -> Deferred[seto_pb2.Payload]:
+        """Replace an order by one at a new price and quantity.
+
+        Fires with ``order_cancel_replace_accepted`` (its ``order_id`` is the new order's).
+        """
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE)
+        payload.eto_payload.seq = 0
+        replace = payload.order_cancel_replace
+        replace.orig_order_id = order_id
+        replace.price = price
+        replace.quantity = quantity
+        return self._request(payload, lambda seq: ("replace", order_id))
+
+    def settings(self, cancel_all_on_failure: bool) -> Deferred[seto_pb2.Payload]:
+        """Set whether the exchange cancels our orders when the session dies."""
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_SETTINGS)
+        payload.eto_payload.seq = 0
+        payload.settings.cancel_all_on_failure = cancel_all_on_failure
+        return self._request(payload, lambda seq: ("settings", cancel_all_on_failure))
+
+    # -- market data -----------------------------------------------------------------------
+
+    def subscribe(self, market_id: int) -> Deferred[seto_pb2.Payload]:
+        """Subscribe to a market; fires with its ``market_quotes`` snapshot.
+
+        The subscription is renewed after every reconnect.
+        """
+        self.subscriptions.add(market_id)
+        return self._request(self._subscribe_payload(market_id), lambda seq: ("subscribe", market_id))
+
+    def _subscribe_payload(self, market_id: int) -> seto_pb2.Payload:
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_MARKET_SUBSCRIBE)
+        payload.eto_payload.seq = 0
+        payload.market_subscribe.market_id = market_id
+        return payload
+
+    def unsubscribe(self, market_id: int) -> Deferred[int]:
+        """Stop the market's quotes; fires with the seq of the request once it is sent."""
+        self.subscriptions.discard(market_id)
+        self.markets.pop(market_id, None)
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_MARKET_UNSUBSCRIBE)
+        payload.eto_payload.seq = 0
+        payload.market_unsubscribe.market_id = market_id
+        return self._send_unanswered(payload)
+
+    def subscribe_event(self, event_id: int) -> Deferred[int]:
+        """Subscribe to an event's markets; fires with the request's seq once it is sent.
+
+        The markets' snapshots arrive as ``seto.market_quotes`` messages.
+        """
+        self.event_subscriptions.add(event_id)
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_EVENT_SUBSCRIBE)
+        payload.eto_payload.seq = 0
+        payload.event_subscribe.event_id = event_id
+        return self._send_unanswered(payload)
+
+    def _send_unanswered(self, payload: seto_pb2.Payload) -> Deferred[int]:
+        try:
+            return succeed(self._send(payload))
+        except Exception:
+            return fail()
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def _resolve(self, payload: seto_pb2.Payload) -> None:
+        key = self._answer_key(payload)
+        if key is None:
+            return
+        d = self._pending.pop(key[0])
+        if d is None:
+            return
+        error = key[1]
+        if error is None:
+            d.callback(payload)
+        else:
+            d.errback(error)
+
+    def _answer_key(self, payload: seto_pb2.Payload) -> tuple[tuple[Any, ...], Exception | None] | None:
+        kind = payload.type
+        if kind == seto_pb2.PAYLOAD_ORDER_ACCEPTED:
+            return ("order", payload.order_accepted.seq), None
+        if kind == seto_pb2.PAYLOAD_ORDER_REJECTED:
+            body = payload.order_rejected
+            name = seto_pb2.OrderRejectedReason.Name(body.reason)
+            return ("order", body.seq), OrderRejected(name, payload)
+        if kind == seto_pb2.PAYLOAD_ORDER_INVALID:
+            body = payload.order_invalid
+            names = [seto_pb2.OrderInvalidReason.Name(r) for r in body.reasons]
+            return ("order", body.seq), OrderInvalid(names, payload)
+        if kind == seto_pb2.PAYLOAD_ORDER_CANCELLED:
+            body = payload.order_cancelled
+            if body.reason == seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED:
+                return ("cancel", body.order_id), None
+            return None
+        if kind == seto_pb2.PAYLOAD_ORDER_CANCEL_REJECTED:
+            body = payload.order_cancel_rejected
+            name = seto_pb2.OrderCancelRejectedReason.Name(body.reason)
+            return ("cancel", body.order_id), RequestRejected(name, payload)
+        if kind == seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED:
+            return ("cancel_all", payload.order_cancel_all_accepted.reference), None
+        if kind == seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_REJECTED:
+            body = payload.order_cancel_all_rejected
+            name = seto_pb2.OrderCancelAllRejectedReason.Name(body.reason)
+            return ("cancel_all", body.reference), RequestRejected(name, payload)
+        if kind == seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED:
+            return ("reduce", payload.order_quantity_reduced.order_id), None
+        if kind == seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE_REJECTED:
+            body = payload.order_quantity_reduce_rejected
+            name = seto_pb2.OrderQuantityReduceRejectedReason.Name(body.reason)
+            return ("reduce", body.order_id), RequestRejected(name, payload)
+        if kind == seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED:
+            return ("replace", payload.order_cancel_replace_accepted.orig_order_id), None
+        if kind == seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_REJECTED:
+            body = payload.order_cancel_replace_rejected
+            name = seto_pb2.OrderCancelReplaceRejectedReason.Name(body.reason)
+            return ("replace", body.orig_order_id), RequestRejected(name, payload)
+        if kind == seto_pb2.PAYLOAD_SETTINGS_ACCEPTED:
+            return ("settings", payload.settings_accepted.cancel_all_on_failure), None
+        if kind == seto_pb2.PAYLOAD_MARKET_QUOTES:
+            return ("subscribe", payload.market_quotes.market_id), None
+        return None
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _order_accepted(self, payload: seto_pb2.Payload) -> None:
+        answer = payload.order_accepted
+        self.account.note_money(answer)
+        self.account.accepted(self._creates.pop(answer.seq, None), answer)
+
+    def _order_rejected(self, payload: seto_pb2.Payload) -> None:
+        self._creates.pop(payload.order_rejected.seq, None)
+
+    def _order_invalid(self, payload: seto_pb2.Payload) -> None:
+        self._creates.pop(payload.order_invalid.seq, None)
+
+    def _order_executed(self, payload: seto_pb2.Payload) -> None:
+        self.account.note_money(payload.order_executed)
+        self.account.executed(payload.order_executed)
+
+    def _order_cancelled(self, payload: seto_pb2.Payload) -> None:
+        self.account.note_money(payload.order_cancelled)
+        self.account.done(payload.order_cancelled.order_id)
+
+    def _order_cancel_rejected(self, payload: seto_pb2.Payload) -> None:
+        pass
+
+    def _cancel_all_answer(self, payload: seto_pb2.Payload) -> None:
+        pass
+
+    def _reduced(self, payload: seto_pb2.Payload) -> None:
+        body = payload.order_quantity_reduced
+        self.account.reduced(body.order_id, body.new_quantity)
+
+    def _reduce_rejected(self, payload: seto_pb2.Payload) -> None:
+        pass
+
+    def _replace_accepted(self, payload: seto_pb2.Payload) -> None:
+        body = payload.order_cancel_replace_accepted
+        old = self.account.orders.pop(body.orig_order_id, None)
+        create = seto_pb2.OrderCreate(
+            market_id=body.market_id,
+            contract_id=body.contract_id,
+            side=body.side,
+            price=body.price,
+            quantity=body.quantity,
+        )
+        accepted = seto_pb2.OrderAccepted(seq=0, order_id=body.order_id)
+        if old is not None and old.label is not None:
+            accepted.label = old.label
+        order = self.account.accepted(create, accepted)
+        order.quantity = order.filled + body.quantity_left
+        if order.unfilled <= 0:
+            self.account.done(order.order_id)
+
+    def _replace_rejected(self, payload: seto_pb2.Payload) -> None:
+        pass
+
+    def _order_voided(self, payload: seto_pb2.Payload) -> None:
+        self.account.done(payload.order_voided.order_id)
+
+    def _settings_accepted(self, payload: seto_pb2.Payload) -> None:
+        pass
+
+    def _balance_changed(self, payload: seto_pb2.Payload) -> None:
+        self.account.note_money(payload.balance_changed)
+
+    def _market_quotes(self, payload: seto_pb2.Payload) -> None:
+        quotes = payload.market_quotes
+        book = self.markets.get(quotes.market_id)
+        if book is None:
+            book = self.markets[quotes.market_id] = MarketBook(quotes.market_id)
+        book.snapshot(quotes)
+
+    def _contract_quotes(self, payload: seto_pb2.Payload) -> None:
+        quotes = payload.contract_quotes
+        book = self.markets.get(quotes.market_id)
+        if book is not None:
+            book.update(quotes)
+
+    def _throttle_limits(self, payload: seto_pb2.Payload) -> None:
+        limits = payload.throttle_limits_changed
+        self.throttle.set_limits(float(limits.average_rate_ps), limits.burst_size)
+
+    def _eto(self, payload: seto_pb2.Payload) -> None:
+        if payload.eto_payload.type == eto_pb2.PAYLOAD_PONG and self._pings:
+            sent, d = self._pings.pop(0)
+            d.callback(self.clock.seconds() - sent)
+
+    # -- connection events -----------------------------------------------------------------
+
+    def _logged_in(self, payload: seto_pb2.Payload, resumed: bool) -> None:
+        # A reconnect: quotes may have moved while we were away, so ask for them afresh.
+        for market_id in sorted(self.subscriptions):
+            self.session.send(self._subscribe_payload(market_id))
+        for event_id in sorted(self.event_subscriptions):
+            payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_EVENT_SUBSCRIBE)
+            payload.eto_payload.seq = 0
+            payload.event_subscribe.event_id = event_id
+            self.session.send(payload)
+
+    def _disconnected(self, reason: Failure) -> None:
+        error: Exception = ConnectionLost(reason)
+        if self.session.closed:
+            error = SessionClosed("the session has ended")
+        self._pending.fail_all(error)
+        self._creates.clear()
+        pings, self._pings = self._pings, []
+        for _, d in pings:
+            d.errback(ConnectionLost(reason))
+        self.throttle.clear(error)

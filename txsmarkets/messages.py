@@ -1,0 +1,76 @@
+"""Names and builders of streaming API messages.
+
+A message's name follows the original client: ``eto.<type>`` for session messages
+(``eto.login_response``) and ``seto.<type>`` for the rest (``seto.order_accepted``), the
+payload type's enum name without ``PAYLOAD_``, lower-cased.
+"""
+
+from __future__ import annotations
+
+from txsmarkets import eto_pb2, seto_pb2
+
+__all__ = [
+    "ALL_NAMES",
+    "ETO_NAMES",
+    "NO_REPLAY",
+    "SETO_FIELDS",
+    "SETO_NAMES",
+    "body",
+    "eto_message",
+    "message_name",
+]
+
+
+def _names(enum: object, prefix: str) -> dict[int, str]:
+    return {
+        value.number: prefix + value.name[len("PAYLOAD_") :].lower()
+        for value in enum.DESCRIPTOR.values  # type: ignore[attr-defined]
+    }
+
+
+#: eto payload type -> handler name, e.g. 5 -> "eto.heartbeat".
+ETO_NAMES: dict[int, str] = _names(eto_pb2.PayloadType, "eto.")
+#: seto payload type -> handler name, e.g. 5 -> "seto.order_accepted".
+SETO_NAMES: dict[int, str] = _names(seto_pb2.PayloadType, "seto.")
+del SETO_NAMES[seto_pb2.PAYLOAD_ETO]
+#: seto payload type -> the name of the Payload field holding its body.
+SETO_FIELDS: dict[int, str] = {number: name[len("seto.") :] for number, name in SETO_NAMES.items()}
+#: Every name a handler may be registered for.
+ALL_NAMES: frozenset[str] = frozenset(ETO_NAMES.values()) | frozenset(SETO_NAMES.values())
+
+#: Session messages that make no sense twice: a replay sends a gapfill in their place.
+NO_REPLAY: frozenset[int] = frozenset(
+    {
+        eto_pb2.PAYLOAD_LOGIN,
+        eto_pb2.PAYLOAD_REPLAY,
+        eto_pb2.PAYLOAD_HEARTBEAT,
+        eto_pb2.PAYLOAD_PING,
+        eto_pb2.PAYLOAD_PONG,
+    }
+)
+
+
+def message_name(payload: seto_pb2.Payload) -> str:
+    """The handler name of ``payload``; ``seto.unknown`` for a type this schema lacks."""
+    kind = payload.type
+    if kind == seto_pb2.PAYLOAD_ETO:
+        return ETO_NAMES.get(payload.eto_payload.type, "eto.unknown")
+    return SETO_NAMES.get(kind, "seto.unknown")
+
+
+def body(payload: seto_pb2.Payload) -> object:
+    """The body message of a seto payload (``payload.order_accepted`` for an acceptance)."""
+    return getattr(payload, SETO_FIELDS[payload.type])
+
+
+def eto_message(kind: int, **fields: object) -> seto_pb2.Payload:
+    """A session message of eto type ``kind``; ``fields`` set the eto payload's body fields.
+
+    ``eto_message(eto_pb2.PAYLOAD_REPLAY, replay=eto_pb2.Replay(seq=4))``
+    """
+    payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ETO)
+    payload.eto_payload.seq = 0
+    payload.eto_payload.type = kind
+    for name, value in fields.items():
+        getattr(payload.eto_payload, name).CopyFrom(value)
+    return payload

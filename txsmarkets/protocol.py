@@ -1,0 +1,247 @@
+"""The session protocol shared by the client and the embedded exchange.
+
+`SessionProtocolMixin` sits on any Twisted string receiver (the Smarkets ULEB128 framing,
+or Twisted's own `Int32StringReceiver`): it turns each payload into a verdict of the
+`SequenceState`, answers heartbeats, pings and replay requests, asks for replays of gaps,
+and watches the peer for silence. What a payload means beyond the session is for the
+subclass (`payloadReceived`, `loginReceived`, `loginResponseReceived`, `logoutReceived`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.messages import eto_message, message_name
+from txsmarkets.session import SequenceState, Verdict
+
+__all__ = ["SessionProtocolMixin"]
+
+_ETO = seto_pb2.PAYLOAD_ETO
+_SETO_LOGIN = seto_pb2.PAYLOAD_LOGIN
+_HEARTBEAT = eto_pb2.PAYLOAD_HEARTBEAT
+_PING = eto_pb2.PAYLOAD_PING
+_REPLAY = eto_pb2.PAYLOAD_REPLAY
+_LOGOUT = eto_pb2.PAYLOAD_LOGOUT
+_LOGIN_RESPONSE = eto_pb2.PAYLOAD_LOGIN_RESPONSE
+_DELIVERED = (Verdict.DELIVER, Verdict.CONSUMED)
+
+
+class SessionProtocolMixin:
+    """Sequencing, heartbeats, ping and replay over a string receiver.
+
+    Set ``clock`` and ``sequence`` before the connection is made (the factory does).
+    """
+
+    _log = Logger()
+
+    #: The reactor's clock (any `IReactorTime`).
+    clock: IReactorTime
+    #: The session's sequence numbers and replay store; it outlives the connection.
+    sequence: SequenceState
+    #: Seconds of sending nothing before a heartbeat is sent.
+    heartbeatInterval: float = 30.0
+    #: Heartbeat intervals of hearing nothing before the peer is taken for dead.
+    heartbeatMisses: int = 3
+    #: Seconds to wait for a replay before asking again.
+    replayTimeout: float = 10.0
+    #: Whether each heartbeat received is answered with one (the client's part; a server
+    #: that answered too would make the two sides heartbeat each other without end).
+    answerHeartbeats: bool = True
+
+    _ticker: IDelayedCall | None = None
+    _sent = 0
+    _received = 0
+    _lastSent = 0.0
+    _lastReceived = 0.0
+    _replayAskedAt: float | None = None
+
+    # -- connection ---------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        super().connectionMade()  # type: ignore[misc]
+        self._lastSent = self._lastReceived = self.clock.seconds()
+        self._ticker = self.clock.callLater(self.heartbeatInterval / 2, self._tick)
+
+    def connectionLost(self, reason: Failure) -> None:
+        self._stopTicker()
+        super().connectionLost(reason)  # type: ignore[misc]
+
+    def _stopTicker(self) -> None:
+        if self._ticker is not None and self._ticker.active():
+            self._ticker.cancel()
+        self._ticker = None
+
+    def disconnect(self) -> None:
+        """Close the connection, after what has been written is sent."""
+        self._stopTicker()
+        transport = self.transport  # type: ignore[attr-defined]
+        if transport is not None:
+            transport.loseConnection()
+
+    # -- sending ------------------------------------------------------------------------
+
+    def sendPayload(self, payload: seto_pb2.Payload) -> int:
+        """Number ``payload``, keep it for replay and send it; return its seq."""
+        seq = self.sequence.outseq
+        self.sendString(self.sequence.stamp(payload))  # type: ignore[attr-defined]
+        self._sent += 1
+        self._lastSent = self.clock.seconds()
+        return seq
+
+    def sendSession(self, kind: int, **fields: Any) -> int:
+        """Send a session message of eto type ``kind``; return its seq."""
+        return self.sendPayload(eto_message(kind, **fields))
+
+    def sendLogout(self, reason: int = eto_pb2.LOGOUT_NONE) -> int:
+        """Send ``eto.logout`` with ``reason``."""
+        return self.sendSession(_LOGOUT, logout=eto_pb2.Logout(reason=reason))
+
+    def ping(self) -> int:
+        """Send ``eto.ping``; the peer answers ``eto.pong``."""
+        return self.sendSession(_PING)
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def stringReceived(self, data: bytes) -> None:
+        try:
+            payload = seto_pb2.Payload.FromString(data)
+        except DecodeError:
+            self.invalidPayload(data, "not a seto.Payload")
+            return
+        if not payload.HasField("eto_payload"):
+            self.invalidPayload(data, "no eto_payload")
+            return
+        self._received += 1
+        self._lastReceived = self.clock.seconds()
+        if payload.type == _SETO_LOGIN:
+            # Which session's seqs a login is judged by is for the login to say.
+            self.loginReceived(payload)
+            return
+        verdict = self.sequence.receive(payload)
+        if verdict is Verdict.DELIVER and payload.type != _ETO:
+            self.payloadReceived(payload)
+            return
+        self._sessionPayload(payload, verdict)
+
+    def _sessionPayload(self, payload: seto_pb2.Payload, verdict: Verdict) -> None:
+        kind = payload.eto_payload.type if payload.type == _ETO else None
+        if payload.type == _ETO and not payload.HasField("type"):
+            # A payload type this schema does not know: its seq counts, nothing is dispatched.
+            if verdict is Verdict.DELIVER:
+                self._log.warn("ignoring a payload of unknown type, seq {seq}", seq=payload.eto_payload.seq)
+                return
+            kind = None
+        if verdict is Verdict.DUPLICATE:
+            # A login response or a fresh logout may come from a peer that numbers anew
+            # (a refused or restarted session): they count whatever their seq.
+            if kind == _LOGIN_RESPONSE:
+                self.loginResponseReceived(payload)
+            elif kind == _LOGOUT and not payload.eto_payload.is_replay:
+                self.logoutReceived(payload)
+            return
+        if kind == _LOGIN_RESPONSE:
+            self.loginResponseReceived(payload)
+        elif kind == _LOGOUT:
+            self.logoutReceived(payload)
+            if verdict is not Verdict.DELIVER:
+                return
+        elif kind == _REPLAY and verdict is not Verdict.CONSUMED:
+            # Served whatever our own gaps: two sides each waiting on the other's replay
+            # would otherwise wait for ever.
+            self._serveReplay(payload.eto_payload.replay.seq)
+        if verdict is Verdict.GAP:
+            self.askReplay()
+            return
+        if verdict is not Verdict.DELIVER:
+            return
+        if kind == _HEARTBEAT:
+            if self.answerHeartbeats:
+                self.sendSession(_HEARTBEAT)
+        elif kind == _PING:
+            self.sendSession(eto_pb2.PAYLOAD_PONG)
+        self.payloadReceived(payload)
+
+    def _serveReplay(self, first: int) -> None:
+        frames = self.sequence.replay(first)
+        self._log.debug("replaying {n} messages from seq {first}", n=len(frames), first=first)
+        send = self.sendString  # type: ignore[attr-defined]
+        for frame in frames:
+            send(frame)
+        self._sent += len(frames)
+        self._lastSent = self.clock.seconds()
+
+    def askReplay(self) -> None:
+        """Ask the peer to resend everything from the seq we expect."""
+        request = self.sequence.replay_request()
+        self._log.info(
+            "gap: expected seq {expected}; asking for a replay", expected=request.eto_payload.replay.seq
+        )
+        self._replayAskedAt = self.clock.seconds()
+        self.sendPayload(request)
+
+    def invalidPayload(self, data: bytes, why: str) -> None:
+        """A frame that is no valid payload: a protocol error, the connection is dropped."""
+        self._log.warn(
+            "invalid payload ({why}, {size} bytes); dropping the connection", why=why, size=len(data)
+        )
+        self.disconnect()
+
+    # -- time ---------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        # Twice an interval, so that an idle heartbeat is never more than half late.
+        interval = self.heartbeatInterval
+        self._ticker = self.clock.callLater(interval / 2, self._tick)
+        now = self.clock.seconds()
+        if now - self._lastReceived >= interval * self.heartbeatMisses:
+            self._stopTicker()
+            self.peerSilent()
+            return
+        if now - self._lastSent >= interval:
+            self.sendSession(_HEARTBEAT)
+        if (
+            self.sequence.replay_asked is not None
+            and self._replayAskedAt is not None
+            and now - self._replayAskedAt >= self.replayTimeout
+        ):
+            self.askReplay()
+
+    # -- for subclasses -----------------------------------------------------------------
+
+    def payloadReceived(self, payload: seto_pb2.Payload) -> None:
+        """An in-order message for the application (session messages included)."""
+
+    def loginReceived(self, payload: seto_pb2.Payload) -> None:
+        """A ``seto.login`` arrived (the server's part); its seq is not judged yet."""
+        self._log.warn("unexpected login from the peer; dropping the connection")
+        self.disconnect()
+
+    def loginResponseReceived(self, payload: seto_pb2.Payload) -> None:
+        """An ``eto.login_response`` arrived (the client's part)."""
+        self._log.warn("unexpected login response from the peer; dropping the connection")
+        self.disconnect()
+
+    def logoutReceived(self, payload: seto_pb2.Payload) -> None:
+        """The peer sent ``eto.logout``."""
+        self.disconnect()
+
+    def peerSilent(self) -> None:
+        """Nothing heard for ``heartbeatMisses`` intervals: the connection is taken for dead."""
+        self._log.warn(
+            "nothing heard for {seconds:.0f}s; dropping the connection",
+            seconds=self.heartbeatInterval * self.heartbeatMisses,
+        )
+        transport = self.transport  # type: ignore[attr-defined]
+        if transport is not None:
+            transport.abortConnection()
+
+
+def describe(payload: seto_pb2.Payload) -> str:
+    """A short description of a payload for logs: its name and seq, never its contents."""
+    return f"{message_name(payload)}#{payload.eto_payload.seq}"

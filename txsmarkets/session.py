@@ -1,0 +1,200 @@
+"""Sequence numbers, the replay store and gap detection of one streaming session.
+
+The same logic serves both sides: the client and the embedded exchange each keep a
+`SequenceState` per session. It knows nothing of sockets or time: it stamps outgoing
+payloads, judges incoming ones, and answers replay requests with the frames to resend.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Iterable, Iterator
+
+from twisted.logger import Logger
+
+from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.messages import NO_REPLAY
+
+__all__ = ["ReplayStore", "SequenceState", "Verdict"]
+
+_log = Logger()
+
+
+class Verdict(enum.Enum):
+    """What to do with a received payload."""
+
+    #: In order: hand it to the application.
+    DELIVER = "deliver"
+    #: In order, a gapfill: its seq is consumed, nothing is dispatched.
+    CONSUMED = "consumed"
+    #: Below the expected seq: already seen, dropped.
+    DUPLICATE = "duplicate"
+    #: Above the expected seq, and no replay is outstanding: ask for one.
+    GAP = "gap"
+    #: Above the expected seq while a replay is outstanding: held back, it will be resent.
+    GAP_PENDING = "gap-pending"
+
+
+class ReplayStore:
+    """The last ``capacity`` messages sent, by seq, to answer the peer's replay requests.
+
+    Seqs are contiguous, so the store is a deque indexed from its first seq.
+    """
+
+    def __init__(self, capacity: int = 10000) -> None:
+        if capacity < 1:
+            raise ValueError("the replay store needs room for at least one message")
+        self.capacity = capacity
+        self.first = 1
+        self._entries: deque[tuple[int, bytes]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, seq: int, kind: int, data: bytes) -> None:
+        """Keep ``data`` (a serialised payload of eto type ``kind``) as message ``seq``."""
+        entries = self._entries
+        if not entries or seq != self.first + len(entries):
+            # A jump (a reset by the peer): what was held no longer lines up with seqs.
+            entries.clear()
+            self.first = seq
+        entries.append((kind, data))
+        if len(entries) > self.capacity:
+            entries.popleft()
+            self.first += 1
+
+    def get(self, seq: int) -> tuple[int, bytes] | None:
+        """The ``(kind, data)`` sent as ``seq``, or None when it is not held."""
+        index = seq - self.first
+        if 0 <= index < len(self._entries):
+            return self._entries[index]
+        return None
+
+    def discard_from(self, seq: int) -> None:
+        """Forget every message from ``seq`` on (the peer told us to number again from it)."""
+        while self._entries and self.first + len(self._entries) > seq:
+            self._entries.pop()
+
+    def items(self) -> Iterator[tuple[int, int, bytes]]:
+        """``(seq, kind, data)`` for every message held, oldest first."""
+        for offset, (kind, data) in enumerate(self._entries):
+            yield self.first + offset, kind, data
+
+    def load(self, items: Iterable[tuple[int, int, bytes]]) -> None:
+        """Replace the contents with ``items`` as `items` gives them (for a restart)."""
+        self._entries.clear()
+        for seq, kind, data in items:
+            self.add(seq, kind, data)
+
+
+class SequenceState:
+    """Both directions' sequence numbers of a session, and what was sent for replay.
+
+    ``inseq`` is the seq expected next from the peer, ``outseq`` the seq the next message
+    sent will carry.
+    """
+
+    def __init__(self, replay_capacity: int = 10000) -> None:
+        self.inseq = 1
+        self.outseq = 1
+        self.store = ReplayStore(replay_capacity)
+        #: The seq a replay was asked from, while one is outstanding.
+        self.replay_asked: int | None = None
+        #: The highest seq seen beyond the gap.
+        self.gap_high = 0
+        #: Gaps seen and replay requests sent, for the record.
+        self.gaps = 0
+        self.replays_asked = 0
+
+    def reset(self) -> None:
+        """Start again from seq 1 both ways (a new session)."""
+        self.inseq = 1
+        self.outseq = 1
+        self.store.load(())
+        self.replay_asked = None
+        self.gap_high = 0
+
+    def stamp(self, payload: seto_pb2.Payload) -> bytes:
+        """Give ``payload`` the next outgoing seq, keep it for replay, return its bytes."""
+        seq = self.outseq
+        eto = payload.eto_payload
+        eto.seq = seq
+        data = payload.SerializeToString()
+        # Logins carry their eto type too; application messages have PAYLOAD_NONE.
+        self.store.add(seq, eto.type, data)
+        self.outseq = seq + 1
+        return data
+
+    def renumber(self, seq: int) -> None:
+        """Number outgoing messages from ``seq`` on, as the peer's login response asks."""
+        if seq < self.outseq:
+            self.store.discard_from(seq)
+        self.outseq = seq
+
+    def receive(self, payload: seto_pb2.Payload) -> Verdict:
+        """Judge an incoming payload by its seq and advance ``inseq`` when it is in order."""
+        eto = payload.eto_payload
+        seq = eto.seq
+        expected = self.inseq
+        if seq == expected:
+            self.inseq = expected + 1
+            if self.replay_asked is not None and self.inseq > self.gap_high:
+                self.replay_asked = None
+            if eto.type == eto_pb2.PAYLOAD_GAPFILL:
+                return Verdict.CONSUMED
+            return Verdict.DELIVER
+        if seq < expected:
+            return Verdict.DUPLICATE
+        if seq > self.gap_high:
+            self.gap_high = seq
+        if self.replay_asked is None:
+            self.replay_asked = expected
+            self.gaps += 1
+            return Verdict.GAP
+        return Verdict.GAP_PENDING
+
+    def replay_request(self) -> seto_pb2.Payload:
+        """The replay request for the outstanding gap (to send now, or again after a timeout)."""
+        assert self.replay_asked is not None
+        self.replays_asked += 1
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ETO)
+        payload.eto_payload.seq = 0
+        payload.eto_payload.type = eto_pb2.PAYLOAD_REPLAY
+        # Ask from what is still missing: part of the gap may have been filled meanwhile.
+        payload.eto_payload.replay.seq = self.inseq
+        self.replay_asked = self.inseq
+        return payload
+
+    def replay(self, first: int) -> list[bytes]:
+        """The serialised payloads that answer the peer's replay request from ``first``.
+
+        Every message from ``first`` to the last one sent, with ``is_replay`` set; a session
+        message that makes no sense twice, or one no longer held, is replaced by a gapfill.
+        """
+        out = []
+        missing = 0
+        for seq in range(max(first, 1), self.outseq):
+            entry = self.store.get(seq)
+            if entry is None or entry[0] in NO_REPLAY:
+                missing += entry is None
+                out.append(_gapfill(seq))
+                continue
+            payload = seto_pb2.Payload.FromString(entry[1])
+            payload.eto_payload.is_replay = True
+            out.append(payload.SerializeToString())
+        if missing:
+            _log.warn(
+                "replay from {first}: {missing} messages are no longer held; sent gapfills",
+                first=first,
+                missing=missing,
+            )
+        return out
+
+
+def _gapfill(seq: int) -> bytes:
+    payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ETO)
+    payload.eto_payload.seq = seq
+    payload.eto_payload.type = eto_pb2.PAYLOAD_GAPFILL
+    payload.eto_payload.is_replay = True
+    return payload.SerializeToString()

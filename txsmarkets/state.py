@@ -1,0 +1,161 @@
+"""What the client keeps for the user: live orders, balance, and order books of markets.
+
+Everything here is fed the messages the session delivers, in order; nothing sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from txsmarkets import seto_pb2
+
+__all__ = ["AccountState", "ContractBook", "LiveOrder", "MarketBook"]
+
+
+@dataclass
+class LiveOrder:
+    """An order of ours the exchange holds, with what has filled of it."""
+
+    order_id: int
+    market_id: int
+    contract_id: int
+    side: int
+    price: int
+    quantity: int
+    filled: int = 0
+    avg_price: int = 0
+    reference: int | None = None
+    label: str | None = None
+
+    @property
+    def unfilled(self) -> int:
+        """The quantity still resting on the book."""
+        return self.quantity - self.filled
+
+
+class ContractBook:
+    """The bid and offer levels of one contract: price -> total quantity.
+
+    The best bid and offer are kept, so reading them is O(1); a level emptied at the top
+    costs one pass over the levels.
+    """
+
+    __slots__ = ("bids", "offers", "best_bid", "best_offer")
+
+    def __init__(self) -> None:
+        self.bids: dict[int, int] = {}
+        self.offers: dict[int, int] = {}
+        self.best_bid: int | None = None
+        self.best_offer: int | None = None
+
+    def set_bid(self, price: int, quantity: int) -> None:
+        """Set a bid level's total quantity (0 removes it)."""
+        bids = self.bids
+        if quantity:
+            bids[price] = quantity
+            if self.best_bid is None or price > self.best_bid:
+                self.best_bid = price
+        elif bids.pop(price, None) is not None and price == self.best_bid:
+            self.best_bid = max(bids) if bids else None
+
+    def set_offer(self, price: int, quantity: int) -> None:
+        """Set an offer level's total quantity (0 removes it)."""
+        offers = self.offers
+        if quantity:
+            offers[price] = quantity
+            if self.best_offer is None or price < self.best_offer:
+                self.best_offer = price
+        elif offers.pop(price, None) is not None and price == self.best_offer:
+            self.best_offer = min(offers) if offers else None
+
+    def depth(self, levels: int = 5) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The best ``levels`` bids (highest first) and offers (lowest first)."""
+        bids = sorted(self.bids.items(), reverse=True)[:levels]
+        offers = sorted(self.offers.items())[:levels]
+        return bids, offers
+
+
+class MarketBook:
+    """The order books of one subscribed market, built from market_quotes and deltas."""
+
+    def __init__(self, market_id: int) -> None:
+        self.market_id = market_id
+        self.contracts: dict[int, ContractBook] = {}
+        self.last_execution: tuple[int, int] | None = None
+
+    def snapshot(self, quotes: seto_pb2.MarketQuotes) -> None:
+        """Replace everything with a full ``market_quotes`` snapshot."""
+        self.contracts = {}
+        for contract in quotes.contract_quotes:
+            self.update(contract)
+
+    def update(self, quotes: seto_pb2.ContractQuotes) -> None:
+        """Apply a ``contract_quotes`` delta: each level given holds its new total."""
+        book = self.contracts.get(quotes.contract_id)
+        if book is None:
+            book = self.contracts[quotes.contract_id] = ContractBook()
+        for quote in quotes.bids:
+            book.set_bid(quote.price, quote.quantity)
+        for quote in quotes.offers:
+            book.set_offer(quote.price, quote.quantity)
+        if quotes.HasField("last_execution"):
+            self.last_execution = (quotes.last_execution.price, quotes.last_execution.quantity)
+
+
+@dataclass
+class AccountState:
+    """The account as the exchange last reported it, and our live orders."""
+
+    available_balance: float | None = None
+    exposure: float | None = None
+    account_sequence: int = 0
+    orders: dict[int, LiveOrder] = field(default_factory=dict)
+
+    def note_money(self, message: object) -> None:
+        """Take balance and exposure from a message that carries them."""
+        if message.HasField("available_balance"):  # type: ignore[attr-defined]
+            self.available_balance = message.available_balance  # type: ignore[attr-defined]
+        if message.HasField("exposure"):  # type: ignore[attr-defined]
+            self.exposure = message.exposure  # type: ignore[attr-defined]
+
+    def accepted(self, create: seto_pb2.OrderCreate | None, answer: seto_pb2.OrderAccepted) -> LiveOrder:
+        """Record a newly accepted order; ``create`` is our request, when we have it."""
+        source = create if create is not None else answer
+        order = LiveOrder(
+            order_id=answer.order_id,
+            market_id=answer.market_id or source.market_id,
+            contract_id=answer.contract_id or source.contract_id,
+            side=answer.side or source.side,
+            price=answer.price or source.price,
+            quantity=answer.quantity or source.quantity,
+            reference=answer.reference if answer.HasField("reference") else None,
+            label=answer.label if answer.HasField("label") else None,
+        )
+        self.orders[order.order_id] = order
+        return order
+
+    def executed(self, fill: seto_pb2.OrderExecuted) -> None:
+        """Apply a fill; an order with nothing left is no longer live."""
+        order = self.orders.get(fill.order_id)
+        if order is None:
+            return
+        if fill.HasField("total_executed_quantity"):
+            order.filled = fill.total_executed_quantity
+        else:
+            order.filled += fill.quantity
+        if fill.HasField("executed_avg_price"):
+            order.avg_price = fill.executed_avg_price
+        if fill.HasField("available_quantity"):
+            order.quantity = order.filled + fill.available_quantity
+        if order.unfilled <= 0:
+            del self.orders[fill.order_id]
+
+    def reduced(self, order_id: int, new_unfilled: int) -> None:
+        """The order's unfilled quantity is now ``new_unfilled``."""
+        order = self.orders.get(order_id)
+        if order is not None:
+            order.quantity = order.filled + new_unfilled
+
+    def done(self, order_id: int) -> None:
+        """The order is cancelled, voided or replaced: no longer live."""
+        self.orders.pop(order_id, None)

@@ -1,0 +1,106 @@
+"""A token bucket that makes requests wait their turn instead of being rejected."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+__all__ = ["TokenBucket"]
+
+
+class TokenBucket:
+    """Tokens refill at ``rate`` a second up to ``burst``; `acquire` waits for one.
+
+    With no limits set (``rate`` None) every acquire fires at once. `set_limits` follows the
+    exchange's ``seto.throttle_limits_changed``. Waiters are served first come, first served.
+    """
+
+    def __init__(self, clock: IReactorTime, rate: float | None = None, burst: int = 1) -> None:
+        self._clock = clock
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._tokens = float(self.burst)
+        self._stamp = clock.seconds()
+        self._waiters: deque[Deferred[None]] = deque()
+        self._wakeup: IDelayedCall | None = None
+
+    def set_limits(self, rate: float | None, burst: int) -> None:
+        """Change the refill rate (a second) and burst size; None lifts the limit."""
+        self._refill()
+        was_unlimited = self.rate is None
+        self.rate = rate if rate else None
+        self.burst = max(1, burst)
+        # Coming from no limit, the bucket starts full, as the exchange's does.
+        self._tokens = float(self.burst) if was_unlimited else min(self._tokens, float(self.burst))
+        self._serve()
+
+    @property
+    def waiting(self) -> int:
+        """How many acquires are waiting for a token."""
+        return len(self._waiters)
+
+    def _refill(self) -> None:
+        now = self._clock.seconds()
+        if self.rate is not None:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def try_acquire(self) -> bool:
+        """Take a token now if one is free and nobody waits; never waits."""
+        if self.rate is None:
+            return not self._waiters
+        self._refill()
+        if not self._waiters and self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+    def acquire(self) -> Deferred[None]:
+        """A Deferred that fires when a token is taken for the caller."""
+        if self.rate is None and not self._waiters:
+            return _fired()
+        self._refill()
+        if not self._waiters and self._tokens >= 1:
+            self._tokens -= 1
+            return _fired()
+        d: Deferred[None] = Deferred(self._cancel)
+        self._waiters.append(d)
+        self._schedule()
+        return d
+
+    def _cancel(self, d: Deferred[None]) -> None:
+        try:
+            self._waiters.remove(d)
+        except ValueError:
+            pass
+        d.errback(CancelledError())
+
+    def _schedule(self) -> None:
+        if self._wakeup is not None and self._wakeup.active():
+            return
+        if not self._waiters:
+            return
+        delay = 0.0 if self.rate is None else max(0.0, (1 - self._tokens) / self.rate)
+        self._wakeup = self._clock.callLater(delay, self._serve)
+
+    def _serve(self) -> None:
+        self._refill()
+        while self._waiters and (self.rate is None or self._tokens >= 1):
+            if self.rate is not None:
+                self._tokens -= 1
+            self._waiters.popleft().callback(None)
+        self._schedule()
+
+    def clear(self, reason: BaseException) -> None:
+        """Errback every waiter with ``reason`` (the session ended)."""
+        waiters, self._waiters = self._waiters, deque()
+        for d in waiters:
+            d.errback(reason)
+
+
+def _fired() -> Deferred[None]:
+    d: Deferred[None] = Deferred()
+    d.callback(None)
+    return d

@@ -30,7 +30,7 @@ from txsmarkets.exceptions import (
     RequestTimeout,
     SessionClosed,
 )
-from txsmarkets.messages import ALL_NAMES, SETO_FIELDS, message_name
+from txsmarkets.messages import ACCOUNT_TYPES, ALL_NAMES, SETO_FIELDS, message_name
 from txsmarkets.session import SequenceState
 from txsmarkets.state import AccountState, MarketBook
 from txsmarkets.throttle import TokenBucket
@@ -70,13 +70,6 @@ RETRYABLE_LOGOUTS = frozenset(
         eto_pb2.LOGOUT_LOGIN_TIMEOUT,
         eto_pb2.LOGOUT_UNKNOWN_SESSION,
     }
-)
-
-# seto types whose bodies carry account_sequence_64: the account stream.
-_ACCOUNT_TYPES = frozenset(
-    number
-    for number, name in SETO_FIELDS.items()
-    if "account_sequence_64" in seto_pb2.Payload.DESCRIPTOR.fields_by_name[name].message_type.fields_by_name
 )
 
 
@@ -211,6 +204,8 @@ class Session:
         self.factory: Any = None
         self.logged_in = False
         self.closed = False
+        #: Whether any login on this session has succeeded yet.
+        self.ever_logged_in = False
         #: Called with each in-order application payload (the client sets it).
         self.on_payload: Callable[[seto_pb2.Payload], None] = lambda payload: None
         #: Called with the login response after every (re)login.
@@ -219,6 +214,7 @@ class Session:
         self.on_disconnect: Callable[[Failure], None] = lambda reason: None
         self._login_waiters: list[Deferred[seto_pb2.Payload]] = []
         self._logout_waiters: list[Deferred[None]] = []
+        self._lost_waiters: list[Deferred[None]] = []
         self._logging_out = False
 
     def __repr__(self) -> str:
@@ -277,6 +273,14 @@ class Session:
         if self.protocol is not None:
             self.protocol.disconnect()
 
+    def when_disconnected(self) -> Deferred[None]:
+        """Fires when the current connection has closed (at once when there is none)."""
+        if self.protocol is None:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._lost_waiters.append(d)
+        return d
+
     def logout(self) -> Deferred[None]:
         """Log out; fires once the exchange confirms and the connection closes."""
         d: Deferred[None] = Deferred()
@@ -326,6 +330,7 @@ class Session:
         if response.HasField("reset"):
             self.sequence.renumber(response.reset)
         self.logged_in = True
+        self.ever_logged_in = True
         self.last_login_response = payload
         if self.factory is not None:
             self.factory.resetDelay()
@@ -337,13 +342,16 @@ class Session:
             outseq=self.sequence.outseq,
         )
         self.on_login(payload, resumed)
+
+    def login_completed(self, payload: seto_pb2.Payload) -> None:
+        """The login response has reached the handlers: whoever waits for the login may go."""
         waiters, self._login_waiters = self._login_waiters, []
         for d in waiters:
             d.callback(payload)
 
     def payload_received(self, payload: seto_pb2.Payload) -> None:
         kind = payload.type
-        if kind in _ACCOUNT_TYPES:
+        if kind in ACCOUNT_TYPES:
             body = getattr(payload, SETO_FIELDS[kind])
             if body.HasField("account_sequence_64"):
                 seen = body.account_sequence_64
@@ -370,11 +378,19 @@ class Session:
         _log.warn("logged out by the exchange: {reason}; will reconnect", reason=name)
 
     def connection_lost(self, reason: Failure) -> None:
+        logged_in = self.logged_in
         self.protocol = None
         self.logged_in = False
         self.on_disconnect(reason)
+        lost, self._lost_waiters = self._lost_waiters, []
+        for d in lost:
+            d.callback(None)
         if self._logging_out:
             self._end()
+        elif not self.ever_logged_in and not logged_in and not self.closed and self.session_id is None:
+            # The very first connection closed before any login answer (a TLS certificate
+            # refused, a plaintext peer, a server that hangs up): retrying will not help.
+            self._end(ConnectionError(f"connection closed before login: {reason.getErrorMessage()}"))
 
     def connection_failed(self, reason: Failure) -> None:
         """A connection attempt failed before any login succeeded: give up and say why."""
@@ -391,14 +407,16 @@ class Session:
             for d in waiters:
                 d.errback(error)
         else:
-            self._logging_out = False
-            waiters, self._logout_waiters = self._logout_waiters, []
-            for w in waiters:
-                w.callback(None)
             login_waiters, self._login_waiters = self._login_waiters, []
             for d in login_waiters:
                 d.errback(SessionClosed("logged out"))
             self.session_id = None
+            if self.protocol is None:
+                # Logged out and the connection is closed: the logout is done.
+                self._logging_out = False
+                waiters, self._logout_waiters = self._logout_waiters, []
+                for w in waiters:
+                    w.callback(None)
         if self.protocol is not None:
             self.protocol.disconnect()
 
@@ -410,16 +428,22 @@ class _Pending:
         self._clock = clock
         self.timeout = timeout
         self._waiting: dict[tuple[Any, ...], Deferred[Any]] = {}
+        # seq of a request -> its key: an order_invalid or order_rejected names only the seq.
+        self._by_seq: dict[int, tuple[Any, ...]] = {}
 
     def __len__(self) -> int:
         return len(self._waiting)
 
-    def add(self, key: tuple[Any, ...]) -> Deferred[Any]:
+    def add(self, key: tuple[Any, ...], seq: int) -> Deferred[Any]:
         if key in self._waiting:
             return fail(ValueError(f"a request {key} is already waiting for its answer"))
 
         def forget(d: Deferred[Any]) -> None:
             self._waiting.pop(key, None)
+            self._by_seq.pop(seq, None)
+
+        if key[0] != "order":
+            self._by_seq[seq] = key
 
         d: Deferred[Any] = Deferred(forget)
         self._waiting[key] = d
@@ -434,9 +458,15 @@ class _Pending:
         return d
 
     def pop(self, key: tuple[Any, ...]) -> Deferred[Any] | None:
-        return self._waiting.pop(key, None)
+        d = self._waiting.pop(key, None)
+        if d is None and key[0] == "order":
+            alias = self._by_seq.pop(key[1], None)
+            if alias is not None:
+                d = self._waiting.pop(alias, None)
+        return d
 
     def fail_all(self, error: Exception) -> None:
+        self._by_seq.clear()
         waiting, self._waiting = self._waiting, {}
         for d in waiting.values():
             d.errback(error)
@@ -587,7 +617,7 @@ class StreamingAPIClient:
 
     def _send_now(self, payload: seto_pb2.Payload, key: Callable[[int], tuple[Any, ...]]) -> Deferred[Any]:
         seq = self.session.sequence.outseq
-        d = self._pending.add(key(seq))
+        d = self._pending.add(key(seq), seq)
         if payload.type == seto_pb2.PAYLOAD_ORDER_CREATE:
             self._creates[seq] = payload.order_create
         try:

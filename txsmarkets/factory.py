@@ -60,6 +60,9 @@ class _ClientSessionMixin(SessionProtocolMixin):
         self._cancelLoginTimer()
         self.session.login_response(payload)
 
+    def loginCompleted(self, payload: Any) -> None:
+        self.session.login_completed(payload)
+
     def payloadReceived(self, payload: Any) -> None:
         self.session.payload_received(payload)
 

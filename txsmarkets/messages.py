@@ -10,7 +10,9 @@ from __future__ import annotations
 from txsmarkets import eto_pb2, seto_pb2
 
 __all__ = [
+    "ACCOUNT_TYPES",
     "ALL_NAMES",
+    "account_sequence",
     "ETO_NAMES",
     "NO_REPLAY",
     "SETO_FIELDS",
@@ -48,6 +50,25 @@ NO_REPLAY: frozenset[int] = frozenset(
         eto_pb2.PAYLOAD_PONG,
     }
 )
+
+
+#: seto types whose bodies carry ``account_sequence_64``: the account stream.
+ACCOUNT_TYPES: frozenset[int] = frozenset(
+    number
+    for number, name in SETO_FIELDS.items()
+    if "account_sequence_64"
+    in seto_pb2.Payload.DESCRIPTOR.fields_by_name[name].message_type.fields_by_name
+)
+
+
+def account_sequence(payload: seto_pb2.Payload) -> int | None:
+    """The ``account_sequence_64`` a payload carries, or None."""
+    if payload.type not in ACCOUNT_TYPES:
+        return None
+    message = getattr(payload, SETO_FIELDS[payload.type])
+    if message.HasField("account_sequence_64"):
+        return message.account_sequence_64  # type: ignore[no-any-return]
+    return None
 
 
 def message_name(payload: seto_pb2.Payload) -> str:

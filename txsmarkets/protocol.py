@@ -65,6 +65,7 @@ class SessionProtocolMixin:
 
     def connectionMade(self) -> None:
         super().connectionMade()  # type: ignore[misc]
+        self.sequence.new_connection()
         self._lastSent = self._lastReceived = self.clock.seconds()
         self._ticker = self.clock.callLater(self.heartbeatInterval / 2, self._tick)
 
@@ -142,6 +143,7 @@ class SessionProtocolMixin:
             # (a refused or restarted session): they count whatever their seq.
             if kind == _LOGIN_RESPONSE:
                 self.loginResponseReceived(payload)
+                self.loginCompleted(payload)
             elif kind == _LOGOUT and not payload.eto_payload.is_replay:
                 self.logoutReceived(payload)
             return
@@ -157,8 +159,9 @@ class SessionProtocolMixin:
             self._serveReplay(payload.eto_payload.replay.seq)
         if verdict is Verdict.GAP:
             self.askReplay()
-            return
         if verdict is not Verdict.DELIVER:
+            if kind == _LOGIN_RESPONSE:
+                self.loginCompleted(payload)
             return
         if kind == _HEARTBEAT:
             if self.answerHeartbeats:
@@ -166,6 +169,8 @@ class SessionProtocolMixin:
         elif kind == _PING:
             self.sendSession(eto_pb2.PAYLOAD_PONG)
         self.payloadReceived(payload)
+        if kind == _LOGIN_RESPONSE:
+            self.loginCompleted(payload)
 
     def _serveReplay(self, first: int) -> None:
         frames = self.sequence.replay(first)
@@ -205,12 +210,11 @@ class SessionProtocolMixin:
             return
         if now - self._lastSent >= interval:
             self.sendSession(_HEARTBEAT)
-        if (
-            self.sequence.replay_asked is not None
-            and self._replayAskedAt is not None
-            and now - self._replayAskedAt >= self.replayTimeout
-        ):
-            self.askReplay()
+        if self.sequence.replay_asked is not None:
+            if self._replayAskedAt is None:
+                self._replayAskedAt = now
+            elif now - self._replayAskedAt >= self.replayTimeout:
+                self.askReplay()
 
     # -- for subclasses -----------------------------------------------------------------
 
@@ -226,6 +230,9 @@ class SessionProtocolMixin:
         """An ``eto.login_response`` arrived (the client's part)."""
         self._log.warn("unexpected login response from the peer; dropping the connection")
         self.disconnect()
+
+    def loginCompleted(self, payload: seto_pb2.Payload) -> None:
+        """The login response has been handled and handed to the application."""
 
     def logoutReceived(self, payload: seto_pb2.Payload) -> None:
         """The peer sent ``eto.logout``."""

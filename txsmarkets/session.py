@@ -115,6 +115,11 @@ class SequenceState:
         self.replay_asked = None
         self.gap_high = 0
 
+    def new_connection(self) -> None:
+        """A new connection: a replay asked on the old one will never be answered."""
+        self.replay_asked = None
+        self.gap_high = 0
+
     def stamp(self, payload: seto_pb2.Payload) -> bytes:
         """Give ``payload`` the next outgoing seq, keep it for replay, return its bytes."""
         seq = self.outseq

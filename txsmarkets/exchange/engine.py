@@ -1,0 +1,1082 @@
+"""The embedded exchange's matching engine: orders in, account and market messages out.
+
+Pure logic with no I/O and no reactor: a session calls `MatchingEngine.submit` with each
+decoded application message of a logged-in account, and the engine answers through two
+listeners, each given a complete ``seto.Payload`` whose ``eto_payload.seq`` is 0 for the
+session to stamp. The engine keeps no reference to what it hands out, so a listener may
+change it::
+
+    engine.on_account(account_id, payload)   # the account stream of one account
+    engine.on_market(market_id, payload)     # contract_quotes and market_state of a market
+
+Account stream
+    Every message to an account takes the next number of that account's sequence (1, 2,
+    ...): ``account_sequence_64`` is set on every message that has the field, and
+    ``account_sequence`` too while the number fits a uint32; ``available_balance`` and
+    ``exposure`` likewise where the message has them. order_invalid, settings_accepted and
+    balance_changed have no sequence field but take their number all the same. The last
+    ``account_log_size`` messages are kept for `account_messages_since`.
+
+Orders
+    An order_create is checked in this order, the first failure being the answer:
+    price off the tick ladder and/or quantity 0 -> order_invalid (both reasons when both);
+    unknown market -> MARKET_NOT_FOUND; contract not in it -> CONTRACT_NOT_FOUND; market
+    not open or live -> MARKET_NOT_OPEN (new), MARKET_HALTED, MARKET_SETTLED (settled or
+    voided); liability over the available balance -> INSUFFICIENT_FUNDS; would trade with
+    one of the account's own resting orders before it is filled -> CROSSED_SELF (and
+    nothing of it trades).
+    Otherwise: order_accepted, then an order_executed to both sides per fill (the trade at
+    the resting order's price, best price then oldest first), then the order rests.
+    ``reference`` and ``label`` of the create come back on every answer about the order;
+    an answer to a cancel or a reduce carries that request's ``reference`` if it set one.
+    An order_cancel, order_quantity_reduce or order_cancel_replace naming another
+    account's order is answered as for an unknown one. order_cancel_all is always
+    accepted (an unknown market simply has none of the account's orders), and the
+    order_cancelled that follow carry each order's own ``reference``.
+
+Time in force
+    GOOD_TIL_CANCELLED rests until cancelled, and is cancelled with TRADING_SUSPENDED when
+    its market goes live. IMMEDIATE_OR_CANCEL never rests: its unfilled rest is cancelled
+    with INSUFFICIENT_LIQUIDITY right after its fills. KEEP_IN_PLAY and GOOD_TILL_HALTED stay
+    when the market goes live. Whatever its time in force, every live order of a market is
+    cancelled with MARKET_HALTED when the market is halted, and with ADMIN_REQUESTED when
+    it is settled or voided. Orders may be placed while a market is live.
+
+Cancel-replace
+    An unknown, foreign or done original -> order_cancel_replace_rejected TOO_LATE. A new
+    price or quantity that is invalid -> order_invalid (the request's seq), and too little
+    money for the new order (the original's liability counted as free) -> order_rejected
+    INSUFFICIENT_FUNDS: the original stays in both cases. A market not trading ->
+    MARKET_HALTED / MARKET_NOT_OPEN / MARKET_SETTLED, a self-cross -> CROSSED_SELF. Else
+    order_pending_replace, then order_cancel_replace_accepted (``quantity_left`` is the new
+    order's unfilled rest after matching), then the new order's fills. The original leaves
+    the book with no order_cancelled; the new order has the same contract, side and time in
+    force, a new id and a new place in the queue.
+
+Money
+    ``Decimal`` pounds; floats only in the protobuf fields. Trading moves no cash: it
+    changes exposure (see `txsmarkets.exchange.accounts.Account`), so the sum of all
+    balances is constant until settlement, which moves cash between winners and losers and
+    keeps the sum. `settle_market` pays each of the winning contracts in full (exposure
+    assumes exactly one winner; naming several is a dead heat paid in full, naming none
+    makes every buyer lose its stake) and releases the market's exposure; `void_market`
+    drops the market's matched bets as if never made.
+
+Market data
+    After each command (a `submit`, an operator call, `session_failed`), one
+    contract_quotes per contract whose book or trades changed: the changed levels with
+    their new totals (0 = gone), best first, the executions of the command (liquidity is
+    the taker's side) and ``last_execution``. `market_quotes` gives a full snapshot.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Iterable
+
+from twisted.logger import Logger
+
+from txsmarkets import seto_pb2
+from txsmarkets.errors import Error
+from txsmarkets.exchange.accounts import Account, AccountRegistry, MarketPosition
+from txsmarkets.exchange.book import BUY, SELL, Book, Order
+from txsmarkets.exchange.catalogue import MARKET_STATES, Catalogue, Contract
+from txsmarkets.odds import buy_liability, is_valid_price, sell_liability
+
+__all__ = ["MarketInfo", "MatchingEngine", "UnknownAccount", "UnknownMarket"]
+
+log = Logger()
+
+_ZERO = Decimal(0)
+_UINT32_MAX = 0xFFFFFFFF
+
+_Payload = seto_pb2.Payload
+
+_STATE_TYPES = {
+    "new": seto_pb2.MARKET_STATE_NEW,
+    "open": seto_pb2.MARKET_STATE_OPEN,
+    "live": seto_pb2.MARKET_STATE_LIVE,
+    "halted": seto_pb2.MARKET_STATE_HALTED,
+    "settled": seto_pb2.MARKET_STATE_SETTLED,
+    "voided": seto_pb2.MARKET_STATE_VOIDED,
+}
+assert set(_STATE_TYPES) == set(MARKET_STATES)
+_TRADING = frozenset(("open", "live"))
+_FINAL = frozenset(("settled", "voided"))
+
+# Why an order cannot go into a market in a given state, per answer.
+_CREATE_STATE_REJECTS = {
+    "new": seto_pb2.ORDER_REJECTED_MARKET_NOT_OPEN,
+    "halted": seto_pb2.ORDER_REJECTED_MARKET_HALTED,
+    "settled": seto_pb2.ORDER_REJECTED_MARKET_SETTLED,
+    "voided": seto_pb2.ORDER_REJECTED_MARKET_SETTLED,
+}
+_REPLACE_STATE_REJECTS = {
+    "new": seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_MARKET_NOT_OPEN,
+    "halted": seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_MARKET_HALTED,
+    "settled": seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_MARKET_SETTLED,
+    "voided": seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_MARKET_SETTLED,
+}
+
+_GTC = seto_pb2.GOOD_TIL_CANCELLED
+_IOC = seto_pb2.IMMEDIATE_OR_CANCEL
+
+_CANCELLED_MEMBER = seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED
+_CANCELLED_HALTED = seto_pb2.ORDER_CANCELLED_MARKET_HALTED
+_CANCELLED_LIQUIDITY = seto_pb2.ORDER_CANCELLED_INSUFFICIENT_LIQUIDITY
+_CANCELLED_ADMIN = seto_pb2.ORDER_CANCELLED_ADMIN_REQUESTED
+_CANCELLED_SUSPENDED = seto_pb2.ORDER_CANCELLED_TRADING_SUSPENDED
+
+_P_ORDER_ACCEPTED = seto_pb2.PAYLOAD_ORDER_ACCEPTED
+_P_ORDER_REJECTED = seto_pb2.PAYLOAD_ORDER_REJECTED
+_P_ORDER_INVALID = seto_pb2.PAYLOAD_ORDER_INVALID
+_P_ORDER_EXECUTED = seto_pb2.PAYLOAD_ORDER_EXECUTED
+_P_ORDER_CANCELLED = seto_pb2.PAYLOAD_ORDER_CANCELLED
+_P_CONTRACT_QUOTES = seto_pb2.PAYLOAD_CONTRACT_QUOTES
+_P_PENDING_REPLACE = seto_pb2.PAYLOAD_ORDER_PENDING_REPLACE
+_P_REPLACE_ACCEPTED = seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED
+
+
+class UnknownMarket(Error, KeyError):
+    """The operator named a market the exchange does not have."""
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
+
+
+class UnknownAccount(Error, KeyError):
+    """An account id the exchange does not have."""
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
+
+
+@dataclass(frozen=True)
+class MarketInfo:
+    """A market as it stands: its catalogue entry and its current state name."""
+
+    id: int
+    name: str
+    event_id: int
+    state: str
+    contracts: tuple[Contract, ...]
+
+
+class _Market:
+    """A market's running state: its books, state and matched orders."""
+
+    __slots__ = (
+        "id",
+        "name",
+        "event_id",
+        "state",
+        "contracts",
+        "books",
+        "executed_volume",
+        "matched",
+    )
+
+    def __init__(
+        self, market_id: int, name: str, event_id: int, state: str, contracts: tuple[Contract, ...]
+    ) -> None:
+        self.id = market_id
+        self.name = name
+        self.event_id = event_id
+        self.state = state
+        self.contracts = contracts
+        self.books = {contract.id: Book(contract.id, market_id) for contract in contracts}
+        self.executed_volume = 0
+        #: Orders with fills, by id: their matched bets are voided with the market.
+        self.matched: dict[int, Order] = {}
+
+
+def _noop(key: int, payload: seto_pb2.Payload) -> None:
+    pass
+
+
+def _liability(side: int, price: int, quantity: int) -> Decimal:
+    if side == BUY:
+        return buy_liability(price, quantity)
+    return sell_liability(price, quantity)
+
+
+def _available(account: Account) -> Decimal:
+    return account.balance - account.order_liability - account.position_exposure_total
+
+
+def _set_money(body: Any, account: Account) -> None:
+    """Fill in a message's ``available_balance`` and ``exposure``."""
+    exposure = account.order_liability + account.position_exposure_total
+    body.available_balance = float(account.balance - exposure)
+    body.exposure = float(exposure)
+
+
+def _new_payload(payload_type: int) -> seto_pb2.Payload:
+    payload = _Payload()
+    payload.type = payload_type
+    payload.eto_payload.seq = 0
+    return payload
+
+
+class MatchingEngine:
+    """An in-process exchange for the markets and accounts of a `Catalogue`.
+
+    See the module docstring for the rules. ``on_account`` and ``on_market`` are the
+    listeners (no-ops until set); ``accounts`` is the `AccountRegistry`; `submit` takes
+    the accounts' messages and the rest is the operator's API. Orders that are done are
+    remembered (to answer NOT_LIVE rather than NOT_FOUND) up to ``done_orders_kept``.
+    """
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        *,
+        now: Callable[[], float] = time.time,
+        account_log_size: int = 10000,
+        done_orders_kept: int = 100_000,
+    ) -> None:
+        self.on_account: Callable[[int, seto_pb2.Payload], None] = _noop
+        self.on_market: Callable[[int, seto_pb2.Payload], None] = _noop
+        self.catalogue = catalogue
+        self._now = now
+        self.accounts = AccountRegistry(log_size=account_log_size)
+        for spec in catalogue.accounts:
+            self.accounts.add_credentials(spec.username, spec.credentials, spec.balance)
+        self._markets: dict[int, _Market] = {}
+        self._event_markets: dict[int, list[int]] = {}
+        for event in catalogue.events:
+            self._event_markets[event.id] = [market.id for market in event.markets]
+            for market in event.markets:
+                self._markets[market.id] = _Market(
+                    market.id, market.name, event.id, market.state, market.contracts
+                )
+        self._books = {
+            contract_id: book
+            for market in self._markets.values()
+            for contract_id, book in market.books.items()
+        }
+        self._orders: dict[int, Order] = {}
+        self._done: dict[int, Order] = {}
+        self._done_ids: deque[int] = deque()
+        self._done_kept = done_orders_kept
+        self._next_order_id = 1
+        # Per command: books to publish, in order of first change, and their executions.
+        self._touched: dict[Book, None] = {}
+        self._executions: dict[int, list[tuple[int, int, int, int]]] = {}
+        self._last_execution: dict[int, tuple[int, int, int, int]] = {}
+        self._handlers: dict[int, Callable[[Account, seto_pb2.Payload], None]] = {
+            seto_pb2.PAYLOAD_ORDER_CREATE: self._order_create,
+            seto_pb2.PAYLOAD_ORDER_CANCEL: self._order_cancel,
+            seto_pb2.PAYLOAD_ORDER_CANCEL_ALL: self._order_cancel_all,
+            seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE: self._order_quantity_reduce,
+            seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE: self._order_cancel_replace,
+            seto_pb2.PAYLOAD_SETTINGS: self._settings,
+        }
+
+    # Queries
+
+    def market(self, market_id: int) -> MarketInfo | None:
+        """The market's catalogue entry and current state, or None for an unknown id."""
+        market = self._markets.get(market_id)
+        if market is None:
+            return None
+        return MarketInfo(market.id, market.name, market.event_id, market.state, market.contracts)
+
+    def market_ids(self) -> list[int]:
+        """Every market's id, in catalogue order."""
+        return list(self._markets)
+
+    def event_markets(self, event_id: int) -> list[int]:
+        """The ids of the event's markets ([] for an unknown event)."""
+        return list(self._event_markets.get(event_id, ()))
+
+    def order(self, order_id: int) -> Order | None:
+        """A live order, or a remembered done one, by id; None if unknown. Do not change it."""
+        return self._orders.get(order_id) or self._done.get(order_id)
+
+    def book(self, contract_id: int) -> Book | None:
+        """The order book of a contract, or None. For reading only."""
+        return self._books.get(contract_id)
+
+    def market_quotes(self, market_id: int) -> seto_pb2.Payload | None:
+        """A ``market_quotes`` payload: every contract's bid and offer levels, best first,
+        with the market's executed volume; None for an unknown market."""
+        market = self._markets.get(market_id)
+        if market is None:
+            return None
+        payload = _new_payload(seto_pb2.PAYLOAD_MARKET_QUOTES)
+        quotes = payload.market_quotes
+        quotes.market_id = market_id
+        quotes.executed_volume = market.executed_volume
+        for contract_id, book in market.books.items():
+            contract = quotes.contract_quotes.add()
+            contract.market_id = market_id
+            contract.contract_id = contract_id
+            for price, total in book.depth(BUY):
+                contract.bids.add(price=price, quantity=total)
+            for price, total in book.depth(SELL):
+                contract.offers.add(price=price, quantity=total)
+            last = self._last_execution.get(contract_id)
+            if last is not None:
+                _set_execution(contract.last_execution, last)
+        return payload
+
+    def account_messages_since(
+        self, account_id: int, account_sequence: int
+    ) -> list[seto_pb2.Payload]:
+        """Fresh copies of the account-stream messages numbered after `account_sequence`.
+
+        Only the last ``account_log_size`` messages are kept: past that bound the older
+        ones are gone and the list starts at the oldest kept, with no error; compare
+        ``account_sequence + 1`` with `account_log_start` to tell. UnknownAccount for an
+        unknown account.
+        """
+        account = self._account(account_id)
+        log_ = account.log
+        if not log_:
+            return []
+        skip = max(0, account_sequence - log_[0][0] + 1)
+        result = []
+        for index in range(skip, len(log_)):
+            result.append(_Payload.FromString(log_[index][1]))
+        return result
+
+    def account_log_start(self, account_id: int) -> int:
+        """The oldest account sequence still held for resuming (next one if none is held)."""
+        account = self._account(account_id)
+        return account.log[0][0] if account.log else account.sequence + 1
+
+    def _account(self, account_id: int) -> Account:
+        account = self.accounts.get(account_id)
+        if account is None:
+            raise UnknownAccount(f"no account {account_id!r}")
+        return account
+
+    # Commands from sessions
+
+    def submit(self, account_id: int, payload: seto_pb2.Payload) -> None:
+        """Handle one application message of a logged-in account; never raises.
+
+        Order messages and settings are answered through ``on_account``; other payload
+        types (subscriptions are the session's business) are logged and ignored.
+        """
+        try:
+            account = self.accounts.get(account_id)
+            if account is None:
+                log.warn(
+                    "ignoring a message from unknown account {account_id!r}",
+                    account_id=account_id,
+                )
+                return
+            handler = self._handlers.get(payload.type)
+            if handler is None:
+                log.warn(
+                    "ignoring payload type {type!r} from account {account_id}",
+                    type=payload.type,
+                    account_id=account_id,
+                )
+                return
+            handler(account, payload)
+        except Exception:
+            log.failure(
+                "matching engine failed on a message from account {account_id!r}",
+                account_id=account_id,
+            )
+        finally:
+            if self._touched:
+                self._publish()
+
+    def session_failed(self, account_id: int) -> None:
+        """The account's session died: cancel its live orders if its settings say so.
+
+        The order_cancelled messages (MEMBER_REQUESTED) go to ``on_account`` like any
+        others, for the next session to deliver. UnknownAccount for an unknown id.
+        """
+        account = self._account(account_id)
+        if account.cancel_all_on_failure:
+            for order in list(account.orders.values()):
+                self._cancel(account, order, _CANCELLED_MEMBER)
+            self._publish()
+
+    # Operator API
+
+    def set_market_state(self, market_id: int, state: str) -> None:
+        """Move a market to `state` (one of `MARKET_STATES`), cancelling the orders that
+        state ends (see the module docstring) and announcing ``market_state``.
+
+        "voided" is `void_market`; "settled" needs the winners, so use `settle_market`.
+        ValueError for an unknown state or a market already settled or voided.
+        """
+        market = self._market(market_id)
+        if state not in _STATE_TYPES:
+            raise ValueError(f"{state!r} is not a market state ({', '.join(MARKET_STATES)})")
+        if state == "voided":
+            self.void_market(market_id)
+            return
+        if state == "settled":
+            raise ValueError("settling needs the winners: use settle_market(market_id, winners)")
+        self._check_not_final(market)
+        if state == market.state:
+            return
+        market.state = state
+        self._announce_state(market)
+        if state == "halted":
+            self._cancel_market_orders(market, _CANCELLED_HALTED)
+        elif state == "live":
+            self._cancel_market_orders(market, _CANCELLED_SUSPENDED, only_tif=_GTC)
+        self._publish()
+
+    def settle_market(self, market_id: int, winner_contract_ids: Iterable[int]) -> None:
+        """Settle a market: cancel its live orders, pay each winning contract's holders and
+        take from its sellers, release the market's exposure, announce "settled".
+
+        Every account with matched bets in it gets a ``balance_changed``. ValueError for a
+        winner not in the market or a market already settled or voided.
+        """
+        market = self._market(market_id)
+        self._check_not_final(market)
+        winners = list(dict.fromkeys(winner_contract_ids))  # a contract pays once
+        for contract_id in winners:
+            if contract_id not in market.books:
+                raise ValueError(f"contract {contract_id!r} is not in market {market_id}")
+        self._cancel_market_orders(market, _CANCELLED_ADMIN)
+        market.state = "settled"
+        self._announce_state(market)
+        for account in self.accounts:
+            position = account.positions.pop(market_id, None)
+            if position is None:
+                continue
+            account.balance += position.profit(winners)
+            account.set_position_exposure(market_id, _ZERO)
+            self._balance_changed(account, f"market {market_id} settled")
+        market.matched.clear()
+        self._publish()
+
+    def void_market(self, market_id: int) -> None:
+        """Void a market: cancel its live orders, void every matched bet (an
+        ``order_voided`` per order with fills, then a ``balance_changed`` per account),
+        announce "voided". No cash moves, since trading moved none: the bets' exposure is
+        released. ValueError for a market already settled or voided."""
+        market = self._market(market_id)
+        self._check_not_final(market)
+        self._cancel_market_orders(market, _CANCELLED_ADMIN)
+        market.state = "voided"
+        self._announce_state(market)
+        affected: dict[int, Account] = {}
+        for order in sorted(market.matched.values(), key=lambda o: o.id):
+            account = self.accounts[order.account_id]
+            affected[account.id] = account
+            self._order_voided(account, order)
+        for account in affected.values():
+            account.positions.pop(market_id, None)
+            account.set_position_exposure(market_id, _ZERO)
+            self._balance_changed(account, f"market {market_id} voided")
+        market.matched.clear()
+        self._publish()
+
+    def _market(self, market_id: int) -> _Market:
+        market = self._markets.get(market_id)
+        if market is None:
+            raise UnknownMarket(f"no market {market_id!r}")
+        return market
+
+    @staticmethod
+    def _check_not_final(market: _Market) -> None:
+        if market.state in _FINAL:
+            raise ValueError(f"market {market.id} is {market.state}: its state is final")
+
+    def _cancel_market_orders(
+        self, market: _Market, reason: int, only_tif: int | None = None
+    ) -> None:
+        orders = [
+            order
+            for book in market.books.values()
+            for side in (BUY, SELL)
+            for order in book.orders(side)
+            if only_tif is None or order.tif == only_tif
+        ]
+        orders.sort(key=lambda o: o.id)
+        for order in orders:
+            self._cancel(self.accounts[order.account_id], order, reason)
+
+    def _announce_state(self, market: _Market) -> None:
+        payload = _new_payload(seto_pb2.PAYLOAD_MARKET_STATE)
+        body = payload.market_state
+        body.market_id = market.id
+        body.state = _STATE_TYPES[market.state]
+        self._broadcast(market.id, payload)
+
+    # Order handlers
+
+    def _order_create(self, account: Account, payload: seto_pb2.Payload) -> None:
+        create = payload.order_create
+        seq = payload.eto_payload.seq
+        reference = create.reference if create.HasField("reference") else None
+        label = create.label if create.HasField("label") else None
+        price = create.price
+        quantity = create.quantity
+        if not (quantity and is_valid_price(price)):
+            self._order_invalid(account, seq, reference, price, quantity)
+            return
+        market = self._markets.get(create.market_id)
+        book = market.books.get(create.contract_id) if market is not None else None
+        side = create.side
+        liability = _liability(side, price, quantity)
+        if market is None:
+            reason = seto_pb2.ORDER_REJECTED_MARKET_NOT_FOUND
+        elif book is None:
+            reason = seto_pb2.ORDER_REJECTED_CONTRACT_NOT_FOUND
+        elif market.state not in _TRADING:
+            reason = _CREATE_STATE_REJECTS[market.state]
+        elif liability > _available(account):
+            reason = seto_pb2.ORDER_REJECTED_INSUFFICIENT_FUNDS
+        elif book.crossing(side, price, quantity, account.id)[1]:
+            reason = seto_pb2.ORDER_REJECTED_CROSSED_SELF
+        else:
+            order = self._open_order(
+                account, book, side, price, quantity, create.tif, reference, label, liability
+            )
+            self._order_accepted(account, order, seq)
+            self._execute(account, order, market, book)
+            return
+        self._order_rejected(account, seq, reason, reference, label)
+
+    def _open_order(
+        self,
+        account: Account,
+        book: Book,
+        side: int,
+        price: int,
+        quantity: int,
+        tif: int,
+        reference: int | None,
+        label: str | None,
+        liability: Decimal,
+    ) -> Order:
+        order_id = self._next_order_id
+        self._next_order_id = order_id + 1
+        order = Order(
+            order_id,
+            account.id,
+            book.market_id,
+            book.contract_id,
+            side,
+            price,
+            quantity,
+            tif,
+            reference,
+            label,
+            liability,
+        )
+        self._orders[order_id] = order
+        account.orders[order_id] = order
+        account.order_liability += liability
+        return order
+
+    def _execute(self, account: Account, order: Order, market: _Market, book: Book) -> None:
+        """Match a new order, then rest it, or cancel its rest if it is immediate-or-cancel."""
+        if order.side == BUY:
+            best = book.offers.keys
+            crosses = best and -best[-1] <= order.price
+        else:
+            best = book.bids.keys
+            crosses = best and best[-1] >= order.price
+        if crosses:
+            self._touched[book] = None
+            for maker, quantity, price in book.match(order):
+                self._fill(account, order, maker, quantity, price, market, book)
+        if not order.remaining:
+            self._retire(account, order)
+        elif order.tif == _IOC:
+            self._cancel(account, order, _CANCELLED_LIQUIDITY)
+        else:
+            book.add(order)
+            self._touched[book] = None
+
+    def _fill(
+        self,
+        taker_account: Account,
+        taker: Order,
+        maker: Order,
+        quantity: int,
+        price: int,
+        market: _Market,
+        book: Book,
+    ) -> None:
+        maker_account = self.accounts[maker.account_id]
+        value = price * quantity
+        market_id = market.id
+        for account, order in ((taker_account, taker), (maker_account, maker)):
+            order.executed += quantity
+            order.executed_value += value
+            liability = _liability(order.side, order.price, order.remaining)
+            account.order_liability += liability - order.liability
+            order.liability = liability
+            position = account.positions.get(market_id)
+            if position is None:
+                position = account.positions[market_id] = MarketPosition(market.books)
+            position.add(order.contract_id, order.side == BUY, price, quantity)
+            account.set_position_exposure(market_id, position.worst_case_loss())
+            market.matched[order.id] = order
+        market.executed_volume += quantity
+        if not maker.remaining:
+            self._retire(maker_account, maker)
+        execution = (price, quantity, taker.side, int(self._now() * 1_000_000))
+        executions = self._executions.get(book.contract_id)
+        if executions is None:
+            self._executions[book.contract_id] = [execution]
+        else:
+            executions.append(execution)
+        self._last_execution[book.contract_id] = execution
+        self._order_executed(taker_account, taker, quantity, price)
+        self._order_executed(maker_account, maker, quantity, price)
+
+    def _retire(self, account: Account, order: Order) -> None:
+        """The order is done: forget it as live, remember it for a while as done."""
+        order.live = False
+        del account.orders[order.id]
+        del self._orders[order.id]
+        self._done[order.id] = order
+        done_ids = self._done_ids
+        done_ids.append(order.id)
+        if len(done_ids) > self._done_kept:
+            del self._done[done_ids.popleft()]
+
+    def _cancel(
+        self, account: Account, order: Order, reason: int, reference: int | None = None
+    ) -> None:
+        if order.resting:
+            book = self._markets[order.market_id].books[order.contract_id]
+            book.remove(order)
+            self._touched[book] = None
+        account.order_liability -= order.liability
+        order.liability = _ZERO
+        self._retire(account, order)
+        self._order_cancelled(account, order, reason, reference)
+
+    def _find(self, account: Account, order_id: int) -> tuple[Order | None, bool]:
+        """``(order, live)`` for one of the account's orders; (None, False) if not found."""
+        order = self._orders.get(order_id)
+        if order is not None:
+            return (order, True) if order.account_id == account.id else (None, False)
+        order = self._done.get(order_id)
+        if order is not None and order.account_id == account.id:
+            return order, False
+        return None, False
+
+    def _order_cancel(self, account: Account, payload: seto_pb2.Payload) -> None:
+        request = payload.order_cancel
+        reference = request.reference if request.HasField("reference") else None
+        order, live = self._find(account, request.order_id)
+        if live:
+            self._cancel(account, order, _CANCELLED_MEMBER, reference)
+        elif order is not None:
+            reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_LIVE
+            self._order_cancel_rejected(account, request.order_id, reason, reference, order)
+        else:
+            reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_FOUND
+            self._order_cancel_rejected(account, request.order_id, reason, reference, None)
+
+    def _order_cancel_all(self, account: Account, payload: seto_pb2.Payload) -> None:
+        request = payload.order_cancel_all
+        market_id = request.market_id if request.HasField("market_id") else None
+        out = _new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED)
+        body = out.order_cancel_all_accepted
+        if request.HasField("reference"):
+            body.reference = request.reference
+        self._send(account, out, body)
+        for order in list(account.orders.values()):
+            if market_id is None or order.market_id == market_id:
+                self._cancel(account, order, _CANCELLED_MEMBER)
+
+    def _order_quantity_reduce(self, account: Account, payload: seto_pb2.Payload) -> None:
+        request = payload.order_quantity_reduce
+        reference = request.reference if request.HasField("reference") else None
+        new_quantity = request.new_quantity
+        order, live = self._find(account, request.order_id)
+        if not live:
+            reason = (
+                seto_pb2.ORDER_QUANTITY_REDUCE_REJECTED_NOT_LIVE
+                if order
+                else seto_pb2.ORDER_QUANTITY_REDUCE_REJECTED_NOT_FOUND
+            )
+            self._order_quantity_reduce_rejected(
+                account, request.order_id, new_quantity, reason, reference, order
+            )
+            return
+        if not 0 < new_quantity < order.remaining:
+            self._order_quantity_reduce_rejected(
+                account,
+                order.id,
+                new_quantity,
+                seto_pb2.ORDER_QUANTITY_REDUCE_REJECTED_INVALID_NEW_QUANTITY,
+                reference,
+                order,
+            )
+            return
+        book = self._markets[order.market_id].books[order.contract_id]
+        book.reduce(order, new_quantity)
+        self._touched[book] = None
+        liability = _liability(order.side, order.price, new_quantity)
+        account.order_liability += liability - order.liability
+        order.liability = liability
+        self._order_quantity_reduced(account, order, reference)
+
+    def _order_cancel_replace(self, account: Account, payload: seto_pb2.Payload) -> None:
+        request = payload.order_cancel_replace
+        seq = payload.eto_payload.seq
+        orig, live = self._find(account, request.orig_order_id)
+        reference = request.reference if request.HasField("reference") else None
+        label = request.label if request.HasField("label") else None
+        if orig is not None:
+            reference = orig.reference if reference is None else reference
+            label = orig.label if label is None else label
+        if not live:
+            reason = seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_TOO_LATE
+            self._replace_rejected(account, request, orig, reason, reference, label)
+            return
+        price = request.price
+        quantity = request.quantity
+        if not (quantity and is_valid_price(price)):
+            self._order_invalid(account, seq, reference, price, quantity)
+            return
+        market = self._markets[orig.market_id]
+        if request.HasField("market_id") and request.market_id != orig.market_id:
+            reason = seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_MARKET_NOT_FOUND
+            self._replace_rejected(account, request, orig, reason, reference, label)
+            return
+        if market.state not in _TRADING:
+            reason = _REPLACE_STATE_REJECTS[market.state]
+            self._replace_rejected(account, request, orig, reason, reference, label)
+            return
+        liability = _liability(orig.side, price, quantity)
+        if liability > _available(account) + orig.liability:
+            reason = seto_pb2.ORDER_REJECTED_INSUFFICIENT_FUNDS
+            self._order_rejected(account, seq, reason, reference, label)
+            return
+        book = market.books[orig.contract_id]
+        filled, crossed = book.crossing(orig.side, price, quantity, account.id)
+        if crossed:
+            reason = seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_CROSSED_SELF
+            self._replace_rejected(account, request, orig, reason, reference, label)
+            return
+        book.remove(orig)
+        self._touched[book] = None
+        account.order_liability -= orig.liability
+        orig.liability = _ZERO
+        self._retire(account, orig)
+        order = self._open_order(
+            account, book, orig.side, price, quantity, orig.tif, reference, label, liability
+        )
+        self._replace_answer(account, _P_PENDING_REPLACE, order, orig.id, None)
+        self._replace_answer(account, _P_REPLACE_ACCEPTED, order, orig.id, quantity - filled)
+        self._execute(account, order, market, book)
+
+    def _settings(self, account: Account, payload: seto_pb2.Payload) -> None:
+        request = payload.settings
+        if request.HasField("cancel_all_on_failure"):
+            account.cancel_all_on_failure = request.cancel_all_on_failure
+        out = _new_payload(seto_pb2.PAYLOAD_SETTINGS_ACCEPTED)
+        out.settings_accepted.cancel_all_on_failure = account.cancel_all_on_failure
+        self._send_unnumbered(account, out)
+
+    # Messages out
+
+    def _send(self, account: Account, payload: seto_pb2.Payload, body: Any) -> None:
+        """Number an account-stream message, log it and hand it to ``on_account``."""
+        sequence = account.sequence = account.sequence + 1
+        body.account_sequence_64 = sequence
+        if sequence <= _UINT32_MAX:
+            body.account_sequence = sequence
+        account.log.append((sequence, payload.SerializeToString()))
+        self._deliver(account.id, payload)
+
+    def _send_unnumbered(self, account: Account, payload: seto_pb2.Payload) -> None:
+        """`_send` for a message with no account sequence field: it still takes a number."""
+        sequence = account.sequence = account.sequence + 1
+        account.log.append((sequence, payload.SerializeToString()))
+        self._deliver(account.id, payload)
+
+    def _deliver(self, account_id: int, payload: seto_pb2.Payload) -> None:
+        # A failing listener must not leave a command half done.
+        try:
+            self.on_account(account_id, payload)
+        except Exception:
+            log.failure("on_account listener failed for account {id}", id=account_id)
+
+    def _broadcast(self, market_id: int, payload: seto_pb2.Payload) -> None:
+        try:
+            self.on_market(market_id, payload)
+        except Exception:
+            log.failure("on_market listener failed for market {id}", id=market_id)
+
+    def _publish(self) -> None:
+        """Send the market data of the command: a contract_quotes per changed contract."""
+        touched = self._touched
+        self._touched = {}
+        executions = self._executions
+        self._executions = {}
+        for book in touched:
+            bids, offers = book.take_changes()
+            trades = executions.get(book.contract_id)
+            if not (bids or offers or trades):
+                continue
+            payload = _new_payload(_P_CONTRACT_QUOTES)
+            quotes = payload.contract_quotes
+            quotes.market_id = book.market_id
+            quotes.contract_id = book.contract_id
+            for price, total in bids:
+                quote = quotes.bids.add()
+                quote.price = price
+                quote.quantity = total
+            for price, total in offers:
+                quote = quotes.offers.add()
+                quote.price = price
+                quote.quantity = total
+            if trades:
+                for trade in trades:
+                    _set_execution(quotes.executions.add(), trade)
+            last = self._last_execution.get(book.contract_id)
+            if last is not None:
+                _set_execution(quotes.last_execution, last)
+            self._broadcast(book.market_id, payload)
+
+    def _order_invalid(
+        self, account: Account, seq: int, reference: int | None, price: int, quantity: int
+    ) -> None:
+        payload = _new_payload(_P_ORDER_INVALID)
+        body = payload.order_invalid
+        body.seq = seq
+        if not is_valid_price(price):
+            body.reasons.append(seto_pb2.ORDER_INVALID_INVALID_PRICE)
+        if not quantity:
+            body.reasons.append(seto_pb2.ORDER_INVALID_INVALID_QUANTITY)
+        if reference is not None:
+            body.reference = reference
+        self._send_unnumbered(account, payload)
+
+    def _order_rejected(
+        self, account: Account, seq: int, reason: int, reference: int | None, label: str | None
+    ) -> None:
+        payload = _new_payload(_P_ORDER_REJECTED)
+        body = payload.order_rejected
+        body.seq = seq
+        body.reason = reason
+        if reference is not None:
+            body.reference = reference
+        if label is not None:
+            body.label = label
+        self._send(account, payload, body)
+
+    def _order_accepted(self, account: Account, order: Order, seq: int) -> None:
+        payload = _new_payload(_P_ORDER_ACCEPTED)
+        body = payload.order_accepted
+        body.seq = seq
+        body.order_id = order.id
+        body.price = order.price
+        body.quantity = order.quantity
+        body.market_id = order.market_id
+        body.contract_id = order.contract_id
+        body.side = order.side
+        if order.reference is not None:
+            body.reference = order.reference
+        if order.label is not None:
+            body.label = order.label
+        _set_money(body, account)
+        self._send(account, payload, body)
+
+    def _order_executed(self, account: Account, order: Order, quantity: int, price: int) -> None:
+        payload = _new_payload(_P_ORDER_EXECUTED)
+        body = payload.order_executed
+        body.order_id = order.id
+        body.price = price
+        body.quantity = quantity
+        body.side = order.side
+        body.market_id = order.market_id
+        body.contract_id = order.contract_id
+        body.total_executed_quantity = order.executed
+        body.executed_avg_price = order.executed_avg_price
+        body.available_quantity = order.remaining
+        body.orig_price = order.price
+        if order.label is not None:
+            body.label = order.label
+        _set_money(body, account)
+        self._send(account, payload, body)
+
+    def _order_cancelled(
+        self, account: Account, order: Order, reason: int, reference: int | None
+    ) -> None:
+        payload = _new_payload(_P_ORDER_CANCELLED)
+        body = payload.order_cancelled
+        body.reason = reason
+        body.order_id = order.id
+        body.executed_quantity = order.executed
+        if order.executed:
+            body.executed_avg_price = order.executed_avg_price
+        body.market_id = order.market_id
+        body.contract_id = order.contract_id
+        body.side = order.side
+        body.orig_price = order.price
+        if reference is None:
+            reference = order.reference
+        if reference is not None:
+            body.reference = reference
+        if order.label is not None:
+            body.label = order.label
+        _set_money(body, account)
+        self._send(account, payload, body)
+
+    def _order_cancel_rejected(
+        self,
+        account: Account,
+        order_id: int,
+        reason: int,
+        reference: int | None,
+        order: Order | None,
+    ) -> None:
+        payload = _new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REJECTED)
+        body = payload.order_cancel_rejected
+        body.reason = reason
+        body.order_id = order_id
+        if order is not None:
+            body.market_id = order.market_id
+            body.contract_id = order.contract_id
+            body.side = order.side
+            if reference is None:
+                reference = order.reference
+            if order.label is not None:
+                body.label = order.label
+        if reference is not None:
+            body.reference = reference
+        self._send(account, payload, body)
+
+    def _order_quantity_reduced(
+        self, account: Account, order: Order, reference: int | None
+    ) -> None:
+        payload = _new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED)
+        body = payload.order_quantity_reduced
+        body.order_id = order.id
+        body.reason = seto_pb2.ORDER_QUANTITY_REDUCED_MEMBER_REQUESTED
+        body.new_quantity = order.remaining
+        body.market_id = order.market_id
+        body.contract_id = order.contract_id
+        body.side = order.side
+        body.orig_price = order.price
+        body.executed_quantity = order.executed
+        if order.executed:
+            body.executed_avg_price = order.executed_avg_price
+        if reference is None:
+            reference = order.reference
+        if reference is not None:
+            body.reference = reference
+        if order.label is not None:
+            body.label = order.label
+        self._send(account, payload, body)
+
+    def _order_quantity_reduce_rejected(
+        self,
+        account: Account,
+        order_id: int,
+        new_quantity: int,
+        reason: int,
+        reference: int | None,
+        order: Order | None,
+    ) -> None:
+        payload = _new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE_REJECTED)
+        body = payload.order_quantity_reduce_rejected
+        body.order_id = order_id
+        body.reason = reason
+        body.new_quantity = new_quantity
+        if order is not None:
+            if reference is None:
+                reference = order.reference
+            if order.label is not None:
+                body.label = order.label
+        if reference is not None:
+            body.reference = reference
+        self._send(account, payload, body)
+
+    def _replace_rejected(
+        self,
+        account: Account,
+        request: seto_pb2.OrderCancelReplace,
+        orig: Order | None,
+        reason: int,
+        reference: int | None,
+        label: str | None,
+    ) -> None:
+        payload = _new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_REJECTED)
+        body = payload.order_cancel_replace_rejected
+        body.order_id = 0  # no new order was made
+        body.orig_order_id = request.orig_order_id
+        body.reason = reason
+        if orig is not None:
+            body.market_id = orig.market_id
+            body.contract_id = orig.contract_id
+            body.side = orig.side
+        else:
+            # Required fields with nothing to say: the request's market, no contract, buy.
+            body.market_id = request.market_id
+            body.contract_id = 0
+            body.side = BUY
+        if reference is not None:
+            body.reference = reference
+        if label is not None:
+            body.label = label
+        self._send(account, payload, body)
+
+    def _replace_answer(
+        self,
+        account: Account,
+        payload_type: int,
+        order: Order,
+        orig_id: int,
+        quantity_left: int | None,
+    ) -> None:
+        payload = _new_payload(payload_type)
+        if quantity_left is None:
+            body = payload.order_pending_replace
+        else:
+            body = payload.order_cancel_replace_accepted
+            body.quantity_left = quantity_left
+        body.order_id = order.id
+        body.orig_order_id = orig_id
+        body.price = order.price
+        body.quantity = order.quantity
+        body.market_id = order.market_id
+        body.contract_id = order.contract_id
+        body.side = order.side
+        if order.reference is not None:
+            body.reference = order.reference
+        if order.label is not None:
+            body.label = order.label
+        self._send(account, payload, body)
+
+    def _order_voided(self, account: Account, order: Order) -> None:
+        payload = _new_payload(seto_pb2.PAYLOAD_ORDER_VOIDED)
+        body = payload.order_voided
+        body.order_id = order.id
+        body.quantity = order.executed
+        body.source_quantity = order.quantity
+        body.market_id = order.market_id
+        body.contract_id = order.contract_id
+        body.side = order.side
+        body.orig_price = order.price
+        body.executed_quantity = 0
+        if order.label is not None:
+            body.label = order.label
+        self._send(account, payload, body)
+
+    def _balance_changed(self, account: Account, reason: str) -> None:
+        payload = _new_payload(seto_pb2.PAYLOAD_BALANCE_CHANGED)
+        body = payload.balance_changed
+        body.reason = reason
+        _set_money(body, account)
+        self._send_unnumbered(account, payload)
+
+
+def _set_execution(target: seto_pb2.Execution, execution: tuple[int, int, int, int]) -> None:
+    target.price, target.quantity, target.liquidity, target.microseconds = execution

@@ -1,0 +1,94 @@
+"""Running the embedded exchange: in-process for tests and demos, or as a twistd service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.application import internet, service
+from twisted.internet import endpoints
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
+
+from txsmarkets.exchange.catalogue import Catalogue, demo_catalogue
+from txsmarkets.exchange.engine import MatchingEngine
+from txsmarkets.exchange.server import ExchangeServerFactory
+
+__all__ = ["DEFAULT_ENDPOINT", "RunningExchange", "make_exchange", "make_service", "start_exchange"]
+
+#: Where the exchange listens unless told otherwise: loopback only.
+DEFAULT_ENDPOINT = "tcp:3701:interface=127.0.0.1"
+
+
+def make_exchange(reactor: Any, catalogue: Catalogue | None = None, **options: Any) -> ExchangeServerFactory:
+    """A server factory for a new engine over ``catalogue`` (the demo when None).
+
+    ``options`` go to `ExchangeServerFactory` (heartbeat_interval, resume_window, ...).
+    """
+    engine = MatchingEngine(catalogue if catalogue is not None else demo_catalogue(), now=reactor.seconds)
+    return ExchangeServerFactory(engine, reactor, **options)
+
+
+def make_service(
+    reactor: Any, endpoint: str = DEFAULT_ENDPOINT, catalogue: Catalogue | None = None, **options: Any
+) -> service.IService:
+    """A service that serves an exchange on ``endpoint`` (a Twisted endpoint string)."""
+    factory = make_exchange(reactor, catalogue, **options)
+    svc = internet.StreamServerEndpointService(endpoints.serverFromString(reactor, endpoint), factory)
+    svc.factory = factory  # type: ignore[attr-defined]
+    return svc
+
+
+@dataclass
+class RunningExchange:
+    """An exchange listening in this process."""
+
+    factory: ExchangeServerFactory
+    listening: Any
+    _stopped: bool = False
+
+    @property
+    def engine(self) -> MatchingEngine:
+        """The matching engine, for the operator's API."""
+        return self.factory.engine  # type: ignore[no-any-return]
+
+    @property
+    def port(self) -> int:
+        """The TCP port it listens on."""
+        return self.listening.getHost().port  # type: ignore[no-any-return]
+
+    def stop(self) -> Deferred[None]:
+        """Stop listening, end every session and drop every connection; fires when done."""
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        await maybeDeferred(self.listening.stopListening)
+        factory = self.factory
+        for session in list(factory.sessions.values()):
+            factory.end_session(session, failed=False)
+        closing = []
+        for protocol in list(factory.connections):
+            closing.append(protocol.closed)
+            protocol.transport.abortConnection()
+        await gatherResults(closing)
+
+
+async def _start(reactor: Any, endpoint: str, catalogue: Catalogue | None, options: dict[str, Any]) -> RunningExchange:
+    factory = make_exchange(reactor, catalogue, **options)
+    listening = await endpoints.serverFromString(reactor, endpoint).listen(factory)
+    return RunningExchange(factory, listening)
+
+
+def start_exchange(
+    reactor: Any,
+    endpoint: str = "tcp:0:interface=127.0.0.1",
+    catalogue: Catalogue | None = None,
+    **options: Any,
+) -> Deferred[RunningExchange]:
+    """Start an exchange in this process; fires with it once it listens.
+
+    The default endpoint takes a free loopback port: read it from ``.port``.
+    """
+    return Deferred.fromCoroutine(_start(reactor, endpoint, catalogue, options))

@@ -1,0 +1,44 @@
+"""``twistd smarkets-exchange``: the embedded exchange as a daemon."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application import service
+from twisted.python import usage
+
+from txsmarkets.exchange.catalogue import CatalogueError, load_catalogue
+from txsmarkets.exchange.service import DEFAULT_ENDPOINT, make_service
+
+
+class Options(usage.Options):
+    """Command-line options of ``twistd smarkets-exchange``."""
+
+    optParameters = [
+        ["endpoint", "e", DEFAULT_ENDPOINT, "Twisted endpoint to listen on (ssl:... for TLS)."],
+        ["catalogue", "c", None, "JSON catalogue of accounts, events and markets (default: the demo)."],
+        ["heartbeat-interval", None, 30.0, "Seconds between heartbeats.", float],
+        ["resume-window", None, 300.0, "Seconds a dropped session may be resumed.", float],
+        ["max-output-buffer", None, 8 * 1024 * 1024, "Bytes waiting for a slow client before it is dropped.", int],
+    ]
+
+    def postOptions(self) -> None:
+        if self["catalogue"] is not None:
+            try:
+                self["catalogue"] = load_catalogue(self["catalogue"])
+            except (OSError, CatalogueError) as e:
+                raise usage.UsageError(f"cannot load the catalogue: {e}") from None
+
+
+def makeService(options: Options) -> service.IService:
+    from twisted.internet import reactor
+
+    reactor_: Any = reactor
+    return make_service(
+        reactor_,
+        options["endpoint"],
+        options["catalogue"],
+        heartbeat_interval=options["heartbeat-interval"],
+        resume_window=options["resume-window"],
+        max_output_buffer=options["max-output-buffer"],
+    )

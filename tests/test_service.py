@@ -1,0 +1,116 @@
+"""twistd smarkets: its options, and the service running against the embedded exchange."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from twisted.internet import defer
+from twisted.python import usage
+from twisted.trial import unittest
+
+from txsmarkets.service import SmarketsService
+from txsmarkets.tap import Options
+
+
+def parse(*args: str) -> Options:
+    options = Options()
+    options.parseOptions(list(args))
+    return options
+
+
+class OptionsTests(unittest.SynchronousTestCase):
+    def setUp(self) -> None:
+        self.saved = os.environ.pop("SMARKETS_PASSWORD", None)
+
+    def tearDown(self) -> None:
+        os.environ.pop("SMARKETS_PASSWORD", None)
+        if self.saved is not None:
+            os.environ["SMARKETS_PASSWORD"] = self.saved
+
+    def test_password_file(self) -> None:
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("s3cret\n")
+        options = parse("--username", "me", "--password-file", path, "--subscribe", "5", "--subscribe", "6")
+        settings = options["settings"]
+        self.assertEqual((settings.username, settings.password, settings.ssl), ("me", "s3cret", True))
+        self.assertEqual(options["subscribe"], [5, 6])
+        self.assertNotIn("s3cret", repr(settings))
+
+    def test_password_from_environment(self) -> None:
+        os.environ["SMARKETS_PASSWORD"] = "from-env"
+        options = parse("--username", "me", "--no-tls", "--host", "127.0.0.1", "--port", "3701")
+        settings = options["settings"]
+        self.assertEqual((settings.password, settings.ssl, settings.port), ("from-env", False, 3701))
+
+    def test_missing_password_file(self) -> None:
+        error = self.assertRaises(usage.UsageError, parse, "--username", "me", "--password-file", "/nonexistent/pw")
+        self.assertIn("/nonexistent/pw", str(error))
+
+    def test_no_credentials(self) -> None:
+        self.assertRaises(usage.UsageError, parse, "--username", "me")
+
+    def test_bad_strategy(self) -> None:
+        os.environ["SMARKETS_PASSWORD"] = "x"
+        self.assertRaises(usage.UsageError, parse, "--username", "me", "--strategy", "nonexistent_mod:f")
+        self.assertRaises(usage.UsageError, parse, "--username", "me", "--strategy", "nocolon")
+
+    def test_bad_subscribe(self) -> None:
+        self.assertRaises(usage.UsageError, parse, "--subscribe", "one")
+
+    def test_config_file_and_command_line_wins(self) -> None:
+        folder = self.mktemp()
+        os.makedirs(folder)
+        with open(os.path.join(folder, "base.ini"), "w") as f:
+            f.write("[smarkets]\nhost = base.example\nport = 4000\nusername = base\n")
+        with open(os.path.join(folder, "main.ini"), "w") as f:
+            f.write("[inherit]\nfrom = base.ini\n[smarkets]\nusername = fromfile\nsubscribe = 1 2\n")
+        os.environ["SMARKETS_PASSWORD"] = "x"
+        options = parse("--config", os.path.join(folder, "main.ini"), "--port", "5000")
+        settings = options["settings"]
+        self.assertEqual((settings.host, settings.port, settings.username), ("base.example", 5000, "fromfile"))
+        self.assertEqual(options["subscribe"], [1, 2])
+
+    def test_bad_config(self) -> None:
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("[smarkets]\nnonsense = 1\n")
+        self.assertRaises(usage.UsageError, parse, "--config", path)
+        self.assertRaises(usage.UsageError, parse, "--config", "/nonexistent.ini")
+
+    def test_demo(self) -> None:
+        options = parse("--demo")
+        self.assertEqual(options["subscribe"], [1, 2])
+        self.assertTrue(callable(options["strategy"]))
+
+
+class ServiceTests(unittest.TestCase):
+    def test_demo_service(self) -> None:
+        """The service logs in to its own embedded exchange, subscribes, trades, logs out."""
+        from twisted.internet import reactor
+
+        options = parse("--demo")
+        calls: list[Any] = []
+        placed: defer.Deferred[Any] = defer.Deferred()
+
+        def strategy(client: Any) -> None:
+            calls.append(client)
+            client.create_order(1, 11, 1, 2000, 100000).chainDeferred(placed)
+
+        svc = SmarketsService(options["settings"], reactor, subscribe=(1, 2), strategy=strategy, demo=True)
+        svc.startService()
+
+        async def run() -> None:
+            accepted = await placed
+            self.assertTrue(accepted.order_accepted.order_id)
+            client = svc.client
+            assert client is not None
+            self.assertEqual(calls, [client])
+            self.assertTrue(client.session.connected)
+            self.assertEqual(client.subscriptions, {1, 2})
+            svc.log_status()
+            await svc.stopService()
+            self.assertFalse(client.session.connected)
+
+        return defer.Deferred.fromCoroutine(run())

@@ -285,3 +285,30 @@ class ResumeTests(ExchangeTestCase):
         await relogged
         self.assertNotEqual(client.session.session_id, old)
         self.assertTrue(client.session.connected)
+
+
+class SlowClientTests(ExchangeTestCase):
+    @inline
+    async def test_client_that_stops_reading_is_dropped(self) -> None:
+        """The exchange does not buffer without bound for a client that stopped reading."""
+        await self.start(max_output_buffer=256 * 1024)
+        client = await self.client()
+        factory = self.exchange.factory
+        (server_side,) = list(factory.connections)
+        client.session.protocol.transport.pauseProducing()
+        account_id = self.exchange.engine.accounts.by_username("demo").id
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_BALANCE_CHANGED)
+        payload.eto_payload.seq = 0
+        payload.balance_changed.reason = "x" * 1000
+        payload.balance_changed.available_balance = 1.0
+        sent = 0
+        # Far more than the socket buffers on both sides hold; bounded all the same.
+        while not server_side._ended and sent < 200_000:
+            factory._account_message(account_id, payload)
+            sent += 1
+        self.assertTrue(server_side._ended)
+        self.assertLess(sent, 200_000)
+        await server_side.closed
+        lost = client.session.when_disconnected()
+        client.session.protocol.transport.resumeProducing()
+        await lost

@@ -326,7 +326,9 @@ class SequencingTests(unittest.TestCase):
         ex = FakeExchange()
         ex.login()
         ex.received.clear()
-        raw = bytes.fromhex("0863") + eto_pb2.Payload(seq=2).SerializeToString().join([b"\x12\x02", b""])
+        # Field 1 (type) = 99, a payload type this schema lacks; field 2 = eto_payload, seq 2.
+        eto = eto_pb2.Payload(seq=2).SerializeToString()
+        raw = b"\x08\x63" + b"\x12" + bytes((len(eto),)) + eto
         frame = bytearray()
         frame_encode(frame, raw)
         ex.proto.dataReceived(bytes(frame))

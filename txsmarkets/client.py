@@ -30,9 +30,9 @@ from txsmarkets.exceptions import (
     RequestTimeout,
     SessionClosed,
 )
-from txsmarkets.messages import ACCOUNT_TYPES, ALL_NAMES, SETO_FIELDS, message_name
+from txsmarkets.messages import ACCOUNT_TYPES, ALL_NAMES, SETO_FIELDS, message_name, new_payload
 from txsmarkets.session import SequenceState
-from txsmarkets.state import AccountState, MarketBook
+from txsmarkets.state import AccountState, LiveOrder, MarketBook
 from txsmarkets.throttle import TokenBucket
 
 __all__ = [
@@ -155,8 +155,7 @@ class OrderCreate:
 
     def to_payload(self) -> seto_pb2.Payload:
         """The ``seto.order_create`` payload for this order."""
-        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CREATE)
-        payload.eto_payload.seq = 0
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CREATE)
         create = payload.order_create
         create.market_id = self.market_id
         create.contract_id = self.contract_id
@@ -300,8 +299,7 @@ class Session:
     def login_payload(self) -> seto_pb2.Payload:
         """The login to send on a new connection: a resume when a session id is known."""
         settings = self.settings
-        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_LOGIN)
-        payload.eto_payload.seq = 0
+        payload = new_payload(seto_pb2.PAYLOAD_LOGIN)
         payload.eto_payload.type = eto_pb2.PAYLOAD_LOGIN
         if self.session_id is not None:
             payload.eto_payload.login.session = self.session_id
@@ -505,15 +503,9 @@ class StreamingAPIClient:
             seto_pb2.PAYLOAD_ORDER_INVALID: self._order_invalid,
             seto_pb2.PAYLOAD_ORDER_EXECUTED: self._order_executed,
             seto_pb2.PAYLOAD_ORDER_CANCELLED: self._order_cancelled,
-            seto_pb2.PAYLOAD_ORDER_CANCEL_REJECTED: self._order_cancel_rejected,
-            seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED: self._cancel_all_answer,
-            seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_REJECTED: self._cancel_all_answer,
             seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED: self._reduced,
-            seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE_REJECTED: self._reduce_rejected,
             seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED: self._replace_accepted,
-            seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_REJECTED: self._replace_rejected,
             seto_pb2.PAYLOAD_ORDER_VOIDED: self._order_voided,
-            seto_pb2.PAYLOAD_SETTINGS_ACCEPTED: self._settings_accepted,
             seto_pb2.PAYLOAD_MARKET_QUOTES: self._market_quotes,
             seto_pb2.PAYLOAD_CONTRACT_QUOTES: self._contract_quotes,
             seto_pb2.PAYLOAD_BALANCE_CHANGED: self._balance_changed,
@@ -653,16 +645,14 @@ class StreamingAPIClient:
 
     def cancel_order(self, order_id: int) -> Deferred[seto_pb2.Payload]:
         """Cancel an order; fires with ``seto.order_cancelled``, errbacks `RequestRejected`."""
-        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CANCEL)
-        payload.eto_payload.seq = 0
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL)
         payload.order_cancel.order_id = order_id
         return self._request(payload, lambda seq: ("cancel", order_id))
 
     def cancel_all(self, market_id: int | None = None) -> Deferred[seto_pb2.Payload]:
         """Cancel every live order (of one market); fires with ``order_cancel_all_accepted``."""
         reference = next(self._reference)
-        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CANCEL_ALL)
-        payload.eto_payload.seq = 0
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL)
         payload.order_cancel_all.reference = reference
         if market_id is not None:
             payload.order_cancel_all.market_id = market_id
@@ -670,8 +660,7 @@ class StreamingAPIClient:
 
     def reduce_quantity(self, order_id: int, new_quantity: int) -> Deferred[seto_pb2.Payload]:
         """Reduce an order's unfilled quantity; fires with ``order_quantity_reduced``."""
-        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE)
-        payload.eto_payload.seq = 0
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE)
         payload.order_quantity_reduce.order_id = order_id
         payload.order_quantity_reduce.new_quantity = new_quantity
         return self._request(payload, lambda seq: ("reduce", order_id))
@@ -681,8 +670,7 @@ class StreamingAPIClient:
 
         Fires with ``order_cancel_replace_accepted`` (its ``order_id`` is the new order's).
         """
-        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE)
-        payload.eto_payload.seq = 0
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE)
         replace = payload.order_cancel_replace
         replace.orig_order_id = order_id
         replace.price = price
@@ -691,8 +679,7 @@ class StreamingAPIClient:
 
     def settings(self, cancel_all_on_failure: bool) -> Deferred[seto_pb2.Payload]:
         """Set whether the exchange cancels our orders when the session dies."""
-        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_SETTINGS)
-        payload.eto_payload.seq = 0
+        payload = new_payload(seto_pb2.PAYLOAD_SETTINGS)
         payload.settings.cancel_all_on_failure = cancel_all_on_failure
         return self._request(payload, lambda seq: ("settings", cancel_all_on_failure))
 
@@ -707,8 +694,7 @@ class StreamingAPIClient:
         return self._request(self._subscribe_payload(market_id), lambda seq: ("subscribe", market_id))
 
     def _subscribe_payload(self, market_id: int) -> seto_pb2.Payload:
-        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_MARKET_SUBSCRIBE)
-        payload.eto_payload.seq = 0
+        payload = new_payload(seto_pb2.PAYLOAD_MARKET_SUBSCRIBE)
         payload.market_subscribe.market_id = market_id
         return payload
 
@@ -716,8 +702,7 @@ class StreamingAPIClient:
         """Stop the market's quotes; fires with the seq of the request once it is sent."""
         self.subscriptions.discard(market_id)
         self.markets.pop(market_id, None)
-        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_MARKET_UNSUBSCRIBE)
-        payload.eto_payload.seq = 0
+        payload = new_payload(seto_pb2.PAYLOAD_MARKET_UNSUBSCRIBE)
         payload.market_unsubscribe.market_id = market_id
         return self._send_unanswered(payload)
 
@@ -727,8 +712,7 @@ class StreamingAPIClient:
         The markets' snapshots arrive as ``seto.market_quotes`` messages.
         """
         self.event_subscriptions.add(event_id)
-        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_EVENT_SUBSCRIBE)
-        payload.eto_payload.seq = 0
+        payload = new_payload(seto_pb2.PAYLOAD_EVENT_SUBSCRIBE)
         payload.event_subscribe.event_id = event_id
         return self._send_unanswered(payload)
 
@@ -741,62 +725,20 @@ class StreamingAPIClient:
     # -- answers ---------------------------------------------------------------------------
 
     def _resolve(self, payload: seto_pb2.Payload) -> None:
-        key = self._answer_key(payload)
-        if key is None:
+        answer = _ANSWERS.get(payload.type)
+        if answer is None:
             return
-        d = self._pending.pop(key[0])
+        matched = answer(payload)
+        if matched is None:
+            return
+        key, error = matched
+        d = self._pending.pop(key)
         if d is None:
             return
-        error = key[1]
         if error is None:
             d.callback(payload)
         else:
             d.errback(error)
-
-    def _answer_key(self, payload: seto_pb2.Payload) -> tuple[tuple[Any, ...], Exception | None] | None:
-        kind = payload.type
-        if kind == seto_pb2.PAYLOAD_ORDER_ACCEPTED:
-            return ("order", payload.order_accepted.seq), None
-        if kind == seto_pb2.PAYLOAD_ORDER_REJECTED:
-            body = payload.order_rejected
-            name = seto_pb2.OrderRejectedReason.Name(body.reason)
-            return ("order", body.seq), OrderRejected(name, payload)
-        if kind == seto_pb2.PAYLOAD_ORDER_INVALID:
-            body = payload.order_invalid
-            names = [seto_pb2.OrderInvalidReason.Name(r) for r in body.reasons]
-            return ("order", body.seq), OrderInvalid(names, payload)
-        if kind == seto_pb2.PAYLOAD_ORDER_CANCELLED:
-            body = payload.order_cancelled
-            if body.reason == seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED:
-                return ("cancel", body.order_id), None
-            return None
-        if kind == seto_pb2.PAYLOAD_ORDER_CANCEL_REJECTED:
-            body = payload.order_cancel_rejected
-            name = seto_pb2.OrderCancelRejectedReason.Name(body.reason)
-            return ("cancel", body.order_id), RequestRejected(name, payload)
-        if kind == seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED:
-            return ("cancel_all", payload.order_cancel_all_accepted.reference), None
-        if kind == seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_REJECTED:
-            body = payload.order_cancel_all_rejected
-            name = seto_pb2.OrderCancelAllRejectedReason.Name(body.reason)
-            return ("cancel_all", body.reference), RequestRejected(name, payload)
-        if kind == seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED:
-            return ("reduce", payload.order_quantity_reduced.order_id), None
-        if kind == seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE_REJECTED:
-            body = payload.order_quantity_reduce_rejected
-            name = seto_pb2.OrderQuantityReduceRejectedReason.Name(body.reason)
-            return ("reduce", body.order_id), RequestRejected(name, payload)
-        if kind == seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED:
-            return ("replace", payload.order_cancel_replace_accepted.orig_order_id), None
-        if kind == seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_REJECTED:
-            body = payload.order_cancel_replace_rejected
-            name = seto_pb2.OrderCancelReplaceRejectedReason.Name(body.reason)
-            return ("replace", body.orig_order_id), RequestRejected(name, payload)
-        if kind == seto_pb2.PAYLOAD_SETTINGS_ACCEPTED:
-            return ("settings", payload.settings_accepted.cancel_all_on_failure), None
-        if kind == seto_pb2.PAYLOAD_MARKET_QUOTES:
-            return ("subscribe", payload.market_quotes.market_id), None
-        return None
 
     # -- state -----------------------------------------------------------------------------
 
@@ -819,45 +761,28 @@ class StreamingAPIClient:
         self.account.note_money(payload.order_cancelled)
         self.account.done(payload.order_cancelled.order_id)
 
-    def _order_cancel_rejected(self, payload: seto_pb2.Payload) -> None:
-        pass
-
-    def _cancel_all_answer(self, payload: seto_pb2.Payload) -> None:
-        pass
-
     def _reduced(self, payload: seto_pb2.Payload) -> None:
         body = payload.order_quantity_reduced
         self.account.reduced(body.order_id, body.new_quantity)
 
-    def _reduce_rejected(self, payload: seto_pb2.Payload) -> None:
-        pass
-
     def _replace_accepted(self, payload: seto_pb2.Payload) -> None:
         body = payload.order_cancel_replace_accepted
         old = self.account.orders.pop(body.orig_order_id, None)
-        create = seto_pb2.OrderCreate(
+        if body.quantity_left <= 0:
+            return
+        self.account.orders[body.order_id] = LiveOrder(
+            order_id=body.order_id,
             market_id=body.market_id,
             contract_id=body.contract_id,
             side=body.side,
             price=body.price,
-            quantity=body.quantity,
+            quantity=body.quantity_left,
+            reference=body.reference if body.HasField("reference") else None,
+            label=old.label if old is not None else None,
         )
-        accepted = seto_pb2.OrderAccepted(seq=0, order_id=body.order_id)
-        if old is not None and old.label is not None:
-            accepted.label = old.label
-        order = self.account.accepted(create, accepted)
-        order.quantity = order.filled + body.quantity_left
-        if order.unfilled <= 0:
-            self.account.done(order.order_id)
-
-    def _replace_rejected(self, payload: seto_pb2.Payload) -> None:
-        pass
 
     def _order_voided(self, payload: seto_pb2.Payload) -> None:
         self.account.done(payload.order_voided.order_id)
-
-    def _settings_accepted(self, payload: seto_pb2.Payload) -> None:
-        pass
 
     def _balance_changed(self, payload: seto_pb2.Payload) -> None:
         self.account.note_money(payload.balance_changed)
@@ -891,8 +816,7 @@ class StreamingAPIClient:
         for market_id in sorted(self.subscriptions):
             self.session.send(self._subscribe_payload(market_id))
         for event_id in sorted(self.event_subscriptions):
-            payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_EVENT_SUBSCRIBE)
-            payload.eto_payload.seq = 0
+            payload = new_payload(seto_pb2.PAYLOAD_EVENT_SUBSCRIBE)
             payload.event_subscribe.event_id = event_id
             self.session.send(payload)
 
@@ -906,3 +830,78 @@ class StreamingAPIClient:
         for _, d in pings:
             d.errback(ConnectionLost(reason))
         self.throttle.clear(error)
+
+
+# -- answers: how each answer names the request it answers --------------------------------
+
+_Match = Callable[[seto_pb2.Payload], "tuple[tuple[Any, ...], Exception | None] | None"]
+
+
+def _accepts(request: str, field: str, attribute: str) -> _Match:
+    """An answer that fires the request named by ``field.attribute``."""
+
+    def match(payload: seto_pb2.Payload) -> tuple[tuple[Any, ...], None]:
+        return (request, getattr(getattr(payload, field), attribute)), None
+
+    return match
+
+
+def _refuses(request: str, field: str, attribute: str, reasons: Any, error: type[RequestRejected]) -> _Match:
+    """An answer that errbacks the request named by ``field.attribute`` with its reason."""
+
+    def match(payload: seto_pb2.Payload) -> tuple[tuple[Any, ...], Exception]:
+        body = getattr(payload, field)
+        return (request, getattr(body, attribute)), error(reasons.Name(body.reason), payload)
+
+    return match
+
+
+def _invalid(payload: seto_pb2.Payload) -> tuple[tuple[Any, ...], Exception]:
+    body = payload.order_invalid
+    names = [seto_pb2.OrderInvalidReason.Name(r) for r in body.reasons]
+    return ("order", body.seq), OrderInvalid(names, payload)
+
+
+def _cancelled(payload: seto_pb2.Payload) -> tuple[tuple[Any, ...], None] | None:
+    # Only a cancel we asked for answers a request; the exchange cancels for other reasons.
+    body = payload.order_cancelled
+    if body.reason == seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED:
+        return ("cancel", body.order_id), None
+    return None
+
+
+_ANSWERS: dict[int, _Match] = {
+    seto_pb2.PAYLOAD_ORDER_ACCEPTED: _accepts("order", "order_accepted", "seq"),
+    seto_pb2.PAYLOAD_ORDER_REJECTED: _refuses(
+        "order", "order_rejected", "seq", seto_pb2.OrderRejectedReason, OrderRejected
+    ),
+    seto_pb2.PAYLOAD_ORDER_INVALID: _invalid,
+    seto_pb2.PAYLOAD_ORDER_CANCELLED: _cancelled,
+    seto_pb2.PAYLOAD_ORDER_CANCEL_REJECTED: _refuses(
+        "cancel", "order_cancel_rejected", "order_id", seto_pb2.OrderCancelRejectedReason, RequestRejected
+    ),
+    seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED: _accepts("cancel_all", "order_cancel_all_accepted", "reference"),
+    seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_REJECTED: _refuses(
+        "cancel_all", "order_cancel_all_rejected", "reference", seto_pb2.OrderCancelAllRejectedReason, RequestRejected
+    ),
+    seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED: _accepts("reduce", "order_quantity_reduced", "order_id"),
+    seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE_REJECTED: _refuses(
+        "reduce",
+        "order_quantity_reduce_rejected",
+        "order_id",
+        seto_pb2.OrderQuantityReduceRejectedReason,
+        RequestRejected,
+    ),
+    seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED: _accepts(
+        "replace", "order_cancel_replace_accepted", "orig_order_id"
+    ),
+    seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_REJECTED: _refuses(
+        "replace",
+        "order_cancel_replace_rejected",
+        "orig_order_id",
+        seto_pb2.OrderCancelReplaceRejectedReason,
+        RequestRejected,
+    ),
+    seto_pb2.PAYLOAD_SETTINGS_ACCEPTED: _accepts("settings", "settings_accepted", "cancel_all_on_failure"),
+    seto_pb2.PAYLOAD_MARKET_QUOTES: _accepts("subscribe", "market_quotes", "market_id"),
+}

@@ -20,6 +20,7 @@ __all__ = [
     "body",
     "eto_message",
     "message_name",
+    "new_payload",
 ]
 
 
@@ -84,13 +85,19 @@ def body(payload: seto_pb2.Payload) -> object:
     return getattr(payload, SETO_FIELDS[payload.type])
 
 
+def new_payload(kind: int) -> seto_pb2.Payload:
+    """An empty seto payload of type ``kind`` with its eto payload present (seq 0: unstamped)."""
+    payload = seto_pb2.Payload(type=kind)
+    payload.eto_payload.seq = 0
+    return payload
+
+
 def eto_message(kind: int, **fields: object) -> seto_pb2.Payload:
     """A session message of eto type ``kind``; ``fields`` set the eto payload's body fields.
 
     ``eto_message(eto_pb2.PAYLOAD_REPLAY, replay=eto_pb2.Replay(seq=4))``
     """
-    payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ETO)
-    payload.eto_payload.seq = 0
+    payload = new_payload(seto_pb2.PAYLOAD_ETO)
     payload.eto_payload.type = kind
     for name, value in fields.items():
         getattr(payload.eto_payload, name).CopyFrom(value)

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txsmarkets import eto_pb2, seto_pb2
-from txsmarkets.messages import eto_message, message_name
+from txsmarkets.messages import eto_message
 from txsmarkets.session import SequenceState, Verdict
 
 __all__ = ["SessionProtocolMixin"]
@@ -247,8 +247,3 @@ class SessionProtocolMixin:
         transport = self.transport  # type: ignore[attr-defined]
         if transport is not None:
             transport.abortConnection()
-
-
-def describe(payload: seto_pb2.Payload) -> str:
-    """A short description of a payload for logs: its name and seq, never its contents."""
-    return f"{message_name(payload)}#{payload.eto_payload.seq}"

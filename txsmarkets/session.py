@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from twisted.logger import Logger
 
 from txsmarkets import eto_pb2, seto_pb2
-from txsmarkets.messages import NO_REPLAY
+from txsmarkets.messages import NO_REPLAY, eto_message
 
 __all__ = ["ReplayStore", "SequenceState", "Verdict"]
 
@@ -163,9 +163,7 @@ class SequenceState:
         """The replay request for the outstanding gap (to send now, or again after a timeout)."""
         assert self.replay_asked is not None
         self.replays_asked += 1
-        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ETO)
-        payload.eto_payload.seq = 0
-        payload.eto_payload.type = eto_pb2.PAYLOAD_REPLAY
+        payload = eto_message(eto_pb2.PAYLOAD_REPLAY)
         # Ask from what is still missing: part of the gap may have been filled meanwhile.
         payload.eto_payload.replay.seq = self.inseq
         self.replay_asked = self.inseq
@@ -198,8 +196,7 @@ class SequenceState:
 
 
 def _gapfill(seq: int) -> bytes:
-    payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ETO)
+    payload = eto_message(eto_pb2.PAYLOAD_GAPFILL)
     payload.eto_payload.seq = seq
-    payload.eto_payload.type = eto_pb2.PAYLOAD_GAPFILL
     payload.eto_payload.is_replay = True
     return payload.SerializeToString()

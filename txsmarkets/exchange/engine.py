@@ -81,6 +81,7 @@ from twisted.logger import Logger
 
 from txsmarkets import seto_pb2
 from txsmarkets.errors import Error
+from txsmarkets.messages import new_payload
 from txsmarkets.exchange.accounts import Account, AccountRegistry, MarketPosition
 from txsmarkets.exchange.book import BUY, SELL, Book, Order
 from txsmarkets.exchange.catalogue import MARKET_STATES, Catalogue, Contract
@@ -214,11 +215,6 @@ def _set_money(body: Any, account: Account) -> None:
     body.exposure = float(exposure)
 
 
-def _new_payload(payload_type: int) -> seto_pb2.Payload:
-    payload = _Payload()
-    payload.type = payload_type
-    payload.eto_payload.seq = 0
-    return payload
 
 
 class MatchingEngine:
@@ -307,7 +303,7 @@ class MatchingEngine:
         market = self._markets.get(market_id)
         if market is None:
             return None
-        payload = _new_payload(seto_pb2.PAYLOAD_MARKET_QUOTES)
+        payload = new_payload(seto_pb2.PAYLOAD_MARKET_QUOTES)
         quotes = payload.market_quotes
         quotes.market_id = market_id
         quotes.executed_volume = market.executed_volume
@@ -503,7 +499,7 @@ class MatchingEngine:
             self._cancel(self.accounts[order.account_id], order, reason)
 
     def _announce_state(self, market: _Market) -> None:
-        payload = _new_payload(seto_pb2.PAYLOAD_MARKET_STATE)
+        payload = new_payload(seto_pb2.PAYLOAD_MARKET_STATE)
         body = payload.market_state
         body.market_id = market.id
         body.state = _STATE_TYPES[market.state]
@@ -683,7 +679,7 @@ class MatchingEngine:
     def _order_cancel_all(self, account: Account, payload: seto_pb2.Payload) -> None:
         request = payload.order_cancel_all
         market_id = request.market_id if request.HasField("market_id") else None
-        out = _new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED)
+        out = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED)
         body = out.order_cancel_all_accepted
         if request.HasField("reference"):
             body.reference = request.reference
@@ -779,7 +775,7 @@ class MatchingEngine:
         request = payload.settings
         if request.HasField("cancel_all_on_failure"):
             account.cancel_all_on_failure = request.cancel_all_on_failure
-        out = _new_payload(seto_pb2.PAYLOAD_SETTINGS_ACCEPTED)
+        out = new_payload(seto_pb2.PAYLOAD_SETTINGS_ACCEPTED)
         out.settings_accepted.cancel_all_on_failure = account.cancel_all_on_failure
         self._send_unnumbered(account, out)
 
@@ -824,7 +820,7 @@ class MatchingEngine:
             trades = executions.get(book.contract_id)
             if not (bids or offers or trades):
                 continue
-            payload = _new_payload(_P_CONTRACT_QUOTES)
+            payload = new_payload(_P_CONTRACT_QUOTES)
             quotes = payload.contract_quotes
             quotes.market_id = book.market_id
             quotes.contract_id = book.contract_id
@@ -847,7 +843,7 @@ class MatchingEngine:
     def _order_invalid(
         self, account: Account, seq: int, reference: int | None, price: int, quantity: int
     ) -> None:
-        payload = _new_payload(_P_ORDER_INVALID)
+        payload = new_payload(_P_ORDER_INVALID)
         body = payload.order_invalid
         body.seq = seq
         if not is_valid_price(price):
@@ -861,7 +857,7 @@ class MatchingEngine:
     def _order_rejected(
         self, account: Account, seq: int, reason: int, reference: int | None, label: str | None
     ) -> None:
-        payload = _new_payload(_P_ORDER_REJECTED)
+        payload = new_payload(_P_ORDER_REJECTED)
         body = payload.order_rejected
         body.seq = seq
         body.reason = reason
@@ -872,7 +868,7 @@ class MatchingEngine:
         self._send(account, payload, body)
 
     def _order_accepted(self, account: Account, order: Order, seq: int) -> None:
-        payload = _new_payload(_P_ORDER_ACCEPTED)
+        payload = new_payload(_P_ORDER_ACCEPTED)
         body = payload.order_accepted
         body.seq = seq
         body.order_id = order.id
@@ -889,7 +885,7 @@ class MatchingEngine:
         self._send(account, payload, body)
 
     def _order_executed(self, account: Account, order: Order, quantity: int, price: int) -> None:
-        payload = _new_payload(_P_ORDER_EXECUTED)
+        payload = new_payload(_P_ORDER_EXECUTED)
         body = payload.order_executed
         body.order_id = order.id
         body.price = price
@@ -909,7 +905,7 @@ class MatchingEngine:
     def _order_cancelled(
         self, account: Account, order: Order, reason: int, reference: int | None
     ) -> None:
-        payload = _new_payload(_P_ORDER_CANCELLED)
+        payload = new_payload(_P_ORDER_CANCELLED)
         body = payload.order_cancelled
         body.reason = reason
         body.order_id = order.id
@@ -937,7 +933,7 @@ class MatchingEngine:
         reference: int | None,
         order: Order | None,
     ) -> None:
-        payload = _new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REJECTED)
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REJECTED)
         body = payload.order_cancel_rejected
         body.reason = reason
         body.order_id = order_id
@@ -956,7 +952,7 @@ class MatchingEngine:
     def _order_quantity_reduced(
         self, account: Account, order: Order, reference: int | None
     ) -> None:
-        payload = _new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED)
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED)
         body = payload.order_quantity_reduced
         body.order_id = order.id
         body.reason = seto_pb2.ORDER_QUANTITY_REDUCED_MEMBER_REQUESTED
@@ -985,7 +981,7 @@ class MatchingEngine:
         reference: int | None,
         order: Order | None,
     ) -> None:
-        payload = _new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE_REJECTED)
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE_REJECTED)
         body = payload.order_quantity_reduce_rejected
         body.order_id = order_id
         body.reason = reason
@@ -1008,7 +1004,7 @@ class MatchingEngine:
         reference: int | None,
         label: str | None,
     ) -> None:
-        payload = _new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_REJECTED)
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_REJECTED)
         body = payload.order_cancel_replace_rejected
         body.order_id = 0  # no new order was made
         body.orig_order_id = request.orig_order_id
@@ -1036,7 +1032,7 @@ class MatchingEngine:
         orig_id: int,
         quantity_left: int | None,
     ) -> None:
-        payload = _new_payload(payload_type)
+        payload = new_payload(payload_type)
         if quantity_left is None:
             body = payload.order_pending_replace
         else:
@@ -1056,7 +1052,7 @@ class MatchingEngine:
         self._send(account, payload, body)
 
     def _order_voided(self, account: Account, order: Order) -> None:
-        payload = _new_payload(seto_pb2.PAYLOAD_ORDER_VOIDED)
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_VOIDED)
         body = payload.order_voided
         body.order_id = order.id
         body.quantity = order.executed
@@ -1071,7 +1067,7 @@ class MatchingEngine:
         self._send(account, payload, body)
 
     def _balance_changed(self, account: Account, reason: str) -> None:
-        payload = _new_payload(seto_pb2.PAYLOAD_BALANCE_CHANGED)
+        payload = new_payload(seto_pb2.PAYLOAD_BALANCE_CHANGED)
         body = payload.balance_changed
         body.reason = reason
         _set_money(body, account)

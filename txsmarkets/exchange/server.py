@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 
 from txsmarkets import eto_pb2, seto_pb2
 from txsmarkets.framing import ULEB128StringReceiver
-from txsmarkets.messages import account_sequence, eto_message
+from txsmarkets.messages import account_sequence, eto_message, new_payload
 from txsmarkets.protocol import SessionProtocolMixin
 from txsmarkets.session import SequenceState, Verdict
 from txsmarkets.throttle import TokenBucket
@@ -228,8 +228,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
 
     def _throttled(self, payload: seto_pb2.Payload) -> None:
         if payload.type == seto_pb2.PAYLOAD_ORDER_CREATE:
-            answer = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_REJECTED)
-            answer.eto_payload.seq = 0
+            answer = new_payload(seto_pb2.PAYLOAD_ORDER_REJECTED)
             rejected = answer.order_rejected
             rejected.seq = payload.eto_payload.seq
             rejected.reason = seto_pb2.ORDER_REJECTED_THROTTLE_EXCEEDED
@@ -317,8 +316,7 @@ class ExchangeServerFactory(ServerFactory):
 
     def throttle_limits(self) -> seto_pb2.Payload:
         """The ``seto.throttle_limits_changed`` announced at each login."""
-        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED)
-        payload.eto_payload.seq = 0
+        payload = new_payload(seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED)
         limits = payload.throttle_limits_changed
         limits.average_rate_ps = self.throttle_rate
         limits.burst_size = self.throttle_burst

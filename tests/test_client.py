@@ -513,3 +513,34 @@ class Int32FramingTests(unittest.TestCase):
         ex.send_eto(eto_pb2.PAYLOAD_PONG)
         self.successResultOf(d)
         self.assertTrue(ex.session.connected)
+
+
+class ReplayedLoginResponseTests(unittest.TestCase):
+    def test_replayed_login_response_not_reapplied(self) -> None:
+        """A login response resent in a replay reaches the handlers once and renumbers nothing."""
+        ex = FakeExchange()
+        ex.login()
+        ex.proto.connectionLost(Failure(ConnectionDone()))
+        ex.connect()
+        ex.sent()
+        seen: list[str] = []
+        ex.client.add_handler("eto.login_response", lambda message: seen.append("login"))
+        # The exchange sent 2 and 3 while we were away; its login response is seq 4.
+        response = eto_pb2.LoginResponse(session="s-1", reset=3)
+        ex.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, seq=4, login_response=response)
+        self.assertEqual(seen, [])
+        ex.client.ping()
+        ex.client.ping()
+        sent = ex.sent()
+        self.assertEqual([p.eto_payload.seq for p in sent], [3, 4, 5])  # replay request, pings
+        for seq in (2, 3):
+            payload = quotes(1, 11, (2500, seq))
+            payload.eto_payload.is_replay = True
+            ex.send(payload, seq=seq)
+        again = eto_message(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=response)
+        again.eto_payload.is_replay = True
+        ex.send(again, seq=4)
+        self.assertEqual(seen, ["login"])
+        self.assertEqual(ex.session.sequence.outseq, 6)
+        ex.client.ping()
+        self.assertEqual([p.eto_payload.seq for p in ex.sent()], [6])

@@ -84,6 +84,11 @@ class OptionsTests(unittest.SynchronousTestCase):
         self.assertEqual(options["subscribe"], [1, 2])
         self.assertTrue(callable(options["strategy"]))
 
+    def test_strategy_spec_checked_and_kept(self) -> None:
+        os.environ["SMARKETS_PASSWORD"] = "x"
+        options = parse("--username", "me", "--strategy", "txsmarkets.demo:strategy")
+        self.assertEqual(options["strategy"], "txsmarkets.demo:strategy")
+
 
 class ServiceTests(unittest.TestCase):
     def test_demo_service(self) -> None:

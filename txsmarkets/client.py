@@ -32,6 +32,7 @@ from txsmarkets.exceptions import (
 )
 from txsmarkets.messages import ACCOUNT_TYPES, ALL_NAMES, SETO_FIELDS, message_name, new_payload
 from txsmarkets.session import SequenceState
+from txsmarkets.signal import Signal
 from txsmarkets.state import AccountState, LiveOrder, MarketBook
 from txsmarkets.throttle import TokenBucket
 
@@ -497,6 +498,9 @@ class StreamingAPIClient:
         self.markets: dict[int, MarketBook] = {}
         self.subscriptions: set[int] = set()
         self.event_subscriptions: set[int] = set()
+        #: Fired with ``message=`` (the login response) and ``resumed=`` at each login, before
+        #: any message of the new connection reaches the handlers: the place to add them.
+        self.logged_in = Signal()
         self._internal: dict[int, Callable[[seto_pb2.Payload], None]] = {
             seto_pb2.PAYLOAD_ORDER_ACCEPTED: self._order_accepted,
             seto_pb2.PAYLOAD_ORDER_REJECTED: self._order_rejected,
@@ -816,9 +820,10 @@ class StreamingAPIClient:
         for market_id in sorted(self.subscriptions):
             self.session.send(self._subscribe_payload(market_id))
         for event_id in sorted(self.event_subscriptions):
-            payload = new_payload(seto_pb2.PAYLOAD_EVENT_SUBSCRIBE)
-            payload.event_subscribe.event_id = event_id
-            self.session.send(payload)
+            subscribe = new_payload(seto_pb2.PAYLOAD_EVENT_SUBSCRIBE)
+            subscribe.event_subscribe.event_id = event_id
+            self.session.send(subscribe)
+        self.logged_in.fire(message=payload, resumed=resumed)
 
     def _disconnected(self, reason: Failure) -> None:
         error: Exception = ConnectionLost(reason)

@@ -124,7 +124,11 @@ class SessionProtocolMixin:
             # Which session's seqs a login is judged by is for the login to say.
             self.loginReceived(payload)
             return
-        verdict = self.sequence.receive(payload)
+        sequence = self.sequence
+        verdict = sequence.receive(payload)
+        if sequence.journal is not None and (verdict is Verdict.DELIVER or verdict is Verdict.CONSUMED):
+            # Recorded before anything acts on it: a kill after this loses nothing.
+            sequence.journal.record_in(data)
         if verdict is Verdict.DELIVER and payload.type != _ETO:
             self.payloadReceived(payload)
             return
@@ -138,6 +142,13 @@ class SessionProtocolMixin:
                 self._log.warn("ignoring a payload of unknown type, seq {seq}", seq=payload.eto_payload.seq)
                 return
             kind = None
+        if kind == _LOGIN_RESPONSE and payload.eto_payload.is_replay:
+            # Sent again to fill a gap: the login it answered was handled when it first
+            # came (re-applying its reset would number our messages backwards). It is only
+            # handed to the application, which has not seen it yet.
+            if verdict is Verdict.DELIVER:
+                self.payloadReceived(payload)
+            return
         if verdict is Verdict.DUPLICATE:
             # A login response or a fresh logout may come from a peer that numbers anew
             # (a refused or restarted session): they count whatever their seq.

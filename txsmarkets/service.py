@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import signal
 from typing import Any, Callable
 
 from twisted.application import service
@@ -11,6 +12,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from txsmarkets.client import Session, SessionSettings, StreamingAPIClient
+from txsmarkets.persistence import StateDirectory
 
 __all__ = ["SmarketsService", "load_strategy"]
 
@@ -19,14 +21,16 @@ _log = Logger()
 Strategy = Callable[[StreamingAPIClient], Any]
 
 
-def load_strategy(spec: str) -> Strategy:
-    """Import ``module:callable``; ValueError with a clear message when it cannot be had."""
+def load_strategy(spec: str, reload: bool = False) -> Strategy:
+    """Import ``module:callable`` (afresh when ``reload``); ValueError when it cannot be had."""
     module_name, _, name = spec.partition(":")
     if not module_name or not name:
         raise ValueError(f"a strategy is given as module:callable, not {spec!r}")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as e:
+        if reload:
+            module = importlib.reload(module)
+    except Exception as e:
         raise ValueError(f"cannot import the strategy module {module_name!r}: {e}") from None
     strategy = getattr(module, name, None)
     if not callable(strategy):
@@ -38,9 +42,11 @@ class SmarketsService(service.MultiService):
     """Logs in, stays logged in (reconnecting and resuming), and runs a strategy.
 
     ``subscribe`` lists market ids to subscribe to; ``strategy`` is called with the client
-    after every login (a reconnect included). ``demo`` starts the embedded exchange in this
-    process first and connects to it. A status line is logged every ``status_interval``
-    seconds.
+    after every login (a reconnect included); given as a ``module:callable`` string, its
+    module is reloaded before each call after the first. ``demo`` starts the embedded
+    exchange in this process first and connects to it. ``state_dir`` keeps the session and a
+    journal of every message on disk, so that a restart resumes the session. A status line
+    is logged every ``status_interval`` seconds.
     """
 
     def __init__(
@@ -49,9 +55,12 @@ class SmarketsService(service.MultiService):
         reactor: Any,
         *,
         subscribe: tuple[int, ...] = (),
-        strategy: Strategy | None = None,
+        strategy: Strategy | str | None = None,
         demo: bool = False,
         status_interval: float = 60.0,
+        state_dir: str | None = None,
+        snapshot_interval: float = 30.0,
+        journal_sync_interval: float = 1.0,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -63,9 +72,20 @@ class SmarketsService(service.MultiService):
         self.exchange: Any = None
         self.session: Session | None = None
         self.client: StreamingAPIClient | None = None
-        self._status = LoopingCall(self.log_status)
-        self._status.clock = reactor
+        self.state_dir = state_dir
+        self.state: StateDirectory | None = None
+        self.snapshot_interval = snapshot_interval
+        self.journal_sync_interval = journal_sync_interval
+        self._logins = 0
+        self._loops: list[tuple[LoopingCall, float]] = []
+        self._status = self._every(status_interval, self.log_status)
         self._counts = (0, 0)
+
+    def _every(self, interval: float, f: Callable[[], Any]) -> LoopingCall:
+        loop = LoopingCall(f)
+        loop.clock = self.reactor
+        self._loops.append((loop, interval))
+        return loop
 
     def startService(self) -> None:
         super().startService()
@@ -81,21 +101,42 @@ class SmarketsService(service.MultiService):
             self.settings.ssl = False
             _log.info("embedded exchange listening on 127.0.0.1:{port}", port=self.exchange.port)
         self.session = Session(self.settings, reactor=self.reactor)
+        if self.state_dir is not None:
+            self.state = StateDirectory(self.state_dir)
+            self.state.restore(self.session)
+            self.state.journal.on_rotate = lambda path: self._snapshot()
+            self._every(self.snapshot_interval, self._snapshot)
+            self._every(self.journal_sync_interval, self.state.journal.sync)
         self.client = StreamingAPIClient(self.session)
-        self.client.add_handler("eto.login_response", self._logged_in)
+        self.client.logged_in += self._logged_in
         await self.client.login()
-        self._status.start(self.status_interval, now=False)
+        for loop, interval in self._loops:
+            if not loop.running:
+                loop.start(interval, now=False)
 
-    def _logged_in(self, message: Any) -> None:
+    def _snapshot(self) -> None:
+        if self.state is not None and self.session is not None:
+            self.state.save(self.session)
+
+    def _logged_in(self, message: Any, resumed: bool) -> None:
         assert self.client is not None
+        self._logins += 1
+        self._snapshot()
         for market_id in self.subscribe:
             if market_id not in self.client.subscriptions:
                 self.client.subscribe(market_id).addErrback(
                     lambda f, m=market_id: _log.warn("subscribing to {m} failed: {f.value}", m=m, f=f)
                 )
-        if self.strategy is not None:
+        strategy = self.strategy
+        if isinstance(strategy, str):
             try:
-                self.strategy(self.client)
+                strategy = load_strategy(strategy, reload=self._logins > 1)
+            except ValueError as e:
+                _log.error("cannot load the strategy: {e}", e=e)
+                return
+        if strategy is not None:
+            try:
+                strategy(self.client)
             except Exception:
                 _log.failure("the strategy raised")
 
@@ -131,8 +172,9 @@ class SmarketsService(service.MultiService):
         return Deferred.fromCoroutine(self._stop())
 
     async def _stop(self) -> None:
-        if self._status.running:
-            self._status.stop()
+        for loop, _ in self._loops:
+            if loop.running:
+                loop.stop()
         if self.session is not None and self.session.connected:
             logout = self.session.logout()
             logout.addTimeout(5, self.reactor)
@@ -142,6 +184,13 @@ class SmarketsService(service.MultiService):
                 _log.warn("logout did not complete: {e}", e=e)
         if self.session is not None:
             self.session.disconnect()
+            if self.state is not None:
+                self._snapshot()
+                self.state.close()
         if self.exchange is not None:
             await self.exchange.stop()
         await super().stopService()
+        # twistd ends a process stopped by SIGTERM or SIGINT by raising the signal again, so
+        # its status says "killed"; ours logged out and flushed its journal: a clean exit 0.
+        if getattr(self.reactor, "_exitSignal", None) in (signal.SIGTERM, signal.SIGINT):
+            self.reactor._exitSignal = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from twisted.logger import Logger
 
@@ -106,6 +107,9 @@ class SequenceState:
         #: Gaps seen and replay requests sent, for the record.
         self.gaps = 0
         self.replays_asked = 0
+        #: Where every message in order and every message sent is recorded, if anywhere
+        #: (a `txsmarkets.journal.Journal`).
+        self.journal: Any = None
 
     def reset(self) -> None:
         """Start again from seq 1 both ways (a new session)."""
@@ -126,6 +130,8 @@ class SequenceState:
         eto = payload.eto_payload
         eto.seq = seq
         data = payload.SerializeToString()
+        if self.journal is not None:
+            self.journal.record_out(data, is_login=payload.type == seto_pb2.PAYLOAD_LOGIN)
         # Logins carry their eto type too; application messages have PAYLOAD_NONE.
         self.store.add(seq, eto.type, data)
         self.outseq = seq + 1

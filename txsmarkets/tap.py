@@ -20,7 +20,17 @@ from txsmarkets.configuration import ConfigurationReader
 from txsmarkets.errors import Error
 from txsmarkets.service import SmarketsService, load_strategy
 
-_FILE_KEYS = ("host", "port", "username", "password-file", "token-file", "ca-file", "strategy", "status-interval")
+_FILE_KEYS = (
+    "host",
+    "port",
+    "username",
+    "password-file",
+    "token-file",
+    "ca-file",
+    "strategy",
+    "status-interval",
+    "state-dir",
+)
 
 
 def _read_secret(path: str, what: str) -> str:
@@ -49,6 +59,7 @@ class Options(usage.Options):
         ["ca-file", None, None, "PEM file of the certificate authority to trust."],
         ["config", "c", None, "INI file with these options in a [smarkets] section."],
         ["strategy", None, None, "module:callable called with the client after each login."],
+        ["state-dir", None, None, "Folder for the session state and the journal (resume across restarts)."],
         ["status-interval", None, 60.0, "Seconds between status lines.", float],
     ]
 
@@ -104,9 +115,16 @@ class Options(usage.Options):
             raise usage.UsageError(f"bad number: {e}") from None
         if self["strategy"]:
             try:
-                self["strategy"] = load_strategy(self["strategy"])
+                # Checked now, so that a typo fails before anything connects; loaded again
+                # (and reloaded on each reconnect) by the service.
+                load_strategy(self["strategy"])
             except ValueError as e:
                 raise usage.UsageError(str(e)) from None
+        if self["state-dir"]:
+            try:
+                os.makedirs(self["state-dir"], mode=0o700, exist_ok=True)
+            except OSError as e:
+                raise usage.UsageError(f"cannot use the state folder {self['state-dir']!r}: {e.strerror}") from None
         if self["demo"]:
             from txsmarkets.demo import strategy
 
@@ -152,4 +170,5 @@ def makeService(options: Options) -> service.IService:
         strategy=options["strategy"],
         demo=bool(options["demo"]),
         status_interval=options["status-interval"],
+        state_dir=options["state-dir"],
     )

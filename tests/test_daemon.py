@@ -1,0 +1,181 @@
+"""``twistd smarkets`` as a process: killed hard mid-stream and restarted, it loses nothing."""
+
+from __future__ import annotations
+
+import io
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+from typing import Any, Callable
+
+from twisted.internet import defer, task
+from twisted.trial import unittest
+
+from txsmarkets import seto_pb2
+from txsmarkets.exchange.service import RunningExchange, start_exchange
+from txsmarkets.journal import IN, main as journal_main, read_journal
+from txsmarkets.messages import message_name, new_payload
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# twistd as a module of this interpreter (twisted.scripts.twistd has no __main__ block).
+TWISTD = "import sys; sys.argv[0] = 'twistd'; from twisted.scripts.twistd import run; run()"
+
+# A strategy that appends the counter of every balance_changed its handler sees to a file,
+# one os.write each, so that what the handlers saw survives a kill.
+RECORDER = '''
+import os
+
+def start(client):
+    if getattr(client, "_recorder", False):
+        return
+    client._recorder = True
+    fd = os.open(os.environ["RECORD_FILE"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    def on_balance(message):
+        os.write(fd, message.balance_changed.reason.encode() + b"\\n")
+
+    client.add_handler("seto.balance_changed", on_balance)
+'''
+
+
+def _reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Wait for ``condition`` to hold, checking every 20 ms; fail after ``timeout`` seconds."""
+    reactor = _reactor()
+    deadline = reactor.seconds() + timeout
+    while not condition():
+        if reactor.seconds() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await task.deferLater(reactor, 0.02)
+
+
+class KillAndResumeTests(unittest.TestCase):
+    timeout = 240
+
+    def setUp(self) -> None:
+        self.folder = pathlib.Path(self.mktemp()).resolve()
+        (self.folder / "strategies").mkdir(parents=True)
+        (self.folder / "strategies" / "recorder.py").write_text(RECORDER)
+        self.state = self.folder / "state"
+        self.record = self.folder / "handled.txt"
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def tearDown(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+    def spawn(self, port: int) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(self.folder / "strategies")])
+        env["SMARKETS_PASSWORD"] = "demo"
+        env["RECORD_FILE"] = str(self.record)
+        log = open(self.folder / f"daemon-{len(self.processes)}.log", "wb")
+        process = subprocess.Popen(
+            [
+                sys.executable, "-c", TWISTD, "--pidfile=", "-n", "smarkets",
+                "--no-tls", "--host", "127.0.0.1", "--port", str(port), "--username", "demo",
+                "--state-dir", str(self.state), "--strategy", "recorder:start", "--status-interval", "1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.processes.append(process)
+        return process
+
+    def attached(self, exchange: RunningExchange) -> bool:
+        sessions = list(exchange.factory.sessions.values())
+        return len(sessions) == 1 and sessions[0].protocol is not None
+
+    def logins_journalled(self) -> int:
+        """How many login responses the daemon has recorded (it knows its session from then on)."""
+        if not (self.state / "journal").exists():
+            return 0
+        return sum(
+            1
+            for record in read_journal(self.state / "journal")
+            if record.direction == IN and message_name(record.payload()) == "eto.login_response"
+        )
+
+    def journalled(self) -> list[int]:
+        counters = []
+        for record in read_journal(self.state / "journal"):
+            if record.direction == IN:
+                payload = record.payload()
+                if payload.type == seto_pb2.PAYLOAD_BALANCE_CHANGED:
+                    counters.append(int(payload.balance_changed.reason))
+        return counters
+
+    def test_kill_nine_and_restart(self) -> None:
+        return defer.Deferred.fromCoroutine(self._kill_nine_and_restart())
+
+    async def _kill_nine_and_restart(self) -> None:
+        reactor = _reactor()
+        exchange = await start_exchange(reactor, heartbeat_interval=5)
+        self.addCleanup(exchange.stop)
+        account_id = exchange.engine.accounts.by_username("demo").id
+        total, kills = 3000, 2
+
+        def push(start: int, end: int) -> None:
+            for n in range(start, end):
+                payload = new_payload(seto_pb2.PAYLOAD_BALANCE_CHANGED)
+                payload.balance_changed.reason = str(n)
+                payload.balance_changed.available_balance = 1000.0
+                exchange.factory._account_message(account_id, payload)
+
+        daemon = self.spawn(exchange.port)
+        # Killed before it has recorded its login response, a daemon cannot know the session
+        # it had begun: the kills come after it.
+        await until(lambda: self.attached(exchange) and self.logins_journalled() == 1, "the daemon to log in")
+        session_id = next(iter(exchange.factory.sessions))
+        step = total // (kills + 1)
+        for round_ in range(kills + 1):
+            start = round_ * step
+            end = total if round_ == kills else start + step
+            # Half of each batch goes while the daemon is up, half while it is being killed.
+            push(start, (start + end) // 2)
+            if round_ < kills:
+                daemon.send_signal(signal.SIGKILL)
+                daemon.wait()
+                push((start + end) // 2, end)
+                await until(lambda: not self.attached(exchange), "the exchange to see the kill")
+                daemon = self.spawn(exchange.port)
+                logins = round_ + 2
+                await until(
+                    lambda: self.attached(exchange) and self.logins_journalled() == logins, "the daemon to resume"
+                )
+            else:
+                push((start + end) // 2, end)
+        await until(lambda: len(self.journalled()) >= total, "every message in the journal")
+        daemon.send_signal(signal.SIGTERM)
+        await until(lambda: daemon.poll() is not None, "the daemon to stop")
+        self.assertEqual(daemon.returncode, 0)
+
+        # One session all along: resumed after each kill, never begun anew.
+        self.assertEqual(list(exchange.factory.sessions) or [session_id], [session_id])
+        self.assertEqual(self.journalled(), list(range(total)))
+        handled = [int(line) for line in self.record.read_text().split()]
+        self.assertEqual(len(handled), len(set(handled)), "a message reached the handlers twice")
+        self.assertEqual(handled, sorted(handled))
+        # A kill can land between a message's journal record and its handler: at most one a kill.
+        self.assertLessEqual(total - len(handled), kills)
+        # The journal reads back as text, with the login's password removed.
+        out = io.StringIO()
+        self.assertEqual(journal_main([str(self.state / "journal"), "--type", "seto.balance_changed"], out=out), 0)
+        self.assertEqual(len(out.getvalue().splitlines()), total)
+        everything = b"".join(p.read_bytes() for p in self.state.rglob("*") if p.is_file())
+        self.assertNotIn(b"\x12\x04demo", everything.replace(b"\n\x04demo", b""))
+        logins = [r.payload() for r in read_journal(self.state / "journal") if message_name(r.payload()) == "seto.login"]
+        self.assertEqual(len(logins), kills + 1)
+        self.assertTrue(all(not p.login.password for p in logins))

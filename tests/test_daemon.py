@@ -125,7 +125,7 @@ class KillAndResumeTests(unittest.TestCase):
         exchange = await start_exchange(reactor, heartbeat_interval=5)
         self.addCleanup(exchange.stop)
         account_id = exchange.engine.accounts.by_username("demo").id
-        total, kills = 3000, 2
+        total, kills = 100_000, 3
 
         def push(start: int, end: int) -> None:
             for n in range(start, end):

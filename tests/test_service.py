@@ -115,6 +115,8 @@ class ServiceTests(unittest.TestCase):
             self.assertTrue(client.session.connected)
             self.assertEqual(client.subscriptions, {1, 2})
             svc.log_status()
+            await client.ping()  # behind the status line's own ping: that one has come back
+            self.assertIsNotNone(svc.last_rtt)
             await svc.stopService()
             self.assertFalse(client.session.connected)
 

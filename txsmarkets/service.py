@@ -80,6 +80,8 @@ class SmarketsService(service.MultiService):
         self._loops: list[tuple[LoopingCall, float]] = []
         self._status = self._every(status_interval, self.log_status)
         self._counts = (0, 0)
+        #: The round-trip time of the last ping, in seconds.
+        self.last_rtt: float | None = None
 
     def _every(self, interval: float, f: Callable[[], Any]) -> LoopingCall:
         loop = LoopingCall(f)
@@ -146,10 +148,15 @@ class SmarketsService(service.MultiService):
             self.reactor.stop()
 
     def log_status(self) -> None:
-        """Log one line: connection, session, seqs, messages a second, live orders."""
+        """Log one line: connection, session, seqs, messages a second, ping, live orders.
+
+        Each line also sends a ping, whose round trip the next line reports.
+        """
         session = self.session
         if session is None or self.client is None:
             return
+        if session.connected:
+            self.client.ping().addCallbacks(self._pong, lambda failure: None)
         protocol = session.protocol
         sent, received = (protocol._sent, protocol._received) if protocol is not None else self._counts
         rate_in = (received - self._counts[1]) / self.status_interval
@@ -157,16 +164,20 @@ class SmarketsService(service.MultiService):
         self._counts = (sent, received)
         _log.info(
             "status: {state} session={session} inseq={inseq} outseq={outseq} "
-            "in={rate_in:.1f}/s out={rate_out:.1f}/s live_orders={orders} balance={balance}",
+            "in={rate_in:.1f}/s out={rate_out:.1f}/s rtt={rtt} live_orders={orders} balance={balance}",
             state="connected" if session.connected else "disconnected",
             session=session.session_id,
             inseq=session.sequence.inseq,
             outseq=session.sequence.outseq,
             rate_in=rate_in,
             rate_out=rate_out,
+            rtt="-" if self.last_rtt is None else f"{self.last_rtt * 1000:.2f}ms",
             orders=len(self.client.account.orders),
             balance=self.client.account.available_balance,
         )
+
+    def _pong(self, rtt: float) -> None:
+        self.last_rtt = rtt
 
     def stopService(self) -> Deferred[None]:
         return Deferred.fromCoroutine(self._stop())

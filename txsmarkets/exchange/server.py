@@ -89,6 +89,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
     _loginTimer: IDelayedCall | None = None
     _backlog = 0
     _ended = False
+    _abortTimer: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
         factory = self.factory
@@ -121,6 +122,12 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         else:
             self._backlog = 0
         super().sendString(string)
+
+    def disconnect(self) -> None:
+        """Close after what is written has gone; a peer that does not read is cut off."""
+        super().disconnect()
+        if self._abortTimer is None and self.transport is not None:
+            self._abortTimer = self.clock.callLater(self.factory.close_timeout, self.transport.abortConnection)
 
     # -- login ------------------------------------------------------------------------------
 
@@ -254,7 +261,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         self.sendLogout(eto_pb2.LOGOUT_HEARTBEAT_TIMEOUT)
         if self.session is not None:
             self.factory.end_session(self.session, failed=True)
-        self.transport.abortConnection()
+        self.disconnect()
 
     def invalidPayload(self, data: bytes, why: str) -> None:
         super().invalidPayload(data, why)
@@ -262,6 +269,8 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
 
     def connectionLost(self, reason: Failure) -> None:
         self._stopLoginTimer()
+        if self._abortTimer is not None and self._abortTimer.active():
+            self._abortTimer.cancel()
         super().connectionLost(reason)
         self.factory.connections.discard(self)
         if self.session is not None:
@@ -294,6 +303,7 @@ class ExchangeServerFactory(ServerFactory):
         throttle_rate: int = 100000,
         throttle_burst: int = 100000,
         throttle_tick_ms: int = 1000,
+        close_timeout: float = 5.0,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -307,6 +317,7 @@ class ExchangeServerFactory(ServerFactory):
         self.throttle_rate = throttle_rate
         self.throttle_burst = throttle_burst
         self.throttle_tick_ms = throttle_tick_ms
+        self.close_timeout = close_timeout
         self.sessions: dict[str, ServerSession] = {}
         self.connections: set[ExchangeServerProtocol] = set()
         self._by_account: dict[int, set[ServerSession]] = {}

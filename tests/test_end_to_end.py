@@ -26,13 +26,23 @@ class ExchangeTestCase(unittest.TestCase):
     """Starts an exchange per test and closes everything it opened."""
 
     exchange: RunningExchange
+    #: Run the tests of this class over TLS (a throwaway CA and a certificate for localhost).
+    tls = False
+    _ca: str | None = None
 
     async def start(self, endpoint: str = "tcp:0:interface=127.0.0.1", **options: Any) -> RunningExchange:
+        if self.tls and endpoint.startswith("tcp:"):
+            self._ca, server = make_certificates(self.mktemp(), "localhost")
+            endpoint = "ssl:" + endpoint[len("tcp:") :] + f":privateKey={server}"
         self.exchange = await start_exchange(_reactor(), endpoint, **options)
         self.addCleanup(self.exchange.stop)
         return self.exchange
 
     def settings(self, username: str = "demo", password: str = "demo", **options: Any) -> SessionSettings:
+        if self._ca is not None:
+            options.setdefault("ssl", True)
+            options.setdefault("host", "localhost")
+            options.setdefault("ca_file", self._ca)
         options.setdefault("ssl", False)
         options.setdefault("host", "127.0.0.1")
         return SessionSettings(username, password, port=self.exchange.port, **options)
@@ -163,6 +173,10 @@ class QuickstartTests(ExchangeTestCase):
         self.assertTrue(resting.order_accepted.order_id)
 
 
+class QuickstartOverTLSTests(QuickstartTests):
+    tls = True
+
+
 class FailureTests(ExchangeTestCase):
     @inline
     async def test_bad_credentials(self) -> None:
@@ -285,6 +299,10 @@ class ResumeTests(ExchangeTestCase):
         await relogged
         self.assertNotEqual(client.session.session_id, old)
         self.assertTrue(client.session.connected)
+
+
+class ResumeOverTLSTests(ResumeTests):
+    tls = True
 
 
 class SlowClientTests(ExchangeTestCase):

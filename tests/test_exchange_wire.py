@@ -136,6 +136,10 @@ class MarketLifecycleTests(ExchangeTestCase):
         self.assertEqual([m.contract_quotes.market_id for m in later], [1])
 
 
+class MarketLifecycleOverTLSTests(MarketLifecycleTests):
+    tls = True
+
+
 class ThrottleTests(ExchangeTestCase):
     @inline
     async def test_client_waits_its_turn(self) -> None:

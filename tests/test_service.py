@@ -10,7 +10,7 @@ from twisted.python import usage
 from twisted.trial import unittest
 
 from txsmarkets.service import SmarketsService
-from txsmarkets.tap import Options
+from txsmarkets.tap import Options, SetupError
 
 
 def parse(*args: str) -> Options:
@@ -45,16 +45,17 @@ class OptionsTests(unittest.SynchronousTestCase):
         self.assertEqual((settings.password, settings.ssl, settings.port), ("from-env", False, 3701))
 
     def test_missing_password_file(self) -> None:
-        error = self.assertRaises(usage.UsageError, parse, "--username", "me", "--password-file", "/nonexistent/pw")
+        error = self.assertRaises(SetupError, parse, "--username", "me", "--password-file", "/nonexistent/pw")
         self.assertIn("/nonexistent/pw", str(error))
+        self.assertEqual(error.code.count("\n"), 0)
 
     def test_no_credentials(self) -> None:
         self.assertRaises(usage.UsageError, parse, "--username", "me")
 
     def test_bad_strategy(self) -> None:
         os.environ["SMARKETS_PASSWORD"] = "x"
-        self.assertRaises(usage.UsageError, parse, "--username", "me", "--strategy", "nonexistent_mod:f")
-        self.assertRaises(usage.UsageError, parse, "--username", "me", "--strategy", "nocolon")
+        self.assertRaises(SetupError, parse, "--username", "me", "--strategy", "nonexistent_mod:f")
+        self.assertRaises(SetupError, parse, "--username", "me", "--strategy", "nocolon")
 
     def test_bad_subscribe(self) -> None:
         self.assertRaises(usage.UsageError, parse, "--subscribe", "one")
@@ -76,8 +77,8 @@ class OptionsTests(unittest.SynchronousTestCase):
         path = self.mktemp()
         with open(path, "w") as f:
             f.write("[smarkets]\nnonsense = 1\n")
-        self.assertRaises(usage.UsageError, parse, "--config", path)
-        self.assertRaises(usage.UsageError, parse, "--config", "/nonexistent.ini")
+        self.assertRaises(SetupError, parse, "--config", path)
+        self.assertRaises(SetupError, parse, "--config", "/nonexistent.ini")
 
     def test_demo(self) -> None:
         options = parse("--demo")

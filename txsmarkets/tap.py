@@ -33,13 +33,23 @@ _FILE_KEYS = (
 )
 
 
+class SetupError(SystemExit):
+    """A setting that cannot work (a missing file, a bad config): one line, exit status 1.
+
+    A `usage.UsageError` would have twistd print the whole option list before the reason.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"twistd smarkets: {message}")
+
+
 def _read_secret(path: str, what: str) -> str:
     try:
         secret = pathlib.Path(path).read_text().strip()
     except OSError as e:
-        raise usage.UsageError(f"cannot read the {what} file {path!r}: {e.strerror}") from None
+        raise SetupError(f"cannot read the {what} file {path!r}: {e.strerror}") from None
     if not secret:
-        raise usage.UsageError(f"the {what} file {path!r} is empty")
+        raise SetupError(f"the {what} file {path!r} is empty")
     return secret
 
 
@@ -84,13 +94,13 @@ class Options(usage.Options):
     def _from_config(self) -> None:
         path = pathlib.Path(self["config"])
         if not path.is_file():
-            raise usage.UsageError(f"no config file {str(path)!r}")
+            raise SetupError(f"no config file {str(path)!r}")
         try:
             config = ConfigurationReader([str(path.parent)]).read(path.name)
         except (Error, ValueError, OSError) as e:
-            raise usage.UsageError(f"bad config file {str(path)!r}: {e}") from None
+            raise SetupError(f"bad config file {str(path)!r}: {e}") from None
         if not config.has_section("smarkets"):
-            raise usage.UsageError(f"config file {str(path)!r} has no [smarkets] section")
+            raise SetupError(f"config file {str(path)!r} has no [smarkets] section")
         for key, value in config.items("smarkets"):
             if key == "subscribe":
                 if "subscribe" not in self._given or not self["subscribe"]:
@@ -103,7 +113,7 @@ class Options(usage.Options):
                 if key not in self._given:
                     dict.__setitem__(self, key, value)
             else:
-                raise usage.UsageError(f"config file {str(path)!r}: unknown key {key!r}")
+                raise SetupError(f"config file {str(path)!r}: unknown key {key!r}")
 
     def postOptions(self) -> None:
         if self["config"]:
@@ -112,19 +122,19 @@ class Options(usage.Options):
             self["port"] = int(self["port"])
             self["status-interval"] = float(self["status-interval"])
         except ValueError as e:
-            raise usage.UsageError(f"bad number: {e}") from None
+            raise SetupError(f"bad number: {e}") from None
         if self["strategy"]:
             try:
                 # Checked now, so that a typo fails before anything connects; loaded again
                 # (and reloaded on each reconnect) by the service.
                 load_strategy(self["strategy"])
             except ValueError as e:
-                raise usage.UsageError(str(e)) from None
+                raise SetupError(str(e)) from None
         if self["state-dir"]:
             try:
                 os.makedirs(self["state-dir"], mode=0o700, exist_ok=True)
             except OSError as e:
-                raise usage.UsageError(f"cannot use the state folder {self['state-dir']!r}: {e.strerror}") from None
+                raise SetupError(f"cannot use the state folder {self['state-dir']!r}: {e.strerror}") from None
         if self["demo"]:
             from txsmarkets.demo import strategy
 
@@ -148,7 +158,7 @@ class Options(usage.Options):
                 "give --username with --password-file or SMARKETS_PASSWORD, or --token-file, or --demo"
             )
         if self["ca-file"] and not os.path.isfile(self["ca-file"]):
-            raise usage.UsageError(f"no CA file {self['ca-file']!r}")
+            raise SetupError(f"no CA file {self['ca-file']!r}")
         self["settings"] = SessionSettings(
             self["username"],
             password,

@@ -201,7 +201,12 @@ class LoginTests(unittest.TestCase):
             ex.logout(reason)
             self.assertFalse(ex.session.closed)
             self.assertTrue(ex.factory.continueTrying)
-            self.assertEqual(ex.session.session_id, "s-1")
+            # The exchange ended the session: the next login begins a new one.
+            self.assertIsNone(ex.session.session_id)
+            ex.connect()
+            login = ex.sent()[0]
+            self.assertFalse(login.eto_payload.HasField("login"))
+            self.assertEqual(login.eto_payload.seq, 1)
 
     def test_login_timeout_drops(self) -> None:
         ex = FakeExchange(socket_timeout=5)

@@ -374,7 +374,10 @@ class Session:
             _log.error("logged out by the exchange: {reason}; not reconnecting", reason=name)
             self._end(LoginError(name))
             return
+        # The exchange has ended the session: the next login starts a new one, and the
+        # account stream resumes from the last account sequence seen.
         _log.warn("logged out by the exchange: {reason}; will reconnect", reason=name)
+        self.session_id = None
 
     def connection_lost(self, reason: Failure) -> None:
         logged_in = self.logged_in

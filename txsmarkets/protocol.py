@@ -53,6 +53,12 @@ class SessionProtocolMixin:
     #: Whether each heartbeat received is answered with one (the client's part; a server
     #: that answered too would make the two sides heartbeat each other without end).
     answerHeartbeats: bool = True
+    #: Whether a logout that arrives beyond a gap is acted on at once (the client's part: it
+    #: recovers the gap when it resumes) or only once the gap is filled (the server's part:
+    #: the messages before the logout must still reach the application).
+    logoutBeyondGaps: bool = True
+    #: False while payloads other than a login are not yet welcome (a server before login).
+    loggedIn: bool = True
 
     _ticker: IDelayedCall | None = None
     _sent = 0
@@ -115,14 +121,18 @@ class SessionProtocolMixin:
         except DecodeError:
             self.invalidPayload(data, "not a seto.Payload")
             return
-        if not payload.HasField("eto_payload"):
-            self.invalidPayload(data, "no eto_payload")
+        if not payload.eto_payload.HasField("seq"):
+            # No eto_payload, or one without its seq: nothing can be judged by it.
+            self.invalidPayload(data, "no seq")
             return
         self._received += 1
         self._lastReceived = self.clock.seconds()
         if payload.type == _SETO_LOGIN:
             # Which session's seqs a login is judged by is for the login to say.
             self.loginReceived(payload)
+            return
+        if not self.loggedIn:
+            self.payloadBeforeLogin(payload)
             return
         sequence = self.sequence
         verdict = sequence.receive(payload)
@@ -160,7 +170,7 @@ class SessionProtocolMixin:
             return
         if kind == _LOGIN_RESPONSE:
             self.loginResponseReceived(payload)
-        elif kind == _LOGOUT:
+        elif kind == _LOGOUT and (verdict is Verdict.DELIVER or self.logoutBeyondGaps):
             self.logoutReceived(payload)
             if verdict is not Verdict.DELIVER:
                 return
@@ -240,6 +250,11 @@ class SessionProtocolMixin:
     def loginResponseReceived(self, payload: seto_pb2.Payload) -> None:
         """An ``eto.login_response`` arrived (the client's part)."""
         self._log.warn("unexpected login response from the peer; dropping the connection")
+        self.disconnect()
+
+    def payloadBeforeLogin(self, payload: seto_pb2.Payload) -> None:
+        """A payload other than a login while ``loggedIn`` is false: a protocol error."""
+        self._log.warn("payload before the login; dropping the connection")
         self.disconnect()
 
     def loginCompleted(self, payload: seto_pb2.Payload) -> None:

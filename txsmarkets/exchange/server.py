@@ -85,7 +85,16 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
 
     factory: ExchangeServerFactory
     answerHeartbeats = False
+    logoutBeyondGaps = False
     session: ServerSession | None = None
+
+    @property
+    def loggedIn(self) -> bool:  # type: ignore[override]
+        return self.session is not None
+
+    def payloadBeforeLogin(self, payload: seto_pb2.Payload) -> None:
+        """Anything but a login first: the session has not begun, the peer is refused."""
+        self._refuse(eto_pb2.LOGOUT_UNAUTHORISED)
     _loginTimer: IDelayedCall | None = None
     _backlog = 0
     _ended = False
@@ -207,10 +216,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
 
     def payloadReceived(self, payload: seto_pb2.Payload) -> None:
         session = self.session
-        if session is None:
-            # Anything before the login: the session has not begun.
-            self._refuse(eto_pb2.LOGOUT_UNAUTHORISED)
-            return
+        assert session is not None  # payloadBeforeLogin took care of the rest
         kind = payload.type
         if kind == seto_pb2.PAYLOAD_ETO:
             return

@@ -18,6 +18,7 @@ from txsmarkets.exceptions import (
     LoginError,
     OrderInvalid,
     OrderRejected,
+    PingLost,
     RequestTimeout,
 )
 from txsmarkets.factory import SmarketsClientFactory
@@ -308,10 +309,12 @@ class SequencingTests(unittest.TestCase):
     def test_serves_replay(self) -> None:
         ex = FakeExchange()
         ex.login()
-        ex.client.create_order(1, 11, BUY, 2500, 400000)
-        ex.client.ping()
+        order = ex.client.create_order(1, 11, BUY, 2500, 400000)
+        ping = ex.client.ping()
         ex.sent()
         ex.send_eto(eto_pb2.PAYLOAD_REPLAY, replay=eto_pb2.Replay(seq=1))
+        self.failureResultOf(ping, PingLost)
+        self.assertNoResult(order)
         frames = ex.sent()
         self.assertEqual([p.eto_payload.seq for p in frames], [1, 2, 3])
         self.assertTrue(all(p.eto_payload.is_replay for p in frames))
@@ -549,3 +552,30 @@ class ReplayedLoginResponseTests(unittest.TestCase):
         self.assertEqual(ex.session.sequence.outseq, 6)
         ex.client.ping()
         self.assertEqual([p.eto_payload.seq for p in ex.sent()], [6])
+
+
+class PingTests(unittest.TestCase):
+    def test_ping_times_out(self) -> None:
+        ex = FakeExchange(request_timeout=5, heartbeat_interval=100)
+        ex.login()
+        d = ex.client.ping()
+        ex.clock.advance(5)
+        self.failureResultOf(d, RequestTimeout)
+        # A late pong is matched to nothing and does no harm.
+        ex.send_eto(eto_pb2.PAYLOAD_PONG)
+        later = ex.client.ping()
+        ex.send_eto(eto_pb2.PAYLOAD_PONG)
+        self.successResultOf(later)
+
+    def test_ping_lost_in_a_gap(self) -> None:
+        """The exchange asks for a replay from a ping: it never saw it, and says so."""
+        ex = FakeExchange()
+        ex.login()
+        before = ex.client.ping()
+        ex.send_eto(eto_pb2.PAYLOAD_PONG)
+        self.successResultOf(before)
+        lost = ex.client.ping()
+        ex.sent()
+        ex.send_eto(eto_pb2.PAYLOAD_REPLAY, replay=eto_pb2.Replay(seq=3))
+        self.failureResultOf(lost, PingLost)
+        self.assertEqual([message_name(p) for p in ex.sent()], ["eto.gapfill"])

@@ -26,6 +26,7 @@ from txsmarkets.exceptions import (
     LoginError,
     OrderInvalid,
     OrderRejected,
+    PingLost,
     RequestRejected,
     RequestTimeout,
     SessionClosed,
@@ -210,6 +211,8 @@ class Session:
         self.on_payload: Callable[[seto_pb2.Payload], None] = lambda payload: None
         #: Called with the login response after every (re)login.
         self.on_login: Callable[[seto_pb2.Payload, bool], None] = lambda payload, resumed: None
+        #: Called with the first seq of each replay the peer asked of us.
+        self.on_replay_served: Callable[[int], None] = lambda first: None
         #: Called with the reason when a connection ends.
         self.on_disconnect: Callable[[Failure], None] = lambda reason: None
         self._login_waiters: list[Deferred[seto_pb2.Payload]] = []
@@ -494,7 +497,8 @@ class StreamingAPIClient:
         self._global_handlers: list[Callable[..., Any]] = []
         self._pending = _Pending(self.clock, session.settings.request_timeout)
         self._creates: dict[int, seto_pb2.OrderCreate] = {}
-        self._pings: list[tuple[float, Deferred[float]]] = []
+        # (seq, time sent, waiter) of each ping awaiting its pong, oldest first.
+        self._pings: list[tuple[int, float, Deferred[float]]] = []
         self._reference = itertools.count(1)
         self.throttle = TokenBucket(self.clock)
         self.account = AccountState()
@@ -522,6 +526,7 @@ class StreamingAPIClient:
         session.on_payload = self._dispatch
         session.on_login = self._logged_in
         session.on_disconnect = self._disconnected
+        session.on_replay_served = self._pings_lost
 
     # -- handlers (9.3 API) ----------------------------------------------------------------
 
@@ -587,12 +592,37 @@ class StreamingAPIClient:
         self.session.flush()
 
     def ping(self) -> Deferred[float]:
-        """Send ``eto.ping``; fires with the round-trip time in seconds."""
+        """Send ``eto.ping``; fires with the round-trip time in seconds.
+
+        Errbacks with `RequestTimeout` after ``request_timeout``, and with `PingLost` when
+        the exchange turns out never to have received it (it asked for a replay from it).
+        """
         protocol = self._protocol()
-        d: Deferred[float] = Deferred()
-        self._pings.append((self.clock.seconds(), d))
+        entry: list[Any] = []
+
+        def forget(d: Deferred[float]) -> None:
+            if entry and entry[0] in self._pings:
+                self._pings.remove(entry[0])
+
+        d: Deferred[float] = Deferred(forget)
+        entry.append((self.session.sequence.outseq, self.clock.seconds(), d))
+        self._pings.append(entry[0])
+        timeout = self.session.settings.request_timeout
+        if timeout:
+            d.addTimeout(
+                timeout,
+                self.clock,
+                onTimeoutCancel=lambda result, t: Failure(RequestTimeout(f"no pong within {t}s")),
+            )
         protocol.ping()
         return d
+
+    def _pings_lost(self, first: int) -> None:
+        # A replay sends a gapfill in place of a ping: its pong will never come.
+        lost = [entry for entry in self._pings if entry[0] >= first]
+        for entry in lost:
+            self._pings.remove(entry)
+            entry[2].errback(PingLost(f"ping #{entry[0]} never reached the exchange"))
 
     def _protocol(self) -> Any:
         if self.session.protocol is None or not self.session.logged_in:
@@ -813,7 +843,7 @@ class StreamingAPIClient:
 
     def _eto(self, payload: seto_pb2.Payload) -> None:
         if payload.eto_payload.type == eto_pb2.PAYLOAD_PONG and self._pings:
-            sent, d = self._pings.pop(0)
+            _, sent, d = self._pings.pop(0)
             d.callback(self.clock.seconds() - sent)
 
     # -- connection events -----------------------------------------------------------------
@@ -835,7 +865,7 @@ class StreamingAPIClient:
         self._pending.fail_all(error)
         self._creates.clear()
         pings, self._pings = self._pings, []
-        for _, d in pings:
+        for _, _, d in pings:
             d.errback(ConnectionLost(reason))
         self.throttle.clear(error)
 

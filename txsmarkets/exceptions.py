@@ -18,6 +18,7 @@ __all__ = [
     "OrderInvalid",
     "OrderRejected",
     "ParseError",
+    "PingLost",
     "RequestRejected",
     "RequestTimeout",
     "SessionClosed",
@@ -80,6 +81,10 @@ class LoginError(Error):
 
 class LoginTimeout(Error):
     """No login response arrived in time."""
+
+
+class PingLost(Error):
+    """A ping never reached the exchange (it was lost in a gap): no pong will come."""
 
 
 class RequestTimeout(Error):

@@ -60,6 +60,9 @@ class _ClientSessionMixin(SessionProtocolMixin):
         self._cancelLoginTimer()
         self.session.login_response(payload)
 
+    def replayServed(self, first: int) -> None:
+        self.session.on_replay_served(first)
+
     def loginCompleted(self, payload: Any) -> None:
         self.session.login_completed(payload)
 

@@ -201,6 +201,7 @@ class SessionProtocolMixin:
             send(frame)
         self._sent += len(frames)
         self._lastSent = self.clock.seconds()
+        self.replayServed(first)
 
     def askReplay(self) -> None:
         """Ask the peer to resend everything from the seq we expect."""
@@ -251,6 +252,9 @@ class SessionProtocolMixin:
         """An ``eto.login_response`` arrived (the client's part)."""
         self._log.warn("unexpected login response from the peer; dropping the connection")
         self.disconnect()
+
+    def replayServed(self, first: int) -> None:
+        """The peer asked for everything from ``first``: it never acted on those messages."""
 
     def payloadBeforeLogin(self, payload: seto_pb2.Payload) -> None:
         """A payload other than a login while ``loggedIn`` is false: a protocol error."""

@@ -1,0 +1,302 @@
+"""Order create -> order_accepted over loopback TCP, against the exchange in another process.
+
+Usage: python bench/roundtrip.py [--json] [--quick] [--profile]
+
+The embedded exchange (``start_exchange`` on a free loopback port) runs in a child
+process; this process runs a `txsmarkets.client` session logged in as demo/demo. In the
+same run, a bare Twisted TCP echo between two processes is the floor of any Twisted
+request/response over loopback.
+
+- One at a time: ``create_order`` (a buy of 10,000 at 2000, risking £0.20), its latency to
+  the ``order_accepted``, then ``cancel_order`` (timed apart) so the exposure is released.
+  ``p50_us``/``p99_us`` against ``echo_p50_us``/``echo_p99_us``: 32-byte messages echoed
+  one at a time. The two alternate in blocks of 100, so both see the same machine.
+- Pipelined: 100 creates in flight, a new one sent as each is accepted, and a
+  ``cancel_all`` every 100 acceptances. ``orders_per_s`` is creates accepted a second;
+  ``echo_pipelined_msgs_per_s`` is the echo with 100 messages in flight.
+  ``client_cpu_us_per_order`` and ``exchange_cpu_us_per_order`` are the CPU each process
+  spent a create in that phase: the one nearer to 1e6 / orders_per_s is the bottleneck.
+
+Targets: p50 <= 2x echo p50, p99 <= 1 ms, >= 10,000 orders a second pipelined.
+``--profile`` profiles both processes during the run and prints the top of each.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import os
+import pathlib
+import sys
+import tempfile
+import time
+from typing import Any
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    ChildServer,
+    emit,
+    parser,
+    percentile,
+    process_cpu_seconds,
+    run_reactor,
+    top_of_profile,
+)
+
+from twisted.internet import protocol  # noqa: E402
+from twisted.internet.defer import Deferred  # noqa: E402
+
+from txsmarkets.client import BUY, SessionSettings, StreamingAPIClient  # noqa: E402
+from txsmarkets.factory import connect  # noqa: E402
+
+ECHO_SIZE = 32
+WINDOW = 100
+PRICE = 2000
+QUANTITY = 10_000
+MARKET, CONTRACT = 1, 11
+
+
+class EchoClient(protocol.Protocol):
+    """Sends fixed-size messages to an echo server and times their return.
+
+    `one_at_a_time` sends the next message when the last has come back; `pipelined` keeps
+    ``window`` messages in flight.
+    """
+
+    def __init__(self) -> None:
+        self.connected_d: Deferred[None] = Deferred()
+        self.message = b"x" * ECHO_SIZE
+        self._pending = 0  # bytes still to come back for the current message(s)
+        self._received = 0
+        self._left = 0
+        self._total = 0
+        self._sent_at = 0.0
+        self.samples: list[float] = []
+        self._done: Deferred[None] | None = None
+        self._mode = ""
+
+    def connectionMade(self) -> None:
+        self.transport.setTcpNoDelay(True)  # type: ignore[union-attr]
+        self.connected_d.callback(None)
+
+    def one_at_a_time(self, count: int) -> Deferred[None]:
+        self._mode, self._left, self.samples = "serial", count, []
+        self._done = Deferred()
+        self._send_one()
+        return self._done
+
+    def _send_one(self) -> None:
+        self._left -= 1
+        self._pending = ECHO_SIZE
+        self._sent_at = time.perf_counter()
+        self.transport.write(self.message)  # type: ignore[union-attr]
+
+    def pipelined(self, count: int, window: int) -> Deferred[None]:
+        self._mode, self._received = "pipelined", 0
+        self._left = count
+        self._total = count
+        self._done = Deferred()
+        burst = min(window, count)
+        self._left -= burst
+        self.transport.write(self.message * burst)  # type: ignore[union-attr]
+        return self._done
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._mode == "serial":
+            self._pending -= len(data)
+            if self._pending > 0:
+                return
+            self.samples.append(time.perf_counter() - self._sent_at)
+            if self._left:
+                self._send_one()
+            else:
+                self._finish()
+            return
+        before = self._received // ECHO_SIZE
+        self._received += len(data)
+        back = self._received // ECHO_SIZE - before
+        more = min(back, self._left)
+        if more:
+            self._left -= more
+            self.transport.write(self.message * more)  # type: ignore[union-attr]
+        if self._received >= self._total * ECHO_SIZE:
+            self._finish()
+
+    def _finish(self) -> None:
+        done, self._done, self._mode = self._done, None, ""
+        assert done is not None
+        done.callback(None)
+
+
+async def echo_connection(reactor: Any, port: int) -> EchoClient:
+    """A connected `EchoClient`."""
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+
+    client = EchoClient()
+    await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), client)
+    await client.connected_d
+    return client
+
+
+async def orders_one_at_a_time(
+    client: StreamingAPIClient, count: int, creates: list[float], cancels: list[float]
+) -> None:
+    """Add ``count`` create -> accepted latencies, and as many cancel -> cancelled ones."""
+    for _ in range(count):
+        start = time.perf_counter()
+        accepted = await client.create_order(MARKET, CONTRACT, BUY, PRICE, QUANTITY)
+        creates.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        await client.cancel_order(accepted.order_accepted.order_id)
+        cancels.append(time.perf_counter() - start)
+
+
+def pipelined(client: StreamingAPIClient, count: int) -> Deferred[list[float]]:
+    """Keep WINDOW creates in flight until ``count`` are accepted; cancel_all every WINDOW.
+
+    Fires with the sorted create -> accepted latencies under that load.
+    """
+    done: Deferred[list[float]] = Deferred()
+    latencies: list[float] = []
+    state = {"sent": 0, "accepted": 0}
+
+    def fail(failure: Any) -> None:
+        if not done.called:
+            done.errback(failure)
+
+    def send() -> None:
+        state["sent"] += 1
+        d = client.create_order(MARKET, CONTRACT, BUY, PRICE, QUANTITY)
+        d.addCallbacks(accepted, fail, callbackArgs=(time.perf_counter(),))
+
+    def accepted(payload: Any, sent_at: float) -> None:
+        latencies.append(time.perf_counter() - sent_at)
+        state["accepted"] += 1
+        if state["accepted"] % WINDOW == 0:
+            client.cancel_all(market_id=MARKET).addErrback(fail)
+        if state["sent"] < count:
+            send()
+        elif state["accepted"] == count and not done.called:
+            done.callback(sorted(latencies))
+
+    for _ in range(min(WINDOW, count)):
+        send()
+    return done
+
+
+async def bench(
+    reactor: Any, echo_port: int, exchange_port: int, exchange_pid: int, sizes: dict[str, int], profiler: Any
+) -> dict[str, float]:
+    """Every figure: echo and orders one at a time, interleaved in blocks so that both see the
+    same moments of a shared machine; then each pipelined."""
+    echo = await echo_connection(reactor, echo_port)
+    settings = SessionSettings("demo", "demo", host="127.0.0.1", port=exchange_port, ssl=False)
+    client = await connect(settings, reactor)
+    try:
+        serial, block = sizes["serial"], 100
+        await echo.one_at_a_time(min(500, serial))  # warm both up
+        await orders_one_at_a_time(client, min(500, serial), [], [])
+        echoes: list[float] = []
+        creates: list[float] = []
+        cancels: list[float] = []
+        serial_client_cpu = serial_exchange_cpu = 0.0
+        for first in range(0, serial, block):
+            n = min(block, serial - first)
+            await echo.one_at_a_time(n)
+            echoes.extend(echo.samples)
+            exchange_before, client_before = process_cpu_seconds(exchange_pid), time.process_time()
+            await orders_one_at_a_time(client, n, creates, cancels)
+            serial_client_cpu += time.process_time() - client_before
+            serial_exchange_cpu += process_cpu_seconds(exchange_pid) - exchange_before
+        echoes.sort()
+        creates.sort()
+        cancels.sort()
+
+        start = time.perf_counter()
+        await echo.pipelined(sizes["echo_pipelined"], WINDOW)
+        echo_rate = sizes["echo_pipelined"] / (time.perf_counter() - start)
+
+        piped = sizes["pipelined"]
+        if profiler is not None:
+            profiler.enable()
+        exchange_cpu = process_cpu_seconds(exchange_pid)
+        client_cpu = time.process_time()
+        start = time.perf_counter()
+        loaded = await pipelined(client, piped)
+        elapsed = time.perf_counter() - start
+        client_cpu = time.process_time() - client_cpu
+        exchange_cpu = process_cpu_seconds(exchange_pid) - exchange_cpu
+        if profiler is not None:
+            profiler.disable()
+        await client.cancel_all()
+        left = len(client.account.orders)
+        balance = client.account.available_balance
+    finally:
+        echo.transport.loseConnection()  # type: ignore[union-attr]
+        lost = client.session.when_disconnected()
+        client.session.disconnect()
+        await lost
+    if left:
+        raise AssertionError(f"{left} orders still live after the last cancel_all")
+    return {
+        "p50_us": 1e6 * percentile(creates, 50),
+        "p99_us": 1e6 * percentile(creates, 99),
+        "max_us": 1e6 * creates[-1],
+        "cancel_p50_us": 1e6 * percentile(cancels, 50),
+        # CPU each side spends a request (a create or a cancel) one at a time.
+        "serial_client_cpu_us_per_request": 1e6 * serial_client_cpu / (2 * serial),
+        "serial_exchange_cpu_us_per_request": 1e6 * serial_exchange_cpu / (2 * serial),
+        "orders_per_s": piped / elapsed,
+        "pipelined_p50_us": 1e6 * percentile(loaded, 50),
+        "pipelined_p99_us": 1e6 * percentile(loaded, 99),
+        # CPU a pipelined create costs each side (with its share of the cancel_alls).
+        "client_cpu_us_per_order": 1e6 * client_cpu / piped,
+        "exchange_cpu_us_per_order": 1e6 * exchange_cpu / piped,
+        "available_balance_after": float(balance) if balance is not None else -1.0,
+        "echo_p50_us": 1e6 * percentile(echoes, 50),
+        "echo_p99_us": 1e6 * percentile(echoes, 99),
+        "echo_pipelined_msgs_per_s": echo_rate,
+    }
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--profile", action="store_true", help="profile both processes, print the top")
+    args = p.parse_args()
+    sizes = {
+        "serial": 300 if args.quick else 5000,
+        "pipelined": 2000 if args.quick else 50_000,
+        "echo_pipelined": 5000 if args.quick else 100_000,
+    }
+    exchange_profile = None
+    client_profiler = cProfile.Profile() if args.profile else None
+    if args.profile:
+        fd, exchange_profile = tempfile.mkstemp(suffix=".prof", prefix="bench-exchange-")
+        os.close(fd)
+    options = {"profile": exchange_profile} if exchange_profile else {}
+
+    async def run(reactor: Any) -> dict[str, Any]:
+        return await bench(reactor, echo.port, exchange.port, exchange.process.pid, sizes, client_profiler)
+
+    with ChildServer("echo") as echo, ChildServer("exchange", **options) as exchange:
+        figures = run_reactor(run)
+    result: dict[str, Any] = {key: round(value, 1) for key, value in figures.items()}
+    result["p50_over_echo_p50"] = round(figures["p50_us"] / figures["echo_p50_us"], 2)
+    result["one_at_a_time_orders"] = sizes["serial"]
+    result["pipelined_orders"] = sizes["pipelined"]
+    result["window"] = WINDOW
+    result["layout"] = "exchange in a child process; client in this one; loopback TCP"
+    result["targets"] = {"p50_over_echo_p50": 2, "p99_us": 1000, "orders_per_s": 10000}
+    if args.profile:
+        assert client_profiler is not None and exchange_profile is not None
+        print("== client process, pipelined phase ==")
+        print(top_of_profile(client_profiler, 25))
+        print("== exchange process, whole run ==")
+        print(top_of_profile(exchange_profile, 25))
+        os.unlink(exchange_profile)
+    emit(result, args.json)
+
+
+if __name__ == "__main__":
+    main()

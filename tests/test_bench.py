@@ -1,0 +1,103 @@
+"""The benchmarks run: each in ``--quick`` mode, from outside the tree, ends with its JSON.
+
+Only that they work is checked (the keys, figures that are positive, the counts they
+promise); timing targets are no unit-test material on a shared machine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import subprocess
+import sys
+from typing import Any
+
+from twisted.trial import unittest
+
+BENCH = pathlib.Path(__file__).resolve().parent.parent / "bench"
+
+#: Seconds one quick benchmark may take before it counts as hung.
+TIMEOUT = 60
+
+
+class QuickBenchmarkTests(unittest.TestCase):
+    """Each benchmark as a subprocess: ``python bench/x.py --quick --json``."""
+
+    def run_bench(self, name: str, *extra: str) -> dict[str, Any]:
+        """Run ``bench/<name>.py --quick --json`` in a scratch directory; its last line, parsed."""
+        cwd = pathlib.Path(self.mktemp())
+        cwd.mkdir()
+        done = subprocess.run(
+            [sys.executable, str(BENCH / f"{name}.py"), "--quick", "--json", *extra],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        self.assertEqual(done.returncode, 0, f"{name} failed:\n{done.stdout}\n{done.stderr}")
+        lines = done.stdout.strip().splitlines()
+        self.assertTrue(lines, f"{name} printed nothing")
+        result = json.loads(lines[-1])
+        self.assertIsInstance(result, dict)
+        return result
+
+    def assertPositive(self, result: dict[str, Any], *keys: str) -> None:
+        for key in keys:
+            self.assertIn(key, result)
+            value = result[key]
+            self.assertIsInstance(value, (int, float), key)
+            self.assertTrue(math.isfinite(value) and value > 0, f"{key} = {value!r}")
+
+    def test_receive(self) -> None:
+        result = self.run_bench("receive")
+        self.assertPositive(result, "msgs_per_s", "pure_parse_msgs_per_s", "ratio", "with_book_msgs_per_s")
+        self.assertAlmostEqual(
+            result["ratio"], result["msgs_per_s"] / result["pure_parse_msgs_per_s"], places=2
+        )
+        self.assertEqual(
+            set(result["layers_us_per_msg"]), {"framing", "framing+parse", "+session", "+client dispatch"}
+        )
+
+    def test_roundtrip(self) -> None:
+        result = self.run_bench("roundtrip")
+        self.assertPositive(
+            result, "p50_us", "p99_us", "orders_per_s", "echo_p50_us", "echo_p99_us", "cancel_p50_us"
+        )
+        self.assertLessEqual(result["p50_us"], result["p99_us"])
+        self.assertLessEqual(result["echo_p50_us"], result["echo_p99_us"])
+        # Every order was cancelled: the demo account's £1,000 is whole again.
+        self.assertEqual(result["available_balance_after"], 1000.0)
+
+    def test_fanout(self) -> None:
+        result = self.run_bench("fanout")
+        for n in (1, 10, 100):
+            self.assertPositive(result, f"msgs_per_s_n{n}", f"updates_per_s_n{n}", f"updates_n{n}")
+            # Every client counted every update (the benchmark checks each client's count).
+            per_update = result[f"msgs_per_s_n{n}"] / result[f"updates_per_s_n{n}"]
+            self.assertTrue(abs(per_update - n) <= 0.01 * n, f"{per_update} messages an update, not {n}")
+        self.assertIn("one process", result["layout"])
+
+    def test_soak(self) -> None:
+        result = self.run_bench("soak")
+        self.assertEqual(result["messages"], 50_000)
+        self.assertPositive(result, "rss_start_mib", "rss_end_mib", "msgs_per_s", "client_heartbeats_sent")
+        self.assertIsInstance(result["rss_growth_mib"], (int, float))
+        self.assertAlmostEqual(result["rss_growth_mib"], result["rss_end_mib"] - result["rss_start_mib"], places=1)
+
+    def test_sessions(self) -> None:
+        result = self.run_bench("sessions")
+        self.assertEqual(result["sessions"], 30)
+        self.assertPositive(
+            result, "login_s", "logins_per_s", "pbkdf2_ms", "rss_logged_in_mib", "client_heartbeats_received_min"
+        )
+        self.assertEqual((result["still_up"], result["dropped"], result["login_failures"]), (30, 0, 0))
+        self.assertEqual((result["exchange_sessions"], result["exchange_connections"]), (30, 30))
+
+    def test_framing(self) -> None:
+        result = self.run_bench("framing")
+        self.assertPositive(result, "frames", "chunked_64k_frames_per_s", "burst_1m_frames_per_s")
+
+    def test_matching(self) -> None:
+        result = self.run_bench("matching")
+        self.assertPositive(result, "ops_per_s", "fills_per_s", "crossing_orders_per_s")

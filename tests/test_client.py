@@ -579,3 +579,13 @@ class PingTests(unittest.TestCase):
         ex.send_eto(eto_pb2.PAYLOAD_REPLAY, replay=eto_pb2.Replay(seq=3))
         self.failureResultOf(lost, PingLost)
         self.assertEqual([message_name(p) for p in ex.sent()], ["eto.gapfill"])
+
+
+class SilenceBeforeLoginTests(unittest.TestCase):
+    def test_login_timeout_not_heartbeats_before_login(self) -> None:
+        ex = FakeExchange(heartbeat_interval=1, socket_timeout=30)
+        ex.connect()
+        ex.clock.advance(3)
+        self.assertFalse(ex.transport.disconnecting)
+        ex.clock.advance(27)
+        self.assertTrue(ex.transport.disconnecting or ex.transport.disconnected)

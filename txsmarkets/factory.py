@@ -51,6 +51,12 @@ class _ClientSessionMixin(SessionProtocolMixin):
         _log.warn("{error}; dropping the connection", error=LoginTimeout("no login response in time"))
         self.transport.abortConnection()  # type: ignore[attr-defined]
 
+    def peerSilent(self) -> None:
+        # Before the login is answered, the login timeout is the judge, not the heartbeats.
+        if self._loginTimer is not None and self._loginTimer.active():
+            return
+        super().peerSilent()
+
     def _cancelLoginTimer(self) -> None:
         if self._loginTimer is not None and self._loginTimer.active():
             self._loginTimer.cancel()

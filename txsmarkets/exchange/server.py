@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
@@ -98,6 +99,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
     _loginTimer: IDelayedCall | None = None
     _backlog = 0
     _ended = False
+    _authenticating = False
     _abortTimer: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
@@ -164,12 +166,41 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
             _log.warn("second login on {session}; dropping the connection", session=self.session)
             self.disconnect()
             return
-        factory = self.factory
+        if self._authenticating:
+            _log.warn("login while a login is being checked; dropping the connection")
+            self.disconnect()
+            return
+        accounts = self.factory.engine.accounts
         login = payload.login
         if login.HasField("cookie"):
-            account = factory.engine.accounts.authenticate_token(login.cookie)
+            check, args = accounts.authenticate_token, (login.cookie,)
         else:
-            account = factory.engine.accounts.authenticate(login.username, login.password)
+            check, args = accounts.authenticate, (login.username, login.password)
+        pool = getattr(self.clock, "getThreadPool", None)
+        if pool is None:
+            # A test clock has no threads: check in line.
+            self._authenticated(check(*args), payload)
+            return
+        # Password hashing takes tens of milliseconds: off the reactor thread, so that a
+        # crowd of logins does not stall every session's heartbeats. Nothing more is read
+        # from this connection until the answer is in.
+        self._authenticating = True
+        self.pauseProducing()
+        d = deferToThreadPool(self.clock, pool(), check, *args)
+        d.addCallback(self._authenticated, payload)
+        d.addErrback(lambda failure: _log.failure("checking a login failed", failure) or self.disconnect())
+        d.addBoth(self._authenticationDone)
+
+    def _authenticationDone(self, result: object) -> None:
+        self._authenticating = False
+        if self.transport is not None and not self.transport.disconnecting and not self._ended:
+            self.resumeProducing()
+
+    def _authenticated(self, account: Any, payload: seto_pb2.Payload) -> None:
+        if self.transport is None or self._ended or self.transport.disconnecting:
+            return
+        factory = self.factory
+        login = payload.login
         if account is None:
             self._refuse(eto_pb2.LOGOUT_UNAUTHORISED)
             return

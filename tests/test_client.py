@@ -589,3 +589,10 @@ class SilenceBeforeLoginTests(unittest.TestCase):
         self.assertFalse(ex.transport.disconnecting)
         ex.clock.advance(27)
         self.assertTrue(ex.transport.disconnecting or ex.transport.disconnected)
+
+    def test_no_heartbeats_before_login(self) -> None:
+        ex = FakeExchange(heartbeat_interval=1, socket_timeout=30)
+        ex.connect()
+        ex.sent()
+        ex.clock.advance(5)
+        self.assertEqual(ex.sent(), [])

@@ -51,11 +51,9 @@ class _ClientSessionMixin(SessionProtocolMixin):
         _log.warn("{error}; dropping the connection", error=LoginTimeout("no login response in time"))
         self.transport.abortConnection()  # type: ignore[attr-defined]
 
-    def peerSilent(self) -> None:
+    def awaitingLogin(self) -> bool:
         # Before the login is answered, the login timeout is the judge, not the heartbeats.
-        if self._loginTimer is not None and self._loginTimer.active():
-            return
-        super().peerSilent()
+        return self._loginTimer is not None and self._loginTimer.active()
 
     def _cancelLoginTimer(self) -> None:
         if self._loginTimer is not None and self._loginTimer.active():

@@ -226,6 +226,10 @@ class SessionProtocolMixin:
         interval = self.heartbeatInterval
         self._ticker = self.clock.callLater(interval / 2, self._tick)
         now = self.clock.seconds()
+        if self.awaitingLogin():
+            # Until the login is answered its own timeout rules: no heartbeats either way.
+            self._lastSent = self._lastReceived = now
+            return
         if now - self._lastReceived >= interval * self.heartbeatMisses:
             self._stopTicker()
             self.peerSilent()
@@ -252,6 +256,10 @@ class SessionProtocolMixin:
         """An ``eto.login_response`` arrived (the client's part)."""
         self._log.warn("unexpected login response from the peer; dropping the connection")
         self.disconnect()
+
+    def awaitingLogin(self) -> bool:
+        """Whether the session has not begun yet (heartbeats wait for it)."""
+        return False
 
     def replayServed(self, first: int) -> None:
         """The peer asked for everything from ``first``: it never acted on those messages."""

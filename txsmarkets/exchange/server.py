@@ -93,6 +93,9 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
     def loggedIn(self) -> bool:  # type: ignore[override]
         return self.session is not None
 
+    def awaitingLogin(self) -> bool:
+        return self.session is None and not self._ended
+
     def payloadBeforeLogin(self, payload: seto_pb2.Payload) -> None:
         """Anything but a login first: the session has not begun, the peer is refused."""
         self._refuse(eto_pb2.LOGOUT_UNAUTHORISED)

@@ -495,6 +495,9 @@ class StreamingAPIClient:
         self.clock: IReactorTime = session.reactor
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
         self._global_handlers: list[Callable[..., Any]] = []
+        # seto type -> (internal handler, name, handlers, global handlers, answers a request):
+        # worked out once per type and kept until the handlers change.
+        self._plans: dict[int, tuple[Any, str, tuple[Any, ...], tuple[Any, ...], bool]] = {}
         self._pending = _Pending(self.clock, session.settings.request_timeout)
         self._creates: dict[int, seto_pb2.OrderCreate] = {}
         # (seq, time sent, waiter) of each ping awaiting its pong, oldest first.
@@ -537,6 +540,7 @@ class StreamingAPIClient:
         if not callable(callback):
             raise InvalidCallbackError(f"{callback!r} is not callable")
         self._handlers.setdefault(name, []).append(callback)
+        self._plans.clear()
 
     def del_handler(self, name: str, callback: Callable[..., Any]) -> None:
         """Stop calling ``callback`` for ``name``."""
@@ -546,12 +550,14 @@ class StreamingAPIClient:
             self._handlers.get(name, []).remove(callback)
         except ValueError:
             raise InvalidCallbackError(f"{callback!r} is not a handler of {name!r}") from None
+        self._plans.clear()
 
     def add_global_handler(self, callback: Callable[..., Any]) -> None:
         """Call ``callback(name=name, message=payload)`` for every message."""
         if not callable(callback):
             raise InvalidCallbackError(f"{callback!r} is not callable")
         self._global_handlers.append(callback)
+        self._plans.clear()
 
     def del_global_handler(self, callback: Callable[..., Any]) -> None:
         """Stop calling a global handler."""
@@ -559,23 +565,41 @@ class StreamingAPIClient:
             self._global_handlers.remove(callback)
         except ValueError:
             raise InvalidCallbackError(f"{callback!r} is not a global handler") from None
+        self._plans.clear()
 
     def _dispatch(self, payload: seto_pb2.Payload) -> None:
-        internal = self._internal.get(payload.type)
+        kind = payload.type
+        plan = self._plans.get(kind)
+        if plan is None:
+            plan = self._plan(kind, message_name(payload))
+            if kind != seto_pb2.PAYLOAD_ETO:
+                # Session messages differ by their eto type: only seto types are kept.
+                self._plans[kind] = plan
+        internal, name, handlers, global_handlers, answered = plan
         if internal is not None:
             internal(payload)
-        name = message_name(payload)
-        for handler in self._handlers.get(name, ()):
+        for handler in handlers:
             try:
                 handler(message=payload)
             except Exception:
                 _log.failure("handler {handler!r} for {name} raised", handler=handler, name=name)
-        for handler in self._global_handlers:
+        for handler in global_handlers:
             try:
                 handler(name=name, message=payload)
             except Exception:
                 _log.failure("global handler {handler!r} raised on {name}", handler=handler, name=name)
-        self._resolve(payload)
+        if answered:
+            self._resolve(payload)
+
+    def _plan(self, kind: int, name: str) -> tuple[Any, str, tuple[Any, ...], tuple[Any, ...], bool]:
+        """What receiving a message of seto type ``kind`` (called ``name``) sets off."""
+        return (
+            self._internal.get(kind),
+            name,
+            tuple(self._handlers.get(name, ())),
+            tuple(self._global_handlers),
+            kind in _ANSWERS,
+        )
 
     # -- session ---------------------------------------------------------------------------
 
@@ -762,10 +786,7 @@ class StreamingAPIClient:
     # -- answers ---------------------------------------------------------------------------
 
     def _resolve(self, payload: seto_pb2.Payload) -> None:
-        answer = _ANSWERS.get(payload.type)
-        if answer is None:
-            return
-        matched = answer(payload)
+        matched = _ANSWERS[payload.type](payload)
         if matched is None:
             return
         key, error = matched
@@ -832,6 +853,8 @@ class StreamingAPIClient:
         book.snapshot(quotes)
 
     def _contract_quotes(self, payload: seto_pb2.Payload) -> None:
+        if not self.markets:
+            return
         quotes = payload.contract_quotes
         book = self.markets.get(quotes.market_id)
         if book is not None:

@@ -29,7 +29,9 @@ _PING = eto_pb2.PAYLOAD_PING
 _REPLAY = eto_pb2.PAYLOAD_REPLAY
 _LOGOUT = eto_pb2.PAYLOAD_LOGOUT
 _LOGIN_RESPONSE = eto_pb2.PAYLOAD_LOGIN_RESPONSE
-_DELIVERED = (Verdict.DELIVER, Verdict.CONSUMED)
+_DELIVER = Verdict.DELIVER
+_CONSUMED = Verdict.CONSUMED
+_parse = seto_pb2.Payload.FromString
 
 
 class SessionProtocolMixin:
@@ -115,31 +117,50 @@ class SessionProtocolMixin:
 
     # -- receiving ----------------------------------------------------------------------
 
+    def dataReceived(self, data: bytes) -> None:
+        # Once a read, not once a message: hearing anything at all is what counts.
+        self._lastReceived = self.clock.seconds()
+        super().dataReceived(data)  # type: ignore[misc]
+
     def stringReceived(self, data: bytes) -> None:
         try:
-            payload = seto_pb2.Payload.FromString(data)
+            payload = _parse(data)
         except DecodeError:
             self.invalidPayload(data, "not a seto.Payload")
             return
-        if not payload.eto_payload.HasField("seq"):
-            # No eto_payload, or one without its seq: nothing can be judged by it.
+        seq = payload.eto_payload.seq
+        if not seq:
+            # No eto_payload, one without its seq, or seq 0: nothing can be judged by it.
             self.invalidPayload(data, "no seq")
             return
         self._received += 1
-        self._lastReceived = self.clock.seconds()
-        if payload.type == _SETO_LOGIN:
+        kind = payload.type
+        sequence = self.sequence
+        if (
+            seq == sequence.inseq
+            and kind != _ETO
+            and kind != _SETO_LOGIN
+            and sequence.replay_asked is None
+            and self.loggedIn
+        ):
+            # The common case, an application message in order, without the general path.
+            sequence.inseq = seq + 1
+            if sequence.journal is not None:
+                sequence.journal.record_in(data)
+            self.payloadReceived(payload)
+            return
+        if kind == _SETO_LOGIN:
             # Which session's seqs a login is judged by is for the login to say.
             self.loginReceived(payload)
             return
         if not self.loggedIn:
             self.payloadBeforeLogin(payload)
             return
-        sequence = self.sequence
         verdict = sequence.receive(payload)
-        if sequence.journal is not None and (verdict is Verdict.DELIVER or verdict is Verdict.CONSUMED):
+        if sequence.journal is not None and (verdict is _DELIVER or verdict is _CONSUMED):
             # Recorded before anything acts on it: a kill after this loses nothing.
             sequence.journal.record_in(data)
-        if verdict is Verdict.DELIVER and payload.type != _ETO:
+        if verdict is _DELIVER and kind != _ETO:
             self.payloadReceived(payload)
             return
         self._sessionPayload(payload, verdict)

@@ -7,11 +7,15 @@ payload type's enum name without ``PAYLOAD_``, lower-cased.
 
 from __future__ import annotations
 
+from typing import Any
+
 from txsmarkets import eto_pb2, seto_pb2
 
 __all__ = [
     "ACCOUNT_TYPES",
     "ALL_NAMES",
+    "MAX_SEQ",
+    "bad_text",
     "account_sequence",
     "ETO_NAMES",
     "NO_REPLAY",
@@ -70,6 +74,29 @@ def account_sequence(payload: seto_pb2.Payload) -> int | None:
     if message.HasField("account_sequence_64"):
         return message.account_sequence_64  # type: ignore[no-any-return]
     return None
+
+
+#: The largest seq either side accepts: a peer that claims more is lying or broken, and
+#: numbering on from it would overflow the uint64 on the wire.
+MAX_SEQ = 2**63
+
+
+def bad_text(message: Any) -> bool:
+    """Whether a string field of ``message`` (or of a message inside it) is not UTF-8.
+
+    The proto2 runtime hands such a field over as bytes instead of refusing the frame;
+    copying it into an answer would then fail.
+    """
+    for field, value in message.ListFields():
+        if field.type == field.TYPE_STRING:
+            values = value if field.is_repeated else (value,)
+            if any(isinstance(v, bytes) for v in values):
+                return True
+        elif field.type == field.TYPE_MESSAGE:
+            values = value if field.is_repeated else (value,)
+            if any(bad_text(v) for v in values):
+                return True
+    return False
 
 
 def message_name(payload: seto_pb2.Payload) -> str:

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txsmarkets import eto_pb2, seto_pb2
-from txsmarkets.messages import eto_message
+from txsmarkets.messages import MAX_SEQ, bad_text, eto_message
 from txsmarkets.session import SequenceState, Verdict
 
 __all__ = ["SessionProtocolMixin"]
@@ -149,7 +149,13 @@ class SessionProtocolMixin:
                 sequence.journal.record_in(data)
             self.payloadReceived(payload)
             return
+        if seq >= MAX_SEQ:
+            self.invalidPayload(data, "absurd seq")
+            return
         if kind == _SETO_LOGIN:
+            if bad_text(payload):
+                self.invalidPayload(data, "login text not UTF-8")
+                return
             # Which session's seqs a login is judged by is for the login to say.
             self.loginReceived(payload)
             return
@@ -173,6 +179,11 @@ class SessionProtocolMixin:
                 self._log.warn("ignoring a payload of unknown type, seq {seq}", seq=payload.eto_payload.seq)
                 return
             kind = None
+        if kind == _LOGIN_RESPONSE:
+            response = payload.eto_payload.login_response
+            if bad_text(payload) or (response.HasField("reset") and response.reset >= MAX_SEQ):
+                self.invalidPayload(payload.SerializeToString(), "unusable login response")
+                return
         if kind == _LOGIN_RESPONSE and payload.eto_payload.is_replay:
             # Sent again to fill a gap: the login it answered was handled when it first
             # came (re-applying its reset would number our messages backwards). It is only

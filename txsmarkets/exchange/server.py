@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 
 from txsmarkets import eto_pb2, seto_pb2
 from txsmarkets.framing import ULEB128StringReceiver
-from txsmarkets.messages import account_sequence, eto_message, new_payload
+from txsmarkets.messages import account_sequence, bad_text, eto_message, new_payload
 from txsmarkets.protocol import SessionProtocolMixin
 from txsmarkets.session import SequenceState, Verdict
 from txsmarkets.throttle import TokenBucket
@@ -259,6 +259,10 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
             return
         factory = self.factory
         if kind in _ORDER_TYPES:
+            if bad_text(payload):
+                # A label that is not UTF-8 could not be echoed back in any answer.
+                self.invalidPayload(payload.SerializeToString(), "order text not UTF-8")
+                return
             factory.engine.submit(session.account.id, payload)
         elif kind == seto_pb2.PAYLOAD_MARKET_SUBSCRIBE:
             factory.subscribe(session, payload.market_subscribe.market_id)

@@ -15,10 +15,11 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from twisted.internet.testing import StringTransport  # noqa: E402
 
-from txsmarkets import seto_pb2  # noqa: E402
+from _common import quotes_payload  # noqa: E402
 from txsmarkets.framing import ULEB128StringReceiver, frame_encode  # noqa: E402
 
 
@@ -34,14 +35,7 @@ def quotes_stream(size: int) -> tuple[bytes, int]:
     stream = bytearray()
     seq = 1
     while len(stream) < size:
-        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_CONTRACT_QUOTES)
-        payload.eto_payload.seq = seq
-        quotes = payload.contract_quotes
-        quotes.market_id = 123
-        quotes.contract_id = 456 + seq % 7
-        quotes.bids.add(price=2500 + seq % 50, quantity=400000 + seq)
-        quotes.offers.add(price=2600 + seq % 50, quantity=0)
-        frame_encode(stream, payload.SerializeToString())
+        frame_encode(stream, quotes_payload(seq))
         seq += 1
     return bytes(stream), seq - 1
 

@@ -20,7 +20,9 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+from _common import order_cancel as cancel, order_create  # noqa: E402
 from txsmarkets import seto_pb2  # noqa: E402
 from txsmarkets.exchange import MatchingEngine, parse_catalogue  # noqa: E402
 from txsmarkets.odds import VALID_PRICES  # noqa: E402
@@ -78,22 +80,7 @@ def engine() -> tuple[MatchingEngine, Counter]:
 
 
 def create(seq: int, side: int, price: int, quantity: int, contract_id: int) -> seto_pb2.Payload:
-    payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CREATE)
-    payload.eto_payload.seq = seq
-    order = payload.order_create
-    order.side = side
-    order.price = price
-    order.quantity = quantity
-    order.market_id = 1
-    order.contract_id = contract_id
-    return payload
-
-
-def cancel(seq: int, order_id: int) -> seto_pb2.Payload:
-    payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CANCEL)
-    payload.eto_payload.seq = seq
-    payload.order_cancel.order_id = order_id
-    return payload
+    return order_create(seq, side, price, quantity, contract_id)  # type: ignore[no-any-return]
 
 
 def rest_and_cancel(batches: int) -> tuple[float, int]:

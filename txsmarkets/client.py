@@ -500,6 +500,8 @@ class StreamingAPIClient:
         self._plans: dict[int, tuple[Any, str, tuple[Any, ...], tuple[Any, ...], bool]] = {}
         self._pending = _Pending(self.clock, session.settings.request_timeout)
         self._creates: dict[int, seto_pb2.OrderCreate] = {}
+        # The outseq when we last served a replay on this connection.
+        self._replayed_upto: int | None = None
         # (seq, time sent, waiter) of each ping awaiting its pong, oldest first.
         self._pings: list[tuple[int, float, Deferred[float]]] = []
         self._reference = itertools.count(1)
@@ -642,8 +644,12 @@ class StreamingAPIClient:
         return d
 
     def _pings_lost(self, first: int) -> None:
-        # A replay sends a gapfill in place of a ping: its pong will never come.
-        lost = [entry for entry in self._pings if entry[0] >= first]
+        # A replay sends a gapfill in place of a ping: its pong will never come. But a ping
+        # sent after an earlier replay on this connection follows that replay, so the peer
+        # does act on it (a second request only means the first was slow to arrive).
+        limit = self._replayed_upto if self._replayed_upto is not None else self.session.sequence.outseq
+        self._replayed_upto = self.session.sequence.outseq
+        lost = [entry for entry in self._pings if first <= entry[0] < limit]
         for entry in lost:
             self._pings.remove(entry)
             entry[2].errback(PingLost(f"ping #{entry[0]} never reached the exchange"))
@@ -872,6 +878,7 @@ class StreamingAPIClient:
     # -- connection events -----------------------------------------------------------------
 
     def _logged_in(self, payload: seto_pb2.Payload, resumed: bool) -> None:
+        self._replayed_upto = None
         # A reconnect: quotes may have moved while we were away, so ask for them afresh.
         for market_id in sorted(self.subscriptions):
             self.session.send(self._subscribe_payload(market_id))

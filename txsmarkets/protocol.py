@@ -182,7 +182,7 @@ class SessionProtocolMixin:
         if kind == _LOGIN_RESPONSE:
             response = payload.eto_payload.login_response
             if bad_text(payload) or (response.HasField("reset") and response.reset >= MAX_SEQ):
-                self.invalidPayload(payload.SerializeToString(), "unusable login response")
+                self.invalidPayload(payload.SerializePartialToString(), "unusable login response")
                 return
         if kind == _LOGIN_RESPONSE and payload.eto_payload.is_replay:
             # Sent again to fill a gap: the login it answered was handled when it first

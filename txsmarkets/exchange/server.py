@@ -261,7 +261,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         if kind in _ORDER_TYPES:
             if bad_text(payload):
                 # A label that is not UTF-8 could not be echoed back in any answer.
-                self.invalidPayload(payload.SerializeToString(), "order text not UTF-8")
+                self.invalidPayload(payload.SerializePartialToString(), "order text not UTF-8")
                 return
             factory.engine.submit(session.account.id, payload)
         elif kind == seto_pb2.PAYLOAD_MARKET_SUBSCRIBE:

@@ -236,6 +236,9 @@ class MatchingEngine:
     ) -> None:
         self.on_account: Callable[[int, seto_pb2.Payload], None] = _noop
         self.on_market: Callable[[int, seto_pb2.Payload], None] = _noop
+        #: Whether anyone listens to a market's contract_quotes: none are built for a market
+        #: nobody watches (the server sets it; by default every market is watched).
+        self.market_watched: Callable[[int], bool] = lambda market_id: True
         self.catalogue = catalogue
         self._now = now
         self.accounts = AccountRegistry(log_size=account_log_size)
@@ -815,10 +818,11 @@ class MatchingEngine:
         self._touched = {}
         executions = self._executions
         self._executions = {}
+        watched = self.market_watched
         for book in touched:
             bids, offers = book.take_changes()
             trades = executions.get(book.contract_id)
-            if not (bids or offers or trades):
+            if not (bids or offers or trades) or not watched(book.market_id):
                 continue
             payload = new_payload(_P_CONTRACT_QUOTES)
             quotes = payload.contract_quotes

@@ -368,6 +368,7 @@ class ExchangeServerFactory(ServerFactory):
         self._subscribers: dict[int, set[ServerSession]] = {}
         engine.on_account = self._account_message
         engine.on_market = self._market_message
+        engine.market_watched = self._subscribers.__contains__
 
     def throttle_limits(self) -> seto_pb2.Payload:
         """The ``seto.throttle_limits_changed`` announced at each login."""

@@ -88,6 +88,11 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
     answerHeartbeats = False
     logoutBeyondGaps = False
     session: ServerSession | None = None
+    _loginTimer: IDelayedCall | None = None
+    _backlog = 0
+    _ended = False
+    _authenticating = False
+    _abortTimer: IDelayedCall | None = None
 
     @property
     def loggedIn(self) -> bool:  # type: ignore[override]
@@ -99,11 +104,6 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
     def payloadBeforeLogin(self, payload: seto_pb2.Payload) -> None:
         """Anything but a login first: the session has not begun, the peer is refused."""
         self._refuse(eto_pb2.LOGOUT_UNAUTHORISED)
-    _loginTimer: IDelayedCall | None = None
-    _backlog = 0
-    _ended = False
-    _authenticating = False
-    _abortTimer: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
         factory = self.factory

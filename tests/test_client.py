@@ -463,13 +463,17 @@ class RequestTests(unittest.TestCase):
     def test_throttle_makes_orders_wait(self) -> None:
         ex = FakeExchange(heartbeat_interval=1000)
         ex.login()
-        ex.send(app(seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED, average_rate_ps=2, burst_size=2, tick_ms=1000))
+        ex.send(app(seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED, average_rate_ps=10, burst_size=3, tick_ms=1000))
         ex.sent()
+        # The client allows itself 90% of the rate and one less than the burst: 9 a second,
+        # 2 at once.
         ds = [ex.client.create_order(1, 11, BUY, 2500, 10) for _ in range(4)]
         self.assertEqual(len(ex.sent()), 2)
-        ex.clock.advance(0.5)
+        ex.clock.advance(0.1)
+        self.assertEqual(len(ex.sent()), 0)
+        ex.clock.advance(0.012)
         self.assertEqual(len(ex.sent()), 1)
-        ex.clock.advance(0.5)
+        ex.clock.advance(0.112)
         self.assertEqual(len(ex.sent()), 1)
         self.assertEqual(len(ds), 4)
 
@@ -596,3 +600,69 @@ class SilenceBeforeLoginTests(unittest.TestCase):
         ex.sent()
         ex.clock.advance(5)
         self.assertEqual(ex.sent(), [])
+
+
+class ReviewRegressionTests(unittest.TestCase):
+    def test_connect_after_logout_connects_again(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        d = ex.client.logout()
+        ex.logout(eto_pb2.LOGOUT_CONFIRMATION)
+        self.successResultOf(d)
+        self.assertIsNone(ex.session.factory)
+
+    def test_disconnect_fails_requests_and_is_not_connected(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        order = ex.client.create_order(1, 11, BUY, 2500, 10)
+        old = ex.proto
+        ex.session.disconnect()
+        self.failureResultOf(order, ConnectionLost)
+        self.assertFalse(ex.session.connected)
+        # A new connection begins before the old one has closed; the old one's end later
+        # does not disturb it.
+        ex.factory = SmarketsClientFactory(ex.session)
+        ex.session.factory = ex.factory
+        ex.login()
+        pending = ex.client.create_order(1, 11, BUY, 2500, 10)
+        old.connectionLost(Failure(ConnectionDone()))
+        self.assertTrue(ex.session.connected)
+        self.assertNoResult(pending)
+
+    def test_same_request_twice_sends_once(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        first = ex.client.cancel_order(5)
+        second = ex.client.cancel_order(5)
+        self.assertEqual(len(ex.sent()), 1)
+        self.failureResultOf(second, ValueError)
+        self.assertNoResult(first)
+
+    def test_answered_requests_leave_nothing_behind(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        for _ in range(20):
+            d = ex.client.cancel_order(7)
+            ex.sent()
+            ex.send(app(seto_pb2.PAYLOAD_ORDER_CANCEL_REJECTED, order_id=7, reason=seto_pb2.ORDER_CANCEL_REJECTED_NOT_FOUND))
+            self.failureResultOf(d)
+        self.assertEqual((ex.client._pending._by_seq, ex.client._pending._seq_of), ({}, {}))
+
+    def test_failed_reconnect_does_not_end_a_session_that_logged_in(self) -> None:
+        ex = FakeExchange()
+        ex.login()
+        ex.logout(eto_pb2.LOGOUT_DOWNTIME)
+        waiting = ex.client.login()
+        ex.session.connection_failed(Failure(ConnectionRefusedError()))
+        self.assertFalse(ex.session.closed)
+        self.assertNoResult(waiting)
+
+    def test_abort_when_a_closing_peer_does_not_read(self) -> None:
+        ex = FakeExchange(heartbeat_interval=1000)
+        ex.login()
+        frame = bytearray()
+        frame_encode(frame, b"\xff\xff\xff")
+        ex.proto.dataReceived(bytes(frame))
+        self.assertTrue(ex.transport.disconnecting)
+        ex.clock.advance(ex.proto.closeTimeout)
+        self.assertTrue(ex.transport.disconnected)

@@ -181,3 +181,20 @@ class StateDirectoryTests(unittest.SynchronousTestCase):
 
     def test_sequence_without_journal(self) -> None:
         self.assertIsNone(SequenceState().journal)
+
+    def test_replayed_login_response_not_reapplied(self) -> None:
+        folder = self.mktemp()
+        state = StateDirectory(folder)
+        session = self.session()
+        state.restore(session)
+        session.session_id = "s-1"
+        session.sequence.outseq = 10
+        state.save(session)
+        response = eto_message(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=eto_pb2.LoginResponse(session="s-1", reset=4))
+        response.eto_payload.seq = 1
+        response.eto_payload.is_replay = True
+        session.sequence.journal.record_in(response.SerializeToString())
+        state.close()
+        again = self.session()
+        StateDirectory(folder).restore(again)
+        self.assertEqual(again.sequence.outseq, 10)

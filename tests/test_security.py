@@ -218,7 +218,7 @@ class TLSTests(SecurityTestCase):
         await session.when_disconnected()
         self.assertEqual(self.checks, [])
         self.assertEqual(self.exchange.factory.sessions, {})
-        self.assertFalse(session.factory.continueTrying)
+        self.assertIsNone(session.factory)  # stopped and let go: nothing left to retry
         self.assertTrue(session.closed)
 
     @inline
@@ -289,7 +289,7 @@ class RefusedLoginTests(SecurityTestCase):
         login = client.login()
         # The factory's handling of the lost connection (where a retry would be scheduled)
         # comes after the session hears of it: wait for that, not for the session.
-        factory = session.factory
+        factory = self.refused_factory = session.factory
         handled: defer.Deferred[None] = defer.Deferred()
         lost = factory.clientConnectionLost
 
@@ -305,7 +305,8 @@ class RefusedLoginTests(SecurityTestCase):
         return session
 
     async def assertNoReconnect(self, session: Session) -> None:
-        self.assertFalse(session.factory.continueTrying)
+        self.assertIsNone(session.factory)
+        self.assertFalse(self.refused_factory.continueTrying)
         self.assertTrue(session.closed)
         self.assertEqual(self.connections, 1)
         # Whatever the backoff would have been, its time passes now: a retry would open a

@@ -31,7 +31,7 @@ from txsmarkets.exceptions import (
     RequestTimeout,
     SessionClosed,
 )
-from txsmarkets.messages import ACCOUNT_TYPES, ALL_NAMES, SETO_FIELDS, message_name, new_payload
+from txsmarkets.messages import ACCOUNT_TYPES, ALL_NAMES, account_sequence, message_name, new_payload
 from txsmarkets.session import SequenceState
 from txsmarkets.signal import Signal
 from txsmarkets.state import AccountState, LiveOrder, MarketBook
@@ -58,6 +58,9 @@ KEEP_IN_PLAY = seto_pb2.KEEP_IN_PLAY
 GOOD_TILL_HALTED = seto_pb2.GOOD_TILL_HALTED
 
 _log = Logger()
+
+#: The share of the exchange's announced rate the client allows itself.
+THROTTLE_MARGIN = 0.9
 
 #: Logout reasons after which logging in again cannot help: the session stops for good.
 FATAL_LOGOUTS = frozenset(
@@ -217,7 +220,7 @@ class Session:
         self.on_disconnect: Callable[[Failure], None] = lambda reason: None
         self._login_waiters: list[Deferred[seto_pb2.Payload]] = []
         self._logout_waiters: list[Deferred[None]] = []
-        self._lost_waiters: list[Deferred[None]] = []
+        self._lost_waiters: dict[Any, list[Deferred[None]]] = {}
         self._logging_out = False
 
     def __repr__(self) -> str:
@@ -269,11 +272,16 @@ class Session:
         raise NotImplementedError("txsmarkets delivers payloads to handlers; see add_handler")
 
     def disconnect(self) -> None:
-        """Drop the connection and stop reconnecting; the session can be resumed later."""
+        """Drop the connection and stop reconnecting; the session can be resumed later.
+
+        Requests waiting for answers fail with `ConnectionLost` at once.
+        """
         if self.factory is not None:
             self.factory.stopTrying()
             self.factory = None
         if self.protocol is not None:
+            self.logged_in = False
+            self.on_disconnect(Failure(ConnectionLost("disconnected on request")))
             self.protocol.disconnect()
 
     def when_disconnected(self) -> Deferred[None]:
@@ -281,7 +289,7 @@ class Session:
         if self.protocol is None:
             return succeed(None)
         d: Deferred[None] = Deferred()
-        self._lost_waiters.append(d)
+        self._lost_waiters.setdefault(self.protocol, []).append(d)
         return d
 
     def logout(self) -> Deferred[None]:
@@ -352,11 +360,9 @@ class Session:
             d.callback(payload)
 
     def payload_received(self, payload: seto_pb2.Payload) -> None:
-        kind = payload.type
-        if kind in ACCOUNT_TYPES:
-            body = getattr(payload, SETO_FIELDS[kind])
-            if body.HasField("account_sequence_64"):
-                seen = body.account_sequence_64
+        if payload.type in ACCOUNT_TYPES:
+            seen = account_sequence(payload)
+            if seen is not None:
                 if seen <= self.account_sequence:
                     # Sent again on a new session from the account stream: seen already.
                     return
@@ -382,14 +388,19 @@ class Session:
         _log.warn("logged out by the exchange: {reason}; will reconnect", reason=name)
         self.session_id = None
 
-    def connection_lost(self, reason: Failure) -> None:
+    def connection_lost(self, reason: Failure, protocol: Any = None) -> None:
+        lost = self._lost_waiters.pop(protocol if protocol is not None else self.protocol, [])
+        if protocol is None or protocol is self.protocol:
+            self._current_connection_lost(reason)
+        # Otherwise a connection dropped on request, closing after its successor began.
+        for d in lost:
+            d.callback(None)
+
+    def _current_connection_lost(self, reason: Failure) -> None:
         logged_in = self.logged_in
         self.protocol = None
         self.logged_in = False
         self.on_disconnect(reason)
-        lost, self._lost_waiters = self._lost_waiters, []
-        for d in lost:
-            d.callback(None)
         if self._logging_out:
             self._end()
         elif not self.ever_logged_in and not logged_in and not self.closed and self.session_id is None:
@@ -399,13 +410,15 @@ class Session:
 
     def connection_failed(self, reason: Failure) -> None:
         """A connection attempt failed before any login succeeded: give up and say why."""
-        if self.session_id is None and self._login_waiters:
+        if not self.ever_logged_in and self.session_id is None and self._login_waiters:
             self._end(ConnectionError(f"cannot connect to {self.settings.host}:{self.settings.port}: {reason.value}"))
 
     def _end(self, error: Exception | None = None) -> None:
         """The session is over: stop reconnecting and answer everyone who waits."""
         if self.factory is not None:
             self.factory.stopTrying()
+            # A later connect() begins afresh with a factory of its own.
+            self.factory = None
         if error is not None:
             self.closed = True
             waiters, self._login_waiters = self._login_waiters, []
@@ -435,20 +448,24 @@ class _Pending:
         self._waiting: dict[tuple[Any, ...], Deferred[Any]] = {}
         # seq of a request -> its key: an order_invalid or order_rejected names only the seq.
         self._by_seq: dict[int, tuple[Any, ...]] = {}
+        self._seq_of: dict[tuple[Any, ...], int] = {}
 
     def __len__(self) -> int:
         return len(self._waiting)
+
+    def __contains__(self, key: tuple[Any, ...]) -> bool:
+        return key in self._waiting
 
     def add(self, key: tuple[Any, ...], seq: int) -> Deferred[Any]:
         if key in self._waiting:
             return fail(ValueError(f"a request {key} is already waiting for its answer"))
 
         def forget(d: Deferred[Any]) -> None:
-            self._waiting.pop(key, None)
-            self._by_seq.pop(seq, None)
+            self.pop(key)
 
         if key[0] != "order":
             self._by_seq[seq] = key
+            self._seq_of[key] = seq
 
         d: Deferred[Any] = Deferred(forget)
         self._waiting[key] = d
@@ -463,15 +480,18 @@ class _Pending:
         return d
 
     def pop(self, key: tuple[Any, ...]) -> Deferred[Any] | None:
-        d = self._waiting.pop(key, None)
-        if d is None and key[0] == "order":
-            alias = self._by_seq.pop(key[1], None)
+        if key[0] == "order" and key not in self._waiting:
+            alias = self._by_seq.get(key[1])
             if alias is not None:
-                d = self._waiting.pop(alias, None)
-        return d
+                key = alias
+        seq = self._seq_of.pop(key, None)
+        if seq is not None:
+            del self._by_seq[seq]
+        return self._waiting.pop(key, None)
 
     def fail_all(self, error: Exception) -> None:
         self._by_seq.clear()
+        self._seq_of.clear()
         waiting, self._waiting = self._waiting, {}
         for d in waiting.values():
             d.errback(error)
@@ -676,6 +696,9 @@ class StreamingAPIClient:
 
     def _send_now(self, payload: seto_pb2.Payload, key: Callable[[int], tuple[Any, ...]]) -> Deferred[Any]:
         seq = self.session.sequence.outseq
+        if key(seq) in self._pending:
+            # Nothing is sent: the answer could not be told from the first one's.
+            return fail(ValueError(f"a request {key(seq)} is already waiting for its answer"))
         d = self._pending.add(key(seq), seq)
         if payload.type == seto_pb2.PAYLOAD_ORDER_CREATE:
             self._creates[seq] = payload.order_create
@@ -868,7 +891,11 @@ class StreamingAPIClient:
 
     def _throttle_limits(self, payload: seto_pb2.Payload) -> None:
         limits = payload.throttle_limits_changed
-        self.throttle.set_limits(float(limits.average_rate_ps), limits.burst_size)
+        # A margin under the exchange's own bucket: requests sent evenly can still arrive
+        # bunched up (the network, the exchange's reads), and must not be refused for it.
+        self.throttle.set_limits(
+            float(limits.average_rate_ps) * THROTTLE_MARGIN, max(1, limits.burst_size - 1)
+        )
 
     def _eto(self, payload: seto_pb2.Payload) -> None:
         if payload.eto_payload.type == eto_pb2.PAYLOAD_PONG and self._pings:

@@ -80,7 +80,7 @@ class _ClientSessionMixin(SessionProtocolMixin):
     def connectionLost(self, reason: Failure) -> None:
         self._cancelLoginTimer()
         super().connectionLost(reason)
-        self.session.connection_lost(reason)
+        self.session.connection_lost(reason, self)
 
 
 class SmarketsClientProtocol(_ClientSessionMixin, ULEB128StringReceiver):

@@ -21,7 +21,6 @@ __all__ = [
     "NO_REPLAY",
     "SETO_FIELDS",
     "SETO_NAMES",
-    "body",
     "eto_message",
     "message_name",
     "new_payload",
@@ -105,11 +104,6 @@ def message_name(payload: seto_pb2.Payload) -> str:
     if kind == seto_pb2.PAYLOAD_ETO:
         return ETO_NAMES.get(payload.eto_payload.type, "eto.unknown")
     return SETO_NAMES.get(kind, "seto.unknown")
-
-
-def body(payload: seto_pb2.Payload) -> object:
-    """The body message of a seto payload (``payload.order_accepted`` for an acceptance)."""
-    return getattr(payload, SETO_FIELDS[payload.type])
 
 
 def new_payload(kind: int) -> seto_pb2.Payload:

@@ -139,7 +139,8 @@ class StateDirectory:
         eto = payload.eto_payload
         if direction == IN:
             sequence.inseq = eto.seq + 1
-            if payload.type == seto_pb2.PAYLOAD_ETO and eto.type == eto_pb2.PAYLOAD_LOGIN_RESPONSE:
+            # A login response resent in a replay was applied when it first came.
+            if payload.type == seto_pb2.PAYLOAD_ETO and eto.type == eto_pb2.PAYLOAD_LOGIN_RESPONSE and not eto.is_replay:
                 response = eto.login_response
                 session.session_id = response.session
                 if response.HasField("reset"):

@@ -62,7 +62,11 @@ class SessionProtocolMixin:
     #: False while payloads other than a login are not yet welcome (a server before login).
     loggedIn: bool = True
 
+    #: Seconds a closing connection may take to send what is written before it is cut.
+    closeTimeout: float = 5.0
+
     _ticker: IDelayedCall | None = None
+    _abortTimer: IDelayedCall | None = None
     _sent = 0
     _received = 0
     _lastSent = 0.0
@@ -79,6 +83,9 @@ class SessionProtocolMixin:
 
     def connectionLost(self, reason: Failure) -> None:
         self._stopTicker()
+        if self._abortTimer is not None and self._abortTimer.active():
+            self._abortTimer.cancel()
+        self._abortTimer = None
         super().connectionLost(reason)  # type: ignore[misc]
 
     def _stopTicker(self) -> None:
@@ -87,11 +94,13 @@ class SessionProtocolMixin:
         self._ticker = None
 
     def disconnect(self) -> None:
-        """Close the connection, after what has been written is sent."""
+        """Close after what is written has gone; a peer that does not read is cut off."""
         self._stopTicker()
         transport = self.transport  # type: ignore[attr-defined]
         if transport is not None:
             transport.loseConnection()
+            if self._abortTimer is None:
+                self._abortTimer = self.clock.callLater(self.closeTimeout, transport.abortConnection)
 
     # -- sending ------------------------------------------------------------------------
 

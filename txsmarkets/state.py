@@ -108,7 +108,6 @@ class AccountState:
 
     available_balance: float | None = None
     exposure: float | None = None
-    account_sequence: int = 0
     orders: dict[int, LiveOrder] = field(default_factory=dict)
 
     def note_money(self, message: object) -> None:

@@ -152,7 +152,8 @@ class Options(usage.Options):
         elif self["password-file"]:
             password = _read_secret(self["password-file"], "password")
         else:
-            password = os.environ.get("SMARKETS_PASSWORD")
+            # Taken out of the environment, so that no child process inherits it.
+            password = os.environ.pop("SMARKETS_PASSWORD", None)
         if token is None and not (self["username"] and password):
             raise usage.UsageError(
                 "give --username with --password-file or SMARKETS_PASSWORD, or --token-file, or --demo"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 __all__ = ["TokenBucket"]
@@ -60,11 +60,11 @@ class TokenBucket:
     def acquire(self) -> Deferred[None]:
         """A Deferred that fires when a token is taken for the caller."""
         if self.rate is None and not self._waiters:
-            return _fired()
+            return succeed(None)
         self._refill()
         if not self._waiters and self._tokens >= 1:
             self._tokens -= 1
-            return _fired()
+            return succeed(None)
         d: Deferred[None] = Deferred(self._cancel)
         self._waiters.append(d)
         self._schedule()
@@ -95,12 +95,9 @@ class TokenBucket:
 
     def clear(self, reason: BaseException) -> None:
         """Errback every waiter with ``reason`` (the session ended)."""
+        if self._wakeup is not None and self._wakeup.active():
+            self._wakeup.cancel()
+        self._wakeup = None
         waiters, self._waiters = self._waiters, deque()
         for d in waiters:
             d.errback(reason)
-
-
-def _fired() -> Deferred[None]:
-    d: Deferred[None] = Deferred()
-    d.callback(None)
-    return d

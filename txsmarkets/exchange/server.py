@@ -92,7 +92,6 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
     _backlog = 0
     _ended = False
     _authenticating = False
-    _abortTimer: IDelayedCall | None = None
 
     @property
     def loggedIn(self) -> bool:  # type: ignore[override]
@@ -111,6 +110,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         self.sequence = SequenceState(1)
         self.heartbeatInterval = factory.heartbeat_interval
         self.heartbeatMisses = factory.heartbeat_misses
+        self.closeTimeout = factory.close_timeout
         self.MAX_LENGTH = factory.max_frame
         #: Fires when this connection has closed.
         self.closed: Deferred[None] = Deferred()
@@ -136,12 +136,6 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         else:
             self._backlog = 0
         super().sendString(string)
-
-    def disconnect(self) -> None:
-        """Close after what is written has gone; a peer that does not read is cut off."""
-        super().disconnect()
-        if self._abortTimer is None and self.transport is not None:
-            self._abortTimer = self.clock.callLater(self.factory.close_timeout, self.transport.abortConnection)
 
     # -- login ------------------------------------------------------------------------------
 
@@ -313,8 +307,6 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
 
     def connectionLost(self, reason: Failure) -> None:
         self._stopLoginTimer()
-        if self._abortTimer is not None and self._abortTimer.active():
-            self._abortTimer.cancel()
         super().connectionLost(reason)
         self.factory.connections.discard(self)
         if self.session is not None:

@@ -198,3 +198,22 @@ class StateDirectoryTests(unittest.SynchronousTestCase):
         again = self.session()
         StateDirectory(folder).restore(again)
         self.assertEqual(again.sequence.outseq, 10)
+
+    def test_snapshot_pairs_survive_a_kill_between_files(self) -> None:
+        """A replay file written by a snapshot that was killed before its session.json is
+        ignored: the restore reads the replay file the last complete snapshot names."""
+        folder = self.mktemp()
+        state = StateDirectory(folder)
+        session = self.session()
+        state.restore(session)
+        session.session_id = "s-1"
+        for _ in range(3):
+            session.sequence.stamp(new_payload(seto_pb2.PAYLOAD_MARKET_SUBSCRIBE))
+        state.save(session)
+        state.save(session)
+        self.assertEqual([p.name for p in pathlib.Path(folder).glob("replay.*.bin")], ["replay.2.bin"])
+        (pathlib.Path(folder) / "replay.3.bin").write_bytes(b"half a snapshot")
+        state.close()
+        again = self.session()
+        StateDirectory(folder).restore(again)
+        self.assertEqual([seq for seq, _, _ in again.sequence.store.items()], [1, 2, 3])

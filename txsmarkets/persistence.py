@@ -1,8 +1,10 @@
 """A session's state on disk, so that a restart resumes it with nothing lost or sent twice.
 
-The state folder holds ``session.json`` (session id, both seqs, account sequence, and the
-journal position it was taken at) and ``replay.bin`` (the replay store), each written
-atomically: to a temporary file, fsynced, renamed over the old one, and the folder fsynced.
+The state folder holds ``session.json`` (session id, both seqs, account sequence, the
+journal position it was taken at, and the name of its replay file) and ``replay.N.bin``
+(the replay store), each written atomically: to a temporary file, fsynced, renamed, and
+the folder fsynced. Each snapshot writes a new replay file before the ``session.json``
+that names it, and removes the old one after: a kill between the two leaves the old pair.
 The journal (``journal/`` beside them) records every message from there on, so `restore`
 reads the snapshot and then replays the journal's tail over it: a ``kill -9`` between two
 snapshots loses nothing.
@@ -59,9 +61,8 @@ class StateDirectory:
     def _state(self) -> pathlib.Path:
         return self.path / "session.json"
 
-    @property
-    def _replay(self) -> pathlib.Path:
-        return self.path / "replay.bin"
+    def _replay_files(self) -> list[pathlib.Path]:
+        return sorted(self.path.glob("replay.*.bin"), key=lambda p: int(p.name.split(".")[1]))
 
     def save(self, session: Any) -> None:
         """Snapshot ``session`` (a `txsmarkets.client.Session`) atomically."""
@@ -73,8 +74,12 @@ class StateDirectory:
             # Session messages are never resent: their bytes (a login's password) stay off disk.
             body = b"" if kind in NO_REPLAY else data
             entries.append(_ENTRY.pack(seq, kind, len(body)) + body)
-        _write_atomically(self._replay, b"".join(entries))
+        earlier = self._replay_files()
+        number = int(earlier[-1].name.split(".")[1]) + 1 if earlier else 1
+        replay = self.path / f"replay.{number}.bin"
+        _write_atomically(replay, b"".join(entries))
         state = {
+            "replay_file": replay.name,
             "session_id": session.session_id,
             "inseq": sequence.inseq,
             "outseq": sequence.outseq,
@@ -83,6 +88,8 @@ class StateDirectory:
             "journal_offset": journal_offset,
         }
         _write_atomically(self._state, json.dumps(state).encode())
+        for old in earlier:
+            old.unlink(missing_ok=True)
 
     def restore(self, session: Any) -> bool:
         """Bring ``session`` back to where the last process left it; True if there was state.
@@ -100,9 +107,10 @@ class StateDirectory:
                 sequence.outseq = int(state["outseq"])
                 session.account_sequence = int(state["account_sequence"])
                 start = (self.journal.directory / state["journal_file"], int(state["journal_offset"]))
+                replay = self.path / pathlib.Path(state["replay_file"]).name
             except (ValueError, KeyError, TypeError) as e:
                 raise ValueError(f"unreadable session state in {self._state}: {e}") from None
-            self._load_replay(sequence)
+            self._load_replay(sequence, replay)
             found = True
         tail = 0
         for record in read_journal(self.journal.directory, start):
@@ -120,10 +128,10 @@ class StateDirectory:
             )
         return found
 
-    def _load_replay(self, sequence: SequenceState) -> None:
-        if not self._replay.exists():
-            return
-        data = self._replay.read_bytes()
+    def _load_replay(self, sequence: SequenceState, path: pathlib.Path) -> None:
+        if not path.exists():
+            raise ValueError(f"the replay file {path} named by {self._state} is missing")
+        data = path.read_bytes()
         items = []
         pos = 0
         while pos + _ENTRY.size <= len(data):

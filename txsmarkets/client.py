@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -31,7 +32,14 @@ from txsmarkets.exceptions import (
     RequestTimeout,
     SessionClosed,
 )
-from txsmarkets.messages import ACCOUNT_TYPES, ALL_NAMES, account_sequence, message_name, new_payload
+from txsmarkets.messages import (
+    ACCOUNT_TYPES,
+    ALL_NAMES,
+    SETO_NAMES,
+    account_sequence,
+    message_name,
+    new_payload,
+)
 from txsmarkets.session import SequenceState
 from txsmarkets.signal import Signal
 from txsmarkets.state import AccountState, LiveOrder, MarketBook
@@ -212,6 +220,9 @@ class Session:
         self.ever_logged_in = False
         #: Called with each in-order application payload (the client sets it).
         self.on_payload: Callable[[seto_pb2.Payload], None] = lambda payload: None
+        #: By seto type, a callable that an in-order message may go to straight from the
+        #: protocol, past `payload_received` (the client sets it; see `Routes`).
+        self.direct_routes: Mapping[int, Callable[[seto_pb2.Payload], None] | None] | None = None
         #: Called with the login response after every (re)login.
         self.on_login: Callable[[seto_pb2.Payload, bool], None] = lambda payload, resumed: None
         #: Called with the first seq of each replay the peer asked of us.
@@ -497,6 +508,15 @@ class _Pending:
             d.errback(error)
 
 
+# What may not go straight from the protocol to the routes: session messages, logins, and
+# the account stream (the session drops account messages it has already seen).
+_LONG_WAY = frozenset({seto_pb2.PAYLOAD_ETO, seto_pb2.PAYLOAD_LOGIN}) | ACCOUNT_TYPES
+
+
+def _handler_failed(handler: Callable[..., Any], name: str) -> None:
+    _log.failure("handler {handler!r} raised on {name}", handler=handler, name=name)
+
+
 class StreamingAPIClient:
     """The client of a `Session`: handlers for incoming messages and Deferred requests.
 
@@ -515,9 +535,11 @@ class StreamingAPIClient:
         self.clock: IReactorTime = session.reactor
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
         self._global_handlers: list[Callable[..., Any]] = []
-        # seto type -> (internal handler, name, handlers, global handlers, answers a request):
-        # worked out once per type and kept until the handlers change.
-        self._plans: dict[int, tuple[Any, str, tuple[Any, ...], tuple[Any, ...], bool]] = {}
+        # seto type -> what an in-order message of that type sets off, built again whenever
+        # the handlers change; and the same for the session's direct path, with None for
+        # the types that must not take it.
+        self._routes: dict[int, Callable[[seto_pb2.Payload], None]] = {}
+        self._direct: dict[int, Callable[[seto_pb2.Payload], None] | None] = {}
         self._pending = _Pending(self.clock, session.settings.request_timeout)
         self._creates: dict[int, seto_pb2.OrderCreate] = {}
         # The outseq when we last served a replay on this connection.
@@ -548,7 +570,9 @@ class StreamingAPIClient:
             seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED: self._throttle_limits,
             seto_pb2.PAYLOAD_ETO: self._eto,
         }
+        self._build_routes()
         session.on_payload = self._dispatch
+        session.direct_routes = self._direct
         session.on_login = self._logged_in
         session.on_disconnect = self._disconnected
         session.on_replay_served = self._pings_lost
@@ -562,7 +586,7 @@ class StreamingAPIClient:
         if not callable(callback):
             raise InvalidCallbackError(f"{callback!r} is not callable")
         self._handlers.setdefault(name, []).append(callback)
-        self._plans.clear()
+        self._build_routes()
 
     def del_handler(self, name: str, callback: Callable[..., Any]) -> None:
         """Stop calling ``callback`` for ``name``."""
@@ -572,14 +596,14 @@ class StreamingAPIClient:
             self._handlers.get(name, []).remove(callback)
         except ValueError:
             raise InvalidCallbackError(f"{callback!r} is not a handler of {name!r}") from None
-        self._plans.clear()
+        self._build_routes()
 
     def add_global_handler(self, callback: Callable[..., Any]) -> None:
         """Call ``callback(name=name, message=payload)`` for every message."""
         if not callable(callback):
             raise InvalidCallbackError(f"{callback!r} is not callable")
         self._global_handlers.append(callback)
-        self._plans.clear()
+        self._build_routes()
 
     def del_global_handler(self, callback: Callable[..., Any]) -> None:
         """Stop calling a global handler."""
@@ -587,41 +611,71 @@ class StreamingAPIClient:
             self._global_handlers.remove(callback)
         except ValueError:
             raise InvalidCallbackError(f"{callback!r} is not a global handler") from None
-        self._plans.clear()
+        self._build_routes()
 
     def _dispatch(self, payload: seto_pb2.Payload) -> None:
         kind = payload.type
-        plan = self._plans.get(kind)
-        if plan is None:
-            plan = self._plan(kind, message_name(payload))
-            if kind != seto_pb2.PAYLOAD_ETO:
-                # Session messages differ by their eto type: only seto types are kept.
-                self._plans[kind] = plan
-        internal, name, handlers, global_handlers, answered = plan
-        if internal is not None:
-            internal(payload)
-        for handler in handlers:
-            try:
-                handler(message=payload)
-            except Exception:
-                _log.failure("handler {handler!r} for {name} raised", handler=handler, name=name)
-        for handler in global_handlers:
-            try:
-                handler(name=name, message=payload)
-            except Exception:
-                _log.failure("global handler {handler!r} raised on {name}", handler=handler, name=name)
-        if answered:
-            self._resolve(payload)
+        if kind == seto_pb2.PAYLOAD_ETO:
+            # Session messages differ by their eto type: their routes are not kept.
+            self._compile(kind, message_name(payload))(payload)
+        else:
+            self._routes[kind](payload)
 
-    def _plan(self, kind: int, name: str) -> tuple[Any, str, tuple[Any, ...], tuple[Any, ...], bool]:
-        """What receiving a message of seto type ``kind`` (called ``name``) sets off."""
-        return (
-            self._internal.get(kind),
-            name,
-            tuple(self._handlers.get(name, ())),
-            tuple(self._global_handlers),
-            kind in _ANSWERS,
-        )
+    def _build_routes(self) -> None:
+        # In place: the protocol holds the direct table.
+        for kind, name in SETO_NAMES.items():
+            route = self._routes[kind] = self._compile(kind, name)
+            self._direct[kind] = None if kind in _LONG_WAY else route
+        self._direct[seto_pb2.PAYLOAD_ETO] = None
+
+    def _compile(self, kind: int, name: str) -> Callable[[seto_pb2.Payload], None]:
+        """The function that hands a message of seto type ``kind`` (called ``name``) to
+        the client's own bookkeeping, the handlers, the global handlers and the request
+        it answers."""
+        internal = self._internal.get(kind)
+        handlers = tuple(self._handlers.get(name, ()))
+        global_handlers = tuple(self._global_handlers)
+        resolve = self._resolve if kind in _ANSWERS else None
+        # Whether to call ``internal``: quote updates only matter to a book held for their
+        # market, so with none held the call is skipped (this is the busiest type of all).
+        # ``self.markets`` is never replaced, only changed.
+        guard: Any = internal is not None
+        if guard and kind == seto_pb2.PAYLOAD_CONTRACT_QUOTES:
+            guard = self.markets
+
+        if global_handlers or resolve is not None or len(handlers) > 1:
+
+            def route(payload: seto_pb2.Payload) -> None:
+                if guard:
+                    internal(payload)
+                for handler in handlers:
+                    try:
+                        handler(message=payload)
+                    except Exception:
+                        _handler_failed(handler, name)
+                for handler in global_handlers:
+                    try:
+                        handler(name=name, message=payload)
+                    except Exception:
+                        _handler_failed(handler, name)
+                if resolve is not None:
+                    resolve(payload)
+
+            return route
+
+        # The usual case, one handler or none: no loops, for the busy types' sake.
+        handler = handlers[0] if handlers else None
+
+        def lean_route(payload: seto_pb2.Payload) -> None:
+            if guard:
+                internal(payload)
+            if handler is not None:
+                try:
+                    handler(message=payload)
+                except Exception:
+                    _handler_failed(handler, name)
+
+        return lean_route
 
     # -- session ---------------------------------------------------------------------------
 

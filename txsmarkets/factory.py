@@ -73,6 +73,9 @@ class _ClientSessionMixin(SessionProtocolMixin):
     def payloadReceived(self, payload: Any) -> None:
         self.session.payload_received(payload)
 
+    def directRoutes(self) -> Any:
+        return self.session.direct_routes
+
     def logoutReceived(self, payload: Any) -> None:
         self.session.logout_received(payload.eto_payload.logout.reason)
         self.disconnect()
@@ -85,6 +88,9 @@ class _ClientSessionMixin(SessionProtocolMixin):
 
 class SmarketsClientProtocol(_ClientSessionMixin, ULEB128StringReceiver):
     """The client on the Smarkets wire: ULEB128 frames."""
+
+    # A read's small frames are parsed in one go and go straight to the client.
+    receivesFrames = True
 
 
 class Int32SmarketsClientProtocol(_ClientSessionMixin, Int32StringReceiver):

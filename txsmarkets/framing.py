@@ -8,6 +8,8 @@ The functions keep the names of the original client's ``framing`` module; the
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet import protocol
 from twisted.logger import Logger
 
@@ -20,6 +22,7 @@ __all__ = [
     "ULEB128StringReceiver",
     "frame_decode_all",
     "frame_encode",
+    "split_frames",
     "uleb128_decode",
     "uleb128_encode",
 ]
@@ -111,6 +114,39 @@ def frame_decode_all(buf: bytes | bytearray) -> tuple[list[bytes], bytes | bytea
     return payloads, buf[pos:]
 
 
+def split_frames(data: bytes, pos: int = 0, max_length: int = 16383) -> tuple[list[bytes], int]:
+    """The run of whole frames at ``data[pos:]`` that need no padding, nor a header of more
+    than two bytes, each with its header; and where the run ends.
+
+    Such a frame's bytes are exactly a protobuf length-delimited value (the ULEB128 header
+    is the varint length), which lets a read's frames be parsed in one go. The run stops at
+    the first frame that is incomplete, padded (a payload under three bytes: no valid
+    payload is), or with a payload longer than ``max_length`` or 16 KiB.
+    """
+    frames: list[bytes] = []
+    add = frames.append
+    end = len(data)
+    small = min(max_length, 0x7F)
+    while pos < end:
+        length = data[pos]
+        if 3 <= length <= small:
+            following = pos + 1 + length
+        elif length >= 0x80 and pos + 1 < end and data[pos + 1] < 0x80:
+            length = (length & 0x7F) | (data[pos + 1] << 7)
+            if length < 0x80 or length > max_length:
+                # A header longer than it needs to be, or a frame too large: the
+                # frame-by-frame path deals with it.
+                break
+            following = pos + 2 + length
+        else:
+            break
+        if following > end:
+            break
+        add(data[pos:following])
+        pos = following
+    return frames, pos
+
+
 class ULEB128StringReceiver(protocol.Protocol):
     """A receiver of ULEB128-framed strings, the Smarkets wire format.
 
@@ -122,6 +158,15 @@ class ULEB128StringReceiver(protocol.Protocol):
 
     #: The largest payload accepted; a longer one drops the connection.
     MAX_LENGTH = 4 * 1024 * 1024
+    #: Whether runs of small frames are handed to `framesReceived` a read at a time,
+    #: rather than to `stringReceived` one by one.
+    receivesFrames = False
+
+    def makeConnection(self, transport: Any) -> None:
+        # An instance attribute: the dispatch loops read it after every frame, and an
+        # instance's own attribute is the quicker read.
+        self.paused = False
+        super().makeConnection(transport)
 
     _log = Logger()
     paused = False
@@ -134,6 +179,22 @@ class ULEB128StringReceiver(protocol.Protocol):
     def stringReceived(self, string: bytes) -> None:
         """Override this for notification when each complete payload is received."""
         raise NotImplementedError
+
+    def framesReceived(self, frames: list[bytes]) -> int:
+        """Called, when `receivesFrames` is set, with a read's run of small frames, each
+        with its one- or two-byte header (see `split_frames`); returns how many it took.
+
+        This default hands each payload to `stringReceived`. It stops early, as an override
+        must, only when the receiver pauses or the connection is closing: the frames not
+        taken are then kept for `resumeProducing`.
+        """
+        taken = 0
+        for frame in frames:
+            taken += 1
+            self.stringReceived(frame[1:] if frame[0] < 0x80 else frame[2:])
+            if self.paused or self.transport is None or self.transport.disconnecting:
+                break
+        return taken
 
     def lengthLimitExceeded(self, length: int) -> None:
         """Called when a frame announces more than `MAX_LENGTH` bytes: drops the connection."""
@@ -192,7 +253,21 @@ class ULEB128StringReceiver(protocol.Protocol):
         pos = 0
         end = len(data)
         limit = self.MAX_LENGTH
+        bulk = self.receivesFrames
         while pos < end and not self.paused:
+            if bulk:
+                frames, following = split_frames(data, pos, limit)
+                if frames:
+                    taken = self.framesReceived(frames)
+                    if self.transport is None or self.transport.disconnecting:
+                        return
+                    if taken < len(frames):
+                        # Paused part way: what is left waits for resumeProducing.
+                        self._unprocessed = b"".join(frames[taken:]) + data[following:]
+                        return
+                    pos = following
+                    if pos == end or self.paused:
+                        break
             length = data[pos]
             used = 1
             if length >= 0x80:

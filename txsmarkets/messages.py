@@ -7,7 +7,10 @@ payload type's enum name without ``PAYLOAD_``, lower-cased.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from google.protobuf import descriptor_pb2, message_factory
 
 from txsmarkets import eto_pb2, seto_pb2
 
@@ -24,6 +27,7 @@ __all__ = [
     "eto_message",
     "message_name",
     "new_payload",
+    "parse_frames",
 ]
 
 
@@ -123,3 +127,40 @@ def eto_message(kind: int, **fields: object) -> seto_pb2.Payload:
     for name, value in fields.items():
         getattr(payload.eto_payload, name).CopyFrom(value)
     return payload
+
+
+def _batch_class() -> Any:
+    # A message of one repeated seto.Payload, field 1: not on the wire, only a way to have
+    # protobuf parse many frames in one call (see parse_frames).
+    fields = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="txsmarkets/batch.proto",
+        package="txsmarkets.internal",
+        dependency=[seto_pb2.DESCRIPTOR.name],
+    )
+    proto.message_type.add(name="Batch").field.add(
+        name="payloads",
+        number=1,
+        type=fields.TYPE_MESSAGE,
+        label=fields.LABEL_REPEATED,
+        type_name="." + seto_pb2.Payload.DESCRIPTOR.full_name,
+    )
+    pool = seto_pb2.DESCRIPTOR.pool
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("txsmarkets.internal.Batch"))
+
+
+_parse_batch = _batch_class().FromString
+
+
+def parse_frames(frames: list[bytes]) -> Sequence[seto_pb2.Payload]:
+    """Parse whole frames, each with its header (as `txsmarkets.framing.split_frames`
+    gives them), into their payloads in one call.
+
+    A frame's header is the protobuf varint of its payload's length, so a frame preceded
+    by the tag of field 1 is that field's value in a ``Batch`` message: one parse instead
+    of one a frame. Raises `google.protobuf.message.DecodeError` if any payload is invalid.
+    """
+    if not frames:
+        return ()
+    return _parse_batch(b"\n" + b"\n".join(frames)).payloads  # type: ignore[no-any-return]

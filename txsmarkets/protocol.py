@@ -9,6 +9,7 @@ subclass (`payloadReceived`, `loginReceived`, `loginResponseReceived`, `logoutRe
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -17,7 +18,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txsmarkets import eto_pb2, seto_pb2
-from txsmarkets.messages import MAX_SEQ, bad_text, eto_message
+from txsmarkets.messages import MAX_SEQ, bad_text, eto_message, parse_frames
 from txsmarkets.session import SequenceState, Verdict
 
 __all__ = ["SessionProtocolMixin"]
@@ -179,6 +180,63 @@ class SessionProtocolMixin:
             self.payloadReceived(payload)
             return
         self._sessionPayload(payload, verdict)
+
+    def framesReceived(self, frames: list[bytes]) -> int:
+        """Take a read's run of small frames (the framing's `receivesFrames` path).
+
+        With `directRoutes`, the frames are parsed in one go, and each application message
+        that arrives in order goes straight to its route; anything else (a session message,
+        a gap, a type without a route) takes the way of `stringReceived`.
+        """
+        routes = self.directRoutes()
+        if routes is None:
+            return super().framesReceived(frames)  # type: ignore[misc, no-any-return]
+        try:
+            payloads = parse_frames(frames)
+        except DecodeError:
+            # One by one, so that those before the bad one are still delivered.
+            return super().framesReceived(frames)  # type: ignore[misc, no-any-return]
+        sequence = self.sequence
+        transport = self.transport  # type: ignore[attr-defined]
+        pending = iter(payloads)
+        taken = 0
+        while True:
+            start = expected = sequence.inseq
+            slow = None
+            if sequence.replay_asked is None and self.loggedIn:
+                journal = sequence.journal
+                offset = taken - start
+                for payload in pending:
+                    route = routes[payload.type]
+                    if route is None or payload.eto_payload.seq != expected:
+                        slow = payload
+                        break
+                    if journal is not None:
+                        # Recorded before anything acts on it, as on the long way.
+                        frame = frames[expected + offset]
+                        journal.record_in(frame[1:] if frame[0] < 0x80 else frame[2:])
+                    expected += 1
+                    sequence.inseq = expected
+                    route(payload)
+                    if transport.disconnecting or self.paused:  # type: ignore[attr-defined]
+                        break
+                taken += expected - start
+                self._received += expected - start
+            else:
+                slow = next(pending, None)
+            if slow is None:
+                return taken
+            frame = frames[taken]
+            taken += 1
+            self.stringReceived(frame[1:] if frame[0] < 0x80 else frame[2:])
+            if transport.disconnecting or self.paused:  # type: ignore[attr-defined]
+                return taken
+
+    def directRoutes(self) -> Mapping[int, Callable[[seto_pb2.Payload], None] | None] | None:
+        """Where an in-order application message may go straight to, by seto type,
+        instead of `payloadReceived`: a type that maps to None takes the long way, and so
+        do all when this returns None (the default)."""
+        return None
 
     def _sessionPayload(self, payload: seto_pb2.Payload, verdict: Verdict) -> None:
         kind = payload.eto_payload.type if payload.type == _ETO else None

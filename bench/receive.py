@@ -13,9 +13,12 @@ much of the time goes to parsing rather than to the session and the dispatch.
 ``with_book_msgs_per_s`` is the same path when the client holds the market's book (as after
 ``subscribe``), so every update is also applied to a `MarketBook`. ``layers_us_per_msg``
 splits the path without a profiler's distortion, each layer timed alone: the framing
-(`ULEB128StringReceiver` only), framing and parse, the session (`SessionProtocolMixin`
-with a counting ``payloadReceived``), and the whole client. ``--profile`` prints the
-cProfile of one pass, by own time.
+(`ULEB128StringReceiver` handing each read's run of frames to ``framesReceived``), framing
+and the one-call parse of a run (`parse_frames`), the session (`SessionProtocolMixin` with
+a direct route that counts), and the whole client. ``frame_by_frame_us_per_msg`` is the
+client with ``receivesFrames`` off: each frame parsed alone and taken through
+``payloadReceived``, the path before the bulk one. ``--profile`` prints the cProfile of one
+pass, by own time.
 """
 
 from __future__ import annotations
@@ -37,36 +40,46 @@ from twisted.internet.testing import StringTransport  # noqa: E402
 
 from txsmarkets import seto_pb2  # noqa: E402
 from txsmarkets.framing import ULEB128StringReceiver  # noqa: E402
+from txsmarkets.messages import parse_frames  # noqa: E402
 from txsmarkets.protocol import SessionProtocolMixin  # noqa: E402
 from txsmarkets.session import SequenceState  # noqa: E402
 from txsmarkets.state import MarketBook  # noqa: E402
 
 
 class FramesOnly(ULEB128StringReceiver):
-    """The framing layer alone: counts the payloads."""
+    """The framing layer alone: counts the frames of each run."""
 
+    receivesFrames = True
     count = 0
 
-    def stringReceived(self, string: bytes) -> None:
-        self.count += 1
+    def framesReceived(self, frames: list[bytes]) -> int:
+        self.count += len(frames)
+        return len(frames)
 
 
 class FramesAndParse(ULEB128StringReceiver):
-    """Framing, then the parse: counts the payloads."""
+    """Framing, then the one-call parse of each run: counts the payloads."""
 
+    receivesFrames = True
     count = 0
 
-    def stringReceived(self, string: bytes) -> None:
-        seto_pb2.Payload.FromString(string)
-        self.count += 1
+    def framesReceived(self, frames: list[bytes]) -> int:
+        for _ in parse_frames(frames):
+            self.count += 1
+        return len(frames)
 
 
 class SessionOnly(SessionProtocolMixin, ULEB128StringReceiver):
-    """Framing, parse and the session layer (seq checks, liveness): counts what it delivers."""
+    """Framing, parse and the session layer (seq checks, liveness), its direct route
+    counting what it delivers."""
 
+    receivesFrames = True
     count = 0
 
-    def payloadReceived(self, payload: seto_pb2.Payload) -> None:
+    def directRoutes(self) -> dict[int, object]:
+        return {seto_pb2.PAYLOAD_CONTRACT_QUOTES: self.counted}
+
+    def counted(self, payload: seto_pb2.Payload) -> None:
         self.count += 1
 
 
@@ -89,9 +102,10 @@ def layer_pass(cls: type, chunks: list[bytes], count: int) -> float:
     return elapsed
 
 
-def client_pass(chunks: list[bytes], count: int, with_book: bool = False) -> float:
+def client_pass(chunks: list[bytes], count: int, with_book: bool = False, bulk: bool = True) -> float:
     """Seconds for one fresh logged-in client to receive every chunk; checks the count."""
     fed = FedClient()
+    fed.proto.receivesFrames = bulk
     seen = [0]
 
     def on_quotes(message: seto_pb2.Payload) -> None:
@@ -152,6 +166,7 @@ def main() -> None:
         best = min(layer_pass(cls, chunks, count) for _ in range(max(2, repeat // 2)))
         layers[name] = round(1e6 * best / count, 3)
     layers["+client dispatch"] = round(1e6 * client_best / count, 3)
+    frame_by_frame = min(client_pass(chunks, count, bulk=False) for _ in range(max(2, repeat // 2)))
     msgs_per_s = count / client_best
     pure = count / parse_best
     result = {
@@ -162,6 +177,7 @@ def main() -> None:
         "client_us_per_msg": round(1e6 * client_best / count, 3),
         "parse_us_per_msg": round(1e6 * parse_best / count, 3),
         "layers_us_per_msg": layers,
+        "frame_by_frame_us_per_msg": round(1e6 * frame_by_frame / count, 3),
         "messages": count,
         "stream_bytes": sum(len(c) for c in chunks),
         "chunk_bytes": len(chunks[0]),

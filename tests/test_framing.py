@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
@@ -16,6 +16,7 @@ from txsmarkets.framing import (
     ULEB128StringReceiver,
     frame_decode_all,
     frame_encode,
+    split_frames,
     uleb128_decode,
     uleb128_encode,
 )
@@ -58,8 +59,14 @@ class Collector(ULEB128StringReceiver):
         self.strings.append(string)
 
 
-def connected(limit: int | None = None) -> tuple[Collector, StringTransport]:
-    proto = Collector()
+class BulkCollector(Collector):
+    """A `Collector` whose reads' small frames come through `framesReceived`."""
+
+    receivesFrames = True
+
+
+def connected(limit: int | None = None, receiver: type = Collector) -> tuple[Collector, StringTransport]:
+    proto = receiver()
     if limit is not None:
         proto.MAX_LENGTH = limit
     transport = StringTransport()
@@ -134,9 +141,18 @@ class FrameFunctionTests(unittest.SynchronousTestCase):
         )
 
 
+# The receiver tests run once frame by frame and once in bulk: the same test function, on
+# purpose, from two classes.
+SHARED = [HealthCheck.differing_executors]
+
+
 class ReceiverTests(unittest.SynchronousTestCase):
+    """The receiver's contract, frame by frame (``receivesFrames`` unset)."""
+
+    receiver: type = Collector
+
     def test_send_string(self) -> None:
-        proto, transport = connected()
+        proto, transport = connected(receiver=self.receiver)
         for payload, hexed in FRAME_VECTORS:
             proto.sendString(payload)
         proto.sendString(b"x" * 300)
@@ -144,7 +160,7 @@ class ReceiverTests(unittest.SynchronousTestCase):
         self.assertEqual(transport.value(), expected)
 
     def test_golden_stream_bytewise(self) -> None:
-        proto, _ = connected()
+        proto, _ = connected(receiver=self.receiver)
         stream = b"".join(frame for _, frame in golden_frames())
         for i in range(len(stream)):
             proto.dataReceived(stream[i : i + 1])
@@ -152,20 +168,20 @@ class ReceiverTests(unittest.SynchronousTestCase):
 
     def test_length_limit(self) -> None:
         """An oversize header drops the connection; nothing after it is dispatched."""
-        proto, transport = connected(limit=10)
+        proto, transport = connected(limit=10, receiver=self.receiver)
         proto.dataReceived(b"\x01a\x00\x00" + b"\x0bhello world" + b"\x01b\x00\x00")
         self.assertEqual(proto.strings, [b"a"])
         self.assertTrue(transport.disconnecting)
 
     def test_length_limit_before_body(self) -> None:
         """The limit is enforced on the header alone: the body is never buffered."""
-        proto, transport = connected()
+        proto, transport = connected(receiver=self.receiver)
         proto.dataReceived(uleb128_encode(proto.MAX_LENGTH + 1))
         self.assertTrue(transport.disconnecting)
         self.assertEqual(proto._unprocessed, b"")
 
     def test_header_too_long(self) -> None:
-        proto, transport = connected()
+        proto, transport = connected(receiver=self.receiver)
         proto.dataReceived(b"\x80" * 4)
         self.assertFalse(transport.disconnecting)
         proto.dataReceived(b"\x80" * 5)
@@ -176,7 +192,7 @@ class ReceiverTests(unittest.SynchronousTestCase):
         self.assertEqual(proto.strings, [])
 
     def test_large_frame_in_small_chunks(self) -> None:
-        proto, _ = connected()
+        proto, _ = connected(receiver=self.receiver)
         payload = bytes(range(256)) * 4096
         frame = bytearray()
         frame_encode(frame, payload)
@@ -186,7 +202,7 @@ class ReceiverTests(unittest.SynchronousTestCase):
         self.assertEqual(proto.strings, [payload, b"next"])
 
     def test_pause_holds_frames(self) -> None:
-        class Pausing(Collector):
+        class Pausing(self.receiver):  # type: ignore[name-defined]
             def stringReceived(self, string: bytes) -> None:
                 super().stringReceived(string)
                 self.pauseProducing()
@@ -198,14 +214,14 @@ class ReceiverTests(unittest.SynchronousTestCase):
         proto.resumeProducing()
         self.assertEqual(proto.strings, [b"a", b"b"])
 
-    @settings(max_examples=200, deadline=None)
+    @settings(max_examples=200, deadline=None, suppress_health_check=SHARED)
     @given(
         st.lists(st.binary(max_size=300), max_size=20),
         st.lists(st.integers(min_value=1, max_value=64), min_size=1),
     )
     def test_random_chunks(self, payloads: list[bytes], cuts: list[int]) -> None:
         """Any payload list split at any chunk boundaries arrives whole and in order."""
-        proto, _ = connected()
+        proto, _ = connected(receiver=self.receiver)
         stream = bytearray()
         for payload in payloads:
             frame_encode(stream, payload)
@@ -219,10 +235,10 @@ class ReceiverTests(unittest.SynchronousTestCase):
         self.assertEqual(proto.strings, payloads)
         self.assertEqual(frame_decode_all(stream), (payloads, bytearray()))
 
-    @settings(max_examples=50, deadline=None)
+    @settings(max_examples=50, deadline=None, suppress_health_check=SHARED)
     @given(st.lists(st.binary(max_size=50), max_size=20))
     def test_one_byte_at_a_time(self, payloads: list[bytes]) -> None:
-        proto, _ = connected()
+        proto, _ = connected(receiver=self.receiver)
         stream = bytearray()
         for payload in payloads:
             frame_encode(stream, payload)
@@ -230,10 +246,87 @@ class ReceiverTests(unittest.SynchronousTestCase):
             proto.dataReceived(bytes(stream[i : i + 1]))
         self.assertEqual(proto.strings, payloads)
 
-    @settings(max_examples=200, deadline=None)
+    @settings(max_examples=200, deadline=None, suppress_health_check=SHARED)
     @given(st.binary(max_size=2000))
     def test_random_bytes(self, junk: bytes) -> None:
         """Random bytes end in frames, a wait or a dropped connection; never an exception."""
-        proto, transport = connected(limit=1024)
+        proto, transport = connected(limit=1024, receiver=self.receiver)
         proto.dataReceived(junk)
         self.assertLessEqual(len(proto._unprocessed), 1024 + 10 + 4)
+
+
+class BulkReceiverTests(ReceiverTests):
+    """The same contract when runs of small frames go through `framesReceived`."""
+
+    receiver = BulkCollector
+
+    def test_pause_in_a_run(self) -> None:
+        """Frames after a pause wait, in order, with what followed them in the read."""
+
+        class Pausing(BulkCollector):
+            def stringReceived(self, string: bytes) -> None:
+                super().stringReceived(string)
+                if string == b"pause":
+                    self.pauseProducing()
+
+        proto = Pausing()
+        proto.makeConnection(StringTransport())
+        stream = bytearray()
+        for payload in (b"one", b"pause", b"two", b"x" * 20000, b"three"):
+            frame_encode(stream, payload)
+        proto.dataReceived(bytes(stream[:-3]))
+        self.assertEqual(proto.strings, [b"one", b"pause"])
+        proto.dataReceived(bytes(stream[-3:]))
+        self.assertEqual(proto.strings, [b"one", b"pause"])
+        proto.resumeProducing()
+        self.assertEqual(proto.strings, [b"one", b"pause", b"two", b"x" * 20000, b"three"])
+
+    def test_close_in_a_run(self) -> None:
+        """Nothing after the frame whose receiver closed the connection is dispatched."""
+
+        class Closing(BulkCollector):
+            def stringReceived(self, string: bytes) -> None:
+                super().stringReceived(string)
+                if string == b"close":
+                    self.transport.loseConnection()
+
+        proto = Closing()
+        proto.makeConnection(StringTransport())
+        stream = bytearray()
+        for payload in (b"one", b"close", b"two"):
+            frame_encode(stream, payload)
+        proto.dataReceived(bytes(stream))
+        self.assertEqual(proto.strings, [b"one", b"close"])
+
+
+class SplitFramesTests(unittest.SynchronousTestCase):
+    def test_run_stops_where_it_must(self) -> None:
+        """The run ends at a padded frame, a large one, a long header or an incomplete one."""
+        cases = [
+            (b"ab", "padded"),
+            (b"x" * 16384, "past 16 KiB"),
+            (b"x" * 100, "within max_length"),
+        ]
+        for payload, why in cases:
+            stream = bytearray()
+            frame_encode(stream, b"abc")
+            frame_encode(stream, payload)
+            frames, end = split_frames(bytes(stream), max_length=50)
+            self.assertEqual(frames, [b"\x03abc"], why)
+            self.assertEqual(end, 4, why)
+        self.assertEqual(split_frames(b"\x03abc\x05ab"), ([b"\x03abc"], 4))
+        # A header longer than it needs to be is left to the frame-by-frame path.
+        self.assertEqual(split_frames(b"\x03abc\x83\x00abc"), ([b"\x03abc"], 4))
+        self.assertEqual(split_frames(b"\x80\x80\x01"), ([], 0))
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.binary(min_size=3, max_size=400), max_size=30), st.integers(0, 3))
+    def test_run_is_the_frames(self, payloads: list[bytes], start: int) -> None:
+        """A run of small frames is exactly their bytes, header and all, from any start."""
+        stream = bytearray(b"z" * start)
+        for payload in payloads:
+            frame_encode(stream, payload)
+        frames, end = split_frames(bytes(stream), start)
+        self.assertEqual(end, len(stream))
+        self.assertEqual(b"".join(frames), bytes(stream[start:]))
+        self.assertEqual(frame_decode_all(b"".join(frames))[0], payloads)

@@ -40,6 +40,7 @@ from txsmarkets.messages import (
     message_name,
     new_payload,
 )
+from txsmarkets.sendnow import send_now
 from txsmarkets.session import SequenceState
 from txsmarkets.signal import Signal
 from txsmarkets.state import AccountState, LiveOrder, MarketBook
@@ -276,7 +277,9 @@ class Session:
         return self.protocol.sendPayload(payload)
 
     def flush(self) -> None:
-        """Write what is buffered now. Twisted writes as soon as it can; nothing waits."""
+        """Send what is buffered now, rather than on the reactor's next turn."""
+        if self.protocol is not None:
+            send_now(self.protocol.transport)
 
     def next_frame(self) -> None:
         """Not used with Twisted: received payloads are pushed to the handlers."""
@@ -688,7 +691,8 @@ class StreamingAPIClient:
         return self.session.logout()
 
     def flush(self) -> None:
-        """Kept from 9.3: writes happen as soon as Twisted can; nothing waits for flush."""
+        """Send what is buffered now, rather than on the reactor's next turn (requests made
+        while handling a message are sent when that read is done, without it)."""
         self.session.flush()
 
     def ping(self) -> Deferred[float]:

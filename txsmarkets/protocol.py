@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 
 from txsmarkets import eto_pb2, seto_pb2
 from txsmarkets.messages import MAX_SEQ, bad_text, eto_message, parse_frames
+from txsmarkets.sendnow import send_now
 from txsmarkets.session import SequenceState, Verdict
 
 __all__ = ["SessionProtocolMixin"]
@@ -130,7 +131,11 @@ class SessionProtocolMixin:
     def dataReceived(self, data: bytes) -> None:
         # Once a read, not once a message: hearing anything at all is what counts.
         self._lastReceived = self.clock.seconds()
+        sent = self._sent
         super().dataReceived(data)  # type: ignore[misc]
+        if self._sent != sent:
+            # The answers to this read leave now, not on the reactor's next turn.
+            send_now(self.transport)  # type: ignore[attr-defined]
 
     def stringReceived(self, data: bytes) -> None:
         try:

@@ -1,0 +1,118 @@
+"""Answers written while handling a read leave at once, not on the reactor's next turn."""
+
+from __future__ import annotations
+
+from twisted.internet.abstract import FileDescriptor
+from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactor, StringTransport
+from twisted.trial import unittest
+
+from txsmarkets import eto_pb2
+from txsmarkets.framing import ULEB128StringReceiver, frame_encode
+from txsmarkets.messages import eto_message
+from txsmarkets.protocol import SessionProtocolMixin
+from txsmarkets.sendnow import send_now
+from txsmarkets.session import SequenceState
+
+
+class Socket(FileDescriptor):
+    """A file descriptor transport whose socket takes ``room`` bytes a call."""
+
+    def __init__(self, room: int = 1 << 20) -> None:
+        self.reactor = MemoryReactor()
+        super().__init__(self.reactor)
+        self.connected = 1
+        self.room = room
+        self.sent: list[bytes] = []
+
+    def writeSomeData(self, data: bytes) -> int:
+        taken = bytes(data[: self.room])
+        self.sent.append(taken)
+        return len(taken)
+
+
+class Producer:
+    paused = False
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+
+    def stopProducing(self) -> None:
+        pass
+
+
+class SendNowTests(unittest.SynchronousTestCase):
+    def test_sends_what_is_buffered(self) -> None:
+        socket = Socket()
+        socket.write(b"answer")
+        self.assertIn(socket, socket.reactor.writers)
+        send_now(socket)
+        self.assertEqual(socket.sent, [b"answer"])
+        self.assertNotIn(socket, socket.reactor.writers)
+
+    def test_what_the_socket_refuses_waits_for_the_reactor(self) -> None:
+        socket = Socket(room=2)
+        socket.write(b"answer")
+        send_now(socket)
+        self.assertEqual(socket.sent, [b"an"])
+        self.assertIn(socket, socket.reactor.writers)
+
+    def test_not_while_closing(self) -> None:
+        socket = Socket()
+        socket.write(b"bye")
+        socket.loseConnection()
+        send_now(socket)
+        self.assertEqual(socket.sent, [])
+
+    def test_not_past_a_paused_or_pull_producer(self) -> None:
+        for streaming, paused in ((True, True), (False, False)):
+            socket = Socket()
+            producer = Producer()
+            socket.registerProducer(producer, streaming)
+            socket.producerPaused = paused
+            socket.write(b"x")
+            send_now(socket)
+            self.assertEqual(socket.sent, [], (streaming, paused))
+        socket = Socket()
+        socket.registerProducer(Producer(), True)
+        socket.write(b"x")
+        send_now(socket)
+        self.assertEqual(socket.sent, [b"x"])
+
+    def test_other_transports_are_left_alone(self) -> None:
+        transport = StringTransport()
+        transport.write(b"x")
+        send_now(transport)
+        self.assertEqual(transport.value(), b"x")
+
+
+class Echo(SessionProtocolMixin, ULEB128StringReceiver):
+    """A session that answers pings (with pongs) and counts the rest."""
+
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.sequence = SequenceState()
+
+
+class SessionSendsNowTests(unittest.SynchronousTestCase):
+    def test_answer_leaves_within_the_read(self) -> None:
+        socket = Socket()
+        proto = Echo()
+        proto.makeConnection(socket)
+        ping = eto_message(eto_pb2.PAYLOAD_PING)
+        ping.eto_payload.seq = 1
+        frame = bytearray()
+        frame_encode(frame, ping.SerializeToString())
+        proto.dataReceived(bytes(frame))
+        self.assertEqual(len(socket.sent), 1)
+        self.assertNotIn(socket, socket.reactor.writers)
+
+    def test_nothing_written_nothing_sent(self) -> None:
+        socket = Socket()
+        proto = Echo()
+        proto.makeConnection(socket)
+        proto.dataReceived(b"\x10")  # part of a frame: nothing to answer yet
+        self.assertEqual(socket.sent, [])

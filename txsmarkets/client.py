@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -454,12 +454,19 @@ class Session:
 
 
 class _Pending:
-    """Requests waiting for their answers, keyed by what the answer will name."""
+    """Requests waiting for their answers, keyed by what the answer will name.
+
+    Each waits ``timeout`` seconds at most. They all wait as long, so they expire in the
+    order they were made: one timer, set for the oldest, serves them all.
+    """
 
     def __init__(self, clock: IReactorTime, timeout: float) -> None:
         self._clock = clock
         self.timeout = timeout
         self._waiting: dict[tuple[Any, ...], Deferred[Any]] = {}
+        # key -> when it times out, oldest first.
+        self._deadlines: dict[tuple[Any, ...], float] = {}
+        self._timer: IDelayedCall | None = None
         # seq of a request -> its key: an order_invalid or order_rejected names only the seq.
         self._by_seq: dict[int, tuple[Any, ...]] = {}
         self._seq_of: dict[tuple[Any, ...], int] = {}
@@ -484,14 +491,23 @@ class _Pending:
         d: Deferred[Any] = Deferred(forget)
         self._waiting[key] = d
         if self.timeout:
-            d.addTimeout(
-                self.timeout,
-                self._clock,
-                onTimeoutCancel=lambda result, timeout: Failure(
-                    RequestTimeout(f"no answer to {key[0]} {key[1:]} within {timeout}s")
-                ),
-            )
+            self._deadlines[key] = self._clock.seconds() + self.timeout
+            if self._timer is None:
+                self._timer = self._clock.callLater(self.timeout, self._expire)
         return d
+
+    def _expire(self) -> None:
+        self._timer = None
+        now = self._clock.seconds()
+        deadlines = self._deadlines
+        while deadlines:
+            key, deadline = next(iter(deadlines.items()))
+            if deadline > now:
+                self._timer = self._clock.callLater(deadline - now, self._expire)
+                return
+            d = self.pop(key)
+            if d is not None:
+                d.errback(RequestTimeout(f"no answer to {key[0]} {key[1:]} within {self.timeout}s"))
 
     def pop(self, key: tuple[Any, ...]) -> Deferred[Any] | None:
         if key[0] == "order" and key not in self._waiting:
@@ -501,19 +517,19 @@ class _Pending:
         seq = self._seq_of.pop(key, None)
         if seq is not None:
             del self._by_seq[seq]
+        self._deadlines.pop(key, None)
         return self._waiting.pop(key, None)
 
     def fail_all(self, error: Exception) -> None:
         self._by_seq.clear()
         self._seq_of.clear()
+        self._deadlines.clear()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
         waiting, self._waiting = self._waiting, {}
         for d in waiting.values():
             d.errback(error)
-
-
-# What may not go straight from the protocol to the routes: session messages, logins, and
-# the account stream (the session drops account messages it has already seen).
-_LONG_WAY = frozenset({seto_pb2.PAYLOAD_ETO, seto_pb2.PAYLOAD_LOGIN}) | ACCOUNT_TYPES
 
 
 def _handler_failed(handler: Callable[..., Any], name: str) -> None:
@@ -628,8 +644,12 @@ class StreamingAPIClient:
         # In place: the protocol holds the direct table.
         for kind, name in SETO_NAMES.items():
             route = self._routes[kind] = self._compile(kind, name)
-            self._direct[kind] = None if kind in _LONG_WAY else route
-        self._direct[seto_pb2.PAYLOAD_ETO] = None
+            if kind in ACCOUNT_TYPES:
+                # Past the session, which drops account messages it has already seen.
+                self._direct[kind] = self.session.payload_received
+            else:
+                self._direct[kind] = route
+        self._direct[seto_pb2.PAYLOAD_ETO] = self._direct[seto_pb2.PAYLOAD_LOGIN] = None
 
     def _compile(self, kind: int, name: str) -> Callable[[seto_pb2.Payload], None]:
         """The function that hands a message of seto type ``kind`` (called ``name``) to

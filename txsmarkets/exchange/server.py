@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 
 from txsmarkets import eto_pb2, seto_pb2
 from txsmarkets.framing import ULEB128StringReceiver
-from txsmarkets.messages import account_sequence, bad_text, eto_message, new_payload
+from txsmarkets.messages import SETO_FIELDS, account_sequence, bad_text, eto_message, new_payload
 from txsmarkets.protocol import SessionProtocolMixin
 from txsmarkets.session import SequenceState, Verdict
 from txsmarkets.throttle import TokenBucket
@@ -253,7 +253,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
             return
         factory = self.factory
         if kind in _ORDER_TYPES:
-            if bad_text(payload):
+            if bad_text(getattr(payload, SETO_FIELDS[kind])):
                 # A label that is not UTF-8 could not be echoed back in any answer.
                 self.invalidPayload(payload.SerializePartialToString(), "order text not UTF-8")
                 return

@@ -1,13 +1,20 @@
-"""SequenceState and ReplayStore: the symmetric sequencing rules, without any I/O."""
+"""SequenceState and ReplayStore: the symmetric sequencing rules, without any I/O; and how
+the session protocol serves a replay."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.trial import unittest
 
 from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.framing import ULEB128StringReceiver, frame_decode_all, frame_encode
 from txsmarkets.messages import eto_message
+from txsmarkets.protocol import SessionProtocolMixin
 from txsmarkets.session import ReplayStore, SequenceState, Verdict
 
 
@@ -128,7 +135,7 @@ class SendAndReplayTests(unittest.SynchronousTestCase):
         frames = [seto_pb2.Payload.FromString(f) for f in state.replay(1)]
         self.assertEqual([f.eto_payload.type for f in frames[:2]], [eto_pb2.PAYLOAD_GAPFILL] * 2)
         self.assertEqual([f.type for f in frames[2:]], [seto_pb2.PAYLOAD_MARKET_SUBSCRIBE] * 2)
-        self.assertEqual(state.replay(9), [])
+        self.assertEqual(list(state.replay(9)), [])
 
     def test_renumber(self) -> None:
         state = SequenceState()
@@ -139,3 +146,80 @@ class SendAndReplayTests(unittest.SynchronousTestCase):
         self.assertIsNone(state.store.get(3))
         state.renumber(10)
         self.assertEqual(state.outseq, 10)
+
+
+class Peer(SessionProtocolMixin, ULEB128StringReceiver):
+    """A bare session protocol over StringTransport, driven by a Clock."""
+
+    def __init__(self, capacity: int) -> None:
+        self.clock = Clock()
+        self.sequence = SequenceState(capacity)
+
+
+def replay_request(seq: int, first: int) -> bytes:
+    payload = eto_message(eto_pb2.PAYLOAD_REPLAY, replay=eto_pb2.Replay(seq=first))
+    payload.eto_payload.seq = seq
+    frame = bytearray()
+    frame_encode(frame, payload.SerializeToString())
+    return bytes(frame)
+
+
+class ServeReplayTests(unittest.SynchronousTestCase):
+    """A replay of a long stretch is sent a chunk per turn of the reactor, never built whole."""
+
+    def setUp(self) -> None:
+        self.peer = Peer(capacity=100)
+        self.peer.replayChunk = 1000
+        self.transport = StringTransport()
+        self.peer.makeConnection(self.transport)
+        for seq in range(1, 10_001):
+            self.peer.sequence.stamp(app(seq))
+        self.transport.clear()
+
+    def sent(self) -> list[seto_pb2.Payload]:
+        payloads, rest = frame_decode_all(self.transport.value())
+        self.transport.clear()
+        self.assertEqual(rest, b"")
+        return [seto_pb2.Payload.FromString(p) for p in payloads]
+
+    def test_chunk_a_turn(self) -> None:
+        self.peer.dataReceived(replay_request(1, 1))
+        first = self.sent()
+        self.assertEqual([p.eto_payload.seq for p in first], list(range(1, 1001)))
+        self.assertTrue(all(p.eto_payload.type == eto_pb2.PAYLOAD_GAPFILL for p in first))
+        seqs = []
+        while self.peer._replayCall is not None:
+            self.peer.clock.advance(0)
+            seqs.extend(p.eto_payload.seq for p in self.sent())
+        self.assertEqual(seqs, list(range(1001, 10_001)))
+        self.assertEqual(len(self.flushLoggedErrors()), 0)
+
+    def test_latest_request_wins(self) -> None:
+        """A second request mid-way starts again from where it asks; nothing is sent twice
+        beyond that."""
+        self.peer.dataReceived(replay_request(1, 1))
+        self.sent()
+        self.peer.dataReceived(replay_request(2, 9_950))
+        self.peer.clock.advance(0)
+        again = [p.eto_payload.seq for p in self.sent()]
+        self.assertEqual(again, list(range(9_950, 10_001)))
+        self.assertIsNone(self.peer._replayCall)
+        self.peer.clock.advance(0)
+        self.assertEqual(self.sent(), [])
+
+    def test_messages_sent_meanwhile_are_replayed_too(self) -> None:
+        """A message sent while a replay is under way goes out at once, and again in the
+        replay, which runs to the last message sent."""
+        self.peer.dataReceived(replay_request(1, 1))
+        self.peer.sendPayload(app(0))
+        while self.peer._replayCall is not None:
+            self.peer.clock.advance(0)
+        seqs = [p.eto_payload.seq for p in self.sent()]
+        self.assertEqual(seqs[1000], 10_001)
+        self.assertEqual(seqs[1001:], list(range(1001, 10_002)))
+
+    def test_stops_with_the_connection(self) -> None:
+        self.peer.dataReceived(replay_request(1, 1))
+        self.peer.connectionLost(Failure(ConnectionDone()))
+        self.assertIsNone(self.peer._replayCall)
+        self.assertEqual(self.peer.clock.getDelayedCalls(), [])

@@ -9,7 +9,7 @@ subclass (`payloadReceived`, `loginReceived`, `loginResponseReceived`, `logoutRe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -66,6 +66,8 @@ class SessionProtocolMixin:
 
     #: Seconds a closing connection may take to send what is written before it is cut.
     closeTimeout: float = 5.0
+    #: Frames of a replay sent in one turn of the reactor; the rest follow turn by turn.
+    replayChunk: int = 5000
 
     _ticker: IDelayedCall | None = None
     _abortTimer: IDelayedCall | None = None
@@ -74,6 +76,8 @@ class SessionProtocolMixin:
     _lastSent = 0.0
     _lastReceived = 0.0
     _replayAskedAt: float | None = None
+    _replaying: Iterator[bytes] | None = None
+    _replayCall: IDelayedCall | None = None
 
     # -- connection ---------------------------------------------------------------------
 
@@ -85,6 +89,10 @@ class SessionProtocolMixin:
 
     def connectionLost(self, reason: Failure) -> None:
         self._stopTicker()
+        self._replaying = None
+        if self._replayCall is not None and self._replayCall.active():
+            self._replayCall.cancel()
+        self._replayCall = None
         if self._abortTimer is not None and self._abortTimer.active():
             self._abortTimer.cancel()
         self._abortTimer = None
@@ -298,14 +306,33 @@ class SessionProtocolMixin:
             self.loginCompleted(payload)
 
     def _serveReplay(self, first: int) -> None:
-        frames = self.sequence.replay(first)
-        self._log.debug("replaying {n} messages from seq {first}", n=len(frames), first=first)
+        # A new request replaces a replay still being sent: it asks from what is missing now.
+        self._log.debug("replaying from seq {first}", first=first)
+        self._replaying = self.sequence.replay(first)
+        self.replayServed(first)
+        if self._replayCall is None:
+            self._replayMore()
+
+    def _replayMore(self) -> None:
+        # Sent replayChunk frames a turn of the reactor: a request for a long stretch must
+        # not stall every other connection while it is answered.
+        self._replayCall = None
+        frames = self._replaying
+        transport = self.transport  # type: ignore[attr-defined]
+        if frames is None or transport is None or transport.disconnecting:
+            return
         send = self.sendString  # type: ignore[attr-defined]
+        sent = 0
         for frame in frames:
             send(frame)
-        self._sent += len(frames)
+            sent += 1
+            if sent == self.replayChunk:
+                self._replayCall = self.clock.callLater(0, self._replayMore)
+                break
+        else:
+            self._replaying = None
+        self._sent += sent
         self._lastSent = self.clock.seconds()
-        self.replayServed(first)
 
     def askReplay(self) -> None:
         """Ask the peer to resend everything from the seq we expect."""

@@ -175,30 +175,31 @@ class SequenceState:
         self.replay_asked = self.inseq
         return payload
 
-    def replay(self, first: int) -> list[bytes]:
+    def replay(self, first: int) -> Iterator[bytes]:
         """The serialised payloads that answer the peer's replay request from ``first``.
 
         Every message from ``first`` to the last one sent, with ``is_replay`` set; a session
         message that makes no sense twice, or one no longer held, is replaced by a gapfill.
+        Made one at a time as the iterator is consumed, up to the last message sent by
+        then, so that a request for a long stretch costs no memory up front.
         """
-        out = []
-        missing = 0
-        for seq in range(max(first, 1), self.outseq):
-            entry = self.store.get(seq)
-            if entry is None or entry[0] in NO_REPLAY:
-                missing += entry is None
-                out.append(_gapfill(seq))
-                continue
-            payload = seto_pb2.Payload.FromString(entry[1])
-            payload.eto_payload.is_replay = True
-            out.append(payload.SerializeToString())
-        if missing:
+        seq = max(first, 1)
+        missing = min(self.store.first, self.outseq) - seq
+        if missing > 0:
             _log.warn(
-                "replay from {first}: {missing} messages are no longer held; sent gapfills",
+                "replay from {first}: {missing} messages are no longer held; sending gapfills",
                 first=first,
                 missing=missing,
             )
-        return out
+        while seq < self.outseq:
+            entry = self.store.get(seq)
+            if entry is None or entry[0] in NO_REPLAY:
+                yield _gapfill(seq)
+            else:
+                payload = seto_pb2.Payload.FromString(entry[1])
+                payload.eto_payload.is_replay = True
+                yield payload.SerializeToString()
+            seq += 1
 
 
 def _gapfill(seq: int) -> bytes:

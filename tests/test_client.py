@@ -571,6 +571,35 @@ class PingTests(unittest.TestCase):
         ex.send_eto(eto_pb2.PAYLOAD_PONG)
         self.successResultOf(later)
 
+    def test_late_pong_is_not_the_next_pings(self) -> None:
+        """A pong that comes after its ping timed out answers that ping, not the next one:
+        the next one's round trip is its own."""
+        ex = FakeExchange(request_timeout=5, heartbeat_interval=100)
+        ex.login()
+        first = ex.client.ping()
+        ex.clock.advance(5)
+        self.failureResultOf(first, RequestTimeout)
+        second = ex.client.ping()
+        ex.clock.advance(1)
+        ex.send_eto(eto_pb2.PAYLOAD_PONG)  # the first ping's, late
+        self.assertNoResult(second)
+        ex.clock.advance(0.5)
+        ex.send_eto(eto_pb2.PAYLOAD_PONG)
+        self.assertEqual(self.successResultOf(second), 1.5)
+
+    def test_cancelled_ping_keeps_its_place(self) -> None:
+        ex = FakeExchange(request_timeout=5, heartbeat_interval=100)
+        ex.login()
+        first = ex.client.ping()
+        first.cancel()
+        self.failureResultOf(first)
+        second = ex.client.ping()
+        ex.send_eto(eto_pb2.PAYLOAD_PONG)
+        self.assertNoResult(second)
+        ex.clock.advance(0.25)
+        ex.send_eto(eto_pb2.PAYLOAD_PONG)
+        self.assertEqual(self.successResultOf(second), 0.25)
+
     def test_ping_lost_in_a_gap(self) -> None:
         """The exchange asks for a replay from a ping: it never saw it, and says so."""
         ex = FakeExchange()

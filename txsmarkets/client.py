@@ -722,15 +722,10 @@ class StreamingAPIClient:
         the exchange turns out never to have received it (it asked for a replay from it).
         """
         protocol = self._protocol()
-        entry: list[Any] = []
-
-        def forget(d: Deferred[float]) -> None:
-            if entry and entry[0] in self._pings:
-                self._pings.remove(entry[0])
-
-        d: Deferred[float] = Deferred(forget)
-        entry.append((self.session.sequence.outseq, self.clock.seconds(), d))
-        self._pings.append(entry[0])
+        # A ping whose waiter gives up (a timeout, a cancel) keeps its place in the queue:
+        # pongs come in order, and its pong, late, must not be taken for a later ping's.
+        d: Deferred[float] = Deferred()
+        self._pings.append((self.session.sequence.outseq, self.clock.seconds(), d))
         timeout = self.session.settings.request_timeout
         if timeout:
             d.addTimeout(
@@ -750,7 +745,8 @@ class StreamingAPIClient:
         lost = [entry for entry in self._pings if first <= entry[0] < limit]
         for entry in lost:
             self._pings.remove(entry)
-            entry[2].errback(PingLost(f"ping #{entry[0]} never reached the exchange"))
+            if not entry[2].called:
+                entry[2].errback(PingLost(f"ping #{entry[0]} never reached the exchange"))
 
     def _protocol(self) -> Any:
         if self.session.protocol is None or not self.session.logged_in:
@@ -978,7 +974,8 @@ class StreamingAPIClient:
     def _eto(self, payload: seto_pb2.Payload) -> None:
         if payload.eto_payload.type == eto_pb2.PAYLOAD_PONG and self._pings:
             _, sent, d = self._pings.pop(0)
-            d.callback(self.clock.seconds() - sent)
+            if not d.called:
+                d.callback(self.clock.seconds() - sent)
 
     # -- connection events -----------------------------------------------------------------
 
@@ -1001,7 +998,8 @@ class StreamingAPIClient:
         self._creates.clear()
         pings, self._pings = self._pings, []
         for _, _, d in pings:
-            d.errback(ConnectionLost(reason))
+            if not d.called:
+                d.errback(ConnectionLost(reason))
         self.throttle.clear(error)
 
 

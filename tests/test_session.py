@@ -85,6 +85,42 @@ class ReceiveTests(unittest.SynchronousTestCase):
         self.assertIs(state.receive(app(8)), Verdict.GAP)
         self.assertEqual(state.gaps, 2)
 
+    def test_replay_that_loses_a_frame_is_asked_again(self) -> None:
+        """A replayed frame beyond the expected seq, once the replay has made progress,
+        means the replay lost one: a new request, at once, from what is missing."""
+        state = SequenceState()
+        state.receive(app(1))
+        self.assertIs(state.receive(app(5)), Verdict.GAP)
+        self.assertEqual(state.replay_request().eto_payload.replay.seq, 2)
+
+        def replayed(seq: int) -> seto_pb2.Payload:
+            payload = app(seq)
+            payload.eto_payload.is_replay = True
+            return payload
+
+        self.assertIs(state.receive(replayed(2)), Verdict.DELIVER)
+        # 3 was lost on the way: 4 says so.
+        self.assertIs(state.receive(replayed(4)), Verdict.GAP)
+        self.assertEqual(state.replay_request().eto_payload.replay.seq, 3)
+        # The rest of the first replay adds nothing: no progress since the new request.
+        self.assertIs(state.receive(replayed(5)), Verdict.GAP_PENDING)
+        for seq in (3, 4, 5):
+            self.assertIs(state.receive(replayed(seq)), Verdict.DELIVER)
+        self.assertIsNone(state.replay_asked)
+        self.assertEqual((state.gaps, state.replays_asked), (2, 2))
+
+    def test_live_frames_during_a_replay_wait(self) -> None:
+        """Frames beyond the gap that are not replays are the live stream: they wait."""
+        state = SequenceState()
+        state.receive(app(1))
+        state.receive(app(4))
+        state.replay_request()
+        replayed = app(2)
+        replayed.eto_payload.is_replay = True
+        state.receive(replayed)
+        self.assertIs(state.receive(app(6)), Verdict.GAP_PENDING)
+        self.assertEqual(state.gaps, 1)
+
     def test_gapfill_consumes(self) -> None:
         state = SequenceState()
         self.assertIs(state.receive(session_message(eto_pb2.PAYLOAD_GAPFILL, 1)), Verdict.CONSUMED)

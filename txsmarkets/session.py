@@ -31,7 +31,8 @@ class Verdict(enum.Enum):
     CONSUMED = "consumed"
     #: Below the expected seq: already seen, dropped.
     DUPLICATE = "duplicate"
-    #: Above the expected seq, and no replay is outstanding: ask for one.
+    #: Above the expected seq, and no replay is outstanding (or the one outstanding lost a
+    #: frame on the way): ask for one.
     GAP = "gap"
     #: Above the expected seq while a replay is outstanding: held back, it will be resent.
     GAP_PENDING = "gap-pending"
@@ -161,6 +162,11 @@ class SequenceState:
             self.gap_high = seq
         if self.replay_asked is None:
             self.replay_asked = expected
+            self.gaps += 1
+            return Verdict.GAP
+        if eto.is_replay and expected > self.replay_asked:
+            # The replay has come this far since we asked, then skipped what we expect: a
+            # frame of it was lost on the way. Ask again now rather than at the timeout.
             self.gaps += 1
             return Verdict.GAP
         return Verdict.GAP_PENDING

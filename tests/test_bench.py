@@ -66,6 +66,9 @@ class QuickBenchmarkTests(unittest.TestCase):
         )
         self.assertLessEqual(result["p50_us"], result["p99_us"])
         self.assertLessEqual(result["echo_p50_us"], result["echo_p99_us"])
+        # The headline one-at-a-time figures are those of one of the placements measured.
+        self.assertIn(result["placement"], result["by_placement"])
+        self.assertEqual(result["p50_us"], result["by_placement"][result["placement"]]["p50_us"])
         # Every order was cancelled: the demo account's £1,000 is whole again.
         self.assertEqual(result["available_balance_after"], 1000.0)
 

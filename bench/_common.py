@@ -30,6 +30,7 @@ from txsmarkets import eto_pb2, seto_pb2  # noqa: E402
 from txsmarkets.client import Session, SessionSettings, StreamingAPIClient  # noqa: E402
 from txsmarkets.framing import frame_encode  # noqa: E402
 from txsmarkets.messages import eto_message  # noqa: E402
+from txsmarkets.process import freeze_long_lived  # noqa: E402
 
 CHUNK = 64 * 1024
 
@@ -206,6 +207,8 @@ def serve(kind: str, options: dict[str, Any]) -> None:
         reactor.callFromThread(reactor.stop)  # type: ignore[attr-defined]
 
     threading.Thread(target=watch_stdin, daemon=True).start()
+    # As the twistd plugins do: startup's objects out of the collector's sight.
+    reactor.callWhenRunning(freeze_long_lived)  # type: ignore[attr-defined]
     if profile:
         import cProfile
 
@@ -334,6 +337,8 @@ def run_reactor(main: Callable[[Any], Any]) -> Any:
         d.addBoth(outcome.append)
         d.addBoth(lambda _: reactor.stop())  # type: ignore[attr-defined]
 
+    # As the twistd plugins do: startup's objects out of the collector's sight.
+    reactor.callWhenRunning(freeze_long_lived)  # type: ignore[attr-defined]
     reactor.callWhenRunning(start)  # type: ignore[attr-defined]
     reactor.run()  # type: ignore[attr-defined]
     if not outcome:

@@ -122,3 +122,26 @@ class ServiceTests(unittest.TestCase):
             self.assertFalse(client.session.connected)
 
         return defer.Deferred.fromCoroutine(run())
+
+
+class FreezeTests(unittest.SynchronousTestCase):
+    def test_startup_objects_frozen(self) -> None:
+        """What is alive when the daemon starts is moved out of the collector's sight;
+        garbage is collected first, so none of it is kept for ever."""
+        import gc
+        import weakref
+
+        from txsmarkets.process import freeze_long_lived
+
+        class Node:
+            pass
+
+        cycle = Node()
+        cycle.me = cycle  # type: ignore[attr-defined]
+        dead = weakref.ref(cycle)
+        del cycle
+        self.addCleanup(gc.unfreeze)
+        before = gc.get_freeze_count()
+        freeze_long_lived()
+        self.assertIsNone(dead())
+        self.assertGreater(gc.get_freeze_count(), before)

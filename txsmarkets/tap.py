@@ -174,6 +174,9 @@ class Options(usage.Options):
 def makeService(options: Options) -> service.IService:
     from twisted.internet import reactor
 
+    from txsmarkets.process import freeze_long_lived
+
+    reactor.callWhenRunning(freeze_long_lived)  # type: ignore[attr-defined]
     return SmarketsService(
         options["settings"],
         reactor,

@@ -215,8 +215,6 @@ def _set_money(body: Any, account: Account) -> None:
     body.exposure = float(exposure)
 
 
-
-
 class MatchingEngine:
     """An in-process exchange for the markets and accounts of a `Catalogue`.
 

@@ -426,6 +426,42 @@ class RequestTests(unittest.TestCase):
         self.failureResultOf(d, RequestTimeout)
         self.assertEqual(len(ex.client._pending), 0)
 
+    def test_timeouts_in_order_of_sending(self) -> None:
+        """Each request times out its own timeout after it was sent, on one timer."""
+        ex = FakeExchange(request_timeout=5, heartbeat_interval=100)
+        ex.login()
+        first = ex.client.cancel_order(1)
+        ex.clock.advance(2)
+        second = ex.client.cancel_order(2)
+        ex.clock.advance(3)
+        self.failureResultOf(first, RequestTimeout)
+        self.assertNoResult(second)
+        ex.clock.advance(1.9)
+        self.assertNoResult(second)
+        ex.clock.advance(0.1)
+        self.failureResultOf(second, RequestTimeout)
+
+    def test_retry_on_timeout_keeps_one_timer(self) -> None:
+        """A request made again from the timeout's errback gets its own timeout, and the
+        timers do not pile up."""
+        ex = FakeExchange(request_timeout=5, heartbeat_interval=100)
+        ex.login()
+        outcomes: list[Any] = []
+
+        def retry(failure: Failure, left: int) -> None:
+            failure.trap(RequestTimeout)
+            outcomes.append(left)
+            if left:
+                ex.client.cancel_order(7).addErrback(retry, left - 1)
+
+        ex.client.cancel_order(7).addErrback(retry, 5)
+        timers = []
+        for _ in range(6):
+            ex.clock.advance(5)
+            timers.append(sum(1 for call in ex.clock.getDelayedCalls() if call.func == ex.client._pending._expire))
+        self.assertEqual(outcomes, [5, 4, 3, 2, 1, 0])
+        self.assertEqual(timers, [1, 1, 1, 1, 1, 0])
+
     def test_connection_lost_errbacks_all(self) -> None:
         ex = FakeExchange()
         ex.login()
@@ -571,34 +607,22 @@ class PingTests(unittest.TestCase):
         ex.send_eto(eto_pb2.PAYLOAD_PONG)
         self.successResultOf(later)
 
-    def test_late_pong_is_not_the_next_pings(self) -> None:
-        """A pong that comes after its ping timed out answers that ping, not the next one:
-        the next one's round trip is its own."""
+    def test_lost_pong_does_not_shift_later_pings(self) -> None:
+        """A ping whose pong never comes (a replay sends a gapfill for it) times out alone:
+        the next ping is matched to its own pong."""
         ex = FakeExchange(request_timeout=5, heartbeat_interval=100)
         ex.login()
         first = ex.client.ping()
         ex.clock.advance(5)
         self.failureResultOf(first, RequestTimeout)
         second = ex.client.ping()
-        ex.clock.advance(1)
-        ex.send_eto(eto_pb2.PAYLOAD_PONG)  # the first ping's, late
-        self.assertNoResult(second)
-        ex.clock.advance(0.5)
-        ex.send_eto(eto_pb2.PAYLOAD_PONG)
-        self.assertEqual(self.successResultOf(second), 1.5)
-
-    def test_cancelled_ping_keeps_its_place(self) -> None:
-        ex = FakeExchange(request_timeout=5, heartbeat_interval=100)
-        ex.login()
-        first = ex.client.ping()
-        first.cancel()
-        self.failureResultOf(first)
-        second = ex.client.ping()
-        ex.send_eto(eto_pb2.PAYLOAD_PONG)
-        self.assertNoResult(second)
         ex.clock.advance(0.25)
         ex.send_eto(eto_pb2.PAYLOAD_PONG)
         self.assertEqual(self.successResultOf(second), 0.25)
+        third = ex.client.ping()
+        ex.clock.advance(0.5)
+        ex.send_eto(eto_pb2.PAYLOAD_PONG)
+        self.assertEqual(self.successResultOf(third), 0.5)
 
     def test_ping_lost_in_a_gap(self) -> None:
         """The exchange asks for a replay from a ping: it never saw it, and says so."""

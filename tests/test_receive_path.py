@@ -305,3 +305,15 @@ class SamePathTests(unittest.SynchronousTestCase):
                 )
             )
         self.assertEqual(results[0], results[1])
+
+
+class OnPayloadTests(unittest.SynchronousTestCase):
+    def test_replaced_on_payload_sees_everything(self) -> None:
+        """Whoever replaces the session's on_payload gets every message, however the bytes
+        were cut into reads: the client's direct routes are off."""
+        client = Client()
+        seen: list[int] = []
+        client.session.on_payload = lambda payload: seen.append(payload.eto_payload.seq)
+        client.proto.dataReceived(stream(*(quote(seq) for seq in range(2, 6))))
+        self.assertEqual(seen, [2, 3, 4, 5])
+        self.assertEqual(client.seen, [])

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet.abstract import FileDescriptor
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.ssl import optionsForClientTLS
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor, StringTransport
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial import unittest
 
 from txsmarkets import eto_pb2
@@ -29,6 +34,18 @@ class Socket(FileDescriptor):
         taken = bytes(data[: self.room])
         self.sent.append(taken)
         return len(taken)
+
+
+def tls_over_socket() -> tuple[Socket, Any]:
+    """A client TLS layer (as connectSSL makes) over a `Socket`, its ClientHello written."""
+    factory = TLSMemoryBIOFactory(
+        optionsForClientTLS("localhost"), True, Factory.forProtocol(Protocol)
+    )
+    tls = factory.buildProtocol(None)
+    socket = Socket()
+    socket.getPeer = socket.getHost = lambda: None  # type: ignore[method-assign]
+    tls.makeConnection(socket)
+    return socket, tls
 
 
 class Producer:
@@ -81,6 +98,24 @@ class SendNowTests(unittest.SynchronousTestCase):
         socket.write(b"x")
         send_now(socket)
         self.assertEqual(socket.sent, [b"x"])
+
+    def test_under_tls(self) -> None:
+        """Under a TLS layer, the socket beneath is the one that sends."""
+        socket, tls = tls_over_socket()
+        self.assertIn(socket, socket.reactor.writers)  # the ClientHello, buffered
+        send_now(tls)
+        self.assertEqual(len(socket.sent), 1)
+        self.assertNotIn(socket, socket.reactor.writers)
+
+    def test_not_when_tls_closes_the_socket(self) -> None:
+        """TLS may close the socket under it (the peer's close_notify, a TLS error) while
+        its own layer is not closing: the socket's last write is left to the reactor."""
+        socket, tls = tls_over_socket()
+        tls._tlsShutdownFinished(None)
+        self.assertTrue(socket.disconnecting)
+        send_now(tls)
+        self.assertEqual(socket.sent, [])
+        self.assertIn(socket, socket.reactor.writers)
 
     def test_other_transports_are_left_alone(self) -> None:
         transport = StringTransport()

@@ -13,7 +13,7 @@ from twisted.trial import unittest
 
 from txsmarkets import eto_pb2, seto_pb2
 from txsmarkets.framing import ULEB128StringReceiver, frame_decode_all, frame_encode
-from txsmarkets.messages import eto_message
+from txsmarkets.messages import eto_message, message_name
 from txsmarkets.protocol import SessionProtocolMixin
 from txsmarkets.session import ReplayStore, SequenceState, Verdict
 
@@ -243,16 +243,34 @@ class ServeReplayTests(unittest.SynchronousTestCase):
         self.peer.clock.advance(0)
         self.assertEqual(self.sent(), [])
 
-    def test_messages_sent_meanwhile_are_replayed_too(self) -> None:
-        """A message sent while a replay is under way goes out at once, and again in the
-        replay, which runs to the last message sent."""
+    def test_messages_sent_meanwhile_follow_the_replay(self) -> None:
+        """A message sent while a replay is under way would be dropped by the peer, which
+        waits for its gap: it is held back and sent once, as it is, after the replay. A
+        pong stays a pong (a replay could only send a gapfill for it)."""
         self.peer.dataReceived(replay_request(1, 1))
         self.peer.sendPayload(app(0))
+        self.peer.sendSession(eto_pb2.PAYLOAD_PONG)
         while self.peer._replayCall is not None:
             self.peer.clock.advance(0)
-        seqs = [p.eto_payload.seq for p in self.sent()]
-        self.assertEqual(seqs[1000], 10_001)
-        self.assertEqual(seqs[1001:], list(range(1001, 10_002)))
+        sent = self.sent()
+        self.assertEqual([p.eto_payload.seq for p in sent], list(range(1, 10_003)))
+        live = sent[-2:]
+        self.assertEqual([message_name(p) for p in live], ["seto.market_subscribe", "eto.pong"])
+        self.assertFalse(any(p.eto_payload.is_replay for p in live))
+        self.peer.sendPayload(app(0))
+        self.assertEqual([p.eto_payload.seq for p in self.sent()], [10_003])
+
+    def test_what_was_held_is_sent_whatever_is_sent_meanwhile(self) -> None:
+        """Messages sent during a long replay cannot push the ones it is to send out of a
+        full store: those are taken when the request comes."""
+        held = list(range(self.peer.sequence.store.first, 10_001))
+        self.peer.dataReceived(replay_request(1, 1))
+        while self.peer._replayCall is not None:
+            for _ in range(200):
+                self.peer.sendPayload(app(0))
+            self.peer.clock.advance(0)
+        replayed = {p.eto_payload.seq: p for p in self.sent() if p.eto_payload.is_replay}
+        self.assertEqual([message_name(replayed[seq]) for seq in held], ["seto.market_subscribe"] * len(held))
 
     def test_stops_with_the_connection(self) -> None:
         self.peer.dataReceived(replay_request(1, 1))

@@ -221,9 +221,8 @@ class Session:
         self.ever_logged_in = False
         #: Called with each in-order application payload (the client sets it).
         self.on_payload: Callable[[seto_pb2.Payload], None] = lambda payload: None
-        #: By seto type, a callable that an in-order message may go to straight from the
-        #: protocol, past `payload_received` (the client sets it; see `Routes`).
-        self.direct_routes: Mapping[int, Callable[[seto_pb2.Payload], None] | None] | None = None
+        # (the on_payload they serve, the routes): see route_to.
+        self._routes: tuple[Any, Mapping[int, Any]] | None = None
         #: Called with the login response after every (re)login.
         self.on_login: Callable[[seto_pb2.Payload, bool], None] = lambda payload, resumed: None
         #: Called with the first seq of each replay the peer asked of us.
@@ -234,6 +233,25 @@ class Session:
         self._logout_waiters: list[Deferred[None]] = []
         self._lost_waiters: dict[Any, list[Deferred[None]]] = {}
         self._logging_out = False
+
+    def route_to(
+        self,
+        dispatch: Callable[[seto_pb2.Payload], None],
+        routes: Mapping[int, Callable[[seto_pb2.Payload], None] | None],
+    ) -> None:
+        """Hand in-order application payloads to ``dispatch`` (as ``on_payload``), and let
+        ``routes`` take those of a type it maps to a callable straight from the protocol:
+        the callable must do what ``dispatch`` would. Setting ``on_payload`` to anything
+        else turns the routes off."""
+        self.on_payload = dispatch
+        self._routes = (dispatch, routes)
+
+    @property
+    def direct_routes(self) -> Mapping[int, Callable[[seto_pb2.Payload], None] | None] | None:
+        """The routes given with `route_to`, while ``on_payload`` is still their dispatch."""
+        if self._routes is not None and self._routes[0] is self.on_payload:
+            return self._routes[1]
+        return None
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "disconnected"
@@ -467,6 +485,7 @@ class _Pending:
         # key -> when it times out, oldest first.
         self._deadlines: dict[tuple[Any, ...], float] = {}
         self._timer: IDelayedCall | None = None
+        self._expiring = False
         # seq of a request -> its key: an order_invalid or order_rejected names only the seq.
         self._by_seq: dict[int, tuple[Any, ...]] = {}
         self._seq_of: dict[tuple[Any, ...], int] = {}
@@ -492,7 +511,7 @@ class _Pending:
         self._waiting[key] = d
         if self.timeout:
             self._deadlines[key] = self._clock.seconds() + self.timeout
-            if self._timer is None:
+            if self._timer is None and not self._expiring:
                 self._timer = self._clock.callLater(self.timeout, self._expire)
         return d
 
@@ -500,14 +519,21 @@ class _Pending:
         self._timer = None
         now = self._clock.seconds()
         deadlines = self._deadlines
-        while deadlines:
-            key, deadline = next(iter(deadlines.items()))
-            if deadline > now:
-                self._timer = self._clock.callLater(deadline - now, self._expire)
-                return
-            d = self.pop(key)
-            if d is not None:
-                d.errback(RequestTimeout(f"no answer to {key[0]} {key[1:]} within {self.timeout}s"))
+        # An errback may make a new request (a retry): the timer is set once, below.
+        self._expiring = True
+        try:
+            while deadlines:
+                key, deadline = next(iter(deadlines.items()))
+                if deadline > now:
+                    break
+                d = self.pop(key)
+                if d is not None:
+                    d.errback(RequestTimeout(f"no answer to {key[0]} {key[1:]} within {self.timeout}s"))
+        finally:
+            self._expiring = False
+        if deadlines and self._timer is None:
+            deadline = next(iter(deadlines.values()))
+            self._timer = self._clock.callLater(max(0.0, deadline - now), self._expire)
 
     def pop(self, key: tuple[Any, ...]) -> Deferred[Any] | None:
         if key[0] == "order" and key not in self._waiting:
@@ -590,8 +616,7 @@ class StreamingAPIClient:
             seto_pb2.PAYLOAD_ETO: self._eto,
         }
         self._build_routes()
-        session.on_payload = self._dispatch
-        session.direct_routes = self._direct
+        session.route_to(self._dispatch, self._direct)
         session.on_login = self._logged_in
         session.on_disconnect = self._disconnected
         session.on_replay_served = self._pings_lost
@@ -722,10 +747,19 @@ class StreamingAPIClient:
         the exchange turns out never to have received it (it asked for a replay from it).
         """
         protocol = self._protocol()
-        # A ping whose waiter gives up (a timeout, a cancel) keeps its place in the queue:
-        # pongs come in order, and its pong, late, must not be taken for a later ping's.
-        d: Deferred[float] = Deferred()
-        self._pings.append((self.session.sequence.outseq, self.clock.seconds(), d))
+        entry: list[Any] = []
+
+        def forget(d: Deferred[float]) -> None:
+            # A ping that gives up leaves the queue. Pongs carry no reference, so a pong that
+            # comes later still will be taken for the next ping's; but a pong can also be
+            # lost for good (a replay sends a gapfill for it), and a place kept for it would
+            # then put every later ping a pong behind.
+            if entry and entry[0] in self._pings:
+                self._pings.remove(entry[0])
+
+        d: Deferred[float] = Deferred(forget)
+        entry.append((self.session.sequence.outseq, self.clock.seconds(), d))
+        self._pings.append(entry[0])
         timeout = self.session.settings.request_timeout
         if timeout:
             d.addTimeout(

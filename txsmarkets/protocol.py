@@ -78,6 +78,9 @@ class SessionProtocolMixin:
     _replayAskedAt: float | None = None
     _replaying: Iterator[bytes] | None = None
     _replayCall: IDelayedCall | None = None
+    # While a replay is under way: the messages sent meanwhile, and the seq they start at.
+    _heldBack: list[bytes] | None = None
+    _heldFrom = 0
 
     # -- connection ---------------------------------------------------------------------
 
@@ -89,7 +92,7 @@ class SessionProtocolMixin:
 
     def connectionLost(self, reason: Failure) -> None:
         self._stopTicker()
-        self._replaying = None
+        self._replaying = self._heldBack = None
         if self._replayCall is not None and self._replayCall.active():
             self._replayCall.cancel()
         self._replayCall = None
@@ -117,7 +120,13 @@ class SessionProtocolMixin:
     def sendPayload(self, payload: seto_pb2.Payload) -> int:
         """Number ``payload``, keep it for replay and send it; return its seq."""
         seq = self.sequence.outseq
-        self.sendString(self.sequence.stamp(payload))  # type: ignore[attr-defined]
+        data = self.sequence.stamp(payload)
+        if self._heldBack is not None:
+            # A replay is under way: the peer would drop this as beyond its gap, and the
+            # replay could only send a gapfill for a pong. It follows the replay instead.
+            self._heldBack.append(data)
+            return seq
+        self.sendString(data)  # type: ignore[attr-defined]
         self._sent += 1
         self._lastSent = self.clock.seconds()
         return seq
@@ -306,16 +315,20 @@ class SessionProtocolMixin:
             self.loginCompleted(payload)
 
     def _serveReplay(self, first: int) -> None:
-        # A new request replaces a replay still being sent: it asks from what is missing now.
+        # A new request replaces a replay still being sent: it asks from what is missing
+        # now. Either way the replay ends where messages started to be held back.
         self._log.debug("replaying from seq {first}", first=first)
-        self._replaying = self.sequence.replay(first)
+        if self._heldBack is None:
+            self._heldBack = []
+            self._heldFrom = self.sequence.outseq
+        self._replaying = self.sequence.replay(first, self._heldFrom)
         self.replayServed(first)
         if self._replayCall is None:
             self._replayMore()
 
     def _replayMore(self) -> None:
-        # Sent replayChunk frames a turn of the reactor: a request for a long stretch must
-        # not stall every other connection while it is answered.
+        # replayChunk frames a turn of the reactor: a request for a long stretch must not
+        # stall every other connection while it is answered.
         self._replayCall = None
         frames = self._replaying
         transport = self.transport  # type: ignore[attr-defined]
@@ -330,7 +343,11 @@ class SessionProtocolMixin:
                 self._replayCall = self.clock.callLater(0, self._replayMore)
                 break
         else:
+            held, self._heldBack = self._heldBack or [], None
             self._replaying = None
+            for frame in held:
+                send(frame)
+            sent += len(held)
         self._sent += sent
         self._lastSent = self.clock.seconds()
 

@@ -10,23 +10,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.abstract import FileDescriptor
+
 __all__ = ["send_now"]
 
 
 def send_now(transport: Any) -> None:
     """Send what ``transport`` holds, if it is a socket transport that can do so safely.
 
-    That is a Twisted file descriptor transport (TCP, or TLS started on TCP, as
-    ``connectSSL`` does) that is not closing (its last write ends the connection, which is
-    the reactor's to handle) and whose producer, if any, is a push producer that is not
-    paused (so that draining the buffer does not call back into it). Anything else, a test
-    double included, sends on the reactor's turn as before. What the socket does not take
-    stays buffered, and the reactor sends it, or reports an error, as usual.
+    The socket is the Twisted file descriptor under ``transport`` (TCP itself, or the TCP
+    connection under the TLS layer that ``connectSSL`` adds). Nothing is done when any
+    layer is closing (its last write ends the connection, which is the reactor's to
+    handle), or when the socket has a producer that is paused or not a push producer
+    (draining the buffer would call back into it). Anything else, a test double included,
+    sends on the reactor's turn as before. What the socket does not take stays buffered,
+    and the reactor sends it, or reports an error, as usual.
     """
-    do_write = getattr(transport, "doWrite", None)
-    if do_write is None or getattr(transport, "disconnecting", True):
+    layer = transport
+    while not isinstance(layer, FileDescriptor):
+        if layer is None or getattr(layer, "disconnecting", False):
+            return
+        layer = getattr(layer, "transport", None)
+    if layer.disconnecting or not layer.connected:
         return
-    producer = getattr(transport, "producer", None)
-    if producer is not None and not (transport.streamingProducer and not transport.producerPaused):
+    producer = layer.producer
+    if producer is not None and not (layer.streamingProducer and not layer.producerPaused):
         return
-    do_write()
+    if layer.doWrite() is not None:
+        # An error, or the end of the connection: the reactor's to handle, as if it had
+        # found the socket writable itself.
+        layer.startWriting()

@@ -8,6 +8,7 @@ payloads, judges incoming ones, and answers replay requests with the frames to r
 from __future__ import annotations
 
 import enum
+import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -72,6 +73,15 @@ class ReplayStore:
         if 0 <= index < len(self._entries):
             return self._entries[index]
         return None
+
+    def slice(self, first: int, end: int) -> list[tuple[int, bytes]]:
+        """The ``(kind, data)`` of every message held from seq ``first`` up to ``end``."""
+        entries = self._entries
+        low = max(first - self.first, 0)
+        high = min(end - self.first, len(entries))
+        if high <= low:
+            return []
+        return list(itertools.islice(entries, low, high))
 
     def discard_from(self, seq: int) -> None:
         """Forget every message from ``seq`` on (the peer told us to number again from it)."""
@@ -181,31 +191,40 @@ class SequenceState:
         self.replay_asked = self.inseq
         return payload
 
-    def replay(self, first: int) -> Iterator[bytes]:
+    def replay(self, first: int, upto: int | None = None) -> Iterator[bytes]:
         """The serialised payloads that answer the peer's replay request from ``first``.
 
-        Every message from ``first`` to the last one sent, with ``is_replay`` set; a session
-        message that makes no sense twice, or one no longer held, is replaced by a gapfill.
-        Made one at a time as the iterator is consumed, up to the last message sent by
-        then, so that a request for a long stretch costs no memory up front.
+        Every message from ``first`` up to ``upto`` (by default, to the last one sent), with
+        ``is_replay`` set; a session message that makes no sense twice, or one no longer
+        held, is replaced by a gapfill. What the store holds is taken now, so that messages
+        sent while the replay is under way cannot push out of it the ones it is to send;
+        the gapfills, however many, are made one at a time as the iterator is consumed.
         """
-        seq = max(first, 1)
-        missing = min(self.store.first, self.outseq) - seq
-        if missing > 0:
+        start = max(first, 1)
+        end = self.outseq if upto is None else min(upto, self.outseq)
+        held_from = max(start, self.store.first)
+        gap_end = min(held_from, end)
+        if gap_end > start:
             _log.warn(
                 "replay from {first}: {missing} messages are no longer held; sending gapfills",
                 first=first,
-                missing=missing,
+                missing=gap_end - start,
             )
-        while seq < self.outseq:
-            entry = self.store.get(seq)
-            if entry is None or entry[0] in NO_REPLAY:
-                yield _gapfill(seq)
-            else:
-                payload = seto_pb2.Payload.FromString(entry[1])
-                payload.eto_payload.is_replay = True
-                yield payload.SerializeToString()
-            seq += 1
+        return _replayed(start, gap_end, held_from, self.store.slice(held_from, end))
+
+
+def _replayed(start: int, gap_end: int, held_from: int, held: list[tuple[int, bytes]]) -> Iterator[bytes]:
+    for seq in range(start, gap_end):
+        yield _gapfill(seq)
+    seq = held_from
+    for kind, data in held:
+        if kind in NO_REPLAY:
+            yield _gapfill(seq)
+        else:
+            payload = seto_pb2.Payload.FromString(data)
+            payload.eto_payload.is_replay = True
+            yield payload.SerializeToString()
+        seq += 1
 
 
 def _gapfill(seq: int) -> bytes:

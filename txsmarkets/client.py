@@ -558,6 +558,10 @@ class _Pending:
             d.errback(error)
 
 
+def _ignore(payload: seto_pb2.Payload) -> None:
+    """The route of a message nothing is registered for."""
+
+
 def _handler_failed(handler: Callable[..., Any], name: str) -> None:
     _log.failure("handler {handler!r} raised on {name}", handler=handler, name=name)
 
@@ -667,23 +671,30 @@ class StreamingAPIClient:
 
     def _build_routes(self) -> None:
         # In place: the protocol holds the direct table.
+        resolve = self._resolve
+        to_session = self.session.payload_received
         for kind, name in SETO_NAMES.items():
-            route = self._routes[kind] = self._compile(kind, name)
+            route = self._routes[kind] = self._compile(kind, name, resolve)
             if kind in ACCOUNT_TYPES:
                 # Past the session, which drops account messages it has already seen.
-                self._direct[kind] = self.session.payload_received
+                self._direct[kind] = to_session
             else:
                 self._direct[kind] = route
         self._direct[seto_pb2.PAYLOAD_ETO] = self._direct[seto_pb2.PAYLOAD_LOGIN] = None
 
-    def _compile(self, kind: int, name: str) -> Callable[[seto_pb2.Payload], None]:
+    def _compile(
+        self, kind: int, name: str, resolver: Callable[[seto_pb2.Payload], None] | None = None
+    ) -> Callable[[seto_pb2.Payload], None]:
         """The function that hands a message of seto type ``kind`` (called ``name``) to
         the client's own bookkeeping, the handlers, the global handlers and the request
-        it answers."""
+        it answers (through ``resolver``, by default `_resolve`)."""
         internal = self._internal.get(kind)
         handlers = tuple(self._handlers.get(name, ()))
         global_handlers = tuple(self._global_handlers)
-        resolve = self._resolve if kind in _ANSWERS else None
+        resolve = (resolver or self._resolve) if kind in _ANSWERS else None
+        if internal is None and not handlers and not global_handlers and resolve is None:
+            # Most types, most of the time: one function for all, not one each per client.
+            return _ignore
         # Whether to call ``internal``: quote updates only matter to a book held for their
         # market, so with none held the call is skipped (this is the busiest type of all).
         # ``self.markets`` is never replaced, only changed.
@@ -779,8 +790,7 @@ class StreamingAPIClient:
         lost = [entry for entry in self._pings if first <= entry[0] < limit]
         for entry in lost:
             self._pings.remove(entry)
-            if not entry[2].called:
-                entry[2].errback(PingLost(f"ping #{entry[0]} never reached the exchange"))
+            entry[2].errback(PingLost(f"ping #{entry[0]} never reached the exchange"))
 
     def _protocol(self) -> Any:
         if self.session.protocol is None or not self.session.logged_in:
@@ -1008,8 +1018,7 @@ class StreamingAPIClient:
     def _eto(self, payload: seto_pb2.Payload) -> None:
         if payload.eto_payload.type == eto_pb2.PAYLOAD_PONG and self._pings:
             _, sent, d = self._pings.pop(0)
-            if not d.called:
-                d.callback(self.clock.seconds() - sent)
+            d.callback(self.clock.seconds() - sent)
 
     # -- connection events -----------------------------------------------------------------
 
@@ -1032,8 +1041,7 @@ class StreamingAPIClient:
         self._creates.clear()
         pings, self._pings = self._pings, []
         for _, _, d in pings:
-            if not d.called:
-                d.errback(ConnectionLost(reason))
+            d.errback(ConnectionLost(reason))
         self.throttle.clear(error)
 
 

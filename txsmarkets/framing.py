@@ -22,6 +22,7 @@ __all__ = [
     "ULEB128StringReceiver",
     "frame_decode_all",
     "frame_encode",
+    "frame_payload",
     "split_frames",
     "uleb128_decode",
     "uleb128_encode",
@@ -147,6 +148,11 @@ def split_frames(data: bytes, pos: int = 0, max_length: int = 16383) -> tuple[li
     return frames, pos
 
 
+def frame_payload(frame: bytes) -> bytes:
+    """The payload of one of the frames `split_frames` gives."""
+    return frame[1:] if frame[0] < 0x80 else frame[2:]
+
+
 class ULEB128StringReceiver(protocol.Protocol):
     """A receiver of ULEB128-framed strings, the Smarkets wire format.
 
@@ -162,12 +168,6 @@ class ULEB128StringReceiver(protocol.Protocol):
     #: rather than to `stringReceived` one by one.
     receivesFrames = False
 
-    def makeConnection(self, transport: Any) -> None:
-        # An instance attribute: the dispatch loops read it after every frame, and an
-        # instance's own attribute is the quicker read.
-        self.paused = False
-        super().makeConnection(transport)
-
     _log = Logger()
     paused = False
     _unprocessed = b""
@@ -175,6 +175,12 @@ class ULEB128StringReceiver(protocol.Protocol):
     _chunks: list[bytes] | None = None
     _collected = 0
     _wanted = 0
+
+    def makeConnection(self, transport: Any) -> None:
+        # An instance attribute: the dispatch loops read it after every frame, and an
+        # instance's own attribute is the quicker read.
+        self.paused = False
+        super().makeConnection(transport)
 
     def stringReceived(self, string: bytes) -> None:
         """Override this for notification when each complete payload is received."""
@@ -191,7 +197,7 @@ class ULEB128StringReceiver(protocol.Protocol):
         taken = 0
         for frame in frames:
             taken += 1
-            self.stringReceived(frame[1:] if frame[0] < 0x80 else frame[2:])
+            self.stringReceived(frame_payload(frame))
             if self.paused or self.transport is None or self.transport.disconnecting:
                 break
         return taken

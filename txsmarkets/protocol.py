@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.framing import frame_payload
 from txsmarkets.messages import MAX_SEQ, bad_text, eto_message, parse_frames
 from txsmarkets.sendnow import send_now
 from txsmarkets.session import SequenceState, Verdict
@@ -235,8 +236,7 @@ class SessionProtocolMixin:
                         break
                     if journal is not None:
                         # Recorded before anything acts on it, as on the long way.
-                        frame = frames[expected + offset]
-                        journal.record_in(frame[1:] if frame[0] < 0x80 else frame[2:])
+                        journal.record_in(frame_payload(frames[expected + offset]))
                     expected += 1
                     sequence.inseq = expected
                     route(payload)
@@ -250,7 +250,7 @@ class SessionProtocolMixin:
                 return taken
             frame = frames[taken]
             taken += 1
-            self.stringReceived(frame[1:] if frame[0] < 0x80 else frame[2:])
+            self.stringReceived(frame_payload(frame))
             if transport.disconnecting or self.paused:  # type: ignore[attr-defined]
                 return taken
 

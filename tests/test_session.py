@@ -272,6 +272,40 @@ class ServeReplayTests(unittest.SynchronousTestCase):
         replayed = {p.eto_payload.seq: p for p in self.sent() if p.eto_payload.is_replay}
         self.assertEqual([message_name(replayed[seq]) for seq in held], ["seto.market_subscribe"] * len(held))
 
+    def test_a_request_that_replaces_keeps_what_was_held(self) -> None:
+        """A request that replaces a replay under way is answered from what the store held
+        when the first one came, whatever has been sent since."""
+        peer = Peer(capacity=10)
+        peer.replayChunk = 1
+        transport = StringTransport()
+        peer.makeConnection(transport)
+        for seq in range(1, 11):
+            peer.sendPayload(app(seq))
+        transport.clear()
+        peer.dataReceived(replay_request(1, 1))
+        for seq in range(11, 16):
+            peer.sendPayload(app(seq))  # held back; the store now starts at 6
+        peer.dataReceived(replay_request(2, 2))
+        while peer._replayCall is not None:
+            peer.clock.advance(0)
+        payloads, _ = frame_decode_all(transport.value())
+        sent = [seto_pb2.Payload.FromString(p) for p in payloads]
+        self.assertEqual([p.eto_payload.seq for p in sent], [1] + list(range(2, 16)))
+        self.assertEqual({message_name(p) for p in sent}, {"seto.market_subscribe"})
+
+    def test_closing_sends_what_was_held_back(self) -> None:
+        """Closing during a replay drops the rest of it, but what was held back (a logout,
+        say) is still sent before the close."""
+        self.peer.replayChunk = 2
+        self.peer.dataReceived(replay_request(1, 9_990))
+        self.peer.sendLogout(eto_pb2.LOGOUT_CONFIRMATION)
+        self.peer.disconnect()
+        sent = self.sent()
+        self.assertEqual([p.eto_payload.seq for p in sent], [9_990, 9_991, 10_001])
+        self.assertEqual(message_name(sent[-1]), "eto.logout")
+        self.assertIsNone(self.peer._replayCall)
+        self.assertTrue(self.transport.disconnecting)
+
     def test_stops_with_the_connection(self) -> None:
         self.peer.dataReceived(replay_request(1, 1))
         self.peer.connectionLost(Failure(ConnectionDone()))

@@ -21,7 +21,7 @@ from txsmarkets import eto_pb2, seto_pb2
 from txsmarkets.framing import frame_payload
 from txsmarkets.messages import MAX_SEQ, bad_text, eto_message, parse_frames
 from txsmarkets.sendnow import send_now
-from txsmarkets.session import SequenceState, Verdict
+from txsmarkets.session import ReplaySnapshot, SequenceState, Verdict
 
 __all__ = ["SessionProtocolMixin"]
 
@@ -79,9 +79,9 @@ class SessionProtocolMixin:
     _replayAskedAt: float | None = None
     _replaying: Iterator[bytes] | None = None
     _replayCall: IDelayedCall | None = None
-    # While a replay is under way: the messages sent meanwhile, and the seq they start at.
+    # While a replay is under way: what it may send, and the messages sent meanwhile.
+    _snapshot: ReplaySnapshot | None = None
     _heldBack: list[bytes] | None = None
-    _heldFrom = 0
 
     # -- connection ---------------------------------------------------------------------
 
@@ -93,7 +93,7 @@ class SessionProtocolMixin:
 
     def connectionLost(self, reason: Failure) -> None:
         self._stopTicker()
-        self._replaying = self._heldBack = None
+        self._replaying = self._heldBack = self._snapshot = None
         if self._replayCall is not None and self._replayCall.active():
             self._replayCall.cancel()
         self._replayCall = None
@@ -111,6 +111,9 @@ class SessionProtocolMixin:
         """Close after what is written has gone; a peer that does not read is cut off."""
         self._stopTicker()
         transport = self.transport  # type: ignore[attr-defined]
+        if self._heldBack is not None and transport is not None and not transport.disconnecting:
+            # Not the rest of a replay, but what was held back (a logout, say) still goes.
+            self._sent += self._endReplay()
         if transport is not None:
             transport.loseConnection()
             if self._abortTimer is None:
@@ -320,8 +323,9 @@ class SessionProtocolMixin:
         self._log.debug("replaying from seq {first}", first=first)
         if self._heldBack is None:
             self._heldBack = []
-            self._heldFrom = self.sequence.outseq
-        self._replaying = self.sequence.replay(first, self._heldFrom)
+            self._snapshot = self.sequence.replay_snapshot(first)
+        assert self._snapshot is not None
+        self._replaying = self._snapshot.frames(first)
         self.replayServed(first)
         if self._replayCall is None:
             self._replayMore()
@@ -343,13 +347,21 @@ class SessionProtocolMixin:
                 self._replayCall = self.clock.callLater(0, self._replayMore)
                 break
         else:
-            held, self._heldBack = self._heldBack or [], None
-            self._replaying = None
-            for frame in held:
-                send(frame)
-            sent += len(held)
+            sent += self._endReplay()
         self._sent += sent
         self._lastSent = self.clock.seconds()
+
+    def _endReplay(self) -> int:
+        """Stop replaying; send what was held back meanwhile; return how many that was."""
+        held, self._heldBack = self._heldBack or [], None
+        self._replaying = self._snapshot = None
+        if self._replayCall is not None and self._replayCall.active():
+            self._replayCall.cancel()
+        self._replayCall = None
+        send = self.sendString  # type: ignore[attr-defined]
+        for frame in held:
+            send(frame)
+        return len(held)
 
     def askReplay(self) -> None:
         """Ask the peer to resend everything from the seq we expect."""

@@ -18,7 +18,7 @@ from twisted.logger import Logger
 from txsmarkets import eto_pb2, seto_pb2
 from txsmarkets.messages import NO_REPLAY, eto_message
 
-__all__ = ["ReplayStore", "SequenceState", "Verdict"]
+__all__ = ["ReplaySnapshot", "ReplayStore", "SequenceState", "Verdict"]
 
 _log = Logger()
 
@@ -196,35 +196,55 @@ class SequenceState:
 
         Every message from ``first`` up to ``upto`` (by default, to the last one sent), with
         ``is_replay`` set; a session message that makes no sense twice, or one no longer
-        held, is replaced by a gapfill. What the store holds is taken now, so that messages
-        sent while the replay is under way cannot push out of it the ones it is to send;
-        the gapfills, however many, are made one at a time as the iterator is consumed.
+        held, is replaced by a gapfill. See `ReplaySnapshot`.
         """
-        start = max(first, 1)
+        return self.replay_snapshot(first, upto).frames(first)
+
+    def replay_snapshot(self, first: int, upto: int | None = None) -> ReplaySnapshot:
+        """What the store holds now from ``first`` up to ``upto`` (by default, to the last
+        message sent), to answer a replay request from it and any that replace it."""
         end = self.outseq if upto is None else min(upto, self.outseq)
-        held_from = max(start, self.store.first)
-        gap_end = min(held_from, end)
+        held_from = max(first, 1, self.store.first)
+        return ReplaySnapshot(held_from, end, self.store.slice(held_from, end))
+
+
+class ReplaySnapshot:
+    """The messages a replay may send, taken from the store when the request came, so that
+    messages sent while the replay is under way cannot push them out of it.
+
+    The gapfills for what was no longer held, however many, are made one at a time.
+    """
+
+    def __init__(self, held_from: int, end: int, held: list[tuple[int, bytes]]) -> None:
+        self.held_from = held_from
+        self.end = end
+        self._held = held
+
+    def frames(self, first: int) -> Iterator[bytes]:
+        """The replay from ``first``: what a request from it is answered with."""
+        start = max(first, 1)
+        gap_end = min(self.held_from, self.end)
         if gap_end > start:
             _log.warn(
                 "replay from {first}: {missing} messages are no longer held; sending gapfills",
                 first=first,
                 missing=gap_end - start,
             )
-        return _replayed(start, gap_end, held_from, self.store.slice(held_from, end))
+        return self._frames(start, gap_end)
 
-
-def _replayed(start: int, gap_end: int, held_from: int, held: list[tuple[int, bytes]]) -> Iterator[bytes]:
-    for seq in range(start, gap_end):
-        yield _gapfill(seq)
-    seq = held_from
-    for kind, data in held:
-        if kind in NO_REPLAY:
+    def _frames(self, start: int, gap_end: int) -> Iterator[bytes]:
+        for seq in range(start, gap_end):
             yield _gapfill(seq)
-        else:
-            payload = seto_pb2.Payload.FromString(data)
-            payload.eto_payload.is_replay = True
-            yield payload.SerializeToString()
-        seq += 1
+        skip = max(start - self.held_from, 0)
+        seq = self.held_from + skip
+        for kind, data in itertools.islice(self._held, skip, None):
+            if kind in NO_REPLAY:
+                yield _gapfill(seq)
+            else:
+                payload = seto_pb2.Payload.FromString(data)
+                payload.eto_payload.is_replay = True
+                yield payload.SerializeToString()
+            seq += 1
 
 
 def _gapfill(seq: int) -> bytes:

@@ -8,11 +8,12 @@ import pathlib
 import signal
 import subprocess
 import sys
-from typing import Any, Callable
+from typing import Callable
 
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
+from tests.support import global_reactor
 from txsmarkets import seto_pb2
 from txsmarkets.exchange.service import RunningExchange, start_exchange
 from txsmarkets.journal import IN, main as journal_main, read_journal
@@ -40,15 +41,9 @@ def start(client):
 '''
 
 
-def _reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
-
-
 async def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     """Wait for ``condition`` to hold, checking every 20 ms; fail after ``timeout`` seconds."""
-    reactor = _reactor()
+    reactor = global_reactor()
     deadline = reactor.seconds() + timeout
     while not condition():
         if reactor.seconds() > deadline:
@@ -121,7 +116,7 @@ class KillAndResumeTests(unittest.TestCase):
         return defer.Deferred.fromCoroutine(self._kill_nine_and_restart())
 
     async def _kill_nine_and_restart(self) -> None:
-        reactor = _reactor()
+        reactor = global_reactor()
         exchange = await start_exchange(reactor, heartbeat_interval=5)
         self.addCleanup(exchange.stop)
         account_id = exchange.engine.accounts.by_username("demo").id

@@ -9,17 +9,12 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from tests.certs import make_certificates
-from txsmarkets import eto_pb2, seto_pb2
+from tests.support import close_client, global_reactor, inline
+from txsmarkets import seto_pb2
 from txsmarkets.client import BUY, SELL, OrderCreate, SessionSettings, StreamingAPIClient
 from txsmarkets.exceptions import ConnectionError, LoginError, OrderInvalid, OrderRejected
 from txsmarkets.exchange.service import RunningExchange, start_exchange
 from txsmarkets.factory import connect
-
-
-def _reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
 
 
 class ExchangeTestCase(unittest.TestCase):
@@ -34,7 +29,7 @@ class ExchangeTestCase(unittest.TestCase):
         if self.tls and endpoint.startswith("tcp:"):
             self._ca, server = make_certificates(self.mktemp(), "localhost")
             endpoint = "ssl:" + endpoint[len("tcp:") :] + f":privateKey={server}"
-        self.exchange = await start_exchange(_reactor(), endpoint, **options)
+        self.exchange = await start_exchange(global_reactor(), endpoint, **options)
         self.addCleanup(self.exchange.stop)
         return self.exchange
 
@@ -48,25 +43,10 @@ class ExchangeTestCase(unittest.TestCase):
         return SessionSettings(username, password, port=self.exchange.port, **options)
 
     async def client(self, username: str = "demo", password: str = "demo", **options: Any) -> StreamingAPIClient:
-        client = await connect(self.settings(username, password, **options), _reactor())
+        client = await connect(self.settings(username, password, **options), global_reactor())
         client.session.factory.initialDelay = client.session.factory.delay = 0.01
-        self.addCleanup(self.close, client)
+        self.addCleanup(close_client, client)
         return client
-
-    async def close(self, client: StreamingAPIClient) -> None:
-        lost = client.session.when_disconnected()
-        client.session.disconnect()
-        await lost
-
-
-def inline(f: Any) -> Any:
-    """Run an ``async def`` test method as a Deferred-returning one."""
-
-    def run(self: Any) -> Any:
-        return defer.Deferred.fromCoroutine(f(self))
-
-    run.__name__ = f.__name__
-    return run
 
 
 class QuickstartTests(ExchangeTestCase):
@@ -77,9 +57,9 @@ class QuickstartTests(ExchangeTestCase):
         settings = self.settings()
         from txsmarkets.client import Session
 
-        session = Session(settings, reactor=_reactor())
+        session = Session(settings, reactor=global_reactor())
         client = StreamingAPIClient(session)
-        self.addCleanup(self.close, client)
+        self.addCleanup(close_client, client)
         seen: list[str] = []
         client.add_handler("eto.login_response", lambda message: seen.append("login_response"))
         client.add_global_handler(lambda name, message: seen.append(name))
@@ -182,7 +162,7 @@ class FailureTests(ExchangeTestCase):
     async def test_bad_credentials(self) -> None:
         await self.start()
         with self.assertRaises(LoginError) as caught:
-            await connect(self.settings("demo", "wrong"), _reactor())
+            await connect(self.settings("demo", "wrong"), global_reactor())
         self.assertEqual(caught.exception.reason, "LOGOUT_UNAUTHORISED")
         self.assertNotIn("wrong", str(caught.exception))
 
@@ -193,7 +173,7 @@ class FailureTests(ExchangeTestCase):
         await self.exchange.stop()
         settings = SessionSettings("demo", "demo", host="127.0.0.1", port=port, ssl=False)
         with self.assertRaises(ConnectionError):
-            await connect(settings, _reactor())
+            await connect(settings, global_reactor())
 
     @inline
     async def test_tls_required_by_default(self) -> None:
@@ -201,7 +181,7 @@ class FailureTests(ExchangeTestCase):
         await self.start()
         settings = SessionSettings("demo", "demo", host="127.0.0.1", port=self.exchange.port)
         with self.assertRaises(ConnectionError):
-            await connect(settings, _reactor())
+            await connect(settings, global_reactor())
 
 
 class TLSTests(ExchangeTestCase):
@@ -220,7 +200,7 @@ class TLSTests(ExchangeTestCase):
         await self.start(f"ssl:0:interface=127.0.0.1:privateKey={server}")
         settings = self.settings(ssl=True, host="localhost", ca_file=ca)
         with self.assertRaises(ConnectionError):
-            await connect(settings, _reactor())
+            await connect(settings, global_reactor())
 
 
 class ResumeTests(ExchangeTestCase):
@@ -243,7 +223,7 @@ class ResumeTests(ExchangeTestCase):
         client.add_handler("seto.balance_changed", on_balance)
         rng = random.Random(20261125)
         cuts = sorted(rng.sample(range(1, total), 12))
-        reactor = _reactor()
+        reactor = global_reactor()
         sessions_before = set(self.exchange.factory.sessions)
 
         logins: list[int] = []

@@ -13,8 +13,9 @@ from typing import Any
 from twisted.internet import defer, protocol
 from twisted.trial import unittest
 
+from tests.support import global_reactor, inline
 from tests.test_daemon import ROOT, TWISTD, until
-from tests.test_end_to_end import ExchangeTestCase, _reactor, inline
+from tests.test_end_to_end import ExchangeTestCase
 from txsmarkets import eto_pb2, seto_pb2
 from txsmarkets.client import BUY, SELL, SessionSettings
 from txsmarkets.exceptions import OrderRejected
@@ -191,7 +192,7 @@ class RawClient(ULEB128StringReceiver):
 
 class RefusalTests(ExchangeTestCase):
     async def raw(self) -> RawClient:
-        reactor = _reactor()
+        reactor = global_reactor()
         factory = protocol.ClientFactory.forProtocol(RawClient)
         connected: defer.Deferred[RawClient] = protocol.ClientCreator(reactor, RawClient).connectTCP(
             "127.0.0.1", self.exchange.port
@@ -263,7 +264,7 @@ class ExchangePluginTests(unittest.TestCase):
                 return s.connect_ex(("127.0.0.1", port)) == 0
 
         await until(listening, "the exchange to listen", timeout=30)
-        client = await connect(settings, _reactor())
+        client = await connect(settings, global_reactor())
         accepted = await client.create_order(1, 11, BUY, 2500, 400000)
         self.assertTrue(accepted.order_accepted.order_id)
         await client.logout()

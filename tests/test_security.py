@@ -11,6 +11,7 @@ from twisted.logger import eventAsText, formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
 from tests.certs import make_certificates
+from tests.support import close_client, global_reactor, inline
 from txsmarkets import seto_pb2
 from txsmarkets.client import BUY, Session, SessionSettings, StreamingAPIClient
 from txsmarkets.exceptions import (
@@ -32,23 +33,6 @@ WRONG_PASSWORD = "pw-WRONG-Bn3@hT5"
 WRONG_TOKEN = "tok-WRONG-Ce9%gY1"
 SECRETS = (PASSWORD, TOKEN, WRONG_PASSWORD, WRONG_TOKEN)
 USERNAME = "sec-user"
-
-
-def _reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
-
-
-def inline(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Run an ``async def`` test method as a Deferred-returning one."""
-
-    def run(self: Any) -> Any:
-        return defer.Deferred.fromCoroutine(f(self))
-
-    run.__name__ = f.__name__
-    run.__doc__ = f.__doc__
-    return run
 
 
 class Sniffer(protocol.ServerFactory):
@@ -140,7 +124,7 @@ class SecurityTestCase(unittest.TestCase):
     exchange: RunningExchange
 
     async def start(self, endpoint: str = "tcp:0:interface=127.0.0.1", **options: Any) -> RunningExchange:
-        self.exchange = await start_exchange(_reactor(), endpoint, **options)
+        self.exchange = await start_exchange(global_reactor(), endpoint, **options)
         self.addCleanup(self.exchange.stop)
         self.exchange.engine.accounts.add(USERNAME, PASSWORD, "1000", token=TOKEN)
         # Every connection the exchange accepts, and every credential check it makes.
@@ -177,15 +161,10 @@ class SecurityTestCase(unittest.TestCase):
         return SessionSettings(**options)
 
     async def client(self, settings: SessionSettings) -> StreamingAPIClient:
-        client = await connect(settings, _reactor())
+        client = await connect(settings, global_reactor())
         client.session.factory.initialDelay = client.session.factory.delay = 0.01
-        self.addCleanup(self.close, client)
+        self.addCleanup(close_client, client)
         return client
-
-    async def close(self, client: StreamingAPIClient) -> None:
-        lost = client.session.when_disconnected()
-        client.session.disconnect()
-        await lost
 
 
 class TLSTests(SecurityTestCase):
@@ -212,7 +191,7 @@ class TLSTests(SecurityTestCase):
         connection fails, the credentials are never sent, and the client does not retry."""
         ca = await self.start_tls("elsewhere.example")
         settings = self.settings(ssl=True, host="localhost", ca_file=ca)
-        session = Session(settings, reactor=_reactor())
+        session = Session(settings, reactor=global_reactor())
         with self.assertRaises(ConnectionError):
             await StreamingAPIClient(session).login()
         await session.when_disconnected()
@@ -227,7 +206,7 @@ class TLSTests(SecurityTestCase):
         await self.start_tls("localhost")
         other_ca, _ = make_certificates(self.mktemp(), "localhost")
         with self.assertRaises(ConnectionError):
-            await connect(self.settings(ssl=True, host="localhost", ca_file=other_ca), _reactor())
+            await connect(self.settings(ssl=True, host="localhost", ca_file=other_ca), global_reactor())
         self.assertEqual(self.checks, [])
 
     def test_verification_uses_the_settings_hostname(self) -> None:
@@ -247,7 +226,7 @@ class PlaintextTests(SecurityTestCase):
 
     async def sniffed(self) -> Sniffer:
         """A relay between client and the (plaintext) exchange that keeps what passes."""
-        sniffer = Sniffer(_reactor(), self.exchange.port)
+        sniffer = Sniffer(global_reactor(), self.exchange.port)
         port = sniffer.listen()
         self.addCleanup(port.stopListening)
         self.addCleanup(sniffer.close)
@@ -261,7 +240,7 @@ class PlaintextTests(SecurityTestCase):
         await self.start()
         sniffer = await self.sniffed()
         with self.assertRaises(ConnectionError):
-            await connect(self.settings(port=self.sniffer_port), _reactor())
+            await connect(self.settings(port=self.sniffer_port), global_reactor())
         self.assertGreater(len(sniffer.up), 0)  # something was sent: a TLS hello
         self.assertNotIn(PASSWORD.encode(), bytes(sniffer.up))
         self.assertEqual(self.checks, [])
@@ -284,7 +263,7 @@ class RefusedLoginTests(SecurityTestCase):
         """Log in with bad ``credentials`` on a client whose timers run on a Clock."""
         clock = Clock()
         self.clock = clock
-        session = Session(self.settings(ssl=False, **credentials), reactor=ClockedReactor(_reactor(), clock))
+        session = Session(self.settings(ssl=False, **credentials), reactor=ClockedReactor(global_reactor(), clock))
         client = StreamingAPIClient(session)
         login = client.login()
         # The factory's handling of the lost connection (where a retry would be scheduled)
@@ -364,7 +343,7 @@ class SecretsTests(SecurityTestCase):
         searched for the passwords and tokens, the wrong ones included."""
         events = self.capture()
         await self.start()
-        reactor = _reactor()
+        reactor = global_reactor()
         shown: list[tuple[str, str]] = []
 
         def show(where: str, thing: Any) -> None:

@@ -36,6 +36,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
+from tests.support import global_reactor, inline
 from txsmarkets import eto_pb2, seto_pb2
 from txsmarkets.client import (
     BUY,
@@ -725,23 +726,6 @@ class FoundBugTests(unittest.TestCase):
 # -- chaos: two traders over real connections that are cut and fall silent ------------------
 
 
-def _reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
-
-
-def inline(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Run an ``async def`` test method as a Deferred-returning one."""
-
-    def run(self: Any) -> Any:
-        return defer.Deferred.fromCoroutine(f(self))
-
-    run.__name__ = f.__name__
-    run.__doc__ = f.__doc__
-    return run
-
-
 #: Prices on the tick ladder near 25%: the buyer's and the seller's overlap, so they trade.
 PRICES = [2439, 2500, 2564, 2632]
 #: Order ids no order will ever have: cancelling one is a request that is always rejected,
@@ -795,7 +779,7 @@ class Trader:
             waiting, self._waiting = self._waiting, []
             for d in waiting:
                 # Not from inside the dispatch of the login response: from the next turn.
-                _reactor().callLater(0, d.callback, None)
+                global_reactor().callLater(0, d.callback, None)
 
     def logged_in(self) -> defer.Deferred[None]:
         """Fires once the session is logged in (at once if it is)."""
@@ -880,7 +864,7 @@ class Chaos:
         self.count += 1
         if self.plan and self.count >= self.plan[0][0] and not self._busy:
             self._busy = True
-            _reactor().callLater(0, self._act)
+            global_reactor().callLater(0, self._act)
 
     def _server_side(self, trader: Trader) -> Any:
         session = self.exchange.factory.sessions.get(trader.client.session.session_id)
@@ -933,7 +917,7 @@ class ChaosTests(unittest.TestCase):
     async def start(self, **options: Any) -> Any:
         from txsmarkets.exchange.service import start_exchange
 
-        exchange = await start_exchange(_reactor(), **options)
+        exchange = await start_exchange(global_reactor(), **options)
         self.addCleanup(exchange.stop)
         return exchange
 
@@ -941,7 +925,7 @@ class ChaosTests(unittest.TestCase):
         settings = SessionSettings(
             username, username, host="127.0.0.1", port=exchange.port, ssl=False, reconnect_max_delay=0.2, **options
         )
-        session = Session(settings, reactor=_reactor())
+        session = Session(settings, reactor=global_reactor())
         client = StreamingAPIClient(session)
         d = client.login()
         session.factory.initialDelay = session.factory.delay = 0.01
@@ -1098,7 +1082,7 @@ class LossyLinkTests(unittest.TestCase):
         from tests.lossy import LossyProxy
         from txsmarkets.exchange.service import start_exchange
 
-        reactor = _reactor()
+        reactor = global_reactor()
         total = int(os.environ.get("LOSSY_MESSAGES", self.MESSAGES))
         # The replay timeout is checked at each tick (twice a heartbeat interval): ask again
         # at the first tick after a request, on both sides. The exchange's class default

@@ -221,15 +221,18 @@ class Book:
 
     # Changing
 
+    def _changing(self, side: int, price: int) -> _Side:
+        """The half of the book for ``side``, its level at ``price`` noted as changed."""
+        if side == BUY:
+            self.changed_bids.add(price)
+            return self.bids
+        self.changed_offers.add(price)
+        return self.offers
+
     def add(self, order: Order) -> None:
         """Rest `order` (its ``remaining`` > 0) at the back of its price level."""
         price = order.price
-        if order.side == BUY:
-            half = self.bids
-            self.changed_bids.add(price)
-        else:
-            half = self.offers
-            self.changed_offers.add(price)
+        half = self._changing(order.side, price)
         level = half.levels.get(price)
         if level is None:
             level = half.levels[price] = Level(price)
@@ -247,12 +250,7 @@ class Book:
     def remove(self, order: Order) -> None:
         """Take a resting `order` out of the book."""
         price = order.price
-        if order.side == BUY:
-            half = self.bids
-            self.changed_bids.add(price)
-        else:
-            half = self.offers
-            self.changed_offers.add(price)
+        half = self._changing(order.side, price)
         level = half.levels[price]
         order.resting = False
         level.total -= order.remaining

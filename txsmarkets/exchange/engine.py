@@ -215,6 +215,23 @@ def _set_money(body: Any, account: Account) -> None:
     body.exposure = float(exposure)
 
 
+def _describe(body: Any, order: Order) -> None:
+    """Fill in what every answer about ``order`` says of it: where it rests, its label."""
+    body.market_id = order.market_id
+    body.contract_id = order.contract_id
+    body.side = order.side
+    if order.label is not None:
+        body.label = order.label
+
+
+def _set_reference(body: Any, reference: int | None, order: Order | None = None) -> None:
+    """Echo the request's ``reference``, or else the one ``order`` was created with."""
+    if reference is None and order is not None:
+        reference = order.reference
+    if reference is not None:
+        body.reference = reference
+
+
 class MatchingEngine:
     """An in-process exchange for the markets and accounts of a `Catalogue`.
 
@@ -863,8 +880,7 @@ class MatchingEngine:
         body = payload.order_rejected
         body.seq = seq
         body.reason = reason
-        if reference is not None:
-            body.reference = reference
+        _set_reference(body, reference)
         if label is not None:
             body.label = label
         self._send(account, payload, body)
@@ -876,13 +892,8 @@ class MatchingEngine:
         body.order_id = order.id
         body.price = order.price
         body.quantity = order.quantity
-        body.market_id = order.market_id
-        body.contract_id = order.contract_id
-        body.side = order.side
-        if order.reference is not None:
-            body.reference = order.reference
-        if order.label is not None:
-            body.label = order.label
+        _describe(body, order)
+        _set_reference(body, None, order)
         _set_money(body, account)
         self._send(account, payload, body)
 
@@ -892,15 +903,11 @@ class MatchingEngine:
         body.order_id = order.id
         body.price = price
         body.quantity = quantity
-        body.side = order.side
-        body.market_id = order.market_id
-        body.contract_id = order.contract_id
+        _describe(body, order)
         body.total_executed_quantity = order.executed
         body.executed_avg_price = order.executed_avg_price
         body.available_quantity = order.remaining
         body.orig_price = order.price
-        if order.label is not None:
-            body.label = order.label
         _set_money(body, account)
         self._send(account, payload, body)
 
@@ -914,16 +921,9 @@ class MatchingEngine:
         body.executed_quantity = order.executed
         if order.executed:
             body.executed_avg_price = order.executed_avg_price
-        body.market_id = order.market_id
-        body.contract_id = order.contract_id
-        body.side = order.side
+        _describe(body, order)
         body.orig_price = order.price
-        if reference is None:
-            reference = order.reference
-        if reference is not None:
-            body.reference = reference
-        if order.label is not None:
-            body.label = order.label
+        _set_reference(body, reference, order)
         _set_money(body, account)
         self._send(account, payload, body)
 
@@ -940,15 +940,8 @@ class MatchingEngine:
         body.reason = reason
         body.order_id = order_id
         if order is not None:
-            body.market_id = order.market_id
-            body.contract_id = order.contract_id
-            body.side = order.side
-            if reference is None:
-                reference = order.reference
-            if order.label is not None:
-                body.label = order.label
-        if reference is not None:
-            body.reference = reference
+            _describe(body, order)
+        _set_reference(body, reference, order)
         self._send(account, payload, body)
 
     def _order_quantity_reduced(
@@ -959,19 +952,12 @@ class MatchingEngine:
         body.order_id = order.id
         body.reason = seto_pb2.ORDER_QUANTITY_REDUCED_MEMBER_REQUESTED
         body.new_quantity = order.remaining
-        body.market_id = order.market_id
-        body.contract_id = order.contract_id
-        body.side = order.side
+        _describe(body, order)
         body.orig_price = order.price
         body.executed_quantity = order.executed
         if order.executed:
             body.executed_avg_price = order.executed_avg_price
-        if reference is None:
-            reference = order.reference
-        if reference is not None:
-            body.reference = reference
-        if order.label is not None:
-            body.label = order.label
+        _set_reference(body, reference, order)
         self._send(account, payload, body)
 
     def _order_quantity_reduce_rejected(
@@ -988,13 +974,9 @@ class MatchingEngine:
         body.order_id = order_id
         body.reason = reason
         body.new_quantity = new_quantity
-        if order is not None:
-            if reference is None:
-                reference = order.reference
-            if order.label is not None:
-                body.label = order.label
-        if reference is not None:
-            body.reference = reference
+        if order is not None and order.label is not None:
+            body.label = order.label
+        _set_reference(body, reference, order)
         self._send(account, payload, body)
 
     def _replace_rejected(
@@ -1020,8 +1002,7 @@ class MatchingEngine:
             body.market_id = request.market_id
             body.contract_id = 0
             body.side = BUY
-        if reference is not None:
-            body.reference = reference
+        _set_reference(body, reference)
         if label is not None:
             body.label = label
         self._send(account, payload, body)
@@ -1044,13 +1025,8 @@ class MatchingEngine:
         body.orig_order_id = orig_id
         body.price = order.price
         body.quantity = order.quantity
-        body.market_id = order.market_id
-        body.contract_id = order.contract_id
-        body.side = order.side
-        if order.reference is not None:
-            body.reference = order.reference
-        if order.label is not None:
-            body.label = order.label
+        _describe(body, order)
+        _set_reference(body, None, order)
         self._send(account, payload, body)
 
     def _order_voided(self, account: Account, order: Order) -> None:
@@ -1059,13 +1035,9 @@ class MatchingEngine:
         body.order_id = order.id
         body.quantity = order.executed
         body.source_quantity = order.quantity
-        body.market_id = order.market_id
-        body.contract_id = order.contract_id
-        body.side = order.side
+        _describe(body, order)
         body.orig_price = order.price
         body.executed_quantity = 0
-        if order.label is not None:
-            body.label = order.label
         self._send(account, payload, body)
 
     def _balance_changed(self, account: Account, reason: str) -> None:

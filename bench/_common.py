@@ -26,11 +26,11 @@ if str(ROOT) not in sys.path:
 from twisted.internet.task import Clock  # noqa: E402
 from twisted.internet.testing import StringTransport  # noqa: E402
 
-from txsmarkets import eto_pb2, seto_pb2  # noqa: E402
+from txsmarkets.wire import eto_pb2, seto_pb2  # noqa: E402
 from txsmarkets.client import Session, SessionSettings, StreamingAPIClient  # noqa: E402
-from txsmarkets.framing import frame_encode  # noqa: E402
-from txsmarkets.messages import eto_message  # noqa: E402
-from txsmarkets.process import freeze_long_lived  # noqa: E402
+from txsmarkets.wire.framing import frame_encode  # noqa: E402
+from txsmarkets.wire.messages import eto_message  # noqa: E402
+from txsmarkets.daemon.process import freeze_long_lived  # noqa: E402
 
 CHUNK = 64 * 1024
 
@@ -138,7 +138,7 @@ class FedClient:
     """
 
     def __init__(self, **settings: Any) -> None:
-        from txsmarkets.factory import SmarketsClientFactory
+        from txsmarkets.client.factory import SmarketsClientFactory
 
         self.clock = Clock()
         self.settings = SessionSettings(

@@ -20,7 +20,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from twisted.internet.testing import StringTransport  # noqa: E402
 
 from _common import quotes_payload  # noqa: E402
-from txsmarkets.framing import ULEB128StringReceiver, frame_encode  # noqa: E402
+from txsmarkets.wire.framing import ULEB128StringReceiver, frame_encode  # noqa: E402
 
 
 class Counter(ULEB128StringReceiver):

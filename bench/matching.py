@@ -23,7 +23,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from _common import order_cancel as cancel, order_create  # noqa: E402
-from txsmarkets import seto_pb2  # noqa: E402
+from txsmarkets.wire import seto_pb2  # noqa: E402
 from txsmarkets.exchange import MatchingEngine, parse_catalogue  # noqa: E402
 from txsmarkets.odds import VALID_PRICES  # noqa: E402
 

@@ -38,12 +38,12 @@ from _common import FedClient, chunked, emit, frames, parser, quotes_payload  # 
 from twisted.internet.task import Clock  # noqa: E402
 from twisted.internet.testing import StringTransport  # noqa: E402
 
-from txsmarkets import seto_pb2  # noqa: E402
-from txsmarkets.framing import ULEB128StringReceiver  # noqa: E402
-from txsmarkets.messages import parse_frames  # noqa: E402
-from txsmarkets.protocol import SessionProtocolMixin  # noqa: E402
-from txsmarkets.session import SequenceState  # noqa: E402
-from txsmarkets.state import MarketBook  # noqa: E402
+from txsmarkets.wire import seto_pb2  # noqa: E402
+from txsmarkets.wire.framing import ULEB128StringReceiver  # noqa: E402
+from txsmarkets.wire.messages import parse_frames  # noqa: E402
+from txsmarkets.session.protocol import SessionProtocolMixin  # noqa: E402
+from txsmarkets.session.sequencer import SequenceState  # noqa: E402
+from txsmarkets.client.state import MarketBook  # noqa: E402
 
 
 class FramesOnly(ULEB128StringReceiver):

@@ -26,8 +26,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from _common import FedClient, chunked, emit, frames, mib, parser, quotes_payload, rss_bytes  # noqa: E402
 
-from txsmarkets import seto_pb2  # noqa: E402
-from txsmarkets.state import MarketBook  # noqa: E402
+from txsmarkets.wire import seto_pb2  # noqa: E402
+from txsmarkets.client.state import MarketBook  # noqa: E402
 
 BATCH = 10_000
 

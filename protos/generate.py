@@ -1,9 +1,9 @@
-"""Regenerate txsmarkets/eto_pb2.py and seto_pb2.py (with .pyi stubs) from protos/.
+"""Regenerate txsmarkets/wire/eto_pb2.py and seto_pb2.py (with .pyi stubs) from protos/.
 
 Usage: python protos/generate.py [OUTPUT_DIR]
 
 Needs grpcio-tools (the ``test`` extra pins the version the committed modules were made
-with). OUTPUT_DIR defaults to the ``txsmarkets`` package beside this folder.
+with). OUTPUT_DIR defaults to the ``txsmarkets.wire`` package beside this folder.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def generate(output: pathlib.Path) -> list[pathlib.Path]:
             raise SystemExit("protoc failed")
         written = []
         for path in sorted(pathlib.Path(raw).iterdir()):
-            text = _IMPORT.sub(rb"from txsmarkets import \1 as \2", path.read_bytes())
+            text = _IMPORT.sub(rb"from txsmarkets.wire import \1 as \2", path.read_bytes())
             target = output / path.name
             target.write_bytes(text)
             written.append(target)
@@ -46,6 +46,6 @@ def generate(output: pathlib.Path) -> list[pathlib.Path]:
 
 
 if __name__ == "__main__":
-    out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else PROTOS.parent / "txsmarkets"
+    out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else PROTOS.parent / "txsmarkets" / "wire"
     for path in generate(out):
         print(path)

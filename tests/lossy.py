@@ -19,9 +19,9 @@ from twisted.internet import protocol
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.logger import Logger
 
-from txsmarkets import seto_pb2
-from txsmarkets.framing import frame_decode_all, frame_encode
-from txsmarkets.messages import message_name
+from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.framing import frame_decode_all, frame_encode
+from txsmarkets.wire.messages import message_name
 
 __all__ = ["LossyProxy"]
 

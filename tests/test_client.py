@@ -10,7 +10,7 @@ from twisted.python.failure import Failure
 from twisted.internet.error import ConnectionDone
 from twisted.trial import unittest
 
-from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.client import BUY, OrderCreate, Session, SessionSettings, StreamingAPIClient
 from txsmarkets.exceptions import (
     ConnectionLost,
@@ -21,9 +21,9 @@ from txsmarkets.exceptions import (
     PingLost,
     RequestTimeout,
 )
-from txsmarkets.factory import SmarketsClientFactory
-from txsmarkets.framing import frame_decode_all, frame_encode
-from txsmarkets.messages import eto_message, message_name
+from txsmarkets.client.factory import SmarketsClientFactory
+from txsmarkets.wire.framing import frame_decode_all, frame_encode
+from txsmarkets.wire.messages import eto_message, message_name
 
 
 class FakeExchange:

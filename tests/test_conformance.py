@@ -24,16 +24,16 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.client import Session, SessionSettings, StreamingAPIClient
 from txsmarkets.exceptions import LoginError
 from txsmarkets.exchange.accounts import Credentials
 from txsmarkets.exchange.catalogue import demo_catalogue
 from txsmarkets.exchange.engine import MatchingEngine
 from txsmarkets.exchange.server import ExchangeServerFactory
-from txsmarkets.factory import SmarketsClientFactory
-from txsmarkets.framing import frame_decode_all, frame_encode
-from txsmarkets.messages import message_name
+from txsmarkets.client.factory import SmarketsClientFactory
+from txsmarkets.wire.framing import frame_decode_all, frame_encode
+from txsmarkets.wire.messages import message_name
 
 SCRIPTS = Path(__file__).parent / "conformance"
 SIDES = ("client", "exchange")

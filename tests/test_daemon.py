@@ -14,10 +14,10 @@ from twisted.internet import defer, task
 from twisted.trial import unittest
 
 from tests.support import global_reactor
-from txsmarkets import seto_pb2
+from txsmarkets.wire import seto_pb2
 from txsmarkets.exchange.service import RunningExchange, start_exchange
-from txsmarkets.journal import IN, main as journal_main, read_journal
-from txsmarkets.messages import message_name, new_payload
+from txsmarkets.persistence.journal import IN, main as journal_main, read_journal
+from txsmarkets.wire.messages import message_name, new_payload
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # twistd as a module of this interpreter (twisted.scripts.twistd has no __main__ block).

@@ -10,11 +10,11 @@ from twisted.trial import unittest
 
 from tests.certs import make_certificates
 from tests.support import close_client, global_reactor, inline
-from txsmarkets import seto_pb2
+from txsmarkets.wire import seto_pb2
 from txsmarkets.client import BUY, SELL, OrderCreate, SessionSettings, StreamingAPIClient
 from txsmarkets.exceptions import ConnectionError, LoginError, OrderInvalid, OrderRejected
 from txsmarkets.exchange.service import RunningExchange, start_exchange
-from txsmarkets.factory import connect
+from txsmarkets.client.factory import connect
 
 
 class ExchangeTestCase(unittest.TestCase):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
-from txsmarkets import seto_pb2
+from txsmarkets.wire import seto_pb2
 from txsmarkets.errors import Error
 from txsmarkets.exchange import (
     BUY,

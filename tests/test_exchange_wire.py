@@ -16,12 +16,12 @@ from twisted.trial import unittest
 from tests.support import global_reactor, inline
 from tests.test_daemon import ROOT, TWISTD, until
 from tests.test_end_to_end import ExchangeTestCase
-from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.client import BUY, SELL, SessionSettings
 from txsmarkets.exceptions import OrderRejected
-from txsmarkets.factory import connect
-from txsmarkets.framing import ULEB128StringReceiver
-from txsmarkets.messages import message_name, new_payload
+from txsmarkets.client.factory import connect
+from txsmarkets.wire.framing import ULEB128StringReceiver
+from txsmarkets.wire.messages import message_name, new_payload
 
 
 class Collect:

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
-from txsmarkets import seto_pb2
-from txsmarkets.framing import (
+from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.framing import (
     IncompleteULEB128,
     InvalidULEB128,
     ULEB128StringReceiver,

@@ -8,12 +8,12 @@ import pathlib
 
 from twisted.trial import unittest
 
-from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.client import Session, SessionSettings
-from txsmarkets.journal import IN, OUT, Journal, main, read_journal
-from txsmarkets.messages import eto_message, new_payload
-from txsmarkets.persistence import StateDirectory
-from txsmarkets.session import SequenceState
+from txsmarkets.persistence.journal import IN, OUT, Journal, main, read_journal
+from txsmarkets.wire.messages import eto_message, new_payload
+from txsmarkets.persistence.state import StateDirectory
+from txsmarkets.session.sequencer import SequenceState
 
 
 def quotes(seq: int, market: int = 1) -> bytes:

@@ -11,11 +11,11 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
-from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.client import Session, SessionSettings, StreamingAPIClient
-from txsmarkets.factory import SmarketsClientFactory
-from txsmarkets.framing import frame_decode_all, frame_encode
-from txsmarkets.messages import eto_message, message_name
+from txsmarkets.client.factory import SmarketsClientFactory
+from txsmarkets.wire.framing import frame_decode_all, frame_encode
+from txsmarkets.wire.messages import eto_message, message_name
 
 
 def quote(seq: int, contract_id: int = 7, is_replay: bool = False) -> seto_pb2.Payload:

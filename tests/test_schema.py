@@ -9,7 +9,7 @@ import sys
 from google.protobuf import descriptor_pb2
 from twisted.trial import unittest
 
-from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.wire import eto_pb2, seto_pb2
 
 DATA = pathlib.Path(__file__).parent / "data"
 ROOT = pathlib.Path(__file__).parent.parent
@@ -110,7 +110,7 @@ class RegenerationTests(unittest.TestCase):
             ["eto_pb2.py", "eto_pb2.pyi", "seto_pb2.py", "seto_pb2.pyi"],
         )
         for path in written:
-            committed = ROOT / "txsmarkets" / path.name
+            committed = ROOT / "txsmarkets" / "wire" / path.name
             self.assertEqual(
                 path.read_bytes(),
                 committed.read_bytes(),

@@ -12,7 +12,7 @@ from twisted.trial import unittest
 
 from tests.certs import make_certificates
 from tests.support import close_client, global_reactor, inline
-from txsmarkets import seto_pb2
+from txsmarkets.wire import seto_pb2
 from txsmarkets.client import BUY, Session, SessionSettings, StreamingAPIClient
 from txsmarkets.exceptions import (
     ConnectionError,
@@ -23,7 +23,7 @@ from txsmarkets.exceptions import (
     RequestRejected,
 )
 from txsmarkets.exchange.service import RunningExchange, start_exchange
-from txsmarkets.factory import connect, tls_options
+from txsmarkets.client.factory import connect, tls_options
 
 #: Secrets no log line, repr, exception or message may ever show. Distinctive, so that a
 #: search for them cannot match anything else.

@@ -12,12 +12,12 @@ from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial import unittest
 
-from txsmarkets import eto_pb2
-from txsmarkets.framing import ULEB128StringReceiver, frame_encode
-from txsmarkets.messages import eto_message
-from txsmarkets.protocol import SessionProtocolMixin
-from txsmarkets.sendnow import send_now
-from txsmarkets.session import SequenceState
+from txsmarkets.wire import eto_pb2
+from txsmarkets.wire.framing import ULEB128StringReceiver, frame_encode
+from txsmarkets.wire.messages import eto_message
+from txsmarkets.session.protocol import SessionProtocolMixin
+from txsmarkets.wire.sendnow import send_now
+from txsmarkets.session.sequencer import SequenceState
 
 
 class Socket(FileDescriptor):

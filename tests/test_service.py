@@ -9,8 +9,8 @@ from twisted.internet import defer
 from twisted.python import usage
 from twisted.trial import unittest
 
-from txsmarkets.service import SmarketsService
-from txsmarkets.tap import Options, SetupError
+from txsmarkets.daemon.service import SmarketsService
+from txsmarkets.daemon.tap import Options, SetupError
 
 
 def parse(*args: str) -> Options:
@@ -87,8 +87,8 @@ class OptionsTests(unittest.SynchronousTestCase):
 
     def test_strategy_spec_checked_and_kept(self) -> None:
         os.environ["SMARKETS_PASSWORD"] = "x"
-        options = parse("--username", "me", "--strategy", "txsmarkets.demo:strategy")
-        self.assertEqual(options["strategy"], "txsmarkets.demo:strategy")
+        options = parse("--username", "me", "--strategy", "txsmarkets.daemon.demo:strategy")
+        self.assertEqual(options["strategy"], "txsmarkets.daemon.demo:strategy")
 
 
 class ServiceTests(unittest.TestCase):
@@ -131,7 +131,7 @@ class FreezeTests(unittest.SynchronousTestCase):
         import gc
         import weakref
 
-        from txsmarkets.process import freeze_long_lived
+        from txsmarkets.daemon.process import freeze_long_lived
 
         class Node:
             pass

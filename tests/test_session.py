@@ -11,11 +11,11 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from txsmarkets import eto_pb2, seto_pb2
-from txsmarkets.framing import ULEB128StringReceiver, frame_decode_all, frame_encode
-from txsmarkets.messages import eto_message, message_name
-from txsmarkets.protocol import SessionProtocolMixin
-from txsmarkets.session import ReplayStore, SequenceState, Verdict
+from txsmarkets.wire import eto_pb2, seto_pb2
+from txsmarkets.wire.framing import ULEB128StringReceiver, frame_decode_all, frame_encode
+from txsmarkets.wire.messages import eto_message, message_name
+from txsmarkets.session.protocol import SessionProtocolMixin
+from txsmarkets.session.sequencer import ReplayStore, SequenceState, Verdict
 
 
 def app(seq: int) -> seto_pb2.Payload:

@@ -37,7 +37,7 @@ from twisted.python.failure import Failure
 from twisted.trial import unittest
 
 from tests.support import global_reactor, inline
-from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.client import (
     BUY,
     GOOD_TIL_CANCELLED,
@@ -52,9 +52,9 @@ from txsmarkets.exchange.accounts import Credentials
 from txsmarkets.exchange.catalogue import Catalogue, demo_catalogue
 from txsmarkets.exchange.engine import MatchingEngine
 from txsmarkets.exchange.server import ExchangeServerFactory, ExchangeServerProtocol
-from txsmarkets.factory import SmarketsClientFactory, SmarketsClientProtocol
-from txsmarkets.framing import MAX_HEADER_LENGTH, MIN_FRAME_LENGTH, frame_decode_all, frame_encode, uleb128_encode
-from txsmarkets.messages import MAX_SEQ, SETO_FIELDS, account_sequence, eto_message, new_payload
+from txsmarkets.client import SessionState, SmarketsClientFactory, SmarketsClientProtocol
+from txsmarkets.wire.framing import MAX_HEADER_LENGTH, MIN_FRAME_LENGTH, frame_decode_all, frame_encode, uleb128_encode
+from txsmarkets.wire.messages import MAX_SEQ, SETO_FIELDS, account_sequence, eto_message, new_payload
 
 #: How hard the garbage tests try; TORTURE_EXAMPLES=5000 for a long hunt. Derandomised, so a
 #: run is repeatable: the same examples every time.
@@ -418,8 +418,16 @@ class ClientGarbageTests(GarbageMixin, unittest.TestCase):
                     d.addErrback(lambda f: None)
         self.feed(c.protocol, c.transport, c.clock, feed, lambda: c.session.session_id or "s-1")
         self.finish(c.protocol, c.clock)
-        # Whatever the peer said, a new connection can still be made, and it logs in.
+        # Whatever the peer said, a new connection can still be made, and it logs in;
+        # unless what it said ended the session (a refusal, a logout), when the connection
+        # is dropped unused.
+        ended = c.session.state in (SessionState.FAILED, SessionState.CLOSED)
         c.connect()
+        if ended:
+            self.assertEqual(c.transport.value(), b"")
+            self.assertIsNone(c.session.protocol)
+            self.finish(c.protocol, c.clock)
+            return
         (first, *_), _ = frame_decode_all(c.transport.value())
         login = seto_pb2.Payload.FromString(first)
         self.assertEqual(login.type, seto_pb2.PAYLOAD_LOGIN)

@@ -6,7 +6,7 @@ from twisted.application.service import ServiceMaker
 
 smarkets = ServiceMaker(
     "Smarkets streaming session",
-    "txsmarkets.tap",
+    "txsmarkets.daemon.tap",
     "Log in to the Smarkets streaming API and stay logged in, running a strategy.",
     "smarkets",
 )

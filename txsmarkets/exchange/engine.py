@@ -79,9 +79,9 @@ from typing import Any, Callable, Iterable
 
 from twisted.logger import Logger
 
-from txsmarkets import seto_pb2
+from txsmarkets.wire import seto_pb2
 from txsmarkets.errors import Error
-from txsmarkets.messages import new_payload
+from txsmarkets.wire.messages import new_payload
 from txsmarkets.exchange.accounts import Account, AccountRegistry, MarketPosition
 from txsmarkets.exchange.book import BUY, SELL, Book, Order
 from txsmarkets.exchange.catalogue import MARKET_STATES, Catalogue, Contract

@@ -19,12 +19,12 @@ from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from txsmarkets import eto_pb2, seto_pb2
-from txsmarkets.framing import ULEB128StringReceiver
-from txsmarkets.messages import SETO_FIELDS, account_sequence, bad_text, eto_message, new_payload
-from txsmarkets.protocol import SessionProtocolMixin
-from txsmarkets.session import SequenceState, Verdict
-from txsmarkets.throttle import TokenBucket
+from txsmarkets.wire import eto_pb2, seto_pb2
+from txsmarkets.wire.framing import ULEB128StringReceiver
+from txsmarkets.wire.messages import SETO_FIELDS, account_sequence, bad_text, eto_message, new_payload
+from txsmarkets.session.protocol import SessionProtocolMixin
+from txsmarkets.session.sequencer import SequenceState, Verdict
+from txsmarkets.session.throttle import TokenBucket
 
 __all__ = ["ExchangeServerFactory", "ExchangeServerProtocol", "ServerSession"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from txsmarkets import seto_pb2
+from txsmarkets.wire import seto_pb2
 
 __all__ = ["AccountState", "ContractBook", "LiveOrder", "MarketBook"]
 

@@ -12,7 +12,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from txsmarkets.client import Session, SessionSettings, StreamingAPIClient
-from txsmarkets.persistence import StateDirectory
+from txsmarkets.persistence.state import StateDirectory
 
 __all__ = ["SmarketsService", "load_strategy"]
 

@@ -15,10 +15,10 @@ from typing import Any
 from twisted.application import service
 from twisted.python import usage
 
-from txsmarkets.client import SessionSettings
+from txsmarkets.client.settings import SessionSettings
 from txsmarkets.configuration import ConfigurationReader
 from txsmarkets.errors import Error
-from txsmarkets.service import SmarketsService, load_strategy
+from txsmarkets.daemon.service import SmarketsService, load_strategy
 
 _FILE_KEYS = (
     "host",
@@ -136,7 +136,7 @@ class Options(usage.Options):
             except OSError as e:
                 raise SetupError(f"cannot use the state folder {self['state-dir']!r}: {e.strerror}") from None
         if self["demo"]:
-            from txsmarkets.demo import strategy
+            from txsmarkets.daemon.demo import strategy
 
             self["settings"] = SessionSettings("demo", "demo", ssl=False, host="127.0.0.1", port=0)
             if not self["subscribe"]:
@@ -174,7 +174,7 @@ class Options(usage.Options):
 def makeService(options: Options) -> service.IService:
     from twisted.internet import reactor
 
-    from txsmarkets.process import freeze_long_lived
+    from txsmarkets.daemon.process import freeze_long_lived
 
     reactor.callWhenRunning(freeze_long_lived)  # type: ignore[attr-defined]
     return SmarketsService(

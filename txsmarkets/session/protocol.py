@@ -17,11 +17,11 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from txsmarkets import eto_pb2, seto_pb2
-from txsmarkets.framing import frame_payload
-from txsmarkets.messages import MAX_SEQ, bad_text, eto_message, parse_frames
-from txsmarkets.sendnow import send_now
-from txsmarkets.session import ReplaySnapshot, SequenceState, Verdict
+from txsmarkets.wire import eto_pb2, seto_pb2
+from txsmarkets.wire.framing import frame_payload
+from txsmarkets.wire.messages import MAX_SEQ, bad_text, eto_message, parse_frames
+from txsmarkets.wire.sendnow import send_now
+from txsmarkets.session.sequencer import ReplaySnapshot, SequenceState, Verdict
 
 __all__ = ["SessionProtocolMixin"]
 

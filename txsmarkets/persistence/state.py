@@ -20,10 +20,10 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from txsmarkets import eto_pb2, seto_pb2
-from txsmarkets.journal import IN, Journal, read_journal
-from txsmarkets.messages import NO_REPLAY, account_sequence
-from txsmarkets.session import SequenceState
+from txsmarkets.wire import eto_pb2, seto_pb2
+from txsmarkets.persistence.journal import IN, Journal, read_journal
+from txsmarkets.wire.messages import NO_REPLAY, account_sequence
+from txsmarkets.session.sequencer import SequenceState
 
 __all__ = ["StateDirectory"]
 
@@ -65,7 +65,7 @@ class StateDirectory:
         return sorted(self.path.glob("replay.*.bin"), key=lambda p: int(p.name.split(".")[1]))
 
     def save(self, session: Any) -> None:
-        """Snapshot ``session`` (a `txsmarkets.client.Session`) atomically."""
+        """Snapshot ``session`` (a `txsmarkets.client.api.Session`) atomically."""
         sequence: SequenceState = session.sequence
         self.journal.sync()
         journal_file, journal_offset = self.journal.position

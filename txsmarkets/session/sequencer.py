@@ -15,8 +15,8 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from txsmarkets import eto_pb2, seto_pb2
-from txsmarkets.messages import NO_REPLAY, eto_message
+from txsmarkets.wire import eto_pb2, seto_pb2
+from txsmarkets.wire.messages import NO_REPLAY, eto_message
 
 __all__ = ["ReplaySnapshot", "ReplayStore", "SequenceState", "Verdict"]
 
@@ -119,7 +119,7 @@ class SequenceState:
         self.gaps = 0
         self.replays_asked = 0
         #: Where every message in order and every message sent is recorded, if anywhere
-        #: (a `txsmarkets.journal.Journal`).
+        #: (a `txsmarkets.persistence.journal.Journal`).
         self.journal: Any = None
 
     def reset(self) -> None:
@@ -129,6 +129,13 @@ class SequenceState:
         self.store.load(())
         self.replay_asked = None
         self.gap_high = 0
+
+    def restore(self, inseq: int, outseq: int) -> None:
+        """Take up both sequence numbers where a saved or given session left them."""
+        if inseq < 1 or outseq < 1:
+            raise ValueError(f"sequence numbers start at 1, not inseq={inseq} outseq={outseq}")
+        self.inseq = inseq
+        self.outseq = outseq
 
     def new_connection(self) -> None:
         """A new connection: a replay asked on the old one will never be answered."""

@@ -7,7 +7,7 @@ the message is handed to the handlers or to the socket, so a process killed at a
 leaves every message it acted on in the file; ``fsync`` runs in batches. Files rotate by
 size. Logins are recorded with their password and token removed.
 
-``python -m txsmarkets.journal PATH`` prints a journal (a file or the folder) as text, one
+``python -m txsmarkets.persistence.journal PATH`` prints a journal (a file or the folder) as text, one
 message a line; ``--type NAME`` and ``--market ID`` filter it.
 """
 
@@ -26,8 +26,8 @@ from typing import Callable, TextIO
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
-from txsmarkets import seto_pb2
-from txsmarkets.messages import SETO_FIELDS, message_name
+from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.messages import SETO_FIELDS, message_name
 
 __all__ = ["IN", "OUT", "Journal", "Record", "main", "read_journal"]
 
@@ -206,7 +206,7 @@ def format_record(record: Record) -> str:
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     """Print a journal as text."""
-    parser = argparse.ArgumentParser(prog="python -m txsmarkets.journal", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m txsmarkets.persistence.journal", description=__doc__.splitlines()[0])
     parser.add_argument("path", help="a journal file, or the folder of a journal")
     parser.add_argument("--type", help="only messages of this name (seto.order_accepted, eto.heartbeat)")
     parser.add_argument("--market", type=int, help="only messages about this market id")

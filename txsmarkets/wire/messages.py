@@ -12,7 +12,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, message_factory
 
-from txsmarkets import eto_pb2, seto_pb2
+from txsmarkets.wire import eto_pb2, seto_pb2
 
 __all__ = [
     "ACCOUNT_TYPES",
@@ -154,7 +154,7 @@ _parse_batch = _batch_class().FromString
 
 
 def parse_frames(frames: list[bytes]) -> Sequence[seto_pb2.Payload]:
-    """Parse whole frames, each with its header (as `txsmarkets.framing.split_frames`
+    """Parse whole frames, each with its header (as `txsmarkets.wire.framing.split_frames`
     gives them), into their payloads in one call.
 
     A frame's header is the protobuf varint of its payload's length, so a frame preceded

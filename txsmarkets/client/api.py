@@ -1,0 +1,540 @@
+"""`StreamingAPIClient`: the 9.3 handler registry, and requests that return Deferreds.
+
+The client of a `Session`: it keeps the handlers by message name, matches each answer to
+the request waiting for it, and keeps the account and order book views up to date.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from txsmarkets.client.answers import ANSWERS
+from txsmarkets.client.lifecycle import SessionState
+from txsmarkets.client.orders import GOOD_TIL_CANCELLED, OrderCreate
+from txsmarkets.client.pending import PendingRequests
+from txsmarkets.client.session import Session
+from txsmarkets.client.state import AccountState, LiveOrder, MarketBook
+from txsmarkets.exceptions import (
+    ConnectionError,
+    ConnectionLost,
+    InvalidCallbackError,
+    PingLost,
+    RequestTimeout,
+    SessionClosed,
+)
+from txsmarkets.session.throttle import TokenBucket
+from txsmarkets.signal import Signal
+from txsmarkets.wire import eto_pb2, seto_pb2
+from txsmarkets.wire.messages import ACCOUNT_TYPES, ALL_NAMES, SETO_NAMES, message_name, new_payload
+
+__all__ = ["StreamingAPIClient", "THROTTLE_MARGIN"]
+
+_log = Logger()
+
+#: The share of the exchange's announced rate the client allows itself.
+THROTTLE_MARGIN = 0.9
+
+
+def _ignore(payload: seto_pb2.Payload) -> None:
+    """The route of a message nothing is registered for."""
+
+
+def _handler_failed(handler: Callable[..., Any], name: str) -> None:
+    _log.failure("handler {handler!r} raised on {name}", handler=handler, name=name)
+
+
+class StreamingAPIClient:
+    """The client of a `Session`: handlers for incoming messages and Deferred requests.
+
+    Handlers are registered by message name (``eto.login_response``,
+    ``seto.order_accepted``) and called with ``message=`` the seto payload; global handlers
+    with ``name=`` and ``message=``. A handler that raises is logged; the others still run.
+
+    Requests return Deferreds matched to their answers by seq, order id or reference; each
+    times out after ``settings.request_timeout`` seconds, and all are errbacked with
+    `ConnectionLost` when the connection drops (for an order, the outcome is then unknown
+    until the session resumes and the answer arrives through the handlers).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.clock: IReactorTime = session.reactor
+        self._handlers: dict[str, list[Callable[..., Any]]] = {}
+        self._global_handlers: list[Callable[..., Any]] = []
+        # seto type -> what an in-order message of that type sets off, built again whenever
+        # the handlers change; and the same for the session's direct path, with None for
+        # the types that must not take it.
+        self._routes: dict[int, Callable[[seto_pb2.Payload], None]] = {}
+        self._direct: dict[int, Callable[[seto_pb2.Payload], None] | None] = {}
+        self._pending = PendingRequests(self.clock, session.settings.request_timeout)
+        self._creates: dict[int, seto_pb2.OrderCreate] = {}
+        # The outseq when we last served a replay on this connection.
+        self._replayed_upto: int | None = None
+        # (seq, time sent, waiter) of each ping awaiting its pong, oldest first.
+        self._pings: list[tuple[int, float, Deferred[float]]] = []
+        self._reference = itertools.count(1)
+        self.throttle = TokenBucket(self.clock)
+        self.account = AccountState()
+        self.markets: dict[int, MarketBook] = {}
+        self.subscriptions: set[int] = set()
+        self.event_subscriptions: set[int] = set()
+        #: Fired with ``message=`` (the login response) and ``resumed=`` at each login, before
+        #: any message of the new connection reaches the handlers: the place to add them.
+        self.logged_in = Signal()
+        self._internal: dict[int, Callable[[seto_pb2.Payload], None]] = {
+            seto_pb2.PAYLOAD_ORDER_ACCEPTED: self._order_accepted,
+            seto_pb2.PAYLOAD_ORDER_REJECTED: self._order_rejected,
+            seto_pb2.PAYLOAD_ORDER_INVALID: self._order_invalid,
+            seto_pb2.PAYLOAD_ORDER_EXECUTED: self._order_executed,
+            seto_pb2.PAYLOAD_ORDER_CANCELLED: self._order_cancelled,
+            seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED: self._reduced,
+            seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED: self._replace_accepted,
+            seto_pb2.PAYLOAD_ORDER_VOIDED: self._order_voided,
+            seto_pb2.PAYLOAD_MARKET_QUOTES: self._market_quotes,
+            seto_pb2.PAYLOAD_CONTRACT_QUOTES: self._contract_quotes,
+            seto_pb2.PAYLOAD_BALANCE_CHANGED: self._balance_changed,
+            seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED: self._throttle_limits,
+            seto_pb2.PAYLOAD_ETO: self._eto,
+        }
+        self._build_routes()
+        session.route_to(self._dispatch, self._direct)
+        session.on_login = self._logged_in
+        session.on_disconnect = self._disconnected
+        session.on_replay_served = self._pings_lost
+
+    # -- handlers (9.3 API) ----------------------------------------------------------------
+
+    def add_handler(self, name: str, callback: Callable[..., Any]) -> None:
+        """Call ``callback(message=payload)`` for every message called ``name``."""
+        if name not in ALL_NAMES:
+            raise InvalidCallbackError(f"no message is called {name!r}")
+        if not callable(callback):
+            raise InvalidCallbackError(f"{callback!r} is not callable")
+        self._handlers.setdefault(name, []).append(callback)
+        self._build_routes()
+
+    def del_handler(self, name: str, callback: Callable[..., Any]) -> None:
+        """Stop calling ``callback`` for ``name``."""
+        if name not in ALL_NAMES:
+            raise InvalidCallbackError(f"no message is called {name!r}")
+        try:
+            self._handlers.get(name, []).remove(callback)
+        except ValueError:
+            raise InvalidCallbackError(f"{callback!r} is not a handler of {name!r}") from None
+        self._build_routes()
+
+    def add_global_handler(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(name=name, message=payload)`` for every message."""
+        if not callable(callback):
+            raise InvalidCallbackError(f"{callback!r} is not callable")
+        self._global_handlers.append(callback)
+        self._build_routes()
+
+    def del_global_handler(self, callback: Callable[..., Any]) -> None:
+        """Stop calling a global handler."""
+        try:
+            self._global_handlers.remove(callback)
+        except ValueError:
+            raise InvalidCallbackError(f"{callback!r} is not a global handler") from None
+        self._build_routes()
+
+    def _dispatch(self, payload: seto_pb2.Payload) -> None:
+        kind = payload.type
+        if kind == seto_pb2.PAYLOAD_ETO:
+            # Session messages differ by their eto type: their routes are not kept.
+            self._compile(kind, message_name(payload))(payload)
+        else:
+            self._routes[kind](payload)
+
+    def _build_routes(self) -> None:
+        # In place: the protocol holds the direct table.
+        resolve = self._resolve
+        to_session = self.session.payload_received
+        for kind, name in SETO_NAMES.items():
+            route = self._routes[kind] = self._compile(kind, name, resolve)
+            if kind in ACCOUNT_TYPES:
+                # Past the session, which drops account messages it has already seen.
+                self._direct[kind] = to_session
+            else:
+                self._direct[kind] = route
+        self._direct[seto_pb2.PAYLOAD_ETO] = self._direct[seto_pb2.PAYLOAD_LOGIN] = None
+
+    def _compile(
+        self, kind: int, name: str, resolver: Callable[[seto_pb2.Payload], None] | None = None
+    ) -> Callable[[seto_pb2.Payload], None]:
+        """The function that hands a message of seto type ``kind`` (called ``name``) to
+        the client's own bookkeeping, the handlers, the global handlers and the request
+        it answers (through ``resolver``, by default `_resolve`)."""
+        internal = self._internal.get(kind)
+        handlers = tuple(self._handlers.get(name, ()))
+        global_handlers = tuple(self._global_handlers)
+        resolve = (resolver or self._resolve) if kind in ANSWERS else None
+        if internal is None and not handlers and not global_handlers and resolve is None:
+            # Most types, most of the time: one function for all, not one each per client.
+            return _ignore
+        # Whether to call ``internal``: quote updates only matter to a book held for their
+        # market, so with none held the call is skipped (this is the busiest type of all).
+        # ``self.markets`` is never replaced, only changed.
+        guard: Any = internal is not None
+        if guard and kind == seto_pb2.PAYLOAD_CONTRACT_QUOTES:
+            guard = self.markets
+
+        if global_handlers or resolve is not None or len(handlers) > 1:
+
+            def route(payload: seto_pb2.Payload) -> None:
+                if guard:
+                    internal(payload)
+                for handler in handlers:
+                    try:
+                        handler(message=payload)
+                    except Exception:
+                        _handler_failed(handler, name)
+                for handler in global_handlers:
+                    try:
+                        handler(name=name, message=payload)
+                    except Exception:
+                        _handler_failed(handler, name)
+                if resolve is not None:
+                    resolve(payload)
+
+            return route
+
+        # The usual case, one handler or none: no loops, for the busy types' sake.
+        handler = handlers[0] if handlers else None
+
+        def lean_route(payload: seto_pb2.Payload) -> None:
+            if guard:
+                internal(payload)
+            if handler is not None:
+                try:
+                    handler(message=payload)
+                except Exception:
+                    _handler_failed(handler, name)
+
+        return lean_route
+
+    # -- session ---------------------------------------------------------------------------
+
+    def login(self) -> Deferred[seto_pb2.Payload]:
+        """Connect and log in; fires with the ``eto.login_response`` payload."""
+        return self.session.connect()
+
+    def logout(self) -> Deferred[None]:
+        """Log out and close; fires once the exchange confirms."""
+        return self.session.logout()
+
+    def flush(self) -> None:
+        """Send what is buffered now, rather than on the reactor's next turn (requests made
+        while handling a message are sent when that read is done, without it)."""
+        self.session.flush()
+
+    def ping(self) -> Deferred[float]:
+        """Send ``eto.ping``; fires with the round-trip time in seconds.
+
+        Errbacks with `RequestTimeout` after ``request_timeout``, and with `PingLost` when
+        the exchange turns out never to have received it (it asked for a replay from it).
+        """
+        protocol = self._protocol()
+        entry: list[Any] = []
+
+        def forget(d: Deferred[float]) -> None:
+            # A ping that gives up leaves the queue. Pongs carry no reference, so a pong that
+            # comes later still will be taken for the next ping's; but a pong can also be
+            # lost for good (a replay sends a gapfill for it), and a place kept for it would
+            # then put every later ping a pong behind.
+            if entry and entry[0] in self._pings:
+                self._pings.remove(entry[0])
+
+        d: Deferred[float] = Deferred(forget)
+        entry.append((self.session.sequence.outseq, self.clock.seconds(), d))
+        self._pings.append(entry[0])
+        timeout = self.session.settings.request_timeout
+        if timeout:
+            d.addTimeout(
+                timeout,
+                self.clock,
+                onTimeoutCancel=lambda result, t: Failure(RequestTimeout(f"no pong within {t}s")),
+            )
+        protocol.ping()
+        return d
+
+    def _pings_lost(self, first: int) -> None:
+        # A replay sends a gapfill in place of a ping: its pong will never come. But a ping
+        # sent after an earlier replay on this connection follows that replay, so the peer
+        # does act on it (a second request only means the first was slow to arrive).
+        limit = self._replayed_upto if self._replayed_upto is not None else self.session.sequence.outseq
+        self._replayed_upto = self.session.sequence.outseq
+        lost = [entry for entry in self._pings if first <= entry[0] < limit]
+        for entry in lost:
+            self._pings.remove(entry)
+            entry[2].errback(PingLost(f"ping #{entry[0]} never reached the exchange"))
+
+    def _protocol(self) -> Any:
+        if not self.session.connected:
+            raise self._not_logged_in()
+        return self.session.protocol
+
+    def _not_logged_in(self) -> Exception:
+        """Why a request cannot be sent now."""
+        state = self.session.state
+        if state is SessionState.FAILED:
+            return SessionClosed("the session has ended")
+        if state is SessionState.LOGGING_OUT or state is SessionState.CLOSED:
+            return SessionClosed("logged out: no more requests are sent")
+        return ConnectionError(f"not logged in ({state.value})")
+
+    def _send(self, payload: seto_pb2.Payload) -> int:
+        return self.session.send(payload)
+
+    def _request(self, payload: seto_pb2.Payload, key: Callable[[int], tuple[Any, ...]]) -> Deferred[Any]:
+        """Send ``payload`` when the throttle allows; fires with its matched answer."""
+        if not self.session.connected:
+            return fail(self._not_logged_in())
+        if self.throttle.try_acquire():
+            return self._send_now(payload, key)
+        waited = self.throttle.acquire()
+        waited.addCallback(lambda _: self._send_now(payload, key))
+        return waited
+
+    def _send_now(self, payload: seto_pb2.Payload, key: Callable[[int], tuple[Any, ...]]) -> Deferred[Any]:
+        if not self.session.connected:
+            # It waited for the throttle while the session logged out or dropped.
+            return fail(self._not_logged_in())
+        seq = self.session.sequence.outseq
+        if key(seq) in self._pending:
+            # Nothing is sent: the answer could not be told from the first one's.
+            return fail(ValueError(f"a request {key(seq)} is already waiting for its answer"))
+        d = self._pending.add(key(seq), seq)
+        if payload.type == seto_pb2.PAYLOAD_ORDER_CREATE:
+            self._creates[seq] = payload.order_create
+        try:
+            self._send(payload)
+        except Exception:
+            self._pending.pop(key(seq))
+            self._creates.pop(seq, None)
+            raise
+        return d
+
+    # -- orders ----------------------------------------------------------------------------
+
+    def order(self, order: OrderCreate) -> Deferred[seto_pb2.Payload]:
+        """Place an order; fires with the ``seto.order_accepted`` payload.
+
+        Errbacks with `OrderRejected` or `OrderInvalid` carrying the reasons.
+        """
+        return self._request(order.to_payload(), lambda seq: ("order", seq))
+
+    def create_order(
+        self,
+        market_id: int,
+        contract_id: int,
+        side: int,
+        price: int,
+        quantity: int,
+        tif: int = GOOD_TIL_CANCELLED,
+        reference: int | None = None,
+        label: str | None = None,
+    ) -> Deferred[seto_pb2.Payload]:
+        """Place an order from its fields; see `order`."""
+        return self.order(OrderCreate(market_id, contract_id, side, price, quantity, tif, reference, label))
+
+    def cancel_order(self, order_id: int) -> Deferred[seto_pb2.Payload]:
+        """Cancel an order; fires with ``seto.order_cancelled``, errbacks `RequestRejected`."""
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL)
+        payload.order_cancel.order_id = order_id
+        return self._request(payload, lambda seq: ("cancel", order_id))
+
+    def cancel_all(self, market_id: int | None = None) -> Deferred[seto_pb2.Payload]:
+        """Cancel every live order (of one market); fires with ``order_cancel_all_accepted``."""
+        reference = next(self._reference)
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL)
+        payload.order_cancel_all.reference = reference
+        if market_id is not None:
+            payload.order_cancel_all.market_id = market_id
+        return self._request(payload, lambda seq: ("cancel_all", reference))
+
+    def reduce_quantity(self, order_id: int, new_quantity: int) -> Deferred[seto_pb2.Payload]:
+        """Reduce an order's unfilled quantity; fires with ``order_quantity_reduced``."""
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE)
+        payload.order_quantity_reduce.order_id = order_id
+        payload.order_quantity_reduce.new_quantity = new_quantity
+        return self._request(payload, lambda seq: ("reduce", order_id))
+
+    def cancel_replace(self, order_id: int, price: int, quantity: int) -> Deferred[seto_pb2.Payload]:
+        """Replace an order by one at a new price and quantity.
+
+        Fires with ``order_cancel_replace_accepted`` (its ``order_id`` is the new order's).
+        """
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE)
+        replace = payload.order_cancel_replace
+        replace.orig_order_id = order_id
+        replace.price = price
+        replace.quantity = quantity
+        return self._request(payload, lambda seq: ("replace", order_id))
+
+    def settings(self, cancel_all_on_failure: bool) -> Deferred[seto_pb2.Payload]:
+        """Set whether the exchange cancels our orders when the session dies."""
+        payload = new_payload(seto_pb2.PAYLOAD_SETTINGS)
+        payload.settings.cancel_all_on_failure = cancel_all_on_failure
+        return self._request(payload, lambda seq: ("settings", cancel_all_on_failure))
+
+    # -- market data -----------------------------------------------------------------------
+
+    def subscribe(self, market_id: int) -> Deferred[seto_pb2.Payload]:
+        """Subscribe to a market; fires with its ``market_quotes`` snapshot.
+
+        The subscription is renewed after every reconnect.
+        """
+        self.subscriptions.add(market_id)
+        return self._request(self._subscribe_payload(market_id), lambda seq: ("subscribe", market_id))
+
+    def _subscribe_payload(self, market_id: int) -> seto_pb2.Payload:
+        payload = new_payload(seto_pb2.PAYLOAD_MARKET_SUBSCRIBE)
+        payload.market_subscribe.market_id = market_id
+        return payload
+
+    def unsubscribe(self, market_id: int) -> Deferred[int]:
+        """Stop the market's quotes; fires with the seq of the request once it is sent."""
+        self.subscriptions.discard(market_id)
+        self.markets.pop(market_id, None)
+        payload = new_payload(seto_pb2.PAYLOAD_MARKET_UNSUBSCRIBE)
+        payload.market_unsubscribe.market_id = market_id
+        return self._send_unanswered(payload)
+
+    def subscribe_event(self, event_id: int) -> Deferred[int]:
+        """Subscribe to an event's markets; fires with the request's seq once it is sent.
+
+        The markets' snapshots arrive as ``seto.market_quotes`` messages.
+        """
+        self.event_subscriptions.add(event_id)
+        payload = new_payload(seto_pb2.PAYLOAD_EVENT_SUBSCRIBE)
+        payload.event_subscribe.event_id = event_id
+        return self._send_unanswered(payload)
+
+    def _send_unanswered(self, payload: seto_pb2.Payload) -> Deferred[int]:
+        try:
+            return succeed(self._send(payload))
+        except Exception:
+            return fail()
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def _resolve(self, payload: seto_pb2.Payload) -> None:
+        matched = ANSWERS[payload.type](payload)
+        if matched is None:
+            return
+        key, error = matched
+        d = self._pending.pop(key)
+        if d is None:
+            return
+        if error is None:
+            d.callback(payload)
+        else:
+            d.errback(error)
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _order_accepted(self, payload: seto_pb2.Payload) -> None:
+        answer = payload.order_accepted
+        self.account.note_money(answer)
+        self.account.accepted(self._creates.pop(answer.seq, None), answer)
+
+    def _order_rejected(self, payload: seto_pb2.Payload) -> None:
+        self._creates.pop(payload.order_rejected.seq, None)
+
+    def _order_invalid(self, payload: seto_pb2.Payload) -> None:
+        self._creates.pop(payload.order_invalid.seq, None)
+
+    def _order_executed(self, payload: seto_pb2.Payload) -> None:
+        self.account.note_money(payload.order_executed)
+        self.account.executed(payload.order_executed)
+
+    def _order_cancelled(self, payload: seto_pb2.Payload) -> None:
+        self.account.note_money(payload.order_cancelled)
+        self.account.done(payload.order_cancelled.order_id)
+
+    def _reduced(self, payload: seto_pb2.Payload) -> None:
+        body = payload.order_quantity_reduced
+        self.account.reduced(body.order_id, body.new_quantity)
+
+    def _replace_accepted(self, payload: seto_pb2.Payload) -> None:
+        body = payload.order_cancel_replace_accepted
+        old = self.account.orders.pop(body.orig_order_id, None)
+        if body.quantity_left <= 0:
+            return
+        self.account.orders[body.order_id] = LiveOrder(
+            order_id=body.order_id,
+            market_id=body.market_id,
+            contract_id=body.contract_id,
+            side=body.side,
+            price=body.price,
+            quantity=body.quantity_left,
+            reference=body.reference if body.HasField("reference") else None,
+            label=old.label if old is not None else None,
+        )
+
+    def _order_voided(self, payload: seto_pb2.Payload) -> None:
+        self.account.done(payload.order_voided.order_id)
+
+    def _balance_changed(self, payload: seto_pb2.Payload) -> None:
+        self.account.note_money(payload.balance_changed)
+
+    def _market_quotes(self, payload: seto_pb2.Payload) -> None:
+        quotes = payload.market_quotes
+        book = self.markets.get(quotes.market_id)
+        if book is None:
+            book = self.markets[quotes.market_id] = MarketBook(quotes.market_id)
+        book.snapshot(quotes)
+
+    def _contract_quotes(self, payload: seto_pb2.Payload) -> None:
+        if not self.markets:
+            return
+        quotes = payload.contract_quotes
+        book = self.markets.get(quotes.market_id)
+        if book is not None:
+            book.update(quotes)
+
+    def _throttle_limits(self, payload: seto_pb2.Payload) -> None:
+        limits = payload.throttle_limits_changed
+        # A margin under the exchange's own bucket: requests sent evenly can still arrive
+        # bunched up (the network, the exchange's reads), and must not be refused for it.
+        self.throttle.set_limits(
+            float(limits.average_rate_ps) * THROTTLE_MARGIN, max(1, limits.burst_size - 1)
+        )
+
+    def _eto(self, payload: seto_pb2.Payload) -> None:
+        if payload.eto_payload.type == eto_pb2.PAYLOAD_PONG and self._pings:
+            _, sent, d = self._pings.pop(0)
+            d.callback(self.clock.seconds() - sent)
+
+    # -- connection events -----------------------------------------------------------------
+
+    def _logged_in(self, payload: seto_pb2.Payload, resumed: bool) -> None:
+        self._replayed_upto = None
+        # A reconnect: quotes may have moved while we were away, so ask for them afresh.
+        for market_id in sorted(self.subscriptions):
+            self.session.send(self._subscribe_payload(market_id))
+        for event_id in sorted(self.event_subscriptions):
+            subscribe = new_payload(seto_pb2.PAYLOAD_EVENT_SUBSCRIBE)
+            subscribe.event_subscribe.event_id = event_id
+            self.session.send(subscribe)
+        self.logged_in.fire(message=payload, resumed=resumed)
+
+    def _disconnected(self, reason: Failure) -> None:
+        error: Exception = ConnectionLost(reason)
+        if self.session.closed:
+            error = SessionClosed("the session has ended")
+        self._pending.fail_all(error)
+        self._creates.clear()
+        pings, self._pings = self._pings, []
+        for _, _, d in pings:
+            d.errback(ConnectionLost(reason))
+        self.throttle.clear(error)
+
+

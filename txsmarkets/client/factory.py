@@ -1,0 +1,130 @@
+"""Connecting: the reconnecting factory, TLS options, and `connect`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import ReconnectingClientFactory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from txsmarkets.client.api import StreamingAPIClient
+from txsmarkets.client.protocol import PROTOCOLS
+from txsmarkets.client.session import Session
+from txsmarkets.client.settings import SessionSettings
+from txsmarkets.errors import Error
+
+__all__ = ["SmarketsClientFactory", "connect", "tls_options"]
+
+_log = Logger()
+
+
+def tls_options(settings: SessionSettings) -> Any:
+    """TLS client options that verify the server's certificate and hostname.
+
+    The system's trust store is used unless ``settings.ca_file`` names a PEM file of the
+    certificate authority to trust instead.
+    """
+    from twisted.internet import ssl
+
+    trust = None
+    if settings.ca_file:
+        try:
+            with open(settings.ca_file, "rb") as pem:
+                trust = ssl.Certificate.loadPEM(pem.read())
+        except (OSError, ValueError) as e:
+            raise Error(f"cannot read the CA file {settings.ca_file!r}: {e}") from None
+    return ssl.optionsForClientTLS(settings.host, trustRoot=trust)
+
+
+class SmarketsClientFactory(ReconnectingClientFactory):
+    """Connects a `Session`, and reconnects it with backoff until it ends.
+
+    Connects with ``reactor.connectSSL`` (or ``connectTCP`` when the settings ask for
+    plaintext): a `ReconnectingClientFactory` reconnects only through a connector.
+    """
+
+    initialDelay = 0.5
+    factor = 2.0
+    jitter = 0.2
+    _at_once = False
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.reactor = session.reactor
+        self.clock = session.reactor
+        self.maxDelay = session.settings.reconnect_max_delay
+        self.maxRetries = session.settings.max_retries
+        self.protocol = PROTOCOLS[session.settings.framing]
+        self.connector: Any = None
+
+    def __repr__(self) -> str:
+        return f"<SmarketsClientFactory for {self.session!r}>"
+
+    def connect(self) -> Any:
+        """Open the first connection; later ones follow by themselves."""
+        settings = self.session.settings
+        if settings.ssl:
+            self.connector = self.reactor.connectSSL(
+                settings.host, settings.port, self, tls_options(settings), timeout=settings.socket_timeout
+            )
+        else:
+            self.connector = self.reactor.connectTCP(
+                settings.host, settings.port, self, timeout=settings.socket_timeout
+            )
+        return self.connector
+
+    def buildProtocol(self, addr: Any) -> Any:
+        settings = self.session.settings
+        protocol = self.protocol()
+        protocol.factory = self
+        protocol.session = self.session
+        protocol.clock = self.reactor
+        protocol.sequence = self.session.sequence
+        protocol.heartbeatInterval = settings.heartbeat_interval
+        protocol.heartbeatMisses = settings.heartbeat_misses
+        protocol.loginTimeout = settings.socket_timeout
+        return protocol
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        _log.warn("connection to {host}:{port} failed: {why}", host=self.session.settings.host,
+                  port=self.session.settings.port, why=reason.getErrorMessage())
+        self.session.connection_failed(reason)
+        super().clientConnectionFailed(connector, reason)
+
+    def retry(self, connector: Any = None) -> None:
+        """Connect again after the backoff; past ``maxRetries`` attempts the session fails."""
+        if self.continueTrying and self.maxRetries is not None and self.retries >= self.maxRetries:
+            self.stopTrying()
+            self.session.gave_up(self.retries)
+            return
+        at_once, self._at_once = self._at_once, False
+        if at_once:
+            self.delay = 0.0
+        super().retry(connector)
+        if at_once:
+            # Only the one attempt is made at once: should it fail, the backoff resumes.
+            self.delay = self.initialDelay
+
+    def retry_at_once(self) -> None:
+        """Make the next attempt without a backoff (the exchange asked for a new session)."""
+        self._at_once = True
+
+
+def connect(settings: SessionSettings, reactor: Any = None) -> Deferred[StreamingAPIClient]:
+    """Connect and log in; fires with the logged-in `StreamingAPIClient`.
+
+    Errbacks with `LoginError` when the exchange refuses the login (naming the reason),
+    `LoginTimeout` when no answer comes within ``settings.socket_timeout``, or
+    `ConnectionError` when the first connection cannot be made (with
+    ``settings.fail_fast``, the default) or ``settings.max_retries`` attempts failed. A
+    retryable refusal (the exchange is busy or down for a moment) is retried with backoff
+    while the Deferred waits. Once logged in, the client reconnects and resumes the session
+    by itself.
+    """
+    session = Session(settings, reactor=reactor)
+    client = StreamingAPIClient(session)
+    d = client.login()
+    d.addCallback(lambda _: client)
+    return d

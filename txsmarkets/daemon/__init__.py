@@ -1,0 +1,1 @@
+"""``twistd smarkets``: the session as a long-lived service hosting a strategy."""

@@ -20,7 +20,10 @@ from txsmarkets.client.orders import (
     SELL,
     OrderCreate,
 )
-from txsmarkets.client.protocol import Int32SmarketsClientProtocol, SmarketsClientProtocol
+from txsmarkets.client.protocol import (
+    Int32SmarketsClientProtocol,
+    SmarketsClientProtocol,
+)
 from txsmarkets.client.session import Session
 from txsmarkets.client.settings import SessionSettings
 

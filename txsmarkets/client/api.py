@@ -31,7 +31,13 @@ from txsmarkets.exceptions import (
 from txsmarkets.session.throttle import TokenBucket
 from txsmarkets.signal import Signal
 from txsmarkets.wire import eto_pb2, seto_pb2
-from txsmarkets.wire.messages import ACCOUNT_TYPES, ALL_NAMES, SETO_NAMES, message_name, new_payload
+from txsmarkets.wire.messages import (
+    ACCOUNT_TYPES,
+    ALL_NAMES,
+    SETO_NAMES,
+    message_name,
+    new_payload,
+)
 
 __all__ = ["StreamingAPIClient", "THROTTLE_MARGIN"]
 

@@ -25,7 +25,13 @@ from txsmarkets.client.lifecycle import (
     next_state,
 )
 from txsmarkets.client.settings import SessionSettings
-from txsmarkets.exceptions import ConnectionError, ConnectionLost, LoginError, LoginTimeout, SessionClosed
+from txsmarkets.exceptions import (
+    ConnectionError,
+    ConnectionLost,
+    LoginError,
+    LoginTimeout,
+    SessionClosed,
+)
 from txsmarkets.session.sequencer import SequenceState
 from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.wire.messages import ACCOUNT_TYPES, account_sequence, new_payload

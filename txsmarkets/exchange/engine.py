@@ -73,166 +73,45 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from twisted.logger import Logger
 
-from txsmarkets.wire import seto_pb2
-from txsmarkets.errors import Error
-from txsmarkets.wire.messages import new_payload
 from txsmarkets.exchange.accounts import Account, AccountRegistry, MarketPosition
+from txsmarkets.exchange.amend import OrderAmendments
+from txsmarkets.exchange.answers import EngineAnswers, _set_execution
 from txsmarkets.exchange.book import BUY, SELL, Book, Order
-from txsmarkets.exchange.catalogue import MARKET_STATES, Catalogue, Contract
-from txsmarkets.odds import buy_liability, is_valid_price, sell_liability
+from txsmarkets.exchange.catalogue import Catalogue
+from txsmarkets.exchange.market import (
+    _CANCELLED_LIQUIDITY,
+    _CANCELLED_MEMBER,
+    _CREATE_STATE_REJECTS,
+    _IOC,
+    _P_CONTRACT_QUOTES,
+    _TRADING,
+    _UINT32_MAX,
+    _ZERO,
+    MarketInfo,
+    UnknownAccount,
+    UnknownMarket,
+    _available,
+    _liability,
+    _Market,
+    _noop,
+    _Payload,
+)
+from txsmarkets.exchange.operator import MarketOperator
+from txsmarkets.odds import is_valid_price
+from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.messages import new_payload
 
 __all__ = ["MarketInfo", "MatchingEngine", "UnknownAccount", "UnknownMarket"]
 
 log = Logger()
 
-_ZERO = Decimal(0)
-_UINT32_MAX = 0xFFFFFFFF
 
-_Payload = seto_pb2.Payload
-
-_STATE_TYPES = {
-    "new": seto_pb2.MARKET_STATE_NEW,
-    "open": seto_pb2.MARKET_STATE_OPEN,
-    "live": seto_pb2.MARKET_STATE_LIVE,
-    "halted": seto_pb2.MARKET_STATE_HALTED,
-    "settled": seto_pb2.MARKET_STATE_SETTLED,
-    "voided": seto_pb2.MARKET_STATE_VOIDED,
-}
-assert set(_STATE_TYPES) == set(MARKET_STATES)
-_TRADING = frozenset(("open", "live"))
-_FINAL = frozenset(("settled", "voided"))
-
-# Why an order cannot go into a market in a given state, per answer.
-_CREATE_STATE_REJECTS = {
-    "new": seto_pb2.ORDER_REJECTED_MARKET_NOT_OPEN,
-    "halted": seto_pb2.ORDER_REJECTED_MARKET_HALTED,
-    "settled": seto_pb2.ORDER_REJECTED_MARKET_SETTLED,
-    "voided": seto_pb2.ORDER_REJECTED_MARKET_SETTLED,
-}
-_REPLACE_STATE_REJECTS = {
-    "new": seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_MARKET_NOT_OPEN,
-    "halted": seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_MARKET_HALTED,
-    "settled": seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_MARKET_SETTLED,
-    "voided": seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_MARKET_SETTLED,
-}
-
-_GTC = seto_pb2.GOOD_TIL_CANCELLED
-_IOC = seto_pb2.IMMEDIATE_OR_CANCEL
-
-_CANCELLED_MEMBER = seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED
-_CANCELLED_HALTED = seto_pb2.ORDER_CANCELLED_MARKET_HALTED
-_CANCELLED_LIQUIDITY = seto_pb2.ORDER_CANCELLED_INSUFFICIENT_LIQUIDITY
-_CANCELLED_ADMIN = seto_pb2.ORDER_CANCELLED_ADMIN_REQUESTED
-_CANCELLED_SUSPENDED = seto_pb2.ORDER_CANCELLED_TRADING_SUSPENDED
-
-_P_ORDER_ACCEPTED = seto_pb2.PAYLOAD_ORDER_ACCEPTED
-_P_ORDER_REJECTED = seto_pb2.PAYLOAD_ORDER_REJECTED
-_P_ORDER_INVALID = seto_pb2.PAYLOAD_ORDER_INVALID
-_P_ORDER_EXECUTED = seto_pb2.PAYLOAD_ORDER_EXECUTED
-_P_ORDER_CANCELLED = seto_pb2.PAYLOAD_ORDER_CANCELLED
-_P_CONTRACT_QUOTES = seto_pb2.PAYLOAD_CONTRACT_QUOTES
-_P_PENDING_REPLACE = seto_pb2.PAYLOAD_ORDER_PENDING_REPLACE
-_P_REPLACE_ACCEPTED = seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED
-
-
-class UnknownMarket(Error, KeyError):
-    """The operator named a market the exchange does not have."""
-
-    def __str__(self) -> str:
-        return Exception.__str__(self)
-
-
-class UnknownAccount(Error, KeyError):
-    """An account id the exchange does not have."""
-
-    def __str__(self) -> str:
-        return Exception.__str__(self)
-
-
-@dataclass(frozen=True)
-class MarketInfo:
-    """A market as it stands: its catalogue entry and its current state name."""
-
-    id: int
-    name: str
-    event_id: int
-    state: str
-    contracts: tuple[Contract, ...]
-
-
-class _Market:
-    """A market's running state: its books, state and matched orders."""
-
-    __slots__ = (
-        "id",
-        "name",
-        "event_id",
-        "state",
-        "contracts",
-        "books",
-        "executed_volume",
-        "matched",
-    )
-
-    def __init__(
-        self, market_id: int, name: str, event_id: int, state: str, contracts: tuple[Contract, ...]
-    ) -> None:
-        self.id = market_id
-        self.name = name
-        self.event_id = event_id
-        self.state = state
-        self.contracts = contracts
-        self.books = {contract.id: Book(contract.id, market_id) for contract in contracts}
-        self.executed_volume = 0
-        #: Orders with fills, by id: their matched bets are voided with the market.
-        self.matched: dict[int, Order] = {}
-
-
-def _noop(key: int, payload: seto_pb2.Payload) -> None:
-    pass
-
-
-def _liability(side: int, price: int, quantity: int) -> Decimal:
-    if side == BUY:
-        return buy_liability(price, quantity)
-    return sell_liability(price, quantity)
-
-
-def _available(account: Account) -> Decimal:
-    return account.balance - account.order_liability - account.position_exposure_total
-
-
-def _set_money(body: Any, account: Account) -> None:
-    """Fill in a message's ``available_balance`` and ``exposure``."""
-    exposure = account.order_liability + account.position_exposure_total
-    body.available_balance = float(account.balance - exposure)
-    body.exposure = float(exposure)
-
-
-def _describe(body: Any, order: Order) -> None:
-    """Fill in what every answer about ``order`` says of it: where it rests, its label."""
-    body.market_id = order.market_id
-    body.contract_id = order.contract_id
-    body.side = order.side
-    if order.label is not None:
-        body.label = order.label
-
-
-def _set_reference(body: Any, reference: int | None, order: Order | None = None) -> None:
-    """Echo the request's ``reference``, or else the one ``order`` was created with."""
-    if reference is None and order is not None:
-        reference = order.reference
-    if reference is not None:
-        body.reference = reference
-
-
-class MatchingEngine:
+class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
     """An in-process exchange for the markets and accounts of a `Catalogue`.
 
     See the module docstring for the rules. ``on_account`` and ``on_market`` are the
@@ -417,114 +296,6 @@ class MatchingEngine:
 
     # Operator API
 
-    def set_market_state(self, market_id: int, state: str) -> None:
-        """Move a market to `state` (one of `MARKET_STATES`), cancelling the orders that
-        state ends (see the module docstring) and announcing ``market_state``.
-
-        "voided" is `void_market`; "settled" needs the winners, so use `settle_market`.
-        ValueError for an unknown state or a market already settled or voided.
-        """
-        market = self._market(market_id)
-        if state not in _STATE_TYPES:
-            raise ValueError(f"{state!r} is not a market state ({', '.join(MARKET_STATES)})")
-        if state == "voided":
-            self.void_market(market_id)
-            return
-        if state == "settled":
-            raise ValueError("settling needs the winners: use settle_market(market_id, winners)")
-        self._check_not_final(market)
-        if state == market.state:
-            return
-        market.state = state
-        self._announce_state(market)
-        if state == "halted":
-            self._cancel_market_orders(market, _CANCELLED_HALTED)
-        elif state == "live":
-            self._cancel_market_orders(market, _CANCELLED_SUSPENDED, only_tif=_GTC)
-        self._publish()
-
-    def settle_market(self, market_id: int, winner_contract_ids: Iterable[int]) -> None:
-        """Settle a market: cancel its live orders, pay each winning contract's holders and
-        take from its sellers, release the market's exposure, announce "settled".
-
-        Every account with matched bets in it gets a ``balance_changed``. ValueError for a
-        winner not in the market or a market already settled or voided.
-        """
-        market = self._market(market_id)
-        self._check_not_final(market)
-        winners = list(dict.fromkeys(winner_contract_ids))  # a contract pays once
-        for contract_id in winners:
-            if contract_id not in market.books:
-                raise ValueError(f"contract {contract_id!r} is not in market {market_id}")
-        self._cancel_market_orders(market, _CANCELLED_ADMIN)
-        market.state = "settled"
-        self._announce_state(market)
-        for account in self.accounts:
-            position = account.positions.pop(market_id, None)
-            if position is None:
-                continue
-            account.balance += position.profit(winners)
-            account.set_position_exposure(market_id, _ZERO)
-            self._balance_changed(account, f"market {market_id} settled")
-        market.matched.clear()
-        self._publish()
-
-    def void_market(self, market_id: int) -> None:
-        """Void a market: cancel its live orders, void every matched bet (an
-        ``order_voided`` per order with fills, then a ``balance_changed`` per account),
-        announce "voided". No cash moves, since trading moved none: the bets' exposure is
-        released. ValueError for a market already settled or voided."""
-        market = self._market(market_id)
-        self._check_not_final(market)
-        self._cancel_market_orders(market, _CANCELLED_ADMIN)
-        market.state = "voided"
-        self._announce_state(market)
-        affected: dict[int, Account] = {}
-        for order in sorted(market.matched.values(), key=lambda o: o.id):
-            account = self.accounts[order.account_id]
-            affected[account.id] = account
-            self._order_voided(account, order)
-        for account in affected.values():
-            account.positions.pop(market_id, None)
-            account.set_position_exposure(market_id, _ZERO)
-            self._balance_changed(account, f"market {market_id} voided")
-        market.matched.clear()
-        self._publish()
-
-    def _market(self, market_id: int) -> _Market:
-        market = self._markets.get(market_id)
-        if market is None:
-            raise UnknownMarket(f"no market {market_id!r}")
-        return market
-
-    @staticmethod
-    def _check_not_final(market: _Market) -> None:
-        if market.state in _FINAL:
-            raise ValueError(f"market {market.id} is {market.state}: its state is final")
-
-    def _cancel_market_orders(
-        self, market: _Market, reason: int, only_tif: int | None = None
-    ) -> None:
-        orders = [
-            order
-            for book in market.books.values()
-            for side in (BUY, SELL)
-            for order in book.orders(side)
-            if only_tif is None or order.tif == only_tif
-        ]
-        orders.sort(key=lambda o: o.id)
-        for order in orders:
-            self._cancel(self.accounts[order.account_id], order, reason)
-
-    def _announce_state(self, market: _Market) -> None:
-        payload = new_payload(seto_pb2.PAYLOAD_MARKET_STATE)
-        body = payload.market_state
-        body.market_id = market.id
-        body.state = _STATE_TYPES[market.state]
-        self._broadcast(market.id, payload)
-
-    # Order handlers
-
     def _order_create(self, account: Account, payload: seto_pb2.Payload) -> None:
         create = payload.order_create
         seq = payload.eto_payload.seq
@@ -681,124 +452,6 @@ class MatchingEngine:
             return order, False
         return None, False
 
-    def _order_cancel(self, account: Account, payload: seto_pb2.Payload) -> None:
-        request = payload.order_cancel
-        reference = request.reference if request.HasField("reference") else None
-        order, live = self._find(account, request.order_id)
-        if live:
-            self._cancel(account, order, _CANCELLED_MEMBER, reference)
-        elif order is not None:
-            reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_LIVE
-            self._order_cancel_rejected(account, request.order_id, reason, reference, order)
-        else:
-            reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_FOUND
-            self._order_cancel_rejected(account, request.order_id, reason, reference, None)
-
-    def _order_cancel_all(self, account: Account, payload: seto_pb2.Payload) -> None:
-        request = payload.order_cancel_all
-        market_id = request.market_id if request.HasField("market_id") else None
-        out = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED)
-        body = out.order_cancel_all_accepted
-        if request.HasField("reference"):
-            body.reference = request.reference
-        self._send(account, out, body)
-        for order in list(account.orders.values()):
-            if market_id is None or order.market_id == market_id:
-                self._cancel(account, order, _CANCELLED_MEMBER)
-
-    def _order_quantity_reduce(self, account: Account, payload: seto_pb2.Payload) -> None:
-        request = payload.order_quantity_reduce
-        reference = request.reference if request.HasField("reference") else None
-        new_quantity = request.new_quantity
-        order, live = self._find(account, request.order_id)
-        if not live:
-            reason = (
-                seto_pb2.ORDER_QUANTITY_REDUCE_REJECTED_NOT_LIVE
-                if order
-                else seto_pb2.ORDER_QUANTITY_REDUCE_REJECTED_NOT_FOUND
-            )
-            self._order_quantity_reduce_rejected(
-                account, request.order_id, new_quantity, reason, reference, order
-            )
-            return
-        if not 0 < new_quantity < order.remaining:
-            self._order_quantity_reduce_rejected(
-                account,
-                order.id,
-                new_quantity,
-                seto_pb2.ORDER_QUANTITY_REDUCE_REJECTED_INVALID_NEW_QUANTITY,
-                reference,
-                order,
-            )
-            return
-        book = self._markets[order.market_id].books[order.contract_id]
-        book.reduce(order, new_quantity)
-        self._touched[book] = None
-        liability = _liability(order.side, order.price, new_quantity)
-        account.order_liability += liability - order.liability
-        order.liability = liability
-        self._order_quantity_reduced(account, order, reference)
-
-    def _order_cancel_replace(self, account: Account, payload: seto_pb2.Payload) -> None:
-        request = payload.order_cancel_replace
-        seq = payload.eto_payload.seq
-        orig, live = self._find(account, request.orig_order_id)
-        reference = request.reference if request.HasField("reference") else None
-        label = request.label if request.HasField("label") else None
-        if orig is not None:
-            reference = orig.reference if reference is None else reference
-            label = orig.label if label is None else label
-        if not live:
-            reason = seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_TOO_LATE
-            self._replace_rejected(account, request, orig, reason, reference, label)
-            return
-        price = request.price
-        quantity = request.quantity
-        if not (quantity and is_valid_price(price)):
-            self._order_invalid(account, seq, reference, price, quantity)
-            return
-        market = self._markets[orig.market_id]
-        if request.HasField("market_id") and request.market_id != orig.market_id:
-            reason = seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_MARKET_NOT_FOUND
-            self._replace_rejected(account, request, orig, reason, reference, label)
-            return
-        if market.state not in _TRADING:
-            reason = _REPLACE_STATE_REJECTS[market.state]
-            self._replace_rejected(account, request, orig, reason, reference, label)
-            return
-        liability = _liability(orig.side, price, quantity)
-        if liability > _available(account) + orig.liability:
-            reason = seto_pb2.ORDER_REJECTED_INSUFFICIENT_FUNDS
-            self._order_rejected(account, seq, reason, reference, label)
-            return
-        book = market.books[orig.contract_id]
-        filled, crossed = book.crossing(orig.side, price, quantity, account.id)
-        if crossed:
-            reason = seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_CROSSED_SELF
-            self._replace_rejected(account, request, orig, reason, reference, label)
-            return
-        book.remove(orig)
-        self._touched[book] = None
-        account.order_liability -= orig.liability
-        orig.liability = _ZERO
-        self._retire(account, orig)
-        order = self._open_order(
-            account, book, orig.side, price, quantity, orig.tif, reference, label, liability
-        )
-        self._replace_answer(account, _P_PENDING_REPLACE, order, orig.id, None)
-        self._replace_answer(account, _P_REPLACE_ACCEPTED, order, orig.id, quantity - filled)
-        self._execute(account, order, market, book)
-
-    def _settings(self, account: Account, payload: seto_pb2.Payload) -> None:
-        request = payload.settings
-        if request.HasField("cancel_all_on_failure"):
-            account.cancel_all_on_failure = request.cancel_all_on_failure
-        out = new_payload(seto_pb2.PAYLOAD_SETTINGS_ACCEPTED)
-        out.settings_accepted.cancel_all_on_failure = account.cancel_all_on_failure
-        self._send_unnumbered(account, out)
-
-    # Messages out
-
     def _send(self, account: Account, payload: seto_pb2.Payload, body: Any) -> None:
         """Number an account-stream message, log it and hand it to ``on_account``."""
         sequence = account.sequence = account.sequence + 1
@@ -859,194 +512,3 @@ class MatchingEngine:
                 _set_execution(quotes.last_execution, last)
             self._broadcast(book.market_id, payload)
 
-    def _order_invalid(
-        self, account: Account, seq: int, reference: int | None, price: int, quantity: int
-    ) -> None:
-        payload = new_payload(_P_ORDER_INVALID)
-        body = payload.order_invalid
-        body.seq = seq
-        if not is_valid_price(price):
-            body.reasons.append(seto_pb2.ORDER_INVALID_INVALID_PRICE)
-        if not quantity:
-            body.reasons.append(seto_pb2.ORDER_INVALID_INVALID_QUANTITY)
-        if reference is not None:
-            body.reference = reference
-        self._send_unnumbered(account, payload)
-
-    def _order_rejected(
-        self, account: Account, seq: int, reason: int, reference: int | None, label: str | None
-    ) -> None:
-        payload = new_payload(_P_ORDER_REJECTED)
-        body = payload.order_rejected
-        body.seq = seq
-        body.reason = reason
-        _set_reference(body, reference)
-        if label is not None:
-            body.label = label
-        self._send(account, payload, body)
-
-    def _order_accepted(self, account: Account, order: Order, seq: int) -> None:
-        payload = new_payload(_P_ORDER_ACCEPTED)
-        body = payload.order_accepted
-        body.seq = seq
-        body.order_id = order.id
-        body.price = order.price
-        body.quantity = order.quantity
-        _describe(body, order)
-        _set_reference(body, None, order)
-        _set_money(body, account)
-        self._send(account, payload, body)
-
-    def _order_executed(self, account: Account, order: Order, quantity: int, price: int) -> None:
-        payload = new_payload(_P_ORDER_EXECUTED)
-        body = payload.order_executed
-        body.order_id = order.id
-        body.price = price
-        body.quantity = quantity
-        _describe(body, order)
-        body.total_executed_quantity = order.executed
-        body.executed_avg_price = order.executed_avg_price
-        body.available_quantity = order.remaining
-        body.orig_price = order.price
-        _set_money(body, account)
-        self._send(account, payload, body)
-
-    def _order_cancelled(
-        self, account: Account, order: Order, reason: int, reference: int | None
-    ) -> None:
-        payload = new_payload(_P_ORDER_CANCELLED)
-        body = payload.order_cancelled
-        body.reason = reason
-        body.order_id = order.id
-        body.executed_quantity = order.executed
-        if order.executed:
-            body.executed_avg_price = order.executed_avg_price
-        _describe(body, order)
-        body.orig_price = order.price
-        _set_reference(body, reference, order)
-        _set_money(body, account)
-        self._send(account, payload, body)
-
-    def _order_cancel_rejected(
-        self,
-        account: Account,
-        order_id: int,
-        reason: int,
-        reference: int | None,
-        order: Order | None,
-    ) -> None:
-        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REJECTED)
-        body = payload.order_cancel_rejected
-        body.reason = reason
-        body.order_id = order_id
-        if order is not None:
-            _describe(body, order)
-        _set_reference(body, reference, order)
-        self._send(account, payload, body)
-
-    def _order_quantity_reduced(
-        self, account: Account, order: Order, reference: int | None
-    ) -> None:
-        payload = new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED)
-        body = payload.order_quantity_reduced
-        body.order_id = order.id
-        body.reason = seto_pb2.ORDER_QUANTITY_REDUCED_MEMBER_REQUESTED
-        body.new_quantity = order.remaining
-        _describe(body, order)
-        body.orig_price = order.price
-        body.executed_quantity = order.executed
-        if order.executed:
-            body.executed_avg_price = order.executed_avg_price
-        _set_reference(body, reference, order)
-        self._send(account, payload, body)
-
-    def _order_quantity_reduce_rejected(
-        self,
-        account: Account,
-        order_id: int,
-        new_quantity: int,
-        reason: int,
-        reference: int | None,
-        order: Order | None,
-    ) -> None:
-        payload = new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE_REJECTED)
-        body = payload.order_quantity_reduce_rejected
-        body.order_id = order_id
-        body.reason = reason
-        body.new_quantity = new_quantity
-        if order is not None and order.label is not None:
-            body.label = order.label
-        _set_reference(body, reference, order)
-        self._send(account, payload, body)
-
-    def _replace_rejected(
-        self,
-        account: Account,
-        request: seto_pb2.OrderCancelReplace,
-        orig: Order | None,
-        reason: int,
-        reference: int | None,
-        label: str | None,
-    ) -> None:
-        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_REJECTED)
-        body = payload.order_cancel_replace_rejected
-        body.order_id = 0  # no new order was made
-        body.orig_order_id = request.orig_order_id
-        body.reason = reason
-        if orig is not None:
-            body.market_id = orig.market_id
-            body.contract_id = orig.contract_id
-            body.side = orig.side
-        else:
-            # Required fields with nothing to say: the request's market, no contract, buy.
-            body.market_id = request.market_id
-            body.contract_id = 0
-            body.side = BUY
-        _set_reference(body, reference)
-        if label is not None:
-            body.label = label
-        self._send(account, payload, body)
-
-    def _replace_answer(
-        self,
-        account: Account,
-        payload_type: int,
-        order: Order,
-        orig_id: int,
-        quantity_left: int | None,
-    ) -> None:
-        payload = new_payload(payload_type)
-        if quantity_left is None:
-            body = payload.order_pending_replace
-        else:
-            body = payload.order_cancel_replace_accepted
-            body.quantity_left = quantity_left
-        body.order_id = order.id
-        body.orig_order_id = orig_id
-        body.price = order.price
-        body.quantity = order.quantity
-        _describe(body, order)
-        _set_reference(body, None, order)
-        self._send(account, payload, body)
-
-    def _order_voided(self, account: Account, order: Order) -> None:
-        payload = new_payload(seto_pb2.PAYLOAD_ORDER_VOIDED)
-        body = payload.order_voided
-        body.order_id = order.id
-        body.quantity = order.executed
-        body.source_quantity = order.quantity
-        _describe(body, order)
-        body.orig_price = order.price
-        body.executed_quantity = 0
-        self._send(account, payload, body)
-
-    def _balance_changed(self, account: Account, reason: str) -> None:
-        payload = new_payload(seto_pb2.PAYLOAD_BALANCE_CHANGED)
-        body = payload.balance_changed
-        body.reason = reason
-        _set_money(body, account)
-        self._send_unnumbered(account, payload)
-
-
-def _set_execution(target: seto_pb2.Execution, execution: tuple[int, int, int, int]) -> None:
-    target.price, target.quantity, target.liquidity, target.microseconds = execution

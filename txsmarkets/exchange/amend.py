@@ -1,0 +1,142 @@
+"""Requests that change resting orders: cancel, cancel all, reduce, cancel-replace, settings."""
+
+from __future__ import annotations
+
+from txsmarkets.exchange.accounts import Account
+from txsmarkets.exchange.market import (
+    _CANCELLED_MEMBER,
+    _P_PENDING_REPLACE,
+    _P_REPLACE_ACCEPTED,
+    _REPLACE_STATE_REJECTS,
+    _TRADING,
+    _ZERO,
+    _available,
+    _liability,
+)
+from txsmarkets.odds import is_valid_price
+from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.messages import new_payload
+
+__all__ = ["OrderAmendments"]
+
+
+class OrderAmendments:
+    """Cancels, reductions, cancel-replaces and settings (a part of `MatchingEngine`)."""
+
+    def _order_cancel(self, account: Account, payload: seto_pb2.Payload) -> None:
+        request = payload.order_cancel
+        reference = request.reference if request.HasField("reference") else None
+        order, live = self._find(account, request.order_id)
+        if live:
+            self._cancel(account, order, _CANCELLED_MEMBER, reference)
+        elif order is not None:
+            reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_LIVE
+            self._order_cancel_rejected(account, request.order_id, reason, reference, order)
+        else:
+            reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_FOUND
+            self._order_cancel_rejected(account, request.order_id, reason, reference, None)
+
+    def _order_cancel_all(self, account: Account, payload: seto_pb2.Payload) -> None:
+        request = payload.order_cancel_all
+        market_id = request.market_id if request.HasField("market_id") else None
+        out = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED)
+        body = out.order_cancel_all_accepted
+        if request.HasField("reference"):
+            body.reference = request.reference
+        self._send(account, out, body)
+        for order in list(account.orders.values()):
+            if market_id is None or order.market_id == market_id:
+                self._cancel(account, order, _CANCELLED_MEMBER)
+
+    def _order_quantity_reduce(self, account: Account, payload: seto_pb2.Payload) -> None:
+        request = payload.order_quantity_reduce
+        reference = request.reference if request.HasField("reference") else None
+        new_quantity = request.new_quantity
+        order, live = self._find(account, request.order_id)
+        if not live:
+            reason = (
+                seto_pb2.ORDER_QUANTITY_REDUCE_REJECTED_NOT_LIVE
+                if order
+                else seto_pb2.ORDER_QUANTITY_REDUCE_REJECTED_NOT_FOUND
+            )
+            self._order_quantity_reduce_rejected(
+                account, request.order_id, new_quantity, reason, reference, order
+            )
+            return
+        if not 0 < new_quantity < order.remaining:
+            self._order_quantity_reduce_rejected(
+                account,
+                order.id,
+                new_quantity,
+                seto_pb2.ORDER_QUANTITY_REDUCE_REJECTED_INVALID_NEW_QUANTITY,
+                reference,
+                order,
+            )
+            return
+        book = self._markets[order.market_id].books[order.contract_id]
+        book.reduce(order, new_quantity)
+        self._touched[book] = None
+        liability = _liability(order.side, order.price, new_quantity)
+        account.order_liability += liability - order.liability
+        order.liability = liability
+        self._order_quantity_reduced(account, order, reference)
+
+    def _order_cancel_replace(self, account: Account, payload: seto_pb2.Payload) -> None:
+        request = payload.order_cancel_replace
+        seq = payload.eto_payload.seq
+        orig, live = self._find(account, request.orig_order_id)
+        reference = request.reference if request.HasField("reference") else None
+        label = request.label if request.HasField("label") else None
+        if orig is not None:
+            reference = orig.reference if reference is None else reference
+            label = orig.label if label is None else label
+        if not live:
+            reason = seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_TOO_LATE
+            self._replace_rejected(account, request, orig, reason, reference, label)
+            return
+        price = request.price
+        quantity = request.quantity
+        if not (quantity and is_valid_price(price)):
+            self._order_invalid(account, seq, reference, price, quantity)
+            return
+        market = self._markets[orig.market_id]
+        if request.HasField("market_id") and request.market_id != orig.market_id:
+            reason = seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_MARKET_NOT_FOUND
+            self._replace_rejected(account, request, orig, reason, reference, label)
+            return
+        if market.state not in _TRADING:
+            reason = _REPLACE_STATE_REJECTS[market.state]
+            self._replace_rejected(account, request, orig, reason, reference, label)
+            return
+        liability = _liability(orig.side, price, quantity)
+        if liability > _available(account) + orig.liability:
+            reason = seto_pb2.ORDER_REJECTED_INSUFFICIENT_FUNDS
+            self._order_rejected(account, seq, reason, reference, label)
+            return
+        book = market.books[orig.contract_id]
+        filled, crossed = book.crossing(orig.side, price, quantity, account.id)
+        if crossed:
+            reason = seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_CROSSED_SELF
+            self._replace_rejected(account, request, orig, reason, reference, label)
+            return
+        book.remove(orig)
+        self._touched[book] = None
+        account.order_liability -= orig.liability
+        orig.liability = _ZERO
+        self._retire(account, orig)
+        order = self._open_order(
+            account, book, orig.side, price, quantity, orig.tif, reference, label, liability
+        )
+        self._replace_answer(account, _P_PENDING_REPLACE, order, orig.id, None)
+        self._replace_answer(account, _P_REPLACE_ACCEPTED, order, orig.id, quantity - filled)
+        self._execute(account, order, market, book)
+
+    def _settings(self, account: Account, payload: seto_pb2.Payload) -> None:
+        request = payload.settings
+        if request.HasField("cancel_all_on_failure"):
+            account.cancel_all_on_failure = request.cancel_all_on_failure
+        out = new_payload(seto_pb2.PAYLOAD_SETTINGS_ACCEPTED)
+        out.settings_accepted.cancel_all_on_failure = account.cancel_all_on_failure
+        self._send_unnumbered(account, out)
+
+    # Messages out

@@ -1,0 +1,213 @@
+"""The engine's answers: each message the exchange sends about an order, built in one place."""
+
+from __future__ import annotations
+
+from txsmarkets.exchange.accounts import Account
+from txsmarkets.exchange.book import BUY, Order
+from txsmarkets.exchange.market import (
+    _P_ORDER_ACCEPTED,
+    _P_ORDER_CANCELLED,
+    _P_ORDER_EXECUTED,
+    _P_ORDER_INVALID,
+    _P_ORDER_REJECTED,
+    _describe,
+    _set_money,
+    _set_reference,
+)
+from txsmarkets.odds import is_valid_price
+from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.messages import new_payload
+
+__all__ = ["EngineAnswers"]
+
+
+class EngineAnswers:
+    """The builders of the engine's account messages (a part of `MatchingEngine`)."""
+
+    def _order_invalid(
+        self, account: Account, seq: int, reference: int | None, price: int, quantity: int
+    ) -> None:
+        payload = new_payload(_P_ORDER_INVALID)
+        body = payload.order_invalid
+        body.seq = seq
+        if not is_valid_price(price):
+            body.reasons.append(seto_pb2.ORDER_INVALID_INVALID_PRICE)
+        if not quantity:
+            body.reasons.append(seto_pb2.ORDER_INVALID_INVALID_QUANTITY)
+        if reference is not None:
+            body.reference = reference
+        self._send_unnumbered(account, payload)
+
+    def _order_rejected(
+        self, account: Account, seq: int, reason: int, reference: int | None, label: str | None
+    ) -> None:
+        payload = new_payload(_P_ORDER_REJECTED)
+        body = payload.order_rejected
+        body.seq = seq
+        body.reason = reason
+        _set_reference(body, reference)
+        if label is not None:
+            body.label = label
+        self._send(account, payload, body)
+
+    def _order_accepted(self, account: Account, order: Order, seq: int) -> None:
+        payload = new_payload(_P_ORDER_ACCEPTED)
+        body = payload.order_accepted
+        body.seq = seq
+        body.order_id = order.id
+        body.price = order.price
+        body.quantity = order.quantity
+        _describe(body, order)
+        _set_reference(body, None, order)
+        _set_money(body, account)
+        self._send(account, payload, body)
+
+    def _order_executed(self, account: Account, order: Order, quantity: int, price: int) -> None:
+        payload = new_payload(_P_ORDER_EXECUTED)
+        body = payload.order_executed
+        body.order_id = order.id
+        body.price = price
+        body.quantity = quantity
+        _describe(body, order)
+        body.total_executed_quantity = order.executed
+        body.executed_avg_price = order.executed_avg_price
+        body.available_quantity = order.remaining
+        body.orig_price = order.price
+        _set_money(body, account)
+        self._send(account, payload, body)
+
+    def _order_cancelled(self, account: Account, order: Order, reason: int, reference: int | None) -> None:
+        payload = new_payload(_P_ORDER_CANCELLED)
+        body = payload.order_cancelled
+        body.reason = reason
+        body.order_id = order.id
+        body.executed_quantity = order.executed
+        if order.executed:
+            body.executed_avg_price = order.executed_avg_price
+        _describe(body, order)
+        body.orig_price = order.price
+        _set_reference(body, reference, order)
+        _set_money(body, account)
+        self._send(account, payload, body)
+
+    def _order_cancel_rejected(
+        self,
+        account: Account,
+        order_id: int,
+        reason: int,
+        reference: int | None,
+        order: Order | None,
+    ) -> None:
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REJECTED)
+        body = payload.order_cancel_rejected
+        body.reason = reason
+        body.order_id = order_id
+        if order is not None:
+            _describe(body, order)
+        _set_reference(body, reference, order)
+        self._send(account, payload, body)
+
+    def _order_quantity_reduced(self, account: Account, order: Order, reference: int | None) -> None:
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED)
+        body = payload.order_quantity_reduced
+        body.order_id = order.id
+        body.reason = seto_pb2.ORDER_QUANTITY_REDUCED_MEMBER_REQUESTED
+        body.new_quantity = order.remaining
+        _describe(body, order)
+        body.orig_price = order.price
+        body.executed_quantity = order.executed
+        if order.executed:
+            body.executed_avg_price = order.executed_avg_price
+        _set_reference(body, reference, order)
+        self._send(account, payload, body)
+
+    def _order_quantity_reduce_rejected(
+        self,
+        account: Account,
+        order_id: int,
+        new_quantity: int,
+        reason: int,
+        reference: int | None,
+        order: Order | None,
+    ) -> None:
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE_REJECTED)
+        body = payload.order_quantity_reduce_rejected
+        body.order_id = order_id
+        body.reason = reason
+        body.new_quantity = new_quantity
+        if order is not None and order.label is not None:
+            body.label = order.label
+        _set_reference(body, reference, order)
+        self._send(account, payload, body)
+
+    def _replace_rejected(
+        self,
+        account: Account,
+        request: seto_pb2.OrderCancelReplace,
+        orig: Order | None,
+        reason: int,
+        reference: int | None,
+        label: str | None,
+    ) -> None:
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_REJECTED)
+        body = payload.order_cancel_replace_rejected
+        body.order_id = 0  # no new order was made
+        body.orig_order_id = request.orig_order_id
+        body.reason = reason
+        if orig is not None:
+            body.market_id = orig.market_id
+            body.contract_id = orig.contract_id
+            body.side = orig.side
+        else:
+            # Required fields with nothing to say: the request's market, no contract, buy.
+            body.market_id = request.market_id
+            body.contract_id = 0
+            body.side = BUY
+        _set_reference(body, reference)
+        if label is not None:
+            body.label = label
+        self._send(account, payload, body)
+
+    def _replace_answer(
+        self,
+        account: Account,
+        payload_type: int,
+        order: Order,
+        orig_id: int,
+        quantity_left: int | None,
+    ) -> None:
+        payload = new_payload(payload_type)
+        if quantity_left is None:
+            body = payload.order_pending_replace
+        else:
+            body = payload.order_cancel_replace_accepted
+            body.quantity_left = quantity_left
+        body.order_id = order.id
+        body.orig_order_id = orig_id
+        body.price = order.price
+        body.quantity = order.quantity
+        _describe(body, order)
+        _set_reference(body, None, order)
+        self._send(account, payload, body)
+
+    def _order_voided(self, account: Account, order: Order) -> None:
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_VOIDED)
+        body = payload.order_voided
+        body.order_id = order.id
+        body.quantity = order.executed
+        body.source_quantity = order.quantity
+        _describe(body, order)
+        body.orig_price = order.price
+        body.executed_quantity = 0
+        self._send(account, payload, body)
+
+    def _balance_changed(self, account: Account, reason: str) -> None:
+        payload = new_payload(seto_pb2.PAYLOAD_BALANCE_CHANGED)
+        body = payload.balance_changed
+        body.reason = reason
+        _set_money(body, account)
+        self._send_unnumbered(account, payload)
+
+
+def _set_execution(target: seto_pb2.Execution, execution: tuple[int, int, int, int]) -> None:
+    target.price, target.quantity, target.liquidity, target.microseconds = execution

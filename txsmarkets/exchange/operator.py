@@ -1,0 +1,134 @@
+"""The operator's side of the engine: market states, settlement and voiding."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from txsmarkets.exchange.accounts import Account
+from txsmarkets.exchange.book import BUY, SELL
+from txsmarkets.exchange.catalogue import MARKET_STATES
+from txsmarkets.exchange.market import (
+    _CANCELLED_ADMIN,
+    _CANCELLED_HALTED,
+    _CANCELLED_SUSPENDED,
+    _FINAL,
+    _GTC,
+    _STATE_TYPES,
+    _ZERO,
+    UnknownMarket,
+    _Market,
+)
+from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.messages import new_payload
+
+__all__ = ["MarketOperator"]
+
+
+class MarketOperator:
+    """Market states, settlement and voiding (a part of `MatchingEngine`)."""
+
+    def set_market_state(self, market_id: int, state: str) -> None:
+        """Move a market to `state` (one of `MARKET_STATES`), cancelling the orders that
+        state ends (see the module docstring) and announcing ``market_state``.
+
+        "voided" is `void_market`; "settled" needs the winners, so use `settle_market`.
+        ValueError for an unknown state or a market already settled or voided.
+        """
+        market = self._market(market_id)
+        if state not in _STATE_TYPES:
+            raise ValueError(f"{state!r} is not a market state ({', '.join(MARKET_STATES)})")
+        if state == "voided":
+            self.void_market(market_id)
+            return
+        if state == "settled":
+            raise ValueError("settling needs the winners: use settle_market(market_id, winners)")
+        self._check_not_final(market)
+        if state == market.state:
+            return
+        market.state = state
+        self._announce_state(market)
+        if state == "halted":
+            self._cancel_market_orders(market, _CANCELLED_HALTED)
+        elif state == "live":
+            self._cancel_market_orders(market, _CANCELLED_SUSPENDED, only_tif=_GTC)
+        self._publish()
+
+    def settle_market(self, market_id: int, winner_contract_ids: Iterable[int]) -> None:
+        """Settle a market: cancel its live orders, pay each winning contract's holders and
+        take from its sellers, release the market's exposure, announce "settled".
+
+        Every account with matched bets in it gets a ``balance_changed``. ValueError for a
+        winner not in the market or a market already settled or voided.
+        """
+        market = self._market(market_id)
+        self._check_not_final(market)
+        winners = list(dict.fromkeys(winner_contract_ids))  # a contract pays once
+        for contract_id in winners:
+            if contract_id not in market.books:
+                raise ValueError(f"contract {contract_id!r} is not in market {market_id}")
+        self._cancel_market_orders(market, _CANCELLED_ADMIN)
+        market.state = "settled"
+        self._announce_state(market)
+        for account in self.accounts:
+            position = account.positions.pop(market_id, None)
+            if position is None:
+                continue
+            account.balance += position.profit(winners)
+            account.set_position_exposure(market_id, _ZERO)
+            self._balance_changed(account, f"market {market_id} settled")
+        market.matched.clear()
+        self._publish()
+
+    def void_market(self, market_id: int) -> None:
+        """Void a market: cancel its live orders, void every matched bet (an
+        ``order_voided`` per order with fills, then a ``balance_changed`` per account),
+        announce "voided". No cash moves, since trading moved none: the bets' exposure is
+        released. ValueError for a market already settled or voided."""
+        market = self._market(market_id)
+        self._check_not_final(market)
+        self._cancel_market_orders(market, _CANCELLED_ADMIN)
+        market.state = "voided"
+        self._announce_state(market)
+        affected: dict[int, Account] = {}
+        for order in sorted(market.matched.values(), key=lambda o: o.id):
+            account = self.accounts[order.account_id]
+            affected[account.id] = account
+            self._order_voided(account, order)
+        for account in affected.values():
+            account.positions.pop(market_id, None)
+            account.set_position_exposure(market_id, _ZERO)
+            self._balance_changed(account, f"market {market_id} voided")
+        market.matched.clear()
+        self._publish()
+
+    def _market(self, market_id: int) -> _Market:
+        market = self._markets.get(market_id)
+        if market is None:
+            raise UnknownMarket(f"no market {market_id!r}")
+        return market
+
+    @staticmethod
+    def _check_not_final(market: _Market) -> None:
+        if market.state in _FINAL:
+            raise ValueError(f"market {market.id} is {market.state}: its state is final")
+
+    def _cancel_market_orders(self, market: _Market, reason: int, only_tif: int | None = None) -> None:
+        orders = [
+            order
+            for book in market.books.values()
+            for side in (BUY, SELL)
+            for order in book.orders(side)
+            if only_tif is None or order.tif == only_tif
+        ]
+        orders.sort(key=lambda o: o.id)
+        for order in orders:
+            self._cancel(self.accounts[order.account_id], order, reason)
+
+    def _announce_state(self, market: _Market) -> None:
+        payload = new_payload(seto_pb2.PAYLOAD_MARKET_STATE)
+        body = payload.market_state
+        body.market_id = market.id
+        body.state = _STATE_TYPES[market.state]
+        self._broadcast(market.id, payload)
+
+    # Order handlers

@@ -30,7 +30,7 @@ from txsmarkets.wire import eto_pb2, seto_pb2  # noqa: E402
 from txsmarkets.client import Session, SessionSettings, StreamingAPIClient  # noqa: E402
 from txsmarkets.wire.framing import frame_encode  # noqa: E402
 from txsmarkets.wire.messages import eto_message  # noqa: E402
-from txsmarkets.daemon.process import freeze_long_lived  # noqa: E402
+from txsmarkets.process import freeze_long_lived  # noqa: E402
 
 CHUNK = 64 * 1024
 

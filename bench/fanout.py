@@ -38,7 +38,7 @@ from _common import (  # noqa: E402
 from twisted.internet.defer import Deferred, gatherResults  # noqa: E402
 
 from txsmarkets.client import BUY, SessionSettings, StreamingAPIClient  # noqa: E402
-from txsmarkets.client.factory import connect  # noqa: E402
+from txsmarkets.client import connect  # noqa: E402
 from txsmarkets.odds import VALID_PRICES  # noqa: E402
 
 BATCH = 50

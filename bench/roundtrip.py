@@ -59,7 +59,7 @@ from twisted.internet import protocol  # noqa: E402
 from twisted.internet.defer import Deferred  # noqa: E402
 
 from txsmarkets.client import BUY, SessionSettings, StreamingAPIClient  # noqa: E402
-from txsmarkets.client.factory import connect  # noqa: E402
+from txsmarkets.client import connect  # noqa: E402
 
 ECHO_SIZE = 32
 WINDOW = 100

@@ -14,7 +14,7 @@ from txsmarkets.wire import seto_pb2
 from txsmarkets.client import BUY, SELL, OrderCreate, SessionSettings, StreamingAPIClient
 from txsmarkets.exceptions import ConnectionError, LoginError, OrderInvalid, OrderRejected
 from txsmarkets.exchange.service import RunningExchange, start_exchange
-from txsmarkets.client.factory import connect
+from txsmarkets.client import connect
 
 
 class ExchangeTestCase(unittest.TestCase):

@@ -19,7 +19,7 @@ from tests.test_end_to_end import ExchangeTestCase
 from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.client import BUY, SELL, SessionSettings
 from txsmarkets.exceptions import OrderRejected
-from txsmarkets.client.factory import connect
+from txsmarkets.client import connect
 from txsmarkets.wire.framing import ULEB128StringReceiver
 from txsmarkets.wire.messages import message_name, new_payload
 

@@ -23,7 +23,7 @@ from txsmarkets.exceptions import (
     RequestRejected,
 )
 from txsmarkets.exchange.service import RunningExchange, start_exchange
-from txsmarkets.client.factory import connect, tls_options
+from txsmarkets.client import connect, tls_options
 
 #: Secrets no log line, repr, exception or message may ever show. Distinctive, so that a
 #: search for them cannot match anything else.

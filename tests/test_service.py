@@ -131,7 +131,7 @@ class FreezeTests(unittest.SynchronousTestCase):
         import gc
         import weakref
 
-        from txsmarkets.daemon.process import freeze_long_lived
+        from txsmarkets.process import freeze_long_lived
 
         class Node:
             pass

@@ -9,7 +9,8 @@ logs in.
 """
 
 from txsmarkets.client.api import StreamingAPIClient
-from txsmarkets.client.factory import SmarketsClientFactory, connect, tls_options
+from txsmarkets.client.connect import connect
+from txsmarkets.client.factory import SmarketsClientFactory, tls_options
 from txsmarkets.client.lifecycle import SessionState
 from txsmarkets.client.orders import (
     BUY,

@@ -12,6 +12,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from txsmarkets.client.answers import ANSWERS

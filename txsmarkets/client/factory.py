@@ -1,21 +1,21 @@
-"""Connecting: the reconnecting factory, TLS options, and `connect`."""
+"""Connecting: the reconnecting factory that a `Session` drives, and its TLS options."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ReconnectingClientFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from txsmarkets.client.api import StreamingAPIClient
 from txsmarkets.client.protocol import PROTOCOLS
-from txsmarkets.client.session import Session
 from txsmarkets.client.settings import SessionSettings
 from txsmarkets.errors import Error
 
-__all__ = ["SmarketsClientFactory", "connect", "tls_options"]
+if TYPE_CHECKING:
+    from txsmarkets.client.session import Session
+
+__all__ = ["SmarketsClientFactory", "tls_options"]
 
 _log = Logger()
 
@@ -110,21 +110,3 @@ class SmarketsClientFactory(ReconnectingClientFactory):
     def retry_at_once(self) -> None:
         """Make the next attempt without a backoff (the exchange asked for a new session)."""
         self._at_once = True
-
-
-def connect(settings: SessionSettings, reactor: Any = None) -> Deferred[StreamingAPIClient]:
-    """Connect and log in; fires with the logged-in `StreamingAPIClient`.
-
-    Errbacks with `LoginError` when the exchange refuses the login (naming the reason),
-    `LoginTimeout` when no answer comes within ``settings.socket_timeout``, or
-    `ConnectionError` when the first connection cannot be made (with
-    ``settings.fail_fast``, the default) or ``settings.max_retries`` attempts failed. A
-    retryable refusal (the exchange is busy or down for a moment) is retried with backoff
-    while the Deferred waits. Once logged in, the client reconnects and resumes the session
-    by itself.
-    """
-    session = Session(settings, reactor=reactor)
-    client = StreamingAPIClient(session)
-    d = client.login()
-    d.addCallback(lambda _: client)
-    return d

@@ -174,7 +174,7 @@ class Options(usage.Options):
 def makeService(options: Options) -> service.IService:
     from twisted.internet import reactor
 
-    from txsmarkets.daemon.process import freeze_long_lived
+    from txsmarkets.process import freeze_long_lived
 
     reactor.callWhenRunning(freeze_long_lived)  # type: ignore[attr-defined]
     return SmarketsService(

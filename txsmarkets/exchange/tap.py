@@ -33,7 +33,7 @@ class Options(usage.Options):
 def makeService(options: Options) -> service.IService:
     from twisted.internet import reactor
 
-    from txsmarkets.daemon.process import freeze_long_lived
+    from txsmarkets.process import freeze_long_lived
 
     reactor_: Any = reactor
     reactor_.callWhenRunning(freeze_long_lived)

@@ -1,0 +1,31 @@
+"""`connect`: a `Session`, its `StreamingAPIClient` and the login, in one call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+from txsmarkets.client.api import StreamingAPIClient
+from txsmarkets.client.session import Session
+from txsmarkets.client.settings import SessionSettings
+
+__all__ = ["connect"]
+
+
+def connect(settings: SessionSettings, reactor: Any = None) -> Deferred[StreamingAPIClient]:
+    """Connect and log in; fires with the logged-in `StreamingAPIClient`.
+
+    Errbacks with `LoginError` when the exchange refuses the login (naming the reason),
+    `LoginTimeout` when no answer comes within ``settings.socket_timeout``, or
+    `ConnectionError` when the first connection cannot be made (with
+    ``settings.fail_fast``, the default) or ``settings.max_retries`` attempts failed. A
+    retryable refusal (the exchange is busy or down for a moment) is retried with backoff
+    while the Deferred waits. Once logged in, the client reconnects and resumes the session
+    by itself.
+    """
+    session = Session(settings, reactor=reactor)
+    client = StreamingAPIClient(session)
+    d = client.login()
+    d.addCallback(lambda _: client)
+    return d

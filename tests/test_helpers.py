@@ -67,6 +67,33 @@ class DoctestTests(SynchronousTestCase):
         self.check(itertools)
 
 
+class ImportTests(SynchronousTestCase):
+    """The helper modules import only the standard library and txsmarkets.errors."""
+
+    def test_imports(self) -> None:
+        import ast
+        import importlib
+        import inspect
+
+        allowed = set(sys.stdlib_module_names) | {"__future__"}
+        for name in ("odds", "signal", "functools", "itertools", "errors", "uuid"):
+            module = importlib.import_module(f"txsmarkets.{name}")
+            tree = ast.parse(inspect.getsource(module))
+            imported = {
+                alias.name
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Import)
+                for alias in node.names
+            } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+            outside = {
+                imported_name
+                for imported_name in imported
+                if imported_name.split(".")[0] not in allowed
+                and imported_name != "txsmarkets.errors"
+            }
+            self.assertEqual(outside, set(), name)
+
+
 class SwallowTests(SynchronousTestCase):
     def test_decorator_default(self) -> None:
         @swallow(NameError, default=2)

@@ -509,7 +509,9 @@ class TickListTests(SynchronousTestCase):
         self.assertEqual(ticks(ticks_leq, "0.35"), below)
         self.assertEqual(ticks(ticks_leq, "0.20"), below[2:])
         self.assertEqual(ticks(ticks_leq, "0.0001"), [])
-        self.assertEqual([str(p) for p in ticks(ticks_lt, "0.35")], ["0.34", "0.33", "0.20", "0.10", "0.01"])
+        self.assertEqual(
+            [str(p) for p in ticks(ticks_lt, "0.35")], ["0.34", "0.33", "0.20", "0.10", "0.01"]
+        )
 
     def test_min_max(self) -> None:
         self.assertEqual(MIN_TICK, D("0.01"))

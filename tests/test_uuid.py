@@ -10,14 +10,27 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from txsmarkets import uuid as uuid_module
+from txsmarkets.errors import Error
 from txsmarkets.uuid import (
+    TAGS,
     Uuid,
+    UuidArgumentError,
+    UuidBase,
     UuidTag,
+    UuidTagBase,
+    account_id_to_uid,
+    contract_group_id_to_uid,
+    contract_id_to_uid,
+    entity_id_to_uid,
+    event_id_to_uid,
     int_to_slug,
     int_to_uuid,
+    order_id_to_uid,
+    session_id_to_uid,
     slug_to_int,
     slug_to_uuid,
     uid_or_int_to_int,
+    user_id_to_uid,
     uuid_to_int,
     uuid_to_short,
     uuid_to_slug,
@@ -53,6 +66,25 @@ class TagTests(SynchronousTestCase):
             self.assertIs(Uuid.tags_by_hex_str[hex_str], tag)
             self.assertIs(Uuid.tags_by_int_tag[int(hex_str, 16)], tag)
             self.assertIs(Uuid.tags_by_prefix[prefix], tag)
+
+    def test_public_tags(self) -> None:
+        self.assertEqual([(t.name, t.hex_str, t.prefix) for t in TAGS], TAG_TABLE)
+        self.assertEqual(set(Uuid.tags.values()), set(TAGS))
+        for tag in TAGS:
+            self.assertIsInstance(tag, UuidTag)
+            self.assertIsInstance(tag, UuidTagBase)
+            self.assertIsInstance(tag, tuple)
+
+    def test_bases(self) -> None:
+        self.assertEqual(UuidTagBase._fields, ("name", "int_tag", "prefix"))
+        self.assertEqual(UuidBase._fields, ("number", "tag"))
+        self.assertTrue(issubclass(UuidTag, UuidTagBase))
+        self.assertTrue(issubclass(Uuid, UuidBase))
+        uuid = Uuid.from_int(5454, "Contract")
+        self.assertIsInstance(uuid, UuidBase)
+        self.assertEqual(tuple(uuid), (5454, Uuid.tags["Contract"]))
+        self.assertEqual(UuidBase(5454, Uuid.tags["Contract"]), uuid)
+        self.assertEqual(UuidTag(*UuidTagBase("Event", 0x1100, "e")), Uuid.tags["Event"])
 
     def test_fields(self) -> None:
         tag = Uuid.tags["Event"]
@@ -142,7 +174,31 @@ class UuidTests(SynchronousTestCase):
             self.assertEqual(convert(value, return_tag="int"), ((7 << 64) | 9, 0xFFF0))
             self.assertEqual(convert(value, split=True), (7, 9))
             self.assertEqual(convert(value, return_tag="type", split=True), ((7, 9), "Order"))
-            self.assertRaises(ValueError, convert, value, return_tag="name")
+
+    def test_other_return_tag_is_no_tag(self) -> None:
+        """As in 9.3, a return_tag other than 'type' or 'int' returns the id alone."""
+        hex_str = int_to_uuid(5454, "Contract")
+        self.assertEqual(uuid_to_int(hex_str, return_tag="name"), 5454)
+        self.assertEqual(slug_to_int("c-5wu5sc", return_tag="name"), 5454)
+        self.assertEqual(uuid_to_int(hex_str, return_tag="name", split=True), (0, 5454))
+
+    def test_id_to_uid(self) -> None:
+        for function, name in (
+            (contract_group_id_to_uid, "ContractGroup"),
+            (contract_id_to_uid, "Contract"),
+            (event_id_to_uid, "Event"),
+            (order_id_to_uid, "Order"),
+            (account_id_to_uid, "Account"),
+            (entity_id_to_uid, "Entity"),
+            (user_id_to_uid, "User"),
+            (session_id_to_uid, "Session"),
+        ):
+            self.assertEqual(function(5454), int_to_uuid(5454, name))
+            self.assertEqual(uuid_to_int(function(5454), return_tag="type"), (5454, name))
+            self.assertRaises(TypeError, function, -1)
+            self.assertRaises(ValueError, function, -1)
+        self.assertEqual(contract_id_to_uid(5454), "000000000000000000000000154ecccc")
+        self.assertEqual(order_id_to_uid(1), "0" * 27 + "1fff0")
 
     def test_bytes_hex(self) -> None:
         self.assertEqual(uuid_to_int(b"000000000000000000000000154ecccc"), 5454)
@@ -156,9 +212,71 @@ class UuidTests(SynchronousTestCase):
         error = self.assertRaises(ValueError, uid_or_int_to_int, "c-5wu5sc", "Order")
         self.assertIn("type Contract, not Order", str(error))
         self.assertRaises(ValueError, uid_or_int_to_int, -1)
+        self.assertRaises(TypeError, uid_or_int_to_int, -1)
         self.assertRaises(ValueError, uid_or_int_to_int, "nonsense!")
         self.assertRaises(TypeError, uid_or_int_to_int, 1.5)
         self.assertRaises(TypeError, uid_or_int_to_int, True)
+
+
+class Uuid93Tests(SynchronousTestCase):
+    """The 9.3 client's uuid test, and what 9.3 code catches."""
+
+    def test_uid_or_int_to_int(self) -> None:
+        self.assertEqual(uid_or_int_to_int(1234, "irrelevant"), 1234)
+        self.assertEqual(uid_or_int_to_int(int_to_uuid(5454, "Contract"), "Contract"), 5454)
+        try:
+            uid_or_int_to_int(int_to_uuid(1234, "Market"), "Event")
+        except ValueError:
+            pass
+        else:
+            self.fail("Should have failed")
+
+    def test_negative_id_is_a_type_error_and_a_value_error(self) -> None:
+        for call in (
+            lambda: Uuid.from_int(-1, "Contract"),
+            lambda: int_to_uuid(-1, "Contract"),
+            lambda: int_to_slug(-1, "Contract"),
+            lambda: Uuid.base_n(-1, "01"),
+        ):
+            error = self.assertRaises(TypeError, call)
+            self.assertIsInstance(error, ValueError)
+            self.assertIsInstance(error, UuidArgumentError)
+            self.assertIn("negative", str(error))
+
+    def test_bad_base_is_a_type_error_and_a_value_error(self) -> None:
+        uuid = Uuid.from_int(1, "Contract")
+        for call in (
+            lambda: uuid.to_slug(base=1),
+            lambda: uuid.to_slug(base=63),
+            lambda: uuid.to_slug(base=5, chars="abcd"),
+            lambda: Uuid.from_slug("c-1", base=1),
+            lambda: Uuid.from_slug("c-1", base=100),
+        ):
+            error = self.assertRaises(TypeError, call)
+            self.assertIsInstance(error, ValueError)
+            self.assertIn("base must be between", str(error))
+
+    def test_error_class(self) -> None:
+        self.assertTrue(issubclass(UuidArgumentError, TypeError))
+        self.assertTrue(issubclass(UuidArgumentError, ValueError))
+        self.assertTrue(issubclass(UuidArgumentError, Error))
+
+    def test_slugs_in_any_case(self) -> None:
+        """Up to base 36 a slug reads in any case, as in 9.3."""
+        expected = Uuid.from_int(5454, "Contract")
+        for slug in ("c-5wu5sc", "c-5WU5SC", "C-5wU5sC", "5WU5SC"):
+            self.assertEqual(Uuid.from_slug(slug), expected)
+        self.assertEqual(slug_to_int("C-5WU5SC"), 5454)
+        # base 62 uses both cases as digits, so case matters there
+        slug62 = expected.to_slug(base=62)
+        self.assertEqual(Uuid.from_slug(slug62, base=62), expected)
+        self.assertNotEqual(slug62.swapcase(), slug62)
+        # digits of one's own with capitals are read as given
+        slug = expected.to_slug(base=4, chars="WXYZ", prefix=False)
+        self.assertEqual(Uuid.from_slug(slug, base=4, chars="WXYZ"), expected)
+
+    def test_empty_prefix(self) -> None:
+        self.assertEqual(Uuid.from_slug("-5wu5sc"), Uuid.from_int(5454, "Contract"))
 
 
 class BadInputTests(SynchronousTestCase):
@@ -186,7 +304,7 @@ class BadInputTests(SynchronousTestCase):
 
     def test_unknown_prefix(self) -> None:
         self.assertValueError("unknown prefix 'x'", Uuid.from_slug, "x-5wu5sc")
-        self.assertValueError("unknown prefix ''", Uuid.from_slug, "-5wu5sc")
+        self.assertValueError("unknown prefix 'x'", Uuid.from_slug, "X-5wu5sc")
 
     def test_prefix_disagrees_with_tag(self) -> None:
         self.assertValueError(
@@ -194,7 +312,7 @@ class BadInputTests(SynchronousTestCase):
         )
 
     def test_malformed_slug(self) -> None:
-        for bad in ("", "c-", "c-5wu5s!", "c-5WU5SC", "c-5wu 5sc"):
+        for bad in ("", "c-", "-", "c-5wu5s!", "c-5wu 5sc"):
             self.assertValueError("slug", Uuid.from_slug, bad)
 
     def test_unknown_slug_tag(self) -> None:

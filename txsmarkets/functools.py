@@ -1,16 +1,30 @@
-"""`overrides`, to state (and check) that a method overrides a parent's; `lru_cache`.
+"""Decorators of the 9.3 client: `overrides`, `memoized`, `always_return`,
+`deprecated_with_message`, and `lru_cache`.
 
 ``lru_cache`` is the standard library's, kept here under the original client's name.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
+import warnings
 from functools import lru_cache
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Hashable, ParamSpec, TypeVar
 
-__all__ = ["OverrideError", "lru_cache", "overrides"]
+__all__ = [
+    "OverrideError",
+    "always_return",
+    "deprecated_with_message",
+    "lru_cache",
+    "memoized",
+    "overrides",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_V = TypeVar("_V")
 
 
 class OverrideError(Exception):
@@ -79,3 +93,90 @@ def overrides(ancestor_class: type) -> Callable[[_F], _F]:
         return method
 
     return mark
+
+
+def memoized(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Cache `function`'s results by the positional and keyword arguments of each call.
+
+    The cache is unbounded and keeps every result; the arguments must be hashable (else
+    TypeError). A call with an argument given by keyword is cached apart from one with the
+    same argument given by position; keyword arguments count whatever their order.
+    ``wrapper.cache_clear()`` empties the cache.
+
+    >>> @memoized
+    ... def add(x, y):
+    ...     print('adding')
+    ...     return x + y
+    ...
+    >>> add(1, 2)
+    adding
+    3
+    >>> add(1, 2)
+    3
+    """
+    cache: dict[Hashable, _R] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(function)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        key = (args, tuple(sorted(kwargs.items())))
+        with lock:
+            if key in cache:
+                return cache[key]
+        value = function(*args, **kwargs)
+        with lock:
+            # A call that finished first in another thread wins, so every caller sees one value.
+            return cache.setdefault(key, value)
+
+    def cache_clear() -> None:
+        with lock:
+            cache.clear()
+
+    wrapper.cache_clear = cache_clear  # type: ignore[attr-defined]
+    return wrapper
+
+
+def always_return(value: _V) -> Callable[..., _V]:
+    """A function that takes any arguments and returns `value`.
+
+    >>> always_return(42)(1, a='a')
+    42
+    """
+
+    def constant(*args: Any, **kwargs: Any) -> _V:
+        return value
+
+    return constant
+
+
+def deprecated_with_message(message: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Mark a function deprecated: each call warns ``DeprecationWarning`` with `message`.
+
+    The warning reads ``Function 'name' is deprecated. <message>`` and points at the caller.
+
+    >>> import warnings
+    >>> @deprecated_with_message('Use new() instead.')
+    ... def old():
+    ...     return 1
+    ...
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter('always')
+    ...     old()
+    1
+    >>> str(caught[0].message), caught[0].category.__name__
+    ("Function 'old' is deprecated. Use new() instead.", 'DeprecationWarning')
+    """
+
+    def decorate(function: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(function)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            warnings.warn(
+                f"Function {function.__name__!r} is deprecated. {message}",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

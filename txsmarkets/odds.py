@@ -1,17 +1,27 @@
-"""Odds in their three forms, the exchange's tick ladder, and wire prices.
+"""Odds in their forms, the exchange's tick ladder, and wire prices.
 
 The wire speaks percent odds in hundredths of a percent (a *price*: 2500 is 25.00%, decimal
-odds 4.0). People speak decimal odds (``100 / percent``) or fractional odds
-(``decimal - 1``). The exchange holds prices to a ladder of 284 decimal ticks; a tick's
-percent is ``100 / decimal`` rounded half-even to 0.01.
+odds 4.0). People speak decimal odds (``100 / percent``), traditional fractional odds
+(``3 to 1``) or American odds (``+300``). The exchange holds prices to a ladder of 284
+decimal ticks; a tick's percent is ``100 / decimal`` rounded half-even to 0.01.
 
-Everything is exact: percents and decimals are `Decimal`, fractional odds `Fraction`, and
-a float is refused wherever a price could come from one::
+`Odds` behaves as the 9.3 client's ``smarkets.odds.Odds`` (its constructors take the 9.3
+arguments, ``Odds.snap_to_decimal`` is a classmethod, ``fractional`` is the traditional
+fraction of the 9.3 table). Money and odds are exact: percents and decimals are `Decimal`,
+and a float is refused wherever a price could come from one::
 
-    >>> snap_to_decimal('buy', Decimal('18.6')).percent_str
-    '18.87%'
+    >>> Odds.snap_to_decimal('buy', Decimal('18.6')).percent
+    Decimal('18.87')
     >>> snap_to_decimal(SIDE_SELL, Decimal('18.6')).decimal_str
-    '5.40'
+    '5.4'
+    >>> Odds.snap_to_decimal('sell', Decimal('5.13')).decimal_str
+    '19.5'
+    >>> Odds(Decimal('25')).fractional, Odds(Decimal('25')).fractional_str
+    ((3, 1), '3 to 1')
+    >>> Odds(Decimal('25')).american_str, Odds(Decimal('60')).american_str
+    ('+300', '-150')
+    >>> list(ticks_gt(Decimal('97.5')))
+    [Decimal('98.04'), Decimal('99.01'), Decimal('99.99')]
     >>> buy_liability(2500, 400000)
     Decimal('10.00000000')
 """
@@ -20,18 +30,34 @@ from __future__ import annotations
 
 import bisect
 import functools
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
 from fractions import Fraction
-from typing import Union
+from typing import Iterable, Iterator, Mapping, Union
 
 __all__ = [
     "DECIMAL_LADDER",
+    "MAX_TICK",
+    "MIN_TICK",
+    "ONE_HUNDRED",
+    "QUANT",
     "SIDE_BUY",
     "SIDE_SELL",
+    "TABLE",
     "TICKS",
     "VALID_PRICES",
     "Odds",
+    "OddsTable",
+    "OddsTableEntry",
     "buy_liability",
+    "is_a_tick",
     "is_valid_price",
     "next_tick",
     "percent_to_price",
@@ -40,6 +66,10 @@ __all__ = [
     "sell_liability",
     "snap_to_decimal",
     "snap_to_decimal_move_out_by",
+    "ticks_geq",
+    "ticks_gt",
+    "ticks_leq",
+    "ticks_lt",
 ]
 
 #: The wire's `seto.Side` values.
@@ -49,7 +79,17 @@ SIDE_SELL = 2
 #: What a percent or decimal may be given as; floats are deliberately absent.
 Number = Union[Decimal, int, str]
 
-_HUNDREDTH = Decimal("0.01")
+#: Percents are held to hundredths: what from_decimal, from_american and from_fractional
+#: round to.
+QUANT = Decimal("0.01")
+ONE_HUNDRED = Decimal("100")
+
+# The arithmetic of the 9.3 client: Python's default decimal context, whatever the caller's
+# context is, so that conversions give 9.3's answers digit for digit.
+_CONTEXT = Context(
+    prec=28, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
+_ONE = Decimal(1)
 
 
 def _to_decimal(value: Number, what: str) -> Decimal:
@@ -75,19 +115,291 @@ def _percent_of_decimal(decimal: Decimal) -> Decimal:
     return Decimal(hundredths).scaleb(-2)
 
 
+def _one_decimal_place_or_more(value: Decimal) -> str:
+    # Positional notation (str() could give '1E+4'), trailing zeros dropped down to one place.
+    text = format(value, "f")
+    if "." not in text:
+        return text + ".0"
+    text = text.rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def _is_buy(side: str | int) -> bool:
+    if isinstance(side, str):
+        if side.lower() == "buy":
+            return True
+        if side.lower() == "sell":
+            return False
+    elif isinstance(side, int) and not isinstance(side, bool):
+        if side == SIDE_BUY:
+            return True
+        if side == SIDE_SELL:
+            return False
+    raise ValueError(f"side must be 'buy', 'sell', {SIDE_BUY} or {SIDE_SELL}, not {side!r}")
+
+
+@functools.total_ordering
+class OddsTableEntry:
+    """One traditional fraction of the fractional odds table, at the percent it stands for.
+
+    Entries are ordered, and compared, by percent; an entry also compares with a bare
+    percent, so that a sorted list of entries can be bisected by percent.
+    """
+
+    __slots__ = ("numerator", "denominator", "percent")
+
+    def __init__(self, numerator: int, denominator: int, percent: Decimal) -> None:
+        """The fraction ``numerator`` to ``denominator``, standing for `percent`."""
+        self.numerator = numerator
+        self.denominator = denominator
+        self.percent = percent
+
+    @staticmethod
+    def _percent_of(other: object) -> object:
+        return other.percent if isinstance(other, OddsTableEntry) else other
+
+    def __lt__(self, other: object) -> bool:
+        other_percent = self._percent_of(other)
+        if not isinstance(other_percent, (Decimal, int)):
+            return NotImplemented
+        return self.percent < other_percent
+
+    def __eq__(self, other: object) -> bool:
+        other_percent = self._percent_of(other)
+        if not isinstance(other_percent, (Decimal, int)):
+            return NotImplemented
+        return self.percent == other_percent
+
+    def __hash__(self) -> int:
+        return hash(self.percent)
+
+    def __repr__(self) -> str:
+        return f"OddsTableEntry({self.numerator}, {self.denominator}, {self.percent!r})"
+
+    @classmethod
+    def from_raw(
+        cls, nfrom: int, nto: int, nhigh: Decimal, nlow: Decimal
+    ) -> Iterator[OddsTableEntry]:
+        """The two entries of a table row: ``nfrom/nto`` at `nhigh`, ``nto/nfrom`` at `nlow`."""
+        yield cls(nfrom, nto, nhigh)
+        yield cls(nto, nfrom, nlow)
+
+
+class OddsTable:
+    """The traditional fractional odds, sorted by percent, to look a percent up in."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, raw_table: Mapping[tuple[int, int], tuple[Decimal, Decimal]]) -> None:
+        """A table of the rows ``{(numerator, denominator): (percent_high, percent_low)}``."""
+        self._table: list[OddsTableEntry] = []
+        for (numerator, denominator), (high, low) in raw_table.items():
+            self.append(numerator, denominator, high, low)
+
+    def append(self, nfrom: int, nto: int, nhigh: Decimal, nlow: Decimal) -> None:
+        """Add a row's two entries (see `OddsTableEntry.from_raw`), keeping the table sorted.
+
+        An entry goes after those of equal percent already there.
+        """
+        for entry in OddsTableEntry.from_raw(nfrom, nto, nhigh, nlow):
+            bisect.insort_right(self._table, entry)
+
+    def from_percent(self, percent: Decimal) -> OddsTableEntry:
+        """The entry of the smallest percent that is at least `percent`.
+
+        Past the end of the table, the last entry. TypeError unless `percent` is a Decimal.
+        """
+        if not isinstance(percent, Decimal):
+            raise TypeError(f"a percent must be a Decimal, not {type(percent).__name__}")
+        index = bisect.bisect_left(self._table, percent)
+        return self._table[min(index, len(self._table) - 1)]
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __iter__(self) -> Iterator[OddsTableEntry]:
+        return iter(self._table)
+
+
+# The 9.3 client's table of traditional fractions: (numerator, denominator, percent of
+# numerator/denominator, percent of the reversed fraction).
+_RAW_ROWS: tuple[tuple[int, int, str, str], ...] = (
+    (1, 1, "50.00", "50.00"),
+    (20, 21, "51.22", "48.78"),
+    (10, 11, "52.38", "47.62"),
+    (5, 6, "54.55", "45.45"),
+    (4, 5, "55.56", "44.44"),
+    (8, 11, "57.89", "42.11"),
+    (4, 6, "60.00", "40.00"),
+    (8, 13, "61.90", "38.10"),
+    (60, 100, "62.50", "37.50"),
+    (4, 7, "63.64", "36.36"),
+    (8, 15, "65.22", "34.78"),
+    (1, 2, "66.67", "33.33"),
+    (40, 85, "68.00", "32.00"),
+    (4, 9, "69.23", "30.77"),
+    (40, 95, "70.37", "29.63"),
+    (2, 5, "71.43", "28.57"),
+    (4, 11, "73.33", "26.67"),
+    (1, 3, "75.00", "25.00"),
+    (30, 100, "76.92", "23.08"),
+    (2, 7, "77.78", "22.22"),
+    (20, 75, "78.95", "21.05"),
+    (1, 4, "80.00", "20.00"),
+    (20, 85, "80.95", "19.05"),
+    (2, 9, "81.82", "18.18"),
+    (20, 95, "82.61", "17.39"),
+    (1, 5, "83.33", "16.67"),
+    (2, 11, "84.62", "15.38"),
+    (1, 6, "85.71", "14.29"),
+    (2, 13, "86.67", "13.33"),
+    (15, 100, "86.96", "13.04"),
+    (1, 7, "87.50", "12.50"),
+    (2, 15, "88.24", "11.76"),
+    (1, 8, "88.89", "11.11"),
+    (2, 17, "89.47", "10.53"),
+    (1, 9, "90.00", "10.00"),
+    (10, 95, "90.48", "9.52"),
+    (1, 10, "90.91", "9.09"),
+    (1, 11, "91.67", "8.33"),
+    (17, 200, "92.17", "7.83"),
+    (1, 12, "92.31", "7.69"),
+    (8, 100, "92.59", "7.41"),
+    (1, 13, "92.86", "7.14"),
+    (15, 200, "93.02", "6.98"),
+    (1, 14, "93.33", "6.67"),
+    (1, 15, "93.75", "6.25"),
+    (1, 16, "94.12", "5.88"),
+    (1, 17, "94.44", "5.56"),
+    (1, 18, "94.74", "5.26"),
+    (1, 19, "95.00", "5.00"),
+    (1, 20, "95.24", "4.76"),
+    (1, 21, "95.45", "4.55"),
+    (1, 22, "95.65", "4.35"),
+    (1, 23, "95.83", "4.17"),
+    (1, 24, "96.00", "4.00"),
+    (1, 25, "96.15", "3.85"),
+    (1, 26, "96.30", "3.70"),
+    (1, 27, "96.43", "3.57"),
+    (1, 28, "96.55", "3.45"),
+    (1, 29, "96.67", "3.33"),
+    (1, 30, "96.77", "3.23"),
+    (1, 31, "96.88", "3.13"),
+    (1, 32, "96.97", "3.03"),
+    (1, 33, "97.06", "2.94"),
+    (3, 100, "97.09", "2.91"),
+    (1, 34, "97.14", "2.86"),
+    (1, 35, "97.22", "2.78"),
+    (1, 36, "97.30", "2.70"),
+    (1, 37, "97.37", "2.63"),
+    (1, 38, "97.44", "2.56"),
+    (1, 39, "97.50", "2.50"),
+    (1, 40, "97.56", "2.44"),
+    (1, 41, "97.62", "2.38"),
+    (1, 42, "97.67", "2.33"),
+    (1, 43, "97.73", "2.27"),
+    (1, 44, "97.78", "2.22"),
+    (1, 45, "97.83", "2.17"),
+    (1, 46, "97.87", "2.13"),
+    (1, 47, "97.92", "2.08"),
+    (1, 48, "97.96", "2.04"),
+    (1, 49, "98.00", "2.00"),
+    (1, 50, "98.04", "1.96"),
+    (1, 51, "98.08", "1.92"),
+    (1, 52, "98.11", "1.89"),
+    (1, 53, "98.15", "1.85"),
+    (1, 54, "98.18", "1.82"),
+    (1, 55, "98.21", "1.79"),
+    (1, 56, "98.25", "1.75"),
+    (1, 57, "98.28", "1.72"),
+    (1, 58, "98.31", "1.69"),
+    (1, 59, "98.33", "1.67"),
+    (1, 60, "98.36", "1.64"),
+    (1, 61, "98.39", "1.61"),
+    (1, 62, "98.41", "1.59"),
+    (1, 63, "98.44", "1.56"),
+    (1, 64, "98.46", "1.54"),
+    (1, 65, "98.48", "1.52"),
+    (1, 66, "98.51", "1.49"),
+    (3, 200, "98.52", "1.48"),
+    (1, 67, "98.53", "1.47"),
+    (1, 68, "98.55", "1.45"),
+    (1, 69, "98.57", "1.43"),
+    (1, 70, "98.59", "1.41"),
+    (1, 71, "98.61", "1.39"),
+    (1, 72, "98.63", "1.37"),
+    (1, 73, "98.65", "1.35"),
+    (1, 74, "98.67", "1.33"),
+    (1, 75, "98.68", "1.32"),
+    (1, 76, "98.70", "1.30"),
+    (1, 77, "98.72", "1.28"),
+    (1, 78, "98.73", "1.27"),
+    (1, 79, "98.75", "1.25"),
+    (1, 80, "98.77", "1.23"),
+    (1, 81, "98.78", "1.22"),
+    (1, 82, "98.80", "1.20"),
+    (1, 83, "98.81", "1.19"),
+    (1, 84, "98.82", "1.18"),
+    (1, 85, "98.84", "1.16"),
+    (1, 86, "98.85", "1.15"),
+    (1, 87, "98.86", "1.14"),
+    (1, 88, "98.88", "1.12"),
+    (1, 89, "98.89", "1.11"),
+    (1, 90, "98.90", "1.10"),
+    (1, 91, "98.91", "1.09"),
+    (1, 92, "98.92", "1.08"),
+    (1, 93, "98.94", "1.06"),
+    (1, 94, "98.95", "1.05"),
+    (1, 95, "98.96", "1.04"),
+    (1, 96, "98.97", "1.03"),
+    (1, 97, "98.98", "1.02"),
+    (1, 98, "98.99", "1.01"),
+    (1, 99, "99.00", "1.00"),
+    (1, 100, "99.01", "0.99"),
+    (1, 200, "99.50", "0.50"),
+    (1, 300, "99.67", "0.33"),
+    (1, 400, "99.75", "0.25"),
+    (1, 500, "99.80", "0.20"),
+    (1, 600, "99.83", "0.17"),
+    (1, 700, "99.86", "0.14"),
+    (1, 800, "99.88", "0.12"),
+    (1, 900, "99.89", "0.11"),
+    (1, 1000, "99.90", "0.10"),
+    (1, 2000, "99.95", "0.05"),
+    (1, 3000, "99.97", "0.03"),
+    (1, 5000, "99.98", "0.02"),
+    (1, 10000, "99.99", "0.01"),
+)
+
+_RAW_TABLE: dict[tuple[int, int], tuple[Decimal, Decimal]] = {
+    (numerator, denominator): (Decimal(high), Decimal(low))
+    for numerator, denominator, high, low in _RAW_ROWS
+}
+
+#: The traditional fractional odds of the 9.3 client: 290 entries, 1/10000 ... 10000/1.
+TABLE = OddsTable(_RAW_TABLE)
+
+
 @functools.total_ordering
 class Odds:
-    """A price as percent odds, readable as decimal and fractional odds too.
+    """A price as percent odds, readable as decimal, fractional and American odds too.
 
     Two Odds are equal, and ordered, by their percents alone: that is all the exchange
-    knows. An Odds built from decimal odds (a tick of the ladder, or `from_decimal`) keeps
-    those exact decimal odds; one built from a percent has ``100 / percent``.
+    knows. The decimal odds of a tick's percent are the tick's (``Odds(Decimal('18.87'))``
+    has decimal odds 5.3); those of any other percent are ``100 / percent``.
+
+    The constructors of the 9.3 client take a `snap` argument first, which they ignore, as
+    9.3 did: `snap_to_decimal` is what moves odds to a tick.
     """
 
     __slots__ = ("_percent", "_decimal")
 
     def __init__(self, percent: Number, decimal: Number | None = None) -> None:
-        """Odds of `percent`; `decimal`, if given, is the exact decimal odds it came from."""
+        """Odds of `percent`; `decimal`, if given, is the exact decimal odds it came from.
+
+        ValueError unless the percent is in (0, 100] and the decimal odds round to it;
+        TypeError for a float.
+        """
         self._percent = _to_decimal(percent, "percent")
         if not 0 < self._percent <= 100:
             raise ValueError(f"percent odds must be in (0, 100], not {self._percent}")
@@ -99,18 +411,105 @@ class Odds:
                 f"decimal odds {self._decimal} do not round to {self._percent}% odds"
             )
 
+    # -- constructors ----------------------------------------------------------------------
+
     @classmethod
-    def from_decimal(cls, decimal: Number) -> Odds:
-        """The Odds of decimal odds, its percent rounded half-even to 0.01."""
-        value = _to_decimal(decimal, "decimal odds")
+    def from_decimal(cls, snap: object, dec: Number) -> Odds:
+        """The Odds of decimal odds `dec`; `snap` is ignored (9.3's argument order).
+
+        The decimal odds of a tick give that tick; others give their percent rounded
+        half-even to 0.01. ValueError for decimal odds below 1.
+
+        >>> Odds.from_decimal(None, Decimal('5.3')).percent
+        Decimal('18.87')
+        >>> Odds.from_decimal(None, Decimal('5.35')).percent
+        Decimal('18.69')
+        """
+        value = _to_decimal(dec, "decimal odds")
         if value < 1:
             raise ValueError(f"decimal odds cannot be below 1, not {value}")
-        return cls(_percent_of_decimal(value), value)
+        tick = _TICK_OF_DECIMAL.get(value)
+        if tick is not None:
+            return tick
+        return cls(_CONTEXT.divide(ONE_HUNDRED, value).quantize(QUANT, context=_CONTEXT))
+
+    @classmethod
+    def from_american(cls, snap: object, american: Number) -> Odds:
+        """The Odds of American odds (``+300``, ``-150``); `snap` is ignored.
+
+        The percent is ``10000 / (american + 100)`` for positive odds and
+        ``100 / (1 - 100 / american)`` for negative ones, rounded half-even to 0.01.
+
+        >>> Odds.from_american(None, Decimal('300')).percent
+        Decimal('25.00')
+        >>> Odds.from_american(None, Decimal('-150')).percent
+        Decimal('60.00')
+        """
+        value = _to_decimal(american, "American odds")
+        with localcontext(_CONTEXT):
+            if value < 0:
+                percent = Decimal(100) / (Decimal(-100) / value + 1)
+            else:
+                percent = Decimal(10000) / (value + Decimal(100))
+            return cls(percent.quantize(QUANT))
+
+    @classmethod
+    def from_fractional(cls, num: Number, den: Number) -> Odds:
+        """The Odds of fractional odds `num` to `den`, the percent rounded half-even to 0.01.
+
+        >>> Odds.from_fractional(3, 1).percent
+        Decimal('25.00')
+        >>> Odds.from_fractional(1, 2).percent
+        Decimal('66.67')
+        """
+        numerator = _to_decimal(num, "a numerator")
+        denominator = _to_decimal(den, "a denominator")
+        with localcontext(_CONTEXT):
+            decimal = numerator / denominator + _ONE
+            return cls((Decimal(100) / decimal).quantize(QUANT))
+
+    @classmethod
+    def from_percent(cls, snap: object, percent: Number) -> Odds:
+        """The Odds of `percent`; `snap` is ignored (9.3's argument order)."""
+        return cls(percent)
 
     @classmethod
     def from_price(cls, price: int) -> Odds:
         """The Odds of a wire price (hundredths of a percent)."""
         return cls(price_to_percent(price))
+
+    @classmethod
+    def snap_to_decimal(cls, side: str | int, odds: Number) -> Odds | None:
+        """The tick a percent snaps to for `side`: the nearest equal-or-worse one.
+
+        Equal or worse is equal or higher percent when buying, equal or lower when
+        selling. `side` is ``'buy'`` or ``'sell'`` (any case) or `SIDE_BUY` / `SIDE_SELL`;
+        anything else is a ValueError. None when there is no such tick.
+
+        >>> Odds.snap_to_decimal('buy', Decimal('0.3')).percent
+        Decimal('0.33')
+        >>> Odds.snap_to_decimal('sell', Decimal('0.3')).percent
+        Decimal('0.20')
+        """
+        return _snap(side, odds, 0)
+
+    @classmethod
+    def snap_to_decimal_move_out_by(
+        cls, side: str | int, odds: Number, move_out_by: int
+    ) -> Odds | None:
+        """The snapped tick moved `move_out_by` ticks further out (up to buy, down to sell).
+
+        A negative `move_out_by` moves back in. None when that runs off either end of the
+        ladder.
+
+        >>> Odds.snap_to_decimal_move_out_by('sell', Decimal('18.6'), 5).percent
+        Decimal('16.95')
+        >>> Odds.snap_to_decimal_move_out_by('sell', Decimal('18.6'), 5000) is None
+        True
+        """
+        return _snap(side, odds, move_out_by)
+
+    # -- the forms -------------------------------------------------------------------------
 
     @property
     def percent(self) -> Decimal:
@@ -124,38 +523,95 @@ class Odds:
 
     @property
     def decimal(self) -> Decimal:
-        """Decimal odds: what a winning stake of 1 pays back, stake included."""
+        """Decimal odds: what a winning stake of 1 pays back, stake included.
+
+        A tick's own decimal odds for a tick's percent, else ``100 / percent``.
+        """
         if self._decimal is not None:
             return self._decimal
-        return Decimal(100) / self._percent
+        tick_decimal = _DECIMAL_OF_PERCENT.get(self._percent)
+        if tick_decimal is not None:
+            return tick_decimal
+        return _CONTEXT.divide(ONE_HUNDRED, self._percent)
 
     @property
     def decimal_str(self) -> str:
-        """Decimal odds to two places, or to all of theirs for an exact ``1.0001``."""
-        decimal = self.decimal
-        if self._decimal is not None and decimal.as_tuple().exponent < -2:
-            return str(decimal)
-        return str(decimal.quantize(_HUNDREDTH, rounding=ROUND_HALF_EVEN))
+        """Decimal odds in the shortest form that keeps at least one decimal place.
+
+        >>> [Odds.snap_to_decimal('sell', Decimal(p)).decimal_str
+        ...  for p in ('5.13', '49.50', '35.71', '6.25', '50', '25', '99.99')]
+        ['19.5', '2.02', '2.8', '16.0', '2.0', '4.0', '1.0001']
+        """
+        return _one_decimal_place_or_more(self.decimal)
 
     @property
-    def fractional(self) -> Fraction:
-        """Fractional odds, ``decimal - 1``, exactly: what a winning stake of 1 wins."""
-        if self._decimal is not None:
-            return Fraction(self._decimal) - 1
-        return Fraction(100) / Fraction(self._percent) - 1
+    def fractional(self) -> tuple[int, int]:
+        """The traditional fraction ``(numerator, denominator)`` of these odds.
+
+        It is the entry of `TABLE` with the smallest percent at least this one (past the
+        end, the last entry), so it may be a little shorter than the exact odds.
+
+        >>> Odds(Decimal('25')).fractional, Odds(Decimal('50')).fractional
+        ((3, 1), (1, 1))
+        >>> Odds(Decimal('18.87')).fractional, Odds(Decimal('99.995')).fractional
+        ((85, 20), (1, 10000))
+        """
+        entry = TABLE.from_percent(self._percent)
+        return (entry.numerator, entry.denominator)
 
     @property
     def fractional_str(self) -> str:
-        """Fractional odds as ``'n/d'``, or ``'Evens'`` for 1/1."""
-        fractional = self.fractional
-        if fractional == 1:
+        """The traditional fraction as ``'3 to 1'``, or ``'Evens'`` for 1 to 1.
+
+        >>> Odds(Decimal('25')).fractional_str, Odds(Decimal('50')).fractional_str
+        ('3 to 1', 'Evens')
+        """
+        numerator, denominator = self.fractional
+        if numerator == denominator:
             return "Evens"
-        return f"{fractional.numerator}/{fractional.denominator}"
+        return f"{numerator} to {denominator}"
+
+    @property
+    def exact_fractional(self) -> Fraction:
+        """Fractional odds exactly, ``decimal - 1``: what a winning stake of 1 wins.
+
+        >>> Odds(Decimal('25')).exact_fractional, Odds(Decimal('18.87')).exact_fractional
+        (Fraction(3, 1), Fraction(43, 10))
+        """
+        return Fraction(self.decimal) - 1
+
+    @property
+    def american(self) -> Decimal:
+        """American odds, a whole number: ``10000 / p - 100`` below 50%, else
+        ``-100 / (100 / p - 1)``, rounded half-even in 9.3's 28-digit arithmetic.
+
+        DivisionByZero at 100%, which has no American odds.
+
+        >>> Odds(Decimal('25')).american, Odds(Decimal('60')).american
+        (Decimal('300'), Decimal('-150'))
+        """
+        with localcontext(_CONTEXT):
+            if self._percent < 50:
+                value = Decimal(10000) / self._percent - Decimal(100)
+            else:
+                value = Decimal(-100) / (Decimal(100) / self._percent - Decimal(1))
+            return value.quantize(_ONE)
+
+    @property
+    def american_str(self) -> str:
+        """American odds with their sign: ``'+300'``, ``'-150'``."""
+        american = self.american
+        return f"+{american}" if american > 0 else f"{american}"
 
     @property
     def percent_str(self) -> str:
-        """Percent odds to two places with a percent sign: ``'25.00%'``."""
-        return f"{self._percent.quantize(_HUNDREDTH, rounding=ROUND_HALF_EVEN)}%"
+        """Percent odds to at most two places, trailing zeros dropped: ``'18.6%'``.
+
+        >>> Odds(Decimal('25')).percent_str, Odds(Decimal('18.60')).percent_str
+        ('25%', '18.6%')
+        """
+        text = format(self._percent.quantize(QUANT, rounding=ROUND_HALF_EVEN), "f")
+        return text.rstrip("0").rstrip(".") + "%"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Odds):
@@ -200,11 +656,18 @@ def _build_ladder() -> tuple[Decimal, ...]:
 #: The decimal odds of every tick, shortest first: 1.0001 ... 10000.
 DECIMAL_LADDER: tuple[Decimal, ...] = _build_ladder()
 #: Every tick as Odds, in the order of `DECIMAL_LADDER` (so percents falling).
-TICKS: tuple[Odds, ...] = tuple(Odds.from_decimal(d) for d in DECIMAL_LADDER)
+TICKS: tuple[Odds, ...] = tuple(Odds(_percent_of_decimal(d), d) for d in DECIMAL_LADDER)
+
+_TICK_OF_DECIMAL: dict[Decimal, Odds] = {tick.decimal: tick for tick in TICKS}
+_DECIMAL_OF_PERCENT: dict[Decimal, Decimal] = {tick.percent: tick.decimal for tick in TICKS}
 
 # Ticks by rising percent, for bisection.
 _TICKS_UP = TICKS[::-1]
 _PERCENTS_UP = tuple(tick.percent for tick in _TICKS_UP)
+
+#: The lowest and the highest tick percent: Decimal('0.01') and Decimal('99.99').
+MIN_TICK: Decimal = _PERCENTS_UP[0]
+MAX_TICK: Decimal = _PERCENTS_UP[-1]
 
 
 def price_to_percent(price: int) -> Decimal:
@@ -252,42 +715,98 @@ def previous_tick(price: int) -> int | None:
     return VALID_PRICES[index - 1] if index > 0 else None
 
 
-def _is_buy(side: str | int) -> bool:
-    if isinstance(side, str):
-        if side.lower() == "buy":
-            return True
-        if side.lower() == "sell":
-            return False
-    elif isinstance(side, int) and not isinstance(side, bool):
-        if side == SIDE_BUY:
-            return True
-        if side == SIDE_SELL:
-            return False
-    raise ValueError(f"side must be 'buy', 'sell', {SIDE_BUY} or {SIDE_SELL}, not {side!r}")
+def _ticks(indices: Iterable[int]) -> Iterator[Decimal]:
+    return (_PERCENTS_UP[i] for i in indices)
 
 
-def snap_to_decimal(side: str | int, percent: Number) -> Odds | None:
-    """The tick a price snaps to for `side`: the equal-or-worse one.
+def ticks_gt(exact_price: Number) -> Iterator[Decimal]:
+    """The tick percents above `exact_price`, rising.
 
-    A buy snaps up to the tick of equal or higher percent, a sell down to the tick of equal
-    or lower percent; None when there is no such tick.
+    >>> list(ticks_gt(Decimal('97.5')))
+    [Decimal('98.04'), Decimal('99.01'), Decimal('99.99')]
+    >>> list(ticks_gt(Decimal('98.04')))
+    [Decimal('99.01'), Decimal('99.99')]
+    >>> list(ticks_gt(Decimal('99.99')))
+    []
     """
-    return snap_to_decimal_move_out_by(side, percent, 0)
+    start = bisect.bisect_right(_PERCENTS_UP, _to_decimal(exact_price, "percent"))
+    return _ticks(range(start, len(_PERCENTS_UP)))
 
 
-def snap_to_decimal_move_out_by(side: str | int, percent: Number, n: int) -> Odds | None:
-    """The snapped tick moved `n` ticks further out (up for a buy, down for a sell).
+def ticks_geq(exact_price: Number) -> Iterator[Decimal]:
+    """Like `ticks_gt`, with `exact_price` itself first when it is a tick.
 
-    A negative `n` moves back in. None when that runs off either end of the ladder.
+    >>> list(ticks_geq(Decimal('97.5')))
+    [Decimal('98.04'), Decimal('99.01'), Decimal('99.99')]
+    >>> list(ticks_geq(Decimal('98.04')))
+    [Decimal('98.04'), Decimal('99.01'), Decimal('99.99')]
+    >>> list(ticks_geq(Decimal('99.99')))
+    [Decimal('99.99')]
+    >>> list(ticks_geq(Decimal('99.991')))
+    []
     """
+    start = bisect.bisect_left(_PERCENTS_UP, _to_decimal(exact_price, "percent"))
+    return _ticks(range(start, len(_PERCENTS_UP)))
+
+
+def ticks_lt(exact_price: Number) -> Iterator[Decimal]:
+    """The tick percents below `exact_price`, falling.
+
+    >>> list(ticks_lt(Decimal('0.35')))
+    [Decimal('0.34'), Decimal('0.33'), Decimal('0.20'), Decimal('0.10'), Decimal('0.01')]
+    >>> list(ticks_lt(Decimal('0.20')))
+    [Decimal('0.10'), Decimal('0.01')]
+    >>> list(ticks_lt(Decimal('0.0001')))
+    []
+    """
+    start = bisect.bisect_left(_PERCENTS_UP, _to_decimal(exact_price, "percent")) - 1
+    return _ticks(range(start, -1, -1))
+
+
+def ticks_leq(exact_price: Number) -> Iterator[Decimal]:
+    """Like `ticks_lt`, with `exact_price` itself first when it is a tick.
+
+    >>> list(ticks_leq(Decimal('0.35')))
+    [Decimal('0.34'), Decimal('0.33'), Decimal('0.20'), Decimal('0.10'), Decimal('0.01')]
+    >>> list(ticks_leq(Decimal('0.20')))
+    [Decimal('0.20'), Decimal('0.10'), Decimal('0.01')]
+    >>> list(ticks_leq(Decimal('0.0001')))
+    []
+    """
+    start = bisect.bisect_right(_PERCENTS_UP, _to_decimal(exact_price, "percent")) - 1
+    return _ticks(range(start, -1, -1))
+
+
+def is_a_tick(exact_price: Number) -> bool:
+    """Whether `exact_price` is the percent of a tick.
+
+    >>> is_a_tick(Decimal('0.32')), is_a_tick(Decimal('0.33')), is_a_tick(25)
+    (False, True, True)
+    >>> all(is_a_tick(price) for price in ticks_lt(Decimal('0.35')))
+    True
+    """
+    return _to_decimal(exact_price, "percent") in _DECIMAL_OF_PERCENT
+
+
+def _snap(side: str | int, percent: Number, move_out_by: int) -> Odds | None:
     value = _to_decimal(percent, "percent")
     if _is_buy(side):
-        index = bisect.bisect_left(_PERCENTS_UP, value) + n
+        index = bisect.bisect_left(_PERCENTS_UP, value) + move_out_by
     else:
-        index = bisect.bisect_right(_PERCENTS_UP, value) - 1 - n
+        index = bisect.bisect_right(_PERCENTS_UP, value) - 1 - move_out_by
     if 0 <= index < len(_TICKS_UP):
         return _TICKS_UP[index]
     return None
+
+
+def snap_to_decimal(side: str | int, percent: Number) -> Odds | None:
+    """`Odds.snap_to_decimal` as a function: the tick `percent` snaps to for `side`."""
+    return _snap(side, percent, 0)
+
+
+def snap_to_decimal_move_out_by(side: str | int, percent: Number, n: int) -> Odds | None:
+    """`Odds.snap_to_decimal_move_out_by` as a function: the snapped tick moved `n` out."""
+    return _snap(side, percent, n)
 
 
 def _check_order(price: int, quantity: int) -> None:

@@ -1,11 +1,9 @@
-"""`Signal`: a list of handlers to call when something happens, safe to share across threads."""
+"""`Signal`: a set of handlers to call when something happens, safe to share across threads."""
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
-
-from twisted.logger import Logger
+from typing import Any, Callable, Iterator
 
 __all__ = ["Signal"]
 
@@ -13,52 +11,57 @@ Handler = Callable[..., Any]
 
 
 class Signal:
-    """Handlers to call, in the order they were added, each time the signal fires.
+    """A set of handlers, called in the order they were first added each time it fires.
+
+    As in the 9.3 client, a handler is in the signal once however often it is added, and a
+    handler that raises stops the round: the exception propagates out of `fire`, and the
+    handlers after it are not called. Handlers must be hashable.
 
     Every method may be called from any thread. Firing calls a snapshot of the handlers,
     so a handler may add or remove handlers (its own too) without upsetting the round in
-    progress. A handler that raises is logged and the others are still called.
+    progress.
     """
 
-    _log = Logger()
-
     def __init__(self) -> None:
-        self._handlers: list[Handler] = []
+        # A dict as an insertion-ordered set.
+        self._handlers: dict[Handler, None] = {}
         self._lock = threading.Lock()
 
-    def add(self, handler: Handler) -> Handler:
-        """Add `handler` (also ``signal += handler``); returns it, so it works as a decorator."""
+    def add(self, handler: Handler) -> Signal:
+        """Add `handler`, unless it is already there; returns the signal.
+
+        Also ``signal += handler`` and ``signal.handle(handler)``.
+        """
         with self._lock:
-            self._handlers.append(handler)
-        return handler
+            self._handlers[handler] = None
+        return self
 
     handle = add
+    __iadd__ = add
 
-    def remove(self, handler: Handler) -> None:
-        """Remove `handler` (also ``signal -= handler``); ValueError if it was never added."""
+    def remove(self, handler: Handler) -> Signal:
+        """Remove `handler`; returns the signal. KeyError if it is not a handler of this one.
+
+        Also ``signal -= handler``.
+        """
         with self._lock:
             try:
-                self._handlers.remove(handler)
-            except ValueError:
-                raise ValueError(f"{handler!r} is not a handler of this signal") from None
+                del self._handlers[handler]
+            except KeyError:
+                raise KeyError(handler) from None
+        return self
 
-    def fire(self, **kwargs: Any) -> None:
-        """Call every handler with `kwargs` (also ``signal(**kwargs)``)."""
+    __isub__ = remove
+
+    def fire(self, *args: Any, **kwargs: Any) -> None:
+        """Call every handler with `args` and `kwargs` (also ``signal(...)``).
+
+        An exception from a handler propagates at once; the later handlers are not called.
+        """
         for handler in self.handlers:
-            try:
-                handler(**kwargs)
-            except Exception:
-                self._log.failure("Signal handler {handler!r} raised", handler=handler)
+            handler(*args, **kwargs)
 
     __call__ = fire
-
-    def __iadd__(self, handler: Handler) -> Signal:
-        self.add(handler)
-        return self
-
-    def __isub__(self, handler: Handler) -> Signal:
-        self.remove(handler)
-        return self
 
     @property
     def handlers(self) -> tuple[Handler, ...]:
@@ -66,5 +69,22 @@ class Signal:
         with self._lock:
             return tuple(self._handlers)
 
+    def __len__(self) -> int:
+        """The number of handlers (so an empty signal is false)."""
+        with self._lock:
+            return len(self._handlers)
+
+    def __iter__(self) -> Iterator[Handler]:
+        """Iterate over a snapshot of the handlers, in calling order."""
+        return iter(self.handlers)
+
+    def __contains__(self, handler: object) -> bool:
+        """Whether `handler` is a handler of this signal."""
+        with self._lock:
+            try:
+                return handler in self._handlers
+            except TypeError:  # unhashable: cannot be a handler
+                return False
+
     def __repr__(self) -> str:
-        return f"<Signal with {len(self.handlers)} handler(s)>"
+        return f"<Signal with {len(self)} handler(s)>"

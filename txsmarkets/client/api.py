@@ -191,12 +191,13 @@ class StreamingAPIClient:
         guard: Any = internal is not None
         if guard and kind == seto_pb2.PAYLOAD_CONTRACT_QUOTES:
             guard = self.markets
+        own: Callable[[seto_pb2.Payload], None] = internal if internal is not None else _ignore
 
         if global_handlers or resolve is not None or len(handlers) > 1:
 
             def route(payload: seto_pb2.Payload) -> None:
                 if guard:
-                    internal(payload)
+                    own(payload)
                 for handler in handlers:
                     try:
                         handler(message=payload)
@@ -217,7 +218,7 @@ class StreamingAPIClient:
 
         def lean_route(payload: seto_pb2.Payload) -> None:
             if guard:
-                internal(payload)
+                own(payload)
             if handler is not None:
                 try:
                     handler(message=payload)
@@ -531,7 +532,13 @@ class StreamingAPIClient:
             subscribe = new_payload(seto_pb2.PAYLOAD_EVENT_SUBSCRIBE)
             subscribe.event_subscribe.event_id = event_id
             self.session.send(subscribe)
-        self.logged_in.fire(message=payload, resumed=resumed)
+        # Each handler on its own: one that raises is logged, and the session (and the
+        # other handlers) carry on; 9.3's Signal itself lets the exception through.
+        for handler in list(self.logged_in):
+            try:
+                handler(message=payload, resumed=resumed)
+            except Exception:
+                _handler_failed(handler, "logged_in")
 
     def _disconnected(self, reason: Failure) -> None:
         error: Exception = ConnectionLost(reason)

@@ -26,6 +26,4 @@ def connect(settings: SessionSettings, reactor: Any = None) -> Deferred[Streamin
     """
     session = Session(settings, reactor=reactor)
     client = StreamingAPIClient(session)
-    d = client.login()
-    d.addCallback(lambda _: client)
-    return d
+    return client.login().addCallback(lambda _: client)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from twisted.internet.interfaces import IReactorSSL, IReactorTCP
 from twisted.internet.protocol import ReconnectingClientFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -13,6 +14,7 @@ from txsmarkets.client.settings import SessionSettings
 from txsmarkets.errors import Error
 
 if TYPE_CHECKING:
+    from txsmarkets.client.protocol import ClientSessionMixin
     from txsmarkets.client.session import Session
 
 __all__ = ["SmarketsClientFactory", "tls_options"]
@@ -53,10 +55,11 @@ class SmarketsClientFactory(ReconnectingClientFactory):
     def __init__(self, session: Session) -> None:
         self.session = session
         self.reactor = session.reactor
-        self.clock = session.reactor
-        self.maxDelay = session.settings.reconnect_max_delay
-        self.maxRetries = session.settings.max_retries
-        self.protocol = PROTOCOLS[session.settings.framing]
+        self.clock = session.reactor  # type: ignore[assignment]
+        # Twisted infers these attributes' types from their defaults (int, None, Protocol).
+        self.maxDelay = session.settings.reconnect_max_delay  # type: ignore[assignment]
+        self.maxRetries = session.settings.max_retries  # type: ignore[assignment]
+        self.protocol = PROTOCOLS[session.settings.framing]  # type: ignore[assignment]
         self.connector: Any = None
 
     def __repr__(self) -> str:
@@ -66,19 +69,24 @@ class SmarketsClientFactory(ReconnectingClientFactory):
         """Open the first connection; later ones follow by themselves."""
         settings = self.session.settings
         if settings.ssl:
-            self.connector = self.reactor.connectSSL(
-                settings.host, settings.port, self, tls_options(settings), timeout=settings.socket_timeout
+            self.connector = cast(IReactorSSL, self.reactor).connectSSL(
+                settings.host,
+                settings.port,
+                self,
+                tls_options(settings),
+                timeout=settings.socket_timeout,
+                bindAddress=None,
             )
         else:
-            self.connector = self.reactor.connectTCP(
-                settings.host, settings.port, self, timeout=settings.socket_timeout
+            self.connector = cast(IReactorTCP, self.reactor).connectTCP(
+                settings.host, settings.port, self, timeout=settings.socket_timeout, bindAddress=None
             )
         return self.connector
 
     def buildProtocol(self, addr: Any) -> Any:
         settings = self.session.settings
-        protocol = self.protocol()
-        protocol.factory = self
+        protocol = cast("type[ClientSessionMixin]", self.protocol)()
+        protocol.factory = self  # type: ignore[attr-defined]
         protocol.session = self.session
         protocol.clock = self.reactor
         protocol.sequence = self.session.sequence

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
@@ -48,10 +49,10 @@ class OrderCreate:
         create = payload.order_create
         create.market_id = self.market_id
         create.contract_id = self.contract_id
-        create.side = self.side
+        create.side = cast(seto_pb2.Side, self.side)
         create.price = self.price
         create.quantity = self.quantity
-        create.tif = self.tif
+        create.tif = cast(seto_pb2.TimeInForceType, self.tif)
         if self.reference is not None:
             create.reference = self.reference
         if self.label is not None:

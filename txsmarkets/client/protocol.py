@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.protocols.basic import Int32StringReceiver
+from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 
 from txsmarkets.exceptions import LoginTimeout
@@ -33,7 +34,7 @@ class ClientSessionMixin(SessionProtocolMixin):
         super().connectionMade()
         if self.session.settings.tcp_nodelay:
             try:
-                self.transport.setTcpNoDelay(True)  # type: ignore[attr-defined]
+                self.transport.setTcpNoDelay(True)
             except (AttributeError, NotImplementedError):
                 pass
         if not self.session.connection_made(self):
@@ -45,7 +46,7 @@ class ClientSessionMixin(SessionProtocolMixin):
         self._loginTimer = None
         _log.warn("{error}; dropping the connection", error=LoginTimeout("no login response in time"))
         self.session.login_timed_out()
-        self.transport.abortConnection()  # type: ignore[attr-defined]
+        self.transport.abortConnection()
 
     def awaitingLogin(self) -> bool:
         # Before the login is answered, the login timeout is the judge, not the heartbeats.
@@ -76,7 +77,7 @@ class ClientSessionMixin(SessionProtocolMixin):
         self.session.logout_received(payload.eto_payload.logout.reason)
         self.disconnect()
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._cancelLoginTimer()
         super().connectionLost(reason)
         self.session.connection_lost(reason, self)

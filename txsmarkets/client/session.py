@@ -9,9 +9,10 @@ and is what tests and applications look at.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -40,7 +41,6 @@ from txsmarkets.wire.sendnow import send_now
 if TYPE_CHECKING:
     from txsmarkets.client.factory import SmarketsClientFactory
     from txsmarkets.client.protocol import ClientSessionMixin
-    from txsmarkets.types import Reactor
 
 __all__ = ["Session", "SessionState"]
 
@@ -64,14 +64,15 @@ class Session:
         outseq: int = 1,
         account_sequence: int | None = None,
         *,
-        reactor: Reactor | None = None,
+        reactor: IReactorTime | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
 
-            reactor = default_reactor  # type: ignore[assignment]
+            reactor = cast(IReactorTime, default_reactor)
         self.settings = settings
-        self.reactor: Reactor = reactor  # type: ignore[assignment]
+        #: The reactor: its clock always, and `IReactorTCP`/`IReactorSSL` to connect.
+        self.reactor: IReactorTime = reactor
         self.sequence = SequenceState(settings.replay_capacity)
         self.sequence.restore(inseq, outseq)
         #: The ``account_sequence_64`` of the last account message seen.

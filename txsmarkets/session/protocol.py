@@ -10,11 +10,12 @@ subclass (`payloadReceived`, `loginReceived`, `loginResponseReceived`, `logoutRe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from google.protobuf.message import DecodeError
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 
 from txsmarkets.wire import eto_pb2, seto_pb2
@@ -44,6 +45,13 @@ class SessionProtocolMixin:
     """
 
     _log = Logger()
+
+    if TYPE_CHECKING:
+        # What the string receiver under the mixin provides.
+        transport: Any
+        paused: bool
+
+        def sendString(self, string: bytes) -> None: ...
 
     #: The reactor's clock (any `IReactorTime`).
     clock: IReactorTime
@@ -91,7 +99,7 @@ class SessionProtocolMixin:
         self._lastSent = self._lastReceived = self.clock.seconds()
         self._ticker = self.clock.callLater(self.heartbeatInterval / 2, self._tick)
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._stopTicker()
         self._replaying = self._heldBack = self._snapshot = None
         if self._replayCall is not None and self._replayCall.active():
@@ -110,7 +118,7 @@ class SessionProtocolMixin:
     def disconnect(self) -> None:
         """Close after what is written has gone; a peer that does not read is cut off."""
         self._stopTicker()
-        transport = self.transport  # type: ignore[attr-defined]
+        transport = self.transport
         if self._heldBack is not None and transport is not None and not transport.disconnecting:
             # Not the rest of a replay, but what was held back (a logout, say) still goes.
             self._sent += self._endReplay()
@@ -130,7 +138,7 @@ class SessionProtocolMixin:
             # replay could only send a gapfill for a pong. It follows the replay instead.
             self._heldBack.append(data)
             return seq
-        self.sendString(data)  # type: ignore[attr-defined]
+        self.sendString(data)
         self._sent += 1
         self._lastSent = self.clock.seconds()
         return seq
@@ -141,7 +149,7 @@ class SessionProtocolMixin:
 
     def sendLogout(self, reason: int = eto_pb2.LOGOUT_NONE) -> int:
         """Send ``eto.logout`` with ``reason``."""
-        return self.sendSession(_LOGOUT, logout=eto_pb2.Logout(reason=reason))
+        return self.sendSession(_LOGOUT, logout=eto_pb2.Logout(reason=cast(eto_pb2.LogoutReason, reason)))
 
     def ping(self) -> int:
         """Send ``eto.ping``; the peer answers ``eto.pong``."""
@@ -156,7 +164,7 @@ class SessionProtocolMixin:
         super().dataReceived(data)  # type: ignore[misc]
         if self._sent != sent:
             # The answers to this read leave now, not on the reactor's next turn.
-            send_now(self.transport)  # type: ignore[attr-defined]
+            send_now(self.transport)
 
     def stringReceived(self, data: bytes) -> None:
         try:
@@ -216,14 +224,14 @@ class SessionProtocolMixin:
         """
         routes = self.directRoutes()
         if routes is None:
-            return super().framesReceived(frames)  # type: ignore[misc, no-any-return]
+            return super().framesReceived(frames)  # type: ignore[misc]
         try:
             payloads = parse_frames(frames)
         except DecodeError:
             # One by one, so that those before the bad one are still delivered.
-            return super().framesReceived(frames)  # type: ignore[misc, no-any-return]
+            return super().framesReceived(frames)  # type: ignore[misc]
         sequence = self.sequence
-        transport = self.transport  # type: ignore[attr-defined]
+        transport = self.transport
         pending = iter(payloads)
         taken = 0
         while True:
@@ -243,7 +251,7 @@ class SessionProtocolMixin:
                     expected += 1
                     sequence.inseq = expected
                     route(payload)
-                    if transport.disconnecting or self.paused:  # type: ignore[attr-defined]
+                    if transport.disconnecting or self.paused:
                         break
                 taken += expected - start
                 self._received += expected - start
@@ -254,7 +262,7 @@ class SessionProtocolMixin:
             frame = frames[taken]
             taken += 1
             self.stringReceived(frame_payload(frame))
-            if transport.disconnecting or self.paused:  # type: ignore[attr-defined]
+            if transport.disconnecting or self.paused:
                 return taken
 
     def directRoutes(self) -> Mapping[int, Callable[[seto_pb2.Payload], None] | None] | None:
@@ -335,10 +343,10 @@ class SessionProtocolMixin:
         # stall every other connection while it is answered.
         self._replayCall = None
         frames = self._replaying
-        transport = self.transport  # type: ignore[attr-defined]
+        transport = self.transport
         if frames is None or transport is None or transport.disconnecting:
             return
-        send = self.sendString  # type: ignore[attr-defined]
+        send = self.sendString
         sent = 0
         for frame in frames:
             send(frame)
@@ -358,7 +366,7 @@ class SessionProtocolMixin:
         if self._replayCall is not None and self._replayCall.active():
             self._replayCall.cancel()
         self._replayCall = None
-        send = self.sendString  # type: ignore[attr-defined]
+        send = self.sendString
         for frame in held:
             send(frame)
         return len(held)
@@ -442,6 +450,6 @@ class SessionProtocolMixin:
             "nothing heard for {seconds:.0f}s; dropping the connection",
             seconds=self.heartbeatInterval * self.heartbeatMisses,
         )
-        transport = self.transport  # type: ignore[attr-defined]
+        transport = self.transport
         if transport is not None:
             transport.abortConnection()

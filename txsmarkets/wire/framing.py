@@ -170,6 +170,8 @@ class ULEB128StringReceiver(protocol.Protocol):
 
     _log = Logger()
     paused = False
+    # A TCP or TLS transport (with ``disconnecting`` and the producer methods), once made.
+    transport: Any
     _unprocessed = b""
     # While a large frame is being collected: its chunks, their total size, the size wanted.
     _chunks: list[bytes] | None = None

@@ -8,7 +8,7 @@ payload type's enum name without ``PAYLOAD_``, lower-cased.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import descriptor_pb2, message_factory
 
@@ -61,11 +61,14 @@ NO_REPLAY: frozenset[int] = frozenset(
 
 
 #: seto types whose bodies carry ``account_sequence_64``: the account stream.
+def _body_fields(name: str) -> Any:
+    body = seto_pb2.Payload.DESCRIPTOR.fields_by_name[name].message_type
+    assert body is not None, name
+    return body.fields_by_name
+
+
 ACCOUNT_TYPES: frozenset[int] = frozenset(
-    number
-    for number, name in SETO_FIELDS.items()
-    if "account_sequence_64"
-    in seto_pb2.Payload.DESCRIPTOR.fields_by_name[name].message_type.fields_by_name
+    number for number, name in SETO_FIELDS.items() if "account_sequence_64" in _body_fields(name)
 )
 
 
@@ -75,7 +78,7 @@ def account_sequence(payload: seto_pb2.Payload) -> int | None:
         return None
     message = getattr(payload, SETO_FIELDS[payload.type])
     if message.HasField("account_sequence_64"):
-        return message.account_sequence_64  # type: ignore[no-any-return]
+        return message.account_sequence_64
     return None
 
 
@@ -112,7 +115,7 @@ def message_name(payload: seto_pb2.Payload) -> str:
 
 def new_payload(kind: int) -> seto_pb2.Payload:
     """An empty seto payload of type ``kind`` with its eto payload present (seq 0: unstamped)."""
-    payload = seto_pb2.Payload(type=kind)
+    payload = seto_pb2.Payload(type=cast("seto_pb2.PayloadType", kind))
     payload.eto_payload.seq = 0
     return payload
 
@@ -123,7 +126,7 @@ def eto_message(kind: int, **fields: object) -> seto_pb2.Payload:
     ``eto_message(eto_pb2.PAYLOAD_REPLAY, replay=eto_pb2.Replay(seq=4))``
     """
     payload = new_payload(seto_pb2.PAYLOAD_ETO)
-    payload.eto_payload.type = kind
+    payload.eto_payload.type = cast("eto_pb2.PayloadType", kind)
     for name, value in fields.items():
         getattr(payload.eto_payload, name).CopyFrom(value)
     return payload
@@ -163,4 +166,4 @@ def parse_frames(frames: list[bytes]) -> Sequence[seto_pb2.Payload]:
     """
     if not frames:
         return ()
-    return _parse_batch(b"\n" + b"\n".join(frames)).payloads  # type: ignore[no-any-return]
+    return _parse_batch(b"\n" + b"\n".join(frames)).payloads

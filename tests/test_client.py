@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.internet.error import ConnectionDone
 from twisted.trial import unittest
 
 from txsmarkets.wire import eto_pb2, seto_pb2
-from txsmarkets.client import BUY, OrderCreate, Session, SessionSettings, StreamingAPIClient
+from txsmarkets.client import BUY, OrderCreate, SessionSettings
 from txsmarkets.exceptions import (
     ConnectionLost,
     InvalidCallbackError,
@@ -21,75 +19,14 @@ from txsmarkets.exceptions import (
     PingLost,
     RequestTimeout,
 )
-from txsmarkets.client.factory import SmarketsClientFactory
-from txsmarkets.wire.framing import frame_decode_all, frame_encode
+from txsmarkets.client import SmarketsClientFactory
+from txsmarkets.testing import ScriptedExchange
+from txsmarkets.wire.framing import frame_encode
 from txsmarkets.wire.messages import eto_message, message_name
 
 
-class FakeExchange:
-    """Plays the exchange's part by hand: decodes what the client wrote, writes to it."""
-
-    def __init__(self, framing: str = "uleb128", **settings: Any) -> None:
-        self.clock = Clock()
-        self.settings = SessionSettings(
-            "demo", "secret-pw", host="exchange.test", port=3701, ssl=False, framing=framing, **settings
-        )
-        self.session = Session(self.settings, reactor=self.clock)
-        self.client = StreamingAPIClient(self.session)
-        self.factory = SmarketsClientFactory(self.session)
-        self.session.factory = self.factory
-        self.seq = 1
-        self.framing = framing
-        self.received: list[seto_pb2.Payload] = []
-        self.client.add_global_handler(lambda name, message: self.received.append(message))
-
-    def connect(self) -> None:
-        self.proto = self.factory.buildProtocol(None)
-        self.transport = StringTransport()
-        self.proto.makeConnection(self.transport)
-
-    def sent(self) -> list[seto_pb2.Payload]:
-        """Everything the client wrote since the last call."""
-        data = self.transport.value()
-        self.transport.clear()
-        if self.framing == "int32":
-            out = []
-            while data:
-                n = int.from_bytes(data[:4], "big")
-                out.append(seto_pb2.Payload.FromString(data[4 : 4 + n]))
-                data = data[4 + n :]
-            return out
-        payloads, rest = frame_decode_all(data)
-        assert rest == b""
-        return [seto_pb2.Payload.FromString(p) for p in payloads]
-
-    def send(self, payload: seto_pb2.Payload, seq: int | None = None) -> None:
-        if seq is None:
-            seq = self.seq
-            self.seq += 1
-        payload.eto_payload.seq = seq
-        data = payload.SerializeToString()
-        if self.framing == "int32":
-            self.proto.dataReceived(len(data).to_bytes(4, "big") + data)
-        else:
-            frame = bytearray()
-            frame_encode(frame, data)
-            self.proto.dataReceived(bytes(frame))
-
-    def send_eto(self, kind: int, seq: int | None = None, **fields: Any) -> None:
-        self.send(eto_message(kind, **fields), seq)
-
-    def login(self, session_id: str = "s-1", reset: int | None = None) -> seto_pb2.Payload:
-        self.connect()
-        login = self.sent()[0]
-        response = eto_pb2.LoginResponse(session=session_id)
-        response.reset = reset if reset is not None else login.eto_payload.seq + 1
-        self.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=response)
-        return login
-
-    def logout(self, reason: int) -> None:
-        self.send_eto(eto_pb2.PAYLOAD_LOGOUT, logout=eto_pb2.Logout(reason=reason))
-        self.proto.connectionLost(Failure(ConnectionDone()))
+# The exchange played by hand: the public helper users get.
+FakeExchange = ScriptedExchange
 
 
 def app(kind: int, **body: Any) -> seto_pb2.Payload:

@@ -68,7 +68,8 @@ class DoctestTests(SynchronousTestCase):
 
 
 class ImportTests(SynchronousTestCase):
-    """The helper modules import only the standard library and txsmarkets.errors."""
+    """The helper modules import only the standard library and txsmarkets.errors (and odds
+    its own table, a helper module too)."""
 
     def test_imports(self) -> None:
         import ast
@@ -76,7 +77,7 @@ class ImportTests(SynchronousTestCase):
         import inspect
 
         allowed = set(sys.stdlib_module_names) | {"__future__"}
-        for name in ("odds", "signal", "functools", "itertools", "errors", "uuid"):
+        for name in ("odds", "odds_table", "signal", "functools", "itertools", "errors", "uuid"):
             module = importlib.import_module(f"txsmarkets.{name}")
             tree = ast.parse(inspect.getsource(module))
             imported = {
@@ -89,7 +90,7 @@ class ImportTests(SynchronousTestCase):
                 imported_name
                 for imported_name in imported
                 if imported_name.split(".")[0] not in allowed
-                and imported_name != "txsmarkets.errors"
+                and imported_name not in ("txsmarkets.errors", "txsmarkets.odds_table")
             }
             self.assertEqual(outside, set(), name)
 

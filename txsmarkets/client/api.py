@@ -16,6 +16,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from txsmarkets.client.answers import ANSWERS
+from txsmarkets.client.handlers import HandlerRegistry, handler_failed
 from txsmarkets.client.lifecycle import SessionState
 from txsmarkets.client.orders import GOOD_TIL_CANCELLED, OrderCreate
 from txsmarkets.client.pending import PendingRequests
@@ -24,7 +25,6 @@ from txsmarkets.client.state import AccountState, LiveOrder, MarketBook
 from txsmarkets.exceptions import (
     ConnectionError,
     ConnectionLost,
-    InvalidCallbackError,
     PingLost,
     RequestTimeout,
     SessionClosed,
@@ -33,10 +33,6 @@ from txsmarkets.session.throttle import TokenBucket
 from txsmarkets.signal import Signal
 from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.wire.messages import (
-    ACCOUNT_TYPES,
-    ALL_NAMES,
-    SETO_NAMES,
-    message_name,
     new_payload,
 )
 
@@ -48,20 +44,13 @@ _log = Logger()
 THROTTLE_MARGIN = 0.9
 
 
-def _ignore(payload: seto_pb2.Payload) -> None:
-    """The route of a message nothing is registered for."""
-
-
-def _handler_failed(handler: Callable[..., Any], name: str) -> None:
-    _log.failure("handler {handler!r} raised on {name}", handler=handler, name=name)
-
-
-class StreamingAPIClient:
+class StreamingAPIClient(HandlerRegistry):
     """The client of a `Session`: handlers for incoming messages and Deferred requests.
 
     Handlers are registered by message name (``eto.login_response``,
     ``seto.order_accepted``) and called with ``message=`` the seto payload; global handlers
-    with ``name=`` and ``message=``. A handler that raises is logged; the others still run.
+    with ``name=`` and ``message=`` (see `HandlerRegistry`). A handler that raises is
+    logged; the others still run.
 
     Requests return Deferreds matched to their answers by seq, order id or reference; each
     times out after ``settings.request_timeout`` seconds, and all are errbacked with
@@ -72,13 +61,7 @@ class StreamingAPIClient:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.clock: IReactorTime = session.reactor
-        self._handlers: dict[str, list[Callable[..., Any]]] = {}
-        self._global_handlers: list[Callable[..., Any]] = []
-        # seto type -> what an in-order message of that type sets off, built again whenever
-        # the handlers change; and the same for the session's direct path, with None for
-        # the types that must not take it.
-        self._routes: dict[int, Callable[[seto_pb2.Payload], None]] = {}
-        self._direct: dict[int, Callable[[seto_pb2.Payload], None] | None] = {}
+        HandlerRegistry.__init__(self)
         self._pending = PendingRequests(self.clock, session.settings.request_timeout)
         self._creates: dict[int, seto_pb2.OrderCreate] = {}
         # The outseq when we last served a replay on this connection.
@@ -114,118 +97,6 @@ class StreamingAPIClient:
         session.on_login = self._logged_in
         session.on_disconnect = self._disconnected
         session.on_replay_served = self._pings_lost
-
-    # -- handlers (9.3 API) ----------------------------------------------------------------
-
-    def add_handler(self, name: str, callback: Callable[..., Any]) -> None:
-        """Call ``callback(message=payload)`` for every message called ``name``."""
-        if name not in ALL_NAMES:
-            raise InvalidCallbackError(f"no message is called {name!r}")
-        if not callable(callback):
-            raise InvalidCallbackError(f"{callback!r} is not callable")
-        self._handlers.setdefault(name, []).append(callback)
-        self._build_routes()
-
-    def del_handler(self, name: str, callback: Callable[..., Any]) -> None:
-        """Stop calling ``callback`` for ``name``."""
-        if name not in ALL_NAMES:
-            raise InvalidCallbackError(f"no message is called {name!r}")
-        try:
-            self._handlers.get(name, []).remove(callback)
-        except ValueError:
-            raise InvalidCallbackError(f"{callback!r} is not a handler of {name!r}") from None
-        self._build_routes()
-
-    def add_global_handler(self, callback: Callable[..., Any]) -> None:
-        """Call ``callback(name=name, message=payload)`` for every message."""
-        if not callable(callback):
-            raise InvalidCallbackError(f"{callback!r} is not callable")
-        self._global_handlers.append(callback)
-        self._build_routes()
-
-    def del_global_handler(self, callback: Callable[..., Any]) -> None:
-        """Stop calling a global handler."""
-        try:
-            self._global_handlers.remove(callback)
-        except ValueError:
-            raise InvalidCallbackError(f"{callback!r} is not a global handler") from None
-        self._build_routes()
-
-    def _dispatch(self, payload: seto_pb2.Payload) -> None:
-        kind = payload.type
-        if kind == seto_pb2.PAYLOAD_ETO:
-            # Session messages differ by their eto type: their routes are not kept.
-            self._compile(kind, message_name(payload))(payload)
-        else:
-            self._routes[kind](payload)
-
-    def _build_routes(self) -> None:
-        # In place: the protocol holds the direct table.
-        resolve = self._resolve
-        to_session = self.session.payload_received
-        for kind, name in SETO_NAMES.items():
-            route = self._routes[kind] = self._compile(kind, name, resolve)
-            if kind in ACCOUNT_TYPES:
-                # Past the session, which drops account messages it has already seen.
-                self._direct[kind] = to_session
-            else:
-                self._direct[kind] = route
-        self._direct[seto_pb2.PAYLOAD_ETO] = self._direct[seto_pb2.PAYLOAD_LOGIN] = None
-
-    def _compile(
-        self, kind: int, name: str, resolver: Callable[[seto_pb2.Payload], None] | None = None
-    ) -> Callable[[seto_pb2.Payload], None]:
-        """The function that hands a message of seto type ``kind`` (called ``name``) to
-        the client's own bookkeeping, the handlers, the global handlers and the request
-        it answers (through ``resolver``, by default `_resolve`)."""
-        internal = self._internal.get(kind)
-        handlers = tuple(self._handlers.get(name, ()))
-        global_handlers = tuple(self._global_handlers)
-        resolve = (resolver or self._resolve) if kind in ANSWERS else None
-        if internal is None and not handlers and not global_handlers and resolve is None:
-            # Most types, most of the time: one function for all, not one each per client.
-            return _ignore
-        # Whether to call ``internal``: quote updates only matter to a book held for their
-        # market, so with none held the call is skipped (this is the busiest type of all).
-        # ``self.markets`` is never replaced, only changed.
-        guard: Any = internal is not None
-        if guard and kind == seto_pb2.PAYLOAD_CONTRACT_QUOTES:
-            guard = self.markets
-        own: Callable[[seto_pb2.Payload], None] = internal if internal is not None else _ignore
-
-        if global_handlers or resolve is not None or len(handlers) > 1:
-
-            def route(payload: seto_pb2.Payload) -> None:
-                if guard:
-                    own(payload)
-                for handler in handlers:
-                    try:
-                        handler(message=payload)
-                    except Exception:
-                        _handler_failed(handler, name)
-                for handler in global_handlers:
-                    try:
-                        handler(name=name, message=payload)
-                    except Exception:
-                        _handler_failed(handler, name)
-                if resolve is not None:
-                    resolve(payload)
-
-            return route
-
-        # The usual case, one handler or none: no loops, for the busy types' sake.
-        handler = handlers[0] if handlers else None
-
-        def lean_route(payload: seto_pb2.Payload) -> None:
-            if guard:
-                own(payload)
-            if handler is not None:
-                try:
-                    handler(message=payload)
-                except Exception:
-                    _handler_failed(handler, name)
-
-        return lean_route
 
     # -- session ---------------------------------------------------------------------------
 
@@ -538,7 +409,7 @@ class StreamingAPIClient:
             try:
                 handler(message=payload, resumed=resumed)
             except Exception:
-                _handler_failed(handler, "logged_in")
+                handler_failed(handler, "logged_in")
 
     def _disconnected(self, reason: Failure) -> None:
         error: Exception = ConnectionLost(reason)

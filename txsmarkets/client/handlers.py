@@ -1,0 +1,219 @@
+"""The 9.3 handler registry: handlers by message name, global handlers, and the routes
+compiled from them that each incoming message takes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from twisted.logger import Logger
+
+from txsmarkets.client.answers import ANSWERS
+from txsmarkets.exceptions import InvalidCallbackError
+from txsmarkets.signal import Signal
+from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.messages import ACCOUNT_TYPES, ALL_NAMES, SETO_NAMES, message_name
+
+if TYPE_CHECKING:
+    from txsmarkets.client.session import Session
+    from txsmarkets.client.state import MarketBook
+
+__all__ = ["GlobalHandler", "HandlerRegistry", "MessageHandler", "handler_failed"]
+
+_log = Logger()
+
+Route = Callable[[seto_pb2.Payload], None]
+
+
+class MessageHandler(Protocol):
+    """A handler of one message name: called with ``message=`` the seto payload."""
+
+    def __call__(self, *, message: seto_pb2.Payload) -> object: ...
+
+
+class GlobalHandler(Protocol):
+    """A handler of every message: called with ``name=`` (``seto.order_accepted``) and
+    ``message=``."""
+
+    def __call__(self, *, name: str, message: seto_pb2.Payload) -> object: ...
+
+
+def _ignore(payload: seto_pb2.Payload) -> None:
+    """The route of a message nothing is registered for."""
+
+
+def handler_failed(handler: Callable[..., Any], name: str) -> None:
+    """Log that ``handler`` raised on a message called ``name`` (the others still run)."""
+    _log.failure("handler {handler!r} raised on {name}", handler=handler, name=name)
+
+
+class _Handlers(Signal):
+    """A `Signal` of handlers whose every change recompiles the client's routes, so that
+    9.3 code that adds to ``client.callbacks[name]`` directly is heard too."""
+
+    def __init__(self, changed: Callable[[], None]) -> None:
+        super().__init__()
+        self._changed = changed
+
+    def add(self, handler: Callable[..., Any]) -> Signal:
+        super().add(handler)
+        self._changed()
+        return self
+
+    def remove(self, handler: Callable[..., Any]) -> Signal:
+        super().remove(handler)
+        self._changed()
+        return self
+
+    handle = __iadd__ = add
+    __isub__ = remove
+
+
+class _Callbacks(dict[str, _Handlers]):
+    """Message name -> its `Signal` of handlers, made on first use; an unknown name raises
+    `InvalidCallbackError`."""
+
+    def __init__(self, changed: Callable[[], None]) -> None:
+        super().__init__()
+        self._changed = changed
+
+    def __missing__(self, name: str) -> _Handlers:
+        if name not in ALL_NAMES:
+            raise InvalidCallbackError(f"no message is called {name!r}")
+        signal = self[name] = _Handlers(self._changed)
+        return signal
+
+
+class HandlerRegistry:
+    """Handlers by message name and global handlers, as in the 9.3 client.
+
+    ``callbacks`` maps a message name to the `Signal` of its handlers and
+    ``global_callback`` is the `Signal` of the global ones; `add_handler` and the other
+    methods change them, and so may 9.3 code directly. Handlers are called with keyword
+    arguments (see `MessageHandler` and `GlobalHandler`).
+    """
+
+    if TYPE_CHECKING:
+        # What the client using the registry provides.
+        session: Session
+        markets: dict[int, MarketBook]
+        _internal: dict[int, Route]
+
+        def _resolve(self, payload: seto_pb2.Payload) -> None: ...
+
+    def __init__(self) -> None:
+        #: Message name -> the `Signal` of its handlers.
+        self.callbacks: dict[str, _Handlers] = _Callbacks(self._build_routes)
+        #: The `Signal` of the handlers of every message.
+        self.global_callback: Signal = _Handlers(self._build_routes)
+        # seto type -> what an in-order message of that type sets off, built again whenever
+        # the handlers change; and the same for the session's direct path, with None for
+        # the types that must not take it.
+        self._routes: dict[int, Route] = {}
+        self._direct: dict[int, Route | None] = {}
+
+    def add_handler(self, name: str, callback: MessageHandler) -> None:
+        """Call ``callback(message=payload)`` for every message called ``name`` (once,
+        however often it is added). Raises `InvalidCallbackError` for a name no message
+        has, or a callback that is not callable."""
+        if not callable(callback):
+            raise InvalidCallbackError(f"{callback!r} is not callable")
+        self.callbacks[name].add(callback)
+
+    def del_handler(self, name: str, callback: MessageHandler) -> None:
+        """Stop calling ``callback`` for ``name``; `InvalidCallbackError` if it was not."""
+        try:
+            self.callbacks[name].remove(callback)
+        except KeyError:
+            raise InvalidCallbackError(f"{callback!r} is not a handler of {name!r}") from None
+
+    def add_global_handler(self, callback: GlobalHandler) -> None:
+        """Call ``callback(name=name, message=payload)`` for every message."""
+        if not callable(callback):
+            raise InvalidCallbackError(f"{callback!r} is not callable")
+        self.global_callback.add(callback)
+
+    def del_global_handler(self, callback: GlobalHandler) -> None:
+        """Stop calling a global handler; `InvalidCallbackError` if it was not one."""
+        try:
+            self.global_callback.remove(callback)
+        except KeyError:
+            raise InvalidCallbackError(f"{callback!r} is not a global handler") from None
+
+    def _dispatch(self, payload: seto_pb2.Payload) -> None:
+        kind = payload.type
+        if kind == seto_pb2.PAYLOAD_ETO:
+            # Session messages differ by their eto type: their routes are not kept.
+            self._compile(kind, message_name(payload))(payload)
+        else:
+            self._routes[kind](payload)
+
+    def _build_routes(self) -> None:
+        # In place: the protocol holds the direct table.
+        resolve = self._resolve
+        to_session = self.session.payload_received
+        for kind, name in SETO_NAMES.items():
+            route = self._routes[kind] = self._compile(kind, name, resolve)
+            if kind in ACCOUNT_TYPES:
+                # Past the session, which drops account messages it has already seen.
+                self._direct[kind] = to_session
+            else:
+                self._direct[kind] = route
+        self._direct[seto_pb2.PAYLOAD_ETO] = self._direct[seto_pb2.PAYLOAD_LOGIN] = None
+
+    def _compile(
+        self, kind: int, name: str, resolver: Callable[[seto_pb2.Payload], None] | None = None
+    ) -> Callable[[seto_pb2.Payload], None]:
+        """The function that hands a message of seto type ``kind`` (called ``name``) to
+        the client's own bookkeeping, the handlers, the global handlers and the request
+        it answers (through ``resolver``, by default `_resolve`)."""
+        internal = self._internal.get(kind)
+        signal = self.callbacks.get(name)
+        handlers = signal.handlers if signal is not None else ()
+        global_handlers = self.global_callback.handlers
+        resolve = (resolver or self._resolve) if kind in ANSWERS else None
+        if internal is None and not handlers and not global_handlers and resolve is None:
+            # Most types, most of the time: one function for all, not one each per client.
+            return _ignore
+        # Whether to call ``internal``: quote updates only matter to a book held for their
+        # market, so with none held the call is skipped (this is the busiest type of all).
+        # ``self.markets`` is never replaced, only changed.
+        guard: Any = internal is not None
+        if guard and kind == seto_pb2.PAYLOAD_CONTRACT_QUOTES:
+            guard = self.markets
+        own: Callable[[seto_pb2.Payload], None] = internal if internal is not None else _ignore
+
+        if global_handlers or resolve is not None or len(handlers) > 1:
+
+            def route(payload: seto_pb2.Payload) -> None:
+                if guard:
+                    own(payload)
+                for handler in handlers:
+                    try:
+                        handler(message=payload)
+                    except Exception:
+                        handler_failed(handler, name)
+                for handler in global_handlers:
+                    try:
+                        handler(name=name, message=payload)
+                    except Exception:
+                        handler_failed(handler, name)
+                if resolve is not None:
+                    resolve(payload)
+
+            return route
+
+        # The usual case, one handler or none: no loops, for the busy types' sake.
+        handler = handlers[0] if handlers else None
+
+        def lean_route(payload: seto_pb2.Payload) -> None:
+            if guard:
+                own(payload)
+            if handler is not None:
+                try:
+                    handler(message=payload)
+                except Exception:
+                    handler_failed(handler, name)
+
+        return lean_route
+

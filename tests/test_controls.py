@@ -384,3 +384,102 @@ class LoopbackTests(unittest.TestCase):
         await client.ping()  # the order_cancelled may follow the cancel_all's answer
         self.assertEqual(controls.account_exposure, 0)
         await client.create_order(1, 12, BUY, 2500, 400000)
+
+
+# -- the property: exposure never past its limit, in-flight orders included ---------------
+
+LIMIT = Decimal("30")
+PRICES = (2000, 2500, 4000, 5000, 6667)
+CONTRACTS = {1: (11, 12, 13), 2: (21, 22)}
+_ORDER = st.tuples(
+    st.sampled_from([(1, 11), (1, 12), (1, 13), (2, 21), (2, 22)]),
+    st.sampled_from([BUY, SELL]),
+    st.sampled_from(PRICES),
+    st.sampled_from([10000, 100000, 250000, 400000, 800000]),
+)
+ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("create"), _ORDER),
+        st.tuples(st.just("hit"), _ORDER),
+        st.tuples(st.just("cancel"), st.integers(0, 5)),
+        st.tuples(st.just("pump"), st.just(None)),
+        st.tuples(st.just("step"), st.just(None)),
+        st.tuples(st.just("cut"), st.just(None)),
+    ),
+    max_size=40,
+)
+
+
+def true_worst_case(market: Market, pending: list[tuple[int, int, int, int, int]]) -> Decimal:
+    """The account's worst-case loss by brute force over each market's outcomes (exactly
+    one contract wins): the exchange's matched bets and live orders, and ``pending``
+    creates it has not yet read, each order counted where its filling loses."""
+    account = market.accounts["us"]
+    total = 0
+    for market_id, contracts in CONTRACTS.items():
+        orders = [(o.contract_id, o.side, o.price, o.remaining) for o in account.orders.values() if o.market_id == market_id]
+        orders += [(c, side, price, q) for m, c, side, price, q in pending if m == market_id]
+        position = account.positions.get(market_id)
+        worst = 0
+        for winner in contracts:
+            loss = 0
+            if position is not None:
+                loss = position.cost - position.net[winner] * 10000
+            for c, side, price, q in orders:
+                if side == BUY and c != winner:
+                    loss += price * q
+                elif side == SELL and c == winner:
+                    loss += (10000 - price) * q
+            worst = max(worst, loss)
+        total += worst
+    return Decimal(total).scaleb(-8)
+
+
+class ExposurePropertyTests(unittest.TestCase):
+    @settings(max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(actions=ACTIONS)
+    def test_exposure_never_past_the_limit(self, actions: list[tuple[str, Any]]) -> None:
+        controls = Controls(max_account_exposure=LIMIT)
+        market = Market()
+        us = market.link("us", controls)
+        them = market.link("them")
+        sent: list[tuple[int, tuple[int, int, int, int, int]]] = []
+
+        def check() -> None:
+            session = market.factory.sessions.get(us.session.session_id or "")
+            read = session.sequence.inseq if session is not None else 0
+            pending = [order for seq, order in sent if seq >= read]
+            worst = true_worst_case(market, pending)
+            self.assertLessEqual(worst, LIMIT)
+            # The controls' own figure is never below the truth.
+            self.assertGreaterEqual(controls.account_exposure, worst)
+
+        for action, arg in actions:
+            if action == "create" and us.session.connected:
+                (m, c), side, price, q = arg
+                seq = us.session.sequence.outseq
+                d = us.client.create_order(m, c, side, price, q)
+                if not d.called:
+                    sent.append((seq, (m, c, side, price, q)))
+                d.addErrback(lambda f: None)
+            elif action == "hit":
+                (m, c), side, price, q = arg
+                them.client.create_order(m, c, side, price, q, tif=2).addErrback(lambda f: None)
+            elif action == "cancel" and us.session.connected and us.client.account.orders:
+                ids = sorted(us.client.account.orders)
+                us.client.cancel_order(ids[arg % len(ids)]).addErrback(lambda f: None)
+            elif action == "pump":
+                market.pump(check)
+            elif action == "step":
+                market.clock.advance(0)
+                for link in market.links:
+                    link.step()
+                    check()
+            elif action == "cut" and us.connected:
+                us.cut()
+                check()
+                us.connect()
+            check()
+        market.pump(check)
+        # Once everything is answered, the controls' view is the exchange's.
+        self.assertEqual(controls.live_orders, len(market.accounts["us"].orders))

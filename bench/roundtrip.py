@@ -28,7 +28,14 @@ the top-level one-at-a-time figures are ``split``'s, the placement the scheduler
 the exchange pair, now imposed on the echo pair too. ``--placement`` (repeatable) measures
 only the ones named.
 
-Targets: p50 <= 2x echo p50, p99 <= 1 ms, >= 10,000 orders a second pipelined.
+With every control on (`txsmarkets.controls.Controls`, limits the orders stay within), the
+pipelined phase runs again on a second account subscribed to the market:
+``controls_orders_per_s`` and ``controls_client_cpu_us_per_order``; and the controls alone
+(a create checked, sent, accepted and cancelled, through their own code):
+``controls_us_per_order``, and ``controls_share_of_pipelined_order``, that cost over the
+per-order cost of the pipelined phase with the controls on.
+
+Targets: controls_share_of_pipelined_order < 0.05, p50 <= 2x echo p50, p99 <= 1 ms, >= 10,000 orders a second pipelined.
 ``--profile`` profiles both processes during the run and prints the top of each.
 """
 
@@ -40,6 +47,7 @@ import pathlib
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
@@ -59,7 +67,10 @@ from twisted.internet import protocol  # noqa: E402
 from twisted.internet.defer import Deferred  # noqa: E402
 
 from txsmarkets.client import BUY, SessionSettings, StreamingAPIClient  # noqa: E402
-from txsmarkets.client import connect  # noqa: E402
+from txsmarkets.client import OrderCreate, connect  # noqa: E402
+from txsmarkets.controls import Controls  # noqa: E402
+from txsmarkets.wire import seto_pb2  # noqa: E402
+from txsmarkets.wire.messages import new_payload  # noqa: E402
 
 ECHO_SIZE = 32
 WINDOW = 100
@@ -172,7 +183,7 @@ async def orders_one_at_a_time(
         cancels.append(time.perf_counter() - start)
 
 
-def pipelined(client: StreamingAPIClient, count: int) -> Deferred[list[float]]:
+def pipelined(client: StreamingAPIClient, count: int, vary: bool = False) -> Deferred[list[float]]:
     """Keep WINDOW creates in flight until ``count`` are accepted; cancel_all every WINDOW.
 
     Fires with the sorted create -> accepted latencies under that load.
@@ -187,7 +198,9 @@ def pipelined(client: StreamingAPIClient, count: int) -> Deferred[list[float]]:
 
     def send() -> None:
         state["sent"] += 1
-        d = client.create_order(MARKET, CONTRACT, BUY, PRICE, QUANTITY)
+        # With the controls on, no two orders are the same (the duplicate control).
+        quantity = QUANTITY + state["sent"] % 1000 if vary else QUANTITY
+        d = client.create_order(MARKET, CONTRACT, BUY, PRICE, quantity)
         d.addCallbacks(accepted, fail, callbackArgs=(time.perf_counter(),))
 
     def accepted(payload: Any, sent_at: float) -> None:
@@ -284,6 +297,7 @@ async def bench(
         await client.cancel_all()
         left = len(client.account.orders)
         balance = client.account.available_balance
+        controlled = await with_controls(reactor, exchange_port, exchange_pid, piped)
     finally:
         echo.transport.loseConnection()  # type: ignore[union-attr]
         lost = client.session.when_disconnected()
@@ -303,7 +317,78 @@ async def bench(
         "exchange_cpu_us_per_order": 1e6 * exchange_cpu / piped,
         "available_balance_after": float(balance) if balance is not None else -1.0,
         "echo_pipelined_msgs_per_s": echo_rate,
+        **controlled,
+        "controls_share_of_pipelined_order": controlled["controls_us_per_order"]
+        * controlled["controls_orders_per_s"]
+        / 1e6,
         "by_placement": by_placement,
+    }
+
+
+def every_control() -> Controls:
+    """Every control on, with limits this benchmark's orders stay within."""
+    return Controls(
+        max_order_quantity=10**7,
+        max_order_liability=Decimal(100),
+        max_contract_exposure=Decimal(900),
+        max_market_exposure=Decimal(900),
+        max_account_exposure=Decimal(900),
+        max_live_orders=10**6,
+        max_live_orders_per_market=10**6,
+        max_orders_per_second=10**7,
+        max_orders_per_minute=10**8,
+        price_collar_ticks=100,
+        duplicate_window=Decimal("0.01"),
+        loss_limit=Decimal(900),
+    )
+
+
+async def with_controls(reactor: Any, port: int, exchange_pid: int, piped: int) -> dict[str, float]:
+    """The pipelined phase again on demo2 with every control on (and market 1 subscribed,
+    so the collar and the marks have a book); then the controls' own cost per order: a
+    create checked, sent, accepted and cancelled, through the same code the client runs."""
+    settings = SessionSettings("demo2", "demo2", host="127.0.0.1", port=port, ssl=False)
+    controls = every_control()
+    client = await connect(settings, reactor, controls=controls)
+    try:
+        await client.subscribe(MARKET)
+        client_cpu = time.process_time()
+        start = time.perf_counter()
+        await pipelined(client, piped, vary=True)
+        elapsed = time.perf_counter() - start
+        client_cpu = time.process_time() - client_cpu
+        await client.cancel_all()
+        if controls.refusals:
+            raise AssertionError(f"the controls refused orders: {dict(controls.refusals)}")
+        # The controls alone: the messages each create sets off, built once.
+        route = {name: handler for name, handler in controls._handlers()}
+        accepted = new_payload(seto_pb2.PAYLOAD_ORDER_ACCEPTED)
+        body = accepted.order_accepted
+        body.market_id, body.contract_id, body.side, body.price = MARKET, CONTRACT, BUY, PRICE
+        cancelled = new_payload(seto_pb2.PAYLOAD_ORDER_CANCELLED)
+        creates = [OrderCreate(MARKET, CONTRACT, BUY, PRICE, QUANTITY + i).to_payload().order_create for i in range(1000)]
+        n = piped
+        on_accepted, on_cancelled = route["seto.order_accepted"], route["seto.order_cancelled"]
+        start = time.perf_counter()
+        for i in range(n):
+            create = creates[i % 1000]
+            entry = controls.check(create)
+            controls.sent(entry, 10**9 + i)  # type: ignore[arg-type]
+            body.seq, body.order_id, body.quantity = 10**9 + i, 10**9 + i, create.quantity
+            on_accepted(accepted)
+            cancelled.order_cancelled.order_id = 10**9 + i
+            on_cancelled(cancelled)
+        isolated = time.perf_counter() - start
+        if controls.refusals:
+            raise AssertionError(f"the controls refused orders: {dict(controls.refusals)}")
+    finally:
+        lost = client.session.when_disconnected()
+        client.session.disconnect()
+        await lost
+    return {
+        "controls_orders_per_s": piped / elapsed,
+        "controls_client_cpu_us_per_order": 1e6 * client_cpu / piped,
+        "controls_us_per_order": 1e6 * isolated / n,
     }
 
 
@@ -363,7 +448,12 @@ def main() -> None:
     result["pipelined_orders"] = sizes["pipelined"]
     result["window"] = WINDOW
     result["layout"] = "exchange in a child process; client in this one; loopback TCP"
-    result["targets"] = {"p50_over_echo_p50": 2, "p99_us": 1000, "orders_per_s": 10000}
+    result["targets"] = {
+        "p50_over_echo_p50": 2,
+        "p99_us": 1000,
+        "orders_per_s": 10000,
+        "controls_share_of_pipelined_order": 0.05,
+    }
     if args.profile:
         assert client_profiler is not None and exchange_profile is not None
         print("== client process, pipelined phase ==")

@@ -16,6 +16,7 @@ __all__ = [
     "LoginError",
     "LoginTimeout",
     "OrderInvalid",
+    "OrderRefused",
     "OrderRejected",
     "ParseError",
     "PingLost",
@@ -113,3 +114,20 @@ class OrderInvalid(RequestRejected):
     def __init__(self, reasons: list[str], message: Any = None) -> None:
         super().__init__(", ".join(reasons), message)
         self.reasons = reasons
+
+
+class OrderRefused(RequestRejected):
+    """The client's trading controls refused an order create: it was never sent.
+
+    ``control`` is the control's name (``max_account_exposure``, ``kill_switch`` ...),
+    ``limit`` its limit and ``figure`` what the order would have reached (pounds as
+    `Decimal`); ``detail`` says more where a figure alone would not.
+    """
+
+    def __init__(self, control: str, limit: Any, figure: Any, detail: str = "") -> None:
+        text = f"{control}: limit {limit}, the order would reach {figure}"
+        super().__init__(f"{text} ({detail})" if detail else text)
+        self.control = control
+        self.limit = limit
+        self.figure = figure
+        self.detail = detail

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
@@ -36,12 +36,19 @@ from txsmarkets.wire.messages import (
     new_payload,
 )
 
+if TYPE_CHECKING:
+    from txsmarkets.client.controls import Controls
+
 __all__ = ["StreamingAPIClient", "THROTTLE_MARGIN"]
 
 _log = Logger()
 
 #: The share of the exchange's announced rate the client allows itself.
 THROTTLE_MARGIN = 0.9
+
+
+def _order_key(seq: int) -> tuple[str, int]:
+    return ("order", seq)
 
 
 class StreamingAPIClient(HandlerRegistry):
@@ -74,6 +81,7 @@ class StreamingAPIClient(HandlerRegistry):
         self.markets: dict[int, MarketBook] = {}
         self.subscriptions: set[int] = set()
         self.event_subscriptions: set[int] = set()
+        self._controls: Controls | None = None
         #: Fired with ``message=`` (the login response) and ``resumed=`` at each login, before
         #: any message of the new connection reaches the handlers: the place to add them.
         self.logged_in = Signal()
@@ -171,17 +179,29 @@ class StreamingAPIClient(HandlerRegistry):
     def _send(self, payload: seto_pb2.Payload) -> int:
         return self.session.send(payload)
 
-    def _request(self, payload: seto_pb2.Payload, key: Callable[[int], tuple[Any, ...]]) -> Deferred[Any]:
-        """Send ``payload`` when the throttle allows; fires with its matched answer."""
+    def _request(
+        self,
+        payload: seto_pb2.Payload,
+        key: Callable[[int], tuple[Any, ...]],
+        on_sent: Callable[[int], None] | None = None,
+    ) -> Deferred[Any]:
+        """Send ``payload`` when the throttle allows; fires with its matched answer.
+
+        ``on_sent`` is called with the seq once it has gone out."""
         if not self.session.connected:
             return fail(self._not_logged_in())
         if self.throttle.try_acquire():
-            return self._send_now(payload, key)
+            return self._send_now(payload, key, on_sent)
         waited = self.throttle.acquire()
-        waited.addCallback(lambda _: self._send_now(payload, key))
+        waited.addCallback(lambda _: self._send_now(payload, key, on_sent))
         return waited
 
-    def _send_now(self, payload: seto_pb2.Payload, key: Callable[[int], tuple[Any, ...]]) -> Deferred[Any]:
+    def _send_now(
+        self,
+        payload: seto_pb2.Payload,
+        key: Callable[[int], tuple[Any, ...]],
+        on_sent: Callable[[int], None] | None = None,
+    ) -> Deferred[Any]:
         if not self.session.connected:
             # It waited for the throttle while the session logged out or dropped.
             return fail(self._not_logged_in())
@@ -198,16 +218,49 @@ class StreamingAPIClient(HandlerRegistry):
             self._pending.pop(key(seq))
             self._creates.pop(seq, None)
             raise
+        if on_sent is not None:
+            on_sent(seq)
         return d
 
     # -- orders ----------------------------------------------------------------------------
 
-    def order(self, order: OrderCreate) -> Deferred[seto_pb2.Payload]:
+    @property
+    def controls(self) -> Controls | None:
+        """The trading controls every create is checked against (None: none); see
+        `txsmarkets.controls`. Setting them makes them follow this client's account."""
+        return self._controls
+
+    @controls.setter
+    def controls(self, controls: Controls | None) -> None:
+        if self._controls is not None:
+            self._controls.detach()
+        self._controls = controls
+        if controls is not None:
+            controls.attach(self)
+
+    def order(self, order: OrderCreate, force: bool = False) -> Deferred[seto_pb2.Payload]:
         """Place an order; fires with the ``seto.order_accepted`` payload.
 
-        Errbacks with `OrderRejected` or `OrderInvalid` carrying the reasons.
+        Errbacks with `OrderRejected` or `OrderInvalid` carrying the reasons, or at once
+        with `OrderRefused` when the trading controls refuse it (nothing is sent).
+        ``force=True`` skips every control but the kill switch.
         """
-        return self._request(order.to_payload(), lambda seq: ("order", seq))
+        payload = order.to_payload()
+        controls = self._controls
+        if controls is None:
+            return self._request(payload, _order_key)
+        if not self.session.connected:
+            return fail(self._not_logged_in())
+        entry = controls.check(payload.order_create, force)
+        if isinstance(entry, Exception):
+            return fail(entry)
+        try:
+            d = self._request(payload, _order_key, lambda seq: controls.sent(entry, seq))
+        except BaseException:
+            controls.unsent(Failure(), entry)
+            raise
+        d.addErrback(controls.unsent, entry)
+        return d
 
     def create_order(
         self,
@@ -219,9 +272,10 @@ class StreamingAPIClient(HandlerRegistry):
         tif: int = GOOD_TIL_CANCELLED,
         reference: int | None = None,
         label: str | None = None,
+        force: bool = False,
     ) -> Deferred[seto_pb2.Payload]:
         """Place an order from its fields; see `order`."""
-        return self.order(OrderCreate(market_id, contract_id, side, price, quantity, tif, reference, label))
+        return self.order(OrderCreate(market_id, contract_id, side, price, quantity, tif, reference, label), force)
 
     def cancel_order(self, order_id: int) -> Deferred[seto_pb2.Payload]:
         """Cancel an order; fires with ``seto.order_cancelled``, errbacks `RequestRejected`."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 
@@ -10,10 +10,15 @@ from txsmarkets.client.api import StreamingAPIClient
 from txsmarkets.client.session import Session
 from txsmarkets.client.settings import SessionSettings
 
+if TYPE_CHECKING:
+    from txsmarkets.client.controls import Controls
+
 __all__ = ["connect"]
 
 
-def connect(settings: SessionSettings, reactor: Any = None) -> Deferred[StreamingAPIClient]:
+def connect(
+    settings: SessionSettings, reactor: Any = None, controls: Controls | None = None
+) -> Deferred[StreamingAPIClient]:
     """Connect and log in; fires with the logged-in `StreamingAPIClient`.
 
     Errbacks with `LoginError` when the exchange refuses the login (naming the reason),
@@ -22,8 +27,15 @@ def connect(settings: SessionSettings, reactor: Any = None) -> Deferred[Streamin
     ``settings.fail_fast``, the default) or ``settings.max_retries`` attempts failed. A
     retryable refusal (the exchange is busy or down for a moment) is retried with backoff
     while the Deferred waits. Once logged in, the client reconnects and resumes the session
-    by itself.
+    by itself. ``controls`` (a `txsmarkets.controls.Controls`) are checked before every
+    create, from the first.
     """
     session = Session(settings, reactor=reactor)
     client = StreamingAPIClient(session)
-    return client.login().addCallback(lambda _: client)
+    if controls is not None:
+        client.controls = controls
+
+    def logged_in(_: object) -> StreamingAPIClient:
+        return client
+
+    return client.login().addCallback(logged_in)

@@ -1,0 +1,485 @@
+"""Trading controls through the public API against the embedded exchange.
+
+Most tests join real clients to a real exchange (engine, server protocol) in memory on a
+`Clock` (`Market`); one runs over loopback TCP with ``connect(controls=...)``. The property
+test drives random creates, fills by a second account, cancels and cuts, and checks the
+worst-case exposure against the exchange's own books at every step.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.logger import globalLogPublisher
+from twisted.python.failure import Failure
+from twisted.trial import unittest
+
+from tests.support import close_client, global_reactor, inline
+from txsmarkets.client import BUY, SELL, Session, SessionState, SessionSettings, SmarketsClientFactory, StreamingAPIClient, connect
+from txsmarkets.controls import Controls, InvalidControls, OrderRefused
+from txsmarkets.exceptions import RequestRejected
+from txsmarkets.exchange.accounts import Credentials
+from txsmarkets.exchange.catalogue import demo_catalogue
+from txsmarkets.exchange.engine import MatchingEngine
+from txsmarkets.exchange.server import ExchangeServerFactory
+from txsmarkets.exchange.service import start_exchange
+from txsmarkets.odds import next_tick, previous_tick
+
+
+class Link:
+    """One real client joined to the exchange by two StringTransports."""
+
+    def __init__(self, market: Market, user: str, controls: Controls | None) -> None:
+        self.market = market
+        settings = SessionSettings(user, user, host="exchange.test", port=3701, ssl=False, heartbeat_interval=30)
+        self.session = Session(settings, reactor=market.clock)
+        self.client = StreamingAPIClient(self.session)
+        if controls is not None:
+            self.client.controls = controls
+        self.factory = SmarketsClientFactory(self.session)
+        self.session.factory = self.factory
+        self.connected = False
+        self.connect()
+        self.client.login()
+
+    def connect(self) -> None:
+        self.server = self.market.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 4000))
+        self.server_transport = StringTransport()
+        self.server.makeConnection(self.server_transport)
+        self.protocol = self.factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+        self.connected = True
+
+    def step(self) -> bool:
+        """Carry what is on the wire one way each; whether anything moved."""
+        if not self.connected:
+            return False
+        up, down = self.transport.value(), self.server_transport.value()
+        self.transport.clear()
+        self.server_transport.clear()
+        if up:
+            self.server.dataReceived(up)
+        if down:
+            self.protocol.dataReceived(down)
+        return bool(up or down)
+
+    def cut(self) -> None:
+        """End the connection on both sides; what was on the wire is lost."""
+        self.transport.clear()
+        self.server_transport.clear()
+        self.connected = False
+        self.protocol.connectionLost(Failure(ConnectionDone()))
+        self.server.connectionLost(Failure(ConnectionDone()))
+
+
+class Market:
+    """An exchange (demo catalogue, two cheap accounts) and its clients on one Clock."""
+
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.engine = MatchingEngine(demo_catalogue(), now=self.clock.seconds)
+        self.accounts = {
+            user: self.engine.accounts.add_credentials(user, Credentials.create(user, iterations=1), "1000")
+            for user in ("us", "them")
+        }
+        self.factory = ExchangeServerFactory(self.engine, self.clock, heartbeat_interval=30)
+        self.links: list[Link] = []
+
+    def link(self, user: str, controls: Controls | None = None) -> Link:
+        link = Link(self, user, controls)
+        self.links.append(link)
+        self.pump()
+        return link
+
+    def pump(self, each: Any = None) -> None:
+        """Carry bytes until every side is quiet; ``each()`` after every step."""
+        for _ in range(1000):
+            self.clock.advance(0)
+            moved = False
+            for link in self.links:
+                moved = link.step() or moved
+                if each is not None:
+                    each()
+            if not moved:
+                return
+        raise AssertionError("the sides never stopped talking")
+
+
+class ControlsTestCase(unittest.TestCase):
+    def setUp(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+
+    def trade(self, **limits: Any) -> tuple[Market, Link, Link, Controls]:
+        controls = Controls(**limits)
+        market = Market()
+        us = market.link("us", controls)
+        them = market.link("them")
+        return market, us, them, controls
+
+    def refused(self, d: Any, control: str) -> OrderRefused:
+        error = self.failureResultOf(d, OrderRefused).value
+        self.assertEqual(error.control, control)
+        self.assertIsInstance(error, RequestRejected)
+        return error
+
+    def logged(self, text: str) -> int:
+        return sum(1 for e in self.events if text in str(e.get("log_format", "")) or text in str(e.get("error", "")))
+
+
+class OrderSizeTests(ControlsTestCase):
+    def test_quantity_and_liability(self) -> None:
+        market, us, _, controls = self.trade(max_order_quantity=500000, max_order_liability=Decimal("10"))
+        outseq = us.session.sequence.outseq
+        error = self.refused(us.client.create_order(1, 11, BUY, 2500, 500001), "max_order_quantity")
+        self.assertEqual((error.limit, error.figure), (500000, 500001))
+        # 2500 x 400,004 risks £10.0001 on a buy; a sell of 400,000 at 2500 risks £30.
+        error = self.refused(us.client.create_order(1, 11, BUY, 2500, 400004), "max_order_liability")
+        self.assertEqual(error.figure, Decimal("10.00010000"))
+        self.refused(us.client.create_order(1, 11, SELL, 2500, 400000), "max_order_liability")
+        # Nothing was stamped or sent.
+        self.assertEqual(us.session.sequence.outseq, outseq)
+        self.assertEqual(us.transport.value(), b"")
+        self.assertEqual(controls.refusals, {"max_order_quantity": 1, "max_order_liability": 2})
+        self.assertEqual(self.logged("order refused"), 3)
+        ok = us.client.create_order(1, 11, BUY, 2500, 400000)
+        market.pump()
+        self.assertEqual(self.successResultOf(ok).order_accepted.quantity, 400000)
+        self.assertEqual(controls.passed, 1)
+
+    def test_tick_ladder(self) -> None:
+        _, us, _, controls = self.trade()
+        error = self.refused(us.client.create_order(1, 11, BUY, 2501, 10000), "tick_ladder")
+        self.assertIn(f"nearest ticks {previous_tick(2501)} and {next_tick(2501)}", str(error))
+
+
+class ExposureTests(ControlsTestCase):
+    def test_in_flight_orders_count_together(self) -> None:
+        """Two creates sent in the same turn: each fits the account limit alone, not both."""
+        market, us, _, controls = self.trade(max_account_exposure=Decimal("15"))
+        first = us.client.create_order(1, 11, BUY, 2500, 400000)  # risks £10
+        second = us.client.create_order(2, 21, BUY, 2500, 400000)  # £10 more: £20 > £15
+        error = self.refused(second, "max_account_exposure")
+        self.assertEqual((error.limit, error.figure), (Decimal("15"), Decimal("20.00000000")))
+        self.assertEqual(controls.account_exposure, Decimal("10"))
+        market.pump()
+        self.successResultOf(first)
+        self.assertEqual(controls.account_exposure, Decimal("10"))
+
+    def test_market_outcomes_net(self) -> None:
+        """Backing two outcomes of one market loses at most the larger stake plus... both
+        stakes if the third wins: the market's worst case is the sum; laying nets."""
+        market, us, them, controls = self.trade(max_market_exposure=Decimal("20"), max_contract_exposure=Decimal("12"))
+        a = us.client.create_order(1, 11, BUY, 2500, 400000)  # £10 if 11 loses
+        b = us.client.create_order(1, 12, BUY, 2500, 400000)  # £10 if 12 loses: £20 if 13 wins
+        self.assertEqual(controls.market_exposure(1), Decimal("20"))
+        self.refused(us.client.create_order(1, 13, BUY, 2000, 10000), "max_market_exposure")
+        # A lay of 12 at 2500 risks £30 if 12 wins, but then the back of 12 wins £30: only
+        # the contract's own limit (£30 on its own) stops it.
+        self.refused(us.client.create_order(1, 12, SELL, 2500, 400000), "max_contract_exposure")
+        market.pump()
+        self.successResultOf(a), self.successResultOf(b)
+        self.assertEqual(controls.contract_exposure(1, 11), Decimal("10"))
+
+    def test_fills_cancels_and_reductions_follow_the_exchange(self) -> None:
+        market, us, them, controls = self.trade(max_account_exposure=Decimal("25"))
+        resting = us.client.create_order(1, 11, BUY, 2500, 800000)  # £20
+        market.pump()
+        order_id = self.successResultOf(resting).order_accepted.order_id
+        # They sell into half of it at 2500: £10 filled, £10 still live: still £20.
+        them.client.create_order(1, 11, SELL, 2500, 400000)
+        market.pump()
+        self.assertEqual(controls.account_exposure, Decimal("20"))
+        self.refused(us.client.create_order(2, 21, BUY, 5000, 200000), "max_account_exposure")
+        # Reductions and cancels are never blocked (over the limit here), and release what
+        # they free.
+        reduced = us.client.reduce_quantity(order_id, 200000)
+        market.pump()
+        self.successResultOf(reduced)
+        self.assertEqual(controls.account_exposure, Decimal("15"))
+        cancelled = us.client.cancel_order(order_id)
+        market.pump()
+        self.assertEqual(controls.account_exposure, Decimal("10"))
+        ok = us.client.create_order(2, 21, BUY, 5000, 300000)  # £15 more: £25
+        market.pump()
+        self.successResultOf(ok)
+        self.assertEqual(controls.account_exposure, Decimal("25"))
+        self.assertIsNotNone(cancelled)
+
+    def test_in_flight_order_through_a_cut(self) -> None:
+        """A create whose connection drops stays counted till the resumed session answers."""
+        market, us, _, controls = self.trade(max_account_exposure=Decimal("15"))
+        lost = us.client.create_order(1, 11, BUY, 2500, 400000)
+        us.client.flush()
+        us.server.dataReceived(us.transport.value())  # the exchange takes the order ...
+        us.cut()  # ... and the answer is lost
+        self.failureResultOf(lost)
+        self.assertEqual(controls.account_exposure, Decimal("10"))
+        market.clock.advance(us.factory.delay + 1)  # the client reconnects
+        us.connect()
+        market.pump()
+        self.assertIs(us.session.state, SessionState.LOGGED_IN)
+        self.assertEqual(controls.live_orders, 1)
+        self.assertEqual(controls.account_exposure, Decimal("10"))
+        self.refused(us.client.create_order(1, 12, BUY, 2500, 400000), "max_account_exposure")
+
+
+class CountTests(ControlsTestCase):
+    def test_live_orders(self) -> None:
+        market, us, _, controls = self.trade(max_live_orders=3, max_live_orders_per_market=2)
+        ds = [us.client.create_order(1, 11, BUY, p, 10000) for p in (2000, 2041)]
+        self.refused(us.client.create_order(1, 11, BUY, 1961, 10000), "max_live_orders_per_market")
+        ds.append(us.client.create_order(2, 21, BUY, 2000, 10000))
+        self.refused(us.client.create_order(2, 21, BUY, 1961, 10000), "max_live_orders")
+        market.pump()
+        us.client.cancel_order(self.successResultOf(ds[0]).order_accepted.order_id)
+        market.pump()
+        ok = us.client.create_order(1, 11, BUY, 1961, 10000)
+        market.pump()
+        self.successResultOf(ok)
+
+    def test_rates(self) -> None:
+        market, us, _, controls = self.trade(max_orders_per_second=2, max_orders_per_minute=3)
+        prices = iter((1000, 1020, 1042, 1064, 1087, 909))
+        for _ in range(2):
+            us.client.create_order(1, 11, BUY, next(prices), 10000)
+        self.refused(us.client.create_order(1, 11, BUY, next(prices), 10000), "max_orders_per_second")
+        market.pump()
+        market.clock.advance(1)
+        us.client.create_order(1, 11, BUY, next(prices), 10000)
+        error = self.refused(us.client.create_order(1, 11, BUY, next(prices), 10000), "max_orders_per_minute")
+        self.assertEqual((error.limit, error.figure), (3, 4))
+        market.pump()
+        market.clock.advance(60)
+        ok = us.client.create_order(1, 11, BUY, next(prices), 10000)
+        market.pump()
+        self.successResultOf(ok)
+        self.assertEqual(controls.passed, 4)
+
+    def test_duplicates(self) -> None:
+        market, us, _, _ = self.trade(duplicate_window=2)
+        us.client.create_order(1, 11, BUY, 2000, 10000)
+        self.refused(us.client.create_order(1, 11, BUY, 2000, 10000), "duplicate_window")
+        us.client.create_order(1, 11, BUY, 2000, 20000)  # another quantity: not the same order
+        market.pump()
+        market.clock.advance(2)
+        ok = us.client.create_order(1, 11, BUY, 2000, 10000)
+        market.pump()
+        self.successResultOf(ok)
+
+
+class CollarTests(ControlsTestCase):
+    def test_fat_finger(self) -> None:
+        market, us, them, controls = self.trade(price_collar_ticks=2)
+        us.client.subscribe(1)
+        them.client.create_order(1, 11, SELL, 2500, 100000)
+        them.client.create_order(1, 11, BUY, 2000, 100000)
+        market.pump()
+        two_through = next_tick(next_tick(2500))  # type: ignore[arg-type]
+        error = self.refused(us.client.create_order(1, 11, BUY, next_tick(two_through), 10000), "price_collar_ticks")
+        self.assertEqual(error.figure, 3)
+        us.client.create_order(1, 11, BUY, two_through, 10000)
+        self.refused(us.client.create_order(1, 11, SELL, 1887, 10000), "price_collar_ticks")
+        # A market we hold no book for has no collar.
+        us.client.create_order(2, 21, BUY, 9901, 10000)
+        self.assertEqual(controls.passed, 2)
+
+
+class KillSwitchTests(ControlsTestCase):
+    def test_halt_cancels_and_refuses_until_reset(self) -> None:
+        market, us, _, controls = self.trade(max_order_quantity=100000)
+        for price in (2000, 2041):
+            us.client.create_order(1, 11, BUY, price, 10000)
+        market.pump()
+        controls.halt("operator")
+        market.pump()
+        self.assertEqual(us.client.account.orders, {})
+        self.assertEqual(controls.live_orders, 0)
+        self.refused(us.client.create_order(1, 11, BUY, 2000, 10000), "kill_switch")
+        self.refused(us.client.create_order(1, 11, BUY, 2000, 10000, force=True), "kill_switch")
+        controls.reset()
+        # force skips the other controls, and says so.
+        forced = us.client.create_order(1, 11, BUY, 2000, 200000, force=True)
+        market.pump()
+        self.successResultOf(forced)
+        self.assertEqual((controls.forced, self.logged("forced order")), (1, 1))
+
+    def test_loss_limit(self) -> None:
+        market, us, them, controls = self.trade(loss_limit=Decimal("5"))
+        us.client.subscribe(1)
+        them.client.create_order(1, 11, SELL, 5000, 400000)
+        us.client.create_order(1, 11, BUY, 5000, 400000)  # fills at 5000: £20 at stake
+        us.client.create_order(1, 12, BUY, 1000, 10000)  # rests
+        market.pump()
+        self.assertIsNone(controls.halted)
+        self.assertEqual(controls.loss, Decimal(0))
+        # The market moves against us: bid 3497, offer 3906, mid 3701.5: £5.194 on paper.
+        them.client.create_order(1, 11, BUY, 3497, 10000)
+        them.client.create_order(1, 11, SELL, 3906, 10000)
+        market.pump()
+        self.assertIsNotNone(controls.halted)
+        self.assertIn("loss limit", controls.halted or "")
+        self.assertEqual(us.client.account.orders, {})
+        self.refused(us.client.create_order(1, 13, BUY, 1000, 10000), "kill_switch")
+
+
+class ConfigTests(unittest.TestCase):
+    def test_from_config(self) -> None:
+        import configparser
+
+        parser = configparser.ConfigParser()
+        parser.read_string(
+            "[controls]\nmax-order-quantity = 100\nmax-account-exposure = 250.00\nduplicate-window = 2\n"
+            "price-collar-ticks = 0\ntick-ladder = no\n"
+        )
+        controls = Controls.from_config(parser["controls"])
+        self.assertEqual(controls.limits["max_account_exposure"], Decimal("250.00"))
+        self.assertEqual(controls.limits["max_order_quantity"], 100)
+        self.assertEqual(controls.limits["duplicate_window"], 2.0)
+        self.assertFalse(controls.tick_ladder)
+        for text, words in (
+            ("max-exposure = 1", "unknown control 'max-exposure'"),
+            ("max-order-quantity = lots", "max-order-quantity must be a number"),
+            ("max-order-quantity = 0", "at least 1"),
+            ("loss-limit = -5", "positive"),
+            ("loss-limit = 0.000000001", "8 places"),
+            ("duplicate-window = nan", "seconds"),
+        ):
+            with self.assertRaises(InvalidControls) as caught:
+                Controls.from_config(dict([tuple(part.strip() for part in text.split("="))]))
+            self.assertIn(words, str(caught.exception))
+
+    def test_keywords(self) -> None:
+        with self.assertRaises(InvalidControls):
+            Controls(max_account_exposure=25.0)  # a float is no money
+        with self.assertRaises(InvalidControls):
+            Controls(max_order_size=1)
+
+
+class LoopbackTests(unittest.TestCase):
+    @inline
+    async def test_connect_with_controls(self) -> None:
+        """``connect(settings, controls=...)`` over TCP against the embedded exchange."""
+        exchange = await start_exchange(global_reactor(), "tcp:0:interface=127.0.0.1")
+        self.addCleanup(exchange.stop)
+        controls = Controls(max_account_exposure=Decimal("15"))
+        settings = SessionSettings("demo", "demo", host="127.0.0.1", port=exchange.port, ssl=False)
+        client = await connect(settings, global_reactor(), controls=controls)
+        self.addCleanup(close_client, client)
+        self.assertIs(client.controls, controls)
+        first = client.create_order(1, 11, BUY, 2500, 400000)
+        with self.assertRaises(OrderRefused):
+            await client.create_order(1, 12, BUY, 2500, 400000)
+        await first
+        await client.cancel_all()
+        await client.ping()  # the order_cancelled may follow the cancel_all's answer
+        self.assertEqual(controls.account_exposure, 0)
+        await client.create_order(1, 12, BUY, 2500, 400000)
+
+
+# -- the property: exposure never past its limit, in-flight orders included ---------------
+
+LIMIT = Decimal("30")
+PRICES = (2000, 2500, 4000, 5000, 6667)
+CONTRACTS = {1: (11, 12, 13), 2: (21, 22)}
+_ORDER = st.tuples(
+    st.sampled_from([(1, 11), (1, 12), (1, 13), (2, 21), (2, 22)]),
+    st.sampled_from([BUY, SELL]),
+    st.sampled_from(PRICES),
+    st.sampled_from([10000, 100000, 250000, 400000, 800000]),
+)
+ACTIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("create"), _ORDER),
+        st.tuples(st.just("hit"), _ORDER),
+        st.tuples(st.just("cancel"), st.integers(0, 5)),
+        st.tuples(st.just("pump"), st.just(None)),
+        st.tuples(st.just("step"), st.just(None)),
+        st.tuples(st.just("cut"), st.just(None)),
+    ),
+    max_size=40,
+)
+
+
+def true_worst_case(market: Market, pending: list[tuple[int, int, int, int, int]]) -> Decimal:
+    """The account's worst-case loss by brute force over each market's outcomes (exactly
+    one contract wins): the exchange's matched bets and live orders, and ``pending``
+    creates it has not yet read, each order counted where its filling loses."""
+    account = market.accounts["us"]
+    total = 0
+    for market_id, contracts in CONTRACTS.items():
+        orders = [(o.contract_id, o.side, o.price, o.remaining) for o in account.orders.values() if o.market_id == market_id]
+        orders += [(c, side, price, q) for m, c, side, price, q in pending if m == market_id]
+        position = account.positions.get(market_id)
+        worst = 0
+        for winner in contracts:
+            loss = 0
+            if position is not None:
+                loss = position.cost - position.net[winner] * 10000
+            for c, side, price, q in orders:
+                if side == BUY and c != winner:
+                    loss += price * q
+                elif side == SELL and c == winner:
+                    loss += (10000 - price) * q
+            worst = max(worst, loss)
+        total += worst
+    return Decimal(total).scaleb(-8)
+
+
+class ExposurePropertyTests(unittest.TestCase):
+    @settings(max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(actions=ACTIONS)
+    def test_exposure_never_past_the_limit(self, actions: list[tuple[str, Any]]) -> None:
+        controls = Controls(max_account_exposure=LIMIT)
+        market = Market()
+        us = market.link("us", controls)
+        them = market.link("them")
+        sent: list[tuple[int, tuple[int, int, int, int, int]]] = []
+
+        def check() -> None:
+            session = market.factory.sessions.get(us.session.session_id or "")
+            read = session.sequence.inseq if session is not None else 0
+            pending = [order for seq, order in sent if seq >= read]
+            worst = true_worst_case(market, pending)
+            self.assertLessEqual(worst, LIMIT)
+            # The controls' own figure is never below the truth.
+            self.assertGreaterEqual(controls.account_exposure, worst)
+
+        for action, arg in actions:
+            if action == "create" and us.session.connected:
+                (m, c), side, price, q = arg
+                seq = us.session.sequence.outseq
+                d = us.client.create_order(m, c, side, price, q)
+                if not d.called:
+                    sent.append((seq, (m, c, side, price, q)))
+                d.addErrback(lambda f: None)
+            elif action == "hit":
+                (m, c), side, price, q = arg
+                them.client.create_order(m, c, side, price, q, tif=2).addErrback(lambda f: None)
+            elif action == "cancel" and us.session.connected and us.client.account.orders:
+                ids = sorted(us.client.account.orders)
+                us.client.cancel_order(ids[arg % len(ids)]).addErrback(lambda f: None)
+            elif action == "pump":
+                market.pump(check)
+            elif action == "step":
+                market.clock.advance(0)
+                for link in market.links:
+                    link.step()
+                    check()
+            elif action == "cut" and us.connected:
+                us.cut()
+                check()
+                us.connect()
+            check()
+        market.pump(check)
+        # Once everything is answered, the controls' view is the exchange's.
+        self.assertEqual(controls.live_orders, len(market.accounts["us"].orders))

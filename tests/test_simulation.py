@@ -225,3 +225,48 @@ class ConfigTests(unittest.TestCase):
         options = Options()
         options.parseOptions(["--simulate", "--seed", "9"])
         self.assertEqual((options["simulate"], options["seed"]), (1, 9))
+
+
+class DemoDaemonTests(unittest.TestCase):
+    """``twistd smarkets --demo`` as a real process: its simulated market fills the demo."""
+
+    timeout = 120
+
+    @inline
+    async def test_demo_gets_a_fill_within_60_seconds(self) -> None:
+        import os
+        import pathlib
+        import subprocess
+        import sys
+
+        from tests.test_daemon import ROOT, TWISTD, until
+
+        folder = pathlib.Path(self.mktemp()).resolve()
+        folder.mkdir()
+        log_path = folder / "daemon.log"
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-c", TWISTD, "--pidfile=", "-n", "smarkets", "--demo", "--status-interval", "2"],
+                cwd=folder,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+        def stop() -> None:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+        self.addCleanup(stop)
+        await until(lambda: b"fill: order" in log_path.read_bytes() or process.poll() is not None, "a fill", 60)
+        text = log_path.read_text()
+        self.assertIn("fill: order", text, text[-3000:])
+        await until(lambda: "fills=" in log_path.read_text() and "fills=0" not in log_path.read_text().split("status:")[-1], "a status line counting the fill", 15)
+        stop()
+        self.assertEqual(process.returncode, 0, log_path.read_text()[-3000:])

@@ -104,3 +104,9 @@ class QuickBenchmarkTests(unittest.TestCase):
     def test_matching(self) -> None:
         result = self.run_bench("matching")
         self.assertPositive(result, "ops_per_s", "fills_per_s", "crossing_orders_per_s")
+
+    def test_simulation(self) -> None:
+        result = self.run_bench("simulation")
+        self.assertPositive(result, "sim_ops_per_s", "sim_ops", "bare_ops_per_s", "ratio", "realtime_cpu_share")
+        self.assertEqual(result["markets"], 10)
+        self.assertAlmostEqual(result["ratio"], result["sim_ops_per_s"] / result["bare_ops_per_s"], places=2)

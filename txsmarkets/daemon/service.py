@@ -97,7 +97,8 @@ class SmarketsService(service.MultiService):
         if self.demo:
             from txsmarkets.exchange.service import start_exchange
 
-            self.exchange = await start_exchange(self.reactor)
+            # The demo's market lives: simulated traders quote and take (issue 15).
+            self.exchange = await start_exchange(self.reactor, simulate=True)
             self.settings.host = "127.0.0.1"
             self.settings.port = self.exchange.port
             self.settings.ssl = False
@@ -111,6 +112,7 @@ class SmarketsService(service.MultiService):
             self._every(self.journal_sync_interval, self.state.journal.sync)
         self.client = StreamingAPIClient(self.session)
         self.client.logged_in += self._logged_in
+        self.client.add_global_handler(self._count_fill)
         await self.client.login()
         for loop, interval in self._loops:
             if not loop.running:
@@ -142,6 +144,26 @@ class SmarketsService(service.MultiService):
             except Exception:
                 _log.failure("the strategy raised")
 
+    # -- fills on the status line (issue 15) --
+
+    #: Fills (order_executed messages) seen since the service started.
+    fills = 0
+
+    def _count_fill(self, name: str, message: Any) -> None:
+        if name != "seto.order_executed":
+            return
+        fill = message.order_executed
+        self.fills += 1
+        _log.info(
+            "fill: order {id} {quantity} at {price}% (fills={fills})",
+            id=fill.order_id,
+            quantity=fill.quantity / 10000,
+            price=fill.price / 100,
+            fills=self.fills,
+        )
+
+    # -- end of fills --
+
     def _failed(self, failure: Any) -> None:
         _log.error("the session cannot go on: {error}", error=failure.getErrorMessage())
         if self.running:
@@ -164,7 +186,8 @@ class SmarketsService(service.MultiService):
         self._counts = (sent, received)
         _log.info(
             "status: {state} session={session} inseq={inseq} outseq={outseq} "
-            "in={rate_in:.1f}/s out={rate_out:.1f}/s rtt={rtt} live_orders={orders} balance={balance}",
+            "in={rate_in:.1f}/s out={rate_out:.1f}/s rtt={rtt} live_orders={orders} balance={balance} "
+            "fills={fills}",
             state="connected" if session.connected else "disconnected",
             session=session.session_id,
             inseq=session.sequence.inseq,
@@ -174,6 +197,7 @@ class SmarketsService(service.MultiService):
             rtt="-" if self.last_rtt is None else f"{self.last_rtt * 1000:.2f}ms",
             orders=len(self.client.account.orders),
             balance=self.client.account.available_balance,
+            fills=self.fills,
         )
 
     def _pong(self, rtt: float) -> None:

@@ -20,7 +20,9 @@ A catalogue file is one JSON object::
   Usernames and tokens are unique. Passwords and tokens are hashed as they are read.
 - ``events`` (required): ``id``, ``name``, ``markets``. A market has ``id``, ``name``,
   ``contracts`` (at least one) and ``state`` (optional, default ``"open"``; one of
-  `MARKET_STATES`). A contract has ``id`` and ``name``. The contracts of a market are its
+  `MARKET_STATES`), ``simulation`` (optional: an object that switches on simulated traders
+  for the market when the exchange runs with them; see
+  `txsmarkets.exchange.simulation.config`). A contract has ``id`` and ``name``. The contracts of a market are its
   outcomes: exactly one of them wins.
 - Ids are integers in 1..4294967295 (the wire's uint32). Event ids are unique, market ids are
   unique across the catalogue, and contract ids too (orders name a market and a contract).
@@ -41,6 +43,7 @@ from typing import Any, Iterator, Mapping
 
 from txsmarkets.errors import Error
 from txsmarkets.exchange.accounts import Credentials
+from txsmarkets.exchange.simulation.config import SimulationSpec, SimulationSpecError, parse_simulation
 
 __all__ = [
     "MARKET_STATES",
@@ -84,6 +87,8 @@ class Market:
     event_id: int
     state: str
     contracts: tuple[Contract, ...]
+    #: How simulated traders trade it (None: the catalogue gave no ``simulation`` object).
+    simulation: SimulationSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,7 @@ class _Reader:
         return Event(event_id, name, markets)
 
     def market(self, value: Any, where: str, event_id: int) -> Market:
-        item = self.obj(value, where, ("id", "name", "contracts"), ("state",))
+        item = self.obj(value, where, ("id", "name", "contracts"), ("state", "simulation"))
         market_id = self.ident(item["id"], f"{where}.id", "market")
         name = self.text(item["name"], f"{where}.name")
         state = item.get("state", "open")
@@ -228,7 +233,13 @@ class _Reader:
         )
         if not contracts:
             raise self.fail(f"{where}.contracts", "a market needs at least one contract")
-        return Market(market_id, name, event_id, state, contracts)
+        simulation = None
+        if "simulation" in item:
+            try:
+                simulation = parse_simulation(item["simulation"], len(contracts))
+            except SimulationSpecError as e:
+                raise self.fail(f"{where}.simulation", str(e)) from None
+        return Market(market_id, name, event_id, state, contracts, simulation)
 
     def contract(self, value: Any, where: str) -> Contract:
         item = self.obj(value, where, ("id", "name"))

@@ -100,6 +100,7 @@ from txsmarkets.exchange.market import (
     _Market,
     _noop,
     _Payload,
+    _set_money,
 )
 from txsmarkets.exchange.operator import MarketOperator
 from txsmarkets.odds import is_valid_price
@@ -295,6 +296,55 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
             self._publish()
 
     # Operator API
+
+    # -- Operator hooks for simulated markets (issue 15) --
+
+    def announce(self, market_id: int, payload: seto_pb2.Payload) -> None:
+        """Send a market-level message (a ``runningball_notification``, say) to the
+        market's listeners as it is. UnknownMarket for an unknown id."""
+        self._market(market_id)
+        self._broadcast(market_id, payload)
+
+    def void_execution(self, order_id: int, other_order_id: int, price: int, quantity: int) -> None:
+        """Void one trade: ``quantity`` at ``price`` between two orders (as both sides'
+        ``order_executed`` named it). Each side's fills and position lose it and each
+        account gets an ``order_execute_voided``; the voided quantity is not offered again.
+        ValueError when the two orders cannot have made that trade."""
+        orders = [self._orders.get(i) or self._done.get(i) for i in (order_id, other_order_id)]
+        first, second = orders
+        if first is None or second is None:
+            raise ValueError(f"no orders {order_id!r} and {other_order_id!r} to void a trade of")
+        if (first.contract_id != second.contract_id or first.side == second.side or quantity <= 0
+                or min(first.executed, second.executed) < quantity):
+            raise ValueError(f"orders {order_id} and {other_order_id} made no trade of {quantity}")
+        market = self._market(first.market_id)
+        market.executed_volume -= quantity
+        for order in (first, second):
+            account = self.accounts[order.account_id]
+            order.executed -= quantity
+            order.executed_value -= price * quantity
+            position = account.positions.get(order.market_id)
+            if position is not None:
+                position.add(order.contract_id, order.side == BUY, price, -quantity)
+                account.set_position_exposure(order.market_id, position.worst_case_loss())
+            payload = new_payload(seto_pb2.PAYLOAD_ORDER_EXECUTE_VOIDED)
+            body = payload.order_execute_voided
+            body.order_id = order.id
+            body.price = price
+            body.quantity = quantity
+            body.market_id = order.market_id
+            body.contract_id = order.contract_id
+            body.side = order.side  # type: ignore[assignment]
+            body.orig_price = order.price
+            body.executed_quantity = order.executed
+            body.executed_avg_price = order.executed_avg_price
+            body.available_quantity = order.remaining if order.live else 0
+            if order.label is not None:
+                body.label = order.label
+            _set_money(body, account)
+            self._send(account, payload, body)
+
+    # -- end of the operator hooks for simulated markets --
 
     def _order_create(self, account: Account, payload: seto_pb2.Payload) -> None:
         create = payload.order_create

@@ -19,13 +19,33 @@ __all__ = ["DEFAULT_ENDPOINT", "RunningExchange", "make_exchange", "make_service
 DEFAULT_ENDPOINT = "tcp:3701:interface=127.0.0.1"
 
 
-def make_exchange(reactor: Any, catalogue: Catalogue | None = None, **options: Any) -> ExchangeServerFactory:
+def make_exchange(
+    reactor: Any,
+    catalogue: Catalogue | None = None,
+    *,
+    simulate: bool = False,
+    seed: int | None = None,
+    **options: Any,
+) -> ExchangeServerFactory:
     """A server factory for a new engine over ``catalogue`` (the demo when None).
 
-    ``options`` go to `ExchangeServerFactory` (heartbeat_interval, resume_window, ...).
+    ``simulate`` starts simulated traders on every market (see
+    `txsmarkets.exchange.simulation`), seeded by ``seed``; the factory's ``simulation`` is
+    that `Simulation` (None without). ``options`` go to `ExchangeServerFactory`
+    (heartbeat_interval, resume_window, ...).
     """
     engine = MatchingEngine(catalogue if catalogue is not None else demo_catalogue(), now=reactor.seconds)
-    return ExchangeServerFactory(engine, reactor, **options)
+    factory = ExchangeServerFactory(engine, reactor, **options)
+    # -- simulated traders (issue 15) --
+    simulation: Any = None
+    if simulate:
+        from txsmarkets.exchange.simulation import Simulation
+
+        simulation = Simulation(engine, reactor, seed)
+        simulation.start()
+    factory.simulation = simulation  # type: ignore[attr-defined]
+    # -- end of simulated traders --
+    return factory
 
 
 def make_service(
@@ -64,8 +84,11 @@ class RunningExchange:
         if self._stopped:
             return
         self._stopped = True
-        await maybeDeferred(self.listening.stopListening)
         factory = self.factory
+        simulation = getattr(factory, "simulation", None)
+        if simulation is not None:
+            simulation.stop()
+        await maybeDeferred(self.listening.stopListening)
         for session in list(factory.sessions.values()):
             factory.end_session(session, failed=False)
         closing = []

@@ -14,7 +14,11 @@ from txsmarkets.exchange.service import DEFAULT_ENDPOINT, make_service
 class Options(usage.Options):
     """Command-line options of ``twistd smarkets-exchange``."""
 
+    optFlags = [
+        ["simulate", None, "Run simulated traders on every market (see the catalogue's simulation objects)."],
+    ]
     optParameters = [
+        ["seed", None, None, "Seed of the simulated traders (default: a random one, logged).", int],
         ["endpoint", "e", DEFAULT_ENDPOINT, "Twisted endpoint to listen on (ssl:... for TLS)."],
         ["catalogue", "c", None, "JSON catalogue of accounts, events and markets (default: the demo)."],
         ["heartbeat-interval", None, 30.0, "Seconds between heartbeats.", float],
@@ -44,4 +48,6 @@ def makeService(options: Options) -> service.IService:
         heartbeat_interval=options["heartbeat-interval"],
         resume_window=options["resume-window"],
         max_output_buffer=options["max-output-buffer"],
+        simulate=bool(options["simulate"]),
+        seed=options["seed"],
     )

@@ -26,7 +26,7 @@ from typing import Any, TypeVar, cast
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionRefusedError
 from twisted.internet.interfaces import IConnector, IReactorSSL, IReactorTCP, IReactorTime
-from twisted.internet.protocol import ClientFactory, Protocol
+from twisted.internet.protocol import ClientFactory
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -65,7 +65,7 @@ class _Transport(StringTransport):
 class _Link:
     """A client protocol and a server protocol joined by two `_Transport` ends."""
 
-    def __init__(self, connector: _Connector, client: Protocol, server: Protocol) -> None:
+    def __init__(self, connector: _Connector, client: Any, server: Any) -> None:
         self.connector = connector
         self.client, self.server = client, server
         self.client_end = _Transport(connector.getDestination(), connector.getDestination())
@@ -185,7 +185,7 @@ class MemoryReactor:
         self.getDelayedCalls = clock.getDelayedCalls
 
     def connectTCP(
-        self, host: str, port: int, factory: ClientFactory, timeout: float = 30, bindAddress: Any = None
+        self, host: str, port: int, factory: Any, timeout: float = 30, bindAddress: Any = None
     ) -> IConnector:
         connector = _Connector(self._exchange, factory, host, port)
         connector.connect()
@@ -195,7 +195,7 @@ class MemoryReactor:
         self,
         host: str,
         port: int,
-        factory: ClientFactory,
+        factory: Any,
         contextFactory: Any,
         timeout: float = 30,
         bindAddress: Any = None,

@@ -656,3 +656,53 @@ class ReviewRegressionTests(unittest.TestCase):
         self.assertTrue(ex.transport.disconnecting)
         ex.clock.advance(ex.proto.closeTimeout)
         self.assertTrue(ex.transport.disconnected)
+
+
+class LoginResponseBeyondGapTests(unittest.TestCase):
+    """A login response that arrives beyond a gap is acted on at once, and reaches the
+    handlers once, in its place, when the replay fills its seq with a gapfill."""
+
+    def test_gapfilled_login_response_dispatched_once_in_order(self) -> None:
+        ex = FakeExchange()
+        seen: list[str] = []
+        ex.client.add_global_handler(lambda name, message: seen.append(name))
+        ex.login()
+        ex.seq = 2
+        ex.proto.connectionLost(Failure(ConnectionDone()))
+        ex.connect()
+        ex.sent()
+        seen.clear()
+        # The exchange sent 2 and 3 while the client was away; its login response is 4.
+        ex.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, seq=4, login_response=eto_pb2.LoginResponse(session="s-1", reset=3))
+        self.assertTrue(ex.session.connected)
+        self.assertEqual(seen, [])
+        ex.send(quotes(1, 11, (2500, 10)), seq=2)
+        ex.send(quotes(1, 11, (2600, 10)), seq=3)
+        gapfill = eto_message(eto_pb2.PAYLOAD_GAPFILL)
+        gapfill.eto_payload.is_replay = True
+        ex.send(gapfill, seq=4)
+        self.assertEqual(seen, ["seto.contract_quotes", "seto.contract_quotes", "eto.login_response"])
+        # Nothing is held any more, and the next message is in order.
+        self.assertEqual(ex.session.sequence.held, {})
+        ex.send(quotes(1, 11, (2700, 10)), seq=5)
+        self.assertEqual(seen[-1], "seto.contract_quotes")
+
+
+class DuplicateLogTests(unittest.TestCase):
+    def test_duplicates_counted_and_logged_rate_limited(self) -> None:
+        from twisted.logger import globalLogPublisher
+
+        logged: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+        ex = FakeExchange()
+        ex.login()
+        for _ in range(5):
+            ex.send_eto(eto_pb2.PAYLOAD_HEARTBEAT, seq=1)
+        self.assertEqual(ex.proto.duplicatesDropped, 5)
+        lines = [e for e in logged if "below the expected seq" in e.get("log_format", "")]
+        self.assertEqual(len(lines), 1)
+        ex.clock.advance(61)
+        ex.send_eto(eto_pb2.PAYLOAD_HEARTBEAT, seq=1)
+        lines = [e for e in logged if "below the expected seq" in e.get("log_format", "")]
+        self.assertEqual([e["count"] for e in lines], [1, 5])

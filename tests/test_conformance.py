@@ -311,8 +311,11 @@ class ClientSide(Side):
             if not isinstance(result, Failure):
                 return f"the {request} succeeded"
             if len(what) == 3:
-                if not isinstance(result.value, LoginError) or result.value.reason != what[2]:
-                    return f"the {request} failed with {result.value!r}, not {what[2]}"
+                # A logout reason (of a LoginError), or the name of the error's class.
+                error = result.value
+                named = error.reason if isinstance(error, LoginError) else type(error).__name__
+                if named != what[2]:
+                    return f"the {request} failed with {error!r}, not {what[2]}"
             return None
         raise ScriptError(f"cannot check {' '.join(what)!r}")
 

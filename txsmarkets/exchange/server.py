@@ -23,6 +23,7 @@ from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.wire.framing import ULEB128StringReceiver
 from txsmarkets.wire.messages import SETO_FIELDS, account_sequence, bad_text, eto_message, new_payload
 from txsmarkets.session.protocol import SessionProtocolMixin
+from txsmarkets.session.rules import EXCHANGE_RULES
 from txsmarkets.session.sequencer import SequenceState, Verdict
 from txsmarkets.session.throttle import TokenBucket
 
@@ -85,8 +86,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
     """One connection to the exchange."""
 
     factory: ExchangeServerFactory
-    answerHeartbeats = False
-    logoutBeyondGaps = False
+    rules = EXCHANGE_RULES
     session: ServerSession | None = None
     _loginTimer: IDelayedCall | None = None
     _backlog = 0

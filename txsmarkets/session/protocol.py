@@ -22,6 +22,7 @@ from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.wire.framing import frame_payload
 from txsmarkets.wire.messages import MAX_SEQ, bad_text, eto_message, parse_frames
 from txsmarkets.wire.sendnow import send_now
+from txsmarkets.session.rules import CLIENT_RULES, Action, Kind, Rules, kind_of
 from txsmarkets.session.sequencer import ReplaySnapshot, SequenceState, Verdict
 
 __all__ = ["SessionProtocolMixin"]
@@ -30,9 +31,7 @@ _ETO = seto_pb2.PAYLOAD_ETO
 _SETO_LOGIN = seto_pb2.PAYLOAD_LOGIN
 _HEARTBEAT = eto_pb2.PAYLOAD_HEARTBEAT
 _PING = eto_pb2.PAYLOAD_PING
-_REPLAY = eto_pb2.PAYLOAD_REPLAY
 _LOGOUT = eto_pb2.PAYLOAD_LOGOUT
-_LOGIN_RESPONSE = eto_pb2.PAYLOAD_LOGIN_RESPONSE
 _DELIVER = Verdict.DELIVER
 _CONSUMED = Verdict.CONSUMED
 _parse = seto_pb2.Payload.FromString
@@ -63,13 +62,8 @@ class SessionProtocolMixin:
     heartbeatMisses: int = 3
     #: Seconds to wait for a replay before asking again.
     replayTimeout: float = 10.0
-    #: Whether each heartbeat received is answered with one (the client's part; a server
-    #: that answered too would make the two sides heartbeat each other without end).
-    answerHeartbeats: bool = True
-    #: Whether a logout that arrives beyond a gap is acted on at once (the client's part: it
-    #: recovers the gap when it resumes) or only once the gap is filled (the server's part:
-    #: the messages before the logout must still reach the application).
-    logoutBeyondGaps: bool = True
+    #: The session rules of this side (see `txsmarkets.session.rules`).
+    rules: Rules = CLIENT_RULES
     #: False while payloads other than a login are not yet welcome (a server before login).
     loggedIn: bool = True
 
@@ -77,6 +71,13 @@ class SessionProtocolMixin:
     closeTimeout: float = 5.0
     #: Frames of a replay sent in one turn of the reactor; the rest follow turn by turn.
     replayChunk: int = 5000
+
+    #: Messages dropped on this connection for a seq below the expected one.
+    duplicatesDropped = 0
+    #: Seconds between two log lines about dropped duplicates.
+    duplicateLogInterval: float = 60.0
+    _duplicateLoggedAt: float | None = None
+    _duplicatesLogged = 0
 
     _ticker: IDelayedCall | None = None
     _abortTimer: IDelayedCall | None = None
@@ -272,58 +273,73 @@ class SessionProtocolMixin:
         return None
 
     def _sessionPayload(self, payload: seto_pb2.Payload, verdict: Verdict) -> None:
-        kind = payload.eto_payload.type if payload.type == _ETO else None
-        if payload.type == _ETO and not payload.HasField("type"):
-            # A payload type this schema does not know: its seq counts, nothing is dispatched.
-            if verdict is Verdict.DELIVER:
-                self._log.warn("ignoring a payload of unknown type, seq {seq}", seq=payload.eto_payload.seq)
-                return
-            kind = None
-        if kind == _LOGIN_RESPONSE:
+        kind = kind_of(payload)
+        if verdict is Verdict.DUPLICATE:
+            self._duplicate(payload)
+        if kind is Kind.LOGIN_RESPONSE or kind is Kind.REPLAYED_LOGIN_RESPONSE:
             response = payload.eto_payload.login_response
             if bad_text(payload) or (response.HasField("reset") and response.reset >= MAX_SEQ):
                 self.invalidPayload(payload.SerializePartialToString(), "unusable login response")
                 return
-        if kind == _LOGIN_RESPONSE and payload.eto_payload.is_replay:
-            # Sent again to fill a gap: the login it answered was handled when it first
-            # came (re-applying its reset would number our messages backwards). It is only
-            # handed to the application, which has not seen it yet.
-            if verdict is Verdict.DELIVER:
-                self.payloadReceived(payload)
-            return
-        if verdict is Verdict.DUPLICATE:
-            # A login response or a fresh logout may come from a peer that numbers anew
-            # (a refused or restarted session): they count whatever their seq.
-            if kind == _LOGIN_RESPONSE:
-                self.loginResponseReceived(payload)
-                self.loginCompleted(payload)
-            elif kind == _LOGOUT and not payload.eto_payload.is_replay:
-                self.logoutReceived(payload)
-            return
-        if kind == _LOGIN_RESPONSE:
-            self.loginResponseReceived(payload)
-        elif kind == _LOGOUT and (verdict is Verdict.DELIVER or self.logoutBeyondGaps):
-            self.logoutReceived(payload)
-            if verdict is not Verdict.DELIVER:
-                return
-        elif kind == _REPLAY and verdict is not Verdict.CONSUMED:
-            # Served whatever our own gaps: two sides each waiting on the other's replay
-            # would otherwise wait for ever.
-            self._serveReplay(payload.eto_payload.replay.seq)
-        if verdict is Verdict.GAP:
+        for action in self.rules.get((kind, verdict), ()):
+            self._act(action, payload)
+
+    def _duplicate(self, payload: seto_pb2.Payload) -> None:
+        # Counted, and said (at most once a minute, with the count since): a peer stuck
+        # numbering below what we expect would otherwise be dropped without a word.
+        self.duplicatesDropped += 1
+        now = self.clock.seconds()
+        if self._duplicateLoggedAt is None or now - self._duplicateLoggedAt >= self.duplicateLogInterval:
+            self._log.warn(
+                "dropped {count} message(s) below the expected seq {expected} (latest: seq {seq})",
+                count=self.duplicatesDropped - self._duplicatesLogged,
+                expected=self.sequence.inseq,
+                seq=payload.eto_payload.seq,
+            )
+            self._duplicateLoggedAt = now
+            self._duplicatesLogged = self.duplicatesDropped
+
+    @property
+    def messagesSent(self) -> int:
+        """Frames sent on this connection (replays included)."""
+        return self._sent
+
+    @property
+    def messagesReceived(self) -> int:
+        """Payloads received on this connection with a seq (duplicates included)."""
+        return self._received
+
+    def _act(self, action: Action, payload: seto_pb2.Payload) -> None:
+        """Carry out one `Action` of the session rules for ``payload``."""
+        if action is Action.DELIVER:
+            self.payloadReceived(payload)
+        elif action is Action.ASK_REPLAY:
             self.askReplay()
-        if verdict is not Verdict.DELIVER:
-            if kind == _LOGIN_RESPONSE:
-                self.loginCompleted(payload)
-            return
-        if kind == _HEARTBEAT:
-            if self.answerHeartbeats:
-                self.sendSession(_HEARTBEAT)
-        elif kind == _PING:
-            self.sendSession(eto_pb2.PAYLOAD_PONG)
-        self.payloadReceived(payload)
-        if kind == _LOGIN_RESPONSE:
+        elif action is Action.LOGIN:
+            self.loginResponseReceived(payload)
+        elif action is Action.LOGIN_DONE:
             self.loginCompleted(payload)
+        elif action is Action.HOLD:
+            self.sequence.held[payload.eto_payload.seq] = payload
+        elif action is Action.RELEASE:
+            held = self.sequence.held.pop(payload.eto_payload.seq, None)
+            if held is not None:
+                self.payloadReceived(held)
+        elif action is Action.DELIVER_REPLAYED:
+            # Its login was acted on when it first came, if it came (acting again on its
+            # reset would number our messages backwards); the application gets it once.
+            self.sequence.held.pop(payload.eto_payload.seq, None)
+            self.payloadReceived(payload)
+        elif action is Action.LOGOUT:
+            self.logoutReceived(payload)
+        elif action is Action.SERVE_REPLAY:
+            self._serveReplay(payload.eto_payload.replay.seq)
+        elif action is Action.ANSWER_HEARTBEAT:
+            self.sendSession(_HEARTBEAT)
+        elif action is Action.PONG:
+            self.sendSession(eto_pb2.PAYLOAD_PONG)
+        elif action is Action.WARN_UNKNOWN:
+            self._log.warn("ignoring a payload of unknown type, seq {seq}", seq=payload.eto_payload.seq)
 
     def _serveReplay(self, first: int) -> None:
         # A new request replaces a replay still being sent: it asks from what is missing

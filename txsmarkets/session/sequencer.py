@@ -115,6 +115,10 @@ class SequenceState:
         self.replay_asked: int | None = None
         #: The highest seq seen beyond the gap.
         self.gap_high = 0
+        #: Login responses that came beyond a gap, by seq: handed on when it is filled.
+        self.held: dict[int, seto_pb2.Payload] = {}
+        # The expected seq a replay was last seen to skip.
+        self._skipped: int | None = None
         #: Gaps seen and replay requests sent, for the record.
         self.gaps = 0
         self.replays_asked = 0
@@ -129,6 +133,8 @@ class SequenceState:
         self.store.load(())
         self.replay_asked = None
         self.gap_high = 0
+        self._skipped = None
+        self.held.clear()
 
     def restore(self, inseq: int, outseq: int) -> None:
         """Take up both sequence numbers where a saved or given session left them."""
@@ -141,6 +147,7 @@ class SequenceState:
         """A new connection: a replay asked on the old one will never be answered."""
         self.replay_asked = None
         self.gap_high = 0
+        self._skipped = None
 
     def stamp(self, payload: seto_pb2.Payload) -> bytes:
         """Give ``payload`` the next outgoing seq, keep it for replay, return its bytes."""
@@ -181,9 +188,12 @@ class SequenceState:
             self.replay_asked = expected
             self.gaps += 1
             return Verdict.GAP
-        if eto.is_replay and expected > self.replay_asked:
-            # The replay has come this far since we asked, then skipped what we expect: a
-            # frame of it was lost on the way. Ask again now rather than at the timeout.
+        if eto.is_replay and (expected > self.replay_asked or self._skipped != expected):
+            # The replay skipped what we expect (it came this far since we asked, or its
+            # very first frame is missing): a frame of it was lost on the way. Ask again
+            # now rather than at the timeout; once for each seq, or every later frame of
+            # the same replay would ask again.
+            self._skipped = expected
             self.gaps += 1
             return Verdict.GAP
         return Verdict.GAP_PENDING

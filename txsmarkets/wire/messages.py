@@ -48,10 +48,13 @@ SETO_FIELDS: dict[int, str] = {number: name[len("seto.") :] for number, name in 
 #: Every name a handler may be registered for.
 ALL_NAMES: frozenset[str] = frozenset(ETO_NAMES.values()) | frozenset(SETO_NAMES.values())
 
-#: Session messages that make no sense twice: a replay sends a gapfill in their place.
+#: Session messages that make no sense twice: a replay sends a gapfill in their place. A
+#: login response is one of them, as the protocol reference says: a peer that applied its
+#: ``reset`` again would number its messages backwards.
 NO_REPLAY: frozenset[int] = frozenset(
     {
         eto_pb2.PAYLOAD_LOGIN,
+        eto_pb2.PAYLOAD_LOGIN_RESPONSE,
         eto_pb2.PAYLOAD_REPLAY,
         eto_pb2.PAYLOAD_HEARTBEAT,
         eto_pb2.PAYLOAD_PING,

@@ -6,10 +6,10 @@ import os
 from typing import Any
 
 from twisted.internet import defer
-from twisted.python import usage
 from twisted.trial import unittest
 
 from txsmarkets.daemon.service import SmarketsService
+from txsmarkets.daemon.demo import DemoStrategy
 from txsmarkets.daemon.tap import Options, SetupError
 
 
@@ -50,7 +50,8 @@ class OptionsTests(unittest.SynchronousTestCase):
         self.assertEqual(error.code.count("\n"), 0)
 
     def test_no_credentials(self) -> None:
-        self.assertRaises(usage.UsageError, parse, "--username", "me")
+        error = self.assertRaises(SetupError, parse, "--username", "me")
+        self.assertIn("--password-file", str(error))
 
     def test_bad_strategy(self) -> None:
         os.environ["SMARKETS_PASSWORD"] = "x"
@@ -58,7 +59,7 @@ class OptionsTests(unittest.SynchronousTestCase):
         self.assertRaises(SetupError, parse, "--username", "me", "--strategy", "nocolon")
 
     def test_bad_subscribe(self) -> None:
-        self.assertRaises(usage.UsageError, parse, "--subscribe", "one")
+        self.assertRaises(SetupError, parse, "--subscribe", "one")
 
     def test_config_file_and_command_line_wins(self) -> None:
         folder = self.mktemp()
@@ -83,12 +84,15 @@ class OptionsTests(unittest.SynchronousTestCase):
     def test_demo(self) -> None:
         options = parse("--demo")
         self.assertEqual(options["subscribe"], [1, 2])
-        self.assertTrue(callable(options["strategy"]))
+        self.assertIsInstance(options["strategy"], DemoStrategy)
+        self.assertEqual(options["status-interval"], 10.0)
+        # An explicit interval is kept.
+        self.assertEqual(parse("--demo", "--status-interval", "30")["status-interval"], 30.0)
 
     def test_strategy_spec_checked_and_kept(self) -> None:
         os.environ["SMARKETS_PASSWORD"] = "x"
-        options = parse("--username", "me", "--strategy", "txsmarkets.daemon.demo:strategy")
-        self.assertEqual(options["strategy"], "txsmarkets.daemon.demo:strategy")
+        options = parse("--username", "me", "--strategy", "txsmarkets.daemon.demo:DemoStrategy")
+        self.assertIsInstance(options["strategy"], DemoStrategy)
 
 
 class ServiceTests(unittest.TestCase):

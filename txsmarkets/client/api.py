@@ -333,9 +333,18 @@ class StreamingAPIClient:
     def order(self, order: OrderCreate) -> Deferred[seto_pb2.Payload]:
         """Place an order; fires with the ``seto.order_accepted`` payload.
 
-        Errbacks with `OrderRejected` or `OrderInvalid` carrying the reasons.
+        Errbacks with `OrderRejected` or `OrderInvalid` carrying the reasons, and with
+        `SessionClosed` at once, nothing stamped or sent, after `refuse_orders`.
         """
+        refused = getattr(self, "orders_refused", None)
+        if refused is not None:
+            return fail(SessionClosed(refused))
         return self._request(order.to_payload(), lambda seq: ("order", seq))
+
+    def refuse_orders(self, reason: str) -> None:
+        """From now on, refuse every new order at once with `SessionClosed` (``reason``);
+        cancels still go. A strategy host calls this when its strategy has stopped."""
+        self.orders_refused: str | None = reason
 
     def create_order(
         self,

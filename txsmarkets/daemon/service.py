@@ -57,13 +57,15 @@ EXIT_STATUSES = (
 
 
 def tls_verification_failed(reason: Failure) -> str | None:
-    """The TLS error in ``reason`` if it is a certificate verification failure, else None."""
-    try:
-        from OpenSSL import SSL
-    except ImportError:  # pragma: no cover - pyOpenSSL is a dependency
-        return None
+    """What is wrong, if ``reason`` (a connection's end) is a failed TLS verification: a
+    certificate no trusted authority signed, or one for another host name. Else None."""
+    from OpenSSL import SSL
+    from service_identity.exceptions import VerificationError
+
     if reason.check(SSL.Error) and "certificate verify failed" in str(reason.value):
-        return "TLS verification failed: the exchange's certificate is not trusted (certificate verify failed)"
+        return "TLS verification failed: the exchange's certificate is not signed by a trusted CA (certificate verify failed)"
+    if reason.check(VerificationError):
+        return f"TLS verification failed: the exchange's certificate is for another host name ({reason.value})"
     return None
 
 

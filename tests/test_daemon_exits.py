@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from twisted.trial import unittest
+
 from tests.certs import make_certificates
 from tests.daemons import DaemonTestCase, free_port, until
 from tests.support import global_reactor, inline
@@ -153,3 +155,36 @@ class StrategyExitTests(DaemonTestCase):
         settings = [p for name, p in self.sent() if name == "seto.settings"]
         self.assertEqual([p.settings.cancel_all_on_failure for p in settings], [True])
         self.assertNothingSentAfterLogout()
+
+
+class MetricsTests(DaemonTestCase):
+    """``--metrics`` serves the status line's figures for Prometheus."""
+
+    def setUp(self) -> None:
+        from txsmarkets.daemon.metrics import available
+
+        if not available():
+            raise unittest.SkipTest("prometheus_client is not installed")
+        super().setUp()
+
+    @inline
+    async def test_metrics_served(self) -> None:
+        from twisted.web.client import Agent, readBody
+
+        reactor = global_reactor()
+        exchange = await start_exchange(reactor)
+        self.addCleanup(exchange.stop)
+        port = free_port()
+        process = self.spawn(
+            *self.daemon_args(exchange.port, "--strategy", "teststrategies:Placer",
+                              "--metrics", f"tcp:{port}:interface=127.0.0.1"))  # fmt: skip
+        await until(lambda: len(self.client_orders()) == 2, "two orders")
+        response = await Agent(reactor).request(b"GET", f"http://127.0.0.1:{port}/metrics".encode())
+        body = (await readBody(response)).decode()
+        self.assertIn("txsmarkets_connected 1.0", body)
+        self.assertIn("txsmarkets_live_orders 2.0", body)
+        self.assertIn("txsmarkets_exposure_pounds 4.0", body)
+        self.assertIn("txsmarkets_fills_total 0.0", body)
+        self.assertIn("txsmarkets_reconnects_total 0.0", body)
+        self.assertIn("txsmarkets_realised_pnl_pounds 0.0", body)
+        self.assertEqual(await self.stop(process), 0)

@@ -119,6 +119,7 @@ class SmarketsService(service.MultiService):
         stop_on_strategy_error: bool = False,
         cancel_timeout: float = 10.0,
         logout_timeout: float = 5.0,
+        metrics: str | None = None,
     ) -> None:
         super().__init__()
         if status_interval <= 0:
@@ -138,6 +139,8 @@ class SmarketsService(service.MultiService):
         self.stop_on_strategy_error = stop_on_strategy_error
         self.cancel_timeout = cancel_timeout
         self.logout_timeout = logout_timeout
+        self.metrics = metrics
+        self._metrics_port: Any = None
         self.exchange: Any = None
         self.session: Session | None = None
         self.client: StreamingAPIClient | None = None
@@ -178,6 +181,14 @@ class SmarketsService(service.MultiService):
             self.settings.port = self.exchange.port
             self.settings.ssl = False
             _log.info("embedded exchange listening on 127.0.0.1:{port}", port=self.exchange.port)
+        if self.metrics is not None:
+            from txsmarkets.daemon.metrics import listen_metrics
+
+            try:
+                self._metrics_port = await listen_metrics(self.reactor, self.metrics, self)
+            except Exception as e:
+                self.end(EXIT_CONFIG, f"cannot serve metrics on {self.metrics!r}: {e}")
+                return
         session = self.session = Session(self.settings, reactor=self.reactor)
         client = self.client = StreamingAPIClient(session)
         if self.state_dir is not None:
@@ -359,6 +370,8 @@ class SmarketsService(service.MultiService):
                 self.state.close()
         if self.exchange is not None:
             await self.exchange.stop()
+        if self._metrics_port is not None:
+            await self._metrics_port.stopListening()
         await super().stopService()
         # twistd ends a process stopped by SIGTERM or SIGINT by raising the signal again, so
         # its status says "killed"; ours logged out and flushed its journal: a clean exit 0.

@@ -79,12 +79,15 @@ class Options(usage.Options):
         ["state-dir", None, None, "Folder for the session, the account and the journal (resume across restarts)."],
         ["status-interval", None, _DEFAULT_STATUS_INTERVAL, "Seconds between status lines (positive)."],
         ["max-retries", None, None, "Give up (exit 3) after this many failed connection attempts (default: never)."],
+        ["metrics", None, None, "Serve the status figures for Prometheus on this endpoint (tcp:9108:interface=127.0.0.1)."],
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self["subscribe"] = []
         self._given: set[str] = set()
+        #: What the config file set.
+        self._from_file: set[str] = set()
 
     def getUsage(self, width: int | None = None) -> str:
         return super().getUsage(width) + "\nExit statuses:\n" + exit_status_table() + "\n"
@@ -117,6 +120,7 @@ class Options(usage.Options):
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise SetupError(f"config file {self['config']!r} is not a valid INI file: {reason}") from None
         for key, value in items:
+            self._from_file.add(key)
             if key == "subscribe":
                 if "subscribe" not in self._given or not self["subscribe"]:
                     for market in value.split():
@@ -183,6 +187,11 @@ class Options(usage.Options):
                 raise SetupError(str(e)) from None
         if self["state-dir"]:
             self._state_folder()
+        if self["metrics"]:
+            from txsmarkets.daemon.metrics import available
+
+            if not available():
+                raise SetupError("--metrics needs prometheus_client: pip install txsmarkets[metrics]")
         if self["demo"]:
             from txsmarkets.daemon.demo import DemoStrategy
 
@@ -191,7 +200,7 @@ class Options(usage.Options):
                 self["subscribe"] = [1, 2]
             if not self["strategy"]:
                 self["strategy"] = DemoStrategy()
-            if "status-interval" not in self._given:
+            if "status-interval" not in self._given | self._from_file:
                 self["status-interval"] = min(self["status-interval"], 10.0)
             return
         token = None
@@ -238,6 +247,7 @@ def makeService(options: Options) -> service.IService:
         cancel_on_exit=bool(options["cancel-on-exit"]),
         cancel_on_disconnect=bool(options["cancel-on-disconnect"]),
         stop_on_strategy_error=bool(options["stop-on-strategy-error"]),
+        metrics=options["metrics"],
     )
     exit_with_status(svc)
     return svc

@@ -289,7 +289,11 @@ class StrategyHost:
         if self._logins > 1:
             self.reconnects += 1
         if self.before_login is not None:
-            self.before_login(resumed)
+            try:
+                self.before_login(resumed)
+            except Exception:
+                # Never out of the signal: the login itself must go on.
+                _log.failure("the host's login step raised")
         strategy = self.strategy
         if not self.started:
             self.started = True

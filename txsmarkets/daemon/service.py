@@ -272,7 +272,7 @@ class SmarketsService(service.MultiService):
         self._ending = True
         self.exit_status = status
         _log.error("twistd smarkets: {message} (exit status {status})", message=message, status=status)
-        if self.reactor.running:
+        if getattr(self.reactor, "running", False):
             self.reactor.stop()
 
     def _snapshot(self) -> None:

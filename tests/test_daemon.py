@@ -13,7 +13,9 @@ from typing import Callable
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
-from tests.support import global_reactor
+from tests.daemons import DaemonTestCase, free_port
+from tests.support import close_client, global_reactor, inline
+from txsmarkets.client import IMMEDIATE_OR_CANCEL, SELL, SessionSettings, connect
 from txsmarkets.wire import seto_pb2
 from txsmarkets.exchange.service import RunningExchange, start_exchange
 from txsmarkets.persistence.journal import IN, main as journal_main, read_journal
@@ -174,3 +176,81 @@ class KillAndResumeTests(unittest.TestCase):
         logins = [r.payload() for r in read_journal(self.state / "journal") if message_name(r.payload()) == "seto.login"]
         self.assertEqual(len(logins), kills + 1)
         self.assertTrue(all(not p.login.password for p in logins))
+
+
+class AccountSurvivesKillTests(DaemonTestCase):
+    """kill -9 with orders resting: the restarted daemon knows them, fills included once."""
+
+    timeout = 180
+
+    @inline
+    async def test_live_orders_restored_and_brought_up_to_date(self) -> None:
+        reactor = global_reactor()
+        exchange = await start_exchange(reactor)
+        self.addCleanup(exchange.stop)
+        demo = exchange.engine.accounts.by_username("demo")
+
+        def exchange_view() -> dict[int, list[int]]:
+            return {order.id: [order.remaining, order.executed] for order in demo.orders.values()}
+
+        def client_view() -> dict[int, list[int]]:
+            return {order_id: v[:2] for order_id, v in self.client_orders().items()}
+
+        args = self.daemon_args(exchange.port, "--state-dir", str(self.state), "--strategy", "teststrategies:Placer")
+        daemon = self.spawn(*args, env={"ORDERS": "3"})
+        await until(lambda: len(demo.orders) == 3 and len(client_view()) == 3, "three live orders")
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait()
+        await until(lambda: not any(s.protocol for s in exchange.factory.sessions.values()), "the exchange to see the kill")
+        # While the daemon is down, another account fills half of the oldest order and
+        # the whole of the next one.
+        other = await connect(SessionSettings("demo2", "demo2", host="127.0.0.1", port=exchange.port, ssl=False), reactor)
+        self.addCleanup(close_client, other)
+        await other.create_order(1, 11, SELL, 2000, 150000, tif=IMMEDIATE_OR_CANCEL)
+        expected = exchange_view()
+        self.assertEqual(sorted(v[1] for v in expected.values()), [0, 50000])
+        self.assertEqual(len(expected), 2)
+        self.orders_file.unlink()
+        daemon = self.spawn(*args, env={"ORDERS": "3"})
+        await until(lambda: client_view() == expected, "the restarted daemon's orders to match the exchange's", 60)
+        self.assertEqual(self.recorded().count("start"), 2)
+        self.assertIn("restored 3", self.recorded())  # from the state folder, before the resume
+        self.assertEqual([name for name, _ in self.sent()].count("seto.order_create"), 3)
+        self.assertEqual(await self.stop(daemon), 0)
+        self.assertEqual(exchange_view(), expected)  # a clean stop leaves them resting
+
+
+class ExchangeRestartTests(DaemonTestCase):
+    """The exchange restarted under a running daemon: the strategy is not started again and
+    no order goes out twice."""
+
+    timeout = 180
+
+    @inline
+    async def test_strategy_started_once_no_order_doubled(self) -> None:
+        port = free_port()
+
+        def listening() -> bool:
+            import socket
+
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        endpoint = f"tcp:{port}:interface=127.0.0.1"
+        exchange = self.spawn("--endpoint", endpoint, plugin="smarkets-exchange")
+        await until(listening, "the exchange to listen", 30)
+        daemon = self.spawn(*self.daemon_args(port, "--state-dir", str(self.state), "--strategy", "teststrategies:Placer"))
+        await until(lambda: self.recorded().count("login False") == 1 and len(self.client_orders()) == 2, "two orders")
+        exchange.send_signal(signal.SIGKILL)
+        exchange.wait()
+        exchange = self.spawn("--endpoint", endpoint, plugin="smarkets-exchange")
+        await until(lambda: len(self.recorded()) > 4 and self.recorded()[-1].startswith("login"), "the daemon to log in again", 90)
+        recorded = self.recorded()
+        self.assertEqual(recorded.count("start"), 1, recorded)
+        self.assertEqual(sum(1 for line in recorded if line.startswith("accepted")), 2)
+        self.assertEqual(sum(1 for line in recorded if line.startswith("login")), 2)
+        self.assertEqual([name for name, _ in self.sent()].count("seto.order_create"), 2)
+        self.assertEqual(await self.stop(daemon), 0)
+        self.assertNothingSentAfterLogout()
+        exchange.send_signal(signal.SIGTERM)
+        await self.exit_status(exchange)

@@ -217,3 +217,77 @@ class StateDirectoryTests(unittest.SynchronousTestCase):
         again = self.session()
         StateDirectory(folder).restore(again)
         self.assertEqual([seq for seq, _, _ in again.sequence.store.items()], [1, 2, 3])
+
+
+class AccountStateTests(unittest.SynchronousTestCase):
+    """The account in the state folder: snapshot, then the journal's tail, each once."""
+
+    def session(self) -> Session:
+        return Session(SessionSettings("demo", "pw"), reactor=object())
+
+    def test_account_restored_from_snapshot_and_tail(self) -> None:
+        from decimal import Decimal
+
+        from txsmarkets.client.state import AccountState, LiveOrder
+
+        folder = self.mktemp()
+        state = StateDirectory(folder)
+        session = self.session()
+        state.restore(session)
+        session.session_id = "s-1"
+        account = AccountState(available_balance=Decimal("998.00"), exposure=Decimal("2.0"))
+        account.orders[1] = LiveOrder(1, 1, 11, 1, 2000, 100000, filled=20000, avg_price=2000, label="a")
+        state.save(session, account)
+        journal = session.sequence.journal
+        assert journal is not None
+
+        create = new_payload(seto_pb2.PAYLOAD_ORDER_CREATE)
+        create.eto_payload.seq = 7
+        body = create.order_create
+        body.market_id, body.contract_id, body.side, body.price, body.quantity = 1, 12, 1, 3000, 50000
+        journal.record_out(create.SerializeToString())
+        accepted = new_payload(seto_pb2.PAYLOAD_ORDER_ACCEPTED)
+        accepted.eto_payload.seq = 2
+        answer = accepted.order_accepted
+        answer.seq, answer.order_id, answer.account_sequence_64 = 7, 2, 10
+        answer.available_balance, answer.exposure = 996.5, 3.5
+        journal.record_in(accepted.SerializeToString())
+        fill = new_payload(seto_pb2.PAYLOAD_ORDER_EXECUTED)
+        fill.eto_payload.seq = 3
+        executed = fill.order_executed
+        executed.order_id, executed.market_id, executed.contract_id, executed.side = 1, 1, 11, 1
+        executed.price, executed.quantity, executed.account_sequence_64 = 2000, 30000, 11
+        journal.record_in(fill.SerializeToString())
+        # The same fill again on a new session's account stream: seen already.
+        fill.eto_payload.seq = 4
+        journal.record_in(fill.SerializeToString())
+        cancelled = new_payload(seto_pb2.PAYLOAD_ORDER_CANCELLED)
+        cancelled.eto_payload.seq = 5
+        cancelled.order_cancelled.order_id = 99
+        cancelled.order_cancelled.reason = 1
+        cancelled.order_cancelled.account_sequence_64 = 12
+        journal.record_in(cancelled.SerializeToString())
+        state.close()  # a kill: no second snapshot
+
+        again = self.session()
+        restored = AccountState()
+        self.assertTrue(StateDirectory(folder).restore(again, restored))
+        self.assertEqual(sorted(restored.orders), [1, 2])
+        first, second = restored.orders[1], restored.orders[2]
+        self.assertEqual((first.filled, first.unfilled, first.avg_price, first.label), (50000, 50000, 2000, "a"))
+        self.assertEqual((second.contract_id, second.price, second.quantity), (12, 3000, 50000))
+        self.assertEqual((restored.available_balance, restored.exposure), (Decimal("996.5"), Decimal("3.5")))
+        self.assertIsInstance(restored.available_balance, Decimal)
+        self.assertEqual(again.account_sequence, 12)
+
+    def test_corrupt_state_is_a_state_error(self) -> None:
+        from txsmarkets.persistence.state import StateError
+
+        folder = pathlib.Path(self.mktemp())
+        state = StateDirectory(folder)
+        (folder / "session.json").write_text('{"replay_file": 3}')
+        self.assertRaises(StateError, state.check)
+        self.assertRaises(StateError, state.restore, self.session())
+        state.reset()
+        state.check()
+        self.assertFalse((folder / "session.json").exists())

@@ -6,10 +6,10 @@ import os
 from typing import Any
 
 from twisted.internet import defer
-from twisted.python import usage
 from twisted.trial import unittest
 
 from txsmarkets.daemon.service import SmarketsService
+from txsmarkets.daemon.demo import DemoStrategy
 from txsmarkets.daemon.tap import Options, SetupError
 
 
@@ -50,7 +50,8 @@ class OptionsTests(unittest.SynchronousTestCase):
         self.assertEqual(error.code.count("\n"), 0)
 
     def test_no_credentials(self) -> None:
-        self.assertRaises(usage.UsageError, parse, "--username", "me")
+        error = self.assertRaises(SetupError, parse, "--username", "me")
+        self.assertIn("--password-file", str(error))
 
     def test_bad_strategy(self) -> None:
         os.environ["SMARKETS_PASSWORD"] = "x"
@@ -58,7 +59,7 @@ class OptionsTests(unittest.SynchronousTestCase):
         self.assertRaises(SetupError, parse, "--username", "me", "--strategy", "nocolon")
 
     def test_bad_subscribe(self) -> None:
-        self.assertRaises(usage.UsageError, parse, "--subscribe", "one")
+        self.assertRaises(SetupError, parse, "--subscribe", "one")
 
     def test_config_file_and_command_line_wins(self) -> None:
         folder = self.mktemp()
@@ -83,12 +84,15 @@ class OptionsTests(unittest.SynchronousTestCase):
     def test_demo(self) -> None:
         options = parse("--demo")
         self.assertEqual(options["subscribe"], [1, 2])
-        self.assertTrue(callable(options["strategy"]))
+        self.assertIsInstance(options["strategy"], DemoStrategy)
+        self.assertEqual(options["status-interval"], 10.0)
+        # An explicit interval is kept.
+        self.assertEqual(parse("--demo", "--status-interval", "30")["status-interval"], 30.0)
 
     def test_strategy_spec_checked_and_kept(self) -> None:
         os.environ["SMARKETS_PASSWORD"] = "x"
-        options = parse("--username", "me", "--strategy", "txsmarkets.daemon.demo:strategy")
-        self.assertEqual(options["strategy"], "txsmarkets.daemon.demo:strategy")
+        options = parse("--username", "me", "--strategy", "txsmarkets.daemon.demo:DemoStrategy")
+        self.assertIsInstance(options["strategy"], DemoStrategy)
 
 
 class ServiceTests(unittest.TestCase):
@@ -145,3 +149,87 @@ class FreezeTests(unittest.SynchronousTestCase):
         freeze_long_lived()
         self.assertIsNone(dead())
         self.assertGreater(gc.get_freeze_count(), before)
+
+
+class MoreOptionsTests(unittest.SynchronousTestCase):
+    def setUp(self) -> None:
+        self.saved = os.environ.pop("SMARKETS_PASSWORD", None)
+        os.environ["SMARKETS_PASSWORD"] = "x"
+
+    def tearDown(self) -> None:
+        os.environ.pop("SMARKETS_PASSWORD", None)
+        if self.saved is not None:
+            os.environ["SMARKETS_PASSWORD"] = self.saved
+
+    def test_help_has_the_exit_statuses(self) -> None:
+        usage = Options().getUsage()
+        self.assertIn("Exit statuses:", usage)
+        for status in range(5):
+            self.assertIn(f"\n  {status}  ", usage)
+
+    def test_every_option_in_the_config_file(self) -> None:
+        folder = os.path.abspath(self.mktemp())
+        os.makedirs(os.path.join(folder, "secrets"))
+        with open(os.path.join(folder, "secrets", "pw"), "w") as f:
+            f.write("from-file\n")
+        with open(os.path.join(folder, "daemon.ini"), "w") as f:
+            f.write(
+                "[smarkets]\nusername = me\npassword-file = secrets/pw\nstate-dir = state\n"
+                "cancel-on-exit = yes\ncancel-on-disconnect = true\nstop-on-strategy-error = on\n"
+                "no-tls = yes\nstatus-interval = 2.5\nmax-retries = 4\nsubscribe = 3 4\n"
+                "strategy = txsmarkets.daemon.demo:DemoStrategy\n"
+            )
+        options = parse("--config", os.path.join(folder, "daemon.ini"))
+        settings = options["settings"]
+        self.assertEqual((settings.username, settings.password, settings.ssl), ("me", "from-file", False))
+        self.assertEqual((settings.fail_fast, settings.max_retries), (False, 4))
+        self.assertEqual(options["state-dir"], os.path.join(folder, "state"))
+        self.assertTrue(os.path.isdir(os.path.join(folder, "state")))
+        self.assertEqual((options["cancel-on-exit"], options["cancel-on-disconnect"], options["stop-on-strategy-error"]), (1, 1, 1))
+        self.assertEqual((options["status-interval"], options["subscribe"]), (2.5, [3, 4]))
+        self.assertIsInstance(options["strategy"], DemoStrategy)
+
+    def test_demo_from_the_config_file(self) -> None:
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("[smarkets]\ndemo = yes\nstatus-interval = 30\n")
+        options = parse("--config", path)
+        self.assertEqual((options["demo"], options["status-interval"]), (1, 30.0))
+
+    def test_bad_values_one_line(self) -> None:
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("[smarkets]\ncancel-on-exit = maybe\n")
+        for args in (
+            ("--config", path),
+            ("--username", "me", "--status-interval", "0"),
+            ("--username", "me", "--status-interval", "nan"),
+            ("--username", "me", "--max-retries", "-1"),
+            ("--username", "me", "--port", "http"),
+        ):
+            error = self.assertRaises(SetupError, parse, *args)
+            self.assertEqual(str(error.code).count("\n"), 0, args)
+
+    def test_service_refuses_a_bad_interval(self) -> None:
+        from twisted.internet.task import Clock
+
+        self.assertRaises(ValueError, SmarketsService, parse("--demo")["settings"], Clock(), status_interval=0)
+
+
+class FiguresTests(unittest.SynchronousTestCase):
+    def test_realised_pnl_at_average_cost(self) -> None:
+        from decimal import Decimal
+
+        from txsmarkets.client import BUY, SELL
+        from txsmarkets.daemon.figures import Figures
+
+        figures = Figures()
+        figures.fill(1, 11, BUY, 2000, 100000)  # 10 GBP of payout at 20%
+        figures.fill(1, 11, BUY, 3000, 100000)  # and at 30%: average 25%
+        figures.fill(1, 11, SELL, 4000, 100000)  # half sold at 40%: 15% of 10 GBP
+        self.assertEqual(figures.realised_pnl, Decimal("1.5"))
+        figures.fill(1, 11, SELL, 2000, 200000)  # the rest at 20% (-0.5), then short 10 at 20%
+        self.assertEqual(figures.realised_pnl, Decimal("1.0"))
+        figures.fill(1, 11, BUY, 1000, 100000)  # short closed at 10%: +1
+        self.assertEqual(figures.realised_pnl, Decimal("2.0"))
+        self.assertEqual(figures.fills, 5)

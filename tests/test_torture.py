@@ -1003,7 +1003,7 @@ class ChaosTests(unittest.TestCase):
                 trader.accepted, [p.order_accepted.order_id for p in log if p.type == seto_pb2.PAYLOAD_ORDER_ACCEPTED]
             )
             # The client's view of its money and live orders is the exchange's.
-            self.assertAlmostEqual(trader.client.account.available_balance, float(account.available_balance))
+            self.assertAlmostEqual(float(trader.client.account.available_balance or 0), float(account.available_balance))
             self.assertEqual(sorted(trader.client.account.orders), sorted(account.orders))
             # And of the market: the book built from the snapshot and deltas is the engine's.
             snapshot = engine.market_quotes(1).market_quotes

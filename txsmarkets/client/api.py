@@ -82,6 +82,8 @@ class StreamingAPIClient(HandlerRegistry):
         self.subscriptions: set[int] = set()
         self.event_subscriptions: set[int] = set()
         self._controls: Controls | None = None
+        #: Why new orders are refused at once (see `refuse_orders`), or None.
+        self.orders_refused: str | None = None
         #: Fired with ``message=`` (the login response) and ``resumed=`` at each login, before
         #: any message of the new connection reaches the handlers: the place to add them.
         self.logged_in = Signal()
@@ -241,10 +243,14 @@ class StreamingAPIClient(HandlerRegistry):
     def order(self, order: OrderCreate, force: bool = False) -> Deferred[seto_pb2.Payload]:
         """Place an order; fires with the ``seto.order_accepted`` payload.
 
-        Errbacks with `OrderRejected` or `OrderInvalid` carrying the reasons, or at once
-        with `OrderRefused` when the trading controls refuse it (nothing is sent).
-        ``force=True`` skips every control but the kill switch.
+        Errbacks with `OrderRejected` or `OrderInvalid` carrying the reasons; at once, with
+        nothing stamped or sent, with `OrderRefused` when the trading controls refuse it
+        (``force=True`` skips every control but the kill switch) and with `SessionClosed`
+        after `refuse_orders`.
         """
+        refused = self.orders_refused
+        if refused is not None:
+            return fail(SessionClosed(refused))
         payload = order.to_payload()
         controls = self._controls
         if controls is None:
@@ -261,6 +267,11 @@ class StreamingAPIClient(HandlerRegistry):
             raise
         d.addErrback(controls.unsent, entry)
         return d
+
+    def refuse_orders(self, reason: str) -> None:
+        """From now on, refuse every new order at once with `SessionClosed` (``reason``);
+        cancels still go. A strategy host calls this when its strategy has stopped."""
+        self.orders_refused = reason
 
     def create_order(
         self,

@@ -5,7 +5,9 @@ Everything here is fed the messages the session delivers, in order; nothing send
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
 
 from txsmarkets.wire import seto_pb2
 
@@ -26,6 +28,8 @@ class LiveOrder:
     avg_price: int = 0
     reference: int | None = None
     label: str | None = None
+    #: True once the order is no longer live (filled, cancelled, voided or replaced).
+    done: bool = False
 
     @property
     def unfilled(self) -> int:
@@ -106,16 +110,17 @@ class MarketBook:
 class AccountState:
     """The account as the exchange last reported it, and our live orders."""
 
-    available_balance: float | None = None
-    exposure: float | None = None
+    #: Pounds, as `Decimal` (the wire's doubles are taken by their shortest repr).
+    available_balance: Decimal | None = None
+    exposure: Decimal | None = None
     orders: dict[int, LiveOrder] = field(default_factory=dict)
 
     def note_money(self, message: object) -> None:
         """Take balance and exposure from a message that carries them."""
         if message.HasField("available_balance"):  # type: ignore[attr-defined]
-            self.available_balance = message.available_balance  # type: ignore[attr-defined]
+            self.available_balance = _pounds(message.available_balance)  # type: ignore[attr-defined]
         if message.HasField("exposure"):  # type: ignore[attr-defined]
-            self.exposure = message.exposure  # type: ignore[attr-defined]
+            self.exposure = _pounds(message.exposure)  # type: ignore[attr-defined]
 
     def accepted(self, create: seto_pb2.OrderCreate | None, answer: seto_pb2.OrderAccepted) -> LiveOrder:
         """Record a newly accepted order; ``create`` is our request, when we have it."""
@@ -147,6 +152,7 @@ class AccountState:
         if fill.HasField("available_quantity"):
             order.quantity = order.filled + fill.available_quantity
         if order.unfilled <= 0:
+            order.done = True
             del self.orders[fill.order_id]
 
     def reduced(self, order_id: int, new_unfilled: int) -> None:
@@ -157,4 +163,79 @@ class AccountState:
 
     def done(self, order_id: int) -> None:
         """The order is cancelled, voided or replaced: no longer live."""
-        self.orders.pop(order_id, None)
+        order = self.orders.pop(order_id, None)
+        if order is not None:
+            order.done = True
+
+    # -- snapshot and restore (the daemon's state folder) -----------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything here as JSON-ready data (money as strings of pounds); see `restore`."""
+        return {
+            "available_balance": None if self.available_balance is None else str(self.available_balance),
+            "exposure": None if self.exposure is None else str(self.exposure),
+            "orders": [asdict(order) for order in self.orders.values()],
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Replace everything with what `snapshot` returned; ValueError if it is malformed."""
+        try:
+            balance, exposure = data["available_balance"], data["exposure"]
+            orders = [LiveOrder(**order) for order in data["orders"]]
+            self.available_balance = None if balance is None else Decimal(balance)
+            self.exposure = None if exposure is None else Decimal(exposure)
+        except (KeyError, TypeError, ArithmeticError) as e:
+            raise ValueError(f"malformed account snapshot: {e!r}") from None
+        self.orders = {order.order_id: order for order in orders}
+
+    def apply(self, payload: seto_pb2.Payload, create: seto_pb2.OrderCreate | None = None) -> LiveOrder | None:
+        """Apply one account message (as the client does when it arrives); returns the order
+        it concerned, if any. ``create`` is our request for an ``order_accepted``.
+
+        Used to bring a restored account up to date from a journal.
+        """
+        kind = payload.type
+        if kind == seto_pb2.PAYLOAD_ORDER_ACCEPTED:
+            self.note_money(payload.order_accepted)
+            return self.accepted(create, payload.order_accepted)
+        if kind == seto_pb2.PAYLOAD_ORDER_EXECUTED:
+            self.note_money(payload.order_executed)
+            order = self.orders.get(payload.order_executed.order_id)
+            self.executed(payload.order_executed)
+            return order
+        if kind in (seto_pb2.PAYLOAD_ORDER_CANCELLED, seto_pb2.PAYLOAD_ORDER_VOIDED):
+            body = payload.order_cancelled if kind == seto_pb2.PAYLOAD_ORDER_CANCELLED else payload.order_voided
+            if kind == seto_pb2.PAYLOAD_ORDER_CANCELLED:
+                self.note_money(body)
+            order = self.orders.get(body.order_id)
+            self.done(body.order_id)
+            return order
+        if kind == seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED:
+            reduced = payload.order_quantity_reduced
+            self.reduced(reduced.order_id, reduced.new_quantity)
+            return self.orders.get(reduced.order_id)
+        if kind == seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED:
+            replaced = payload.order_cancel_replace_accepted
+            old = self.orders.get(replaced.orig_order_id)
+            self.done(replaced.orig_order_id)
+            if replaced.quantity_left <= 0:
+                return old
+            order = self.orders[replaced.order_id] = LiveOrder(
+                order_id=replaced.order_id,
+                market_id=replaced.market_id,
+                contract_id=replaced.contract_id,
+                side=replaced.side,
+                price=replaced.price,
+                quantity=replaced.quantity_left,
+                reference=replaced.reference if replaced.HasField("reference") else None,
+                label=old.label if old is not None else None,
+            )
+            return order
+        if kind == seto_pb2.PAYLOAD_BALANCE_CHANGED:
+            self.note_money(payload.balance_changed)
+        return None
+
+
+def _pounds(value: float) -> Decimal:
+    """A wire double of pounds as the Decimal it was meant to be (``990.0`` -> ``990.0``)."""
+    return Decimal(repr(value))

@@ -3,11 +3,13 @@
 The password comes from ``--password-file`` or the ``SMARKETS_PASSWORD`` environment
 variable, never from the command line (where ``ps`` would show it). ``--config FILE`` reads
 an INI file (``[smarkets]`` section, ``[inherit] from=`` supported) whose keys are the long
-option names; the command line wins over it.
+option names (flags take yes/no); paths in it are relative to the file; the command line
+wins over it. Anything wrong before connecting is one line and exit status 1.
 """
 
 from __future__ import annotations
 
+import configparser
 import os
 import pathlib
 from typing import Any
@@ -18,19 +20,15 @@ from twisted.python import usage
 from txsmarkets.client.settings import SessionSettings
 from txsmarkets.configuration import ConfigurationReader
 from txsmarkets.errors import Error
-from txsmarkets.daemon.service import SmarketsService, load_strategy
+from txsmarkets.persistence.state import StateDirectory, StateError
+from txsmarkets.daemon.service import EXIT_STATUSES, SmarketsService, exit_with_status
+from txsmarkets.strategy import load_strategy
 
-_FILE_KEYS = (
-    "host",
-    "port",
-    "username",
-    "password-file",
-    "token-file",
-    "ca-file",
-    "strategy",
-    "status-interval",
-    "state-dir",
-)
+#: Options whose value is a path: in a config file, relative to that file.
+_PATH_KEYS = frozenset({"password-file", "token-file", "ca-file", "state-dir"})
+_TRUE = frozenset({"1", "yes", "true", "on"})
+_FALSE = frozenset({"0", "no", "false", "off", ""})
+_DEFAULT_STATUS_INTERVAL = 60.0
 
 
 class SetupError(SystemExit):
@@ -46,11 +44,16 @@ class SetupError(SystemExit):
 def _read_secret(path: str, what: str) -> str:
     try:
         secret = pathlib.Path(path).read_text().strip()
-    except OSError as e:
-        raise SetupError(f"cannot read the {what} file {path!r}: {e.strerror}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SetupError(f"cannot read the {what} file {path!r}: {getattr(e, 'strerror', None) or e}") from None
     if not secret:
         raise SetupError(f"the {what} file {path!r} is empty")
     return secret
+
+
+def exit_status_table() -> str:
+    """The exit statuses, one a line, as ``--help`` and README.rst give them."""
+    return "\n".join(f"  {status}  {meaning}" for status, meaning in EXIT_STATUSES)
 
 
 class Options(usage.Options):
@@ -59,31 +62,42 @@ class Options(usage.Options):
     optFlags = [
         ["no-tls", None, "Plaintext, for a local exchange only (TLS is the default)."],
         ["demo", None, "Start the embedded exchange here and trade on it as the demo account."],
+        ["cancel-on-exit", None, "On SIGTERM/SIGINT, cancel every live order (and wait for it) before logging out."],
+        ["cancel-on-disconnect", None, "After every login, ask the exchange to cancel our orders if the session dies."],
+        ["stop-on-strategy-error", None, "Cancel the orders, log out and exit 4 when a strategy hook raises."],
+        ["reset-state", None, "Discard the state folder's session and journal: start a new session on purpose."],
     ]
     optParameters = [
         ["host", None, "stream.smarkets.com", "Streaming API host."],
-        ["port", None, 3801, "Streaming API port.", int],
+        ["port", None, 3801, "Streaming API port."],
         ["username", "u", None, "Account username."],
         ["password-file", None, None, "File holding the password (or set SMARKETS_PASSWORD)."],
         ["token-file", None, None, "File holding a session token to log in with instead."],
         ["ca-file", None, None, "PEM file of the certificate authority to trust."],
         ["config", "c", None, "INI file with these options in a [smarkets] section."],
-        ["strategy", None, None, "module:callable called with the client after each login."],
-        ["state-dir", None, None, "Folder for the session state and the journal (resume across restarts)."],
-        ["status-interval", None, 60.0, "Seconds between status lines.", float],
+        ["strategy", None, None, "module:Class (a txsmarkets.strategy.Strategy) or module:callable, run once."],
+        ["state-dir", None, None, "Folder for the session, the account and the journal (resume across restarts)."],
+        ["status-interval", None, _DEFAULT_STATUS_INTERVAL, "Seconds between status lines (positive)."],
+        ["max-retries", None, None, "Give up (exit 3) after this many failed connection attempts (default: never)."],
+        ["metrics", None, None, "Serve the status figures for Prometheus on this endpoint (tcp:9108:interface=127.0.0.1)."],
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self["subscribe"] = []
         self._given: set[str] = set()
+        #: What the config file set.
+        self._from_file: set[str] = set()
+
+    def getUsage(self, width: int | None = None) -> str:
+        return super().getUsage(width) + "\nExit statuses:\n" + exit_status_table() + "\n"
 
     def opt_subscribe(self, market_id: str) -> None:
         """Subscribe to a market's quotes (repeatable)."""
         try:
             self["subscribe"].append(int(market_id))
         except ValueError:
-            raise usage.UsageError(f"--subscribe takes a market id, not {market_id!r}") from None
+            raise SetupError(f"--subscribe takes a market id, not {market_id!r}") from None
 
     def __setitem__(self, key: str, value: Any) -> None:
         # Remember what the command line set, so that a config file does not override it.
@@ -92,58 +106,102 @@ class Options(usage.Options):
         super().__setitem__(key, value)
 
     def _from_config(self) -> None:
-        path = pathlib.Path(self["config"])
+        path = pathlib.Path(self["config"]).resolve()
         if not path.is_file():
-            raise SetupError(f"no config file {str(path)!r}")
+            raise SetupError(f"no config file {self['config']!r}")
+        flags = {str(flag[0]) for flag in self.optFlags}
+        parameters = {str(parameter[0]) for parameter in self.optParameters} - {"config"}  # type: ignore[index]
         try:
             config = ConfigurationReader([str(path.parent)]).read(path.name)
-        except (Error, ValueError, OSError) as e:
-            raise SetupError(f"bad config file {str(path)!r}: {e}") from None
-        if not config.has_section("smarkets"):
-            raise SetupError(f"config file {str(path)!r} has no [smarkets] section")
-        for key, value in config.items("smarkets"):
+            if not config.has_section("smarkets"):
+                raise SetupError(f"config file {self['config']!r} has no [smarkets] section")
+            items = config.items("smarkets")
+        except (Error, configparser.Error, ValueError, OSError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise SetupError(f"config file {self['config']!r} is not a valid INI file: {reason}") from None
+        for key, value in items:
+            self._from_file.add(key)
             if key == "subscribe":
                 if "subscribe" not in self._given or not self["subscribe"]:
                     for market in value.split():
                         self.opt_subscribe(market)
-            elif key == "no-tls":
-                if value.lower() in ("1", "yes", "true", "on"):
-                    dict.__setitem__(self, "no-tls", 1)
-            elif key in _FILE_KEYS:
+            elif key in flags:
+                word = value.strip().lower()
+                if word not in _TRUE | _FALSE:
+                    raise SetupError(f"config file {self['config']!r}: {key} takes yes or no, not {value!r}")
                 if key not in self._given:
+                    dict.__setitem__(self, key, 1 if word in _TRUE else 0)
+            elif key in parameters:
+                if key not in self._given:
+                    if key in _PATH_KEYS:
+                        value = str(path.parent / value)
                     dict.__setitem__(self, key, value)
             else:
-                raise SetupError(f"config file {str(path)!r}: unknown key {key!r}")
+                raise SetupError(f"config file {self['config']!r}: unknown key {key!r}")
+
+    def _numbers(self) -> None:
+        try:
+            dict.__setitem__(self, "port", int(self["port"]))
+        except ValueError:
+            raise SetupError(f"--port takes a number, not {self['port']!r}") from None
+        try:
+            dict.__setitem__(self, "status-interval", float(self["status-interval"]))
+        except ValueError:
+            raise SetupError(f"--status-interval takes a number of seconds, not {self['status-interval']!r}") from None
+        if not self["status-interval"] > 0 or self["status-interval"] == float("inf"):
+            raise SetupError(f"--status-interval must be a positive number of seconds, not {self['status-interval']}")
+        if self["max-retries"] is not None:
+            try:
+                dict.__setitem__(self, "max-retries", int(self["max-retries"]))
+            except ValueError:
+                raise SetupError(f"--max-retries takes a number, not {self['max-retries']!r}") from None
+            if self["max-retries"] < 0:
+                raise SetupError(f"--max-retries must be 0 or more, not {self['max-retries']}")
+
+    def _state_folder(self) -> None:
+        try:
+            os.makedirs(self["state-dir"], mode=0o700, exist_ok=True)
+            state = StateDirectory(self["state-dir"])
+        except OSError as e:
+            raise SetupError(f"cannot use the state folder {self['state-dir']!r}: {e.strerror or e}") from None
+        try:
+            if self["reset-state"]:
+                state.reset()
+            state.check()
+        except StateError as e:
+            raise SetupError(f"{e} (start with --reset-state to begin a new session)") from None
+        except OSError as e:
+            raise SetupError(f"cannot use the state folder {self['state-dir']!r}: {e.strerror or e}") from None
+        finally:
+            state.close()
 
     def postOptions(self) -> None:
         if self["config"]:
             self._from_config()
-        try:
-            self["port"] = int(self["port"])
-            self["status-interval"] = float(self["status-interval"])
-        except ValueError as e:
-            raise SetupError(f"bad number: {e}") from None
+        self._numbers()
         if self["strategy"]:
             try:
-                # Checked now, so that a typo fails before anything connects; loaded again
-                # (and reloaded on each reconnect) by the service.
-                load_strategy(self["strategy"])
+                # Loaded here, once for the process: a typo fails before anything connects.
+                self["strategy"] = load_strategy(self["strategy"])
             except ValueError as e:
                 raise SetupError(str(e)) from None
         if self["state-dir"]:
-            try:
-                os.makedirs(self["state-dir"], mode=0o700, exist_ok=True)
-            except OSError as e:
-                raise SetupError(f"cannot use the state folder {self['state-dir']!r}: {e.strerror}") from None
+            self._state_folder()
+        if self["metrics"]:
+            from txsmarkets.daemon.metrics import available
+
+            if not available():
+                raise SetupError("--metrics needs prometheus_client: pip install txsmarkets[metrics]")
         if self["demo"]:
-            from txsmarkets.daemon.demo import strategy
+            from txsmarkets.daemon.demo import DemoStrategy
 
             self["settings"] = SessionSettings("demo", "demo", ssl=False, host="127.0.0.1", port=0)
             if not self["subscribe"]:
                 self["subscribe"] = [1, 2]
             if not self["strategy"]:
-                self["strategy"] = strategy
-            self["status-interval"] = min(self["status-interval"], 10.0)
+                self["strategy"] = DemoStrategy()
+            if "status-interval" not in self._given | self._from_file:
+                self["status-interval"] = min(self["status-interval"], 10.0)
             return
         token = None
         password = None
@@ -155,9 +213,7 @@ class Options(usage.Options):
             # Taken out of the environment, so that no child process inherits it.
             password = os.environ.pop("SMARKETS_PASSWORD", None)
         if token is None and not (self["username"] and password):
-            raise usage.UsageError(
-                "give --username with --password-file or SMARKETS_PASSWORD, or --token-file, or --demo"
-            )
+            raise SetupError("give --username with --password-file or SMARKETS_PASSWORD, or --token-file, or --demo")
         if self["ca-file"] and not os.path.isfile(self["ca-file"]):
             raise SetupError(f"no CA file {self['ca-file']!r}")
         self["settings"] = SessionSettings(
@@ -168,6 +224,9 @@ class Options(usage.Options):
             port=self["port"],
             ssl=not self["no-tls"],
             ca_file=self["ca-file"],
+            # A daemon keeps trying, from the very first attempt: the exchange may not be up yet.
+            fail_fast=False,
+            max_retries=self["max-retries"],
         )
 
 
@@ -176,8 +235,8 @@ def makeService(options: Options) -> service.IService:
 
     from txsmarkets.process import freeze_long_lived
 
-    reactor.callWhenRunning(freeze_long_lived)  # type: ignore[attr-defined]
-    return SmarketsService(
+    reactor.callWhenRunning(freeze_long_lived)
+    svc = SmarketsService(
         options["settings"],
         reactor,
         subscribe=tuple(options["subscribe"]),
@@ -185,4 +244,10 @@ def makeService(options: Options) -> service.IService:
         demo=bool(options["demo"]),
         status_interval=options["status-interval"],
         state_dir=options["state-dir"],
+        cancel_on_exit=bool(options["cancel-on-exit"]),
+        cancel_on_disconnect=bool(options["cancel-on-disconnect"]),
+        stop_on_strategy_error=bool(options["stop-on-strategy-error"]),
+        metrics=options["metrics"],
     )
+    exit_with_status(svc)
+    return svc

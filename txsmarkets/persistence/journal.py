@@ -188,7 +188,7 @@ def _market_of(payload: seto_pb2.Payload) -> int | None:
         return None
     body = getattr(payload, field)
     if "market_id" in body.DESCRIPTOR.fields_by_name and body.HasField("market_id"):
-        return body.market_id  # type: ignore[no-any-return]
+        return int(body.market_id)
     return None
 
 

@@ -8,6 +8,10 @@ that names it, and removes the old one after: a kill between the two leaves the 
 The journal (``journal/`` beside them) records every message from there on, so `restore`
 reads the snapshot and then replays the journal's tail over it: a ``kill -9`` between two
 snapshots loses nothing.
+
+Given the client's `AccountState`, the snapshot also keeps the account (live orders with
+what has filled of them, balance and exposure, in Decimal pounds), and `restore` brings it
+up to date from the journal's tail, each account message applied once.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from twisted.logger import Logger
 
 from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.persistence.journal import IN, Journal, read_journal
-from txsmarkets.wire.messages import NO_REPLAY, account_sequence
+from txsmarkets.wire.messages import ACCOUNT_TYPES, NO_REPLAY, account_sequence
 from txsmarkets.session.sequencer import SequenceState
 
-__all__ = ["StateDirectory"]
+__all__ = ["StateDirectory", "StateError"]
 
 _log = Logger()
 _ENTRY = struct.Struct(">QII")
@@ -49,6 +53,11 @@ def _write_atomically(path: pathlib.Path, data: bytes) -> None:
         os.close(folder)
 
 
+class StateError(ValueError):
+    """The state folder cannot be used as it is (a corrupt ``session.json``, a missing
+    replay file): start afresh on purpose, or mend it."""
+
+
 class StateDirectory:
     """The state folder of one daemon: snapshot, replay store and journal."""
 
@@ -64,8 +73,42 @@ class StateDirectory:
     def _replay_files(self) -> list[pathlib.Path]:
         return sorted(self.path.glob("replay.*.bin"), key=lambda p: int(p.name.split(".")[1]))
 
-    def save(self, session: Any) -> None:
-        """Snapshot ``session`` (a `txsmarkets.client.api.Session`) atomically."""
+    def reset(self) -> None:
+        """Remove the snapshot, the replay files and the journal: the next start is afresh."""
+        self.journal.close()
+        for path in [self._state, *self._replay_files(), *sorted(self.journal.directory.glob("*"))]:
+            path.unlink(missing_ok=True)
+        self.journal = Journal(self.journal.directory, max_bytes=self.journal.max_bytes)
+
+    def check(self) -> None:
+        """Raise `StateError` unless `restore` can read the snapshot and its replay file."""
+        if self._state.exists():
+            state = self._read_state()
+            if not (self.path / state["replay_file"]).exists():
+                raise StateError(f"the replay file {self.path / state['replay_file']} named by {self._state} is missing")
+
+    def _read_state(self) -> dict[str, Any]:
+        try:
+            state = json.loads(self._state.read_text())
+            checked = {
+                "replay_file": pathlib.Path(state["replay_file"]).name,
+                "session_id": state["session_id"],
+                "inseq": int(state["inseq"]),
+                "outseq": int(state["outseq"]),
+                "account_sequence": int(state["account_sequence"]),
+                "journal_file": pathlib.Path(state["journal_file"]).name,
+                "journal_offset": int(state["journal_offset"]),
+                "account": state.get("account"),
+            }
+            if checked["session_id"] is not None and not isinstance(checked["session_id"], str):
+                raise TypeError("session_id is not a string")
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:
+            raise StateError(f"unreadable session state in {self._state}: {e}") from None
+        return checked
+
+    def save(self, session: Any, account: Any = None) -> None:
+        """Snapshot ``session`` (a `txsmarkets.client.api.Session`) atomically, and
+        ``account`` (the client's `AccountState`) with it when given."""
         sequence: SequenceState = session.sequence
         self.journal.sync()
         journal_file, journal_offset = self.journal.position
@@ -86,51 +129,57 @@ class StateDirectory:
             "account_sequence": session.account_sequence,
             "journal_file": journal_file.name,
             "journal_offset": journal_offset,
+            "account": account.snapshot() if account is not None else None,
         }
         _write_atomically(self._state, json.dumps(state).encode())
         for old in earlier:
             old.unlink(missing_ok=True)
 
-    def restore(self, session: Any) -> bool:
-        """Bring ``session`` back to where the last process left it; True if there was state.
+    def restore(self, session: Any, account: Any = None) -> bool:
+        """Bring ``session`` back to where the last process left it, and ``account`` (the
+        client's `AccountState`) when given; True if there was state.
 
-        Attaches the journal to the session's sequence either way.
+        Attaches the journal to the session's sequence either way. Raises `StateError`.
         """
         sequence: SequenceState = session.sequence
         found = False
         start = None
         if self._state.exists():
-            try:
-                state = json.loads(self._state.read_text())
-                session.session_id = state["session_id"]
-                sequence.inseq = int(state["inseq"])
-                sequence.outseq = int(state["outseq"])
-                session.account_sequence = int(state["account_sequence"])
-                start = (self.journal.directory / state["journal_file"], int(state["journal_offset"]))
-                replay = self.path / pathlib.Path(state["replay_file"]).name
-            except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"unreadable session state in {self._state}: {e}") from None
-            self._load_replay(sequence, replay)
+            state = self._read_state()
+            session.session_id = state["session_id"]
+            sequence.inseq = state["inseq"]
+            sequence.outseq = state["outseq"]
+            session.account_sequence = state["account_sequence"]
+            start = (self.journal.directory / state["journal_file"], state["journal_offset"])
+            if account is not None and state["account"] is not None:
+                try:
+                    account.restore(state["account"])
+                except ValueError as e:
+                    raise StateError(f"unreadable account in {self._state}: {e}") from None
+            self._load_replay(sequence, self.path / state["replay_file"])
             found = True
         tail = 0
+        creates: dict[int, Any] = {}
         for record in read_journal(self.journal.directory, start):
             tail += 1
             found = True
-            self._apply(session, sequence, record.direction, record.data)
+            self._apply(session, sequence, record.direction, record.data, account, creates)
         sequence.journal = self.journal
         if found:
             _log.info(
-                "restored session {session}: inseq {inseq}, outseq {outseq} ({tail} journal records after the snapshot)",
+                "restored session {session}: inseq {inseq}, outseq {outseq} ({tail} journal records after the snapshot)"
+                "{orders}",
                 session=session.session_id,
                 inseq=sequence.inseq,
                 outseq=sequence.outseq,
                 tail=tail,
+                orders="" if account is None else f"; {len(account.orders)} live orders",
             )
         return found
 
     def _load_replay(self, sequence: SequenceState, path: pathlib.Path) -> None:
         if not path.exists():
-            raise ValueError(f"the replay file {path} named by {self._state} is missing")
+            raise StateError(f"the replay file {path} named by {self._state} is missing")
         data = path.read_bytes()
         items = []
         pos = 0
@@ -142,7 +191,9 @@ class StateDirectory:
         sequence.store.load(items)
 
     @staticmethod
-    def _apply(session: Any, sequence: SequenceState, direction: bytes, data: bytes) -> None:
+    def _apply(
+        session: Any, sequence: SequenceState, direction: bytes, data: bytes, account: Any, creates: dict[int, Any]
+    ) -> None:
         payload = seto_pb2.Payload.FromString(data)
         eto = payload.eto_payload
         if direction == IN:
@@ -154,9 +205,18 @@ class StateDirectory:
                 if response.HasField("reset"):
                     sequence.renumber(response.reset)
             seen = account_sequence(payload)
-            if seen is not None and seen > session.account_sequence:
+            # As the session does: an account message seen already is not applied again.
+            fresh = seen is None or seen > session.account_sequence
+            if seen is not None and fresh:
                 session.account_sequence = seen
+            if account is not None and fresh and payload.type in ACCOUNT_TYPES:
+                create = None
+                if payload.type == seto_pb2.PAYLOAD_ORDER_ACCEPTED:
+                    create = creates.pop(payload.order_accepted.seq, None)
+                account.apply(payload, create)
             return
+        if payload.type == seto_pb2.PAYLOAD_ORDER_CREATE:
+            creates[eto.seq] = payload.order_create
         if payload.type == seto_pb2.PAYLOAD_LOGIN and not eto.HasField("login"):
             # A new session began here: what came before belongs to the old one.
             session.session_id = None

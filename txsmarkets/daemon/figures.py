@@ -1,0 +1,79 @@
+"""The daemon's running figures: fills, realised profit and loss, reconnects.
+
+They are counted from the messages the client delivers, from the process's start. Realised
+P&L is in Decimal pounds, per contract at average cost: a fill that reduces a position
+realises the difference between its price and the position's average price. Prices are
+in basis points of a pound (2500 is 25%) and quantities in ten-thousandths of a pound of
+payout (100000 is a 10.00 GBP payout), as on the wire.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from twisted.logger import Logger
+
+from txsmarkets.client import BUY, StreamingAPIClient
+from txsmarkets.wire import seto_pb2
+
+__all__ = ["Figures"]
+
+_UNIT = Decimal(10000)
+_log = Logger()
+
+
+class Figures:
+    """Fills, realised P&L and reconnects of one client (see `watch`)."""
+
+    def __init__(self) -> None:
+        self.fills = 0
+        self.reconnects = 0
+        self.realised_pnl = Decimal(0)
+        self._logins = 0
+        # (market, contract) -> (signed quantity, average price)
+        self._positions: dict[tuple[int, int], tuple[int, Decimal]] = {}
+
+    def watch(self, client: StreamingAPIClient) -> None:
+        """Count what ``client`` receives from now on."""
+        client.add_handler("seto.order_executed", self._executed)
+        client.logged_in.add(self._logged_in)
+
+    def _logged_in(self, message: Any, resumed: bool) -> None:
+        self._logins += 1
+        if self._logins > 1:
+            self.reconnects += 1
+
+    def _executed(self, message: seto_pb2.Payload) -> None:
+        fill = message.order_executed
+        self.fill(fill.market_id, fill.contract_id, fill.side, fill.price, fill.quantity)
+        _log.info(
+            "fill: order {id} {quantity} at {price}% (fills={fills})",
+            id=fill.order_id,
+            quantity=Decimal(fill.quantity) / _UNIT,
+            price=Decimal(fill.price) / 100,
+            fills=self.fills,
+        )
+
+    def fill(self, market_id: int, contract_id: int, side: int, price: int, quantity: int) -> None:
+        """Apply one fill: ``side`` BUY or SELL, ``quantity`` at ``price``."""
+        self.fills += 1
+        key = (market_id, contract_id)
+        held, average = self._positions.get(key, (0, Decimal(0)))
+        signed = quantity if side == BUY else -quantity
+        if held == 0 or (held > 0) == (signed > 0):
+            total = held + signed
+            average = (average * abs(held) + Decimal(price) * quantity) / abs(total)
+            self._positions[key] = (total, average)
+            return
+        closed = min(abs(held), quantity)
+        per_unit = (Decimal(price) - average) if held > 0 else (average - Decimal(price))
+        self.realised_pnl += per_unit / _UNIT * closed / _UNIT
+        total = held + signed
+        if total == 0:
+            self._positions.pop(key, None)
+        elif (total > 0) == (held > 0):
+            self._positions[key] = (total, average)
+        else:
+            # Past flat: what is left is a new position at this fill's price.
+            self._positions[key] = (total, Decimal(price))

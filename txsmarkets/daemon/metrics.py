@@ -1,0 +1,89 @@
+"""``--metrics ENDPOINT``: the status line's figures for Prometheus, over twisted.web.
+
+Needs the optional ``prometheus_client`` (``pip install txsmarkets[metrics]``). The page is
+rendered in the reactor thread (not prometheus_client's WSGI thread pool), so it reads the
+daemon's figures without locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+
+__all__ = ["DaemonCollector", "MetricsPage", "available", "listen_metrics"]
+
+
+def available() -> bool:
+    """Whether prometheus_client can be imported."""
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class DaemonCollector:
+    """A prometheus_client collector of one `SmarketsService`'s figures."""
+
+    def __init__(self, svc: Any) -> None:
+        self.svc = svc
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        svc = self.svc
+        session, client = svc.session, svc.client
+        connected = bool(session is not None and session.connected)
+        yield GaugeMetricFamily("txsmarkets_connected", "1 while logged in", value=int(connected))
+        if session is not None:
+            yield GaugeMetricFamily("txsmarkets_inseq", "The next seq expected from the exchange", value=session.sequence.inseq)
+            yield GaugeMetricFamily("txsmarkets_outseq", "The next seq we send", value=session.sequence.outseq)
+        if client is not None:
+            account = client.account
+            yield GaugeMetricFamily("txsmarkets_live_orders", "Our live orders", value=len(account.orders))
+            # Prometheus values are floats: the Decimal pounds are converted here only.
+            if account.available_balance is not None:
+                yield GaugeMetricFamily(
+                    "txsmarkets_balance_pounds", "Available balance", value=float(account.available_balance)
+                )
+            if account.exposure is not None:
+                yield GaugeMetricFamily("txsmarkets_exposure_pounds", "Exposure", value=float(account.exposure))
+        figures = svc.figures
+        yield CounterMetricFamily("txsmarkets_fills", "Fills received since start", value=figures.fills)
+        yield GaugeMetricFamily(
+            "txsmarkets_realised_pnl_pounds", "Realised P&L since start", value=float(figures.realised_pnl)
+        )
+        yield CounterMetricFamily("txsmarkets_reconnects", "Logins after the first", value=figures.reconnects)
+        if svc.last_rtt is not None:
+            yield GaugeMetricFamily("txsmarkets_rtt_seconds", "Round trip of the last ping", value=svc.last_rtt)
+
+
+class MetricsPage(Resource):
+    """Serves a registry in the Prometheus text format at every path."""
+
+    isLeaf = True
+
+    def __init__(self, registry: Any) -> None:
+        super().__init__()
+        self.registry = registry
+
+    def render_GET(self, request: Request) -> bytes:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode())
+        return bytes(generate_latest(self.registry))
+
+
+async def listen_metrics(reactor: Any, endpoint: str, svc: Any) -> IListeningPort:
+    """Serve ``svc``'s figures on ``endpoint`` (a Twisted server endpoint string)."""
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DaemonCollector(svc))
+    port: IListeningPort = await serverFromString(reactor, endpoint).listen(Site(MetricsPage(registry)))
+    return port

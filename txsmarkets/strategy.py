@@ -1,0 +1,385 @@
+"""`Strategy`, what a trading strategy is, and `StrategyHost`, which runs one on a client.
+
+A strategy is a class whose hooks the host calls::
+
+    from txsmarkets.strategy import Strategy
+
+    class Quoter(Strategy):
+        markets = (1,)                      # subscribed for it (the client renews them)
+        def start(self): ...                # once, after the first login
+        def on_login(self, resumed): ...    # after every login, before its messages
+        def on_disconnect(self, reason): ...
+        def on_market(self, book): ...      # a subscribed market's book changed
+        def on_order(self, order): ...      # one of the account's orders changed
+        def stop(self): ...                 # once, before logout; may return a Deferred
+
+The same class runs under ``twistd smarkets --strategy module:Quoter``, in one's own
+Twisted application (``StrategyHost(client, Quoter()).attach()``), and in backtests.
+What a strategy schedules or registers through `Strategy.call_later`, `Strategy.every`
+and `Strategy.add_handler` belongs to it and is undone when it stops, so nothing it set
+up outlives it or is set up twice. A hook that raises is logged with the strategy's name
+and the hook's; the host's ``on_error`` hears of it too (the daemon may stop for it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from txsmarkets.client.api import StreamingAPIClient
+from txsmarkets.client.state import LiveOrder, MarketBook
+from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.messages import SETO_NAMES
+
+__all__ = ["CallableStrategy", "Strategy", "StrategyError", "StrategyHost", "load_strategy"]
+
+_log = Logger()
+
+#: The account messages that change one of our orders, and how to find its id.
+_ORDER_MESSAGES: dict[str, Callable[[seto_pb2.Payload], int]] = {
+    "seto.order_accepted": lambda p: p.order_accepted.order_id,
+    "seto.order_executed": lambda p: p.order_executed.order_id,
+    "seto.order_cancelled": lambda p: p.order_cancelled.order_id,
+    "seto.order_voided": lambda p: p.order_voided.order_id,
+    "seto.order_quantity_reduced": lambda p: p.order_quantity_reduced.order_id,
+    "seto.order_cancel_replace_accepted": lambda p: p.order_cancel_replace_accepted.order_id,
+}
+
+
+class StrategyError(Exception):
+    """A strategy's hook raised: ``strategy`` and ``hook`` name it; the cause is chained."""
+
+    def __init__(self, strategy: str, hook: str, failure: Failure) -> None:
+        super().__init__(f"strategy {strategy} failed in {hook}: {failure.getErrorMessage()}")
+        self.strategy = strategy
+        self.hook = hook
+        self.failure = failure
+
+
+class Strategy:
+    """The base of a trading strategy: override the hooks that matter to it.
+
+    ``params`` (a dict, empty by default) is the strategy's to read, so that one class can
+    be run with several settings. ``client``, ``clock`` and ``log`` are set by the host
+    before `start`.
+    """
+
+    #: Market ids the host subscribes to for it at its first login.
+    markets: tuple[int, ...] = ()
+
+    def __init__(self, params: dict[str, Any] | None = None) -> None:
+        self.params: dict[str, Any] = dict(params or {})
+        self.client: StreamingAPIClient = None  # type: ignore[assignment]
+        self.clock: IReactorTime = None  # type: ignore[assignment]
+        self.log = Logger(namespace=f"txsmarkets.strategy.{self.name}", source=self)
+        self._calls: set[IDelayedCall] = set()
+        self._loops: list[LoopingCall] = []
+        self._handlers: list[tuple[str, Callable[..., Any]]] = []
+        self._host: StrategyHost | None = None
+
+    @property
+    def name(self) -> str:
+        """What the logs call it: the class name."""
+        return type(self).__name__
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Called once, after the first login."""
+
+    def on_login(self, resumed: bool) -> None:
+        """Called after every login (the first too, after `start`), before its messages."""
+
+    def on_disconnect(self, reason: Failure) -> None:
+        """Called when a connection ends."""
+
+    def on_market(self, book: MarketBook) -> None:
+        """A subscribed market's book changed; ``book`` is already up to date."""
+
+    def on_order(self, order: LiveOrder) -> None:
+        """One of the account's orders changed; ``order.done`` once it is no longer live."""
+
+    def stop(self) -> Deferred[Any] | None:
+        """Called once, before logout; may return a Deferred to be waited for."""
+        return None
+
+    # -- owned scheduling and handlers -----------------------------------------------------
+
+    def call_later(self, delay: float, f: Callable[..., Any], *args: Any, **kwargs: Any) -> IDelayedCall:
+        """``clock.callLater`` that the strategy owns: cancelled at stop if still pending."""
+        call: IDelayedCall
+
+        def run() -> None:
+            self._calls.discard(call)
+            self._guarded(getattr(f, "__name__", repr(f)), f, *args, **kwargs)
+
+        call = self.clock.callLater(delay, run)
+        self._calls.add(call)
+        return call
+
+    def every(self, interval: float, f: Callable[..., Any], *args: Any, now: bool = False) -> LoopingCall:
+        """Call ``f(*args)`` every ``interval`` seconds until stop (first at once if ``now``)."""
+        loop = LoopingCall(self._guarded, getattr(f, "__name__", repr(f)), f, *args)
+        loop.clock = self.clock
+        self._loops.append(loop)
+        loop.start(interval, now=now)
+        return loop
+
+    def add_handler(self, name: str, callback: Callable[..., Any]) -> None:
+        """``client.add_handler`` that the strategy owns: removed at stop."""
+        handler = _Guarded(self, callback)
+        self.client.add_handler(name, handler)
+        self._handlers.append((name, handler))
+
+    def _guarded(self, hook: str, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._host is not None:
+            return self._host._call(hook, f, *args, **kwargs)
+        return f(*args, **kwargs)
+
+    def _undo(self) -> None:
+        """Cancel, stop and remove everything the strategy owns."""
+        calls, self._calls = self._calls, set()
+        for call in calls:
+            if call.active():
+                call.cancel()
+        loops, self._loops = self._loops, []
+        for loop in loops:
+            if loop.running:
+                loop.stop()
+        handlers, self._handlers = self._handlers, []
+        for name, handler in handlers:
+            self.client.del_handler(name, handler)
+
+
+class _Guarded:
+    """A strategy's message handler, called through the host's guard."""
+
+    def __init__(self, strategy: Strategy, callback: Callable[..., Any]) -> None:
+        self.strategy = strategy
+        self.callback = callback
+
+    def __call__(self, **kwargs: Any) -> Any:
+        return self.strategy._guarded(getattr(self.callback, "__name__", repr(self.callback)), self.callback, **kwargs)
+
+
+class CallableStrategy(Strategy):
+    """A plain ``callable(client)`` (the old ``--strategy`` form), called once at start."""
+
+    def __init__(self, function: Callable[[StreamingAPIClient], Any], params: dict[str, Any] | None = None) -> None:
+        self.function = function
+        super().__init__(params)
+
+    @property
+    def name(self) -> str:
+        return getattr(self.function, "__qualname__", repr(self.function))
+
+    def start(self) -> None:
+        self.function(self.client)
+
+
+def load_strategy(spec: str, params: dict[str, Any] | None = None) -> Strategy:
+    """The strategy named by ``module:name``: a `Strategy` subclass (made with ``params``),
+    an instance, or a callable taking the client (wrapped in `CallableStrategy`).
+
+    The module is imported once per process (later calls find it in ``sys.modules``), with
+    the working directory on the import path as for ``python -m``. Raises ValueError.
+    """
+    module_name, _, name = spec.partition(":")
+    if not module_name or not name:
+        raise ValueError(f"a strategy is given as module:name, not {spec!r}")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise ValueError(f"cannot import the strategy module {module_name!r}: {e}") from None
+    found = getattr(module, name, None)
+    if isinstance(found, type) and issubclass(found, Strategy):
+        return found(params)
+    if isinstance(found, Strategy):
+        return found
+    if callable(found):
+        return CallableStrategy(found, params)
+    raise ValueError(f"{module_name} has no strategy class or callable {name!r}")
+
+
+class StrategyHost:
+    """Runs one `Strategy` on a `StreamingAPIClient`: calls its hooks, guards them, stops it.
+
+    `attach` before the client logs in (or while it is logged in: the strategy starts at
+    once then). ``before_login`` is called with ``resumed`` at each login before the
+    strategy hears of it (the daemon sends its settings there). ``on_error`` is called with
+    a `StrategyError` when a hook raises (after it is logged).
+    """
+
+    def __init__(
+        self,
+        client: StreamingAPIClient,
+        strategy: Strategy,
+        *,
+        before_login: Callable[[bool], None] | None = None,
+        on_error: Callable[[StrategyError], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.strategy = strategy
+        self.before_login = before_login
+        self.on_error = on_error
+        self.started = False
+        self.stopped = False
+        #: Fills seen (``order_executed`` messages), for the status line.
+        self.fills = 0
+        #: Logins after the first (reconnects).
+        self.reconnects = 0
+        self._logins = 0
+        self._handlers: list[tuple[str, Callable[..., Any]]] = []
+        self._orders: dict[int, LiveOrder] = {}
+        self._session_disconnect: Callable[[Failure], None] | None = None
+        self._stopping: Deferred[None] | None = None
+
+    def attach(self) -> None:
+        """Hook the strategy to the client's logins, disconnects, books and orders."""
+        strategy = self.strategy
+        strategy.client = self.client
+        strategy.clock = self.client.clock
+        strategy._host = self
+        self.client.logged_in.add(self._logged_in)
+        # The session has one disconnect callback, the client's: ours runs after it.
+        session = self.client.session
+        self._session_disconnect = session.on_disconnect
+        session.on_disconnect = self._disconnected
+        for name in _ORDER_MESSAGES:
+            self._handle(name, self._order_message)
+        self._handle("seto.market_quotes", self._quotes)
+        self._handle("seto.contract_quotes", self._quotes)
+        if self.client.session.connected:
+            self._logged_in(message=self.client.session.last_login_response, resumed=True)
+
+    def _handle(self, name: str, handler: Callable[..., Any]) -> None:
+        self.client.add_handler(name, handler)
+        self._handlers.append((name, handler))
+
+    def _call(self, hook: str, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call one of the strategy's functions; log and report what it raises."""
+        try:
+            return f(*args, **kwargs)
+        except Exception:
+            self._failed(hook, Failure())
+            return None
+
+    def _failed(self, hook: str, failure: Failure) -> None:
+        name = self.strategy.name
+        _log.failure("strategy {strategy} raised in {hook}", failure, strategy=name, hook=hook)
+        if self.on_error is not None:
+            self.on_error(StrategyError(name, hook, failure))
+
+    def _logged_in(self, message: Any, resumed: bool) -> None:
+        if self.stopped:
+            return
+        self._logins += 1
+        if self._logins > 1:
+            self.reconnects += 1
+        if self.before_login is not None:
+            try:
+                self.before_login(resumed)
+            except Exception:
+                # Never out of the signal: the login itself must go on.
+                _log.failure("the host's login step raised")
+        strategy = self.strategy
+        if not self.started:
+            self.started = True
+            for market_id in strategy.markets:
+                if market_id not in self.client.subscriptions:
+                    self.client.subscribe(market_id).addErrback(self._subscribe_failed, market_id)
+            self._call("start", strategy.start)
+        self._call("on_login", strategy.on_login, resumed)
+
+    def _subscribe_failed(self, failure: Failure, market_id: int) -> None:
+        _log.warn("subscribing to {market} failed: {error}", market=market_id, error=failure.getErrorMessage())
+
+    def _disconnected(self, reason: Failure) -> None:
+        if self._session_disconnect is not None:
+            self._session_disconnect(reason)
+        if self.started and not self.stopped:
+            self._call("on_disconnect", self.strategy.on_disconnect, reason)
+
+    def _order_message(self, message: seto_pb2.Payload) -> None:
+        kind = message.type
+        if kind == seto_pb2.PAYLOAD_ORDER_EXECUTED:
+            self.fills += 1
+        order_id = _ORDER_MESSAGES[SETO_NAMES[kind]](message)
+        order = self.client.account.orders.get(order_id)
+        if order is not None:
+            self._orders[order_id] = order
+        else:
+            # No longer live: the strategy hears of the last state it had, marked done.
+            order = self._orders.pop(order_id, None)
+            if order is None:
+                return
+            order.done = True
+        if kind == seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED:
+            old = self._orders.pop(message.order_cancel_replace_accepted.orig_order_id, None)
+            if old is not None:
+                old.done = True
+                self._notify_order(old)
+        self._notify_order(order)
+
+    def _notify_order(self, order: LiveOrder) -> None:
+        if self.started and not self.stopped:
+            self._call("on_order", self.strategy.on_order, order)
+
+    def _quotes(self, message: seto_pb2.Payload) -> None:
+        body = message.market_quotes if message.type == seto_pb2.PAYLOAD_MARKET_QUOTES else message.contract_quotes
+        book = self.client.markets.get(body.market_id)
+        if book is not None and self.started and not self.stopped:
+            self._call("on_market", self.strategy.on_market, book)
+
+    def stop(self) -> Deferred[None]:
+        """Stop the strategy once: its `Strategy.stop`, then undo all it owns and detach.
+
+        Fires when its stop's Deferred has (a failure there is logged, not passed on).
+        Calling it again returns the same Deferred's outcome.
+        """
+        if self._stopping is not None:
+            d: Deferred[None] = Deferred()
+
+            def relay(result: Any) -> Any:
+                d.callback(None)
+                return result
+
+            self._stopping.addBoth(relay)
+            return d
+        self.stopped = True
+        if self.started:
+            result = maybeDeferred(self._call, "stop", self.strategy.stop)
+            result.addErrback(lambda f: self._failed("stop", f))
+        else:
+            result = succeed(None)
+
+        def detach(_: Any) -> None:
+            try:
+                self.strategy._undo()
+            finally:
+                self._detach()
+
+        self._stopping = result.addCallback(detach)
+        return self._stopping
+
+    def _detach(self) -> None:
+        handlers, self._handlers = self._handlers, []
+        for name, handler in handlers:
+            self.client.del_handler(name, handler)
+        if self._logged_in in self.client.logged_in.handlers:
+            self.client.logged_in.remove(self._logged_in)
+        session = self.client.session
+        if session.on_disconnect == self._disconnected and self._session_disconnect is not None:
+            session.on_disconnect = self._session_disconnect

@@ -37,6 +37,13 @@ _CONSUMED = Verdict.CONSUMED
 _parse = seto_pb2.Payload.FromString
 
 
+def _replayed_copy(payload: seto_pb2.Payload) -> bytes:
+    copy = seto_pb2.Payload()
+    copy.CopyFrom(payload)
+    copy.eto_payload.is_replay = True
+    return copy.SerializeToString()
+
+
 class SessionProtocolMixin:
     """Sequencing, heartbeats, ping and replay over a string receiver.
 
@@ -210,6 +217,11 @@ class SessionProtocolMixin:
         verdict = sequence.receive(payload)
         if sequence.journal is not None and (verdict is _DELIVER or verdict is _CONSUMED):
             # Recorded before anything acts on it: a kill after this loses nothing.
+            if verdict is _CONSUMED and seq in sequence.held:
+                # The gapfill in place of a login response that came beyond the gap: the
+                # journal keeps the response itself, at its place, marked as sent again
+                # (it was acted on when it came).
+                data = _replayed_copy(sequence.held[seq])
             sequence.journal.record_in(data)
         if verdict is _DELIVER and kind != _ETO:
             self.payloadReceived(payload)

@@ -7,8 +7,17 @@ pounds (`Decimal`) only at the edges (limits given, figures shown).
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-__all__ = ["FULL", "UNITS", "CountedOrder", "MarketExposure", "liability_units", "pounds"]
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from txsmarkets.wire import seto_pb2
+
+__all__ = ["FULL", "UNITS", "CountedOrder", "Ledger", "MarketExposure", "liability_units", "pounds"]
+
+_log = Logger()
+_BUY = seto_pb2.SIDE_BUY
 
 #: Price x quantity units in a pound.
 UNITS = 10**8
@@ -130,3 +139,203 @@ class MarketExposure:
     def contract_worst(self, c: int, win: int = 0, lose: int = 0) -> int:
         """Contract ``c``'s worst-case loss on its own, with ``win``/``lose`` added."""
         return max(0, self.win.get(c, 0) + win, self.lose.get(c, 0) + lose)
+
+
+class Ledger:
+    """The orders and fills the controls count, kept as the client sends and as the
+    exchange reports (the handlers `Controls` adds on the client); see
+    `txsmarkets.client.controls`. ``_marked(market_id)`` is called after fills change."""
+
+    def __init__(self) -> None:
+        self._markets: dict[int, MarketExposure] = {}
+        self._total = 0  # the account's worst-case loss, the sum of the markets'
+        self._orders = 0  # orders counted: live, in flight and unsent
+        # original order id -> the excess of its cancel-replace in flight
+        self._replacing: dict[int, CountedOrder] = {}
+        self._unsent: set[CountedOrder] = set()
+        self._inflight: dict[int, CountedOrder] = {}
+        self._live: dict[int, CountedOrder] = {}
+        # order id -> [market, contract, buy, quantity filled, price x quantity filled]
+        self._fills: dict[int, list[Any]] = {}
+
+    def _marked(self, market_id: int) -> None:
+        """The fills of ``market_id`` changed (the loss limit marks them)."""
+
+    # -- what became of a create -------------------------------------------------------------
+
+    def sent(self, entry: CountedOrder, seq: int) -> None:
+        """The create (or replace) counted by ``entry`` went out as ``seq``: it counts
+        till answered."""
+        if entry in self._unsent:
+            self._unsent.discard(entry)
+            entry.seq = seq
+            self._inflight[seq] = entry
+            if entry.replaces is not None:
+                self._replacing[entry.replaces] = entry
+
+    def unsent(self, failure: Failure, entry: CountedOrder) -> Failure:
+        """The create's Deferred failed; if it never went out, it no longer counts.
+
+        (One that went out stays counted: its answer may still come after a resume.)
+        Returns ``failure``, so it can be an errback."""
+        if entry in self._unsent:
+            self._unsent.discard(entry)
+            self._uncount(entry)
+        return failure
+
+    def _uncount(self, entry: CountedOrder) -> None:
+        market = self._markets[entry.market_id]
+        self._total += market.order(entry.contract_id, entry.buy, -entry.units)
+        if entry.order:
+            market.live -= 1
+            self._orders -= 1
+
+    def _count(self, entry: CountedOrder) -> None:
+        market = self._markets.get(entry.market_id)
+        if market is None:
+            market = self._markets[entry.market_id] = MarketExposure()
+        self._total += market.order(entry.contract_id, entry.buy, entry.units)
+        market.live += 1
+        self._orders += 1
+
+    def _recount(self, entry: CountedOrder, units: int) -> None:
+        """Count ``entry`` as risking ``units`` from now on."""
+        market = self._markets[entry.market_id]
+        self._total += market.order(entry.contract_id, entry.buy, units - entry.units)
+        entry.units = units
+
+    # -- the account, as the exchange reports it ---------------------------------------------
+
+    def _accepted(self, message: seto_pb2.Payload) -> None:
+        body = message.order_accepted
+        entry = self._inflight.get(body.seq)
+        if entry is not None and (
+            entry.replaces is not None
+            or (body.market_id and body.market_id != entry.market_id)
+            or (body.contract_id and body.contract_id != entry.contract_id)
+            or (body.price and body.price != entry.price)
+        ):
+            entry = None  # an answer from an earlier session, under a seq used again
+        if entry is not None:
+            del self._inflight[body.seq]
+            if body.quantity and body.quantity != entry.quantity:
+                quantity = body.quantity
+                self._recount(entry, quantity * entry.price if entry.buy else quantity * (FULL - entry.price))
+                entry.quantity = quantity
+        elif body.order_id in self._live:
+            return
+        else:
+            # An order this process did not count (sent before a restart): count it now.
+            entry = CountedOrder(body.market_id, body.contract_id, body.side == _BUY, body.price, body.quantity)
+            self._count(entry)
+        entry.order_id = body.order_id
+        self._live[body.order_id] = entry
+
+    def _answered(self, seq: int) -> None:
+        entry = self._inflight.pop(seq, None)
+        if entry is not None:
+            self._uncount(entry)
+            if entry.replaces is not None and self._replacing.get(entry.replaces) is entry:
+                del self._replacing[entry.replaces]
+
+    def _rejected(self, message: seto_pb2.Payload) -> None:
+        self._answered(message.order_rejected.seq)
+
+    def _invalid(self, message: seto_pb2.Payload) -> None:
+        self._answered(message.order_invalid.seq)
+
+    def _executed(self, message: seto_pb2.Payload) -> None:
+        body = message.order_executed
+        order_id = body.order_id
+        entry = self._live.get(order_id)
+        market = self._markets.get(body.market_id)
+        if market is None:
+            market = self._markets[body.market_id] = MarketExposure()
+        buy = body.side == _BUY
+        total = 0
+        if entry is not None:
+            left = body.available_quantity if body.HasField("available_quantity") else entry.quantity - body.quantity
+            left = max(0, left)
+            before = entry.units
+            entry.resize(left)
+            total += market.order(entry.contract_id, entry.buy, entry.units - before)
+            if left <= 0:
+                del self._live[order_id]
+                market.live -= 1
+                self._orders -= 1
+            extra = self._replacing.get(order_id)
+            if extra is not None:
+                # The rest of the original it would replace shrank: the new order's
+                # excess over it grows.
+                new = extra.price * extra.quantity if extra.buy else (FULL - extra.price) * extra.quantity
+                excess = max(0, new - entry.units)
+                total += market.order(extra.contract_id, extra.buy, excess - extra.units)
+                extra.units = excess
+        total += market.fill(body.contract_id, buy, body.quantity, body.price * body.quantity)
+        self._total += total
+        record = self._fills.get(order_id)
+        if record is None:
+            record = self._fills[order_id] = [body.market_id, body.contract_id, buy, 0, 0]
+        record[3] += body.quantity
+        record[4] += body.price * body.quantity
+        self._marked(body.market_id)
+
+    def _done(self, order_id: int) -> None:
+        entry = self._live.pop(order_id, None)
+        if entry is not None:
+            self._uncount(entry)
+
+    def _cancelled(self, message: seto_pb2.Payload) -> None:
+        self._done(message.order_cancelled.order_id)
+
+    def _reduced(self, message: seto_pb2.Payload) -> None:
+        body = message.order_quantity_reduced
+        entry = self._live.get(body.order_id)
+        if entry is not None:
+            if body.new_quantity > 0:
+                quantity = body.new_quantity
+                self._recount(entry, quantity * entry.price if entry.buy else quantity * (FULL - entry.price))
+                entry.quantity = quantity
+            else:
+                self._done(body.order_id)
+
+    def _replace_answered(self, orig_order_id: int) -> None:
+        extra = self._replacing.pop(orig_order_id, None)
+        if extra is not None and extra.seq is not None:
+            self._answered(extra.seq)
+
+    def _replaced(self, message: seto_pb2.Payload) -> None:
+        body = message.order_cancel_replace_accepted
+        self._replace_answered(body.orig_order_id)
+        self._done(body.orig_order_id)
+        if body.order_id not in self._live:
+            # In full: its fills, which follow, move it from order to fill.
+            entry = CountedOrder(body.market_id, body.contract_id, body.side == _BUY, body.price, body.quantity)
+            entry.order_id = body.order_id
+            self._count(entry)
+            self._live[body.order_id] = entry
+
+    def _replace_rejected(self, message: seto_pb2.Payload) -> None:
+        self._replace_answered(message.order_cancel_replace_rejected.orig_order_id)
+
+    def _voided(self, message: seto_pb2.Payload) -> None:
+        body = message.order_voided
+        self._done(body.order_id)
+        record = self._fills.pop(body.order_id, None)
+        if record is None:
+            return
+        market_id, contract_id, buy, quantity, paid = record
+        market = self._markets[market_id]
+        self._total += market.fill(contract_id, buy, -quantity, -paid)
+        self._marked(market_id)
+
+    def _logged_in(self, message: seto_pb2.Payload, resumed: bool) -> None:
+        if resumed or not self._inflight:
+            return
+        # A new session numbers from 1 again: the old seqs can no longer be matched. What
+        # the exchange accepted of them it reports on the account stream, counted then.
+        _log.warn("new session: {n} unanswered requests of the old one no longer counted", n=len(self._inflight))
+        inflight, self._inflight = self._inflight, {}
+        self._replacing.clear()
+        for entry in inflight.values():
+            self._uncount(entry)

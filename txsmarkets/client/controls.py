@@ -82,9 +82,10 @@ CONTROL_NAMES = (
 class Controls(Ledger):
     """Trading limits, each optional (None: not checked); see the module doc.
 
-    Limits (keywords): ``max_order_quantity`` (an order's quantity, in the order's units:
-    ten-thousandths of a pound of payout), ``max_order_liability`` (pounds an order
-    risks), ``max_contract_exposure``, ``max_market_exposure``, ``max_account_exposure``
+    Limits (keywords): ``max_order_quantity`` (an order's quantity in the order's own
+    units, as on the wire: ten-thousandths of a pound of payout, whatever the price; so
+    1_000_000 allows at most £100 paid if the bet wins, e.g. a buy at 2500 (25%) staking
+    £25), ``max_order_liability`` (pounds an order risks), ``max_contract_exposure``, ``max_market_exposure``, ``max_account_exposure``
     (worst-case loss in pounds), ``max_live_orders``, ``max_live_orders_per_market``
     (live plus in flight), ``max_orders_per_second``, ``max_orders_per_minute`` (creates
     that passed, forced ones too), ``price_collar_ticks`` (how many ticks a create may go
@@ -145,7 +146,8 @@ class Controls(Ledger):
     @classmethod
     def from_config(cls, section: Mapping[str, str]) -> Controls:
         """Controls from a config file section (``[controls]``): the keywords spelt with
-        dashes (``max-order-quantity = 100``, ``max-account-exposure = 250.00``,
+        dashes (``max-order-quantity = 1000000``: £100 of payout, in ten-thousandths of a
+        pound as the order's quantity is; ``max-account-exposure = 250.00``,
         ``duplicate-window = 2``, ``tick-ladder = no``). Raises `InvalidControls` naming the
         key for an unknown key or a bad value."""
         return cls(**read_section(section))

@@ -233,6 +233,79 @@ class ExposureTests(ControlsTestCase):
         self.refused(us.client.create_order(1, 12, BUY, 2500, 400000), "max_account_exposure")
 
 
+class ReplaceTests(ControlsTestCase):
+    def resting(self, market: Market, us: Link, price: int, quantity: int) -> int:
+        d = us.client.create_order(1, 11, BUY, price, quantity)
+        market.pump()
+        order_id: int = self.successResultOf(d).order_accepted.order_id
+        return order_id
+
+    def test_replace_that_raises_risk_is_checked(self) -> None:
+        """A replace is the create of the new order less the original it releases."""
+        market, us, _, controls = self.trade(max_account_exposure=Decimal("15"), max_order_quantity=700000)
+        order_id = self.resting(market, us, 2500, 400000)  # £10
+        outseq = us.session.sequence.outseq
+        # To 2500 x 800,000: £20 in place of £10.
+        error = self.refused(us.client.cancel_replace(order_id, 2500, 800000), "max_order_quantity")
+        self.assertEqual(error.figure, 800000)
+        error = self.refused(us.client.cancel_replace(order_id, 3030, 600000), "max_account_exposure")
+        self.assertEqual((error.limit, error.figure), (Decimal("15"), Decimal("18.18000000")))
+        self.refused(us.client.cancel_replace(order_id, 2501, 400000), "tick_ladder")
+        self.assertEqual(us.session.sequence.outseq, outseq)  # nothing was sent
+        self.assertEqual(us.transport.value(), b"")
+        # To 2500 x 560,000: £14, within the limit less the £10 it releases.
+        ok = us.client.cancel_replace(order_id, 2500, 560000)
+        self.assertEqual(controls.account_exposure, Decimal("14"))  # in flight: the worse
+        self.refused(us.client.create_order(2, 21, BUY, 2000, 100000), "max_account_exposure")  # £2 more
+        market.pump()
+        new_id = self.successResultOf(ok).order_cancel_replace_accepted.order_id
+        self.assertEqual(controls.account_exposure, Decimal("14"))
+        self.assertEqual(controls.live_orders, 1)
+        # force skips the limits (and is logged).
+        forced = us.client.cancel_replace(new_id, 2500, 700001, force=True)
+        market.pump()
+        self.successResultOf(forced)
+        self.assertEqual(controls.account_exposure, Decimal("17.500025"))
+        self.assertEqual(self.logged("forced replace"), 1)
+
+    def test_reductions_and_same_risk_always_pass(self) -> None:
+        market, us, _, controls = self.trade(max_account_exposure=Decimal("10"))
+        order_id = self.resting(market, us, 2500, 400000)  # £10: at the limit
+        controls.halt("operator")  # its cancel_all is yet to reach the exchange
+        # Halted, and at the limit: no more quantity at no worse a price passes ...
+        d = us.client.cancel_replace(order_id, 2000, 400000)
+        self.assertNoResult(d)
+        # ... more risk does not.
+        self.refused(us.client.cancel_replace(order_id, 2500, 400001), "kill_switch")
+        self.refused(us.client.cancel_replace(order_id, 2500, 400001, force=True), "kill_switch")
+        self.assertEqual(controls.refusals, {"kill_switch": 2})
+
+    def test_unanswered_excess_released(self) -> None:
+        """The excess of a replace the exchange refuses counts no more; a fill of the
+        original while its replace is in flight grows the excess."""
+        market, us, them, controls = self.trade(max_account_exposure=Decimal("30"), tick_ladder=False)
+        order_id = self.resting(market, us, 2500, 400000)  # £10
+        invalid = us.client.cancel_replace(order_id, 2501, 800000)  # off the ladder
+        self.assertEqual(controls.account_exposure, Decimal("20.008"))
+        market.pump()
+        self.failureResultOf(invalid, RequestRejected)
+        self.assertEqual(controls.account_exposure, Decimal("10"))
+        # They fill half the original; our replace to 800,000 was on its way: counted are
+        # the £5 filled and the new order's £20 (not the original's £5 rest).
+        them.client.create_order(1, 11, SELL, 2500, 200000)
+        them.client.flush()
+        them.server.dataReceived(them.transport.value())
+        them.transport.clear()
+        replaced = us.client.cancel_replace(order_id, 2500, 800000)
+        us.protocol.dataReceived(us.server_transport.value())  # the fill reaches us first
+        us.server_transport.clear()
+        self.assertEqual(controls.account_exposure, Decimal("25"))
+        market.pump()
+        self.successResultOf(replaced)
+        self.assertEqual(controls.account_exposure, Decimal("25"))
+        self.assertEqual(controls.live_orders, 1)
+
+
 class CountTests(ControlsTestCase):
     def test_live_orders(self) -> None:
         market, us, _, controls = self.trade(max_live_orders=3, max_live_orders_per_market=2)

@@ -310,17 +310,37 @@ class StreamingAPIClient(HandlerRegistry):
         payload.order_quantity_reduce.new_quantity = new_quantity
         return self._request(payload, lambda seq: ("reduce", order_id))
 
-    def cancel_replace(self, order_id: int, price: int, quantity: int) -> Deferred[seto_pb2.Payload]:
+    def cancel_replace(self, order_id: int, price: int, quantity: int, force: bool = False) -> Deferred[seto_pb2.Payload]:
         """Replace an order by one at a new price and quantity.
 
         Fires with ``order_cancel_replace_accepted`` (its ``order_id`` is the new order's).
+        With trading controls, one that raises risk is checked as a create of the new order
+        less the original (errbacks at once with `OrderRefused`, nothing sent); ``force=True``
+        skips every control but the kill switch.
         """
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE)
         replace = payload.order_cancel_replace
         replace.orig_order_id = order_id
         replace.price = price
         replace.quantity = quantity
-        return self._request(payload, lambda seq: ("replace", order_id))
+        key = lambda seq: ("replace", order_id)  # noqa: E731
+        controls = self._controls
+        if controls is None:
+            return self._request(payload, key)
+        if not self.session.connected:
+            return fail(self._not_logged_in())
+        entry = controls.check_replace(replace, force)
+        if entry is None:
+            return self._request(payload, key)
+        if isinstance(entry, Exception):
+            return fail(entry)
+        try:
+            d = self._request(payload, key, lambda seq: controls.sent(entry, seq))
+        except BaseException:
+            controls.unsent(Failure(), entry)
+            raise
+        d.addErrback(controls.unsent, entry)
+        return d
 
     def settings(self, cancel_all_on_failure: bool) -> Deferred[seto_pb2.Payload]:
         """Set whether the exchange cancels our orders when the session dies."""

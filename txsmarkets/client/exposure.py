@@ -1,13 +1,23 @@
 """What the trading controls count: orders as if filled, and each market's worst case.
 
-Integer arithmetic in price x quantity units (hundred-millionths of a pound), so exact.
+Integer arithmetic in price x quantity units (hundred-millionths of a pound), so exact;
+pounds (`Decimal`) only at the edges (limits given, figures shown).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-__all__ = ["FULL", "UNITS", "CountedOrder", "MarketExposure", "pounds"]
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from txsmarkets.wire import seto_pb2
+
+__all__ = ["FULL", "UNITS", "CountedOrder", "Ledger", "MarketExposure", "liability_units", "pounds"]
+
+_log = Logger()
+_BUY = seto_pb2.SIDE_BUY
 
 #: Price x quantity units in a pound.
 UNITS = 10**8
@@ -20,10 +30,21 @@ def pounds(units: int) -> Decimal:
     return Decimal(f"{units}E-8")
 
 
-class CountedOrder:
-    """An order the controls count: in flight (``seq`` None until sent) or live."""
+def liability_units(buy: bool, price: int, quantity: int) -> int:
+    """What an order risks, in units: a buy its stake, a sell the payout less its stake."""
+    return price * quantity if buy else (FULL - price) * quantity
 
-    __slots__ = ("market_id", "contract_id", "buy", "price", "quantity", "seq", "order_id")
+
+class CountedOrder:
+    """An order the controls count: waiting to be sent, in flight (``seq``) or live
+    (``order_id``). ``units`` is what it risks as it is counted now.
+
+    ``replaces`` is the original's order id when this is the part of a cancel-replace in
+    flight that goes beyond the original (``units`` then is that excess, and ``price``
+    and ``quantity`` are the new order's); such a part is no order of its own (``order``
+    False: not in the live-order counts)."""
+
+    __slots__ = ("market_id", "contract_id", "buy", "price", "quantity", "units", "seq", "order_id", "replaces", "order")
 
     def __init__(self, market_id: int, contract_id: int, buy: bool, price: int, quantity: int) -> None:
         self.market_id = market_id
@@ -31,8 +52,16 @@ class CountedOrder:
         self.buy = buy
         self.price = price
         self.quantity = quantity
+        self.units = price * quantity if buy else (FULL - price) * quantity
         self.seq: int | None = None
         self.order_id: int | None = None
+        self.replaces: int | None = None
+        self.order = True
+
+    def resize(self, quantity: int) -> None:
+        """Set the quantity still counted (and so ``units``)."""
+        self.quantity = quantity
+        self.units = self.price * quantity if self.buy else (FULL - self.price) * quantity
 
 
 class MarketExposure:
@@ -41,10 +70,11 @@ class MarketExposure:
     The loss if contract c wins is ``base + delta[c]``; if a contract with nothing on it
     wins, ``base``. ``win``/``lose`` are each contract's losses on its own, if it wins or
     loses. ``net``/``paid``/``cost`` are the fills alone (per contract, and the sum of
-    price x quantity, sells negative), for marking to market.
+    price x quantity, sells negative), for marking to market; ``held`` counts the
+    contracts with a net position (none: nothing to mark).
     """
 
-    __slots__ = ("base", "delta", "win", "lose", "net", "paid", "cost", "worst", "live", "loss2")
+    __slots__ = ("base", "delta", "win", "lose", "net", "paid", "cost", "worst", "live", "loss2", "held")
 
     def __init__(self) -> None:
         self.base = 0
@@ -57,23 +87,28 @@ class MarketExposure:
         self.worst = 0
         self.live = 0
         self.loss2 = 0  # twice the fills' marked loss: a mid price may be half a unit
+        self.held = 0
 
-    def order(self, c: int, buy: bool, price: int, quantity: int, sign: int) -> None:
-        """Count (sign 1) or stop counting (sign -1) an order as if it filled."""
+    def order(self, c: int, buy: bool, units: int) -> int:
+        """Count an order risking ``units`` (negative: stop counting it) as if it filled;
+        returns the change in the market's worst case."""
+        delta = self.delta
         if buy:
-            q = sign * price * quantity
-            self.base += q
-            self.delta[c] = self.delta.get(c, 0) - q
-            self.lose[c] = self.lose.get(c, 0) + q
+            self.base += units
+            delta[c] = delta.get(c, 0) - units
+            self.lose[c] = self.lose.get(c, 0) + units
         else:
-            q = sign * (FULL - price) * quantity
-            self.delta[c] = self.delta.get(c, 0) + q
-            self.win[c] = self.win.get(c, 0) + q
-        self.worst = self.worst_with(c, 0, 0)
+            delta[c] = delta.get(c, 0) + units
+            self.win[c] = self.win.get(c, 0) + units
+        before = self.worst
+        top = max(delta.values())
+        worst = self.base + (top if top > 0 else 0)
+        self.worst = worst if worst > 0 else 0
+        return self.worst - before
 
-    def fill(self, c: int, buy: bool, quantity: int, paid: int) -> None:
+    def fill(self, c: int, buy: bool, quantity: int, paid: int) -> int:
         """Count a fill of ``quantity`` costing ``paid`` (price x quantity); both negative
-        take fills back (a void)."""
+        take fills back (a void). Returns the change in the market's worst case."""
         whole = FULL * quantity
         if not buy:
             quantity, paid, whole = -quantity, -paid, -whole
@@ -81,10 +116,12 @@ class MarketExposure:
         self.delta[c] = self.delta.get(c, 0) - whole
         self.lose[c] = self.lose.get(c, 0) + paid
         self.win[c] = self.win.get(c, 0) - (whole - paid)
-        self.net[c] = self.net.get(c, 0) + quantity
+        before_net = self.net.get(c, 0)
+        net = self.net[c] = before_net + quantity
+        self.held += (net != 0) - (before_net != 0)
         self.paid[c] = self.paid.get(c, 0) + paid
         self.cost += paid
-        self.worst = self.worst_with(c, 0, 0)
+        return self.order(c, True, 0)
 
     def worst_with(self, c: int, base: int, delta: int) -> int:
         """The market's worst-case loss with ``base`` and ``delta`` (on ``c``) added."""
@@ -102,3 +139,203 @@ class MarketExposure:
     def contract_worst(self, c: int, win: int = 0, lose: int = 0) -> int:
         """Contract ``c``'s worst-case loss on its own, with ``win``/``lose`` added."""
         return max(0, self.win.get(c, 0) + win, self.lose.get(c, 0) + lose)
+
+
+class Ledger:
+    """The orders and fills the controls count, kept as the client sends and as the
+    exchange reports (the handlers `Controls` adds on the client); see
+    `txsmarkets.client.controls`. ``_marked(market_id)`` is called after fills change."""
+
+    def __init__(self) -> None:
+        self._markets: dict[int, MarketExposure] = {}
+        self._total = 0  # the account's worst-case loss, the sum of the markets'
+        self._orders = 0  # orders counted: live, in flight and unsent
+        # original order id -> the excess of its cancel-replace in flight
+        self._replacing: dict[int, CountedOrder] = {}
+        self._unsent: set[CountedOrder] = set()
+        self._inflight: dict[int, CountedOrder] = {}
+        self._live: dict[int, CountedOrder] = {}
+        # order id -> [market, contract, buy, quantity filled, price x quantity filled]
+        self._fills: dict[int, list[Any]] = {}
+
+    def _marked(self, market_id: int) -> None:
+        """The fills of ``market_id`` changed (the loss limit marks them)."""
+
+    # -- what became of a create -------------------------------------------------------------
+
+    def sent(self, entry: CountedOrder, seq: int) -> None:
+        """The create (or replace) counted by ``entry`` went out as ``seq``: it counts
+        till answered."""
+        if entry in self._unsent:
+            self._unsent.discard(entry)
+            entry.seq = seq
+            self._inflight[seq] = entry
+            if entry.replaces is not None:
+                self._replacing[entry.replaces] = entry
+
+    def unsent(self, failure: Failure, entry: CountedOrder) -> Failure:
+        """The create's Deferred failed; if it never went out, it no longer counts.
+
+        (One that went out stays counted: its answer may still come after a resume.)
+        Returns ``failure``, so it can be an errback."""
+        if entry in self._unsent:
+            self._unsent.discard(entry)
+            self._uncount(entry)
+        return failure
+
+    def _uncount(self, entry: CountedOrder) -> None:
+        market = self._markets[entry.market_id]
+        self._total += market.order(entry.contract_id, entry.buy, -entry.units)
+        if entry.order:
+            market.live -= 1
+            self._orders -= 1
+
+    def _count(self, entry: CountedOrder) -> None:
+        market = self._markets.get(entry.market_id)
+        if market is None:
+            market = self._markets[entry.market_id] = MarketExposure()
+        self._total += market.order(entry.contract_id, entry.buy, entry.units)
+        market.live += 1
+        self._orders += 1
+
+    def _recount(self, entry: CountedOrder, units: int) -> None:
+        """Count ``entry`` as risking ``units`` from now on."""
+        market = self._markets[entry.market_id]
+        self._total += market.order(entry.contract_id, entry.buy, units - entry.units)
+        entry.units = units
+
+    # -- the account, as the exchange reports it ---------------------------------------------
+
+    def _accepted(self, message: seto_pb2.Payload) -> None:
+        body = message.order_accepted
+        entry = self._inflight.get(body.seq)
+        if entry is not None and (
+            entry.replaces is not None
+            or (body.market_id and body.market_id != entry.market_id)
+            or (body.contract_id and body.contract_id != entry.contract_id)
+            or (body.price and body.price != entry.price)
+        ):
+            entry = None  # an answer from an earlier session, under a seq used again
+        if entry is not None:
+            del self._inflight[body.seq]
+            if body.quantity and body.quantity != entry.quantity:
+                quantity = body.quantity
+                self._recount(entry, quantity * entry.price if entry.buy else quantity * (FULL - entry.price))
+                entry.quantity = quantity
+        elif body.order_id in self._live:
+            return
+        else:
+            # An order this process did not count (sent before a restart): count it now.
+            entry = CountedOrder(body.market_id, body.contract_id, body.side == _BUY, body.price, body.quantity)
+            self._count(entry)
+        entry.order_id = body.order_id
+        self._live[body.order_id] = entry
+
+    def _answered(self, seq: int) -> None:
+        entry = self._inflight.pop(seq, None)
+        if entry is not None:
+            self._uncount(entry)
+            if entry.replaces is not None and self._replacing.get(entry.replaces) is entry:
+                del self._replacing[entry.replaces]
+
+    def _rejected(self, message: seto_pb2.Payload) -> None:
+        self._answered(message.order_rejected.seq)
+
+    def _invalid(self, message: seto_pb2.Payload) -> None:
+        self._answered(message.order_invalid.seq)
+
+    def _executed(self, message: seto_pb2.Payload) -> None:
+        body = message.order_executed
+        order_id = body.order_id
+        entry = self._live.get(order_id)
+        market = self._markets.get(body.market_id)
+        if market is None:
+            market = self._markets[body.market_id] = MarketExposure()
+        buy = body.side == _BUY
+        total = 0
+        if entry is not None:
+            left = body.available_quantity if body.HasField("available_quantity") else entry.quantity - body.quantity
+            left = max(0, left)
+            before = entry.units
+            entry.resize(left)
+            total += market.order(entry.contract_id, entry.buy, entry.units - before)
+            if left <= 0:
+                del self._live[order_id]
+                market.live -= 1
+                self._orders -= 1
+            extra = self._replacing.get(order_id)
+            if extra is not None:
+                # The rest of the original it would replace shrank: the new order's
+                # excess over it grows.
+                new = extra.price * extra.quantity if extra.buy else (FULL - extra.price) * extra.quantity
+                excess = max(0, new - entry.units)
+                total += market.order(extra.contract_id, extra.buy, excess - extra.units)
+                extra.units = excess
+        total += market.fill(body.contract_id, buy, body.quantity, body.price * body.quantity)
+        self._total += total
+        record = self._fills.get(order_id)
+        if record is None:
+            record = self._fills[order_id] = [body.market_id, body.contract_id, buy, 0, 0]
+        record[3] += body.quantity
+        record[4] += body.price * body.quantity
+        self._marked(body.market_id)
+
+    def _done(self, order_id: int) -> None:
+        entry = self._live.pop(order_id, None)
+        if entry is not None:
+            self._uncount(entry)
+
+    def _cancelled(self, message: seto_pb2.Payload) -> None:
+        self._done(message.order_cancelled.order_id)
+
+    def _reduced(self, message: seto_pb2.Payload) -> None:
+        body = message.order_quantity_reduced
+        entry = self._live.get(body.order_id)
+        if entry is not None:
+            if body.new_quantity > 0:
+                quantity = body.new_quantity
+                self._recount(entry, quantity * entry.price if entry.buy else quantity * (FULL - entry.price))
+                entry.quantity = quantity
+            else:
+                self._done(body.order_id)
+
+    def _replace_answered(self, orig_order_id: int) -> None:
+        extra = self._replacing.pop(orig_order_id, None)
+        if extra is not None and extra.seq is not None:
+            self._answered(extra.seq)
+
+    def _replaced(self, message: seto_pb2.Payload) -> None:
+        body = message.order_cancel_replace_accepted
+        self._replace_answered(body.orig_order_id)
+        self._done(body.orig_order_id)
+        if body.order_id not in self._live:
+            # In full: its fills, which follow, move it from order to fill.
+            entry = CountedOrder(body.market_id, body.contract_id, body.side == _BUY, body.price, body.quantity)
+            entry.order_id = body.order_id
+            self._count(entry)
+            self._live[body.order_id] = entry
+
+    def _replace_rejected(self, message: seto_pb2.Payload) -> None:
+        self._replace_answered(message.order_cancel_replace_rejected.orig_order_id)
+
+    def _voided(self, message: seto_pb2.Payload) -> None:
+        body = message.order_voided
+        self._done(body.order_id)
+        record = self._fills.pop(body.order_id, None)
+        if record is None:
+            return
+        market_id, contract_id, buy, quantity, paid = record
+        market = self._markets[market_id]
+        self._total += market.fill(contract_id, buy, -quantity, -paid)
+        self._marked(market_id)
+
+    def _logged_in(self, message: seto_pb2.Payload, resumed: bool) -> None:
+        if resumed or not self._inflight:
+            return
+        # A new session numbers from 1 again: the old seqs can no longer be matched. What
+        # the exchange accepted of them it reports on the account stream, counted then.
+        _log.warn("new session: {n} unanswered requests of the old one no longer counted", n=len(self._inflight))
+        inflight, self._inflight = self._inflight, {}
+        self._replacing.clear()
+        for entry in inflight.values():
+            self._uncount(entry)

@@ -62,7 +62,12 @@ _NO = ("no", "false", "off", "0")
 
 def read_section(section: Mapping[str, str]) -> dict[str, Any]:
     """The keywords of `Controls` from a ``[controls]`` section's keys spelt with dashes;
-    InvalidControls naming the key for an unknown key or a bad value."""
+    InvalidControls naming the key for an unknown key or a bad value.
+
+    Counts are whole numbers, pounds decimals (``max-account-exposure = 250.00``),
+    seconds numbers, ``tick-ladder`` yes or no. ``max-order-quantity`` is in the order's
+    own units, ten-thousandths of a pound of payout: ``max-order-quantity = 1000000``
+    allows an order paying at most £100 if it wins (a buy at 2500, 25%, stakes £25)."""
     limits: dict[str, Any] = {}
     for key, text in section.items():
         name = key.strip().lower().replace("-", "_")

@@ -113,6 +113,7 @@ class SmarketsService(service.MultiService):
         self.client = StreamingAPIClient(self.session)
         self.client.logged_in += self._logged_in
         self.client.add_global_handler(self._count_fill)
+        self._start_recording()  # issue 15
         await self.client.login()
         for loop, interval in self._loops:
             if not loop.running:
@@ -163,6 +164,25 @@ class SmarketsService(service.MultiService):
         )
 
     # -- end of fills --
+
+    # -- recording market data (issue 15) --
+
+    #: The folder ``--record`` writes market data to, or None.
+    record_dir: str | None = None
+    #: The `txsmarkets.persistence.recording.Recorder` while recording (a child service).
+    recorder: Any = None
+
+    def _start_recording(self) -> None:
+        if self.record_dir is None or self.client is None or self.recorder is not None:
+            return
+        from txsmarkets.persistence.recording import Recorder
+
+        self.recorder = Recorder(self.record_dir, self.reactor)
+        self.recorder.attach(self.client)
+        self.recorder.setServiceParent(self)
+        _log.info("recording market data in {dir}", dir=self.record_dir)
+
+    # -- end of recording --
 
     def _failed(self, failure: Any) -> None:
         _log.error("the session cannot go on: {error}", error=failure.getErrorMessage())

@@ -71,6 +71,7 @@ class Options(usage.Options):
         ["strategy", None, None, "module:callable called with the client after each login."],
         ["state-dir", None, None, "Folder for the session state and the journal (resume across restarts)."],
         ["status-interval", None, 60.0, "Seconds between status lines.", float],
+        ["record", None, None, "Folder to record market data in, for twistd smarkets-exchange --replay."],
     ]
 
     def __init__(self) -> None:
@@ -177,7 +178,7 @@ def makeService(options: Options) -> service.IService:
     from txsmarkets.process import freeze_long_lived
 
     reactor.callWhenRunning(freeze_long_lived)  # type: ignore[attr-defined]
-    return SmarketsService(
+    svc = SmarketsService(
         options["settings"],
         reactor,
         subscribe=tuple(options["subscribe"]),
@@ -186,3 +187,7 @@ def makeService(options: Options) -> service.IService:
         status_interval=options["status-interval"],
         state_dir=options["state-dir"],
     )
+    # -- recording market data (issue 15) --
+    svc.record_dir = options["record"]
+    # -- end of recording --
+    return svc

@@ -188,9 +188,9 @@ def main() -> None:
     sim = max((on_clock(seconds) for _ in range(repeat)), key=lambda r: r[0])
     bare = max(matching.rest_and_cancel(5 if args.quick else 40)[0] for _ in range(repeat))
     share = realtime(2.0 if args.quick else 5.0)
-    recording = recorded_simulation(300 if args.quick else 3000)
-    replayed = max((replay_rate(recording) for _ in range(repeat)), key=lambda r: r[0])
-    small, large = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
+    recording = recorded_simulation(60 if args.quick else 3000)
+    replayed = max((replay_rate(recording) for _ in range(1 if args.quick else repeat)), key=lambda r: r[0])
+    small, large = (2_000, 20_000) if args.quick else (100_000, 1_000_000)
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:

@@ -42,7 +42,7 @@ def quotes(
     for price, quantity in offers:
         body.offers.add(price=price, quantity=quantity)
     for price, quantity, side in executions:
-        body.executions.add(price=price, quantity=quantity, liquidity=side, microseconds=0)  # type: ignore[arg-type]
+        body.executions.add(price=price, quantity=quantity, liquidity=side, microseconds=0)
     return payload
 
 
@@ -95,7 +95,7 @@ class ReplayCase(unittest.TestCase):
 
     def order(self, side: int, price: int, quantity: int, client: Any = None) -> int:
         accepted = self.exchange.run((client or self.client).create_order(1, 11, side, price, quantity))
-        return accepted.order_accepted.order_id  # type: ignore[no-any-return]
+        return accepted.order_accepted.order_id
 
     def shown(self, side: int = SELL, contract_id: int = 11) -> dict[int, int]:
         """The levels the subscribed client sees."""

@@ -276,7 +276,16 @@ class Replay:
         into ``taken``."""
         orders = contract.orders.get(key)
         current = 0
-        if orders:
+        if orders is None:
+            pass
+        elif len(orders) == 1:
+            # The usual case: one order holds the level's recorded quantity.
+            order = orders[0]
+            if order.resting:
+                current = order.remaining
+            else:
+                del contract.orders[key]
+        else:
             live = [order for order in orders if order.resting]
             if len(live) != len(orders):
                 if live:
@@ -286,34 +295,43 @@ class Replay:
             for order in live:
                 current += order.remaining
         offered = contract.offered.get(key, 0)
-        if current < offered:
-            contract.taken[key] = contract.taken.get(key, 0) + offered - current
-        if current:
-            contract.offered[key] = current
-        else:
-            contract.offered.pop(key, None)
+        if current != offered:
+            if current < offered:
+                contract.taken[key] = contract.taken.get(key, 0) + offered - current
+            if current:
+                contract.offered[key] = current
+            else:
+                del contract.offered[key]
         return current
 
     def _reconcile_all(self, contract: _Contract, keys: list[Key]) -> None:
         # Quantity leaves before any arrives, so that the replay's own orders never cross.
-        targets = []
-        for key in dict.fromkeys(keys):
-            current = self._sync(contract, key)
-            recorded = contract.recorded.get(key, 0)
-            taken = contract.taken.get(key, 0)
-            if taken > recorded:
-                taken = recorded
-                if taken:
-                    contract.taken[key] = taken
-                else:
-                    contract.taken.pop(key, None)
-            target = recorded - taken
+        targets = None
+        recorded_ = contract.recorded
+        sync = self._sync
+        for key in dict.fromkeys(keys) if len(keys) > 2 else keys:
+            current = sync(contract, key)
+            target = recorded_.get(key, 0)
+            taken_ = contract.taken
+            if taken_:
+                taken = taken_.get(key, 0)
+                if taken > target:
+                    taken = target
+                    if taken:
+                        taken_[key] = taken
+                    else:
+                        taken_.pop(key, None)
+                target -= taken
             if target < current:
                 self._shrink(contract, key, current - target)
             elif target > current:
-                targets.append((key, target - current))
-        for key, more in targets:
-            self._grow(contract, key, more)
+                if targets is None:
+                    targets = [(key, target - current)]
+                else:
+                    targets.append((key, target - current))
+        if targets is not None:
+            for key, more in targets:
+                self._grow(contract, key, more)
 
     def _shrink(self, contract: _Contract, key: Key, less: int) -> None:
         """Take ``less`` off the replay's orders at ``key``, newest first."""

@@ -110,3 +110,6 @@ class QuickBenchmarkTests(unittest.TestCase):
         self.assertPositive(result, "sim_ops_per_s", "sim_ops", "bare_ops_per_s", "ratio", "realtime_cpu_share")
         self.assertEqual(result["markets"], 10)
         self.assertAlmostEqual(result["ratio"], result["sim_ops_per_s"] / result["bare_ops_per_s"], places=2)
+        # Recorded markets (issue 15): replay throughput, and flat memory.
+        self.assertPositive(result, "replay_msgs_per_s", "replay_msgs", "replay_peak_kib_small", "replay_peak_kib_large")
+        self.assertLess(result["replay_peak_kib_large"], 2 * result["replay_peak_kib_small"] + 256)

@@ -205,6 +205,7 @@ class SmarketsService(service.MultiService):
         self.figures.watch(client)
         self.host = StrategyHost(client, self.strategy, before_login=self._logged_in, on_error=self._strategy_failed)
         self.host.attach()
+        self._start_recording()
         # Ours runs first, then the host's, then the client's.
         next_disconnect = session.on_disconnect
 
@@ -237,6 +238,25 @@ class SmarketsService(service.MultiService):
 
     def _login_done(self, _: Any) -> None:
         self._waiting_for_login = False
+
+    # -- recording market data (issue 15) --
+
+    #: The folder ``--record`` writes market data to, or None.
+    record_dir: str | None = None
+    #: The `txsmarkets.persistence.recording.Recorder` while recording (a child service).
+    recorder: Any = None
+
+    def _start_recording(self) -> None:
+        if self.record_dir is None or self.client is None or self.recorder is not None:
+            return
+        from txsmarkets.persistence.recording import Recorder
+
+        self.recorder = Recorder(self.record_dir, self.reactor)
+        self.recorder.attach(self.client)
+        self.recorder.setServiceParent(self)
+        _log.info("recording market data in {dir}", dir=self.record_dir)
+
+    # -- end of recording --
 
     def _state_changed(self, new: SessionState) -> None:
         if new is SessionState.WAITING_TO_RETRY:

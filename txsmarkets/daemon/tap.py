@@ -25,7 +25,7 @@ from txsmarkets.daemon.service import EXIT_STATUSES, SmarketsService, exit_with_
 from txsmarkets.strategy import load_strategy
 
 #: Options whose value is a path: in a config file, relative to that file.
-_PATH_KEYS = frozenset({"password-file", "token-file", "ca-file", "state-dir"})
+_PATH_KEYS = frozenset({"password-file", "token-file", "ca-file", "state-dir", "record"})
 _TRUE = frozenset({"1", "yes", "true", "on"})
 _FALSE = frozenset({"0", "no", "false", "off", ""})
 _DEFAULT_STATUS_INTERVAL = 60.0
@@ -80,6 +80,7 @@ class Options(usage.Options):
         ["status-interval", None, _DEFAULT_STATUS_INTERVAL, "Seconds between status lines (positive)."],
         ["max-retries", None, None, "Give up (exit 3) after this many failed connection attempts (default: never)."],
         ["metrics", None, None, "Serve the status figures for Prometheus on this endpoint (tcp:9108:interface=127.0.0.1)."],
+        ["record", None, None, "Folder to record market data in, for twistd smarkets-exchange --replay."],
     ]
 
     def __init__(self) -> None:
@@ -249,5 +250,6 @@ def makeService(options: Options) -> service.IService:
         stop_on_strategy_error=bool(options["stop-on-strategy-error"]),
         metrics=options["metrics"],
     )
+    svc.record_dir = options["record"]
     exit_with_status(svc)
     return svc

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from twisted.application import internet, service
 from twisted.internet import endpoints
@@ -12,6 +12,7 @@ from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from txsmarkets.exchange.catalogue import Catalogue, demo_catalogue
 from txsmarkets.exchange.engine import MatchingEngine
 from txsmarkets.exchange.server import ExchangeServerFactory
+from txsmarkets.wire import seto_pb2
 
 __all__ = ["DEFAULT_ENDPOINT", "RunningExchange", "make_exchange", "make_service", "start_exchange"]
 
@@ -25,13 +26,18 @@ def make_exchange(
     *,
     simulate: bool = False,
     seed: int | None = None,
+    replay: Iterable[tuple[float, seto_pb2.Payload]] | None = None,
+    speed: float = 1.0,
     **options: Any,
 ) -> ExchangeServerFactory:
     """A server factory for a new engine over ``catalogue`` (the demo when None).
 
     ``simulate`` starts simulated traders on every market (see
     `txsmarkets.exchange.simulation`), seeded by ``seed``; the factory's ``simulation`` is
-    that `Simulation` (None without). ``options`` go to `ExchangeServerFactory`
+    that `Simulation` (None without). ``replay`` (``(time, seto.Payload)`` records, as
+    `txsmarkets.exchange.recorded.read_recorded` reads them) re-creates recorded markets,
+    ``speed`` times as fast (see `txsmarkets.exchange.replay`); the factory's ``replay`` is
+    that `Replay` (None without). ``options`` go to `ExchangeServerFactory`
     (heartbeat_interval, resume_window, ...).
     """
     engine = MatchingEngine(catalogue if catalogue is not None else demo_catalogue(), now=reactor.seconds)
@@ -45,6 +51,15 @@ def make_exchange(
         simulation.start()
     factory.simulation = simulation  # type: ignore[attr-defined]
     # -- end of simulated traders --
+    # -- recorded markets (issue 15) --
+    replaying: Any = None
+    if replay is not None:
+        from txsmarkets.exchange.replay import Replay
+
+        replaying = Replay(engine, reactor, replay, speed=speed)
+        replaying.start()
+    factory.replay = replaying  # type: ignore[attr-defined]
+    # -- end of recorded markets --
     return factory
 
 
@@ -88,6 +103,9 @@ class RunningExchange:
         simulation = getattr(factory, "simulation", None)
         if simulation is not None:
             simulation.stop()
+        replay = getattr(factory, "replay", None)  # issue 15
+        if replay is not None:
+            replay.stop()
         await maybeDeferred(self.listening.stopListening)
         for session in list(factory.sessions.values()):
             factory.end_session(session, failed=False)

@@ -19,6 +19,8 @@ class Options(usage.Options):
     ]
     optParameters = [
         ["seed", None, None, "Seed of the simulated traders (default: a random one, logged).", int],
+        ["replay", None, None, "Re-create the markets recorded in this folder (twistd smarkets --record, or a --state-dir)."],
+        ["speed", None, 1.0, "Replay this many times as fast as recorded.", float],
         ["endpoint", "e", DEFAULT_ENDPOINT, "Twisted endpoint to listen on (ssl:... for TLS)."],
         ["catalogue", "c", None, "JSON catalogue of accounts, events and markets (default: the demo)."],
         ["heartbeat-interval", None, 30.0, "Seconds between heartbeats.", float],
@@ -32,6 +34,17 @@ class Options(usage.Options):
                 self["catalogue"] = load_catalogue(self["catalogue"])
             except (OSError, CatalogueError) as e:
                 raise usage.UsageError(f"cannot load the catalogue: {e}") from None
+        # -- recorded markets (issue 15) --
+        if self["replay"] is not None:
+            from txsmarkets.exchange.recorded import RecordingError, recorded_files
+
+            try:
+                recorded_files(self["replay"])
+            except RecordingError as e:
+                raise usage.UsageError(str(e)) from None
+            if not self["speed"] > 0:
+                raise usage.UsageError(f"--speed must be above 0, not {self['speed']}")
+        # -- end of recorded markets --
 
 
 def makeService(options: Options) -> service.IService:
@@ -50,4 +63,14 @@ def makeService(options: Options) -> service.IService:
         max_output_buffer=options["max-output-buffer"],
         simulate=bool(options["simulate"]),
         seed=options["seed"],
+        **_replay_options(options),
     )
+
+
+def _replay_options(options: Options) -> dict[str, Any]:
+    """The `make_exchange` arguments of ``--replay`` and ``--speed`` (issue 15)."""
+    if options["replay"] is None:
+        return {}
+    from txsmarkets.exchange.recorded import read_recorded
+
+    return {"replay": read_recorded(options["replay"]), "speed": options["speed"]}

@@ -1,0 +1,131 @@
+"""Reading recorded market data, lazily: what `txsmarkets.exchange.replay` plays back.
+
+Two sources are read, both as files of records in the journal's format (a 13-byte header:
+direction ``I`` or ``O``, the time as a big-endian double, the payload length as a uint32;
+then the serialised ``seto.Payload``):
+
+- a recording made by ``twistd smarkets --record DIR`` (`txsmarkets.persistence.recording`):
+  files ``recording.NNNNNN.gz``, gzip-compressed, holding received market data only;
+- the journal of ``twistd smarkets --state-dir DIR``: files ``journal.NNNNNN`` (in
+  ``DIR/journal/``), every message in and out, of which the received market data is kept.
+
+`read_recorded` takes a file or a folder (a state folder, its ``journal/``, or a recording
+folder) and yields ``(time, payload)`` one record at a time, oldest first: however large the
+recording, only the record in hand is in memory. The format is read here rather than
+through `txsmarkets.persistence.journal` because the exchange does not import the
+persistence layer (see ``.importlinter``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import pathlib
+import struct
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from twisted.logger import Logger
+
+from txsmarkets.wire import seto_pb2
+
+__all__ = ["MARKET_DATA_TYPES", "RECORD_HEADER", "RecordingError", "read_recorded", "recorded_files"]
+
+_log = Logger()
+
+#: The journal's record header: direction, time, payload length.
+RECORD_HEADER = struct.Struct(">cdI")
+_IN = b"I"
+
+#: The payload types a recording holds and a replay plays back.
+MARKET_DATA_TYPES = frozenset(
+    (
+        seto_pb2.PAYLOAD_MARKET_QUOTES,
+        seto_pb2.PAYLOAD_CONTRACT_QUOTES,
+        seto_pb2.PAYLOAD_MARKET_STATE,
+        seto_pb2.PAYLOAD_RUNNINGBALL_NOTIFICATION,
+    )
+)
+
+_RECORDING = "recording."
+_JOURNAL = "journal."
+
+
+class RecordingError(ValueError):
+    """There is no recording or journal where one was named."""
+
+
+def _numbered(directory: pathlib.Path, prefix: str, suffix: str) -> list[pathlib.Path]:
+    files = []
+    for path in directory.glob(f"{prefix}*{suffix}"):
+        number = path.name[len(prefix) : len(path.name) - len(suffix)]
+        if number.isdigit():
+            files.append((int(number), path))
+    return [path for _, path in sorted(files)]
+
+
+def recorded_files(path: str | pathlib.Path) -> list[pathlib.Path]:
+    """The files to read for ``path``, oldest first: the file itself, a folder's
+    ``recording.NNNNNN.gz`` files, or else its journal files (in the folder or in its
+    ``journal/``). RecordingError when there are none."""
+    path = pathlib.Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise RecordingError(f"no recording or journal at {str(path)!r}")
+    for directory in (path, path / "journal"):
+        files = _numbered(directory, _RECORDING, ".gz") or _numbered(directory, _JOURNAL, "")
+        if files:
+            return files
+    raise RecordingError(f"{str(path)!r} holds no recording.NNNNNN.gz or journal.NNNNNN files")
+
+
+def _open(path: pathlib.Path) -> BinaryIO:
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def _file_records(path: pathlib.Path) -> Iterator[tuple[float, bytes]]:
+    header_size = RECORD_HEADER.size
+    unpack = RECORD_HEADER.unpack
+    with _open(path) as f:
+        read = f.read
+        try:
+            while True:
+                header = read(header_size)
+                if len(header) < header_size:
+                    return
+                direction, when, length = unpack(header)
+                data = read(length)
+                if len(data) < length:
+                    return
+                if direction == _IN:
+                    yield when, data
+        except (EOFError, OSError, zlib.error) as e:
+            # A process killed while recording leaves its last file cut short: what was
+            # written before the cut is good, the rest of the file is skipped.
+            _log.warn("{path}: cut short ({error}); going on with the next file", path=str(path), error=e)
+
+
+def read_recorded(path: str | pathlib.Path) -> Iterator[tuple[float, seto_pb2.Payload]]:
+    """``(receive time, payload)`` of every market-data message received in the recording
+    or journal at ``path``, oldest first, read as they are asked for. RecordingError (at
+    once, before any is read) when ``path`` holds none; a record that does not decode is
+    skipped with a warning."""
+    files = recorded_files(path)
+    return _payloads(files)
+
+
+def _payloads(files: list[pathlib.Path]) -> Iterator[tuple[float, seto_pb2.Payload]]:
+    parse = seto_pb2.Payload.FromString
+    wanted = MARKET_DATA_TYPES
+    for file in files:
+        for when, data in _file_records(file):
+            try:
+                payload = parse(data)
+            except Exception:
+                _log.warn("{path}: a record that does not decode, skipped", path=str(file))
+                continue
+            if payload.type in wanted:
+                yield when, payload

@@ -190,3 +190,38 @@ class MetricsTests(DaemonTestCase):
         self.assertIn("txsmarkets_reconnects_total 0.0", body)
         self.assertIn("txsmarkets_realised_pnl_pounds 0.0", body)
         self.assertEqual(await self.stop(process), 0)
+
+
+class ControlsTests(DaemonTestCase):
+    """The config file's ``[controls]`` section, and SIGUSR1 as the operator's kill switch."""
+
+    @inline
+    async def test_controls_refuse_and_sigusr1_halts(self) -> None:
+        exchange = await start_exchange(global_reactor())
+        self.addCleanup(exchange.stop)
+        demo = exchange.engine.accounts.by_username("demo")
+        config = self.folder / "daemon.conf"
+        config.write_text("[smarkets]\ncancel-on-exit = no\n\n[controls]\nmax-live-orders = 1\n")
+        process = self.spawn(
+            *self.daemon_args(exchange.port, "--config", str(config), "--state-dir", str(self.state),
+                              "--strategy", "teststrategies:Placer"),
+            env={"ORDERS": "3"},
+        )  # fmt: skip
+        await until(lambda: "refused=2" in self.output(process), "two creates refused by the controls")
+        self.assertEqual(len(demo.orders), 1)
+        names = [name for name, _ in self.sent()]
+        self.assertEqual(names.count("seto.order_create"), 1)
+        process.send_signal(signal.SIGUSR1)
+        await until(lambda: not demo.orders, "the live order cancelled by the halt")
+        await until(lambda: "halted=SIGUSR1" in self.output(process), "the status line to show the halt")
+        self.assertIn("trading halted: SIGUSR1 from the operator", self.output(process))
+        self.assertEqual(await self.stop(process), 0)
+        self.assertNothingSentAfterLogout()
+
+    @inline
+    async def test_bad_controls_section_is_one_line(self) -> None:
+        config = self.folder / "daemon.conf"
+        config.write_text("[smarkets]\n\n[controls]\nmax-live-order = 1\n")
+        process = self.spawn(*self.daemon_args(free_port(), "--config", str(config)))
+        self.assertEqual(await self.exit_status(process), 1)
+        self.assertOneLineError(self.output(process), "[controls]", "max-live-order")

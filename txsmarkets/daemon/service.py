@@ -21,6 +21,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txsmarkets.client import Session, SessionSettings, SessionState, StreamingAPIClient
+from txsmarkets.client.controls import Controls
 from txsmarkets.exceptions import ConnectionError, LoginError, SessionClosed
 from txsmarkets.persistence.state import StateDirectory
 from txsmarkets.strategy import CallableStrategy, Strategy, StrategyError, StrategyHost, load_strategy
@@ -85,6 +86,31 @@ def exit_with_status(svc: SmarketsService) -> None:
     atexit.register(leave)
 
 
+def install_signal_handlers(reactor: Any, svc: SmarketsService) -> None:
+    """Once the reactor runs: SIGTERM and SIGINT stop it (the service logs out, and the
+    process exits 0, not "killed by a signal" as twistd would have it); SIGUSR1 halts
+    trading (`Controls.halt`: every live order cancelled, no new creates) and SIGUSR2
+    lifts the halt (`Controls.reset`)."""
+
+    def stop(signum: int, frame: Any) -> None:
+        _log.info("{signal} received: stopping", signal=signal.Signals(signum).name)
+        reactor.callFromThread(reactor.stop)
+
+    def halt(signum: int, frame: Any) -> None:
+        reactor.callFromThread(svc.halt, "SIGUSR1 from the operator")
+
+    def resume(signum: int, frame: Any) -> None:
+        reactor.callFromThread(svc.resume_trading)
+
+    def install() -> None:
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGUSR1, halt)
+        signal.signal(signal.SIGUSR2, resume)
+
+    reactor.callWhenRunning(install)
+
+
 class SmarketsService(service.MultiService):
     """Logs in, stays logged in (reconnecting and resuming), and runs a strategy.
 
@@ -120,6 +146,7 @@ class SmarketsService(service.MultiService):
         cancel_timeout: float = 10.0,
         logout_timeout: float = 5.0,
         metrics: str | None = None,
+        controls: Controls | None = None,
     ) -> None:
         super().__init__()
         if status_interval <= 0:
@@ -140,6 +167,8 @@ class SmarketsService(service.MultiService):
         self.cancel_timeout = cancel_timeout
         self.logout_timeout = logout_timeout
         self.metrics = metrics
+        #: The trading controls every order passes (none set: only the kill switch).
+        self.controls = controls if controls is not None else Controls()
         self._metrics_port: Any = None
         self.exchange: Any = None
         self.session: Session | None = None
@@ -192,6 +221,7 @@ class SmarketsService(service.MultiService):
                 return
         session = self.session = Session(self.settings, reactor=self.reactor)
         client = self.client = StreamingAPIClient(session)
+        client.controls = self.controls
         if self.state_dir is not None:
             self.state = StateDirectory(self.state_dir)
             try:
@@ -329,7 +359,7 @@ class SmarketsService(service.MultiService):
         if session.connected:
             client.ping().addCallbacks(self._pong, lambda failure: None)
         protocol = session.protocol
-        sent, received = (protocol._sent, protocol._received) if protocol is not None else self._counts
+        sent, received = (protocol.messagesSent, protocol.messagesReceived) if protocol is not None else self._counts
         rate_in = (received - self._counts[1]) / self.status_interval
         rate_out = (sent - self._counts[0]) / self.status_interval
         self._counts = (sent, received)
@@ -337,7 +367,8 @@ class SmarketsService(service.MultiService):
         _log.info(
             "status: {state} session={session} inseq={inseq} outseq={outseq} "
             "in={rate_in:.1f}/s out={rate_out:.1f}/s rtt={rtt} live_orders={orders} balance={balance} "
-            "exposure={exposure} fills={fills} realised_pnl={pnl} reconnects={reconnects}",
+            "exposure={exposure} fills={fills} realised_pnl={pnl} reconnects={reconnects} "
+            "refused={refused} halted={halted}",
             state="connected" if session.connected else "disconnected",
             session=session.session_id,
             inseq=session.sequence.inseq,
@@ -351,7 +382,20 @@ class SmarketsService(service.MultiService):
             fills=figures.fills,
             pnl=figures.realised_pnl,
             reconnects=figures.reconnects,
+            refused=sum(self.controls.refusals.values()),
+            halted=self.controls.halted or "no",
         )
+
+    def halt(self, reason: str) -> None:
+        """Halt trading: cancel every live order and refuse new creates until
+        `resume_trading` (the kill switch of the trading controls)."""
+        _log.warn("trading halted: {reason}", reason=reason)
+        self.controls.halt(reason)
+
+    def resume_trading(self) -> None:
+        """Lift a halt: creates pass the controls again."""
+        _log.warn("trading resumed by the operator")
+        self.controls.reset()
 
     def _pong(self, rtt: float) -> None:
         self.last_rtt = rtt
@@ -394,10 +438,6 @@ class SmarketsService(service.MultiService):
         if self._metrics_port is not None:
             await self._metrics_port.stopListening()
         await super().stopService()
-        # twistd ends a process stopped by SIGTERM or SIGINT by raising the signal again, so
-        # its status says "killed"; ours logged out and flushed its journal: a clean exit 0.
-        if getattr(self.reactor, "_exitSignal", None) in (signal.SIGTERM, signal.SIGINT):
-            self.reactor._exitSignal = None
 
     async def _cancel_everything(self, client: StreamingAPIClient) -> None:
         """Cancel every live order and wait for each ``order_cancelled``, within

@@ -21,7 +21,8 @@ from txsmarkets.client.settings import SessionSettings
 from txsmarkets.configuration import ConfigurationReader
 from txsmarkets.errors import Error
 from txsmarkets.persistence.state import StateDirectory, StateError
-from txsmarkets.daemon.service import EXIT_STATUSES, SmarketsService, exit_with_status
+from txsmarkets.client.controls import Controls, InvalidControls
+from txsmarkets.daemon.service import EXIT_STATUSES, SmarketsService, exit_with_status, install_signal_handlers
 from txsmarkets.strategy import load_strategy
 
 #: Options whose value is a path: in a config file, relative to that file.
@@ -117,9 +118,15 @@ class Options(usage.Options):
             if not config.has_section("smarkets"):
                 raise SetupError(f"config file {self['config']!r} has no [smarkets] section")
             items = config.items("smarkets")
+            controls = config["controls"] if config.has_section("controls") else None
         except (Error, configparser.Error, ValueError, OSError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise SetupError(f"config file {self['config']!r} is not a valid INI file: {reason}") from None
+        if controls is not None:
+            try:
+                self["controls"] = Controls.from_config(controls)
+            except InvalidControls as e:
+                raise SetupError(f"config file {self['config']!r}: [controls]: {e}") from None
         for key, value in items:
             self._from_file.add(key)
             if key == "subscribe":
@@ -249,7 +256,9 @@ def makeService(options: Options) -> service.IService:
         cancel_on_disconnect=bool(options["cancel-on-disconnect"]),
         stop_on_strategy_error=bool(options["stop-on-strategy-error"]),
         metrics=options["metrics"],
+        controls=options.get("controls"),
     )
     svc.record_dir = options["record"]
     exit_with_status(svc)
+    install_signal_handlers(reactor, svc)
     return svc

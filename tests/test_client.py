@@ -19,7 +19,7 @@ from txsmarkets.exceptions import (
     PingLost,
     RequestTimeout,
 )
-from txsmarkets.client import SmarketsClientFactory
+from txsmarkets.client import SessionState, SmarketsClientFactory
 from txsmarkets.testing import ScriptedExchange
 from txsmarkets.wire.framing import frame_encode
 from txsmarkets.wire.messages import eto_message, message_name
@@ -109,7 +109,7 @@ class LoginTests(unittest.TestCase):
         ex.sent()
         ex.seq = 1
         ex.logout(eto_pb2.LOGOUT_UNKNOWN_SESSION)
-        self.assertFalse(ex.session.closed)
+        self.assertIsNot(ex.session.state, SessionState.FAILED)
         ex.connect()
         login = ex.sent()[0]
         self.assertEqual(login.eto_payload.seq, 1)
@@ -137,7 +137,7 @@ class LoginTests(unittest.TestCase):
             ex = FakeExchange()
             ex.login()
             ex.logout(reason)
-            self.assertFalse(ex.session.closed)
+            self.assertIsNot(ex.session.state, SessionState.FAILED)
             self.assertTrue(ex.factory.continueTrying)
             # The exchange ended the session: the next login begins a new one.
             self.assertIsNone(ex.session.session_id)
@@ -644,7 +644,7 @@ class ReviewRegressionTests(unittest.TestCase):
         ex.logout(eto_pb2.LOGOUT_DOWNTIME)
         waiting = ex.client.login()
         ex.session.connection_failed(Failure(ConnectionRefusedError()))
-        self.assertFalse(ex.session.closed)
+        self.assertIsNot(ex.session.state, SessionState.FAILED)
         self.assertNoResult(waiting)
 
     def test_abort_when_a_closing_peer_does_not_read(self) -> None:

@@ -31,6 +31,7 @@ from txsmarkets.exchange.accounts import Credentials
 from txsmarkets.exchange.catalogue import demo_catalogue
 from txsmarkets.exchange.engine import MatchingEngine
 from txsmarkets.exchange.server import ExchangeServerFactory
+from txsmarkets.client import SessionState
 from txsmarkets.client.factory import SmarketsClientFactory
 from txsmarkets.wire.framing import frame_decode_all, frame_encode
 from txsmarkets.wire.messages import message_name
@@ -256,8 +257,8 @@ class ClientSide(Side):
             self.delivered.append(message)
 
     def connect(self) -> None:
-        if self.session.closed or not self.factory.continueTrying:
-            raise AssertionError("the client has stopped: it would not connect again")
+        if self.session.state in (SessionState.FAILED, SessionState.CLOSED):
+            raise AssertionError(f"the client has stopped ({self.session.state.value}): it would not connect again")
         self._attach(self.factory.buildProtocol(None))
 
     def app(self, n: int) -> tuple[str, str]:
@@ -288,12 +289,15 @@ class ClientSide(Side):
 
     def check(self, what: list[str]) -> str | None:
         """``check login|ping|logout ok|pending|failed [REASON]``, ``check stopped|retrying``."""
+        state = self.session.state
         if what == ["stopped"]:
-            return None if not self.factory.continueTrying else "the client would reconnect"
-        if what == ["retrying"]:
-            if self.factory.continueTrying and not self.session.closed:
+            if state in (SessionState.FAILED, SessionState.CLOSED):
                 return None
-            return "the client has given up reconnecting"
+            return f"the client would reconnect ({state.value})"
+        if what == ["retrying"]:
+            if state is SessionState.WAITING_TO_RETRY:
+                return None
+            return f"the client is not retrying ({state.value})"
         if len(what) < 2 or what[0] not in ("login", "ping", "logout"):
             raise ScriptError(f"cannot check {' '.join(what)!r}")
         request, state = what[0], what[1]

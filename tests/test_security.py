@@ -13,7 +13,7 @@ from twisted.trial import unittest
 from tests.certs import make_certificates
 from tests.support import close_client, global_reactor, inline
 from txsmarkets.wire import seto_pb2
-from txsmarkets.client import BUY, Session, SessionSettings, StreamingAPIClient
+from txsmarkets.client import BUY, Session, SessionSettings, SessionState, StreamingAPIClient
 from txsmarkets.exceptions import (
     ConnectionError,
     ConnectionLost,
@@ -198,7 +198,7 @@ class TLSTests(SecurityTestCase):
         self.assertEqual(self.checks, [])
         self.assertEqual(self.exchange.factory.sessions, {})
         self.assertIsNone(session.factory)  # stopped and let go: nothing left to retry
-        self.assertTrue(session.closed)
+        self.assertIs(session.state, SessionState.FAILED)
 
     @inline
     async def test_untrusted_certificate_refused(self) -> None:
@@ -286,7 +286,7 @@ class RefusedLoginTests(SecurityTestCase):
     async def assertNoReconnect(self, session: Session) -> None:
         self.assertIsNone(session.factory)
         self.assertFalse(self.refused_factory.continueTrying)
-        self.assertTrue(session.closed)
+        self.assertIs(session.state, SessionState.FAILED)
         self.assertEqual(self.connections, 1)
         # Whatever the backoff would have been, its time passes now: a retry would open a
         # connection at once.

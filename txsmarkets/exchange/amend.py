@@ -13,7 +13,7 @@ from txsmarkets.exchange.market import (
     _available,
     _liability,
 )
-from txsmarkets.odds import is_valid_price
+from txsmarkets.exchange.requests import invalid_reasons
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
 
@@ -96,8 +96,9 @@ class OrderAmendments:
             return
         price = request.price
         quantity = request.quantity
-        if not (quantity and is_valid_price(price)):
-            self._order_invalid(account, seq, reference, price, quantity)
+        reasons = invalid_reasons(request)
+        if reasons:
+            self._order_invalid(account, seq, reference, reasons)
             return
         market = self._markets[orig.market_id]
         if request.HasField("market_id") and request.market_id != orig.market_id:

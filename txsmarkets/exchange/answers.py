@@ -14,7 +14,6 @@ from txsmarkets.exchange.market import (
     _set_money,
     _set_reference,
 )
-from txsmarkets.odds import is_valid_price
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
 
@@ -25,15 +24,12 @@ class EngineAnswers:
     """The builders of the engine's account messages (a part of `MatchingEngine`)."""
 
     def _order_invalid(
-        self, account: Account, seq: int, reference: int | None, price: int, quantity: int
+        self, account: Account, seq: int, reference: int | None, reasons: list[int]
     ) -> None:
         payload = new_payload(_P_ORDER_INVALID)
         body = payload.order_invalid
         body.seq = seq
-        if not is_valid_price(price):
-            body.reasons.append(seto_pb2.ORDER_INVALID_INVALID_PRICE)
-        if not quantity:
-            body.reasons.append(seto_pb2.ORDER_INVALID_INVALID_QUANTITY)
+        body.reasons.extend(reasons)
         if reference is not None:
             body.reference = reference
         self._send_unnumbered(account, payload)

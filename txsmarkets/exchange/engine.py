@@ -102,7 +102,7 @@ from txsmarkets.exchange.market import (
     _Payload,
 )
 from txsmarkets.exchange.operator import MarketOperator
-from txsmarkets.odds import is_valid_price
+from txsmarkets.exchange.requests import invalid_reasons, request_error
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
 
@@ -250,11 +250,14 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
 
     # Commands from sessions
 
-    def submit(self, account_id: int, payload: seto_pb2.Payload) -> None:
+    def submit(self, account_id: int, payload: seto_pb2.Payload) -> str | None:
         """Handle one application message of a logged-in account; never raises.
 
         Order messages and settings are answered through ``on_account``; other payload
-        types (subscriptions are the session's business) are logged and ignored.
+        types (subscriptions are the session's business) are logged and ignored. A request
+        with a required field missing or an enum value unknown that has no reason of its
+        own (see `txsmarkets.exchange.requests`) is not acted on: what is wrong with it is
+        returned, for the session to treat as a protocol error. Otherwise returns None.
         """
         try:
             account = self.accounts.get(account_id)
@@ -263,7 +266,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
                     "ignoring a message from unknown account {account_id!r}",
                     account_id=account_id,
                 )
-                return
+                return None
             handler = self._handlers.get(payload.type)
             if handler is None:
                 log.warn(
@@ -271,7 +274,11 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
                     type=payload.type,
                     account_id=account_id,
                 )
-                return
+                return None
+            error = request_error(payload)
+            if error is not None:
+                log.warn("refusing a request from account {account_id}: {error}", account_id=account_id, error=error)
+                return error
             handler(account, payload)
         except Exception:
             log.failure(
@@ -281,6 +288,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
         finally:
             if self._touched:
                 self._publish()
+        return None
 
     def session_failed(self, account_id: int) -> None:
         """The account's session died: cancel its live orders if its settings say so.
@@ -303,8 +311,9 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
         label = create.label if create.HasField("label") else None
         price = create.price
         quantity = create.quantity
-        if not (quantity and is_valid_price(price)):
-            self._order_invalid(account, seq, reference, price, quantity)
+        reasons = invalid_reasons(create)
+        if reasons:
+            self._order_invalid(account, seq, reference, reasons)
             return
         market = self._markets.get(create.market_id)
         book = market.books.get(create.contract_id) if market is not None else None

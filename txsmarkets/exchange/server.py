@@ -23,6 +23,7 @@ from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.wire.framing import ULEB128StringReceiver
 from txsmarkets.wire.messages import SETO_FIELDS, account_sequence, bad_text, eto_message, new_payload
 from txsmarkets.session.protocol import SessionProtocolMixin
+from txsmarkets.exchange.requests import REQUEST_TYPES, request_error
 from txsmarkets.session.sequencer import SequenceState, Verdict
 from txsmarkets.session.throttle import TokenBucket
 
@@ -257,8 +258,16 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
                 # A label that is not UTF-8 could not be echoed back in any answer.
                 self.invalidPayload(payload.SerializePartialToString(), "order text not UTF-8")
                 return
-            factory.engine.submit(session.account.id, payload)
-        elif kind == seto_pb2.PAYLOAD_MARKET_SUBSCRIBE:
+            error = factory.engine.submit(session.account.id, payload)
+            if error is not None:
+                self.invalidPayload(payload.SerializePartialToString(), error)
+            return
+        if kind in REQUEST_TYPES:
+            error = request_error(payload)
+            if error is not None:
+                self.invalidPayload(payload.SerializePartialToString(), error)
+                return
+        if kind == seto_pb2.PAYLOAD_MARKET_SUBSCRIBE:
             factory.subscribe(session, payload.market_subscribe.market_id)
         elif kind == seto_pb2.PAYLOAD_MARKET_UNSUBSCRIBE:
             factory.unsubscribe(session, payload.market_unsubscribe.market_id)

@@ -215,28 +215,31 @@ class PreLoginTests(HostileTestCase):
 class DripFeedTests(HostileTestCase):
     @inline
     async def test_drip_fed_frame_is_not_a_sign_of_life(self) -> None:
-        """A logged-in peer that sends one byte of an unfinished frame every interval is
-        ended as silent within three heartbeat intervals."""
+        """A logged-in peer that sends one byte of an unfinished frame four times an interval
+        is ended as silent: after ``heartbeat_misses`` (3) intervals of no whole frame, give
+        or take the half interval between the exchange's checks, not ten intervals later."""
         interval = 0.2
-        await self.start(heartbeat_interval=interval, heartbeat_misses=2)
+        await self.start(heartbeat_interval=interval)
         client = await self.raw()
         await client.login()
         reactor = global_reactor()
         started = reactor.seconds()
         header = _varint(1000)
-        state = {"sent": 0}
+        state: dict[str, Any] = {"sent": 0, "call": None}
 
         def drip() -> None:
             if client.closed.called:
                 return
             client.transport.write(header[:1] if state["sent"] == 0 else b"x")
             state["sent"] += 1
-            reactor.callLater(interval / 4, drip)
+            state["call"] = reactor.callLater(interval / 4, drip)
 
         drip()
+        self.addCleanup(lambda: state["call"].active() and state["call"].cancel())
         await until(lambda: client.closed.called, "the drip-fed connection to be ended", timeout=interval * 10)
         elapsed = reactor.seconds() - started
-        self.assertLess(elapsed, interval * 3)
+        self.assertLess(elapsed, interval * 3.5)
+        self.assertGreater(state["sent"], 8)  # the bytes kept coming all along
         reasons = [
             eto_pb2.LogoutReason.Name(p.eto_payload.logout.reason) for p in client.received if message_name(p) == "eto.logout"
         ]

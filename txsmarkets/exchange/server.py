@@ -9,13 +9,15 @@ window, throttles, fans market data out to subscribers and hands orders to the
 
 from __future__ import annotations
 
+import enum
 import uuid
 from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.internet.protocol import ServerFactory
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -27,7 +29,7 @@ from txsmarkets.exchange.requests import REQUEST_TYPES, request_error
 from txsmarkets.session.sequencer import SequenceState, Verdict
 from txsmarkets.session.throttle import TokenBucket
 
-__all__ = ["ExchangeServerFactory", "ExchangeServerProtocol", "ServerSession"]
+__all__ = ["DEFAULTS", "ConnectionPhase", "ExchangeServerFactory", "ExchangeServerProtocol", "ServerSession"]
 
 _log = Logger()
 
@@ -42,6 +44,44 @@ _ORDER_TYPES = frozenset(
         seto_pb2.PAYLOAD_SETTINGS,
     }
 )
+
+
+#: The factory's limits unless told otherwise; see "Embedded exchange limits" in README.rst.
+#: Sized for a small host (2 cores, 24 GiB): ``max_connections`` connections each with a
+#: full ``max_output_buffer`` is 16 GiB, ``max_pending`` logins each parking a
+#: ``max_login_frame`` frame 8 MiB.
+DEFAULTS: dict[str, int] = {
+    "max_connections": 4096,
+    "max_pending": 512,
+    "max_login_frame": 16 * 1024,
+    "max_frame": 1024 * 1024,
+    "max_output_buffer": 4 * 1024 * 1024,
+    # Order entry as a retail venue allows it, not a load generator: 50 requests a second
+    # on average, 100 at once, announced with a one-second tick.
+    "throttle_rate": 50,
+    "throttle_burst": 100,
+    "throttle_tick_ms": 1000,
+}
+
+
+class ConnectionPhase(enum.Enum):
+    """Where a connection to the exchange stands."""
+
+    #: Connected; no login yet (the login timeout runs, frames are at most a login's size).
+    AWAITING_LOGIN = "awaiting login"
+    #: A login arrived and its credentials are being checked (nothing more is read).
+    AUTHENTICATING = "authenticating"
+    #: Logged in to a session: requests are served.
+    ESTABLISHED = "established"
+    #: Refused, logged out or dropped: what is written still goes, nothing more is done.
+    CLOSING = "closing"
+
+
+_AWAITING = ConnectionPhase.AWAITING_LOGIN
+_AUTHENTICATING = ConnectionPhase.AUTHENTICATING
+_ESTABLISHED = ConnectionPhase.ESTABLISHED
+_CLOSING = ConnectionPhase.CLOSING
+_PRE_LOGIN = frozenset((_AWAITING, _AUTHENTICATING))
 
 
 class ServerSession:
@@ -83,7 +123,7 @@ class _OutputWatch:
 
 
 class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
-    """One connection to the exchange."""
+    """One connection to the exchange; its `phase` says where it stands."""
 
     factory: ExchangeServerFactory
     answerHeartbeats = False
@@ -91,18 +131,38 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
     session: ServerSession | None = None
     _loginTimer: IDelayedCall | None = None
     _backlog = 0
-    _ended = False
-    _authenticating = False
+    _phase = _AWAITING
+
+    @property
+    def phase(self) -> ConnectionPhase:
+        """The connection's `ConnectionPhase`."""
+        return self._phase
+
+    def _enter(self, phase: ConnectionPhase) -> None:
+        old = self._phase
+        if old is phase or old is _CLOSING:
+            return
+        self._phase = phase
+        if old in _PRE_LOGIN and phase not in _PRE_LOGIN:
+            self.factory.pending -= 1
+        if phase is _ESTABLISHED:
+            self.MAX_LENGTH = self.factory.max_frame
 
     @property
     def loggedIn(self) -> bool:  # type: ignore[override]
-        return self.session is not None
+        return self._phase is _ESTABLISHED
+
+    @property
+    def _ended(self) -> bool:
+        return self._phase is _CLOSING
 
     def awaitingLogin(self) -> bool:
-        return self.session is None and not self._ended
+        return self._phase in _PRE_LOGIN
 
     def payloadBeforeLogin(self, payload: seto_pb2.Payload) -> None:
         """Anything but a login first: the session has not begun, the peer is refused."""
+        if self._phase is _CLOSING:
+            return  # what was read after the end
         self._refuse(eto_pb2.LOGOUT_UNAUTHORISED)
 
     def connectionMade(self) -> None:
@@ -112,14 +172,16 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         self.heartbeatInterval = factory.heartbeat_interval
         self.heartbeatMisses = factory.heartbeat_misses
         self.closeTimeout = factory.close_timeout
-        self.MAX_LENGTH = factory.max_frame
+        # Until the login, no frame larger than a login can be.
+        self.MAX_LENGTH = factory.max_login_frame
         #: Fires when this connection has closed.
         self.closed: Deferred[None] = Deferred()
+        factory.connections.add(self)
+        factory.pending += 1
         super().connectionMade()
         self._watch = _OutputWatch()
         self.transport.registerProducer(self._watch, True)
         self._loginTimer = self.clock.callLater(factory.login_timeout, self._loginTimedOut)
-        factory.connections.add(self)
 
     def sendString(self, string: bytes) -> None:
         if self._watch.paused:
@@ -131,7 +193,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
                         session=self.session,
                         limit=self.factory.max_output_buffer,
                     )
-                    self._ended = True
+                    self._enter(_CLOSING)
                     self.transport.abortConnection()
                 return
         else:
@@ -148,7 +210,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         """Refuse the login with ``reason`` and close."""
         _log.info("login refused: {reason}", reason=eto_pb2.LogoutReason.Name(reason))
         self._stopLoginTimer()
-        self._ended = True
+        self._enter(_CLOSING)
         self.sendLogout(reason)
         self.disconnect()
 
@@ -158,16 +220,23 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         self._loginTimer = None
 
     def loginReceived(self, payload: seto_pb2.Payload) -> None:
-        if self._ended:
+        phase = self._phase
+        if phase is _CLOSING:
             return
-        if self.session is not None:
+        if phase is _ESTABLISHED:
             _log.warn("second login on {session}; dropping the connection", session=self.session)
+            self._enter(_CLOSING)
             self.disconnect()
             return
-        if self._authenticating:
+        if phase is _AUTHENTICATING:
             _log.warn("login while a login is being checked; dropping the connection")
+            self._enter(_CLOSING)
             self.disconnect()
             return
+        # The login has come in time: how long it waits for the password check (behind a
+        # crowd of others) is the exchange's business, not the peer's lateness.
+        self._stopLoginTimer()
+        self._enter(_AUTHENTICATING)
         accounts = self.factory.engine.accounts
         login = payload.login
         if login.HasField("cookie"):
@@ -182,15 +251,18 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         # Password hashing takes tens of milliseconds: off the reactor thread, so that a
         # crowd of logins does not stall every session's heartbeats. Nothing more is read
         # from this connection until the answer is in.
-        self._authenticating = True
         self.pauseProducing()
         d = deferToThreadPool(self.clock, pool(), check, *args)
         d.addCallback(self._authenticated, payload)
-        d.addErrback(lambda failure: _log.failure("checking a login failed", failure) or self.disconnect())
+        d.addErrback(self._authenticationFailed)
         d.addBoth(self._authenticationDone)
 
+    def _authenticationFailed(self, failure: Failure) -> None:
+        _log.failure("checking a login failed", failure)
+        self._enter(_CLOSING)
+        self.disconnect()
+
     def _authenticationDone(self, result: object) -> None:
-        self._authenticating = False
         if self.transport is not None and not self.transport.disconnecting and not self._ended:
             self.resumeProducing()
 
@@ -220,6 +292,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
             factory.attach(session, self)
         self._stopLoginTimer()
         self.session = session
+        self._enter(_ESTABLISHED)
         self.sequence = session.sequence
         self.sequence.new_connection()
         expected = self.sequence.inseq
@@ -298,13 +371,13 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
     def logoutReceived(self, payload: seto_pb2.Payload) -> None:
         if self.session is not None:
             self.factory.end_session(self.session, failed=False)
-        self._ended = True
+        self._enter(_CLOSING)
         self.sendLogout(eto_pb2.LOGOUT_CONFIRMATION)
         self.disconnect()
 
     def peerSilent(self) -> None:
         _log.info("{session} silent; ending it", session=self.session)
-        self._ended = True
+        self._enter(_CLOSING)
         self.sendLogout(eto_pb2.LOGOUT_HEARTBEAT_TIMEOUT)
         if self.session is not None:
             self.factory.end_session(self.session, failed=True)
@@ -312,10 +385,11 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
 
     def invalidPayload(self, data: bytes, why: str) -> None:
         super().invalidPayload(data, why)
-        self._ended = True
+        self._enter(_CLOSING)
 
     def connectionLost(self, reason: Failure) -> None:
         self._stopLoginTimer()
+        self._enter(_CLOSING)
         super().connectionLost(reason)
         self.factory.connections.discard(self)
         if self.session is not None:
@@ -342,12 +416,15 @@ class ExchangeServerFactory(ServerFactory):
         heartbeat_misses: int = 3,
         login_timeout: float = 10.0,
         resume_window: float = 300.0,
-        max_output_buffer: int = 8 * 1024 * 1024,
-        max_frame: int = 1024 * 1024,
+        max_output_buffer: int = DEFAULTS["max_output_buffer"],
+        max_frame: int = DEFAULTS["max_frame"],
+        max_login_frame: int = DEFAULTS["max_login_frame"],
+        max_connections: int = DEFAULTS["max_connections"],
+        max_pending: int = DEFAULTS["max_pending"],
         replay_capacity: int = 100000,
-        throttle_rate: int = 100000,
-        throttle_burst: int = 100000,
-        throttle_tick_ms: int = 1000,
+        throttle_rate: int = DEFAULTS["throttle_rate"],
+        throttle_burst: int = DEFAULTS["throttle_burst"],
+        throttle_tick_ms: int = DEFAULTS["throttle_tick_ms"],
         close_timeout: float = 5.0,
     ) -> None:
         self.engine = engine
@@ -358,11 +435,18 @@ class ExchangeServerFactory(ServerFactory):
         self.resume_window = resume_window
         self.max_output_buffer = max_output_buffer
         self.max_frame = max_frame
+        self.max_login_frame = max_login_frame
+        self.max_connections = max_connections
+        self.max_pending = max_pending
         self.replay_capacity = replay_capacity
         self.throttle_rate = throttle_rate
         self.throttle_burst = throttle_burst
         self.throttle_tick_ms = throttle_tick_ms
         self.close_timeout = close_timeout
+        #: Connections not yet logged in (awaiting their login or its check).
+        self.pending = 0
+        #: Connections refused at once for the caps, for the record.
+        self.refused = 0
         self.sessions: dict[str, ServerSession] = {}
         self.connections: set[ExchangeServerProtocol] = set()
         self._by_account: dict[int, set[ServerSession]] = {}
@@ -370,6 +454,22 @@ class ExchangeServerFactory(ServerFactory):
         engine.on_account = self._account_message
         engine.on_market = self._market_message
         engine.market_watched = self._subscribers.__contains__
+
+    def buildProtocol(self, addr: IAddress) -> Protocol | None:
+        """A protocol for a new connection, or None (Twisted closes it at once) when
+        ``max_connections`` are open or ``max_pending`` have not logged in yet."""
+        if len(self.connections) >= self.max_connections or self.pending >= self.max_pending:
+            self.refused += 1
+            if self.refused == 1 or self.refused % 1000 == 0:
+                _log.warn(
+                    "refusing connections: {connections} open, {pending} not logged in "
+                    "({refused} refused so far)",
+                    connections=len(self.connections),
+                    pending=self.pending,
+                    refused=self.refused,
+                )
+            return None
+        return super().buildProtocol(addr)
 
     def throttle_limits(self) -> seto_pb2.Payload:
         """The ``seto.throttle_limits_changed`` announced at each login."""
@@ -397,6 +497,7 @@ class ExchangeServerFactory(ServerFactory):
         if old is not None and old is not protocol:
             # The client came back on a new connection before we noticed the old one die.
             old.session = None
+            old._enter(_CLOSING)
             old.disconnect()
         session.protocol = protocol
 

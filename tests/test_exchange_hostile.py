@@ -244,3 +244,18 @@ class DripFeedTests(HostileTestCase):
             eto_pb2.LogoutReason.Name(p.eto_payload.logout.reason) for p in client.received if message_name(p) == "eto.logout"
         ]
         self.assertEqual(reasons, ["LOGOUT_HEARTBEAT_TIMEOUT"])
+
+
+class LoginCrowdTests(HostileTestCase):
+    @inline
+    async def test_time_queued_for_the_password_check_is_not_late(self) -> None:
+        """Forty logins at once, each a PBKDF2 check of tens of milliseconds in the reactor's
+        thread pool, with a login timeout shorter than the queue: every one logs in."""
+        await self.start(login_timeout=0.3)
+        clients = [await self.raw() for _ in range(40)]
+        responses = await defer.gatherResults([defer.Deferred.fromCoroutine(c.login()) for c in clients])
+        self.assertEqual(len(responses), 40)
+        for client in clients:
+            self.assertNotIn("eto.logout", client.names())
+        self.assertEqual(len(self.exchange.factory.sessions), 40)
+        self.assertEqual(self.exchange.factory.pending, 0)

@@ -10,10 +10,11 @@ window, throttles, fans market data out to subscribers and hands orders to the
 from __future__ import annotations
 
 import enum
+import os
 import uuid
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredSemaphore, succeed
 from twisted.internet.threads import deferToThreadPool
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.interfaces import IAddress
@@ -49,10 +50,10 @@ _ORDER_TYPES = frozenset(
 #: The factory's limits unless told otherwise; see "Embedded exchange limits" in README.rst.
 #: Sized for a small host (2 cores, 24 GiB): ``max_connections`` connections each with a
 #: full ``max_output_buffer`` is 16 GiB, ``max_pending`` logins each parking a
-#: ``max_login_frame`` frame 8 MiB.
+#: ``max_login_frame`` frame 32 MiB.
 DEFAULTS: dict[str, int] = {
     "max_connections": 4096,
-    "max_pending": 512,
+    "max_pending": 2048,
     "max_login_frame": 16 * 1024,
     "max_frame": 1024 * 1024,
     "max_output_buffer": 4 * 1024 * 1024,
@@ -252,7 +253,15 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         # crowd of logins does not stall every session's heartbeats. Nothing more is read
         # from this connection until the answer is in.
         self.pauseProducing()
-        d = deferToThreadPool(self.clock, pool(), check, *args)
+
+        def checkInThread() -> Deferred[Any]:
+            if self._phase is not _AUTHENTICATING:
+                return succeed(None)  # gone while queued: nothing to check
+            return deferToThreadPool(self.clock, pool(), check, *args)  # type: ignore[arg-type]
+
+        # At most ``login_threads`` checks at once: the rest queue here, so that the hashing
+        # leaves a core to the reactor and the sessions already logged in keep heartbeating.
+        d = self.factory.login_checks.run(checkInThread)
         d.addCallback(self._authenticated, payload)
         d.addErrback(self._authenticationFailed)
         d.addBoth(self._authenticationDone)
@@ -426,6 +435,7 @@ class ExchangeServerFactory(ServerFactory):
         throttle_burst: int = DEFAULTS["throttle_burst"],
         throttle_tick_ms: int = DEFAULTS["throttle_tick_ms"],
         close_timeout: float = 5.0,
+        login_threads: int | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -443,6 +453,10 @@ class ExchangeServerFactory(ServerFactory):
         self.throttle_burst = throttle_burst
         self.throttle_tick_ms = throttle_tick_ms
         self.close_timeout = close_timeout
+        #: Password checks run at once in the reactor's thread pool (by default one fewer
+        #: than the CPUs, at least one); the rest wait their turn, not against the timeout.
+        self.login_threads = login_threads or max(1, (os.cpu_count() or 2) - 1)
+        self.login_checks = DeferredSemaphore(self.login_threads)
         #: Connections not yet logged in (awaiting their login or its check).
         self.pending = 0
         #: Connections refused at once for the caps, for the record.

@@ -88,6 +88,12 @@ class QuickBenchmarkTests(unittest.TestCase):
         self.assertIsInstance(result["rss_growth_mib"], (int, float))
         self.assertAlmostEqual(result["rss_growth_mib"], result["rss_end_mib"] - result["rss_start_mib"], places=1)
 
+    def test_cancel_all(self) -> None:
+        result = self.run_bench("cancel_all")
+        self.assertEqual((result["orders"], result["cancelled_seen"]), (5000, 5000))
+        self.assertTrue(result["reader_connected"])
+        self.assertPositive(result, "cancel_all_s", "pings", "ping_p99_ms", "rss_after_mib")
+
     def test_sessions(self) -> None:
         result = self.run_bench("sessions")
         self.assertEqual(result["sessions"], 30)

@@ -74,6 +74,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from decimal import Decimal
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from twisted.logger import Logger
@@ -151,6 +152,11 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
             for market in self._markets.values()
             for contract_id, book in market.books.items()
         }
+        #: Messages an order_cancel_all may produce in one go; the rest wait for
+        #: `continue_work` (None: all at once, the default; the server sets it).
+        self.answer_chunk: int | None = None
+        # Per account, the unfinished cancel-alls: their orders still to go through.
+        self._work: dict[int, list[Iterator[Order]]] = {}
         self._orders: dict[int, Order] = {}
         self._done: dict[int, Order] = {}
         self._done_ids: deque[int] = deque()

@@ -109,18 +109,38 @@ class ServerSession:
 
 
 class _OutputWatch:
-    """A push producer registered on the transport, to know when the peer stops reading."""
+    """A push producer registered on the transport, to know when the peer stops reading.
+
+    While the transport's buffer is full the watch is paused: a large answer waits (see
+    `ExchangeServerFactory`), and if it stays paused for ``stall_timeout`` seconds the peer
+    has really stopped reading and its connection is dropped.
+    """
 
     paused = False
+    _timer: IDelayedCall | None = None
+
+    def __init__(self, protocol: ExchangeServerProtocol) -> None:
+        self.protocol = protocol
 
     def pauseProducing(self) -> None:
         self.paused = True
+        if self._timer is None:
+            factory = self.protocol.factory
+            self._timer = factory.clock.callLater(factory.stall_timeout, self.protocol.stoppedReading)
 
     def resumeProducing(self) -> None:
         self.paused = False
+        self.cancel()
+        self.protocol.outputResumed()
 
     def stopProducing(self) -> None:
         self.paused = True
+        self.cancel()
+
+    def cancel(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
 
 
 class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
@@ -180,7 +200,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         factory.connections.add(self)
         factory.pending += 1
         super().connectionMade()
-        self._watch = _OutputWatch()
+        self._watch = _OutputWatch(self)
         self.transport.registerProducer(self._watch, True)
         self._loginTimer = self.clock.callLater(factory.login_timeout, self._loginTimedOut)
 
@@ -194,12 +214,33 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
                         session=self.session,
                         limit=self.factory.max_output_buffer,
                     )
-                    self._enter(_CLOSING)
-                    self.transport.abortConnection()
+                    self._drop()
                 return
         else:
             self._backlog = 0
         super().sendString(string)
+
+    def _drop(self) -> None:
+        self._enter(_CLOSING)
+        self._watch.cancel()
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+    def stoppedReading(self) -> None:
+        """The transport's buffer stayed full for ``stall_timeout``: the peer is not reading."""
+        self._watch._timer = None
+        if not self._ended:
+            _log.warn(
+                "{session} stopped reading: nothing taken for {seconds}s; dropping it",
+                session=self.session,
+                seconds=self.factory.stall_timeout,
+            )
+            self._drop()
+
+    def outputResumed(self) -> None:
+        """The transport's buffer has room again: a large answer waiting for it goes on."""
+        if self.session is not None:
+            self.factory.wake(self.session.account.id)
 
     # -- login ------------------------------------------------------------------------------
 
@@ -340,9 +381,12 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
                 # A label that is not UTF-8 could not be echoed back in any answer.
                 self.invalidPayload(payload.SerializePartialToString(), "order text not UTF-8")
                 return
-            error = factory.engine.submit(session.account.id, payload)
+            account_id = session.account.id
+            error = factory.engine.submit(account_id, payload)
             if error is not None:
                 self.invalidPayload(payload.SerializePartialToString(), error)
+            elif factory.engine.has_work(account_id):
+                factory.wake(account_id)
             return
         if kind in REQUEST_TYPES:
             error = request_error(payload)
@@ -399,10 +443,13 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
     def connectionLost(self, reason: Failure) -> None:
         self._stopLoginTimer()
         self._enter(_CLOSING)
+        self._watch.cancel()
         super().connectionLost(reason)
         self.factory.connections.discard(self)
         if self.session is not None:
             self.factory.detach(self.session, self)
+            # No longer a reader for the account's answers to wait for.
+            self.factory.wake(self.session.account.id)
         self.closed.callback(None)
 
 
@@ -436,6 +483,8 @@ class ExchangeServerFactory(ServerFactory):
         throttle_tick_ms: int = DEFAULTS["throttle_tick_ms"],
         close_timeout: float = 5.0,
         login_threads: int | None = None,
+        answer_chunk: int = 1000,
+        stall_timeout: float | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -457,6 +506,14 @@ class ExchangeServerFactory(ServerFactory):
         #: than the CPUs, at least one); the rest wait their turn, not against the timeout.
         self.login_threads = login_threads or max(1, (os.cpu_count() or 2) - 1)
         self.login_checks = DeferredSemaphore(self.login_threads)
+        #: Messages of a large answer (an order_cancel_all) produced per turn of the reactor.
+        self.answer_chunk = answer_chunk
+        engine.answer_chunk = answer_chunk
+        #: Seconds a connection's output may stay blocked before the peer is taken for
+        #: one that stopped reading (by default the heartbeat timeout).
+        self.stall_timeout = stall_timeout if stall_timeout is not None else heartbeat_interval * heartbeat_misses
+        # Accounts whose unfinished answers have a turn of the reactor coming.
+        self._working: dict[int, IDelayedCall] = {}
         #: Connections not yet logged in (awaiting their login or its check).
         self.pending = 0
         #: Connections refused at once for the caps, for the record.
@@ -540,6 +597,33 @@ class ExchangeServerFactory(ServerFactory):
                 del self._by_account[session.account.id]
         if failed:
             self.engine.session_failed(session.account.id)
+
+    # -- large answers ----------------------------------------------------------------------
+
+    def wake(self, account_id: int) -> None:
+        """Give the account's unfinished answers a turn of the reactor, if they have any."""
+        if account_id in self._working or not self.engine.has_work(account_id):
+            return
+        self._working[account_id] = self.clock.callLater(0, self._produce, account_id)
+
+    def _produce(self, account_id: int) -> None:
+        # One chunk a turn, so that every other connection is served in between; none while
+        # a connection of the account has a full buffer (it wakes us when it drains). A
+        # detached session keeps them for replay, within its bounds.
+        del self._working[account_id]
+        for session in self._by_account.get(account_id, ()):
+            protocol = session.protocol
+            if protocol is not None and protocol._watch.paused and not protocol._ended:
+                return
+        if self.engine.continue_work(account_id):
+            self.wake(account_id)
+
+    def stop_producing(self) -> None:
+        """Stop giving turns to unfinished answers (the exchange is stopping)."""
+        for call in self._working.values():
+            if call.active():
+                call.cancel()
+        self._working.clear()
 
     # -- market data ------------------------------------------------------------------------
 

@@ -112,6 +112,7 @@ class RunningExchange:
         self._stopped = True
         await maybeDeferred(self.listening.stopListening)
         factory = self.factory
+        factory.stop_producing()
         for session in list(factory.sessions.values()):
             factory.end_session(session, failed=False)
         closing = []

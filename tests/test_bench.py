@@ -94,6 +94,11 @@ class QuickBenchmarkTests(unittest.TestCase):
         self.assertTrue(result["reader_connected"])
         self.assertPositive(result, "cancel_all_s", "pings", "ping_p99_ms", "rss_after_mib")
 
+    def test_resumable(self) -> None:
+        result = self.run_bench("resumable")
+        self.assertEqual((result["sessions_dropped"], result["sessions_held"]), (10, 8))
+        self.assertPositive(result, "answers_mib")
+
     def test_sessions(self) -> None:
         result = self.run_bench("sessions")
         self.assertEqual(result["sessions"], 30)

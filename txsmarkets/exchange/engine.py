@@ -126,7 +126,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
         catalogue: Catalogue,
         *,
         now: Callable[[], float] = time.time,
-        account_log_size: int = 10000,
+        account_log_size: int = 100_000,
         done_orders_kept: int = 100_000,
     ) -> None:
         self.on_account: Callable[[int, seto_pb2.Payload], None] = _noop
@@ -295,6 +295,16 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
             if self._touched:
                 self._publish()
         return None
+
+    def reject_order(self, account_id: int, payload: seto_pb2.Payload, reason: int) -> None:
+        """Answer an order_create the session would not hand on (over the throttle, say)
+        with ``order_rejected`` ``reason``, in the account stream. UnknownAccount for an
+        unknown id."""
+        account = self._account(account_id)
+        create = payload.order_create
+        reference = create.reference if create.HasField("reference") else None
+        label = create.label if create.HasField("label") else None
+        self._order_rejected(account, payload.eto_payload.seq, reason, reference, label)
 
     def session_failed(self, account_id: int) -> None:
         """The account's session died: cancel its live orders if its settings say so.

@@ -100,12 +100,21 @@ class ServerSession:
     def __repr__(self) -> str:
         return f"<ServerSession {self.id} account={self.account.id} attached={self.protocol is not None}>"
 
-    def deliver(self, payload: seto_pb2.Payload) -> None:
-        """Send ``payload`` now, or keep it for the replay that a resume will ask for."""
+    def deliver(self, payload: seto_pb2.Payload, shared: tuple[int, bytes] | None = None) -> None:
+        """Send ``payload`` now, or keep it for the replay that a resume will ask for.
+
+        ``shared`` is the replay store entry ``(eto type, bytes without a seq)`` of the
+        payload, to keep for a detached session instead of bytes of its own: the many
+        sessions of one account hold one copy (the replay gives each its seq)."""
         if self.protocol is not None:
             self.protocol.sendPayload(payload)
-        else:
+        elif shared is None:
             self.sequence.stamp(payload)
+        else:
+            sequence = self.sequence
+            seq = sequence.outseq
+            sequence.store.add_entry(seq, shared)
+            sequence.outseq = seq + 1
 
 
 class _OutputWatch:
@@ -171,7 +180,10 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
 
     @property
     def loggedIn(self) -> bool:  # type: ignore[override]
-        return self._phase is _ESTABLISHED
+        # Logged in, or closing a session that was: what the peer sent before it saw the
+        # end (an order in flight) is still acted on, and its answer is in the account
+        # stream for the next session to resume from.
+        return self.session is not None
 
     @property
     def _ended(self) -> bool:
@@ -225,6 +237,32 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         self._watch.cancel()
         if self.transport is not None:
             self.transport.abortConnection()
+
+    def endSession(self, reason: int) -> None:
+        """Log the peer out with ``reason`` and close: its session is over."""
+        if self._ended:
+            return
+        self._enter(_CLOSING)
+        self.sendLogout(reason)
+        self.disconnect()
+
+    def replayServed(self, first: int) -> None:
+        """The peer asked for everything from ``first``: when the session no longer holds all
+        of it, an account message may be among what is gone, and a gapfill must never stand
+        for one. The session is ended instead (LOGOUT_UNKNOWN_SESSION): the client logs in
+        to a new one and resumes the account stream from its last ``account_sequence_64``."""
+        held_from = self.sequence.store.first if len(self.sequence.store) else self.sequence.outseq
+        if first >= held_from or self.session is None or self._ended:
+            return
+        _log.warn(
+            "{session}: replay from {first} asked, messages held only from {held}; ending the session",
+            session=self.session,
+            first=first,
+            held=held_from,
+        )
+        session = self.session
+        self.factory.end_session(session, failed=False)
+        self.endSession(eto_pb2.LOGOUT_UNKNOWN_SESSION)
 
     def stoppedReading(self) -> None:
         """The transport's buffer stayed full for ``stall_timeout``: the peer is not reading."""
@@ -368,19 +406,21 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
 
     def payloadReceived(self, payload: seto_pb2.Payload) -> None:
         session = self.session
-        assert session is not None  # payloadBeforeLogin took care of the rest
+        if session is None:
+            return  # ended while this read was being handled
         kind = payload.type
         if kind == seto_pb2.PAYLOAD_ETO:
+            return
+        order = kind in _ORDER_TYPES
+        if order and bad_text(getattr(payload, SETO_FIELDS[kind])):
+            # A label that is not UTF-8 could not be echoed back in any answer.
+            self.invalidPayload(payload.SerializePartialToString(), "order text not UTF-8")
             return
         if not session.throttle.try_acquire():
             self._throttled(payload)
             return
         factory = self.factory
-        if kind in _ORDER_TYPES:
-            if bad_text(getattr(payload, SETO_FIELDS[kind])):
-                # A label that is not UTF-8 could not be echoed back in any answer.
-                self.invalidPayload(payload.SerializePartialToString(), "order text not UTF-8")
-                return
+        if order:
             account_id = session.account.id
             error = factory.engine.submit(account_id, payload)
             if error is not None:
@@ -407,17 +447,12 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
             _log.debug("ignoring {kind} from {session}", kind=seto_pb2.PayloadType.Name(kind), session=session)
 
     def _throttled(self, payload: seto_pb2.Payload) -> None:
-        if payload.type == seto_pb2.PAYLOAD_ORDER_CREATE:
-            answer = new_payload(seto_pb2.PAYLOAD_ORDER_REJECTED)
-            rejected = answer.order_rejected
-            rejected.seq = payload.eto_payload.seq
-            rejected.reason = seto_pb2.ORDER_REJECTED_THROTTLE_EXCEEDED
-            create = payload.order_create
-            if create.HasField("reference"):
-                rejected.reference = create.reference
-            if create.HasField("label"):
-                rejected.label = create.label
-            self.sendPayload(answer)
+        if payload.type == seto_pb2.PAYLOAD_ORDER_CREATE and self.session is not None:
+            # An order's answer, in the account stream like any other: numbered, kept in
+            # the account's history, and so never lost with a connection.
+            self.factory.engine.reject_order(
+                self.session.account.id, payload, seto_pb2.ORDER_REJECTED_THROTTLE_EXCEEDED
+            )
         else:
             self.sendPayload(eto_message(eto_pb2.PAYLOAD_THROTTLE_EXCEEDED))
 
@@ -485,6 +520,7 @@ class ExchangeServerFactory(ServerFactory):
         login_threads: int | None = None,
         answer_chunk: int = 1000,
         stall_timeout: float | None = None,
+        max_resumable_per_account: int = 8,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -506,6 +542,9 @@ class ExchangeServerFactory(ServerFactory):
         #: than the CPUs, at least one); the rest wait their turn, not against the timeout.
         self.login_threads = login_threads or max(1, (os.cpu_count() or 2) - 1)
         self.login_checks = DeferredSemaphore(self.login_threads)
+        #: Sessions without a connection, waiting to be resumed, an account may hold; one more
+        #: ends the oldest of them.
+        self.max_resumable_per_account = max_resumable_per_account
         #: Messages of a large answer (an order_cancel_all) produced per turn of the reactor.
         self.answer_chunk = answer_chunk
         engine.answer_chunk = answer_chunk
@@ -520,7 +559,8 @@ class ExchangeServerFactory(ServerFactory):
         self.refused = 0
         self.sessions: dict[str, ServerSession] = {}
         self.connections: set[ExchangeServerProtocol] = set()
-        self._by_account: dict[int, set[ServerSession]] = {}
+        # Per account, its sessions, oldest first.
+        self._by_account: dict[int, dict[ServerSession, None]] = {}
         self._subscribers: dict[int, set[ServerSession]] = {}
         engine.on_account = self._account_message
         engine.on_market = self._market_message
@@ -556,8 +596,9 @@ class ExchangeServerFactory(ServerFactory):
     def new_session(self, account: Any) -> ServerSession:
         throttle = TokenBucket(self.clock, float(self.throttle_rate), self.throttle_burst)
         session = ServerSession(str(uuid.uuid4()), account, self.replay_capacity, throttle)
+        mine = self._by_account.setdefault(account.id, {})
         self.sessions[session.id] = session
-        self._by_account.setdefault(account.id, set()).add(session)
+        mine[session] = None
         return session
 
     def attach(self, session: ServerSession, protocol: ExchangeServerProtocol) -> None:
@@ -580,6 +621,15 @@ class ExchangeServerFactory(ServerFactory):
             return
         self.engine.session_failed(session.account.id)
         session.expiry = self.clock.callLater(self.resume_window, self.end_session, session, False)
+        waiting = [s for s in self._by_account.get(session.account.id, ()) if s.protocol is None]
+        for oldest in waiting[: max(0, len(waiting) - self.max_resumable_per_account)]:
+            _log.info(
+                "{account} has {n} sessions waiting to be resumed: ending the oldest, {session}",
+                account=session.account.username,
+                n=len(waiting),
+                session=oldest.id,
+            )
+            self.end_session(oldest, failed=False)
 
     def end_session(self, session: ServerSession, failed: bool) -> None:
         """Forget ``session``: it can no longer be resumed."""
@@ -592,7 +642,7 @@ class ExchangeServerFactory(ServerFactory):
             self.unsubscribe(session, market_id)
         mine = self._by_account.get(session.account.id)
         if mine is not None:
-            mine.discard(session)
+            mine.pop(session, None)
             if not mine:
                 del self._by_account[session.account.id]
         if failed:
@@ -655,5 +705,11 @@ class ExchangeServerFactory(ServerFactory):
         sessions = self._by_account.get(account_id)
         if not sessions:
             return
+        shared = None
         for session in sessions:
-            session.deliver(payload)
+            if session.protocol is None and shared is None:
+                eto = payload.eto_payload
+                seq, eto.seq = eto.seq, 0
+                shared = (eto.type, payload.SerializeToString())
+                eto.seq = seq
+            session.deliver(payload, shared)

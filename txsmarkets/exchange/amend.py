@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Iterator
 
 from txsmarkets.exchange.accounts import Account
+from txsmarkets.exchange.answers import EngineAnswers
 from txsmarkets.exchange.book import Order
 from txsmarkets.exchange.market import (
     _CANCELLED_MEMBER,
@@ -24,14 +25,14 @@ from txsmarkets.wire.messages import new_payload
 __all__ = ["OrderAmendments"]
 
 
-class OrderAmendments:
+class OrderAmendments(EngineAnswers):
     """Cancels, reductions, cancel-replaces and settings (a part of `MatchingEngine`)."""
 
     def _order_cancel(self, account: Account, payload: seto_pb2.Payload) -> None:
         request = payload.order_cancel
         reference = request.reference if request.HasField("reference") else None
         order, live = self._find(account, request.order_id)
-        if live:
+        if live and order is not None:
             self._cancel(account, order, _CANCELLED_MEMBER, reference)
         elif order is not None:
             reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_LIVE
@@ -104,7 +105,7 @@ class OrderAmendments:
         reference = request.reference if request.HasField("reference") else None
         new_quantity = request.new_quantity
         order, live = self._find(account, request.order_id)
-        if not live:
+        if not live or order is None:
             reason = (
                 seto_pb2.ORDER_QUANTITY_REDUCE_REJECTED_NOT_LIVE
                 if order
@@ -141,7 +142,7 @@ class OrderAmendments:
         if orig is not None:
             reference = orig.reference if reference is None else reference
             label = orig.label if label is None else label
-        if not live:
+        if not live or orig is None:
             reason = seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_TOO_LATE
             self._replace_rejected(account, request, orig, reason, reference, label)
             return
@@ -162,8 +163,7 @@ class OrderAmendments:
             return
         liability = _liability(orig.side, price, quantity)
         if liability > _available(account) + orig.liability:
-            reason = seto_pb2.ORDER_REJECTED_INSUFFICIENT_FUNDS
-            self._order_rejected(account, seq, reason, reference, label)
+            self._order_rejected(account, seq, seto_pb2.ORDER_REJECTED_INSUFFICIENT_FUNDS, reference, label)
             return
         book = market.books[orig.contract_id]
         filled, crossed = book.crossing(orig.side, price, quantity, account.id)

@@ -296,7 +296,9 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
                 self._publish()
         return None
 
-    def reject_order(self, account_id: int, payload: seto_pb2.Payload, reason: int) -> None:
+    def reject_order(
+        self, account_id: int, payload: seto_pb2.Payload, reason: seto_pb2.OrderRejectedReason
+    ) -> None:
         """Answer an order_create the session would not hand on (over the throttle, say)
         with ``order_rejected`` ``reason``, in the account stream. UnknownAccount for an
         unknown id."""
@@ -456,7 +458,11 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
             del self._done[done_ids.popleft()]
 
     def _cancel(
-        self, account: Account, order: Order, reason: int, reference: int | None = None
+        self,
+        account: Account,
+        order: Order,
+        reason: seto_pb2.OrderCancelledReason,
+        reference: int | None = None,
     ) -> None:
         if order.resting:
             book = self._markets[order.market_id].books[order.contract_id]

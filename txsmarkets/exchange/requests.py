@@ -65,7 +65,8 @@ def unknown_values(body: Message) -> set[str]:
     if not len(unknown):
         return set()
     by_number = body.DESCRIPTOR.fields_by_number
-    return {by_number[field.field_number].name for field in unknown if field.field_number in by_number}
+    numbers = {unknown[index].field_number for index in range(len(unknown))}
+    return {by_number[number].name for number in numbers if number in by_number}
 
 
 def request_error(payload: seto_pb2.Payload) -> str | None:
@@ -74,11 +75,11 @@ def request_error(payload: seto_pb2.Payload) -> str | None:
     field = SETO_FIELDS.get(payload.type)
     if field is None or payload.type not in REQUEST_TYPES:
         return None
-    if not payload.HasField(field):  # type: ignore[arg-type]
+    if not payload.HasField(field):
         return f"{field} payload without its body"
     body: Message = getattr(payload, field)
     if not body.IsInitialized():
-        for path in body.FindInitializationErrors():
+        for path in body.FindInitializationErrors():  # type: ignore[attr-defined]  # not in the stubs
             if f"{field}.{path}" not in _REASONED:
                 return f"{field}.{path} missing"
     for name in sorted(unknown_values(body)):
@@ -89,7 +90,7 @@ def request_error(payload: seto_pb2.Payload) -> str | None:
 
 def invalid_reasons(
     body: seto_pb2.OrderCreate | seto_pb2.OrderCancelReplace,
-) -> list[int]:
+) -> list[seto_pb2.OrderInvalidReason]:
     """The order_invalid reasons of an order_create or order_cancel_replace ([] if none):
     INVALID_PRICE for a price missing, off the tick ladder or of an unknown price type,
     INVALID_QUANTITY for a quantity missing, 0 or of an unknown quantity type."""
@@ -98,7 +99,7 @@ def invalid_reasons(
     if price_ok and quantity_ok and not len(UnknownFieldSet(body)):
         return []  # the common case, without building the set of names
     unknown = unknown_values(body)
-    reasons = []
+    reasons: list[seto_pb2.OrderInvalidReason] = []
     if not price_ok or "price_type" in unknown:
         reasons.append(seto_pb2.ORDER_INVALID_INVALID_PRICE)
     if not quantity_ok or "quantity_type" in unknown:

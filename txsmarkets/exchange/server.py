@@ -12,13 +12,14 @@ from __future__ import annotations
 import enum
 import os
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred, DeferredSemaphore, succeed
 from twisted.internet.threads import deferToThreadPool
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.interfaces import IAddress
-from twisted.internet.protocol import Protocol, ServerFactory
+from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -156,6 +157,8 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
     """One connection to the exchange; its `phase` says where it stands."""
 
     factory: ExchangeServerFactory
+    #: A TCP or TLS transport: a consumer of producers, with ``abortConnection``.
+    transport: Any
     answerHeartbeats = False
     logoutBeyondGaps = False
     session: ServerSession | None = None
@@ -319,6 +322,8 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         self._enter(_AUTHENTICATING)
         accounts = self.factory.engine.accounts
         login = payload.login
+        check: Callable[..., Any]
+        args: tuple[Any, ...]
         if login.HasField("cookie"):
             check, args = accounts.authenticate_token, (login.cookie,)
         else:
@@ -475,7 +480,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         super().invalidPayload(data, why)
         self._enter(_CLOSING)
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._stopLoginTimer()
         self._enter(_CLOSING)
         self._watch.cancel()
@@ -496,7 +501,7 @@ class ExchangeServerFactory(ServerFactory):
     reading before its connection is dropped.
     """
 
-    protocol = ExchangeServerProtocol
+    protocol = ExchangeServerProtocol  # type: ignore[assignment]  # Factory's is generic
 
     def __init__(
         self,
@@ -566,7 +571,7 @@ class ExchangeServerFactory(ServerFactory):
         engine.on_market = self._market_message
         engine.market_watched = self._subscribers.__contains__
 
-    def buildProtocol(self, addr: IAddress) -> Protocol | None:
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
         """A protocol for a new connection, or None (Twisted closes it at once) when
         ``max_connections`` are open or ``max_pending`` have not logged in yet."""
         if len(self.connections) >= self.max_connections or self.pending >= self.max_pending:
@@ -580,7 +585,7 @@ class ExchangeServerFactory(ServerFactory):
                     refused=self.refused,
                 )
             return None
-        return super().buildProtocol(addr)
+        return cast("Protocol | None", super().buildProtocol(addr))
 
     def throttle_limits(self) -> seto_pb2.Payload:
         """The ``seto.throttle_limits_changed`` announced at each login."""

@@ -95,12 +95,12 @@ class RunningExchange:
     @property
     def engine(self) -> MatchingEngine:
         """The matching engine, for the operator's API."""
-        return self.factory.engine  # type: ignore[no-any-return]
+        return self.factory.engine
 
     @property
     def port(self) -> int:
         """The TCP port it listens on."""
-        return self.listening.getHost().port  # type: ignore[no-any-return]
+        return self.listening.getHost().port
 
     def stop(self) -> Deferred[None]:
         """Stop listening, end every session and drop every connection; fires when done."""

@@ -1289,3 +1289,59 @@ class RandomTradingTests(unittest.SynchronousTestCase):
                     worst += max(Decimal(loss).scaleb(-8), Decimal(0))
             self.assertEqual(account.exposure, liability + worst)
             self.assertGreaterEqual(account.available_balance, 0)
+
+
+class ChunkedCancelAllTests(unittest.SynchronousTestCase):
+    """With ``answer_chunk`` set (the server sets it), an order_cancel_all is produced a
+    chunk at a time by `continue_work`."""
+
+    def cancel_all(self, ex: Exchange) -> None:
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CANCEL_ALL)
+        payload.order_cancel_all.reference = 9
+        ex.submit(DEMO, payload)
+
+    def test_chunks(self) -> None:
+        ex = Exchange(self)
+        ex.engine.answer_chunk = 10
+        ids = [ex.create(DEMO, BUY, 2000, 1000)[0].body.order_id for _ in range(35)]
+        ex.take()
+        self.cancel_all(ex)
+        first = ex.take()[0]
+        self.assertEqual(kinds(first), ["order_cancel_all_accepted"] + ["order_cancelled"] * 11)
+        self.assertTrue(ex.engine.has_work(DEMO))
+        # Meanwhile one is cancelled by hand and one placed: the first is passed over, the
+        # second was not live when the cancel-all came and stays.
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CANCEL)
+        payload.order_cancel.order_id = ids[20]
+        ex.submit(DEMO, payload)
+        placed = ex.create(DEMO, BUY, 2000, 1000)[0].body.order_id
+        ex.take()
+        while ex.engine.continue_work(DEMO):
+            pass
+        rest = ex.take()[0]
+        self.assertEqual(kinds(rest), ["order_cancelled"] * 23)
+        cancelled = [m.body.order_id for m in first[1:] + rest]
+        self.assertEqual(sorted(cancelled + [ids[20]]), ids)
+        self.assertEqual(list(ex.engine.accounts[DEMO].orders), [placed])
+        self.assertFalse(ex.engine.has_work(DEMO))
+        self.assertFalse(ex.engine.continue_work(DEMO))
+
+    def test_all_at_once_by_default(self) -> None:
+        ex = Exchange(self)
+        for _ in range(5):
+            ex.create(DEMO, BUY, 2000, 1000)
+        ex.take()
+        self.cancel_all(ex)
+        self.assertEqual(kinds(ex.take()[0]), ["order_cancel_all_accepted"] + ["order_cancelled"] * 5)
+        self.assertFalse(ex.engine.has_work(DEMO))
+
+    def test_throttle_rejection_is_in_the_account_stream(self) -> None:
+        ex = Exchange(self)
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CREATE)
+        payload.eto_payload.seq = 7
+        payload.order_create.reference = 3
+        ex.engine.reject_order(DEMO, payload, seto_pb2.ORDER_REJECTED_THROTTLE_EXCEEDED)
+        msgs = ex.take()[0]
+        self.assertEqual(kinds(msgs), ["order_rejected"])
+        self.assertEqual((msgs[0].body.seq, msgs[0].body.reference), (7, 3))
+        self.assertEqual(msgs[0].body.account_sequence_64, 1)  # numbered, kept in the history

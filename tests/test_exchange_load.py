@@ -117,3 +117,41 @@ class SessionMemoryTests(ExchangeTestCase):
         rest_orders(self.exchange.engine, "demo", 1)
         held = [factory.sessions[i].sequence.store.get(factory.sessions[i].sequence.outseq - 1) for i in ids[4:]]
         self.assertEqual(len({id(entry) for entry in held if entry is not None}), 1)
+
+
+class StalledReaderTests(ExchangeTestCase):
+    timeout = 60
+
+    @inline
+    async def test_reader_that_stops_is_dropped_and_the_cancel_all_completes(self) -> None:
+        """A client that stops reading in the middle of a large answer is dropped once its
+        buffer has stayed full for ``stall_timeout``; the cancel-all it asked for is carried
+        out all the same (an accepted cancel-all never leaves orders live)."""
+        import socket
+
+        from tests.test_daemon import until
+        from tests.test_exchange_hostile import RawSession
+
+        await self.start(stall_timeout=0.5, answer_chunk=200)
+        engine = self.exchange.engine
+        rest_orders(engine, "demo", 20_000)
+        client: RawSession = await protocol_client(self.exchange.port)
+        self.addCleanup(lambda: client.transport.abortConnection() if client.transport.connected else None)
+        await client.login()
+        (server,) = list(self.exchange.factory.connections)
+        # Small socket buffers, so that the answer cannot hide in the kernel.
+        client.transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        server.transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        client.transport.pauseProducing()  # reads nothing more
+        client.send(new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL))
+        await until(lambda: server.closed.called, "the stalled reader to be dropped", timeout=30)
+        await until(lambda: not engine.has_work(1), "the cancel-all to complete", timeout=30)
+        self.assertEqual(engine.accounts.by_username("demo").orders, {})
+
+
+async def protocol_client(port: int) -> Any:
+    from twisted.internet import protocol
+
+    from tests.test_exchange_hostile import RawSession
+
+    return await protocol.ClientCreator(global_reactor(), RawSession).connectTCP("127.0.0.1", port)

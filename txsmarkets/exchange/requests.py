@@ -58,6 +58,15 @@ _REASONED = frozenset(
 )
 
 
+def _all_optional(field: str) -> bool:
+    body: Message = getattr(seto_pb2.Payload(), field)
+    return not any(f.is_required for f in body.DESCRIPTOR.fields)
+
+
+# Request bodies with no required field (order_cancel_all, settings): absent is empty.
+_EMPTY_ALLOWED = frozenset(SETO_FIELDS[kind] for kind in REQUEST_TYPES if _all_optional(SETO_FIELDS[kind]))
+
+
 def unknown_values(body: Message) -> set[str]:
     """The names of ``body``'s declared fields that came only as unknown fields: an enum
     value this schema does not know (or a value of the wrong wire type)."""
@@ -75,9 +84,11 @@ def request_error(payload: seto_pb2.Payload) -> str | None:
     field = SETO_FIELDS.get(payload.type)
     if field is None or payload.type not in REQUEST_TYPES:
         return None
-    if not payload.HasField(field):
-        return f"{field} payload without its body"
     body: Message = getattr(payload, field)
+    if not payload.HasField(field):
+        if field in _EMPTY_ALLOWED:
+            return None  # all its fields are optional: an empty body may be left out
+        return f"{field} payload without its body"
     if not body.IsInitialized():
         for path in body.FindInitializationErrors():  # type: ignore[attr-defined]  # not in the stubs
             if f"{field}.{path}" not in _REASONED:

@@ -396,6 +396,16 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
             self.askReplay()
         self.sendPayload(factory.throttle_limits())
         if not resumed and login.HasField("account_sequence_64"):
+            start = factory.engine.account_log_start(account.id)
+            if login.account_sequence_64 + 1 < start:
+                _log.warn(
+                    "{account} resumes its account stream after {seen}, but its history holds only "
+                    "from {start}: {lost} messages are gone (account_log_size)",
+                    account=account.username,
+                    seen=login.account_sequence_64,
+                    start=start,
+                    lost=start - login.account_sequence_64 - 1,
+                )
             for message in factory.engine.account_messages_since(account.id, login.account_sequence_64):
                 # Only what the client can tell it has seen: the rest would come twice.
                 if account_sequence(message) is not None:

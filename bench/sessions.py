@@ -83,17 +83,24 @@ def pbkdf2_ms(engine: Any, repeat: int = 5) -> float:
     return 1e3 * best
 
 
-async def bench(reactor: Any, n: int, concurrency: int, run_s: float) -> dict[str, Any]:
+async def bench(reactor: Any, n: int, concurrency: int, run_s: float, login_threads: int | None = None) -> dict[str, Any]:
     from txsmarkets.exchange.service import start_exchange
 
     rss_before = rss_bytes()
-    exchange = await start_exchange(reactor, heartbeat_interval=HEARTBEAT)
+    exchange = await start_exchange(reactor, heartbeat_interval=HEARTBEAT, login_threads=login_threads)
     factory = exchange.factory
     watched: list[Watched] = []
     try:
         hash_ms = pbkdf2_ms(exchange.engine)
         settings = SessionSettings(
-            "demo", "demo", host="127.0.0.1", port=exchange.port, ssl=False, heartbeat_interval=HEARTBEAT
+            "demo",
+            "demo",
+            host="127.0.0.1",
+            port=exchange.port,
+            ssl=False,
+            heartbeat_interval=HEARTBEAT,
+            # A crowd of logins queues for the password checks: each client waits its turn.
+            socket_timeout=max(30.0, 4 * n * hash_ms / 1e3),
         )
         drops = [0] * n
         beats = [0] * n
@@ -128,6 +135,7 @@ async def bench(reactor: Any, n: int, concurrency: int, run_s: float) -> dict[st
             "login_failures": len(failures),
             "login_failure_kinds": sorted(set(failures)),
             "pbkdf2_ms": round(hash_ms, 2),
+            "login_threads": factory.login_threads,
             "login_s_hashing_share": round(n * hash_ms / 1e3 / login_s, 2),
             "rss_before_mib": mib(rss_before),
             "rss_logged_in_mib": mib(rss_logged_in),
@@ -158,13 +166,14 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--sessions", type=int, default=None, help="sessions (default 1000; 30 with --quick)")
     p.add_argument("--concurrency", type=int, default=16, help="logins in flight at once")
+    p.add_argument("--login-threads", type=int, default=None, help="the exchange's password checks at once")
     args = p.parse_args()
     n = args.sessions or (30 if args.quick else 1000)
     run_s = 2.5 if args.quick else 5.0
     soft, hard = raise_open_files_limit()
     if soft < 2 * n + 100:
         raise SystemExit(f"{2 * n} sockets need more open files than the limit of {soft}")
-    result = run_reactor(lambda reactor: bench(reactor, n, args.concurrency, run_s))
+    result = run_reactor(lambda reactor: bench(reactor, n, args.concurrency, run_s, args.login_threads))
     result["open_files_limit"] = soft
     result["layout"] = "exchange and every client in one process, loopback TCP"
     emit(result, args.json)

@@ -93,6 +93,17 @@ class QuickBenchmarkTests(unittest.TestCase):
         self.assertIsInstance(result["rss_growth_mib"], (int, float))
         self.assertAlmostEqual(result["rss_growth_mib"], result["rss_end_mib"] - result["rss_start_mib"], places=1)
 
+    def test_cancel_all(self) -> None:
+        result = self.run_bench("cancel_all")
+        self.assertEqual((result["orders"], result["cancelled_seen"]), (5000, 5000))
+        self.assertTrue(result["reader_connected"])
+        self.assertPositive(result, "cancel_all_s", "pings", "ping_p99_ms", "rss_after_mib")
+
+    def test_resumable(self) -> None:
+        result = self.run_bench("resumable")
+        self.assertEqual((result["sessions_dropped"], result["sessions_held"]), (10, 8))
+        self.assertPositive(result, "answers_mib")
+
     def test_sessions(self) -> None:
         result = self.run_bench("sessions")
         self.assertEqual(result["sessions"], 30)

@@ -229,11 +229,92 @@ class CreateTests(unittest.SynchronousTestCase):
             self.assertEqual((msgs[0].body.seq, msgs[0].body.reference), (ex.seq, 5))
         self.assertEqual(ex.take()[1], [])
 
-    def test_empty_create_body_is_invalid(self) -> None:
+    def test_empty_create_body_is_refused(self) -> None:
+        """No side, market or contract: nothing to answer with a reason, nothing done."""
         ex = Exchange(self)
-        msgs = ex.submit(DEMO, seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CREATE))
-        self.assertEqual(kinds(msgs), ["order_invalid"])
-        self.assertEqual(len(msgs[0].body.reasons), 2)
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CREATE)
+        payload.eto_payload.seq = 1
+        self.assertEqual(ex.engine.submit(DEMO, payload), "order_create payload without its body")
+        payload.order_create.SetInParent()
+        self.assertEqual(ex.engine.submit(DEMO, payload), "order_create.side missing")
+        self.assertEqual(ex.take(), ([], []))
+
+    def _raw_create(self, ex: Exchange, extra: bytes = b"", **fields: Any) -> str | None:
+        """Submit an order_create of ``fields`` (defaults: a valid buy), then ``extra`` raw
+        bytes appended to its body (an enum value the schema does not know, say)."""
+        ex.take()
+        values = dict(side=BUY, price=2500, quantity=1000, market_id=1, contract_id=11)
+        values.update(fields)
+        create = seto_pb2.OrderCreate(**{k: v for k, v in values.items() if v is not None})
+        body = seto_pb2.OrderCreate.FromString(create.SerializePartialToString() + extra)
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CREATE)
+        payload.order_create.CopyFrom(body)
+        ex.seq += 1
+        payload.eto_payload.seq = ex.seq
+        return ex.engine.submit(DEMO, payload)
+
+    def test_required_fields_without_reason_are_refused(self) -> None:
+        ex = Exchange(self)
+        for field in ("side", "market_id", "contract_id"):
+            self.assertEqual(self._raw_create(ex, **{field: None}), f"order_create.{field} missing")
+            self.assertEqual(ex.take(), ([], []))
+
+    def test_unknown_enum_values_without_reason_are_refused(self) -> None:
+        """A side of 99 is not a buy, a tif of 99 not good-til-cancelled, a type of 99 not
+        a limit order: each is refused and nothing trades."""
+        ex = Exchange(self)
+        self.assertEqual(
+            self._raw_create(ex, extra=bytes([4 << 3, 99]), side=None),
+            "order_create.side missing",
+        )
+        for number, name in ((10, "tif"), (1, "type")):
+            self.assertEqual(
+                self._raw_create(ex, extra=bytes([number << 3, 99])),
+                f"order_create.{name} has a value this schema does not know",
+            )
+            self.assertEqual(ex.take(), ([], []))
+        self.assertEqual(ex.engine.accounts[DEMO].orders, {})
+
+    def test_missing_or_unknown_price_and_quantity_are_invalid(self) -> None:
+        ex = Exchange(self)
+        price, quantity = seto_pb2.ORDER_INVALID_INVALID_PRICE, seto_pb2.ORDER_INVALID_INVALID_QUANTITY
+        for fields, extra, reasons in (
+            ({"price": None}, b"", [price]),
+            ({"quantity": None}, b"", [quantity]),
+            ({"price": None, "quantity": None}, b"", [price, quantity]),
+            ({}, bytes([7 << 3, 99]), [price]),  # price_type 99
+            ({}, bytes([5 << 3, 99]), [quantity]),  # quantity_type 99
+        ):
+            self.assertIsNone(self._raw_create(ex, extra, **fields))
+            msgs = ex.take()[0]
+            self.assertEqual(kinds(msgs), ["order_invalid"], fields)
+            self.assertEqual(list(msgs[0].body.reasons), reasons, fields)
+        self.assertEqual(ex.engine.accounts[DEMO].orders, {})
+
+    def test_unknown_fields_the_schema_does_not_declare_are_ignored(self) -> None:
+        """A newer client's additions (field 99 here) do not make a request wrong."""
+        ex = Exchange(self)
+        self.assertIsNone(self._raw_create(ex, extra=bytes([0x98, 0x06, 1])))
+        self.assertEqual(kinds(ex.take()[0]), ["order_accepted"])
+
+    def test_other_requests_missing_required_fields_are_refused(self) -> None:
+        ex = Exchange(self)
+        for kind, field, missing in (
+            (seto_pb2.PAYLOAD_ORDER_CANCEL, "order_cancel", "order_id"),
+            (seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE, "order_quantity_reduce", "order_id"),
+            (seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE, "order_cancel_replace", "orig_order_id"),
+        ):
+            payload = seto_pb2.Payload(type=kind)
+            getattr(payload, field).SetInParent()
+            payload.eto_payload.seq = 1
+            self.assertEqual(ex.engine.submit(DEMO, payload), f"{field}.{missing} missing")
+        self.assertEqual(ex.take(), ([], []))
+        # A reduce with its order but no new quantity has a reason of its own.
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE)
+        payload.order_quantity_reduce.order_id = 77
+        payload.eto_payload.seq = 2
+        self.assertIsNone(ex.engine.submit(DEMO, payload))
+        self.assertEqual(kinds(ex.take()[0]), ["order_quantity_reduce_rejected"])
 
     def assertRejected(self, msgs: list[Msg], reason: int) -> None:
         self.assertEqual(kinds(msgs), ["order_rejected"])
@@ -1208,3 +1289,59 @@ class RandomTradingTests(unittest.SynchronousTestCase):
                     worst += max(Decimal(loss).scaleb(-8), Decimal(0))
             self.assertEqual(account.exposure, liability + worst)
             self.assertGreaterEqual(account.available_balance, 0)
+
+
+class ChunkedCancelAllTests(unittest.SynchronousTestCase):
+    """With ``answer_chunk`` set (the server sets it), an order_cancel_all is produced a
+    chunk at a time by `continue_work`."""
+
+    def cancel_all(self, ex: Exchange) -> None:
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CANCEL_ALL)
+        payload.order_cancel_all.reference = 9
+        ex.submit(DEMO, payload)
+
+    def test_chunks(self) -> None:
+        ex = Exchange(self)
+        ex.engine.answer_chunk = 10
+        ids = [ex.create(DEMO, BUY, 2000, 1000)[0].body.order_id for _ in range(35)]
+        ex.take()
+        self.cancel_all(ex)
+        first = ex.take()[0]
+        self.assertEqual(kinds(first), ["order_cancel_all_accepted"] + ["order_cancelled"] * 11)
+        self.assertTrue(ex.engine.has_work(DEMO))
+        # Meanwhile one is cancelled by hand and one placed: the first is passed over, the
+        # second was not live when the cancel-all came and stays.
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CANCEL)
+        payload.order_cancel.order_id = ids[20]
+        ex.submit(DEMO, payload)
+        placed = ex.create(DEMO, BUY, 2000, 1000)[0].body.order_id
+        ex.take()
+        while ex.engine.continue_work(DEMO):
+            pass
+        rest = ex.take()[0]
+        self.assertEqual(kinds(rest), ["order_cancelled"] * 23)
+        cancelled = [m.body.order_id for m in first[1:] + rest]
+        self.assertEqual(sorted(cancelled + [ids[20]]), ids)
+        self.assertEqual(list(ex.engine.accounts[DEMO].orders), [placed])
+        self.assertFalse(ex.engine.has_work(DEMO))
+        self.assertFalse(ex.engine.continue_work(DEMO))
+
+    def test_all_at_once_by_default(self) -> None:
+        ex = Exchange(self)
+        for _ in range(5):
+            ex.create(DEMO, BUY, 2000, 1000)
+        ex.take()
+        self.cancel_all(ex)
+        self.assertEqual(kinds(ex.take()[0]), ["order_cancel_all_accepted"] + ["order_cancelled"] * 5)
+        self.assertFalse(ex.engine.has_work(DEMO))
+
+    def test_throttle_rejection_is_in_the_account_stream(self) -> None:
+        ex = Exchange(self)
+        payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CREATE)
+        payload.eto_payload.seq = 7
+        payload.order_create.reference = 3
+        ex.engine.reject_order(DEMO, payload, seto_pb2.ORDER_REJECTED_THROTTLE_EXCEEDED)
+        msgs = ex.take()[0]
+        self.assertEqual(kinds(msgs), ["order_rejected"])
+        self.assertEqual((msgs[0].body.seq, msgs[0].body.reference), (7, 3))
+        self.assertEqual(msgs[0].body.account_sequence_64, 1)  # numbered, kept in the history

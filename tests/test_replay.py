@@ -13,7 +13,7 @@ from twisted.trial import unittest
 from txsmarkets.client import BUY, SELL
 from txsmarkets.exchange.recorded import MARKET_DATA_TYPES, RECORD_HEADER, RecordingError, read_recorded
 from txsmarkets.exchange.replay import Replay
-from txsmarkets.exchange.tap import Options as ExchangeOptions
+from txsmarkets.exchange.tap import Options as ExchangeOptions, SetupError
 from txsmarkets.persistence.journal import _HEADER
 from txsmarkets.persistence.recording import RECORDED_NAMES, Recorder
 from txsmarkets.persistence.state import StateDirectory
@@ -324,7 +324,10 @@ class RecorderTests(unittest.TestCase):
         empty = pathlib.Path(self.mktemp())
         empty.mkdir()
         self.assertRaises(RecordingError, read_recorded, empty)
-        self.assertRaises(usage.UsageError, ExchangeOptions().parseOptions, ["--replay", str(empty)])
+        # A setup error: one line and exit status 1, no usage dump.
+        with self.assertRaises(SetupError) as caught:
+            ExchangeOptions().parseOptions(["--replay", str(empty)])
+        self.assertEqual(caught.exception.code, 1)
 
 
 class ReplayOfRecordingsTests(unittest.TestCase):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 from txsmarkets.exchange.accounts import Account
+from txsmarkets.exchange.answers import EngineAnswers
+from txsmarkets.exchange.book import Order
 from txsmarkets.exchange.market import (
     _CANCELLED_MEMBER,
     _P_PENDING_REPLACE,
@@ -13,21 +18,21 @@ from txsmarkets.exchange.market import (
     _available,
     _liability,
 )
-from txsmarkets.odds import is_valid_price
+from txsmarkets.exchange.requests import invalid_reasons
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
 
 __all__ = ["OrderAmendments"]
 
 
-class OrderAmendments:
+class OrderAmendments(EngineAnswers):
     """Cancels, reductions, cancel-replaces and settings (a part of `MatchingEngine`)."""
 
     def _order_cancel(self, account: Account, payload: seto_pb2.Payload) -> None:
         request = payload.order_cancel
         reference = request.reference if request.HasField("reference") else None
         order, live = self._find(account, request.order_id)
-        if live:
+        if live and order is not None:
             self._cancel(account, order, _CANCELLED_MEMBER, reference)
         elif order is not None:
             reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_LIVE
@@ -44,16 +49,63 @@ class OrderAmendments:
         if request.HasField("reference"):
             body.reference = request.reference
         self._send(account, out, body)
-        for order in list(account.orders.values()):
-            if market_id is None or order.market_id == market_id:
+        # The orders live now; one placed meanwhile is not among them, one done meanwhile
+        # is passed over. With ``answer_chunk`` set, a chunk is cancelled now and the rest
+        # waits for `continue_work`, so that a large answer can follow the reader's pace.
+        orders = [o for o in account.orders.values() if market_id is None or o.market_id == market_id]
+        work = iter(orders)
+        if self.answer_chunk is None or not self._cancel_some(account, work, self.answer_chunk):
+            for order in work:
+                if order.live:
+                    self._cancel(account, order, _CANCELLED_MEMBER)
+            return
+        self._work.setdefault(account.id, []).append(work)
+
+    def _cancel_some(self, account: Account, work: Iterator[Order], count: int) -> bool:
+        """Cancel up to ``count`` of ``work``'s orders still live; whether any are left."""
+        for order in itertools.islice(work, count):
+            if order.live:
                 self._cancel(account, order, _CANCELLED_MEMBER)
+        peek = next(work, None)
+        if peek is None:
+            return False
+        if peek.live:
+            self._cancel(account, peek, _CANCELLED_MEMBER)
+        return True
+
+    def has_work(self, account_id: int) -> bool:
+        """Whether an answer to the account (a chunked cancel-all) is still to be produced."""
+        return account_id in self._work
+
+    def continue_work(self, account_id: int) -> bool:
+        """Produce the next ``answer_chunk`` of the account's unfinished answers, with their
+        market data; return whether more remains. Nothing to do is False."""
+        queue = self._work.get(account_id)
+        if not queue:
+            return False
+        account = self.accounts[account_id]
+        try:
+            if not self._cancel_some(account, queue[0], self.answer_chunk or 1000):
+                queue.pop(0)
+        finally:
+            if self._touched:
+                self._publish()
+        if not queue:
+            del self._work[account_id]
+            return False
+        return True
+
+    def finish_work(self, account_id: int) -> None:
+        """Produce every unfinished answer of the account at once."""
+        while self.continue_work(account_id):
+            pass
 
     def _order_quantity_reduce(self, account: Account, payload: seto_pb2.Payload) -> None:
         request = payload.order_quantity_reduce
         reference = request.reference if request.HasField("reference") else None
         new_quantity = request.new_quantity
         order, live = self._find(account, request.order_id)
-        if not live:
+        if not live or order is None:
             reason = (
                 seto_pb2.ORDER_QUANTITY_REDUCE_REJECTED_NOT_LIVE
                 if order
@@ -90,14 +142,15 @@ class OrderAmendments:
         if orig is not None:
             reference = orig.reference if reference is None else reference
             label = orig.label if label is None else label
-        if not live:
+        if not live or orig is None:
             reason = seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_TOO_LATE
             self._replace_rejected(account, request, orig, reason, reference, label)
             return
         price = request.price
         quantity = request.quantity
-        if not (quantity and is_valid_price(price)):
-            self._order_invalid(account, seq, reference, price, quantity)
+        reasons = invalid_reasons(request)
+        if reasons:
+            self._order_invalid(account, seq, reference, reasons)
             return
         market = self._markets[orig.market_id]
         if request.HasField("market_id") and request.market_id != orig.market_id:
@@ -110,8 +163,7 @@ class OrderAmendments:
             return
         liability = _liability(orig.side, price, quantity)
         if liability > _available(account) + orig.liability:
-            reason = seto_pb2.ORDER_REJECTED_INSUFFICIENT_FUNDS
-            self._order_rejected(account, seq, reason, reference, label)
+            self._order_rejected(account, seq, seto_pb2.ORDER_REJECTED_INSUFFICIENT_FUNDS, reference, label)
             return
         book = market.books[orig.contract_id]
         filled, crossed = book.crossing(orig.side, price, quantity, account.id)

@@ -13,33 +13,30 @@ from txsmarkets.exchange.market import (
     _describe,
     _set_money,
     _set_reference,
+    EngineState,
 )
-from txsmarkets.odds import is_valid_price
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
 
 __all__ = ["EngineAnswers"]
 
 
-class EngineAnswers:
+class EngineAnswers(EngineState):
     """The builders of the engine's account messages (a part of `MatchingEngine`)."""
 
     def _order_invalid(
-        self, account: Account, seq: int, reference: int | None, price: int, quantity: int
+        self, account: Account, seq: int, reference: int | None, reasons: list[seto_pb2.OrderInvalidReason]
     ) -> None:
         payload = new_payload(_P_ORDER_INVALID)
         body = payload.order_invalid
         body.seq = seq
-        if not is_valid_price(price):
-            body.reasons.append(seto_pb2.ORDER_INVALID_INVALID_PRICE)
-        if not quantity:
-            body.reasons.append(seto_pb2.ORDER_INVALID_INVALID_QUANTITY)
+        body.reasons.extend(reasons)
         if reference is not None:
             body.reference = reference
         self._send_unnumbered(account, payload)
 
     def _order_rejected(
-        self, account: Account, seq: int, reason: int, reference: int | None, label: str | None
+        self, account: Account, seq: int, reason: seto_pb2.OrderRejectedReason, reference: int | None, label: str | None
     ) -> None:
         payload = new_payload(_P_ORDER_REJECTED)
         body = payload.order_rejected
@@ -76,7 +73,7 @@ class EngineAnswers:
         _set_money(body, account)
         self._send(account, payload, body)
 
-    def _order_cancelled(self, account: Account, order: Order, reason: int, reference: int | None) -> None:
+    def _order_cancelled(self, account: Account, order: Order, reason: seto_pb2.OrderCancelledReason, reference: int | None) -> None:
         payload = new_payload(_P_ORDER_CANCELLED)
         body = payload.order_cancelled
         body.reason = reason
@@ -94,7 +91,7 @@ class EngineAnswers:
         self,
         account: Account,
         order_id: int,
-        reason: int,
+        reason: seto_pb2.OrderCancelRejectedReason,
         reference: int | None,
         order: Order | None,
     ) -> None:
@@ -126,7 +123,7 @@ class EngineAnswers:
         account: Account,
         order_id: int,
         new_quantity: int,
-        reason: int,
+        reason: seto_pb2.OrderQuantityReduceRejectedReason,
         reference: int | None,
         order: Order | None,
     ) -> None:
@@ -145,7 +142,7 @@ class EngineAnswers:
         account: Account,
         request: seto_pb2.OrderCancelReplace,
         orig: Order | None,
-        reason: int,
+        reason: seto_pb2.OrderCancelReplaceRejectedReason,
         reference: int | None,
         label: str | None,
     ) -> None:
@@ -157,12 +154,12 @@ class EngineAnswers:
         if orig is not None:
             body.market_id = orig.market_id
             body.contract_id = orig.contract_id
-            body.side = orig.side
+            body.side = orig.side  # type: ignore[assignment]  # an order's side is the wire's int
         else:
             # Required fields with nothing to say: the request's market, no contract, buy.
             body.market_id = request.market_id
             body.contract_id = 0
-            body.side = BUY
+            body.side = BUY  # type: ignore[assignment]
         _set_reference(body, reference)
         if label is not None:
             body.label = label
@@ -177,6 +174,7 @@ class EngineAnswers:
         quantity_left: int | None,
     ) -> None:
         payload = new_payload(payload_type)
+        body: seto_pb2.OrderPendingReplace | seto_pb2.OrderCancelReplaceAccepted
         if quantity_left is None:
             body = payload.order_pending_replace
         else:
@@ -210,4 +208,8 @@ class EngineAnswers:
 
 
 def _set_execution(target: seto_pb2.Execution, execution: tuple[int, int, int, int]) -> None:
-    target.price, target.quantity, target.liquidity, target.microseconds = execution
+    price, quantity, liquidity, microseconds = execution
+    target.price = price
+    target.quantity = quantity
+    target.liquidity = liquidity  # type: ignore[assignment]  # the taker's side, the wire's int
+    target.microseconds = microseconds

@@ -201,7 +201,7 @@ class Book:
         """``(price, total quantity)`` of `side`'s levels, best first, at most `limit`."""
         half = self._side(side)
         levels = half.levels
-        result = []
+        result: list[tuple[int, int]] = []
         for price in half.prices():
             if limit is not None and len(result) >= limit:
                 break

@@ -74,6 +74,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from decimal import Decimal
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from twisted.logger import Logger
@@ -103,7 +104,7 @@ from txsmarkets.exchange.market import (
     _set_money,
 )
 from txsmarkets.exchange.operator import MarketOperator
-from txsmarkets.odds import is_valid_price
+from txsmarkets.exchange.requests import invalid_reasons, request_error
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
 
@@ -126,7 +127,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
         catalogue: Catalogue,
         *,
         now: Callable[[], float] = time.time,
-        account_log_size: int = 10000,
+        account_log_size: int = 100_000,
         done_orders_kept: int = 100_000,
     ) -> None:
         self.on_account: Callable[[int, seto_pb2.Payload], None] = _noop
@@ -152,6 +153,11 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
             for market in self._markets.values()
             for contract_id, book in market.books.items()
         }
+        #: Messages an order_cancel_all may produce in one go; the rest wait for
+        #: `continue_work` (None: all at once, the default; the server sets it).
+        self.answer_chunk: int | None = None
+        # Per account, the unfinished cancel-alls: their orders still to go through.
+        self._work: dict[int, list[Iterator[Order]]] = {}
         self._orders: dict[int, Order] = {}
         self._done: dict[int, Order] = {}
         self._done_ids: deque[int] = deque()
@@ -251,11 +257,14 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
 
     # Commands from sessions
 
-    def submit(self, account_id: int, payload: seto_pb2.Payload) -> None:
+    def submit(self, account_id: int, payload: seto_pb2.Payload) -> str | None:
         """Handle one application message of a logged-in account; never raises.
 
         Order messages and settings are answered through ``on_account``; other payload
-        types (subscriptions are the session's business) are logged and ignored.
+        types (subscriptions are the session's business) are logged and ignored. A request
+        with a required field missing or an enum value unknown that has no reason of its
+        own (see `txsmarkets.exchange.requests`) is not acted on: what is wrong with it is
+        returned, for the session to treat as a protocol error. Otherwise returns None.
         """
         try:
             account = self.accounts.get(account_id)
@@ -264,7 +273,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
                     "ignoring a message from unknown account {account_id!r}",
                     account_id=account_id,
                 )
-                return
+                return None
             handler = self._handlers.get(payload.type)
             if handler is None:
                 log.warn(
@@ -272,7 +281,11 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
                     type=payload.type,
                     account_id=account_id,
                 )
-                return
+                return None
+            error = request_error(payload)
+            if error is not None:
+                log.warn("refusing a request from account {account_id}: {error}", account_id=account_id, error=error)
+                return error
             handler(account, payload)
         except Exception:
             log.failure(
@@ -282,6 +295,19 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
         finally:
             if self._touched:
                 self._publish()
+        return None
+
+    def reject_order(
+        self, account_id: int, payload: seto_pb2.Payload, reason: seto_pb2.OrderRejectedReason
+    ) -> None:
+        """Answer an order_create the session would not hand on (over the throttle, say)
+        with ``order_rejected`` ``reason``, in the account stream. UnknownAccount for an
+        unknown id."""
+        account = self._account(account_id)
+        create = payload.order_create
+        reference = create.reference if create.HasField("reference") else None
+        label = create.label if create.HasField("label") else None
+        self._order_rejected(account, payload.eto_payload.seq, reason, reference, label)
 
     def session_failed(self, account_id: int) -> None:
         """The account's session died: cancel its live orders if its settings say so.
@@ -353,8 +379,9 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
         label = create.label if create.HasField("label") else None
         price = create.price
         quantity = create.quantity
-        if not (quantity and is_valid_price(price)):
-            self._order_invalid(account, seq, reference, price, quantity)
+        reasons = invalid_reasons(create)
+        if reasons:
+            self._order_invalid(account, seq, reference, reasons)
             return
         market = self._markets.get(create.market_id)
         book = market.books.get(create.contract_id) if market is not None else None
@@ -481,7 +508,11 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
             del self._done[done_ids.popleft()]
 
     def _cancel(
-        self, account: Account, order: Order, reason: int, reference: int | None = None
+        self,
+        account: Account,
+        order: Order,
+        reason: seto_pb2.OrderCancelledReason,
+        reference: int | None = None,
     ) -> None:
         if order.resting:
             book = self._markets[order.market_id].books[order.contract_id]

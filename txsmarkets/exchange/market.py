@@ -3,12 +3,13 @@ answers' fixed values, and the small money helpers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from txsmarkets.errors import Error
-from txsmarkets.exchange.accounts import Account
+from txsmarkets.exchange.accounts import Account, AccountRegistry
 from txsmarkets.exchange.book import BUY, Book, Order
 from txsmarkets.exchange.catalogue import MARKET_STATES, Contract
 from txsmarkets.odds import buy_liability, sell_liability
@@ -115,6 +116,52 @@ class _Market:
         self.executed_volume = 0
         #: Orders with fills, by id: their matched bets are voided with the market.
         self.matched: dict[int, Order] = {}
+
+
+class EngineState:
+    """What the parts of `MatchingEngine` (its operator, amendments and answers) share: the
+    engine's state and the core steps it defines, declared here for type checking."""
+
+    accounts: AccountRegistry
+    answer_chunk: int | None
+    on_account: Callable[[int, seto_pb2.Payload], None]
+    on_market: Callable[[int, seto_pb2.Payload], None]
+    _markets: dict[int, _Market]
+    _touched: dict[Book, None]
+    _work: dict[int, list[Iterator[Order]]]
+
+    if TYPE_CHECKING:
+
+        def _send(self, account: Account, payload: seto_pb2.Payload, body: Any) -> None: ...
+
+        def _send_unnumbered(self, account: Account, payload: seto_pb2.Payload) -> None: ...
+
+        def _broadcast(self, market_id: int, payload: seto_pb2.Payload) -> None: ...
+
+        def _publish(self) -> None: ...
+
+        def _cancel(
+            self, account: Account, order: Order, reason: seto_pb2.OrderCancelledReason, reference: int | None = None
+        ) -> None: ...
+
+        def _find(self, account: Account, order_id: int) -> tuple[Order | None, bool]: ...
+
+        def _retire(self, account: Account, order: Order) -> None: ...
+
+        def _open_order(
+            self,
+            account: Account,
+            book: Book,
+            side: int,
+            price: int,
+            quantity: int,
+            tif: int,
+            reference: int | None,
+            label: str | None,
+            liability: Decimal,
+        ) -> Order: ...
+
+        def _execute(self, account: Account, order: Order, market: _Market, book: Book) -> None: ...
 
 
 def _noop(key: int, payload: seto_pb2.Payload) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from txsmarkets.exchange.accounts import Account
+from txsmarkets.exchange.answers import EngineAnswers
 from txsmarkets.exchange.book import BUY, SELL
 from txsmarkets.exchange.catalogue import MARKET_STATES
 from txsmarkets.exchange.market import (
@@ -24,7 +25,7 @@ from txsmarkets.wire.messages import new_payload
 __all__ = ["MarketOperator"]
 
 
-class MarketOperator:
+class MarketOperator(EngineAnswers):
     """Market states, settlement and voiding (a part of `MatchingEngine`)."""
 
     def set_market_state(self, market_id: int, state: str) -> None:
@@ -112,7 +113,9 @@ class MarketOperator:
         if market.state in _FINAL:
             raise ValueError(f"market {market.id} is {market.state}: its state is final")
 
-    def _cancel_market_orders(self, market: _Market, reason: int, only_tif: int | None = None) -> None:
+    def _cancel_market_orders(
+        self, market: _Market, reason: seto_pb2.OrderCancelledReason, only_tif: int | None = None
+    ) -> None:
         orders = [
             order
             for book in market.books.values()

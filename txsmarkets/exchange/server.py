@@ -4,44 +4,47 @@
 accounts in (refusing bad credentials, non-first-seq new sessions, unknown sessions and
 late logins with the reference's logout reasons), keeps each session for resume within a
 window, throttles, fans market data out to subscribers and hands orders to the
-`MatchingEngine`.
+`MatchingEngine`. Each connection is an `ExchangeServerProtocol`
+(`txsmarkets.exchange.connection`).
 """
 
 from __future__ import annotations
 
+import os
 import uuid
-from typing import Any
+from typing import Any, cast
 
-from twisted.internet.defer import Deferred
-from twisted.internet.threads import deferToThreadPool
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.internet.protocol import ServerFactory
+from twisted.internet.defer import DeferredSemaphore
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
-from txsmarkets.wire import eto_pb2, seto_pb2
-from txsmarkets.wire.framing import ULEB128StringReceiver
-from txsmarkets.wire.messages import SETO_FIELDS, account_sequence, bad_text, eto_message, new_payload
-from txsmarkets.session.protocol import SessionProtocolMixin
-from txsmarkets.session.rules import EXCHANGE_RULES
-from txsmarkets.session.sequencer import SequenceState, Verdict
+from txsmarkets.exchange.connection import _CLOSING, ConnectionPhase, ExchangeServerProtocol
+from txsmarkets.session.sequencer import SequenceState
 from txsmarkets.session.throttle import TokenBucket
+from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.messages import new_payload
 
-__all__ = ["ExchangeServerFactory", "ExchangeServerProtocol", "ServerSession"]
+__all__ = ["DEFAULTS", "ConnectionPhase", "ExchangeServerFactory", "ExchangeServerProtocol", "ServerSession"]
 
 _log = Logger()
 
-# Messages the engine answers; the rest are the session's business.
-_ORDER_TYPES = frozenset(
-    {
-        seto_pb2.PAYLOAD_ORDER_CREATE,
-        seto_pb2.PAYLOAD_ORDER_CANCEL,
-        seto_pb2.PAYLOAD_ORDER_CANCEL_ALL,
-        seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE,
-        seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE,
-        seto_pb2.PAYLOAD_SETTINGS,
-    }
-)
+#: The factory's limits unless told otherwise; see "Embedded exchange limits" in README.rst.
+#: Sized for a small host (2 cores, 24 GiB): ``max_connections`` connections each with a
+#: full ``max_output_buffer`` is 16 GiB, ``max_pending`` logins each parking a
+#: ``max_login_frame`` frame 32 MiB.
+DEFAULTS: dict[str, int] = {
+    "max_connections": 4096,
+    "max_pending": 2048,
+    "max_login_frame": 16 * 1024,
+    "max_frame": 1024 * 1024,
+    "max_output_buffer": 4 * 1024 * 1024,
+    # Order entry as a retail venue allows it, not a load generator: 50 requests a second
+    # on average, 100 at once, announced with a one-second tick.
+    "throttle_rate": 50,
+    "throttle_burst": 100,
+    "throttle_tick_ms": 1000,
+}
 
 
 class ServerSession:
@@ -59,260 +62,21 @@ class ServerSession:
     def __repr__(self) -> str:
         return f"<ServerSession {self.id} account={self.account.id} attached={self.protocol is not None}>"
 
-    def deliver(self, payload: seto_pb2.Payload) -> None:
-        """Send ``payload`` now, or keep it for the replay that a resume will ask for."""
+    def deliver(self, payload: seto_pb2.Payload, shared: tuple[int, bytes] | None = None) -> None:
+        """Send ``payload`` now, or keep it for the replay that a resume will ask for.
+
+        ``shared`` is the replay store entry ``(eto type, bytes without a seq)`` of the
+        payload, to keep for a detached session instead of bytes of its own: the many
+        sessions of one account hold one copy (the replay gives each its seq)."""
         if self.protocol is not None:
             self.protocol.sendPayload(payload)
-        else:
+        elif shared is None:
             self.sequence.stamp(payload)
-
-
-class _OutputWatch:
-    """A push producer registered on the transport, to know when the peer stops reading."""
-
-    paused = False
-
-    def pauseProducing(self) -> None:
-        self.paused = True
-
-    def resumeProducing(self) -> None:
-        self.paused = False
-
-    def stopProducing(self) -> None:
-        self.paused = True
-
-
-class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
-    """One connection to the exchange."""
-
-    factory: ExchangeServerFactory
-    rules = EXCHANGE_RULES
-    session: ServerSession | None = None
-    _loginTimer: IDelayedCall | None = None
-    _backlog = 0
-    _ended = False
-    _authenticating = False
-
-    @property
-    def loggedIn(self) -> bool:  # type: ignore[override]
-        return self.session is not None
-
-    def awaitingLogin(self) -> bool:
-        return self.session is None and not self._ended
-
-    def payloadBeforeLogin(self, payload: seto_pb2.Payload) -> None:
-        """Anything but a login first: the session has not begun, the peer is refused."""
-        self._refuse(eto_pb2.LOGOUT_UNAUTHORISED)
-
-    def connectionMade(self) -> None:
-        factory = self.factory
-        self.clock = factory.clock
-        self.sequence = SequenceState(1)
-        self.heartbeatInterval = factory.heartbeat_interval
-        self.heartbeatMisses = factory.heartbeat_misses
-        self.closeTimeout = factory.close_timeout
-        self.MAX_LENGTH = factory.max_frame
-        #: Fires when this connection has closed.
-        self.closed: Deferred[None] = Deferred()
-        super().connectionMade()
-        self._watch = _OutputWatch()
-        self.transport.registerProducer(self._watch, True)
-        self._loginTimer = self.clock.callLater(factory.login_timeout, self._loginTimedOut)
-        factory.connections.add(self)
-
-    def sendString(self, string: bytes) -> None:
-        if self._watch.paused:
-            self._backlog += len(string)
-            if self._backlog > self.factory.max_output_buffer:
-                if not self._ended:
-                    _log.warn(
-                        "{session} stopped reading: over {limit} bytes waiting; dropping it",
-                        session=self.session,
-                        limit=self.factory.max_output_buffer,
-                    )
-                    self._ended = True
-                    self.transport.abortConnection()
-                return
         else:
-            self._backlog = 0
-        super().sendString(string)
-
-    # -- login ------------------------------------------------------------------------------
-
-    def _loginTimedOut(self) -> None:
-        self._loginTimer = None
-        self._refuse(eto_pb2.LOGOUT_LOGIN_TIMEOUT)
-
-    def _refuse(self, reason: int) -> None:
-        """Refuse the login with ``reason`` and close."""
-        _log.info("login refused: {reason}", reason=eto_pb2.LogoutReason.Name(reason))
-        self._stopLoginTimer()
-        self._ended = True
-        self.sendLogout(reason)
-        self.disconnect()
-
-    def _stopLoginTimer(self) -> None:
-        if self._loginTimer is not None and self._loginTimer.active():
-            self._loginTimer.cancel()
-        self._loginTimer = None
-
-    def loginReceived(self, payload: seto_pb2.Payload) -> None:
-        if self._ended:
-            return
-        if self.session is not None:
-            _log.warn("second login on {session}; dropping the connection", session=self.session)
-            self.disconnect()
-            return
-        if self._authenticating:
-            _log.warn("login while a login is being checked; dropping the connection")
-            self.disconnect()
-            return
-        accounts = self.factory.engine.accounts
-        login = payload.login
-        if login.HasField("cookie"):
-            check, args = accounts.authenticate_token, (login.cookie,)
-        else:
-            check, args = accounts.authenticate, (login.username, login.password)
-        pool = getattr(self.clock, "getThreadPool", None)
-        if pool is None:
-            # A test clock has no threads: check in line.
-            self._authenticated(check(*args), payload)
-            return
-        # Password hashing takes tens of milliseconds: off the reactor thread, so that a
-        # crowd of logins does not stall every session's heartbeats. Nothing more is read
-        # from this connection until the answer is in.
-        self._authenticating = True
-        self.pauseProducing()
-        d = deferToThreadPool(self.clock, pool(), check, *args)
-        d.addCallback(self._authenticated, payload)
-        d.addErrback(lambda failure: _log.failure("checking a login failed", failure) or self.disconnect())
-        d.addBoth(self._authenticationDone)
-
-    def _authenticationDone(self, result: object) -> None:
-        self._authenticating = False
-        if self.transport is not None and not self.transport.disconnecting and not self._ended:
-            self.resumeProducing()
-
-    def _authenticated(self, account: Any, payload: seto_pb2.Payload) -> None:
-        if self.transport is None or self._ended or self.transport.disconnecting:
-            return
-        factory = self.factory
-        login = payload.login
-        if account is None:
-            self._refuse(eto_pb2.LOGOUT_UNAUTHORISED)
-            return
-        seq = payload.eto_payload.seq
-        wanted = payload.eto_payload.login.session if payload.eto_payload.HasField("login") else ""
-        if wanted:
-            session = factory.sessions.get(wanted)
-            if session is None or session.account.id != account.id:
-                self._refuse(eto_pb2.LOGOUT_UNKNOWN_SESSION)
-                return
-            resumed = True
-            factory.attach(session, self)
-        else:
-            if seq != 1:
-                self._refuse(eto_pb2.LOGOUT_LOGIN_NOT_FIRST_SEQ)
-                return
-            resumed = False
-            session = factory.new_session(account)
-            factory.attach(session, self)
-        self._stopLoginTimer()
-        self.session = session
-        self.sequence = session.sequence
-        self.sequence.new_connection()
-        expected = self.sequence.inseq
-        verdict = self.sequence.receive(payload)
-        response = eto_pb2.LoginResponse(session=session.id, reset=max(seq + 1, expected))
-        self.sendSession(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=response)
-        if verdict is Verdict.GAP:
-            self.askReplay()
-        self.sendPayload(factory.throttle_limits())
-        if not resumed and login.HasField("account_sequence_64"):
-            for message in factory.engine.account_messages_since(account.id, login.account_sequence_64):
-                # Only what the client can tell it has seen: the rest would come twice.
-                if account_sequence(message) is not None:
-                    self.sendPayload(message)
-        _log.info(
-            "{account} logged in: session {session} ({how})",
-            account=account.username,
-            session=session.id,
-            how="resumed" if resumed else "new",
-        )
-
-    # -- messages ---------------------------------------------------------------------------
-
-    def payloadReceived(self, payload: seto_pb2.Payload) -> None:
-        session = self.session
-        assert session is not None  # payloadBeforeLogin took care of the rest
-        kind = payload.type
-        if kind == seto_pb2.PAYLOAD_ETO:
-            return
-        if not session.throttle.try_acquire():
-            self._throttled(payload)
-            return
-        factory = self.factory
-        if kind in _ORDER_TYPES:
-            if bad_text(getattr(payload, SETO_FIELDS[kind])):
-                # A label that is not UTF-8 could not be echoed back in any answer.
-                self.invalidPayload(payload.SerializePartialToString(), "order text not UTF-8")
-                return
-            factory.engine.submit(session.account.id, payload)
-        elif kind == seto_pb2.PAYLOAD_MARKET_SUBSCRIBE:
-            factory.subscribe(session, payload.market_subscribe.market_id)
-        elif kind == seto_pb2.PAYLOAD_MARKET_UNSUBSCRIBE:
-            factory.unsubscribe(session, payload.market_unsubscribe.market_id)
-        elif kind == seto_pb2.PAYLOAD_EVENT_SUBSCRIBE:
-            for market_id in factory.engine.event_markets(payload.event_subscribe.event_id):
-                factory.subscribe(session, market_id)
-        elif kind == seto_pb2.PAYLOAD_EVENT_UNSUBSCRIBE:
-            for market_id in factory.engine.event_markets(payload.event_unsubscribe.event_id):
-                factory.unsubscribe(session, market_id)
-        else:
-            _log.debug("ignoring {kind} from {session}", kind=seto_pb2.PayloadType.Name(kind), session=session)
-
-    def _throttled(self, payload: seto_pb2.Payload) -> None:
-        if payload.type == seto_pb2.PAYLOAD_ORDER_CREATE:
-            answer = new_payload(seto_pb2.PAYLOAD_ORDER_REJECTED)
-            rejected = answer.order_rejected
-            rejected.seq = payload.eto_payload.seq
-            rejected.reason = seto_pb2.ORDER_REJECTED_THROTTLE_EXCEEDED
-            create = payload.order_create
-            if create.HasField("reference"):
-                rejected.reference = create.reference
-            if create.HasField("label"):
-                rejected.label = create.label
-            self.sendPayload(answer)
-        else:
-            self.sendPayload(eto_message(eto_pb2.PAYLOAD_THROTTLE_EXCEEDED))
-
-    def logoutReceived(self, payload: seto_pb2.Payload) -> None:
-        if self.session is not None:
-            self.factory.end_session(self.session, failed=False)
-        self._ended = True
-        self.sendLogout(eto_pb2.LOGOUT_CONFIRMATION)
-        self.disconnect()
-
-    def peerSilent(self) -> None:
-        _log.info("{session} silent; ending it", session=self.session)
-        self._ended = True
-        self.sendLogout(eto_pb2.LOGOUT_HEARTBEAT_TIMEOUT)
-        if self.session is not None:
-            self.factory.end_session(self.session, failed=True)
-        self.disconnect()
-
-    def invalidPayload(self, data: bytes, why: str) -> None:
-        super().invalidPayload(data, why)
-        self._ended = True
-
-    def connectionLost(self, reason: Failure) -> None:
-        self._stopLoginTimer()
-        super().connectionLost(reason)
-        self.factory.connections.discard(self)
-        if self.session is not None:
-            self.factory.detach(self.session, self)
-        self.closed.callback(None)
-
+            sequence = self.sequence
+            seq = sequence.outseq
+            sequence.store.add_entry(seq, shared)
+            sequence.outseq = seq + 1
 
 class ExchangeServerFactory(ServerFactory):
     """Serves the streaming protocol for one `MatchingEngine`.
@@ -322,7 +86,7 @@ class ExchangeServerFactory(ServerFactory):
     reading before its connection is dropped.
     """
 
-    protocol = ExchangeServerProtocol
+    protocol = ExchangeServerProtocol  # type: ignore[assignment]  # Factory's is generic
 
     def __init__(
         self,
@@ -333,13 +97,20 @@ class ExchangeServerFactory(ServerFactory):
         heartbeat_misses: int = 3,
         login_timeout: float = 10.0,
         resume_window: float = 300.0,
-        max_output_buffer: int = 8 * 1024 * 1024,
-        max_frame: int = 1024 * 1024,
+        max_output_buffer: int = DEFAULTS["max_output_buffer"],
+        max_frame: int = DEFAULTS["max_frame"],
+        max_login_frame: int = DEFAULTS["max_login_frame"],
+        max_connections: int = DEFAULTS["max_connections"],
+        max_pending: int = DEFAULTS["max_pending"],
         replay_capacity: int = 100000,
-        throttle_rate: int = 100000,
-        throttle_burst: int = 100000,
-        throttle_tick_ms: int = 1000,
+        throttle_rate: int = DEFAULTS["throttle_rate"],
+        throttle_burst: int = DEFAULTS["throttle_burst"],
+        throttle_tick_ms: int = DEFAULTS["throttle_tick_ms"],
         close_timeout: float = 5.0,
+        login_threads: int | None = None,
+        answer_chunk: int = 1000,
+        stall_timeout: float | None = None,
+        max_resumable_per_account: int = 8,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -349,18 +120,57 @@ class ExchangeServerFactory(ServerFactory):
         self.resume_window = resume_window
         self.max_output_buffer = max_output_buffer
         self.max_frame = max_frame
+        self.max_login_frame = max_login_frame
+        self.max_connections = max_connections
+        self.max_pending = max_pending
         self.replay_capacity = replay_capacity
         self.throttle_rate = throttle_rate
         self.throttle_burst = throttle_burst
         self.throttle_tick_ms = throttle_tick_ms
         self.close_timeout = close_timeout
+        #: Password checks run at once in the reactor's thread pool (by default one fewer
+        #: than the CPUs, at least one); the rest wait their turn, not against the timeout.
+        self.login_threads = login_threads or max(1, (os.cpu_count() or 2) - 1)
+        self.login_checks = DeferredSemaphore(self.login_threads)
+        #: Sessions without a connection, waiting to be resumed, an account may hold; one more
+        #: ends the oldest of them.
+        self.max_resumable_per_account = max_resumable_per_account
+        #: Messages of a large answer (an order_cancel_all) produced per turn of the reactor.
+        self.answer_chunk = answer_chunk
+        engine.answer_chunk = answer_chunk
+        #: Seconds a connection's output may stay blocked before the peer is taken for
+        #: one that stopped reading (by default the heartbeat timeout).
+        self.stall_timeout = stall_timeout if stall_timeout is not None else heartbeat_interval * heartbeat_misses
+        # Accounts whose unfinished answers have a turn of the reactor coming.
+        self._working: dict[int, IDelayedCall] = {}
+        #: Connections not yet logged in (awaiting their login or its check).
+        self.pending = 0
+        #: Connections refused at once for the caps, for the record.
+        self.refused = 0
         self.sessions: dict[str, ServerSession] = {}
         self.connections: set[ExchangeServerProtocol] = set()
-        self._by_account: dict[int, set[ServerSession]] = {}
+        # Per account, its sessions, oldest first.
+        self._by_account: dict[int, dict[ServerSession, None]] = {}
         self._subscribers: dict[int, set[ServerSession]] = {}
         engine.on_account = self._account_message
         engine.on_market = self._market_message
         engine.market_watched = self._subscribers.__contains__
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
+        """A protocol for a new connection, or None (Twisted closes it at once) when
+        ``max_connections`` are open or ``max_pending`` have not logged in yet."""
+        if len(self.connections) >= self.max_connections or self.pending >= self.max_pending:
+            self.refused += 1
+            if self.refused == 1 or self.refused % 1000 == 0:
+                _log.warn(
+                    "refusing connections: {connections} open, {pending} not logged in "
+                    "({refused} refused so far)",
+                    connections=len(self.connections),
+                    pending=self.pending,
+                    refused=self.refused,
+                )
+            return None
+        return cast("Protocol | None", super().buildProtocol(addr))
 
     def throttle_limits(self) -> seto_pb2.Payload:
         """The ``seto.throttle_limits_changed`` announced at each login."""
@@ -376,8 +186,9 @@ class ExchangeServerFactory(ServerFactory):
     def new_session(self, account: Any) -> ServerSession:
         throttle = TokenBucket(self.clock, float(self.throttle_rate), self.throttle_burst)
         session = ServerSession(str(uuid.uuid4()), account, self.replay_capacity, throttle)
+        mine = self._by_account.setdefault(account.id, {})
         self.sessions[session.id] = session
-        self._by_account.setdefault(account.id, set()).add(session)
+        mine[session] = None
         return session
 
     def attach(self, session: ServerSession, protocol: ExchangeServerProtocol) -> None:
@@ -388,6 +199,7 @@ class ExchangeServerFactory(ServerFactory):
         if old is not None and old is not protocol:
             # The client came back on a new connection before we noticed the old one die.
             old.session = None
+            old._enter(_CLOSING)
             old.disconnect()
         session.protocol = protocol
 
@@ -399,6 +211,15 @@ class ExchangeServerFactory(ServerFactory):
             return
         self.engine.session_failed(session.account.id)
         session.expiry = self.clock.callLater(self.resume_window, self.end_session, session, False)
+        waiting = [s for s in self._by_account.get(session.account.id, ()) if s.protocol is None]
+        for oldest in waiting[: max(0, len(waiting) - self.max_resumable_per_account)]:
+            _log.info(
+                "{account} has {n} sessions waiting to be resumed: ending the oldest, {session}",
+                account=session.account.username,
+                n=len(waiting),
+                session=oldest.id,
+            )
+            self.end_session(oldest, failed=False)
 
     def end_session(self, session: ServerSession, failed: bool) -> None:
         """Forget ``session``: it can no longer be resumed."""
@@ -411,11 +232,38 @@ class ExchangeServerFactory(ServerFactory):
             self.unsubscribe(session, market_id)
         mine = self._by_account.get(session.account.id)
         if mine is not None:
-            mine.discard(session)
+            mine.pop(session, None)
             if not mine:
                 del self._by_account[session.account.id]
         if failed:
             self.engine.session_failed(session.account.id)
+
+    # -- large answers ----------------------------------------------------------------------
+
+    def wake(self, account_id: int) -> None:
+        """Give the account's unfinished answers a turn of the reactor, if they have any."""
+        if account_id in self._working or not self.engine.has_work(account_id):
+            return
+        self._working[account_id] = self.clock.callLater(0, self._produce, account_id)
+
+    def _produce(self, account_id: int) -> None:
+        # One chunk a turn, so that every other connection is served in between; none while
+        # a connection of the account has a full buffer (it wakes us when it drains). A
+        # detached session keeps them for replay, within its bounds.
+        del self._working[account_id]
+        for session in self._by_account.get(account_id, ()):
+            protocol = session.protocol
+            if protocol is not None and protocol._watch.paused and not protocol._ended:
+                return
+        if self.engine.continue_work(account_id):
+            self.wake(account_id)
+
+    def stop_producing(self) -> None:
+        """Stop giving turns to unfinished answers (the exchange is stopping)."""
+        for call in self._working.values():
+            if call.active():
+                call.cancel()
+        self._working.clear()
 
     # -- market data ------------------------------------------------------------------------
 
@@ -447,5 +295,11 @@ class ExchangeServerFactory(ServerFactory):
         sessions = self._by_account.get(account_id)
         if not sessions:
             return
+        shared = None
         for session in sessions:
-            session.deliver(payload)
+            if session.protocol is None and shared is None:
+                eto = payload.eto_payload
+                seq, eto.seq = eto.seq, 0
+                shared = (eto.type, payload.SerializeToString())
+                eto.seq = seq
+            session.deliver(payload, shared)

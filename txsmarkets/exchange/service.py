@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from twisted.application import internet, service
 from twisted.internet import endpoints
-from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
+from twisted.internet.defer import CancelledError, Deferred, gatherResults, maybeDeferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from txsmarkets.exchange.catalogue import Catalogue, demo_catalogue
 from txsmarkets.exchange.engine import MatchingEngine
 from txsmarkets.exchange.server import ExchangeServerFactory
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["DEFAULT_ENDPOINT", "RunningExchange", "make_exchange", "make_service", "start_exchange"]
+__all__ = ["DEFAULT_ENDPOINT", "ExchangeService", "RunningExchange", "make_exchange", "make_service", "start_exchange"]
+
+_log = Logger()
 
 #: Where the exchange listens unless told otherwise: loopback only.
 DEFAULT_ENDPOINT = "tcp:3701:interface=127.0.0.1"
@@ -63,13 +69,53 @@ def make_exchange(
     return factory
 
 
+class ExchangeService(internet.StreamServerEndpointService):
+    """Serves an exchange on an endpoint, as `StreamServerEndpointService` does, except on
+    the faults a daemon must not carry on through:
+
+    - when listening fails (a port in use, an address not ours), one line is logged, no
+      traceback, and `cannot_listen` is called with that line (the twistd plugin stops the
+      process with exit status 1; by default nothing more happens);
+    - when it is stopped by SIGTERM or SIGINT, the process exits 0 rather than by raising
+      the signal again as twistd does: the exchange stopped as asked.
+    """
+
+    def __init__(self, reactor: Any, endpoint: Any, factory: ExchangeServerFactory, description: str) -> None:
+        super().__init__(endpoint, factory)
+        self.reactor = reactor
+        self.description = description
+        #: Called with a one-line reason when the endpoint cannot be listened on.
+        self.cannot_listen: Callable[[str], None] = lambda why: None
+
+    def privilegedStartService(self) -> None:
+        service.Service.privilegedStartService(self)
+        self._waitingForPort = self.endpoint.listen(self.factory)
+        self._waitingForPort.addErrback(self._listenFailed)
+
+    def _listenFailed(self, failure: Failure) -> None:
+        if failure.check(CancelledError):
+            return
+        why = f"cannot listen on {self.description}: {failure.getErrorMessage()}"
+        _log.error("{why}", why=why)
+        self.cannot_listen(why)
+
+    def stopService(self) -> Deferred[None]:
+        stopped: Deferred[None] = super().stopService()
+        if getattr(self.reactor, "_exitSignal", None) in (signal.SIGTERM, signal.SIGINT):
+            # twistd would raise the signal again (exit 143); this is an orderly stop.
+            self.reactor._exitSignal = None
+        return stopped
+
+
 def make_service(
     reactor: Any, endpoint: str = DEFAULT_ENDPOINT, catalogue: Catalogue | None = None, **options: Any
-) -> service.IService:
-    """A service that serves an exchange on ``endpoint`` (a Twisted endpoint string)."""
+) -> ExchangeService:
+    """A service that serves an exchange on ``endpoint`` (a Twisted endpoint string).
+
+    ValueError (or the OSError of a missing key file) for an endpoint string that cannot
+    be used."""
     factory = make_exchange(reactor, catalogue, **options)
-    svc = internet.StreamServerEndpointService(endpoints.serverFromString(reactor, endpoint), factory)
-    svc.factory = factory  # type: ignore[attr-defined]
+    svc = ExchangeService(reactor, endpoints.serverFromString(reactor, endpoint), factory, endpoint)
     return svc
 
 
@@ -84,12 +130,12 @@ class RunningExchange:
     @property
     def engine(self) -> MatchingEngine:
         """The matching engine, for the operator's API."""
-        return self.factory.engine  # type: ignore[no-any-return]
+        return self.factory.engine
 
     @property
     def port(self) -> int:
         """The TCP port it listens on."""
-        return self.listening.getHost().port  # type: ignore[no-any-return]
+        return self.listening.getHost().port
 
     def stop(self) -> Deferred[None]:
         """Stop listening, end every session and drop every connection; fires when done."""
@@ -107,6 +153,7 @@ class RunningExchange:
         if replay is not None:
             replay.stop()
         await maybeDeferred(self.listening.stopListening)
+        factory.stop_producing()
         for session in list(factory.sessions.values()):
             factory.end_session(session, failed=False)
         closing = []

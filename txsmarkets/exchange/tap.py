@@ -1,14 +1,35 @@
-"""``twistd smarkets-exchange``: the embedded exchange as a daemon."""
+"""``twistd smarkets-exchange``: the embedded exchange as a daemon.
+
+A fault it cannot run through is one line on stderr and exit status 1: a catalogue that
+does not load, an endpoint string that is no endpoint, an endpoint it cannot listen on (a
+port in use). SIGTERM and SIGINT stop it with exit status 0.
+"""
 
 from __future__ import annotations
 
+import atexit
+import os
+import sys
 from typing import Any
 
 from twisted.application import service
 from twisted.python import usage
 
 from txsmarkets.exchange.catalogue import CatalogueError, load_catalogue
+from txsmarkets.exchange.server import DEFAULTS
 from txsmarkets.exchange.service import DEFAULT_ENDPOINT, make_service
+
+_NAME = "twistd smarkets-exchange"
+
+
+class SetupError(SystemExit):
+    """A setting that cannot work: one line, exit status 1.
+
+    A `usage.UsageError` would have twistd print the whole option list before the reason.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{_NAME}: {message}")
 
 
 class Options(usage.Options):
@@ -25,7 +46,11 @@ class Options(usage.Options):
         ["catalogue", "c", None, "JSON catalogue of accounts, events and markets (default: the demo)."],
         ["heartbeat-interval", None, 30.0, "Seconds between heartbeats.", float],
         ["resume-window", None, 300.0, "Seconds a dropped session may be resumed.", float],
-        ["max-output-buffer", None, 8 * 1024 * 1024, "Bytes waiting for a slow client before it is dropped.", int],
+        ["max-output-buffer", None, DEFAULTS["max_output_buffer"], "Bytes waiting for a slow client before it is dropped.", int],
+        ["max-connections", None, DEFAULTS["max_connections"], "Connections in all; more are closed at once.", int],
+        ["max-pending", None, DEFAULTS["max_pending"], "Connections not yet logged in; more are closed at once.", int],
+        ["throttle-rate", None, DEFAULTS["throttle_rate"], "Requests a second a session may send on average.", int],
+        ["throttle-burst", None, DEFAULTS["throttle_burst"], "Requests a session may send at once.", int],
     ]
 
     def postOptions(self) -> None:
@@ -33,7 +58,7 @@ class Options(usage.Options):
             try:
                 self["catalogue"] = load_catalogue(self["catalogue"])
             except (OSError, CatalogueError) as e:
-                raise usage.UsageError(f"cannot load the catalogue: {e}") from None
+                raise SetupError(f"cannot load the catalogue: {e}") from None
         # -- recorded markets (issue 15) --
         if self["replay"] is not None:
             from txsmarkets.exchange.recorded import RecordingError, recorded_files
@@ -41,10 +66,29 @@ class Options(usage.Options):
             try:
                 recorded_files(self["replay"])
             except RecordingError as e:
-                raise usage.UsageError(str(e)) from None
+                raise SetupError(str(e)) from None
             if not self["speed"] > 0:
-                raise usage.UsageError(f"--speed must be above 0, not {self['speed']}")
+                raise SetupError(f"--speed must be above 0, not {self['speed']}")
         # -- end of recorded markets --
+
+
+def _exit_status(status: int) -> None:
+    # Last of all, once twistd has shut down and removed its pid file: twistd itself has
+    # no exit status but 0 or a signal's.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _fail(reactor: Any, why: str) -> None:
+    """Say ``why`` on stderr, stop, and exit 1 once the reactor has shut down."""
+    # To the process's own stderr: twistd has pointed sys.stderr at its log.
+    os.write(2, f"{_NAME}: {why}\n".encode())
+    atexit.register(_exit_status, 1)
+    if reactor.running:
+        reactor.stop()
+    else:
+        reactor.callWhenRunning(reactor.stop)
 
 
 def makeService(options: Options) -> service.IService:
@@ -54,17 +98,26 @@ def makeService(options: Options) -> service.IService:
 
     reactor_: Any = reactor
     reactor_.callWhenRunning(freeze_long_lived)
-    return make_service(
-        reactor_,
-        options["endpoint"],
-        options["catalogue"],
-        heartbeat_interval=options["heartbeat-interval"],
-        resume_window=options["resume-window"],
-        max_output_buffer=options["max-output-buffer"],
-        simulate=bool(options["simulate"]),
-        seed=options["seed"],
-        **_replay_options(options),
-    )
+    try:
+        svc = make_service(
+            reactor_,
+            options["endpoint"],
+            options["catalogue"],
+            heartbeat_interval=options["heartbeat-interval"],
+            resume_window=options["resume-window"],
+            max_output_buffer=options["max-output-buffer"],
+            max_connections=options["max-connections"],
+            max_pending=options["max-pending"],
+            throttle_rate=options["throttle-rate"],
+            throttle_burst=options["throttle-burst"],
+            simulate=bool(options["simulate"]),
+            seed=options["seed"],
+            **_replay_options(options),
+        )
+    except (ValueError, OSError, KeyError, TypeError) as e:
+        raise SetupError(f"cannot use the endpoint {options['endpoint']!r}: {e}") from None
+    svc.cannot_listen = lambda why: _fail(reactor_, why)
+    return svc
 
 
 def _replay_options(options: Options) -> dict[str, Any]:

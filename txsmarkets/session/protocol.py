@@ -166,10 +166,13 @@ class SessionProtocolMixin:
     # -- receiving ----------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        # Once a read, not once a message: hearing anything at all is what counts.
-        self._lastReceived = self.clock.seconds()
         sent = self._sent
+        received = self._received
         super().dataReceived(data)  # type: ignore[misc]
+        if self._received != received:
+            # Whole frames are signs of life, not bytes: a peer that drip-feeds one
+            # unfinished frame is silent. Once a read, not once a message.
+            self._lastReceived = self.clock.seconds()
         if self._sent != sent:
             # The answers to this read leave now, not on the reactor's next turn.
             send_now(self.transport)

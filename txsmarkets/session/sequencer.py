@@ -57,12 +57,16 @@ class ReplayStore:
 
     def add(self, seq: int, kind: int, data: bytes) -> None:
         """Keep ``data`` (a serialised payload of eto type ``kind``) as message ``seq``."""
+        self.add_entry(seq, (kind, data))
+
+    def add_entry(self, seq: int, entry: tuple[int, bytes]) -> None:
+        """`add` of a ``(kind, data)`` entry that other stores may hold too (kept once)."""
         entries = self._entries
         if not entries or seq != self.first + len(entries):
             # A jump (a reset by the peer): what was held no longer lines up with seqs.
             entries.clear()
             self.first = seq
-        entries.append((kind, data))
+        entries.append(entry)
         if len(entries) > self.capacity:
             entries.popleft()
             self.first += 1
@@ -260,6 +264,8 @@ class ReplaySnapshot:
             else:
                 payload = seto_pb2.Payload.FromString(data)
                 payload.eto_payload.is_replay = True
+                # A message held once for many sessions is kept without a seq of its own.
+                payload.eto_payload.seq = seq
                 yield payload.SerializeToString()
             seq += 1
 

@@ -1,0 +1,98 @@
+"""``twistd smarkets-exchange`` on faults, as real processes: one line on stderr and exit 1
+for a port in use, a bad endpoint or a bad catalogue; exit 0 on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+from twisted.trial import unittest
+
+from tests.support import inline
+from tests.test_daemon import ROOT, TWISTD, until
+
+_NAME = "twistd smarkets-exchange: "
+
+
+class ExchangeDaemonFaultTests(unittest.TestCase):
+    timeout = 60
+
+    def run_exchange(self, *args: str) -> subprocess.Popen[bytes]:
+        self.stderr_path = self.mktemp()
+        stderr = open(self.stderr_path, "wb")
+        process = subprocess.Popen(
+            [sys.executable, "-c", TWISTD, "--pidfile=", "-n", "smarkets-exchange", *args],
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        stderr.close()
+        self.addCleanup(process.wait)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        return process
+
+    def stderr_lines(self) -> list[str]:
+        with open(self.stderr_path, encoding="utf-8") as f:
+            return [line for line in f.read().splitlines() if line.strip()]
+
+    async def assertFailsWithOneLine(self, process: subprocess.Popen[bytes], *words: str) -> None:
+        await until(lambda: process.poll() is not None, "the exchange to exit", timeout=30)
+        self.assertEqual(process.returncode, 1)
+        lines = self.stderr_lines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith(_NAME), lines)
+        for word in words:
+            self.assertIn(word, lines[0])
+        self.assertNotIn("Traceback", lines[0])
+
+    @inline
+    async def test_port_in_use(self) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            process = self.run_exchange("--endpoint", f"tcp:{port}:interface=127.0.0.1")
+            await self.assertFailsWithOneLine(process, "cannot listen", str(port), "in use")
+
+    @inline
+    async def test_bad_endpoint(self) -> None:
+        process = self.run_exchange("--endpoint", "nonsense:3701")
+        await self.assertFailsWithOneLine(process, "cannot use the endpoint", "nonsense:3701")
+
+    @inline
+    async def test_bad_port_number(self) -> None:
+        process = self.run_exchange("--endpoint", "tcp:notaport")
+        await self.assertFailsWithOneLine(process, "cannot use the endpoint")
+
+    @inline
+    async def test_bad_catalogue(self) -> None:
+        path = os.path.abspath(self.mktemp())
+        with open(path, "w") as f:
+            f.write("{not json")
+        process = self.run_exchange("--catalogue", path)
+        await self.assertFailsWithOneLine(process, "cannot load the catalogue", "JSON")
+
+    @inline
+    async def test_missing_catalogue(self) -> None:
+        process = self.run_exchange("--catalogue", os.path.abspath(self.mktemp()))
+        await self.assertFailsWithOneLine(process, "cannot load the catalogue", "No such file")
+
+    @inline
+    async def test_sigterm_exits_zero(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        process = self.run_exchange("--endpoint", f"tcp:{port}:interface=127.0.0.1")
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        await until(listening, "the exchange to listen", timeout=30)
+        process.send_signal(signal.SIGTERM)
+        await until(lambda: process.poll() is not None, "the exchange to stop", timeout=30)
+        self.assertEqual(process.returncode, 0)

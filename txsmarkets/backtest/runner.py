@@ -79,7 +79,10 @@ def _strategy(strategy: str | type[Strategy] | Strategy, params: dict[str, Any])
 def _count_records(path: str | os.PathLike[str]) -> int:
     """How many market-data records ``path`` holds (for the progress bar): one read of the
     files, parsing only the type of each record."""
-    return sum(1 for _ in read_recorded(path))
+    count = 0
+    for _ in read_recorded(pathlib.Path(path)):
+        count += 1
+    return count
 
 
 def run_backtest(
@@ -121,12 +124,13 @@ def run_backtest(
         raise BacktestError("a backtest needs a market: simulate=True or replay=...")
     loaded, name = _strategy(strategy, params)
     if isinstance(catalogue, (str, os.PathLike)):
-        catalogue = load_catalogue(catalogue)
+        catalogue = load_catalogue(pathlib.Path(catalogue))
     records: Records | None = None
     total_records = 0
     source = "simulation" if simulate else ""
     if replay is not None:
         if isinstance(replay, (str, os.PathLike)):
+            replay = pathlib.Path(replay)
             recorded_files(replay)  # RecordingError now, before anything runs
             if progress is not None:
                 total_records = _count_records(replay)

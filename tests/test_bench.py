@@ -129,3 +129,14 @@ class QuickBenchmarkTests(unittest.TestCase):
         # Recorded markets (issue 15): replay throughput, and flat memory.
         self.assertPositive(result, "replay_msgs_per_s", "replay_msgs", "replay_peak_kib_small", "replay_peak_kib_large")
         self.assertLess(result["replay_peak_kib_large"], 2 * result["replay_peak_kib_small"] + 256)
+
+    def test_backtest(self) -> None:
+        # Backtests (issue 16): end-to-end replay rate beside the receive path, simulated
+        # time per wall time, and the sweep's speed-up (the bench checks the pool's reports
+        # equal the one-by-one reports).
+        result = self.run_bench("backtest")
+        self.assertPositive(
+            result, "replay_records_per_s", "client_msgs_per_s", "receive_msgs_per_s", "ratio", "sim_speed", "sweep_speedup"
+        )
+        self.assertEqual((result["sim_markets"], result["sweep_runs"]), (10, 8))
+        self.assertAlmostEqual(result["ratio"], result["client_msgs_per_s"] / result["receive_msgs_per_s"], places=2)

@@ -183,9 +183,17 @@ class ExchangeServerFactory(ServerFactory):
 
     # -- sessions ---------------------------------------------------------------------------
 
+    # -- session ids (issue 16) --
+    def session_id(self) -> str:
+        """The id of a new session: a random UUID. A backtest sets its own (a counter), so
+        that its journal, which holds the login response, is the same on every run."""
+        return str(uuid.uuid4())
+
+    # -- end of session ids --
+
     def new_session(self, account: Any) -> ServerSession:
         throttle = TokenBucket(self.clock, float(self.throttle_rate), self.throttle_burst)
-        session = ServerSession(str(uuid.uuid4()), account, self.replay_capacity, throttle)
+        session = ServerSession(self.session_id(), account, self.replay_capacity, throttle)
         mine = self._by_account.setdefault(account.id, {})
         self.sessions[session.id] = session
         mine[session] = None

@@ -1,0 +1,292 @@
+"""Backtests (issue 16): the demo strategy and the example market maker on a simulation and
+on a recording, determinism (reports and journals), sweeps on a process pool and on a real
+Dask LocalCluster, the command line, the plot, and the in-memory run against real TCP."""
+
+from __future__ import annotations
+
+import io
+import json
+import pathlib
+import sys
+import time
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTCP, IReactorTime
+from twisted.internet.task import Clock, deferLater
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.trial import unittest
+from zope.interface import implementer
+
+from txsmarkets.backtest import BacktestError, grid, rank, run_backtest, run_sweep
+from txsmarkets.backtest.cli import main
+from txsmarkets.backtest.engine import PASSWORD, USERNAME, make_market
+from txsmarkets.backtest.watch import Watcher
+from txsmarkets.client import Session, SessionSettings, StreamingAPIClient
+from txsmarkets.client.controls import Controls
+from txsmarkets.persistence.recording import Recorder
+from txsmarkets.strategy import StrategyHost
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from examples.backtest_market_maker import MarketMaker  # noqa: E402
+
+DEMO = "txsmarkets.daemon.demo:DemoStrategy"
+MM = "examples.backtest_market_maker:MarketMaker"
+
+
+def record(test: unittest.TestCase, seconds: float = 120, seed: int = 3) -> pathlib.Path:
+    """A recording of the demo markets' simulation, made by a subscribed client."""
+    exchange = make_market(simulate=True, seed=seed)
+    client = exchange.client(USERNAME, PASSWORD)
+    recorder = Recorder(test.mktemp(), exchange.clock)
+    recorder.startService()
+    recorder.attach(client)
+    exchange.run(client.login())
+    exchange.run(client.subscribe(1))
+    exchange.run(client.subscribe(2))
+    exchange.advance(seconds)
+    recorder.stopService()
+    return recorder.directory
+
+
+class StrategiesTests(unittest.TestCase):
+    def test_demo_and_market_maker_on_a_simulation(self) -> None:
+        demo = run_backtest(DEMO, simulate=True, seed=1, duration=120, params={"period": 2})
+        self.assertGreater(demo.orders, 20)
+        self.assertGreater(demo.cancels, 10)
+        self.assertEqual(demo.sim_seconds, 120)
+        self.assertGreater(demo.messages, 1000)
+        mm = run_backtest(MarketMaker, simulate=True, seed=1, duration=120)
+        self.assertGreater(mm.fills, 50)
+        self.assertEqual(mm.fills, sum(m.fills for m in mm.markets.values()))
+        self.assertEqual(mm.pnl, sum((m.marked for m in mm.markets.values()), mm.pnl * 0))
+        self.assertGreater(mm.peak_exposure, 0)
+        self.assertEqual(mm.errors, 0)
+
+    def test_demo_and_market_maker_on_a_recording(self) -> None:
+        recording = record(self)
+        mm = run_backtest(MM, replay=recording)
+        self.assertGreater(mm.messages, 500)
+        self.assertGreater(mm.orders, 50)
+        self.assertGreater(mm.fills, 0)  # recorded executions reached its queued quotes
+        self.assertIn("replay of", mm.source)
+        self.assertGreater(mm.sim_seconds, 100)
+        demo = run_backtest(DEMO, replay=recording, params={"period": 2})
+        self.assertGreater(demo.orders, 20)
+
+    def test_controls_refusals_are_counted_by_control(self) -> None:
+        path = pathlib.Path(self.mktemp())
+        path.write_text("[controls]\nmax-order-quantity = 10000\n")
+        report = run_backtest(MM, simulate=True, seed=1, duration=30, controls=str(path))
+        self.assertEqual(report.orders, 0)
+        self.assertGreater(report.refusals.get("max_order_quantity", 0), 10)
+        self.assertEqual(report.to_dict()["refusals"], report.refusals)
+
+    def test_no_market(self) -> None:
+        self.assertRaises(BacktestError, run_backtest, DEMO)
+
+
+class DeterminismTests(unittest.TestCase):
+    def run_twice(self, **options: Any) -> None:
+        journals = [pathlib.Path(self.mktemp()) for _ in range(2)]
+        reports = [run_backtest(MM, journal=str(j), **options) for j in journals]
+        self.assertEqual(reports[0].outcome(), reports[1].outcome())
+        self.assertEqual(reports[0].fill_list, reports[1].fill_list)
+        self.assertGreater(len(reports[0].fill_list), 0)
+        files = [sorted(j.glob("journal.*")) for j in journals]
+        self.assertEqual([f.name for f in files[0]], [f.name for f in files[1]])
+        self.assertGreater(files[0][0].stat().st_size, 1000)
+        for a, b in zip(*files):
+            self.assertEqual(a.read_bytes(), b.read_bytes())
+
+    def test_simulation_twice(self) -> None:
+        self.run_twice(simulate=True, seed=4, duration=90)
+
+    def test_recording_twice(self) -> None:
+        self.run_twice(replay=record(self, 60))
+
+    def test_another_seed_differs(self) -> None:
+        a = run_backtest(MM, simulate=True, seed=1, duration=60)
+        b = run_backtest(MM, simulate=True, seed=2, duration=60)
+        self.assertNotEqual(a.fill_list, b.fill_list)
+
+
+class SweepTests(unittest.TestCase):
+    combinations = grid({"size": [10000, 30000], "improve": [0, 1]})
+
+    def expected(self) -> list[dict[str, Any]]:
+        return [r.outcome() for r in run_sweep(MM, self.combinations, workers=1, simulate=True, seed=2, duration=40)]
+
+    def test_grid_and_rank(self) -> None:
+        self.assertEqual(len(self.combinations), 4)
+        self.assertEqual(self.combinations[1], {"size": 10000, "improve": 1})
+        reports = run_sweep(MM, self.combinations, workers=1, simulate=True, seed=2, duration=40)
+        ranked = rank(reports)
+        self.assertEqual([r.pnl for r in ranked], sorted((r.pnl for r in reports), reverse=True))
+        self.assertEqual([r.params for r in reports], self.combinations)
+
+    def test_process_pool(self) -> None:
+        reports = run_sweep(MM, self.combinations, workers=2, simulate=True, seed=2, duration=40)
+        self.assertEqual([r.outcome() for r in reports], self.expected())
+
+    def test_dask_local_cluster(self) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise unittest.SkipTest("distributed is not installed (the cluster extra)")
+        cluster = LocalCluster(n_workers=2, processes=False, dashboard_address=None)
+        self.addCleanup(cluster.close)
+        client = Client(cluster)
+        self.addCleanup(client.close)
+        # By address, as the command line does, and with the client.
+        by_address = run_sweep(MM, self.combinations, dask=cluster.scheduler_address, simulate=True, seed=2, duration=40)
+        self.assertEqual([r.outcome() for r in by_address], self.expected())
+        with_client = run_sweep(MM, self.combinations[:2], dask=client, simulate=True, seed=2, duration=40)
+        self.assertEqual([r.outcome() for r in with_client], self.expected()[:2])
+        self.assertEqual(len(client.scheduler_info()["workers"]), 2)
+
+
+class CommandLineTests(unittest.TestCase):
+    def test_json(self) -> None:
+        out = io.StringIO()
+        status = main(["--strategy", MM, "--simulate", "--duration", "30", "--seed", "1", "--json"], out)
+        self.assertEqual(status, 0)
+        data = json.loads(out.getvalue().strip().splitlines()[-1])
+        for key in ("orders", "fills", "pnl", "max_drawdown", "peak_exposure", "messages", "sim_seconds", "wall_seconds"):
+            self.assertIn(key, data)
+        self.assertIsInstance(data["pnl"], str)
+        self.assertEqual(data["sim_seconds"], 30)
+        self.assertEqual(data, {**data, **run_backtest(MM, simulate=True, seed=1, duration=30).to_dict(), "wall_seconds": data["wall_seconds"], "speed": data["speed"]})
+
+    def test_sweep_ranked(self) -> None:
+        out = io.StringIO()
+        status = main(["--strategy", MM, "--simulate", "--duration", "20", "--param", "size=10000,30000", "--workers", "1", "--json"], out)
+        self.assertEqual(status, 0)
+        runs = json.loads(out.getvalue())["runs"]
+        self.assertEqual(sorted(r["params"]["size"] for r in runs), [10000, 30000])
+        from decimal import Decimal
+
+        self.assertGreaterEqual(Decimal(runs[0]["pnl"]), Decimal(runs[1]["pnl"]))
+        text = io.StringIO()
+        main(["--strategy", MM, "--simulate", "--duration", "20", "--param", "size=10000,30000", "--workers", "1"], text)
+        self.assertIn("rank", text.getvalue())
+
+    def test_bad_input_one_line(self) -> None:
+        err = io.StringIO()
+        self.patch(sys, "stderr", err)
+        self.assertEqual(main(["--strategy", "nosuch:Thing", "--simulate"], io.StringIO()), 2)
+        self.assertEqual(len(err.getvalue().strip().splitlines()), 1)
+        self.assertEqual(main(["--strategy", DEMO, "--replay", self.mktemp()], io.StringIO()), 2)
+
+    def test_plot(self) -> None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise unittest.SkipTest("matplotlib is not installed (the plots extra)")
+        path = pathlib.Path(self.mktemp() + ".png")
+        self.assertEqual(main(["--strategy", MM, "--simulate", "--duration", "30", "--plot", str(path)], io.StringIO()), 0)
+        self.assertEqual(path.read_bytes()[:8], b"\x89PNG\r\n\x1a\n")
+
+
+class _Counting(ProtocolWrapper):
+    """Counts the bytes its protocol writes and is given."""
+
+    def write(self, data: bytes) -> None:
+        self.factory.counts[self.factory.side + "_out"] += len(data)  # type: ignore[attr-defined]
+        super().write(data)
+
+    def writeSequence(self, data: Any) -> None:
+        for chunk in data:
+            self.write(chunk)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.factory.counts[self.factory.side + "_in"] += len(data)  # type: ignore[attr-defined]
+        super().dataReceived(data)
+
+
+class _CountingFactory(WrappingFactory):
+    protocol = _Counting
+
+    def __init__(self, wrapped: Any, counts: dict[str, int], side: str) -> None:
+        super().__init__(wrapped)
+        self.counts, self.side = counts, side
+
+
+@implementer(IReactorTime, IReactorTCP)
+class _ClockOverTCP:
+    """Time from a Clock, connections over the real reactor's loopback TCP."""
+
+    def __init__(self, clock: Clock, counts: dict[str, int]) -> None:
+        self.seconds = clock.seconds
+        self.callLater = clock.callLater
+        self.getDelayedCalls = clock.getDelayedCalls
+        self.counts = counts
+
+    def connectTCP(self, host: str, port: int, factory: Any, timeout: float = 30, bindAddress: Any = None) -> Any:
+        return reactor.connectTCP(host, port, _CountingFactory(factory, self.counts, "client"), timeout)  # type: ignore[attr-defined]
+
+
+class LoopbackTCPTests(unittest.TestCase):
+    """The same seed over real loopback TCP: the exchange's and the client's timers on one
+    Clock stepped by the test exactly as the backtest steps it, the bytes on sockets; each
+    step waits (bounded) until every byte written has been read."""
+
+    async def tcp_fills(self, seed: int, duration: float) -> list[Any]:
+        clock = Clock()
+        market = make_market(simulate=True, seed=seed, clock=clock)
+        counts = {"server_in": 0, "server_out": 0, "client_in": 0, "client_out": 0}
+        port = reactor.listenTCP(0, _CountingFactory(market.factory, counts, "server"), interface="127.0.0.1")  # type: ignore[attr-defined]
+        self.addCleanup(port.stopListening)
+        settings = SessionSettings(USERNAME, PASSWORD, host="127.0.0.1", port=port.getHost().port, ssl=False)
+        client = StreamingAPIClient(Session(settings, reactor=_ClockOverTCP(clock, counts)))
+        client.controls = Controls(tick_ladder=False)
+        watcher = Watcher(client, clock.seconds)
+        host = StrategyHost(client, MarketMaker())
+        host.attach()
+        deadline = time.monotonic() + 60
+
+        async def settle() -> None:
+            while True:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"bytes still in flight: {counts}")
+                due = [c for c in clock.getDelayedCalls() if c.getTime() <= clock.seconds()]
+                balanced = counts["server_out"] == counts["client_in"] and counts["client_out"] == counts["server_in"]
+                if balanced and not due:
+                    return
+                if balanced:
+                    clock.advance(0)
+                else:
+                    await deferLater(reactor, 0.0002)
+
+        async def until(d: Deferred[Any]) -> None:
+            while not d.called:
+                if time.monotonic() > deadline:
+                    raise AssertionError("not done in time")
+                await deferLater(reactor, 0.001)
+                await settle()
+
+        await until(client.login())
+        await settle()
+        while True:
+            calls = clock.getDelayedCalls()
+            if not calls or calls[0].getTime() > duration:
+                break
+            clock.advance(max(0.0, calls[0].getTime() - clock.seconds()))
+            await settle()
+        await until(host.stop())
+        await until(client.logout())
+        market.factory.simulation.stop()  # type: ignore[attr-defined]
+        return watcher.fills
+
+    def test_same_fills_in_memory_and_over_tcp(self) -> Deferred[None]:
+        async def check() -> None:
+            over_tcp = await self.tcp_fills(seed=6, duration=30)
+            in_memory = run_backtest(MarketMaker, simulate=True, seed=6, duration=30).fill_list
+            self.assertGreater(len(in_memory), 20)
+            self.assertEqual(over_tcp, in_memory)
+
+        return Deferred.fromCoroutine(check())

@@ -1,0 +1,102 @@
+"""The command line of ``python -m txsmarkets.backtest``.
+
+One backtest prints its report (text, or one JSON object with ``--json``); with
+``--param`` a sweep runs every combination and prints them ranked by P&L (with
+``--json``: one JSON object, ``{"runs": [report, ...]}``, best first). A run that cannot
+start exits with status 2 and one line saying why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from txsmarkets.backtest.progress import for_stream
+from txsmarkets.backtest.report import Report, money
+from txsmarkets.backtest.runner import run_backtest
+from txsmarkets.backtest.sweep import grid, parse_param, rank, run_sweep
+
+__all__ = ["main", "parser"]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m txsmarkets.backtest",
+        description="Backtest a strategy against simulated or recorded markets, in virtual time.",
+    )
+    p.add_argument("--strategy", required=True, help="the strategy, as module:Class")
+    market = p.add_mutually_exclusive_group(required=True)
+    market.add_argument("--replay", metavar="DIR", help="a recording folder, a --state-dir or a file")
+    market.add_argument("--simulate", action="store_true", help="simulated traders on the catalogue's markets")
+    p.add_argument("--catalogue", metavar="FILE", help="the markets (JSON; default the demo's)")
+    p.add_argument("--seed", type=int, default=None, help="the simulation's seed (default 0)")
+    p.add_argument("--duration", type=float, default=None, help="virtual seconds (default 3600; a replay: to its end)")
+    p.add_argument("--controls", metavar="FILE", help="a config file with a [controls] section")
+    p.add_argument("--journal", metavar="DIR", help="write the session journal there")
+    p.add_argument("--balance", default="1000.00", help="the account's pounds (default 1000.00)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=V1,V2", help="a strategy parameter (repeatable; several values make a sweep)")
+    p.add_argument("--workers", type=int, default=None, help="processes for a sweep (default the CPUs)")
+    p.add_argument("--dask", metavar="ADDRESS", help="run a sweep on this Dask scheduler")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="FILE", help="draw prices, orders, fills and P&L to a PNG (needs matplotlib)")
+    return p
+
+
+def _ranking(reports: list[Report]) -> str:
+    lines = [f"{'rank':>4}  {'pnl':>12}  {'realised':>12}  {'drawdown':>10}  {'fills':>6}  {'orders':>6}  params"]
+    for n, report in enumerate(rank(reports), 1):
+        lines.append(
+            f"{n:>4}  {money(report.pnl):>12}  {money(report.realised_pnl):>12}  {money(report.max_drawdown):>10}"
+            f"  {report.fills:>6}  {report.orders:>6}  {json.dumps(report.params, sort_keys=True)}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the command; returns the exit status."""
+    out = out if out is not None else sys.stdout
+    args = parser().parse_args(argv)
+    try:
+        params: dict[str, list[Any]] = {}
+        for text in args.param:
+            name, values = parse_param(text)
+            params[name] = values
+        options: dict[str, Any] = dict(
+            replay=args.replay,
+            simulate=args.simulate,
+            catalogue=args.catalogue,
+            seed=args.seed,
+            duration=args.duration,
+            controls=args.controls,
+            balance=args.balance,
+        )
+        combinations = grid(params)
+        if len(combinations) > 1 or args.dask:
+            if args.plot or args.journal:
+                raise ValueError("--plot and --journal are for one backtest, not a sweep")
+            reports = run_sweep(args.strategy, combinations, workers=args.workers, dask=args.dask, **options)
+            if args.json:
+                out.write(json.dumps({"runs": [r.to_dict() for r in rank(reports)]}) + "\n")
+            else:
+                out.write(_ranking(reports) + "\n")
+            return 0
+        progress = for_stream(sys.stderr, quiet=args.json)
+        report = run_backtest(
+            args.strategy,
+            params=combinations[0],
+            journal=args.journal,
+            progress=progress,
+            series=bool(args.plot),
+            **options,
+        )
+        if args.plot:
+            from txsmarkets.backtest.plot import plot
+
+            plot(report, args.plot)
+    except (ValueError, OSError, RuntimeError, ImportError) as e:
+        sys.stderr.write(f"backtest: {e}\n")
+        return 2
+    out.write((report.to_json() if args.json else report.text()) + "\n")
+    return 0

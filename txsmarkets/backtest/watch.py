@@ -1,0 +1,195 @@
+"""`Watcher`: what a backtest counts from the messages its client receives.
+
+It hears the client as a strategy does (handlers on the client), so it counts what the
+account was told: orders accepted and rejected, fills, cancels, the books' marks and the
+markets' ends. From those it keeps the `Positions` (P&L per market), the P&L curve's peak
+and deepest drawdown, and the peak exposure (the trading controls' worst-case loss of the
+account). With ``series`` it also keeps what `txsmarkets.backtest.plot` draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable
+
+from txsmarkets.backtest.ledger import Positions
+from txsmarkets.client import StreamingAPIClient
+from txsmarkets.wire import seto_pb2
+
+__all__ = ["Fill", "Series", "Watcher"]
+
+_ZERO = Decimal(0)
+_TWO = Decimal(2)
+_SETTLED = seto_pb2.MARKET_STATE_SETTLED
+_VOIDED = seto_pb2.MARKET_STATE_VOIDED
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One ``order_executed`` the account received, at its virtual time."""
+
+    time: float
+    order_id: int
+    market_id: int
+    contract_id: int
+    side: int
+    price: int
+    quantity: int
+
+
+@dataclass
+class Series:
+    """What a plot draws: marks per (market, contract), orders, fills, the P&L curve."""
+
+    #: (market, contract) -> [(time, mark)], at most one point a simulated second.
+    prices: dict[tuple[int, int], list[tuple[float, float]]] = field(default_factory=dict)
+    #: (time, market, contract, side, price) of each accepted order.
+    orders: list[tuple[float, int, int, int, int]] = field(default_factory=list)
+    #: (time, marked P&L in pounds), sampled.
+    pnl: list[tuple[float, float]] = field(default_factory=list)
+
+
+class Watcher:
+    """Counts what ``client`` receives, on ``seconds`` (the virtual clock).
+
+    ``winners(market_id)`` names a settled market's winning contracts when the backtest can
+    know them (a simulation draws them); None leaves the last marks standing.
+    """
+
+    def __init__(
+        self,
+        client: StreamingAPIClient,
+        seconds: Callable[[], float],
+        *,
+        series: bool = False,
+        winners: Callable[[int], list[int] | None] | None = None,
+    ) -> None:
+        self.client = client
+        self.seconds = seconds
+        self.positions = Positions()
+        self.series = Series() if series else None
+        self.winners = winners
+        self.orders = 0
+        self.rejected = 0
+        self.cancels = 0
+        self.messages = 0
+        self.fills: list[Fill] = []
+        self.peak_pnl = _ZERO
+        self.max_drawdown = _ZERO
+        self.peak_exposure = _ZERO
+        self._last_sample = -1.0
+        self._last_price: dict[tuple[int, int], float] = {}
+        client.add_global_handler(self._message)
+        for name, handler in (
+            ("seto.order_accepted", self._accepted),
+            ("seto.order_rejected", self._rejected),
+            ("seto.order_invalid", self._rejected),
+            ("seto.order_executed", self._executed),
+            ("seto.order_cancelled", self._cancelled),
+            ("seto.contract_quotes", self._contract_quotes),
+            ("seto.market_quotes", self._market_quotes),
+            ("seto.market_state", self._market_state),
+        ):
+            client.add_handler(name, handler)
+
+    # -- messages --
+
+    def _message(self, name: str, message: Any) -> None:
+        self.messages += 1
+
+    def _accepted(self, message: seto_pb2.Payload) -> None:
+        self.orders += 1
+        body = message.order_accepted
+        if self.series is not None:
+            self.series.orders.append((self.seconds(), body.market_id, body.contract_id, body.side, body.price))
+        self._exposure()
+
+    def _rejected(self, message: seto_pb2.Payload) -> None:
+        self.rejected += 1
+
+    def _cancelled(self, message: seto_pb2.Payload) -> None:
+        self.cancels += 1
+        self._exposure()
+
+    def _executed(self, message: seto_pb2.Payload) -> None:
+        body = message.order_executed
+        self.fills.append(
+            Fill(self.seconds(), body.order_id, body.market_id, body.contract_id, body.side, body.price, body.quantity)
+        )
+        self.positions.fill(body.market_id, body.contract_id, body.side, body.price, body.quantity)
+        self._exposure()
+        self.sample()
+
+    def _contract_quotes(self, message: seto_pb2.Payload) -> None:
+        body = message.contract_quotes
+        self._mark(body.market_id, body.contract_id)
+
+    def _market_quotes(self, message: seto_pb2.Payload) -> None:
+        body = message.market_quotes
+        for contract in body.contract_quotes:
+            self._mark(body.market_id, contract.contract_id)
+
+    def _market_state(self, message: seto_pb2.Payload) -> None:
+        body = message.market_state
+        if body.state == _VOIDED:
+            self.positions.void(body.market_id)
+        elif body.state == _SETTLED and self.winners is not None:
+            winners = self.winners(body.market_id)
+            book = self.client.markets.get(body.market_id)
+            if winners is not None and book is not None:
+                contracts = list(book.contracts)
+                contracts.extend(c for c in self.positions.market(body.market_id).positions if c not in contracts)
+                self.positions.settle(body.market_id, winners, contracts)
+        self.sample(force=True)
+
+    def _mark(self, market_id: int, contract_id: int) -> None:
+        book = self.client.markets.get(market_id)
+        contract = book.contracts.get(contract_id) if book is not None else None
+        if contract is None:
+            return
+        bid, offer = contract.best_bid, contract.best_offer
+        if bid is not None and offer is not None:
+            mark = Decimal(bid + offer) / _TWO
+        elif bid is not None or offer is not None:
+            mark = Decimal(bid if bid is not None else offer)  # type: ignore[arg-type]
+        else:
+            return
+        market = self.positions.market(market_id)
+        if market.marks.get(contract_id) == mark:
+            return
+        market.marks[contract_id] = mark
+        series = self.series
+        if series is not None:
+            now = self.seconds()
+            key = (market_id, contract_id)
+            if now - self._last_price.get(key, -1.0) >= 1.0:
+                self._last_price[key] = now
+                series.prices.setdefault(key, []).append((now, float(mark) / 100))
+        if contract_id in market.positions:
+            self.sample()
+
+    # -- figures --
+
+    def _exposure(self) -> None:
+        controls = self.client.controls
+        if controls is not None:
+            exposure = controls.account_exposure
+            if exposure > self.peak_exposure:
+                self.peak_exposure = exposure
+
+    def sample(self, force: bool = False) -> None:
+        """Take the P&L now into the peak and the drawdown (at most once a virtual second
+        unless ``force``, so that a busy book does not cost a sum per message)."""
+        now = self.seconds()
+        if not force and now - self._last_sample < 1.0:
+            return
+        self._last_sample = now
+        pnl = self.positions.marked()
+        if pnl > self.peak_pnl:
+            self.peak_pnl = pnl
+        drawdown = self.peak_pnl - pnl
+        if drawdown > self.max_drawdown:
+            self.max_drawdown = drawdown
+        if self.series is not None:
+            self.series.pnl.append((now, float(pnl)))

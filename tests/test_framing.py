@@ -9,8 +9,12 @@ from hypothesis import strategies as st
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
+import txsmarkets.framing
+from txsmarkets.wire import framing as wire_framing
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.framing import (
+    MIN_FRAME_LENGTH,
+    MIN_FRAME_SIZE,
     IncompleteULEB128,
     InvalidULEB128,
     ULEB128StringReceiver,
@@ -97,6 +101,63 @@ class ULEB128Tests(unittest.SynchronousTestCase):
         self.assertEqual(uleb128_decode(encoded + b"junk"), (value, len(encoded)))
 
 
+class NineThreeTests(unittest.SynchronousTestCase):
+    """What 9.3 code relies on: its names, and `uleb128_encode` returning a bytearray."""
+
+    def test_min_frame_size(self) -> None:
+        self.assertEqual(MIN_FRAME_SIZE, 4)
+        self.assertEqual(MIN_FRAME_LENGTH, MIN_FRAME_SIZE)
+        frame = bytearray()
+        frame_encode(frame, b"")
+        self.assertEqual(len(frame), MIN_FRAME_SIZE)
+
+    def test_encode_returns_a_bytearray(self) -> None:
+        for value, hexed in ULEB_VECTORS:
+            encoded = uleb128_encode(value)
+            self.assertIs(type(encoded), bytearray)
+            self.assertEqual(encoded, bytes.fromhex(hexed))
+        # A new one each time: changing it changes no later result.
+        first = uleb128_encode(5)
+        first.append(1)
+        self.assertEqual(uleb128_encode(5), bytearray(b"\x05"))
+
+    def test_decode_takes_what_encode_gives(self) -> None:
+        """9.3's own checks: every prefix of an encoding is incomplete; the whole decodes."""
+        data = uleb128_encode(12345678)
+        for i in range(len(data)):
+            self.assertRaises(IncompleteULEB128, uleb128_decode, data[:i])
+        self.assertEqual(uleb128_decode(data), (12345678, len(data)))
+        for value in (*range(2**14 + 2), *range(2**14, 2**32, 7777777)):
+            encoded = uleb128_encode(value)
+            self.assertEqual(uleb128_decode(encoded), (value, len(encoded)))
+
+    def test_frames_stay_bytes(self) -> None:
+        """The send path joins bytes to bytes: a bytearray header would make every frame
+        a bytearray, a copy more for the transport."""
+        class Recording(StringTransport):
+            def write(self, data: bytes) -> None:
+                written.append(type(data))
+                super().write(data)
+
+        for size in (1, 3, 127, 128, 20000):
+            written: list[type] = []
+            proto = Collector()
+            transport = Recording()
+            proto.makeConnection(transport)
+            proto.sendString(b"x" * size)
+            self.assertEqual(written, [bytes])
+            self.assertEqual(frame_decode_all(transport.value()), ([b"x" * size], b""))
+            frame = bytearray()
+            frame_encode(frame, b"x" * size)
+            self.assertEqual(bytes(frame), transport.value())
+
+    def test_top_level_alias(self) -> None:
+        """`txsmarkets.framing` is the 9.3 module name for the same functions."""
+        for name in wire_framing.__all__:
+            self.assertIs(getattr(txsmarkets.framing, name), getattr(wire_framing, name), name)
+        self.assertIn("MIN_FRAME_SIZE", txsmarkets.framing.__all__)
+
+
 class FrameFunctionTests(unittest.SynchronousTestCase):
     def test_vectors(self) -> None:
         for payload, hexed in FRAME_VECTORS:
@@ -176,7 +237,7 @@ class ReceiverTests(unittest.SynchronousTestCase):
     def test_length_limit_before_body(self) -> None:
         """The limit is enforced on the header alone: the body is never buffered."""
         proto, transport = connected(receiver=self.receiver)
-        proto.dataReceived(uleb128_encode(proto.MAX_LENGTH + 1))
+        proto.dataReceived(bytes(uleb128_encode(proto.MAX_LENGTH + 1)))
         self.assertTrue(transport.disconnecting)
         self.assertEqual(proto._unprocessed, b"")
 

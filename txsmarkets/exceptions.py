@@ -39,8 +39,12 @@ class DownloadError(Error):
     """A URL could not be fetched."""
 
 
-class InvalidCallbackError(Error):
-    """A handler was registered for a message name that does not exist."""
+class InvalidCallbackError(Error, ValueError):
+    """A handler was registered for a message name that does not exist, or is not callable.
+
+    Also a `ValueError`: 9.3 raised that for a handler that is not callable, and its code
+    catches it.
+    """
 
 
 class InvalidUrlError(Error):

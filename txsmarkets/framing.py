@@ -3,7 +3,9 @@
 from txsmarkets.wire.framing import (
     MAX_HEADER_LENGTH,
     MIN_FRAME_LENGTH,
+    MIN_FRAME_SIZE,
     IncompleteULEB128,
+    InvalidULEB128,
     ULEB128StringReceiver,
     frame_decode_all,
     frame_encode,
@@ -15,8 +17,10 @@ from txsmarkets.wire.framing import (
 
 __all__ = [
     "IncompleteULEB128",
+    "InvalidULEB128",
     "MAX_HEADER_LENGTH",
     "MIN_FRAME_LENGTH",
+    "MIN_FRAME_SIZE",
     "ULEB128StringReceiver",
     "frame_decode_all",
     "frame_encode",

@@ -67,16 +67,13 @@ class StreamingAPIClient(HandlerRegistry):
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.clock: IReactorTime = session.reactor
         HandlerRegistry.__init__(self)
-        self._pending = PendingRequests(self.clock, session.settings.request_timeout)
         self._creates: dict[int, seto_pb2.OrderCreate] = {}
         # The outseq when we last served a replay on this connection.
         self._replayed_upto: int | None = None
         # (seq, time sent, waiter) of each ping awaiting its pong, oldest first.
         self._pings: list[tuple[int, float, Deferred[float]]] = []
         self._reference = itertools.count(1)
-        self.throttle = TokenBucket(self.clock)
         self.account = AccountState()
         self.markets: dict[int, MarketBook] = {}
         self.subscriptions: set[int] = set()
@@ -102,16 +99,33 @@ class StreamingAPIClient(HandlerRegistry):
             seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED: self._throttle_limits,
             seto_pb2.PAYLOAD_ETO: self._eto,
         }
-        self._build_routes()
-        session.route_to(self._dispatch, self._direct)
-        session.on_login = self._logged_in
-        session.on_disconnect = self._disconnected
-        session.on_replay_served = self._pings_lost
+        # 9.3 made a client of anything and touched it only to log in (its own tests give
+        # '_' or a mock): the handler registry works without a session, and a client of
+        # something that is not a `Session` is wired to nothing and cannot log in.
+        if isinstance(session, Session):
+            self.clock: IReactorTime = session.reactor
+            self._pending = PendingRequests(self.clock, session.settings.request_timeout)
+            self.throttle = TokenBucket(self.clock)
+            self._build_routes()
+            session.route_to(self._dispatch, self._direct)
+            session.on_login = self._logged_in
+            session.on_disconnect = self._disconnected
+            session.on_replay_served = self._pings_lost
+
+    def _build_routes(self) -> None:
+        # A client of no session has no routes to build: its handlers wait in `callbacks`.
+        if isinstance(self.session, Session):
+            HandlerRegistry._build_routes(self)
 
     # -- session ---------------------------------------------------------------------------
 
     def login(self) -> Deferred[seto_pb2.Payload]:
-        """Connect and log in; fires with the ``eto.login_response`` payload."""
+        """Connect and log in; fires with the ``eto.login_response`` payload.
+
+        Errbacks with `TypeError` when the client was made of something not a `Session`.
+        """
+        if not isinstance(self.session, Session):
+            return fail(TypeError(f"a client of {self.session!r} cannot log in: give it a Session"))
         return self.session.connect()
 
     def logout(self) -> Deferred[None]:

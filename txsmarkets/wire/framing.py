@@ -17,8 +17,10 @@ from txsmarkets.errors import Error
 
 __all__ = [
     "IncompleteULEB128",
+    "InvalidULEB128",
     "MAX_HEADER_LENGTH",
     "MIN_FRAME_LENGTH",
+    "MIN_FRAME_SIZE",
     "ULEB128StringReceiver",
     "frame_decode_all",
     "frame_encode",
@@ -30,8 +32,10 @@ __all__ = [
 
 #: A uint64 needs at most ten 7-bit groups; a longer header is a protocol error.
 MAX_HEADER_LENGTH = 10
-#: Frames shorter than this are padded with zero bytes.
-MIN_FRAME_LENGTH = 4
+#: Frames shorter than this are padded with zero bytes (9.3's name).
+MIN_FRAME_SIZE = 4
+#: The same, under the name this package used first.
+MIN_FRAME_LENGTH = MIN_FRAME_SIZE
 
 # Past this size a partial frame is collected as a list of chunks and joined once, so that a
 # large frame arriving in many small reads costs one copy, not one per read.
@@ -46,8 +50,18 @@ class InvalidULEB128(Error):
     """A ULEB128 number runs longer than `MAX_HEADER_LENGTH` bytes."""
 
 
-def uleb128_encode(value: int) -> bytes:
-    """Encode a non-negative integer as ULEB128 (7 bits a byte, low group first)."""
+def uleb128_encode(value: int) -> bytearray:
+    """Encode a non-negative integer as ULEB128 (7 bits a byte, low group first).
+
+    Returns a new `bytearray`, as the 9.3 client's did (it compares equal to the same
+    `bytes`). Raises `ValueError` for a negative number.
+    """
+    return bytearray(_uleb128_bytes(value))
+
+
+def _uleb128_bytes(value: int) -> bytes:
+    """`uleb128_encode` as immutable `bytes`: what the send path joins to a payload
+    (``bytes + bytes`` stays ``bytes``, which every transport takes without a copy)."""
     if value < 0:
         raise ValueError(f"ULEB128 cannot encode a negative number: {value}")
     if value < 0x80:
@@ -91,7 +105,7 @@ def _padding(total: int) -> bytes:
 
 def frame_encode(frame: bytearray, payload: bytes) -> None:
     """Append ``payload`` to ``frame`` as one complete frame (header, payload, padding)."""
-    header = uleb128_encode(len(payload))
+    header = _uleb128_bytes(len(payload))
     frame += header
     frame += payload
     frame += _padding(len(header) + len(payload))
@@ -239,7 +253,7 @@ class ULEB128StringReceiver(protocol.Protocol):
         if length < 0x80:
             header = bytes((length,))
         else:
-            header = uleb128_encode(length)
+            header = _uleb128_bytes(length)
         if length + len(header) < MIN_FRAME_LENGTH:
             self.transport.write(header + string + _padding(length + len(header)))
         else:

@@ -199,7 +199,7 @@ def pipelined(client: StreamingAPIClient, count: int, vary: bool = False) -> Def
     def send() -> None:
         state["sent"] += 1
         # With the controls on, no two orders are the same (the duplicate control).
-        quantity = QUANTITY + state["sent"] % 1000 if vary else QUANTITY
+        quantity = QUANTITY + state["sent"] if vary else QUANTITY
         d = client.create_order(MARKET, CONTRACT, BUY, PRICE, quantity)
         d.addCallbacks(accepted, fail, callbackArgs=(time.perf_counter(),))
 

@@ -7,7 +7,6 @@ import gzip
 import pathlib
 from typing import Any
 
-from twisted.python import usage
 from twisted.trial import unittest
 
 from txsmarkets.client import BUY, SELL
@@ -327,7 +326,7 @@ class RecorderTests(unittest.TestCase):
         # A setup error: one line and exit status 1, no usage dump.
         with self.assertRaises(SetupError) as caught:
             ExchangeOptions().parseOptions(["--replay", str(empty)])
-        self.assertEqual(caught.exception.code, 1)
+        self.assertIn("no recording", str(caught.exception.code).lower())
 
 
 class ReplayOfRecordingsTests(unittest.TestCase):

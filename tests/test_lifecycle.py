@@ -6,11 +6,13 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from txsmarkets.client import SessionState
+from txsmarkets.client import SessionState, SmarketsClientFactory
 from txsmarkets.client.lifecycle import TRANSITIONS, Event, IllegalTransition, next_state
 from txsmarkets.exceptions import LoginError, SessionClosed
 from txsmarkets.testing import ScriptedExchange
 from txsmarkets.wire import eto_pb2
+from txsmarkets.wire.framing import frame_encode
+from txsmarkets.wire.messages import eto_message
 
 S = SessionState
 
@@ -96,3 +98,81 @@ class LifeTests(unittest.TestCase):
         # The dropped connection's close, arriving late, changes nothing.
         ex.proto.connectionLost(Failure(ConnectionDone()))
         self.assertIs(ex.session.state, S.IDLE)
+
+
+class ReviewTests(unittest.TestCase):
+    """What a review of the lifecycle found."""
+
+    def test_login_answered_after_logout_is_not_taken_up(self) -> None:
+        ex = ScriptedExchange()
+        login = ex.client.login()
+        ex.connect()
+        ex.sent()
+        logout = ex.client.logout()
+        self.failureResultOf(login, SessionClosed)
+        self.assertIs(ex.session.state, S.LOGGING_OUT)
+        ex.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=eto_pb2.LoginResponse(session="s-9", reset=2))
+        self.assertIs(ex.session.state, S.LOGGING_OUT)
+        self.assertIsNone(ex.session.session_id)
+        ex.proto.connectionLost(Failure(ConnectionDone()))
+        self.successResultOf(logout)
+        self.assertIs(ex.session.state, S.CLOSED)
+
+    def test_old_connection_cannot_log_the_new_one_in(self) -> None:
+        ex = ScriptedExchange()
+        ex.client.login()
+        ex.login()
+        old = ex.proto
+        ex.session.disconnect()
+        ex.factory = ex.session.factory = SmarketsClientFactory(ex.session)
+        ex.client.login()
+        ex.connect()  # the new connection's login is not answered yet
+        ex.sent()
+        response = eto_message(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=eto_pb2.LoginResponse(session="s-1", reset=3))
+        response.eto_payload.seq = 2
+        frame = bytearray()
+        frame_encode(frame, response.SerializeToString())
+        old.dataReceived(bytes(frame))
+        self.assertIs(ex.session.state, S.RESUMING)
+        self.assertFalse(ex.session.connected)
+
+    def test_logout_while_connecting(self) -> None:
+        from txsmarkets.testing import MemoryExchange
+
+        exchange = MemoryExchange()
+        client = exchange.client()
+        login = client.login()
+        self.assertIs(client.session.state, S.CONNECTING)
+        logout = client.logout()
+        self.failureResultOf(login, SessionClosed)
+        self.successResultOf(logout)
+        self.assertIs(client.session.state, S.CLOSED)
+        exchange.advance(5)
+        self.assertEqual(exchange.factory.sessions, {})
+
+    def test_disconnect_while_connecting_stays_resumable(self) -> None:
+        from txsmarkets.testing import MemoryExchange
+
+        exchange = MemoryExchange()
+        client = exchange.client()
+        client.login().addErrback(lambda f: None)
+        client.session.disconnect()
+        self.assertIs(client.session.state, S.IDLE)
+        again = client.login()
+        exchange.run(again)
+        self.assertTrue(client.session.connected)
+
+    def test_backoff_grows_when_logged_out_at_once(self) -> None:
+        ex = ScriptedExchange()
+        ex.client.login()
+        ex.login()
+        factory = ex.session.factory
+        assert factory is not None
+        factory.delay = 8.0
+        factory.retries = 4
+        ex.proto.connectionLost(Failure(ConnectionLost()))
+        ex.login()  # answered: the backoff resets ...
+        self.assertEqual(factory.delay, factory.initialDelay)
+        ex.logout(eto_pb2.LOGOUT_DOWNTIME)  # ... and the exchange ends it at once
+        self.assertGreaterEqual(factory.retries, 4)
+        self.assertGreater(factory.delay, factory.initialDelay)

@@ -51,6 +51,7 @@ class SmarketsClientFactory(ReconnectingClientFactory):
     factor = 2.0
     jitter = 0.2
     _at_once = False
+    _before_reset: tuple[float, int] | None = None
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -95,7 +96,24 @@ class SmarketsClientFactory(ReconnectingClientFactory):
         protocol.loginTimeout = settings.socket_timeout
         return protocol
 
+    def resetDelay(self) -> None:
+        """Back to the initial delay (at a login); `continue_backoff` can undo it."""
+        self._before_reset = (self.delay, self.retries)
+        super().resetDelay()
+
+    def continue_backoff(self) -> None:
+        """Take the backoff up where the last `resetDelay` found it: the login it reset for
+        was ended by the exchange at once, so it proved nothing."""
+        if self._before_reset is not None:
+            self.delay, self.retries = self._before_reset
+            self._before_reset = None
+
     def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        if not self.continueTrying:
+            # Stopped on request (stopTrying() cancels an attempt under way): the session
+            # asked for it and has nothing to learn from it.
+            super().clientConnectionFailed(connector, reason)
+            return
         _log.warn("connection to {host}:{port} failed: {why}", host=self.session.settings.host,
                   port=self.session.settings.port, why=reason.getErrorMessage())
         self.session.connection_failed(reason)

@@ -42,6 +42,14 @@ class ClientSessionMixin(SessionProtocolMixin):
         self._loginTimer = self.clock.callLater(self.loginTimeout, self._loginTimedOut)
         self.sendPayload(self.session.login_payload())
 
+    def dataReceived(self, data: bytes) -> None:
+        if self.session.protocol is not self:
+            # A connection the session has let go of (disconnect(), or a successor): what
+            # still arrives on it is not read, so that the session's seqs stay those of
+            # what reached the handlers; the next connection's replay brings it.
+            return
+        super().dataReceived(data)
+
     def _loginTimedOut(self) -> None:
         self._loginTimer = None
         _log.warn("{error}; dropping the connection", error=LoginTimeout("no login response in time"))

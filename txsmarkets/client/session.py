@@ -106,6 +106,8 @@ class Session:
         self._lost_waiters: dict[Any, list[Deferred[None]]] = {}
         # Why the current login attempt ended without an answer, if it timed out.
         self._login_timed_out = False
+        # When the last login was answered.
+        self._logged_in_at = float("-inf")
 
     def _advance(self, event: Event) -> None:
         old = self.state
@@ -288,6 +290,11 @@ class Session:
 
     def login_response(self, payload: seto_pb2.Payload) -> None:
         """The exchange answered our login with ``payload`` (an ``eto.login_response``)."""
+        if not self._can(Event.LOGGED_IN):
+            # An answer to a login we gave up on (logout() came first): nothing of it is
+            # taken up; the connection is closing.
+            _log.info("login answered while {state}: not taken up", state=self.state.value)
+            return
         response = payload.eto_payload.login_response
         resumed = self.session_id == response.session
         self.session_id = response.session
@@ -295,6 +302,7 @@ class Session:
             self.sequence.renumber(response.reset)
         self._advance(Event.LOGGED_IN)
         self.logins += 1
+        self._logged_in_at = self.reactor.seconds()
         self.last_login_response = payload
         if self.factory is not None:
             self.factory.resetDelay()
@@ -341,6 +349,14 @@ class Session:
             _log.error("logged out by the exchange: {reason}; not reconnecting", reason=name)
             self._fail(LoginError(name))
             return
+        if (
+            self.factory is not None
+            and reason != eto_pb2.LOGOUT_UNKNOWN_SESSION
+            and self.reactor.seconds() - self._logged_in_at < self.settings.heartbeat_interval
+        ):
+            # Ended straight after a login whose answer reset the backoff: the backoff goes
+            # on growing, or an exchange that logs us out at once would be hammered.
+            self.factory.continue_backoff()
         if reason == eto_pb2.LOGOUT_UNKNOWN_SESSION:
             _log.warn(
                 "the exchange no longer holds session {session}; starting a new one now",
@@ -418,6 +434,8 @@ class Session:
         self._stop_trying()
         if self._can(Event.FAIL):
             self._advance(Event.FAIL)
+        else:
+            _log.info("session already {state} when it failed: {error}", state=self.state.value, error=error)
         waiters, self._login_waiters = self._login_waiters, []
         for d in waiters:
             d.errback(error)
@@ -434,7 +452,8 @@ class Session:
             d.errback(SessionClosed("logged out"))
         self.session_id = None
         if self.protocol is None:
-            self._advance(Event.LOGGED_OUT)
+            if self._can(Event.LOGGED_OUT):
+                self._advance(Event.LOGGED_OUT)
             self._answer_logout_waiters()
         else:
             self.protocol.disconnect()

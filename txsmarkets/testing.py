@@ -253,8 +253,9 @@ class MemoryExchange:
             for link in list(self.links):
                 moved = link.pump() or moved
             self.links = [link for link in self.links if not link.closed]
-            due = [call for call in self.clock.getDelayedCalls() if call.getTime() <= self.clock.seconds()]
-            if due:
+            # A Clock keeps its calls sorted by time: the first says whether any is due.
+            calls = self.clock.getDelayedCalls()
+            if calls and calls[0].getTime() <= self.clock.seconds():
                 self.clock.advance(0)
                 moved = True
             if not moved:

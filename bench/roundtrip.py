@@ -366,12 +366,14 @@ async def with_controls(reactor: Any, port: int, exchange_pid: int, piped: int) 
         body = accepted.order_accepted
         body.market_id, body.contract_id, body.side, body.price = MARKET, CONTRACT, BUY, PRICE
         cancelled = new_payload(seto_pb2.PAYLOAD_ORDER_CANCELLED)
-        creates = [OrderCreate(MARKET, CONTRACT, BUY, PRICE, QUANTITY + i).to_payload().order_create for i in range(1000)]
         n = piped
+        # Each create its own (market, contract, side, price, quantity): one the same as
+        # another within the duplicate window would be refused, a path no order here takes.
+        creates = [OrderCreate(MARKET, CONTRACT, BUY, PRICE, QUANTITY + i).to_payload().order_create for i in range(n)]
         on_accepted, on_cancelled = route["seto.order_accepted"], route["seto.order_cancelled"]
         start = time.perf_counter()
         for i in range(n):
-            create = creates[i % 1000]
+            create = creates[i]
             entry = controls.check(create)
             controls.sent(entry, 10**9 + i)  # type: ignore[arg-type]
             body.seq, body.order_id, body.quantity = 10**9 + i, 10**9 + i, create.quantity

@@ -47,6 +47,12 @@ _log = Logger()
 _BUY = seto_pb2.SIDE_BUY
 _SELL = seto_pb2.SIDE_SELL
 _LADDER = frozenset(VALID_PRICES)
+# The duplicate window's record is pruned once it holds more than this (and twice what
+# it held after the last pruning).
+_RECENT_FLOOR = 1024
+# What a market the controls have counted nothing on looks like, for checking its first
+# create (never changed: the market's own is made once the create passes).
+_NOTHING = MarketExposure()
 
 
 def _no_clock() -> float:
@@ -140,8 +146,12 @@ class Controls(Ledger):
         self._loss2 = 0  # twice the marked loss, the sum of the markets'
         self._second: collections.deque[float] = collections.deque()
         self._minute: collections.deque[float] = collections.deque()
+        # (market, contract, buy, price, quantity) -> when the last such create passed;
+        # older than the window is as good as absent, and pruned now and then.
         self._recent: dict[tuple[int, int, bool, int, int], float] = {}
-        self._recent_order: collections.deque[tuple[float, tuple[int, int, bool, int, int]]] = collections.deque()
+        self._recent_prune = _RECENT_FLOOR
+        # Whether a create needs the time (a rate or the duplicate window).
+        self._timed = any(values[name] is not None for name in ("max_orders_per_second", "max_orders_per_minute", "duplicate_window"))
 
     @classmethod
     def from_config(cls, section: Mapping[str, str]) -> Controls:
@@ -220,7 +230,7 @@ class Controls(Ledger):
     def check(self, create: seto_pb2.OrderCreate, force: bool = False) -> OrderRefused | CountedOrder:
         """Check a create; the `OrderRefused` that refuses it, or the entry that now
         counts it (the client tells `sent` and `unsent` what became of it)."""
-        # One straight pass over plain ints: this runs for every create (see
+        # One straight pass over plain ints and locals: this runs for every create (see
         # bench/roundtrip.py, controls_share_of_pipelined_order).
         self.checked += 1
         if self.halted is not None:
@@ -231,9 +241,10 @@ class Controls(Ledger):
         quantity = create.quantity
         buy = create.side == _BUY
         units = price * quantity if buy else (FULL - price) * quantity
-        now = self._seconds()
-        markets = self._markets
-        market = markets.get(market_id)
+        now = self._seconds() if self._timed else 0.0
+        market = self._markets.get(market_id)
+        key = None
+        worst = -1  # the market's worst case with this order counted, when worked out
         if force:
             self._forced("order", create)
         elif self._any:
@@ -269,54 +280,82 @@ class Controls(Ledger):
                     return self._refuse("max_orders_per_minute", limit, len(times) + 1, create, "creates in 60s")
             window = self._window
             if window is not None:
-                recent, order = self._recent, self._recent_order
-                cutoff = now - window
-                while order and order[0][0] <= cutoff:
-                    old = order.popleft()[1]
-                    if recent.get(old, now) <= cutoff:
-                        del recent[old]
                 key = (market_id, contract_id, buy, price, quantity)
-                last = recent.get(key)
-                if last is not None:
+                last = self._recent.get(key)
+                if last is not None and last > now - window:
                     return self._refuse("duplicate_window", window, now - last, create, "seconds since the same order")
             if self._collar is not None:
-                refused = self._check_collar(create, market_id, contract_id, buy, price)
-                if refused is not None:
-                    return refused
-            if self._exposure and market is not None:
-                refused = self._check_exposure(create, market, contract_id, buy, units)
-                if refused is not None:
-                    return refused
-            elif self._exposure:
-                refused = self._check_exposure(create, MarketExposure(), contract_id, buy, units)
-                if refused is not None:
-                    return refused
+                client = self.client
+                book = client.markets.get(market_id) if client is not None else None
+                if book is not None:
+                    refused = self._check_collar(create, book, contract_id, buy, price)
+                    if refused is not None:
+                        return refused
+            if self._exposure:
+                # Inline for a create (check_replace has its own, `_check_exposure`).
+                counted = market if market is not None else _NOTHING
+                limit = self._max_contract
+                if limit is not None:
+                    lose = counted.lose.get(contract_id, 0)
+                    win = counted.win.get(contract_id, 0)
+                    if buy:
+                        lose += units
+                    else:
+                        win += units
+                    figure = win if win > lose else lose
+                    if figure > limit:
+                        return self._refuse("max_contract_exposure", pounds(limit), pounds(figure), create)
+                if self._max_market is not None or self._max_account is not None:
+                    worst = counted.worst_with(contract_id, units, -units) if buy else counted.worst_with(contract_id, 0, units)
+                    limit = self._max_market
+                    if limit is not None and worst > limit:
+                        return self._refuse("max_market_exposure", pounds(limit), pounds(worst), create)
+                    limit = self._max_account
+                    if limit is not None:
+                        total = self._total - counted.worst + worst
+                        if total > limit:
+                            return self._refuse("max_account_exposure", pounds(limit), pounds(total), create)
         self.passed += 1
-        entry = CountedOrder(market_id, contract_id, buy, price, quantity)
         if market is None:
-            market = markets[market_id] = MarketExposure()
-        self._total += market.order(contract_id, buy, units)
+            market = self._markets[market_id] = MarketExposure()
+        entry = CountedOrder(market_id, contract_id, buy, price, quantity, market)
+        entry.waiting = True
+        if worst < 0:
+            self._total += market.order(contract_id, buy, units)
+        else:
+            # The check worked out the worst case with it counted: count it without again.
+            self._total += market.count_known(contract_id, buy, units, worst)
         market.live += 1
         self._orders += 1
-        self._unsent.add(entry)
-        if self._per_second is not None:
-            self._second.append(now)
-        if self._per_minute is not None:
-            self._minute.append(now)
-        if self._window is not None:
-            key = (market_id, contract_id, buy, price, quantity)
-            self._recent[key] = now
-            self._recent_order.append((now, key))
+        if self._timed:
+            if self._per_second is not None:
+                self._second.append(now)
+            if self._per_minute is not None:
+                self._minute.append(now)
+            if self._window is not None:
+                recent = self._recent
+                recent[key or (market_id, contract_id, buy, price, quantity)] = now
+                if len(recent) > self._recent_prune:
+                    self._prune_recent(now)
         return entry
+
+    def _prune_recent(self, now: float) -> None:
+        """Forget the creates older than the duplicate window; done when the record has
+        doubled since the last time, so each create costs it O(1) on average."""
+        assert self._window is not None
+        cutoff = now - self._window
+        recent = self._recent
+        for key in [key for key, last in recent.items() if last <= cutoff]:
+            del recent[key]
+        self._recent_prune = max(_RECENT_FLOOR, 2 * len(recent))
 
     def _refuse_tick(self, price: int, create: Any) -> OrderRefused:
         below, above = previous_tick(price), next_tick(price)
         return self._refuse("tick_ladder", "a price on the tick ladder", price, create, f"nearest ticks {below} and {above}")
 
-    def _check_collar(self, create: Any, market_id: int, contract_id: int, buy: bool, price: int) -> OrderRefused | None:
-        client = self.client
-        book = client.markets.get(market_id) if client is not None else None
-        contract = book.contracts.get(contract_id) if book is not None else None
+    def _check_collar(self, create: Any, book: Any, contract_id: int, buy: bool, price: int) -> OrderRefused | None:
+        """The collar against ``book`` (the subscribed market's view); the refusal, or None."""
+        contract = book.contracts.get(contract_id)
         opposite = None if contract is None else (contract.best_offer if buy else contract.best_bid)
         if opposite is None or (price <= opposite if buy else price >= opposite):
             return None  # nothing to be a fat finger against, or not through it
@@ -382,7 +421,7 @@ class Controls(Ledger):
         buy = orig.buy
         units = price * quantity if buy else (FULL - price) * quantity
         excess = units - orig.units
-        market = self._markets[orig.market_id]
+        market = orig.market
         if force:
             self._forced("replace", create)
         elif self._any:
@@ -392,10 +431,12 @@ class Controls(Ledger):
                 return self._refuse("max_order_quantity", self._max_quantity, quantity, create)
             if self._max_liability is not None and units > self._max_liability:
                 return self._refuse("max_order_liability", pounds(self._max_liability), pounds(units), create)
-            if self._collar is not None:
-                refused = self._check_collar(create, orig.market_id, orig.contract_id, buy, price)
-                if refused is not None:
-                    return refused
+            if self._collar is not None and self.client is not None:
+                book = self.client.markets.get(orig.market_id)
+                if book is not None:
+                    refused = self._check_collar(create, book, orig.contract_id, buy, price)
+                    if refused is not None:
+                        return refused
             if self._exposure and excess > 0:
                 refused = self._check_exposure(create, market, orig.contract_id, buy, excess)
                 if refused is not None:
@@ -406,12 +447,12 @@ class Controls(Ledger):
         # The original may still fill before the exchange reads the replace; till the
         # answer, count the original's rest and the new order's excess over it: the worse
         # of the two.
-        entry = CountedOrder(orig.market_id, orig.contract_id, buy, price, quantity)
+        entry = CountedOrder(orig.market_id, orig.contract_id, buy, price, quantity, market)
         entry.replaces = replace.orig_order_id
         entry.order = False
         entry.units = excess
+        entry.waiting = True
         self._total += market.order(orig.contract_id, buy, excess)
-        self._unsent.add(entry)
         return entry
 
     # -- loss limit and kill switch ------------------------------------------------------------

@@ -244,7 +244,7 @@ class Controls(Ledger):
         now = self._seconds() if self._timed else 0.0
         market = self._markets.get(market_id)
         key = None
-        worst = -1  # the market's worst case with this order counted, when worked out
+        worst = base = -1  # the market's worst case and base with this create, when worked out
         if force:
             self._forced("order", create)
         elif self._any:
@@ -287,34 +287,49 @@ class Controls(Ledger):
             if self._collar is not None:
                 client = self.client
                 book = client.markets.get(market_id) if client is not None else None
-                if book is not None:
-                    refused = self._check_collar(create, book, contract_id, buy, price)
+                contract = book.contracts.get(contract_id) if book is not None else None
+                if contract is not None:
+                    opposite = contract.best_offer if buy else contract.best_bid
+                    # Only a create through the best opposite price is measured.
+                    if opposite is not None and (price > opposite if buy else price < opposite):
+                        refused = self._check_collar(create, opposite, buy, price)
+                        if refused is not None:
+                            return refused
+            if self._exposure:
+                if market is None:
+                    refused = self._check_exposure(create, _NOTHING, contract_id, buy, units)
                     if refused is not None:
                         return refused
-            if self._exposure:
-                # Inline for a create (check_replace has its own, `_check_exposure`).
-                counted = market if market is not None else _NOTHING
-                limit = self._max_contract
-                if limit is not None:
-                    lose = counted.lose.get(contract_id, 0)
-                    win = counted.win.get(contract_id, 0)
-                    if buy:
-                        lose += units
-                    else:
-                        win += units
-                    figure = win if win > lose else lose
-                    if figure > limit:
-                        return self._refuse("max_contract_exposure", pounds(limit), pounds(figure), create)
-                if self._max_market is not None or self._max_account is not None:
-                    worst = counted.worst_with(contract_id, units, -units) if buy else counted.worst_with(contract_id, 0, units)
-                    limit = self._max_market
-                    if limit is not None and worst > limit:
-                        return self._refuse("max_market_exposure", pounds(limit), pounds(worst), create)
-                    limit = self._max_account
+                else:
+                    # Inline for a create (check_replace has its own, `_check_exposure`). The
+                    # market's figures with this create counted; put back if it is refused.
+                    limit = self._max_contract
                     if limit is not None:
-                        total = self._total - counted.worst + worst
-                        if total > limit:
-                            return self._refuse("max_account_exposure", pounds(limit), pounds(total), create)
+                        figure = (market.lose.get(contract_id, 0) + units) if buy else (market.win.get(contract_id, 0) + units)
+                        other = market.win.get(contract_id, 0) if buy else market.lose.get(contract_id, 0)
+                        if other > figure:
+                            figure = other
+                        if figure > limit:
+                            return self._refuse("max_contract_exposure", pounds(limit), pounds(figure), create)
+                    if self._max_market is not None or self._max_account is not None:
+                        delta = market.delta
+                        before = delta.get(contract_id, 0)
+                        base = market.base + units if buy else market.base
+                        delta[contract_id] = before - units if buy else before + units
+                        top = max(delta.values())
+                        worst = base + top if top > 0 else base
+                        if worst < 0:
+                            worst = 0
+                        limit = self._max_market
+                        if limit is not None and worst > limit:
+                            delta[contract_id] = before
+                            return self._refuse("max_market_exposure", pounds(limit), pounds(worst), create)
+                        limit = self._max_account
+                        if limit is not None:
+                            total = self._total - market.worst + worst
+                            if total > limit:
+                                delta[contract_id] = before
+                                return self._refuse("max_account_exposure", pounds(limit), pounds(total), create)
         self.passed += 1
         if market is None:
             market = self._markets[market_id] = MarketExposure()
@@ -323,8 +338,16 @@ class Controls(Ledger):
         if worst < 0:
             self._total += market.order(contract_id, buy, units)
         else:
-            # The check worked out the worst case with it counted: count it without again.
-            self._total += market.count_known(contract_id, buy, units, worst)
+            # The check counted it in ``delta`` and worked out the worst case: the rest.
+            market.base = base
+            if buy:
+                lose = market.lose
+                lose[contract_id] = lose.get(contract_id, 0) + units
+            else:
+                win = market.win
+                win[contract_id] = win.get(contract_id, 0) + units
+            self._total += worst - market.worst
+            market.worst = worst
         market.live += 1
         self._orders += 1
         if self._timed:
@@ -353,12 +376,9 @@ class Controls(Ledger):
         below, above = previous_tick(price), next_tick(price)
         return self._refuse("tick_ladder", "a price on the tick ladder", price, create, f"nearest ticks {below} and {above}")
 
-    def _check_collar(self, create: Any, book: Any, contract_id: int, buy: bool, price: int) -> OrderRefused | None:
-        """The collar against ``book`` (the subscribed market's view); the refusal, or None."""
-        contract = book.contracts.get(contract_id)
-        opposite = None if contract is None else (contract.best_offer if buy else contract.best_bid)
-        if opposite is None or (price <= opposite if buy else price >= opposite):
-            return None  # nothing to be a fat finger against, or not through it
+    def _check_collar(self, create: Any, opposite: int, buy: bool, price: int) -> OrderRefused | None:
+        """The collar for a create at ``price`` through the best ``opposite`` price; the
+        refusal, or None."""
         assert self._collar is not None
         low, high = (opposite, price) if buy else (price, opposite)
         ticks = bisect.bisect_right(VALID_PRICES, high) - bisect.bisect_right(VALID_PRICES, low)
@@ -433,8 +453,10 @@ class Controls(Ledger):
                 return self._refuse("max_order_liability", pounds(self._max_liability), pounds(units), create)
             if self._collar is not None and self.client is not None:
                 book = self.client.markets.get(orig.market_id)
-                if book is not None:
-                    refused = self._check_collar(create, book, orig.contract_id, buy, price)
+                contract = book.contracts.get(orig.contract_id) if book is not None else None
+                opposite = None if contract is None else (contract.best_offer if buy else contract.best_bid)
+                if opposite is not None and (price > opposite if buy else price < opposite):
+                    refused = self._check_collar(create, opposite, buy, price)
                     if refused is not None:
                         return refused
             if self._exposure and excess > 0:

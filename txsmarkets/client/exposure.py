@@ -119,23 +119,6 @@ class MarketExposure:
         self.worst = worst
         return change
 
-    def count_known(self, c: int, buy: bool, units: int, worst: int) -> int:
-        """`order` for a caller that has worked out the market's worst case with the
-        order counted (``worst``, as `worst_with` gives it); returns the change in it."""
-        delta = self.delta
-        if buy:
-            self.base += units
-            delta[c] = delta.get(c, 0) - units
-            lose = self.lose
-            lose[c] = lose.get(c, 0) + units
-        else:
-            delta[c] = delta.get(c, 0) + units
-            win = self.win
-            win[c] = win.get(c, 0) + units
-        change = worst - self.worst
-        self.worst = worst
-        return change
-
     def fill(self, c: int, buy: bool, quantity: int, paid: int) -> int:
         """Count a fill of ``quantity`` costing ``paid`` (price x quantity); both negative
         take fills back (a void). Returns the change in the market's worst case."""
@@ -325,7 +308,12 @@ class Ledger:
     def _cancelled(self, message: seto_pb2.Payload) -> None:
         entry = self._live.pop(message.order_cancelled.order_id, None)
         if entry is not None:
-            self._uncount(entry)
+            # `_uncount`, inline: a cancel follows most orders.
+            market = entry.market
+            self._total += market.order(entry.contract_id, entry.buy, -entry.units)
+            if entry.order:
+                market.live -= 1
+                self._orders -= 1
 
     def _reduced(self, message: seto_pb2.Payload) -> None:
         body = message.order_quantity_reduced

@@ -137,7 +137,6 @@ class Controls(Ledger):
         self._any = self.tick_ladder or any(value is not None for value in values.values())
         self.client: StreamingAPIClient | None = None
         self._seconds: Callable[[], float] = _no_clock
-        self.checked = 0
         self.passed = 0
         self.forced = 0
         self.refusals: collections.Counter[str] = collections.Counter()
@@ -201,6 +200,11 @@ class Controls(Ledger):
 
     # -- the check -------------------------------------------------------------------------
 
+    @property
+    def checked(self) -> int:
+        """Creates and replaces checked: each passed or was refused by one control."""
+        return self.passed + sum(self.refusals.values())
+
     def _refuse(self, control: str, limit: Any, figure: Any, create: Any, detail: str = "") -> OrderRefused:
         self.refusals[control] += 1
         error = OrderRefused(control, limit, figure, detail)
@@ -232,7 +236,6 @@ class Controls(Ledger):
         counts it (the client tells `sent` and `unsent` what became of it)."""
         # One straight pass over plain ints and locals: this runs for every create (see
         # bench/roundtrip.py, controls_share_of_pipelined_order).
-        self.checked += 1
         if self.halted is not None:
             return self._refuse("kill_switch", "halted", self.halted, create, "trading is halted until reset()")
         market_id = create.market_id
@@ -333,7 +336,7 @@ class Controls(Ledger):
         self.passed += 1
         if market is None:
             market = self._markets[market_id] = MarketExposure()
-        entry = CountedOrder(market_id, contract_id, buy, price, quantity, market)
+        entry = CountedOrder(market_id, contract_id, buy, price, quantity, market, units)
         entry.waiting = True
         if worst < 0:
             self._total += market.order(contract_id, buy, units)
@@ -422,7 +425,6 @@ class Controls(Ledger):
         and liability, the collar and the exposure limits; it adds no live order, so the
         live-order counts, rates and duplicate window (which count creates) do not apply.
         ``force`` skips all but the kill switch."""
-        self.checked += 1
         orig = self._live.get(replace.orig_order_id)
         price, quantity = replace.price, replace.quantity
         if orig is not None:

@@ -51,13 +51,16 @@ class CountedOrder:
         "waiting", "market",
     )
 
-    def __init__(self, market_id: int, contract_id: int, buy: bool, price: int, quantity: int, market: MarketExposure) -> None:
+    def __init__(
+        self, market_id: int, contract_id: int, buy: bool, price: int, quantity: int, market: MarketExposure, units: int | None = None
+    ) -> None:
         self.market_id = market_id
         self.contract_id = contract_id
         self.buy = buy
         self.price = price
         self.quantity = quantity
-        self.units = price * quantity if buy else (FULL - price) * quantity
+        # (``units`` when the caller has it already: what the order risks)
+        self.units = units if units is not None else price * quantity if buy else (FULL - price) * quantity
         self.market = market
         self.seq: int | None = None
         self.order_id: int | None = None
@@ -231,9 +234,9 @@ class Ledger:
         entry = inflight.pop(seq, None)
         if entry is not None and (
             entry.replaces is not None
-            or (body.market_id and body.market_id != entry.market_id)
-            or (body.contract_id and body.contract_id != entry.contract_id)
-            or (body.price and body.price != entry.price)
+            or ((market_id := body.market_id) and market_id != entry.market_id)
+            or ((contract_id := body.contract_id) and contract_id != entry.contract_id)
+            or ((price := body.price) and price != entry.price)
         ):
             inflight[seq] = entry  # still waiting for its own answer
             entry = None  # an answer from an earlier session, under a seq used again
@@ -308,9 +311,27 @@ class Ledger:
     def _cancelled(self, message: seto_pb2.Payload) -> None:
         entry = self._live.pop(message.order_cancelled.order_id, None)
         if entry is not None:
-            # `_uncount`, inline: a cancel follows most orders.
+            # `_uncount` and `MarketExposure.order`, inline: a cancel follows most orders.
             market = entry.market
-            self._total += market.order(entry.contract_id, entry.buy, -entry.units)
+            c = entry.contract_id
+            units = entry.units
+            delta = market.delta
+            if entry.buy:
+                base = market.base = market.base - units
+                delta[c] = delta.get(c, 0) + units
+                lose = market.lose
+                lose[c] = lose.get(c, 0) - units
+            else:
+                base = market.base
+                delta[c] = delta.get(c, 0) - units
+                win = market.win
+                win[c] = win.get(c, 0) - units
+            top = max(delta.values())
+            worst = base + top if top > 0 else base
+            if worst < 0:
+                worst = 0
+            self._total += worst - market.worst
+            market.worst = worst
             if entry.order:
                 market.live -= 1
                 self._orders -= 1

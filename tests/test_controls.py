@@ -592,3 +592,16 @@ class BookkeepingTests(ControlsTestCase):
             self.assertLessEqual(len(controls._recent), 3 * len(creates))
             market.clock.advance(1)
         self.assertEqual(controls.refusals["duplicate_window"], 6)
+
+    def test_create_waiting_for_the_throttle(self) -> None:
+        market, us, _, controls = self.trade(max_account_exposure=Decimal(100))
+        us.client.throttle.set_limits(1, 1)
+        first = us.client.create_order(1, 11, BUY, 5000, 20000)  # goes out at once
+        waiting = us.client.create_order(1, 11, BUY, 5000, 30000)  # waits for a token
+        self.assertEqual((controls.live_orders, controls.account_exposure), (2, Decimal("2.5")))
+        market.pump()
+        self.successResultOf(first)
+        us.cut()  # the one still waiting fails, never sent: it no longer counts
+        market.clock.advance(1)
+        self.failureResultOf(waiting)
+        self.assertEqual((controls.live_orders, controls.account_exposure), (1, Decimal(1)))

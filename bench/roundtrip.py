@@ -367,7 +367,8 @@ async def with_controls(reactor: Any, port: int, exchange_pid: int, piped: int) 
         body.market_id, body.contract_id, body.side, body.price = MARKET, CONTRACT, BUY, PRICE
         cancelled = new_payload(seto_pb2.PAYLOAD_ORDER_CANCELLED)
         n = piped
-        # Each different: a repeat within the duplicate window would be refused.
+        # Each create its own (market, contract, side, price, quantity): one the same as
+        # another within the duplicate window would be refused, a path no order here takes.
         creates = [OrderCreate(MARKET, CONTRACT, BUY, PRICE, QUANTITY + i).to_payload().order_create for i in range(n)]
         on_accepted, on_cancelled = route["seto.order_accepted"], route["seto.order_cancelled"]
         start = time.perf_counter()

@@ -556,3 +556,52 @@ class ExposurePropertyTests(unittest.TestCase):
         market.pump(check)
         # Once everything is answered, the controls' view is the exchange's.
         self.assertEqual(controls.live_orders, len(market.accounts["us"].orders))
+
+
+class BookkeepingTests(ControlsTestCase):
+    """What the controls keep between creates: a refused create leaves none of it behind,
+    and the duplicate window's record forgets what is past the window."""
+
+    def test_refused_create_leaves_no_trace(self) -> None:
+        market, us, _, controls = self.trade(max_account_exposure=Decimal(3), max_market_exposure=Decimal(3), duplicate_window=10)
+        first = us.client.create_order(1, 11, SELL, 5000, 20000)  # £1.00 at risk
+        market.pump()
+        before = (controls.account_exposure, controls.market_exposure(1), controls.contract_exposure(1, 11), controls.live_orders)
+        self.refused(us.client.create_order(1, 11, SELL, 5000, 50000), "max_market_exposure")  # £2.50 more
+        after = (controls.account_exposure, controls.market_exposure(1), controls.contract_exposure(1, 11), controls.live_orders)
+        self.assertEqual(after, before)
+        us.client.cancel_order(self.successResultOf(first).order_accepted.order_id)
+        market.pump()
+        self.assertEqual(controls.account_exposure, 0)
+        # The refused create was never passed: the same one now is no duplicate.
+        ok = us.client.create_order(1, 11, SELL, 5000, 50000)
+        market.pump()
+        self.successResultOf(ok)
+        self.assertEqual(controls.account_exposure, Decimal("2.5"))
+        self.assertEqual((controls.passed, controls.checked), (2, 3))
+
+    def test_duplicate_record_forgets_past_the_window(self) -> None:
+        from txsmarkets.client import OrderCreate
+
+        market, us, _, controls = self.trade(duplicate_window=1)
+        creates = [OrderCreate(1, 11, BUY, 2000, 10000 + i).to_payload().order_create for i in range(1500)]
+        for _ in range(6):
+            for create in creates:
+                self.assertNotIsInstance(controls.check(create), OrderRefused)
+            self.assertIsInstance(controls.check(creates[0]), OrderRefused)
+            self.assertLessEqual(len(controls._recent), 3 * len(creates))
+            market.clock.advance(1)
+        self.assertEqual(controls.refusals["duplicate_window"], 6)
+
+    def test_create_waiting_for_the_throttle(self) -> None:
+        market, us, _, controls = self.trade(max_account_exposure=Decimal(100))
+        us.client.throttle.set_limits(1, 1)
+        first = us.client.create_order(1, 11, BUY, 5000, 20000)  # goes out at once
+        waiting = us.client.create_order(1, 11, BUY, 5000, 30000)  # waits for a token
+        self.assertEqual((controls.live_orders, controls.account_exposure), (2, Decimal("2.5")))
+        market.pump()
+        self.successResultOf(first)
+        us.cut()  # the one still waiting fails, never sent: it no longer counts
+        market.clock.advance(1)
+        self.failureResultOf(waiting)
+        self.assertEqual((controls.live_orders, controls.account_exposure), (1, Decimal(1)))

@@ -279,7 +279,10 @@ class StreamingAPIClient(HandlerRegistry):
         except BaseException:
             controls.unsent(Failure(), entry)
             raise
-        d.addErrback(controls.unsent, entry)
+        if entry.waiting:
+            # Not gone out yet (waiting for the throttle, or failed): uncount it if it
+            # fails before it does. One that went out stays counted till answered.
+            d.addErrback(controls.unsent, entry)
         return d
 
     def refuse_orders(self, reason: str) -> None:
@@ -353,7 +356,8 @@ class StreamingAPIClient(HandlerRegistry):
         except BaseException:
             controls.unsent(Failure(), entry)
             raise
-        d.addErrback(controls.unsent, entry)
+        if entry.waiting:
+            d.addErrback(controls.unsent, entry)
         return d
 
     def settings(self, cancel_all_on_failure: bool) -> Deferred[seto_pb2.Payload]:

@@ -47,6 +47,12 @@ _log = Logger()
 _BUY = seto_pb2.SIDE_BUY
 _SELL = seto_pb2.SIDE_SELL
 _LADDER = frozenset(VALID_PRICES)
+# The duplicate window's record is pruned once it holds more than this (and twice what
+# it held after the last pruning).
+_RECENT_FLOOR = 1024
+# What a market the controls have counted nothing on looks like, for checking its first
+# create (never changed: the market's own is made once the create passes).
+_NOTHING = MarketExposure()
 
 
 def _no_clock() -> float:
@@ -131,7 +137,6 @@ class Controls(Ledger):
         self._any = self.tick_ladder or any(value is not None for value in values.values())
         self.client: StreamingAPIClient | None = None
         self._seconds: Callable[[], float] = _no_clock
-        self.checked = 0
         self.passed = 0
         self.forced = 0
         self.refusals: collections.Counter[str] = collections.Counter()
@@ -140,8 +145,12 @@ class Controls(Ledger):
         self._loss2 = 0  # twice the marked loss, the sum of the markets'
         self._second: collections.deque[float] = collections.deque()
         self._minute: collections.deque[float] = collections.deque()
+        # (market, contract, buy, price, quantity) -> when the last such create passed;
+        # older than the window is as good as absent, and pruned now and then.
         self._recent: dict[tuple[int, int, bool, int, int], float] = {}
-        self._recent_order: collections.deque[tuple[float, tuple[int, int, bool, int, int]]] = collections.deque()
+        self._recent_prune = _RECENT_FLOOR
+        # Whether a create needs the time (a rate or the duplicate window).
+        self._timed = any(values[name] is not None for name in ("max_orders_per_second", "max_orders_per_minute", "duplicate_window"))
 
     @classmethod
     def from_config(cls, section: Mapping[str, str]) -> Controls:
@@ -191,6 +200,11 @@ class Controls(Ledger):
 
     # -- the check -------------------------------------------------------------------------
 
+    @property
+    def checked(self) -> int:
+        """Creates and replaces checked: each passed or was refused by one control."""
+        return self.passed + sum(self.refusals.values())
+
     def _refuse(self, control: str, limit: Any, figure: Any, create: Any, detail: str = "") -> OrderRefused:
         self.refusals[control] += 1
         error = OrderRefused(control, limit, figure, detail)
@@ -220,9 +234,8 @@ class Controls(Ledger):
     def check(self, create: seto_pb2.OrderCreate, force: bool = False) -> OrderRefused | CountedOrder:
         """Check a create; the `OrderRefused` that refuses it, or the entry that now
         counts it (the client tells `sent` and `unsent` what became of it)."""
-        # One straight pass over plain ints: this runs for every create (see
+        # One straight pass over plain ints and locals: this runs for every create (see
         # bench/roundtrip.py, controls_share_of_pipelined_order).
-        self.checked += 1
         if self.halted is not None:
             return self._refuse("kill_switch", "halted", self.halted, create, "trading is halted until reset()")
         market_id = create.market_id
@@ -231,9 +244,10 @@ class Controls(Ledger):
         quantity = create.quantity
         buy = create.side == _BUY
         units = price * quantity if buy else (FULL - price) * quantity
-        now = self._seconds()
-        markets = self._markets
-        market = markets.get(market_id)
+        now = self._seconds() if self._timed else 0.0
+        market = self._markets.get(market_id)
+        key = None
+        worst = base = -1  # the market's worst case and base with this create, when worked out
         if force:
             self._forced("order", create)
         elif self._any:
@@ -269,57 +283,105 @@ class Controls(Ledger):
                     return self._refuse("max_orders_per_minute", limit, len(times) + 1, create, "creates in 60s")
             window = self._window
             if window is not None:
-                recent, order = self._recent, self._recent_order
-                cutoff = now - window
-                while order and order[0][0] <= cutoff:
-                    old = order.popleft()[1]
-                    if recent.get(old, now) <= cutoff:
-                        del recent[old]
                 key = (market_id, contract_id, buy, price, quantity)
-                last = recent.get(key)
-                if last is not None:
+                last = self._recent.get(key)
+                if last is not None and last > now - window:
                     return self._refuse("duplicate_window", window, now - last, create, "seconds since the same order")
             if self._collar is not None:
-                refused = self._check_collar(create, market_id, contract_id, buy, price)
-                if refused is not None:
-                    return refused
-            if self._exposure and market is not None:
-                refused = self._check_exposure(create, market, contract_id, buy, units)
-                if refused is not None:
-                    return refused
-            elif self._exposure:
-                refused = self._check_exposure(create, MarketExposure(), contract_id, buy, units)
-                if refused is not None:
-                    return refused
+                client = self.client
+                book = client.markets.get(market_id) if client is not None else None
+                contract = book.contracts.get(contract_id) if book is not None else None
+                if contract is not None:
+                    opposite = contract.best_offer if buy else contract.best_bid
+                    # Only a create through the best opposite price is measured.
+                    if opposite is not None and (price > opposite if buy else price < opposite):
+                        refused = self._check_collar(create, opposite, buy, price)
+                        if refused is not None:
+                            return refused
+            if self._exposure:
+                if market is None:
+                    refused = self._check_exposure(create, _NOTHING, contract_id, buy, units)
+                    if refused is not None:
+                        return refused
+                else:
+                    # Inline for a create (check_replace has its own, `_check_exposure`). The
+                    # market's figures with this create counted; put back if it is refused.
+                    limit = self._max_contract
+                    if limit is not None:
+                        figure = (market.lose.get(contract_id, 0) + units) if buy else (market.win.get(contract_id, 0) + units)
+                        other = market.win.get(contract_id, 0) if buy else market.lose.get(contract_id, 0)
+                        if other > figure:
+                            figure = other
+                        if figure > limit:
+                            return self._refuse("max_contract_exposure", pounds(limit), pounds(figure), create)
+                    if self._max_market is not None or self._max_account is not None:
+                        delta = market.delta
+                        before = delta.get(contract_id, 0)
+                        base = market.base + units if buy else market.base
+                        delta[contract_id] = before - units if buy else before + units
+                        top = max(delta.values())
+                        worst = base + top if top > 0 else base
+                        if worst < 0:
+                            worst = 0
+                        limit = self._max_market
+                        if limit is not None and worst > limit:
+                            delta[contract_id] = before
+                            return self._refuse("max_market_exposure", pounds(limit), pounds(worst), create)
+                        limit = self._max_account
+                        if limit is not None:
+                            total = self._total - market.worst + worst
+                            if total > limit:
+                                delta[contract_id] = before
+                                return self._refuse("max_account_exposure", pounds(limit), pounds(total), create)
         self.passed += 1
-        entry = CountedOrder(market_id, contract_id, buy, price, quantity)
         if market is None:
-            market = markets[market_id] = MarketExposure()
-        self._total += market.order(contract_id, buy, units)
+            market = self._markets[market_id] = MarketExposure()
+        entry = CountedOrder(market_id, contract_id, buy, price, quantity, market, units)
+        entry.waiting = True
+        if worst < 0:
+            self._total += market.order(contract_id, buy, units)
+        else:
+            # The check counted it in ``delta`` and worked out the worst case: the rest.
+            market.base = base
+            if buy:
+                lose = market.lose
+                lose[contract_id] = lose.get(contract_id, 0) + units
+            else:
+                win = market.win
+                win[contract_id] = win.get(contract_id, 0) + units
+            self._total += worst - market.worst
+            market.worst = worst
         market.live += 1
         self._orders += 1
-        self._unsent.add(entry)
-        if self._per_second is not None:
-            self._second.append(now)
-        if self._per_minute is not None:
-            self._minute.append(now)
-        if self._window is not None:
-            key = (market_id, contract_id, buy, price, quantity)
-            self._recent[key] = now
-            self._recent_order.append((now, key))
+        if self._timed:
+            if self._per_second is not None:
+                self._second.append(now)
+            if self._per_minute is not None:
+                self._minute.append(now)
+            if self._window is not None:
+                recent = self._recent
+                recent[key or (market_id, contract_id, buy, price, quantity)] = now
+                if len(recent) > self._recent_prune:
+                    self._prune_recent(now)
         return entry
+
+    def _prune_recent(self, now: float) -> None:
+        """Forget the creates older than the duplicate window; done when the record has
+        doubled since the last time, so each create costs it O(1) on average."""
+        assert self._window is not None
+        cutoff = now - self._window
+        recent = self._recent
+        for key in [key for key, last in recent.items() if last <= cutoff]:
+            del recent[key]
+        self._recent_prune = max(_RECENT_FLOOR, 2 * len(recent))
 
     def _refuse_tick(self, price: int, create: Any) -> OrderRefused:
         below, above = previous_tick(price), next_tick(price)
         return self._refuse("tick_ladder", "a price on the tick ladder", price, create, f"nearest ticks {below} and {above}")
 
-    def _check_collar(self, create: Any, market_id: int, contract_id: int, buy: bool, price: int) -> OrderRefused | None:
-        client = self.client
-        book = client.markets.get(market_id) if client is not None else None
-        contract = book.contracts.get(contract_id) if book is not None else None
-        opposite = None if contract is None else (contract.best_offer if buy else contract.best_bid)
-        if opposite is None or (price <= opposite if buy else price >= opposite):
-            return None  # nothing to be a fat finger against, or not through it
+    def _check_collar(self, create: Any, opposite: int, buy: bool, price: int) -> OrderRefused | None:
+        """The collar for a create at ``price`` through the best ``opposite`` price; the
+        refusal, or None."""
         assert self._collar is not None
         low, high = (opposite, price) if buy else (price, opposite)
         ticks = bisect.bisect_right(VALID_PRICES, high) - bisect.bisect_right(VALID_PRICES, low)
@@ -363,7 +425,6 @@ class Controls(Ledger):
         and liability, the collar and the exposure limits; it adds no live order, so the
         live-order counts, rates and duplicate window (which count creates) do not apply.
         ``force`` skips all but the kill switch."""
-        self.checked += 1
         orig = self._live.get(replace.orig_order_id)
         price, quantity = replace.price, replace.quantity
         if orig is not None:
@@ -382,7 +443,7 @@ class Controls(Ledger):
         buy = orig.buy
         units = price * quantity if buy else (FULL - price) * quantity
         excess = units - orig.units
-        market = self._markets[orig.market_id]
+        market = orig.market
         if force:
             self._forced("replace", create)
         elif self._any:
@@ -392,10 +453,14 @@ class Controls(Ledger):
                 return self._refuse("max_order_quantity", self._max_quantity, quantity, create)
             if self._max_liability is not None and units > self._max_liability:
                 return self._refuse("max_order_liability", pounds(self._max_liability), pounds(units), create)
-            if self._collar is not None:
-                refused = self._check_collar(create, orig.market_id, orig.contract_id, buy, price)
-                if refused is not None:
-                    return refused
+            if self._collar is not None and self.client is not None:
+                book = self.client.markets.get(orig.market_id)
+                contract = book.contracts.get(orig.contract_id) if book is not None else None
+                opposite = None if contract is None else (contract.best_offer if buy else contract.best_bid)
+                if opposite is not None and (price > opposite if buy else price < opposite):
+                    refused = self._check_collar(create, opposite, buy, price)
+                    if refused is not None:
+                        return refused
             if self._exposure and excess > 0:
                 refused = self._check_exposure(create, market, orig.contract_id, buy, excess)
                 if refused is not None:
@@ -406,12 +471,12 @@ class Controls(Ledger):
         # The original may still fill before the exchange reads the replace; till the
         # answer, count the original's rest and the new order's excess over it: the worse
         # of the two.
-        entry = CountedOrder(orig.market_id, orig.contract_id, buy, price, quantity)
+        entry = CountedOrder(orig.market_id, orig.contract_id, buy, price, quantity, market)
         entry.replaces = replace.orig_order_id
         entry.order = False
         entry.units = excess
+        entry.waiting = True
         self._total += market.order(orig.contract_id, buy, excess)
-        self._unsent.add(entry)
         return entry
 
     # -- loss limit and kill switch ------------------------------------------------------------

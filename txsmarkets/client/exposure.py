@@ -42,21 +42,31 @@ class CountedOrder:
     ``replaces`` is the original's order id when this is the part of a cancel-replace in
     flight that goes beyond the original (``units`` then is that excess, and ``price``
     and ``quantity`` are the new order's); such a part is no order of its own (``order``
-    False: not in the live-order counts)."""
+    False: not in the live-order counts). ``waiting`` is True while it waits to be sent
+    (`Ledger.sent` or `Ledger.unsent` clears it, whichever comes first); ``market`` is
+    the `MarketExposure` that counts it."""
 
-    __slots__ = ("market_id", "contract_id", "buy", "price", "quantity", "units", "seq", "order_id", "replaces", "order")
+    __slots__ = (
+        "market_id", "contract_id", "buy", "price", "quantity", "units", "seq", "order_id", "replaces", "order",
+        "waiting", "market",
+    )
 
-    def __init__(self, market_id: int, contract_id: int, buy: bool, price: int, quantity: int) -> None:
+    def __init__(
+        self, market_id: int, contract_id: int, buy: bool, price: int, quantity: int, market: MarketExposure, units: int | None = None
+    ) -> None:
         self.market_id = market_id
         self.contract_id = contract_id
         self.buy = buy
         self.price = price
         self.quantity = quantity
-        self.units = price * quantity if buy else (FULL - price) * quantity
+        # (``units`` when the caller has it already: what the order risks)
+        self.units = units if units is not None else price * quantity if buy else (FULL - price) * quantity
+        self.market = market
         self.seq: int | None = None
         self.order_id: int | None = None
         self.replaces: int | None = None
         self.order = True
+        self.waiting = False
 
     def resize(self, quantity: int) -> None:
         """Set the quantity still counted (and so ``units``)."""
@@ -92,19 +102,25 @@ class MarketExposure:
     def order(self, c: int, buy: bool, units: int) -> int:
         """Count an order risking ``units`` (negative: stop counting it) as if it filled;
         returns the change in the market's worst case."""
+        # Runs twice for every order (counted, then answered): locals, no extra lookups.
         delta = self.delta
         if buy:
-            self.base += units
+            base = self.base = self.base + units
             delta[c] = delta.get(c, 0) - units
-            self.lose[c] = self.lose.get(c, 0) + units
+            lose = self.lose
+            lose[c] = lose.get(c, 0) + units
         else:
+            base = self.base
             delta[c] = delta.get(c, 0) + units
-            self.win[c] = self.win.get(c, 0) + units
-        before = self.worst
+            win = self.win
+            win[c] = win.get(c, 0) + units
         top = max(delta.values())
-        worst = self.base + (top if top > 0 else 0)
-        self.worst = worst if worst > 0 else 0
-        return self.worst - before
+        worst = base + top if top > 0 else base
+        if worst < 0:
+            worst = 0
+        change = worst - self.worst
+        self.worst = worst
+        return change
 
     def fill(self, c: int, buy: bool, quantity: int, paid: int) -> int:
         """Count a fill of ``quantity`` costing ``paid`` (price x quantity); both negative
@@ -152,7 +168,7 @@ class Ledger:
         self._orders = 0  # orders counted: live, in flight and unsent
         # original order id -> the excess of its cancel-replace in flight
         self._replacing: dict[int, CountedOrder] = {}
-        self._unsent: set[CountedOrder] = set()
+        # (an entry waiting to be sent has ``waiting`` set: no set of them to keep)
         self._inflight: dict[int, CountedOrder] = {}
         self._live: dict[int, CountedOrder] = {}
         # order id -> [market, contract, buy, quantity filled, price x quantity filled]
@@ -161,13 +177,21 @@ class Ledger:
     def _marked(self, market_id: int) -> None:
         """The fills of ``market_id`` changed (the loss limit marks them)."""
 
+    def _market(self, market_id: int) -> MarketExposure:
+        """The `MarketExposure` of ``market_id``, new if there was none (never removed,
+        so an entry may keep its own)."""
+        market = self._markets.get(market_id)
+        if market is None:
+            market = self._markets[market_id] = MarketExposure()
+        return market
+
     # -- what became of a create -------------------------------------------------------------
 
     def sent(self, entry: CountedOrder, seq: int) -> None:
         """The create (or replace) counted by ``entry`` went out as ``seq``: it counts
         till answered."""
-        if entry in self._unsent:
-            self._unsent.discard(entry)
+        if entry.waiting:
+            entry.waiting = False
             entry.seq = seq
             self._inflight[seq] = entry
             if entry.replaces is not None:
@@ -178,58 +202,59 @@ class Ledger:
 
         (One that went out stays counted: its answer may still come after a resume.)
         Returns ``failure``, so it can be an errback."""
-        if entry in self._unsent:
-            self._unsent.discard(entry)
+        if entry.waiting:
+            entry.waiting = False
             self._uncount(entry)
         return failure
 
     def _uncount(self, entry: CountedOrder) -> None:
-        market = self._markets[entry.market_id]
+        market = entry.market
         self._total += market.order(entry.contract_id, entry.buy, -entry.units)
         if entry.order:
             market.live -= 1
             self._orders -= 1
 
     def _count(self, entry: CountedOrder) -> None:
-        market = self._markets.get(entry.market_id)
-        if market is None:
-            market = self._markets[entry.market_id] = MarketExposure()
+        market = entry.market
         self._total += market.order(entry.contract_id, entry.buy, entry.units)
         market.live += 1
         self._orders += 1
 
     def _recount(self, entry: CountedOrder, units: int) -> None:
         """Count ``entry`` as risking ``units`` from now on."""
-        market = self._markets[entry.market_id]
-        self._total += market.order(entry.contract_id, entry.buy, units - entry.units)
+        self._total += entry.market.order(entry.contract_id, entry.buy, units - entry.units)
         entry.units = units
 
     # -- the account, as the exchange reports it ---------------------------------------------
 
     def _accepted(self, message: seto_pb2.Payload) -> None:
         body = message.order_accepted
-        entry = self._inflight.get(body.seq)
+        inflight = self._inflight
+        seq = body.seq
+        entry = inflight.pop(seq, None)
         if entry is not None and (
             entry.replaces is not None
-            or (body.market_id and body.market_id != entry.market_id)
-            or (body.contract_id and body.contract_id != entry.contract_id)
-            or (body.price and body.price != entry.price)
+            or ((market_id := body.market_id) and market_id != entry.market_id)
+            or ((contract_id := body.contract_id) and contract_id != entry.contract_id)
+            or ((price := body.price) and price != entry.price)
         ):
+            inflight[seq] = entry  # still waiting for its own answer
             entry = None  # an answer from an earlier session, under a seq used again
+        order_id = body.order_id
         if entry is not None:
-            del self._inflight[body.seq]
-            if body.quantity and body.quantity != entry.quantity:
-                quantity = body.quantity
+            quantity = body.quantity
+            if quantity and quantity != entry.quantity:
                 self._recount(entry, quantity * entry.price if entry.buy else quantity * (FULL - entry.price))
                 entry.quantity = quantity
-        elif body.order_id in self._live:
+        elif order_id in self._live:
             return
         else:
             # An order this process did not count (sent before a restart): count it now.
-            entry = CountedOrder(body.market_id, body.contract_id, body.side == _BUY, body.price, body.quantity)
+            market = self._market(body.market_id)
+            entry = CountedOrder(body.market_id, body.contract_id, body.side == _BUY, body.price, body.quantity, market)
             self._count(entry)
-        entry.order_id = body.order_id
-        self._live[body.order_id] = entry
+        entry.order_id = order_id
+        self._live[order_id] = entry
 
     def _answered(self, seq: int) -> None:
         entry = self._inflight.pop(seq, None)
@@ -248,9 +273,7 @@ class Ledger:
         body = message.order_executed
         order_id = body.order_id
         entry = self._live.get(order_id)
-        market = self._markets.get(body.market_id)
-        if market is None:
-            market = self._markets[body.market_id] = MarketExposure()
+        market = self._market(body.market_id)
         buy = body.side == _BUY
         total = 0
         if entry is not None:
@@ -286,7 +309,32 @@ class Ledger:
             self._uncount(entry)
 
     def _cancelled(self, message: seto_pb2.Payload) -> None:
-        self._done(message.order_cancelled.order_id)
+        entry = self._live.pop(message.order_cancelled.order_id, None)
+        if entry is not None:
+            # `_uncount` and `MarketExposure.order`, inline: a cancel follows most orders.
+            market = entry.market
+            c = entry.contract_id
+            units = entry.units
+            delta = market.delta
+            if entry.buy:
+                base = market.base = market.base - units
+                delta[c] = delta.get(c, 0) + units
+                lose = market.lose
+                lose[c] = lose.get(c, 0) - units
+            else:
+                base = market.base
+                delta[c] = delta.get(c, 0) - units
+                win = market.win
+                win[c] = win.get(c, 0) - units
+            top = max(delta.values())
+            worst = base + top if top > 0 else base
+            if worst < 0:
+                worst = 0
+            self._total += worst - market.worst
+            market.worst = worst
+            if entry.order:
+                market.live -= 1
+                self._orders -= 1
 
     def _reduced(self, message: seto_pb2.Payload) -> None:
         body = message.order_quantity_reduced
@@ -310,7 +358,8 @@ class Ledger:
         self._done(body.orig_order_id)
         if body.order_id not in self._live:
             # In full: its fills, which follow, move it from order to fill.
-            entry = CountedOrder(body.market_id, body.contract_id, body.side == _BUY, body.price, body.quantity)
+            market = self._market(body.market_id)
+            entry = CountedOrder(body.market_id, body.contract_id, body.side == _BUY, body.price, body.quantity, market)
             entry.order_id = body.order_id
             self._count(entry)
             self._live[body.order_id] = entry

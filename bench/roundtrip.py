@@ -84,7 +84,8 @@ def _rounded(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _rounded(v) for key, v in value.items()}
     if isinstance(value, float):
-        return round(value, 2) if value < 10 else round(value, 1)
+        # Shares and ratios under 1 keep three places: 0.05 is a target.
+        return round(value, 3) if value < 1 else round(value, 2) if value < 10 else round(value, 1)
     return value
 
 
@@ -367,20 +368,28 @@ async def with_controls(reactor: Any, port: int, exchange_pid: int, piped: int) 
         body.market_id, body.contract_id, body.side, body.price = MARKET, CONTRACT, BUY, PRICE
         cancelled = new_payload(seto_pb2.PAYLOAD_ORDER_CANCELLED)
         n = piped
-        # Each create its own (market, contract, side, price, quantity): one the same as
-        # another within the duplicate window would be refused, a path no order here takes.
-        creates = [OrderCreate(MARKET, CONTRACT, BUY, PRICE, QUANTITY + i).to_payload().order_create for i in range(n)]
         on_accepted, on_cancelled = route["seto.order_accepted"], route["seto.order_cancelled"]
-        start = time.perf_counter()
-        for i in range(n):
-            create = creates[i]
-            entry = controls.check(create)
-            controls.sent(entry, 10**9 + i)  # type: ignore[arg-type]
-            body.seq, body.order_id, body.quantity = 10**9 + i, 10**9 + i, create.quantity
-            on_accepted(accepted)
-            cancelled.order_cancelled.order_id = 10**9 + i
-            on_cancelled(cancelled)
-        isolated = time.perf_counter() - start
+        # The best of three passes: one pass is a wall-clock window of a few milliseconds,
+        # which a single preemption on a shared machine would inflate.
+        isolated = float("inf")
+        for round_ in range(3):
+            first = 10**9 + round_ * n
+            # Each create its own (market, contract, side, price, quantity): one the same as
+            # another within the duplicate window would be refused, a path no order here takes.
+            creates = [
+                OrderCreate(MARKET, CONTRACT, BUY, PRICE, QUANTITY + round_ * n + i).to_payload().order_create
+                for i in range(n)
+            ]
+            start = time.perf_counter()
+            for i in range(n):
+                create = creates[i]
+                entry = controls.check(create)
+                controls.sent(entry, first + i)  # type: ignore[arg-type]
+                body.seq, body.order_id, body.quantity = first + i, first + i, create.quantity
+                on_accepted(accepted)
+                cancelled.order_cancelled.order_id = first + i
+                on_cancelled(cancelled)
+            isolated = min(isolated, time.perf_counter() - start)
         if controls.refusals:
             raise AssertionError(f"the controls refused orders: {dict(controls.refusals)}")
     finally:

@@ -29,6 +29,7 @@ from txsmarkets.exchange.accounts import Credentials
 from txsmarkets.exchange.catalogue import demo_catalogue
 from txsmarkets.exchange.engine import MatchingEngine
 from txsmarkets.exchange.server import ExchangeServerFactory
+from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.exchange.service import start_exchange
 from txsmarkets.odds import next_tick, previous_tick
 
@@ -605,3 +606,79 @@ class BookkeepingTests(ControlsTestCase):
         market.clock.advance(1)
         self.failureResultOf(waiting)
         self.assertEqual((controls.live_orders, controls.account_exposure), (1, Decimal(1)))
+
+
+class ReviewFixTests(unittest.TestCase):
+    """What a review of the money paths found."""
+
+    def test_orders_held_before_the_controls_count(self) -> None:
+        """Live orders restored from a state folder (or held before the controls were set)
+        count against the limits."""
+        from txsmarkets.client.state import LiveOrder
+        from txsmarkets.testing import MemoryExchange
+
+        exchange = MemoryExchange()
+        client = exchange.client()
+        client.account.orders[77] = LiveOrder(77, 1, 11, seto_pb2.SIDE_BUY, 2500, 400000)
+        controls = Controls(max_live_orders=1, max_account_exposure=Decimal(15))
+        client.controls = controls
+        self.assertEqual(controls.live_orders, 1)
+        self.assertEqual(controls.account_exposure, Decimal(10))
+        exchange.run(client.login())
+        with self.assertRaises(OrderRefused) as caught:
+            exchange.run(client.create_order(1, 11, seto_pb2.SIDE_BUY, 2500, 10000))
+        self.assertEqual(caught.exception.control, "max_live_orders")
+
+    def test_requests_the_exchange_never_read_stop_counting(self) -> None:
+        """A create lost with its connection, whose seq the resumed exchange numbers us
+        from again, stops counting: it was never read and will never be answered."""
+        from txsmarkets.testing import ScriptedExchange
+
+        ex = ScriptedExchange()
+        controls = Controls(max_live_orders=2)
+        ex.client.controls = controls
+        ex.client.login()
+        ex.login()
+        lost = ex.client.create_order(1, 11, seto_pb2.SIDE_BUY, 2500, 10000)
+        lost.addErrback(lambda f: None)
+        seq = ex.sent()[0].eto_payload.seq
+        self.assertEqual(controls.live_orders, 1)
+        ex.proto.connectionLost(Failure(ConnectionDone()))
+        ex.connect()
+        ex.sent()
+        # The exchange never read ``seq``: it resumes numbering us from it.
+        ex.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=eto_pb2.LoginResponse(session="s-1", reset=seq))
+        self.assertEqual(controls.live_orders, 0)
+        ex.client.create_order(1, 11, seto_pb2.SIDE_BUY, 2500, 10000)
+        ex.client.create_order(1, 11, seto_pb2.SIDE_BUY, 2500, 10001)
+        self.assertEqual(controls.live_orders, 2)
+
+    def test_fill_records_go_when_the_market_settles(self) -> None:
+        from txsmarkets.testing import MemoryExchange
+
+        exchange = MemoryExchange()
+        controls = Controls()
+        buyer = exchange.run(exchange.connect("demo", "demo"))
+        buyer.controls = controls
+        exchange.run(buyer.subscribe(1))
+        seller = exchange.run(exchange.connect("demo2", "demo2"))
+        exchange.run(buyer.create_order(1, 11, seto_pb2.SIDE_BUY, 2500, 10000))
+        exchange.run(seller.create_order(1, 11, seto_pb2.SIDE_SELL, 2500, 10000))
+        exchange.flush()
+        self.assertEqual(len(controls._fills), 1)
+        exchange.engine.settle_market(1, [11])
+        exchange.flush()
+        self.assertEqual(controls._fills, {})
+
+    def test_fill_records_bounded(self) -> None:
+        from txsmarkets.client import exposure
+
+        self.patch(exposure, "FILL_RECORDS_KEPT", 3)
+        controls = Controls()
+        for order_id in range(1, 6):
+            payload = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_EXECUTED)
+            body = payload.order_executed
+            body.order_id, body.market_id, body.contract_id = order_id, 1, 11
+            body.side, body.price, body.quantity = seto_pb2.SIDE_BUY, 2500, 100
+            controls._executed(payload)
+        self.assertEqual(list(controls._fills), [3, 4, 5])

@@ -174,6 +174,7 @@ class Controls(Ledger):
             ("seto.order_cancel_replace_accepted", self._replaced),
             ("seto.order_cancel_replace_rejected", self._replace_rejected),
             ("seto.order_voided", self._voided),
+            ("seto.market_state", self._market_state),
         ]
         if self._loss_limit is not None:
             handlers += [("seto.market_quotes", self._quotes), ("seto.contract_quotes", self._quotes)]
@@ -188,6 +189,8 @@ class Controls(Ledger):
         for name, handler in self._handlers():
             client.add_handler(name, handler)
         client.logged_in.add(self._logged_in)
+        # Orders it already holds count from now (see `adopt` after a restore).
+        self.adopt(client.account.orders.values())
 
     def detach(self) -> None:
         """Stop following the client (done by replacing ``client.controls``)."""

@@ -7,6 +7,7 @@ pounds (`Decimal`) only at the edges (limits given, figures shown).
 from __future__ import annotations
 
 from decimal import Decimal
+from collections.abc import Iterable
 from typing import Any
 
 from twisted.logger import Logger
@@ -18,6 +19,9 @@ __all__ = ["FULL", "UNITS", "CountedOrder", "Ledger", "MarketExposure", "liabili
 
 _log = Logger()
 _BUY = seto_pb2.SIDE_BUY
+#: Filled orders whose fills are kept to undo a void (per market, until it settles).
+FILL_RECORDS_KEPT = 100_000
+_FINAL_STATES = frozenset({seto_pb2.MARKET_STATE_SETTLED, seto_pb2.MARKET_STATE_VOIDED})
 
 #: Price x quantity units in a pound.
 UNITS = 10**8
@@ -185,6 +189,23 @@ class Ledger:
             market = self._markets[market_id] = MarketExposure()
         return market
 
+    def adopt(self, orders: Iterable[Any]) -> int:
+        """Count live orders this process did not send (an account restored from disk, or
+        the controls set on a client that already has orders): each ``LiveOrder`` counts
+        its unfilled rest. Returns how many were new to the count."""
+        adopted = 0
+        for order in orders:
+            left = order.quantity - order.filled
+            if order.order_id in self._live or left <= 0:
+                continue
+            market = self._market(order.market_id)
+            entry = CountedOrder(order.market_id, order.contract_id, order.side == _BUY, order.price, left, market)
+            entry.order_id = order.order_id
+            self._count(entry)
+            self._live[order.order_id] = entry
+            adopted += 1
+        return adopted
+
     # -- what became of a create -------------------------------------------------------------
 
     def sent(self, entry: CountedOrder, seq: int) -> None:
@@ -193,6 +214,11 @@ class Ledger:
         if entry.waiting:
             entry.waiting = False
             entry.seq = seq
+            stale = self._inflight.get(seq)
+            if stale is not None:
+                # A seq used again: the exchange renumbered us below it (a resume whose
+                # reset is under our outseq), so the request it numbered was never read.
+                self._forget_inflight(seq)
             self._inflight[seq] = entry
             if entry.replaces is not None:
                 self._replacing[entry.replaces] = entry
@@ -298,7 +324,12 @@ class Ledger:
         self._total += total
         record = self._fills.get(order_id)
         if record is None:
-            record = self._fills[order_id] = [body.market_id, body.contract_id, buy, 0, 0]
+            fills = self._fills
+            if len(fills) >= FILL_RECORDS_KEPT:
+                # The oldest goes: a void of its trades, should one still come, is then not
+                # undone, and its fill keeps counting (the safe side: more risk, not less).
+                del fills[next(iter(fills))]
+            record = fills[order_id] = [body.market_id, body.contract_id, buy, 0, 0]
         record[3] += body.quantity
         record[4] += body.price * body.quantity
         self._marked(body.market_id)
@@ -378,7 +409,30 @@ class Ledger:
         self._total += market.fill(contract_id, buy, -quantity, -paid)
         self._marked(market_id)
 
+    def _forget_inflight(self, seq: int) -> None:
+        entry = self._inflight.pop(seq, None)
+        if entry is not None:
+            self._uncount(entry)
+            if entry.replaces is not None and self._replacing.get(entry.replaces) is entry:
+                del self._replacing[entry.replaces]
+
+    def _market_state(self, message: seto_pb2.Payload) -> None:
+        body = message.market_state
+        if body.state in _FINAL_STATES:
+            # Settled or voided: no void of its trades can come any more, so their records
+            # (kept to undo a void) go.
+            market_id = body.market_id
+            for order_id in [o for o, record in self._fills.items() if record[0] == market_id]:
+                del self._fills[order_id]
+
     def _logged_in(self, message: seto_pb2.Payload, resumed: bool) -> None:
+        if resumed and self._inflight:
+            response = message.eto_payload.login_response
+            if response.HasField("reset"):
+                # The exchange numbers our messages on from ``reset``: it never read any
+                # request from there on, and those will not be answered.
+                for seq in [s for s in self._inflight if s >= response.reset]:
+                    self._forget_inflight(seq)
         if resumed or not self._inflight:
             return
         # A new session numbers from 1 again: the old seqs can no longer be matched. What

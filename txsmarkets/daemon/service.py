@@ -226,6 +226,8 @@ class SmarketsService(service.MultiService):
             self.state = StateDirectory(self.state_dir)
             try:
                 self.state.restore(session, client.account)
+                # The restored live orders count against the trading controls' limits.
+                self.controls.adopt(client.account.orders.values())
             except ValueError as e:
                 self.end(EXIT_CONFIG, str(e))
                 return

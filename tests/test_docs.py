@@ -117,3 +117,26 @@ class DocsTests(unittest.TestCase):
         missing += [f"--{flag[0]}" for flag in Options.optFlags if f"--{flag[0]}" not in page]
         missing += [f"--{p[0]}=" for p in Options.optParameters if f"--{p[0]}=" not in page]
         self.assertEqual(missing, [])
+
+
+class PydocTests(unittest.SynchronousTestCase):
+    def test_client_attributes_in_pydoc(self) -> None:
+        """``pydoc txsmarkets.client`` shows what a client keeps, not only its methods."""
+        import pydoc
+
+        import txsmarkets.client
+
+        text = pydoc.render_doc(txsmarkets.client, renderer=pydoc.plaintext)
+        client = text[text.index("class StreamingAPIClient") :]
+        for name in ("markets", "account", "subscriptions", "clock", "logged_in", "session", "controls"):
+            self.assertIn(f"``{name}``", client, name)
+        for error in ("ConnectionLost", "RequestTimeout", "SessionClosed"):
+            self.assertIn(error, client)
+
+    def test_book_docstrings_say_what_and_in_what_units(self) -> None:
+        from txsmarkets.client.state import AccountState, ContractBook, LiveOrder
+
+        for name in ("best_bid", "best_offer", "bids", "offers", "None", "hundredths of a percent"):
+            self.assertIn(name, " ".join((ContractBook.__doc__ or "").split()))
+        self.assertIn("ten-thousandths of a pound", LiveOrder.__doc__ or "")
+        self.assertIn("Decimal", AccountState.__doc__ or "")

@@ -63,6 +63,49 @@ class StreamingAPIClient(HandlerRegistry):
     times out after ``settings.request_timeout`` seconds, and all are errbacked with
     `ConnectionLost` when the connection drops (for an order, the outcome is then unknown
     until the session resumes and the answer arrives through the handlers).
+
+    Every request may errback with:
+
+    - `ConnectionLost` (``txsmarkets.exceptions``): the connection dropped while it
+      waited; the request may or may not have reached the exchange;
+    - `RequestTimeout`: no answer within ``settings.request_timeout`` seconds;
+    - `SessionClosed`: the session has ended (logged out or FAILED), or new orders are
+      refused (`refuse_orders`); nothing was sent;
+    - `ConnectionError`: not logged in at the moment (connecting or waiting to retry);
+      nothing was sent.
+
+    Units, as on the wire: a price is in hundredths of a percent (2500 is 25.00%, decimal
+    odds 4.0) and must be on the tick ladder (`txsmarkets.odds`); a quantity is the payout
+    in ten-thousandths of a pound (10000 is £1 paid if the bet wins).
+
+    Attributes (all read on the reactor thread; nothing in them sends):
+
+    ``session``
+        the `Session`: its ``state`` (a `SessionState`), ``session_id`` and seqs.
+    ``clock``
+        the session's reactor as an `IReactorTime`: ``clock.seconds()``,
+        ``clock.callLater(...)``.
+    ``account``
+        an `AccountState`: ``available_balance`` and ``exposure`` in `Decimal` pounds
+        (None until the exchange reports them) and ``orders``, the live orders by order id
+        (`LiveOrder`), kept up to date from the account messages before the handlers run.
+    ``markets``
+        market id -> `MarketBook` of each subscribed market whose snapshot has come:
+        ``client.markets[market_id].contracts[contract_id]`` is a `ContractBook` with
+        ``bids``, ``offers``, ``best_bid``, ``best_offer`` (prices, or None) and ``depth()``.
+    ``subscriptions``
+        the set of market ids subscribed to (renewed after every reconnect);
+        ``event_subscriptions`` the same for events.
+    ``logged_in``
+        a `Signal` fired with ``message=`` (the login response) and ``resumed=`` (a bool)
+        after every login, before any message of that connection reaches the handlers.
+    ``controls``
+        the trading controls (`txsmarkets.controls.Controls`) checked before each create,
+        or None.
+    ``orders_refused``
+        why new orders are refused at once (see `refuse_orders`), or None.
+    ``throttle``
+        the `TokenBucket` that spaces requests to the rate the exchange announces.
     """
 
     def __init__(self, session: Session) -> None:
@@ -111,11 +154,19 @@ class StreamingAPIClient(HandlerRegistry):
     # -- session ---------------------------------------------------------------------------
 
     def login(self) -> Deferred[seto_pb2.Payload]:
-        """Connect and log in; fires with the ``eto.login_response`` payload."""
+        """Connect and log in; fires with the ``eto.login_response`` payload.
+
+        Errbacks with `LoginError` (refused; ``reason`` names why), `LoginTimeout` (no
+        answer within ``settings.socket_timeout`` seconds) or `ConnectionError` (the first
+        connection failed with ``settings.fail_fast``, or ``settings.max_retries`` attempts
+        did); `SessionClosed` once the session has FAILED.
+        """
         return self.session.connect()
 
     def logout(self) -> Deferred[None]:
-        """Log out and close; fires once the exchange confirms."""
+        """Log out and close; fires with None once the exchange confirms and the connection
+        has closed. From the call on, every request fails at once with `SessionClosed`
+        and nothing more is sent."""
         return self.session.logout()
 
     def flush(self) -> None:
@@ -124,10 +175,12 @@ class StreamingAPIClient(HandlerRegistry):
         self.session.flush()
 
     def ping(self) -> Deferred[float]:
-        """Send ``eto.ping``; fires with the round-trip time in seconds.
+        """Send ``eto.ping``; fires with the round-trip time in seconds (a float).
 
-        Errbacks with `RequestTimeout` after ``request_timeout``, and with `PingLost` when
-        the exchange turns out never to have received it (it asked for a replay from it).
+        Errbacks with `RequestTimeout` after ``request_timeout`` seconds, with `PingLost`
+        when the exchange turns out never to have received it (it asked for a replay from
+        it), with `ConnectionLost` when the connection drops first; raises
+        `ConnectionError` (or `SessionClosed`) at once when not logged in.
         """
         protocol = self._protocol()
         entry: list[Any] = []
@@ -241,12 +294,20 @@ class StreamingAPIClient(HandlerRegistry):
             controls.attach(self)
 
     def order(self, order: OrderCreate, force: bool = False) -> Deferred[seto_pb2.Payload]:
-        """Place an order; fires with the ``seto.order_accepted`` payload.
+        """Place an order; fires with the ``seto.order_accepted`` payload (its
+        ``order_accepted.order_id`` is the new order's id).
 
-        Errbacks with `OrderRejected` or `OrderInvalid` carrying the reasons; at once, with
-        nothing stamped or sent, with `OrderRefused` when the trading controls refuse it
-        (``force=True`` skips every control but the kill switch) and with `SessionClosed`
-        after `refuse_orders`.
+        ``order.price`` is in hundredths of a percent on the tick ladder, ``order.quantity``
+        the payout in ten-thousandths of a pound (see `OrderCreate`). Errbacks with
+        `OrderRejected` or `OrderInvalid` carrying the reasons (``OrderInvalid.reasons``,
+        e.g. ``['ORDER_INVALID_INVALID_PRICE']`` for a price off the ladder); with
+        `ConnectionLost` when the connection drops before the answer (the order may still
+        have reached the exchange: its answer then arrives through the handlers after the
+        resume; do not send it again), `RequestTimeout` after ``request_timeout`` seconds;
+        at once, with nothing stamped or sent, with `OrderRefused` when the trading
+        controls refuse it (``force=True`` skips every control but the kill switch), with
+        `SessionClosed` after `refuse_orders` or our logout, and with `ConnectionError`
+        while not logged in.
         """
         refused = self.orders_refused
         if refused is not None:
@@ -270,7 +331,8 @@ class StreamingAPIClient(HandlerRegistry):
 
     def refuse_orders(self, reason: str) -> None:
         """From now on, refuse every new order at once with `SessionClosed` (``reason``);
-        cancels still go. A strategy host calls this when its strategy has stopped."""
+        cancels still go. A strategy host calls this when its strategy has stopped.
+        Returns None."""
         self.orders_refused = reason
 
     def create_order(
@@ -285,17 +347,27 @@ class StreamingAPIClient(HandlerRegistry):
         label: str | None = None,
         force: bool = False,
     ) -> Deferred[seto_pb2.Payload]:
-        """Place an order from its fields; see `order`."""
+        """Place an order from its fields (``price`` in hundredths of a percent,
+        ``quantity`` in ten-thousandths of a pound of payout, ``side`` `BUY` or `SELL`,
+        ``tif`` a time in force); fires and errbacks as `order` does."""
         return self.order(OrderCreate(market_id, contract_id, side, price, quantity, tif, reference, label), force)
 
     def cancel_order(self, order_id: int) -> Deferred[seto_pb2.Payload]:
-        """Cancel an order; fires with ``seto.order_cancelled``, errbacks `RequestRejected`."""
+        """Cancel an order; fires with the ``seto.order_cancelled`` payload.
+
+        Errbacks with `RequestRejected` (``reason``: the order is not live, not ours ...),
+        `ConnectionLost`, `RequestTimeout`, `SessionClosed` or `ConnectionError` (see the
+        class). Cancels are never checked by the trading controls.
+        """
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL)
         payload.order_cancel.order_id = order_id
         return self._request(payload, lambda seq: ("cancel", order_id))
 
     def cancel_all(self, market_id: int | None = None) -> Deferred[seto_pb2.Payload]:
-        """Cancel every live order (of one market); fires with ``order_cancel_all_accepted``."""
+        """Cancel every live order (of ``market_id`` only, if given); fires with the
+        ``seto.order_cancel_all_accepted`` payload, which comes before the
+        ``order_cancelled`` of each order. Errbacks with `RequestRejected`,
+        `ConnectionLost`, `RequestTimeout`, `SessionClosed` or `ConnectionError`."""
         reference = next(self._reference)
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL)
         payload.order_cancel_all.reference = reference
@@ -304,7 +376,10 @@ class StreamingAPIClient(HandlerRegistry):
         return self._request(payload, lambda seq: ("cancel_all", reference))
 
     def reduce_quantity(self, order_id: int, new_quantity: int) -> Deferred[seto_pb2.Payload]:
-        """Reduce an order's unfilled quantity; fires with ``order_quantity_reduced``."""
+        """Reduce an order's unfilled quantity to ``new_quantity`` (ten-thousandths of a
+        pound of payout); fires with the ``seto.order_quantity_reduced`` payload. Errbacks
+        with `RequestRejected`, `ConnectionLost`, `RequestTimeout`, `SessionClosed` or
+        `ConnectionError`."""
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE)
         payload.order_quantity_reduce.order_id = order_id
         payload.order_quantity_reduce.new_quantity = new_quantity
@@ -314,9 +389,12 @@ class StreamingAPIClient(HandlerRegistry):
         """Replace an order by one at a new price and quantity.
 
         Fires with ``order_cancel_replace_accepted`` (its ``order_id`` is the new order's).
-        With trading controls, one that raises risk is checked as a create of the new order
-        less the original (errbacks at once with `OrderRefused`, nothing sent); ``force=True``
-        skips every control but the kill switch.
+        ``price`` is in hundredths of a percent, ``quantity`` in ten-thousandths of a pound
+        of payout. With trading controls, one that raises risk is checked as a create of the
+        new order less the original (errbacks at once with `OrderRefused`, nothing sent);
+        ``force=True`` skips every control but the kill switch. Errbacks with
+        `RequestRejected` when the exchange refuses it, and with `ConnectionLost`,
+        `RequestTimeout`, `SessionClosed` or `ConnectionError` as every request.
         """
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE)
         replace = payload.order_cancel_replace
@@ -343,7 +421,8 @@ class StreamingAPIClient(HandlerRegistry):
         return d
 
     def settings(self, cancel_all_on_failure: bool) -> Deferred[seto_pb2.Payload]:
-        """Set whether the exchange cancels our orders when the session dies."""
+        """Set whether the exchange cancels our orders when the session dies; fires with
+        the exchange's ``seto.settings_accepted`` payload. Errbacks as every request."""
         payload = new_payload(seto_pb2.PAYLOAD_SETTINGS)
         payload.settings.cancel_all_on_failure = cancel_all_on_failure
         return self._request(payload, lambda seq: ("settings", cancel_all_on_failure))
@@ -351,9 +430,12 @@ class StreamingAPIClient(HandlerRegistry):
     # -- market data -----------------------------------------------------------------------
 
     def subscribe(self, market_id: int) -> Deferred[seto_pb2.Payload]:
-        """Subscribe to a market; fires with its ``market_quotes`` snapshot.
+        """Subscribe to a market; fires with its ``seto.market_quotes`` snapshot, by which
+        time ``client.markets[market_id]`` holds the book.
 
-        The subscription is renewed after every reconnect.
+        The subscription is renewed after every reconnect. Errbacks with `RequestTimeout`
+        after ``request_timeout`` seconds (the embedded exchange answers nothing for a
+        market it does not know), `ConnectionLost`, `SessionClosed` or `ConnectionError`.
         """
         self.subscriptions.add(market_id)
         return self._request(self._subscribe_payload(market_id), lambda seq: ("subscribe", market_id))
@@ -364,7 +446,9 @@ class StreamingAPIClient(HandlerRegistry):
         return payload
 
     def unsubscribe(self, market_id: int) -> Deferred[int]:
-        """Stop the market's quotes; fires with the seq of the request once it is sent."""
+        """Stop the market's quotes and forget its book; fires with the seq of the request
+        (an int) once it is sent (no answer comes). Errbacks at once with `ConnectionError`
+        or `SessionClosed` when it cannot be sent."""
         self.subscriptions.discard(market_id)
         self.markets.pop(market_id, None)
         payload = new_payload(seto_pb2.PAYLOAD_MARKET_UNSUBSCRIBE)
@@ -374,7 +458,8 @@ class StreamingAPIClient(HandlerRegistry):
     def subscribe_event(self, event_id: int) -> Deferred[int]:
         """Subscribe to an event's markets; fires with the request's seq once it is sent.
 
-        The markets' snapshots arrive as ``seto.market_quotes`` messages.
+        The markets' snapshots arrive as ``seto.market_quotes`` messages. Errbacks at once
+        with `ConnectionError` or `SessionClosed` when it cannot be sent.
         """
         self.event_subscriptions.add(event_id)
         payload = new_payload(seto_pb2.PAYLOAD_EVENT_SUBSCRIBE)

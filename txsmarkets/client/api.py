@@ -64,48 +64,32 @@ class StreamingAPIClient(HandlerRegistry):
     `ConnectionLost` when the connection drops (for an order, the outcome is then unknown
     until the session resumes and the answer arrives through the handlers).
 
-    Every request may errback with:
+    Every request may also errback with `ConnectionLost` (the connection dropped while it
+    waited: it may or may not have reached the exchange), `RequestTimeout` (no answer in
+    ``settings.request_timeout`` seconds), `SessionClosed` (logged out or FAILED, or after
+    `refuse_orders`: nothing sent) or `ConnectionError` (not logged in now: nothing sent);
+    all are in `txsmarkets.exceptions`. Units are the wire's: a price is in hundredths of a
+    percent on the tick ladder (2500 is 25.00%, decimal 4.0; `txsmarkets.odds`), a quantity
+    the payout in ten-thousandths of a pound (10000 is £1 paid if the bet wins).
 
-    - `ConnectionLost` (``txsmarkets.exceptions``): the connection dropped while it
-      waited; the request may or may not have reached the exchange;
-    - `RequestTimeout`: no answer within ``settings.request_timeout`` seconds;
-    - `SessionClosed`: the session has ended (logged out or FAILED), or new orders are
-      refused (`refuse_orders`); nothing was sent;
-    - `ConnectionError`: not logged in at the moment (connecting or waiting to retry);
-      nothing was sent.
+    Attributes (read on the reactor thread; nothing in them sends):
 
-    Units, as on the wire: a price is in hundredths of a percent (2500 is 25.00%, decimal
-    odds 4.0) and must be on the tick ladder (`txsmarkets.odds`); a quantity is the payout
-    in ten-thousandths of a pound (10000 is £1 paid if the bet wins).
+    - ``session``: the `Session` (``state``, a `SessionState`; ``session_id``; seqs).
+    - ``clock``: the session's reactor as an `IReactorTime` (``clock.seconds()``).
+    - ``account``: an `AccountState`: ``available_balance`` and ``exposure`` (`Decimal`
+      pounds, None until reported) and ``orders``, live orders by id (`LiveOrder`).
+    - ``markets``: market id -> `MarketBook` of each subscribed market once its snapshot
+      came; ``markets[m].contracts[c]`` is a `ContractBook` (``bids``, ``offers``,
+      ``best_bid``, ``best_offer``: prices or None; ``depth()``).
+    - ``subscriptions``: market ids subscribed to, renewed after every reconnect
+      (``event_subscriptions``: the same for events).
+    - ``logged_in``: a `Signal` fired with ``message=`` (the login response) and
+      ``resumed=`` after every login, before that connection's messages reach the handlers.
+    - ``controls``: the trading controls checked before each create, or None;
+      ``orders_refused``: why orders are refused (`refuse_orders`), or None; ``throttle``:
+      the `TokenBucket` pacing requests to the exchange's announced rate.
 
-    Attributes (all read on the reactor thread; nothing in them sends):
-
-    ``session``
-        the `Session`: its ``state`` (a `SessionState`), ``session_id`` and seqs.
-    ``clock``
-        the session's reactor as an `IReactorTime`: ``clock.seconds()``,
-        ``clock.callLater(...)``.
-    ``account``
-        an `AccountState`: ``available_balance`` and ``exposure`` in `Decimal` pounds
-        (None until the exchange reports them) and ``orders``, the live orders by order id
-        (`LiveOrder`), kept up to date from the account messages before the handlers run.
-    ``markets``
-        market id -> `MarketBook` of each subscribed market whose snapshot has come:
-        ``client.markets[market_id].contracts[contract_id]`` is a `ContractBook` with
-        ``bids``, ``offers``, ``best_bid``, ``best_offer`` (prices, or None) and ``depth()``.
-    ``subscriptions``
-        the set of market ids subscribed to (renewed after every reconnect);
-        ``event_subscriptions`` the same for events.
-    ``logged_in``
-        a `Signal` fired with ``message=`` (the login response) and ``resumed=`` (a bool)
-        after every login, before any message of that connection reaches the handlers.
-    ``controls``
-        the trading controls (`txsmarkets.controls.Controls`) checked before each create,
-        or None.
-    ``orders_refused``
-        why new orders are refused at once (see `refuse_orders`), or None.
-    ``throttle``
-        the `TokenBucket` that spaces requests to the rate the exchange announces.
+    The views are up to date before the handlers of the message that changed them run.
     """
 
     def __init__(self, session: Session) -> None:
@@ -177,10 +161,9 @@ class StreamingAPIClient(HandlerRegistry):
     def ping(self) -> Deferred[float]:
         """Send ``eto.ping``; fires with the round-trip time in seconds (a float).
 
-        Errbacks with `RequestTimeout` after ``request_timeout`` seconds, with `PingLost`
-        when the exchange turns out never to have received it (it asked for a replay from
-        it), with `ConnectionLost` when the connection drops first; raises
-        `ConnectionError` (or `SessionClosed`) at once when not logged in.
+        Errbacks with `RequestTimeout` after ``request_timeout`` seconds, `PingLost` when
+        the exchange never received it (it asked for a replay from it), `ConnectionLost`;
+        raises `ConnectionError` (or `SessionClosed`) at once when not logged in.
         """
         protocol = self._protocol()
         entry: list[Any] = []
@@ -297,17 +280,13 @@ class StreamingAPIClient(HandlerRegistry):
         """Place an order; fires with the ``seto.order_accepted`` payload (its
         ``order_accepted.order_id`` is the new order's id).
 
-        ``order.price`` is in hundredths of a percent on the tick ladder, ``order.quantity``
-        the payout in ten-thousandths of a pound (see `OrderCreate`). Errbacks with
-        `OrderRejected` or `OrderInvalid` carrying the reasons (``OrderInvalid.reasons``,
-        e.g. ``['ORDER_INVALID_INVALID_PRICE']`` for a price off the ladder); with
-        `ConnectionLost` when the connection drops before the answer (the order may still
-        have reached the exchange: its answer then arrives through the handlers after the
-        resume; do not send it again), `RequestTimeout` after ``request_timeout`` seconds;
-        at once, with nothing stamped or sent, with `OrderRefused` when the trading
-        controls refuse it (``force=True`` skips every control but the kill switch), with
-        `SessionClosed` after `refuse_orders` or our logout, and with `ConnectionError`
-        while not logged in.
+        Errbacks with `OrderRejected` or `OrderInvalid` carrying the reasons (a price off
+        the ladder: ``['ORDER_INVALID_INVALID_PRICE']``); with `ConnectionLost` when the
+        connection drops first (the order may yet reach the exchange, and its answer the
+        handlers, after the resume: do not send it again) or `RequestTimeout`; at once, with
+        nothing stamped or sent, with `OrderRefused` when the trading controls refuse it
+        (``force=True`` skips all but the kill switch), `SessionClosed` after
+        `refuse_orders` or our logout, `ConnectionError` while not logged in.
         """
         refused = self.orders_refused
         if refused is not None:
@@ -353,21 +332,16 @@ class StreamingAPIClient(HandlerRegistry):
         return self.order(OrderCreate(market_id, contract_id, side, price, quantity, tif, reference, label), force)
 
     def cancel_order(self, order_id: int) -> Deferred[seto_pb2.Payload]:
-        """Cancel an order; fires with the ``seto.order_cancelled`` payload.
-
-        Errbacks with `RequestRejected` (``reason``: the order is not live, not ours ...),
-        `ConnectionLost`, `RequestTimeout`, `SessionClosed` or `ConnectionError` (see the
-        class). Cancels are never checked by the trading controls.
-        """
+        """Cancel an order; fires with the ``seto.order_cancelled`` payload; errbacks with
+        `RequestRejected` (not live, not ours ...) or as every request (see the class)."""
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL)
         payload.order_cancel.order_id = order_id
         return self._request(payload, lambda seq: ("cancel", order_id))
 
     def cancel_all(self, market_id: int | None = None) -> Deferred[seto_pb2.Payload]:
         """Cancel every live order (of ``market_id`` only, if given); fires with the
-        ``seto.order_cancel_all_accepted`` payload, which comes before the
-        ``order_cancelled`` of each order. Errbacks with `RequestRejected`,
-        `ConnectionLost`, `RequestTimeout`, `SessionClosed` or `ConnectionError`."""
+        ``seto.order_cancel_all_accepted`` payload (before each order's ``order_cancelled``);
+        errbacks with `RequestRejected` or as every request."""
         reference = next(self._reference)
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL)
         payload.order_cancel_all.reference = reference
@@ -377,9 +351,7 @@ class StreamingAPIClient(HandlerRegistry):
 
     def reduce_quantity(self, order_id: int, new_quantity: int) -> Deferred[seto_pb2.Payload]:
         """Reduce an order's unfilled quantity to ``new_quantity`` (ten-thousandths of a
-        pound of payout); fires with the ``seto.order_quantity_reduced`` payload. Errbacks
-        with `RequestRejected`, `ConnectionLost`, `RequestTimeout`, `SessionClosed` or
-        `ConnectionError`."""
+        pound); fires with ``seto.order_quantity_reduced``; errbacks `RequestRejected`."""
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE)
         payload.order_quantity_reduce.order_id = order_id
         payload.order_quantity_reduce.new_quantity = new_quantity
@@ -393,8 +365,7 @@ class StreamingAPIClient(HandlerRegistry):
         of payout. With trading controls, one that raises risk is checked as a create of the
         new order less the original (errbacks at once with `OrderRefused`, nothing sent);
         ``force=True`` skips every control but the kill switch. Errbacks with
-        `RequestRejected` when the exchange refuses it, and with `ConnectionLost`,
-        `RequestTimeout`, `SessionClosed` or `ConnectionError` as every request.
+        `RequestRejected` when the exchange refuses it, or as every request.
         """
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE)
         replace = payload.order_cancel_replace
@@ -433,9 +404,8 @@ class StreamingAPIClient(HandlerRegistry):
         """Subscribe to a market; fires with its ``seto.market_quotes`` snapshot, by which
         time ``client.markets[market_id]`` holds the book.
 
-        The subscription is renewed after every reconnect. Errbacks with `RequestTimeout`
-        after ``request_timeout`` seconds (the embedded exchange answers nothing for a
-        market it does not know), `ConnectionLost`, `SessionClosed` or `ConnectionError`.
+        Renewed after every reconnect. Errbacks as every request (`RequestTimeout` for a
+        market the embedded exchange does not know: it answers nothing).
         """
         self.subscriptions.add(market_id)
         return self._request(self._subscribe_payload(market_id), lambda seq: ("subscribe", market_id))
@@ -446,9 +416,8 @@ class StreamingAPIClient(HandlerRegistry):
         return payload
 
     def unsubscribe(self, market_id: int) -> Deferred[int]:
-        """Stop the market's quotes and forget its book; fires with the seq of the request
-        (an int) once it is sent (no answer comes). Errbacks at once with `ConnectionError`
-        or `SessionClosed` when it cannot be sent."""
+        """Stop the market's quotes and forget its book; fires with the request's seq once
+        sent (no answer comes), or errbacks at once (`ConnectionError`, `SessionClosed`)."""
         self.subscriptions.discard(market_id)
         self.markets.pop(market_id, None)
         payload = new_payload(seto_pb2.PAYLOAD_MARKET_UNSUBSCRIBE)

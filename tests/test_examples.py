@@ -8,6 +8,7 @@ import pathlib
 import re
 import signal
 import sys
+from decimal import Decimal
 from typing import Any
 
 from twisted.internet import protocol, task
@@ -65,6 +66,9 @@ async def until(condition: Any, what: str, timeout: float) -> None:
 class ProcessTests(unittest.TestCase):
     timeout = 180
 
+    def setUp(self) -> None:
+        self.pids: dict[Example, int] = {}
+
     def spawn(self, script: str, *args: str) -> Example:
         example = Example()
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
@@ -72,11 +76,13 @@ class ProcessTests(unittest.TestCase):
             example, sys.executable, [sys.executable, str(EXAMPLES / script), *args], env=env, path=str(ROOT)
         )
 
-        def kill() -> None:
+        def kill() -> Deferred[int]:
             if example.running:
                 transport.signalProcess("KILL")
+            return example.ended
 
-        self.addCleanup(lambda: (kill(), example.ended)[1])
+        self.addCleanup(kill)
+        self.pids[example] = transport.pid
         return example
 
     async def finish(self, example: Example, timeout: float = 90) -> int:
@@ -130,7 +136,7 @@ class ProcessTests(unittest.TestCase):
         page = ""
 
         async def fetch() -> str:
-            response = await agent.request(b"GET", url.group(1).encode())
+            response: Any = await agent.request(b"GET", url.group(1).encode())
             self.assertEqual(response.code, 200)
             self.assertIn(b"text/html", response.headers.getRawHeaders(b"content-type")[0])
             return (await readBody(response)).decode()
@@ -149,11 +155,8 @@ class ProcessTests(unittest.TestCase):
         self.assertRegex(page, r"<th>unrealised P&amp;L</th><td>-?[0-9.]+ GBP</td>")
         # A position row: market 1, contract 1x, its payout, average and mid.
         self.assertRegex(page, r"<tr><td>1</td><td>1[123]</td><td>-?[0-9.]+</td><td>[0-9.]+%</td>")
-        os.kill(self.pid_of(example), signal.SIGINT)
+        os.kill(self.pids[example], signal.SIGINT)
         self.assertEqual(await self.finish(example, 60), 0, example.text)
-
-    def pid_of(self, example: Example) -> int:
-        return example.transport.pid  # type: ignore[attr-defined,no-any-return]
 
 
 class MarketMakerInMemoryTests(unittest.SynchronousTestCase):
@@ -173,8 +176,8 @@ class MarketMakerInMemoryTests(unittest.SynchronousTestCase):
         maker = self.module.MarketMaker()
         host = StrategyHost(client, maker)
         host.attach()
-        prices = set()
-        worst = 0
+        prices: set[int] = set()
+        worst = Decimal(0)
         for _ in range(60):
             exchange.advance(10)
             prices.update(order.price for order in client.account.orders.values())

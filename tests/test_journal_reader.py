@@ -188,9 +188,9 @@ class ReaderTests(unittest.SynchronousTestCase):
         err = TTY()
         main([folder], out=io.StringIO(), err=err)
         self.assertEqual(err.getvalue(), "")
-        err = io.StringIO()
-        main([folder, "--summary"], out=io.StringIO(), err=err)
-        self.assertEqual(err.getvalue(), "")
+        plain = io.StringIO()
+        main([folder, "--summary"], out=io.StringIO(), err=plain)
+        self.assertEqual(plain.getvalue(), "")
 
     def test_progress_bar_default_on_a_large_journal(self) -> None:
         from txsmarkets.persistence import journal as module

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Sequence
 from typing import Any
 
 from docutils import nodes
@@ -118,7 +119,7 @@ class MessagesDirective(SphinxDirective):
         return [table]
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], widths: tuple[int, ...], literal_first: bool = True) -> nodes.table:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], widths: tuple[int, ...], literal_first: bool = True) -> nodes.table:
     table = nodes.table()
     group = nodes.tgroup(cols=len(header))
     table += group

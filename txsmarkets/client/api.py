@@ -63,6 +63,33 @@ class StreamingAPIClient(HandlerRegistry):
     times out after ``settings.request_timeout`` seconds, and all are errbacked with
     `ConnectionLost` when the connection drops (for an order, the outcome is then unknown
     until the session resumes and the answer arrives through the handlers).
+
+    Every request may also errback with `ConnectionLost` (the connection dropped while it
+    waited: it may or may not have reached the exchange), `RequestTimeout` (no answer in
+    ``settings.request_timeout`` seconds), `SessionClosed` (logged out or FAILED, or after
+    `refuse_orders`: nothing sent) or `ConnectionError` (not logged in now: nothing sent);
+    all are in `txsmarkets.exceptions`. Units are the wire's: a price is in hundredths of a
+    percent on the tick ladder (2500 is 25.00%, decimal 4.0; `txsmarkets.odds`), a quantity
+    the payout in ten-thousandths of a pound (10000 is £1 paid if the bet wins).
+
+    Attributes (read on the reactor thread; nothing in them sends):
+
+    - ``session``: the `Session` (``state``, a `SessionState`; ``session_id``; seqs).
+    - ``clock``: the session's reactor as an `IReactorTime` (``clock.seconds()``).
+    - ``account``: an `AccountState`: ``available_balance`` and ``exposure`` (`Decimal`
+      pounds, None until reported) and ``orders``, live orders by id (`LiveOrder`).
+    - ``markets``: market id -> `MarketBook` of each subscribed market once its snapshot
+      came; ``markets[m].contracts[c]`` is a `ContractBook` (``bids``, ``offers``,
+      ``best_bid``, ``best_offer``: prices or None; ``depth()``).
+    - ``subscriptions``: market ids subscribed to, renewed after every reconnect
+      (``event_subscriptions``: the same for events).
+    - ``logged_in``: a `Signal` fired with ``message=`` (the login response) and
+      ``resumed=`` after every login, before that connection's messages reach the handlers.
+    - ``controls``: the trading controls checked before each create, or None;
+      ``orders_refused``: why orders are refused (`refuse_orders`), or None; ``throttle``:
+      the `TokenBucket` pacing requests to the exchange's announced rate.
+
+    The views are up to date before the handlers of the message that changed them run.
     """
 
     def __init__(self, session: Session) -> None:
@@ -122,14 +149,20 @@ class StreamingAPIClient(HandlerRegistry):
     def login(self) -> Deferred[seto_pb2.Payload]:
         """Connect and log in; fires with the ``eto.login_response`` payload.
 
-        Errbacks with `TypeError` when the client was made of something not a `Session`.
+        Errbacks with `LoginError` (refused; ``reason`` names why), `LoginTimeout` (no
+        answer within ``settings.socket_timeout`` seconds) or `ConnectionError` (the first
+        connection failed with ``settings.fail_fast``, or ``settings.max_retries`` attempts
+        did); `SessionClosed` once the session has FAILED; `TypeError` when the client was
+        made of something not a `Session`.
         """
         if not isinstance(self.session, Session):
             return fail(TypeError(f"a client of {self.session!r} cannot log in: give it a Session"))
         return self.session.connect()
 
     def logout(self) -> Deferred[None]:
-        """Log out and close; fires once the exchange confirms."""
+        """Log out and close; fires with None once the exchange confirms and the connection
+        has closed. From the call on, every request fails at once with `SessionClosed`
+        and nothing more is sent."""
         return self.session.logout()
 
     def flush(self) -> None:
@@ -138,10 +171,11 @@ class StreamingAPIClient(HandlerRegistry):
         self.session.flush()
 
     def ping(self) -> Deferred[float]:
-        """Send ``eto.ping``; fires with the round-trip time in seconds.
+        """Send ``eto.ping``; fires with the round-trip time in seconds (a float).
 
-        Errbacks with `RequestTimeout` after ``request_timeout``, and with `PingLost` when
-        the exchange turns out never to have received it (it asked for a replay from it).
+        Errbacks with `RequestTimeout` after ``request_timeout`` seconds, `PingLost` when
+        the exchange never received it (it asked for a replay from it), `ConnectionLost`;
+        raises `ConnectionError` (or `SessionClosed`) at once when not logged in.
         """
         protocol = self._protocol()
         entry: list[Any] = []
@@ -255,12 +289,16 @@ class StreamingAPIClient(HandlerRegistry):
             controls.attach(self)
 
     def order(self, order: OrderCreate, force: bool = False) -> Deferred[seto_pb2.Payload]:
-        """Place an order; fires with the ``seto.order_accepted`` payload.
+        """Place an order; fires with the ``seto.order_accepted`` payload (its
+        ``order_accepted.order_id`` is the new order's id).
 
-        Errbacks with `OrderRejected` or `OrderInvalid` carrying the reasons; at once, with
+        Errbacks with `OrderRejected` or `OrderInvalid` carrying the reasons (a price off
+        the ladder: ``['ORDER_INVALID_INVALID_PRICE']``); with `ConnectionLost` when the
+        connection drops first (the order may yet reach the exchange, and its answer the
+        handlers, after the resume: do not send it again) or `RequestTimeout`; at once, with
         nothing stamped or sent, with `OrderRefused` when the trading controls refuse it
-        (``force=True`` skips every control but the kill switch) and with `SessionClosed`
-        after `refuse_orders`.
+        (``force=True`` skips all but the kill switch), `SessionClosed` after
+        `refuse_orders` or our logout, `ConnectionError` while not logged in.
         """
         refused = self.orders_refused
         if refused is not None:
@@ -287,7 +325,8 @@ class StreamingAPIClient(HandlerRegistry):
 
     def refuse_orders(self, reason: str) -> None:
         """From now on, refuse every new order at once with `SessionClosed` (``reason``);
-        cancels still go. A strategy host calls this when its strategy has stopped."""
+        cancels still go. A strategy host calls this when its strategy has stopped.
+        Returns None."""
         self.orders_refused = reason
 
     def create_order(
@@ -302,17 +341,22 @@ class StreamingAPIClient(HandlerRegistry):
         label: str | None = None,
         force: bool = False,
     ) -> Deferred[seto_pb2.Payload]:
-        """Place an order from its fields; see `order`."""
+        """Place an order from its fields (``price`` in hundredths of a percent,
+        ``quantity`` in ten-thousandths of a pound of payout, ``side`` `BUY` or `SELL`,
+        ``tif`` a time in force); fires and errbacks as `order` does."""
         return self.order(OrderCreate(market_id, contract_id, side, price, quantity, tif, reference, label), force)
 
     def cancel_order(self, order_id: int) -> Deferred[seto_pb2.Payload]:
-        """Cancel an order; fires with ``seto.order_cancelled``, errbacks `RequestRejected`."""
+        """Cancel an order; fires with the ``seto.order_cancelled`` payload; errbacks with
+        `RequestRejected` (not live, not ours ...) or as every request (see the class)."""
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL)
         payload.order_cancel.order_id = order_id
         return self._request(payload, lambda seq: ("cancel", order_id))
 
     def cancel_all(self, market_id: int | None = None) -> Deferred[seto_pb2.Payload]:
-        """Cancel every live order (of one market); fires with ``order_cancel_all_accepted``."""
+        """Cancel every live order (of ``market_id`` only, if given); fires with the
+        ``seto.order_cancel_all_accepted`` payload (before each order's ``order_cancelled``);
+        errbacks with `RequestRejected` or as every request."""
         reference = next(self._reference)
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL)
         payload.order_cancel_all.reference = reference
@@ -321,7 +365,8 @@ class StreamingAPIClient(HandlerRegistry):
         return self._request(payload, lambda seq: ("cancel_all", reference))
 
     def reduce_quantity(self, order_id: int, new_quantity: int) -> Deferred[seto_pb2.Payload]:
-        """Reduce an order's unfilled quantity; fires with ``order_quantity_reduced``."""
+        """Reduce an order's unfilled quantity to ``new_quantity`` (ten-thousandths of a
+        pound); fires with ``seto.order_quantity_reduced``; errbacks `RequestRejected`."""
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE)
         payload.order_quantity_reduce.order_id = order_id
         payload.order_quantity_reduce.new_quantity = new_quantity
@@ -331,9 +376,11 @@ class StreamingAPIClient(HandlerRegistry):
         """Replace an order by one at a new price and quantity.
 
         Fires with ``order_cancel_replace_accepted`` (its ``order_id`` is the new order's).
-        With trading controls, one that raises risk is checked as a create of the new order
-        less the original (errbacks at once with `OrderRefused`, nothing sent); ``force=True``
-        skips every control but the kill switch.
+        ``price`` is in hundredths of a percent, ``quantity`` in ten-thousandths of a pound
+        of payout. With trading controls, one that raises risk is checked as a create of the
+        new order less the original (errbacks at once with `OrderRefused`, nothing sent);
+        ``force=True`` skips every control but the kill switch. Errbacks with
+        `RequestRejected` when the exchange refuses it, or as every request.
         """
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE)
         replace = payload.order_cancel_replace
@@ -361,7 +408,8 @@ class StreamingAPIClient(HandlerRegistry):
         return d
 
     def settings(self, cancel_all_on_failure: bool) -> Deferred[seto_pb2.Payload]:
-        """Set whether the exchange cancels our orders when the session dies."""
+        """Set whether the exchange cancels our orders when the session dies; fires with
+        the exchange's ``seto.settings_accepted`` payload. Errbacks as every request."""
         payload = new_payload(seto_pb2.PAYLOAD_SETTINGS)
         payload.settings.cancel_all_on_failure = cancel_all_on_failure
         return self._request(payload, lambda seq: ("settings", cancel_all_on_failure))
@@ -369,9 +417,11 @@ class StreamingAPIClient(HandlerRegistry):
     # -- market data -----------------------------------------------------------------------
 
     def subscribe(self, market_id: int) -> Deferred[seto_pb2.Payload]:
-        """Subscribe to a market; fires with its ``market_quotes`` snapshot.
+        """Subscribe to a market; fires with its ``seto.market_quotes`` snapshot, by which
+        time ``client.markets[market_id]`` holds the book.
 
-        The subscription is renewed after every reconnect.
+        Renewed after every reconnect. Errbacks as every request (`RequestTimeout` for a
+        market the embedded exchange does not know: it answers nothing).
         """
         self.subscriptions.add(market_id)
         return self._request(self._subscribe_payload(market_id), lambda seq: ("subscribe", market_id))
@@ -382,7 +432,8 @@ class StreamingAPIClient(HandlerRegistry):
         return payload
 
     def unsubscribe(self, market_id: int) -> Deferred[int]:
-        """Stop the market's quotes; fires with the seq of the request once it is sent."""
+        """Stop the market's quotes and forget its book; fires with the request's seq once
+        sent (no answer comes), or errbacks at once (`ConnectionError`, `SessionClosed`)."""
         self.subscriptions.discard(market_id)
         self.markets.pop(market_id, None)
         payload = new_payload(seto_pb2.PAYLOAD_MARKET_UNSUBSCRIBE)
@@ -392,7 +443,8 @@ class StreamingAPIClient(HandlerRegistry):
     def subscribe_event(self, event_id: int) -> Deferred[int]:
         """Subscribe to an event's markets; fires with the request's seq once it is sent.
 
-        The markets' snapshots arrive as ``seto.market_quotes`` messages.
+        The markets' snapshots arrive as ``seto.market_quotes`` messages. Errbacks at once
+        with `ConnectionError` or `SessionClosed` when it cannot be sent.
         """
         self.event_subscriptions.add(event_id)
         payload = new_payload(seto_pb2.PAYLOAD_EVENT_SUBSCRIBE)

@@ -16,7 +16,17 @@ __all__ = ["AccountState", "ContractBook", "LiveOrder", "MarketBook"]
 
 @dataclass
 class LiveOrder:
-    """An order of ours the exchange holds, with what has filled of it."""
+    """An order of ours the exchange holds, with what has filled of it.
+
+    ``order_id`` is the exchange's id; ``side`` is `BUY` (1) or `SELL` (2); ``price`` (a
+    wire price: hundredths of a percent, 2500 is 25.00%) is the order's limit;
+    ``quantity`` is its whole size, filled part included, and ``filled`` what has
+    executed, both in ten-thousandths of a pound of payout (10000 is £1 paid if it wins);
+    ``avg_price`` is the average price of the fills (a wire price, 0 before any);
+    ``reference`` and ``label`` are what the create gave, or None; ``done`` turns True once
+    the order is no longer live (filled, cancelled, voided or replaced), when it also leaves
+    `AccountState.orders`.
+    """
 
     order_id: int
     market_id: int
@@ -33,15 +43,24 @@ class LiveOrder:
 
     @property
     def unfilled(self) -> int:
-        """The quantity still resting on the book."""
+        """The quantity still resting on the book (ten-thousandths of a pound of payout):
+        ``quantity - filled``."""
         return self.quantity - self.filled
 
 
 class ContractBook:
     """The bid and offer levels of one contract: price -> total quantity.
 
-    The best bid and offer are kept, so reading them is O(1); a level emptied at the top
-    costs one pass over the levels.
+    ``bids`` and ``offers`` map each price with quantity on it (a wire price: hundredths
+    of a percent, 2500 is 25.00%) to the total quantity there (ten-thousandths of a pound
+    of payout, everyone's orders together, ours included).
+
+    ``best_bid`` is the highest bid price and ``best_offer`` the lowest offer price, or
+    None while that side is empty: an int price, read in O(1) (they are kept as levels
+    change; a level emptied at the top costs one pass over the levels). The best bid is
+    below the best offer whenever both exist (a crossing order trades at once). The book is
+    ``client.markets[market_id].contracts[contract_id]`` and is up to date before the
+    handlers of the message that changed it run.
     """
 
     __slots__ = ("bids", "offers", "best_bid", "best_offer")
@@ -53,7 +72,7 @@ class ContractBook:
         self.best_offer: int | None = None
 
     def set_bid(self, price: int, quantity: int) -> None:
-        """Set a bid level's total quantity (0 removes it)."""
+        """Set a bid level's total quantity (0 removes it); keeps ``best_bid``. Returns None."""
         bids = self.bids
         if quantity:
             bids[price] = quantity
@@ -63,7 +82,7 @@ class ContractBook:
             self.best_bid = max(bids) if bids else None
 
     def set_offer(self, price: int, quantity: int) -> None:
-        """Set an offer level's total quantity (0 removes it)."""
+        """Set an offer level's total quantity (0 removes it); keeps ``best_offer``. Returns None."""
         offers = self.offers
         if quantity:
             offers[price] = quantity
@@ -73,14 +92,20 @@ class ContractBook:
             self.best_offer = min(offers) if offers else None
 
     def depth(self, levels: int = 5) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """The best ``levels`` bids (highest first) and offers (lowest first)."""
+        """The best ``levels`` bids (highest first) and offers (lowest first), as two lists
+        of ``(price, quantity)``: ``([(2439, 200000)], [(2564, 100000)])``."""
         bids = sorted(self.bids.items(), reverse=True)[:levels]
         offers = sorted(self.offers.items())[:levels]
         return bids, offers
 
 
 class MarketBook:
-    """The order books of one subscribed market, built from market_quotes and deltas."""
+    """The order books of one subscribed market, built from market_quotes and deltas.
+
+    ``market_id`` is the market's id; ``contracts`` maps each contract id to its
+    `ContractBook`; ``last_execution`` is ``(price, quantity)`` of the market's last trade
+    as the exchange reported it, or None before one. ``client.markets[market_id]``.
+    """
 
     def __init__(self, market_id: int) -> None:
         self.market_id = market_id
@@ -88,13 +113,14 @@ class MarketBook:
         self.last_execution: tuple[int, int] | None = None
 
     def snapshot(self, quotes: seto_pb2.MarketQuotes) -> None:
-        """Replace everything with a full ``market_quotes`` snapshot."""
+        """Replace everything with a full ``market_quotes`` snapshot. Returns None."""
         self.contracts = {}
         for contract in quotes.contract_quotes:
             self.update(contract)
 
     def update(self, quotes: seto_pb2.ContractQuotes) -> None:
-        """Apply a ``contract_quotes`` delta: each level given holds its new total."""
+        """Apply a ``contract_quotes`` delta: each level given holds its new total (0: gone).
+        Returns None."""
         book = self.contracts.get(quotes.contract_id)
         if book is None:
             book = self.contracts[quotes.contract_id] = ContractBook()
@@ -108,7 +134,13 @@ class MarketBook:
 
 @dataclass
 class AccountState:
-    """The account as the exchange last reported it, and our live orders."""
+    """The account as the exchange last reported it, and our live orders.
+
+    ``available_balance`` and ``exposure`` are `Decimal` pounds (None until a message
+    carrying them arrives: an order answer, a fill, a cancellation or a
+    ``balance_changed``); ``exposure`` is what the exchange holds against our orders and
+    positions. ``orders`` maps each live order's id to its `LiveOrder`. ``client.account``.
+    """
 
     #: Pounds, as `Decimal` (the wire's doubles are taken by their shortest repr).
     available_balance: Decimal | None = None
@@ -116,14 +148,16 @@ class AccountState:
     orders: dict[int, LiveOrder] = field(default_factory=dict)
 
     def note_money(self, message: object) -> None:
-        """Take balance and exposure from a message that carries them."""
+        """Take balance and exposure (doubles of pounds on the wire, kept as `Decimal`)
+        from a message that carries them. Returns None."""
         if message.HasField("available_balance"):  # type: ignore[attr-defined]
             self.available_balance = _pounds(message.available_balance)  # type: ignore[attr-defined]
         if message.HasField("exposure"):  # type: ignore[attr-defined]
             self.exposure = _pounds(message.exposure)  # type: ignore[attr-defined]
 
     def accepted(self, create: seto_pb2.OrderCreate | None, answer: seto_pb2.OrderAccepted) -> LiveOrder:
-        """Record a newly accepted order; ``create`` is our request, when we have it."""
+        """Record a newly accepted order; ``create`` is our request, when we have it.
+        Returns the new `LiveOrder`."""
         source = create if create is not None else answer
         order = LiveOrder(
             order_id=answer.order_id,
@@ -139,7 +173,8 @@ class AccountState:
         return order
 
     def executed(self, fill: seto_pb2.OrderExecuted) -> None:
-        """Apply a fill; an order with nothing left is no longer live."""
+        """Apply a fill; an order with nothing left is no longer live (``done``, and out of
+        ``orders``). A fill of an order we do not know is ignored. Returns None."""
         order = self.orders.get(fill.order_id)
         if order is None:
             return
@@ -156,13 +191,15 @@ class AccountState:
             del self.orders[fill.order_id]
 
     def reduced(self, order_id: int, new_unfilled: int) -> None:
-        """The order's unfilled quantity is now ``new_unfilled``."""
+        """The order's unfilled quantity is now ``new_unfilled`` (ten-thousandths of a pound
+        of payout). Returns None."""
         order = self.orders.get(order_id)
         if order is not None:
             order.quantity = order.filled + new_unfilled
 
     def done(self, order_id: int) -> None:
-        """The order is cancelled, voided or replaced: no longer live."""
+        """The order is cancelled, voided or replaced: no longer live (``done``, and out of
+        ``orders``). Returns None."""
         order = self.orders.pop(order_id, None)
         if order is not None:
             order.done = True
@@ -178,7 +215,8 @@ class AccountState:
         }
 
     def restore(self, data: dict[str, Any]) -> None:
-        """Replace everything with what `snapshot` returned; ValueError if it is malformed."""
+        """Replace everything with what `snapshot` returned. Returns None; raises
+        `ValueError` if ``data`` is malformed."""
         try:
             balance, exposure = data["available_balance"], data["exposure"]
             orders = [LiveOrder(**order) for order in data["orders"]]

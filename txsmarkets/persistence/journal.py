@@ -8,28 +8,34 @@ leaves every message it acted on in the file; ``fsync`` runs in batches. Files r
 size. Logins are recorded with their password and token removed.
 
 ``python -m txsmarkets.persistence.journal PATH`` prints a journal (a file or the folder) as text, one
-message a line; ``--type NAME`` and ``--market ID`` filter it.
+message a line. ``--type NAME`` and ``--market ID`` (each repeatable) keep only those messages
+(an unknown name is an error that lists the names); ``--since`` and ``--until`` (ISO 8601
+times, UTC unless a zone is given, or epoch seconds) a time range; ``--follow`` goes on
+printing records as they are written; ``--summary`` prints counts by message name, the time
+range and the sessions instead of the messages. A journal of 16 MiB or more gets a progress
+bar on stderr when that is a terminal (``--progress``/``--no-progress`` to choose).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import pathlib
 import struct
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, TextIO
 
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
-from txsmarkets.wire import seto_pb2
-from txsmarkets.wire.messages import SETO_FIELDS, message_name
+from txsmarkets.wire import eto_pb2, seto_pb2
+from txsmarkets.wire.messages import ALL_NAMES, SETO_FIELDS, message_name
 
-__all__ = ["IN", "OUT", "Journal", "Record", "main", "read_journal"]
+__all__ = ["IN", "OUT", "Journal", "Record", "Summary", "follow", "main", "parse_time", "read_journal"]
 
 IN = b"I"
 OUT = b"O"
@@ -204,29 +210,251 @@ def format_record(record: Record) -> str:
     return f"{stamp} {arrow} #{payload.eto_payload.seq} {message_name(payload)} {text}"
 
 
-def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
-    """Print a journal as text."""
-    parser = argparse.ArgumentParser(prog="python -m txsmarkets.persistence.journal", description=__doc__.splitlines()[0])
+# -- the reader: python -m txsmarkets.persistence.journal -----------------------------------
+
+#: A journal at least this large (bytes) gets a progress bar on a terminal.
+PROGRESS_BYTES = 16 * 1024 * 1024
+
+
+def parse_time(text: str) -> float:
+    """A ``--since``/``--until`` value as epoch seconds: epoch seconds (``1767225600.5``) or an
+    ISO 8601 time (``2026-12-01T09:30``, ``2026-12-01 09:30:00+01:00``; UTC when no zone is
+    given). Raises `ValueError` for anything else."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        raise ValueError(f"{text!r} is neither an ISO 8601 time nor epoch seconds") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp()
+
+
+def _stamp(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int(when % 1 * 1e6):06d}Z"
+
+
+def follow(
+    path: str | os.PathLike[str],
+    *,
+    poll: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[Record]:
+    """Every record of a journal, then each new one as it is written (``tail -f``), across
+    rotations, until ``stop()`` is true (checked after each poll of ``poll`` seconds).
+
+    A record still being written (its tail not there yet) is read once it is whole.
+    """
+    path = pathlib.Path(path)
+    position: tuple[pathlib.Path, int] | None = None
+    while True:
+        for record in read_journal(path, start=position):
+            assert record.path is not None
+            position = (record.path, record.end)
+            yield record
+        if position is None and path.is_dir():
+            files = journal_files(path)
+            if files:
+                position = (files[0], 0)
+        if stop():
+            return
+        sleep(poll)
+
+
+class _Progress:
+    """A one-line progress bar on ``stream``, redrawn when the percent changes."""
+
+    def __init__(self, stream: TextIO, files: list[pathlib.Path]) -> None:
+        self.stream = stream
+        self.sizes = {file: file.stat().st_size for file in files}
+        self.before: dict[pathlib.Path, int] = {}
+        done = 0
+        for file in files:
+            self.before[file] = done
+            done += self.sizes[file]
+        self.total = max(done, 1)
+        self.shown = -1
+
+    def update(self, record: Record) -> None:
+        if record.path is None:
+            return
+        done = self.before.get(record.path, self.total) + record.end
+        percent = min(100, done * 100 // self.total)
+        if percent != self.shown:
+            self.shown = percent
+            bar = "#" * (percent * 30 // 100)
+            mib = 1024 * 1024
+            self.stream.write(f"\r[{bar:<30}] {percent:3d}% {done / mib:.1f}/{self.total / mib:.1f} MiB")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.shown >= 0:
+            self.stream.write("\r" + " " * 60 + "\r")
+            self.stream.flush()
+
+
+@dataclass
+class Summary:
+    """What ``--summary`` reports: counts by message name, the time range and the sessions."""
+
+    records: int = 0
+    received: int = 0
+    sent: int = 0
+    undecodable: int = 0
+    first: float | None = None
+    last: float | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    #: Session id -> how many logins were answered for it (one per connection).
+    sessions: dict[str, int] = field(default_factory=dict)
+
+    def add(self, record: Record, payload: seto_pb2.Payload | None) -> None:
+        """Count one record (``payload`` None when it does not parse)."""
+        self.records += 1
+        if record.direction == IN:
+            self.received += 1
+        else:
+            self.sent += 1
+        self.first = record.time if self.first is None else min(self.first, record.time)
+        self.last = record.time if self.last is None else max(self.last, record.time)
+        if payload is None:
+            self.undecodable += 1
+            return
+        name = message_name(payload)
+        self.counts[name] = self.counts.get(name, 0) + 1
+        if record.direction == IN and payload.eto_payload.type == eto_pb2.PAYLOAD_LOGIN_RESPONSE:
+            session = payload.eto_payload.login_response.session
+            self.sessions[session] = self.sessions.get(session, 0) + 1
+
+    def lines(self) -> list[str]:
+        """The report, as lines of text."""
+        out = [f"records: {self.records} ({self.received} received, {self.sent} sent)"]
+        if self.undecodable:
+            out.append(f"undecodable: {self.undecodable}")
+        if self.first is not None and self.last is not None:
+            out.append(f"from {_stamp(self.first)} to {_stamp(self.last)} ({self.last - self.first:.3f} s)")
+        out.append(f"sessions: {len(self.sessions)}")
+        for session, logins in self.sessions.items():
+            out.append(f"  {session}: {logins} login{'s' if logins != 1 else ''}")
+        out.append("by type:")
+        width = max((len(name) for name in self.counts), default=0)
+        for name, count in sorted(self.counts.items(), key=lambda item: (-item[1], item[0])):
+            out.append(f"  {name:<{width}}  {count}")
+        return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m txsmarkets.persistence.journal",
+        description="Print a journal (a file, or the folder of a --state-dir journal) as text, one message a line.",
+    )
     parser.add_argument("path", help="a journal file, or the folder of a journal")
-    parser.add_argument("--type", help="only messages of this name (seto.order_accepted, eto.heartbeat)")
-    parser.add_argument("--market", type=int, help="only messages about this market id")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--type", action="append", default=[], metavar="NAME",
+        help="only messages of this name (seto.order_accepted, eto.heartbeat); repeatable",
+    )
+    parser.add_argument(
+        "--market", action="append", type=int, default=[], metavar="ID",
+        help="only messages about this market id; repeatable",
+    )
+    parser.add_argument("--since", metavar="TIME", help="only records at or after TIME (ISO 8601, UTC by default, or epoch seconds)")
+    parser.add_argument("--until", metavar="TIME", help="only records before TIME (ISO 8601 or epoch seconds)")
+    parser.add_argument("--follow", "-f", action="store_true", help="keep printing records as they are written (Ctrl-C stops)")
+    parser.add_argument("--summary", action="store_true", help="print counts by type, the time range and the sessions instead")
+    parser.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        help=f"a progress bar on stderr (default: on a terminal, for journals of {PROGRESS_BYTES // 2**20} MiB or more)",
+    )
+    return parser
+
+
+def main(
+    argv: list[str] | None = None,
+    out: TextIO = sys.stdout,
+    *,
+    err: TextIO | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Print a journal as text; returns the exit status (0, or 2 for a bad argument or a
+    missing journal, said in one line on ``err``). ``sleep`` and ``stop`` drive ``--follow``
+    (see `follow`)."""
+    err = sys.stderr if err is None else err
+    args = _parser().parse_args(argv)
+    unknown = sorted(set(args.type) - ALL_NAMES)
+    if unknown:
+        print(
+            f"unknown --type {', '.join(map(repr, unknown))}; the names are: {' '.join(sorted(ALL_NAMES))}",
+            file=err,
+        )
+        return 2
+    try:
+        since = None if args.since is None else parse_time(args.since)
+        until = None if args.until is None else parse_time(args.until)
+    except ValueError as e:
+        print(f"--since/--until: {e}", file=err)
+        return 2
     path = pathlib.Path(args.path)
     if not path.exists():
-        print(f"no journal at {path}", file=sys.stderr)
+        print(f"no journal at {path}", file=err)
         return 2
-    for record in read_journal(path):
-        if args.type or args.market is not None:
-            try:
-                payload = record.payload()
-            except DecodeError:
+    types = frozenset(args.type)
+    markets = frozenset(args.market)
+    files = journal_files(path) if path.is_dir() else [path]
+    progress = None
+    show = args.progress
+    if show is None:
+        # Lines printed to the terminal are progress enough: the bar is for output that
+        # goes elsewhere, or for a summary that comes only at the end.
+        show = (
+            not args.follow
+            and err.isatty()
+            and (args.summary or not out.isatty())
+            and sum(f.stat().st_size for f in files) >= PROGRESS_BYTES
+        )
+    if show and not args.follow:
+        progress = _Progress(err, files)
+    summary = Summary() if args.summary else None
+    records = follow(path, sleep=sleep, stop=stop) if args.follow else read_journal(path)
+    try:
+        for record in records:
+            if progress is not None:
+                progress.update(record)
+            if since is not None and record.time < since:
                 continue
-            if args.type and message_name(payload) != args.type:
+            if until is not None and record.time >= until:
                 continue
-            if args.market is not None and _market_of(payload) != args.market:
+            payload: seto_pb2.Payload | None = None
+            if types or markets or summary is not None:
+                try:
+                    payload = record.payload()
+                except DecodeError:
+                    if types or markets:
+                        continue
+                if types and (payload is None or message_name(payload) not in types):
+                    continue
+                if markets and (payload is None or _market_of(payload) not in markets):
+                    continue
+            if summary is not None:
+                summary.add(record, payload)
                 continue
-        try:
             print(format_record(record), file=out)
+            if args.follow:
+                out.flush()
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if progress is not None:
+            progress.close()
+    if summary is not None:
+        try:
+            for line in summary.lines():
+                print(line, file=out)
         except BrokenPipeError:
             return 0
     return 0

@@ -1,0 +1,142 @@
+"""The documentation site: it builds with warnings as errors, its examples pass as doctests,
+and the reference covers every public module.
+
+Both builds share one doctree folder, so the doctest run reads nothing twice.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pathlib
+import pkgutil
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from twisted.trial import unittest
+
+import txsmarkets
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+_built: dict[str, tuple[int, str]] = {}
+_folders: list[str] = []
+
+
+def _scratch() -> pathlib.Path:
+    if not _folders:
+        folder = tempfile.mkdtemp(prefix="txsmarkets-docs-")
+        _folders.append(folder)
+        atexit.register(shutil.rmtree, folder, True)
+    return pathlib.Path(_folders[0])
+
+
+def build(builder: str) -> tuple[int, str]:
+    """``sphinx-build -W -b BUILDER docs OUT`` once per process: the exit status and output."""
+    if builder not in _built:
+        scratch = _scratch()
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder,
+                "-d", str(scratch / "doctrees"), str(DOCS), str(scratch / builder),
+            ],
+            capture_output=True, text=True, timeout=300, cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
+        _built[builder] = (result.returncode, result.stdout + result.stderr)
+    return _built[builder]
+
+
+def public_modules() -> list[str]:
+    names = []
+    for info in pkgutil.walk_packages(txsmarkets.__path__, "txsmarkets."):
+        if info.name.endswith("_pb2") or any(part.startswith("_") for part in info.name.split(".")):
+            continue
+        names.append(info.name)
+    return names
+
+
+class DocsTests(unittest.TestCase):
+    def html(self) -> pathlib.Path:
+        status, output = build("html")
+        self.assertEqual(status, 0, output[-6000:])
+        return _scratch() / "html"
+
+    def test_html_builds_without_warnings(self) -> None:
+        out = self.html()
+        for page in (
+            "index", "getting-started",
+            "concepts/session", "concepts/requests", "concepts/views", "concepts/prices", "concepts/reactor",
+            "guides/strategies", "guides/controls", "guides/daemon", "guides/exchange", "guides/backtests",
+            "guides/testing", "guides/porting",
+            "reference/api", "reference/messages", "reference/protocol", "reference/changelog",
+        ):
+            self.assertTrue((out / f"{page}.html").is_file(), page)
+
+    def test_examples_pass_as_doctests(self) -> None:
+        status, output = build("doctest")
+        self.assertEqual(status, 0, output[-6000:])
+        report = (_scratch() / "doctest" / "output.txt").read_text()
+        # The last count is the total, after one per document.
+        tests = int(re.findall(r"(\d+) tests", report)[-1])
+        self.assertGreater(tests, 100)
+        self.assertIn("0 failures in tests", report)
+
+    def test_reference_covers_every_public_module(self) -> None:
+        out = self.html()
+        text = "".join(p.read_text() for p in (out / "reference").glob("*.html"))
+        missing = [name for name in public_modules() if f'id="module-{name}"' not in text]
+        self.assertEqual(missing, [])
+        self.assertIn('id="module-txsmarkets"', text)
+
+    def test_messages_table_lists_every_name(self) -> None:
+        from txsmarkets.wire.messages import ALL_NAMES
+
+        page = (self.html() / "reference" / "messages.html").read_text()
+        self.assertEqual(sorted(n for n in ALL_NAMES if f"<span class=\"pre\">{n}</span>" not in page), [])
+        self.assertTrue("seto.OrderAccepted" in page)
+
+    def test_protocol_notes_and_changelog(self) -> None:
+        out = self.html()
+        self.assertTrue("Only the client answers heartbeats" in (out / "reference" / "protocol.html").read_text())
+        changelog = (out / "reference" / "changelog.html").read_text()
+        self.assertTrue('id="unreleased"' in changelog and "The journal reader" in changelog)
+        # README points at the notes it no longer holds.
+        self.assertIn("docs/reference/protocol.rst", (ROOT / "README.rst").read_text())
+
+    def test_exit_statuses_and_options_from_the_code(self) -> None:
+        from txsmarkets.daemon.service import EXIT_STATUSES
+        from txsmarkets.daemon.tap import Options
+
+        page = (self.html() / "guides" / "daemon.html").read_text()
+        missing = [meaning for _, meaning in EXIT_STATUSES if meaning.split(" (")[0] not in page]
+        missing += [f"--{flag[0]}" for flag in Options.optFlags if f"--{flag[0]}" not in page]
+        missing += [f"--{p[0]}=" for p in Options.optParameters if f"--{p[0]}=" not in page]  # type: ignore[index]
+        self.assertEqual(missing, [])
+
+
+class PydocTests(unittest.SynchronousTestCase):
+    def test_client_attributes_in_pydoc(self) -> None:
+        """``pydoc txsmarkets.client`` shows what a client keeps, not only its methods."""
+        import pydoc
+
+        import txsmarkets.client
+
+        text = pydoc.render_doc(txsmarkets.client, renderer=getattr(pydoc, "plaintext"))  # plain: no overstrike
+        client = text[text.index("class StreamingAPIClient") :]
+        for name in ("markets", "account", "subscriptions", "clock", "logged_in", "session", "controls"):
+            self.assertIn(f"``{name}``", client, name)
+        for error in ("ConnectionLost", "RequestTimeout", "SessionClosed"):
+            self.assertIn(error, client)
+
+    def test_book_docstrings_say_what_and_in_what_units(self) -> None:
+        from txsmarkets.client.state import AccountState, ContractBook, LiveOrder
+
+        for name in ("best_bid", "best_offer", "bids", "offers", "None", "hundredths of a percent"):
+            self.assertIn(name, " ".join((ContractBook.__doc__ or "").split()))
+        self.assertIn("ten-thousandths of a pound", LiveOrder.__doc__ or "")
+        self.assertIn("Decimal", AccountState.__doc__ or "")

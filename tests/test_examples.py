@@ -107,6 +107,15 @@ class ProcessTests(unittest.TestCase):
         self.assertIn("[global] seto.order_cancelled", example.text)
         self.assertIn("[global] eto.logout", example.text)
 
+    async def test_backtest_sweep(self) -> None:
+        example = self.spawn("backtest_sweep.py", "--duration", "30", "--workers", "2")
+        self.assertEqual(await self.finish(example, timeout=150), 0, example.text)
+        rows = re.findall(r"^\s+(\d)\s+(improve=\d, size=\d+)\s+(-?[0-9.]+)\s+(\d+)", example.text, re.M)
+        self.assertEqual([int(r[0]) for r in rows], [1, 2, 3, 4], example.text)
+        self.assertEqual(len({r[1] for r in rows}), 4)
+        pnls = [float(r[2]) for r in rows]
+        self.assertEqual(pnls, sorted(pnls, reverse=True))
+
     async def test_best_prices(self) -> None:
         example = self.spawn("best_prices.py", "--seconds", "3")
         self.assertEqual(await self.finish(example), 0, example.text)

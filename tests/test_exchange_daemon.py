@@ -96,3 +96,15 @@ class ExchangeDaemonFaultTests(unittest.TestCase):
         process.send_signal(signal.SIGTERM)
         await until(lambda: process.poll() is not None, "the exchange to stop", timeout=30)
         self.assertEqual(process.returncode, 0)
+
+
+class BacklogTests(unittest.TestCase):
+    """Hundreds of clients connecting at once overflow Twisted's default listen backlog."""
+
+    def test_endpoints_get_a_backlog(self) -> None:
+        from txsmarkets.exchange.service import LISTEN_BACKLOG, with_backlog
+
+        self.assertEqual(with_backlog("tcp:0:interface=127.0.0.1"), f"tcp:0:interface=127.0.0.1:backlog={LISTEN_BACKLOG}")
+        self.assertEqual(with_backlog("ssl:3701:privateKey=k.pem"), f"ssl:3701:privateKey=k.pem:backlog={LISTEN_BACKLOG}")
+        self.assertEqual(with_backlog("tcp:3701:backlog=5"), "tcp:3701:backlog=5")
+        self.assertEqual(with_backlog("unix:/tmp/x"), "unix:/tmp/x")

@@ -25,6 +25,19 @@ _log = Logger()
 #: Where the exchange listens unless told otherwise: loopback only.
 DEFAULT_ENDPOINT = "tcp:3701:interface=127.0.0.1"
 
+#: The listen backlog given to a TCP or TLS endpoint that names none. Twisted's own default
+#: (50) overflows when hundreds of clients connect at once: the kernel then drops their
+#: handshakes' last step, and each such client, believing itself connected, is reset later.
+LISTEN_BACKLOG = 1024
+
+
+def with_backlog(endpoint: str) -> str:
+    """``endpoint`` with ``backlog=LISTEN_BACKLOG`` when it is TCP or TLS and names none."""
+    kind = endpoint.split(":", 1)[0].lower()
+    if kind in ("tcp", "tcp6", "ssl") and "backlog=" not in endpoint:
+        return f"{endpoint}:backlog={LISTEN_BACKLOG}"
+    return endpoint
+
 
 def make_exchange(
     reactor: Any,
@@ -115,7 +128,7 @@ def make_service(
     ValueError (or the OSError of a missing key file) for an endpoint string that cannot
     be used."""
     factory = make_exchange(reactor, catalogue, **options)
-    svc = ExchangeService(reactor, endpoints.serverFromString(reactor, endpoint), factory, endpoint)
+    svc = ExchangeService(reactor, endpoints.serverFromString(reactor, with_backlog(endpoint)), factory, endpoint)
     return svc
 
 
@@ -165,7 +178,7 @@ class RunningExchange:
 
 async def _start(reactor: Any, endpoint: str, catalogue: Catalogue | None, options: dict[str, Any]) -> RunningExchange:
     factory = make_exchange(reactor, catalogue, **options)
-    listening = await endpoints.serverFromString(reactor, endpoint).listen(factory)
+    listening = await endpoints.serverFromString(reactor, with_backlog(endpoint)).listen(factory)
     return RunningExchange(factory, listening)
 
 

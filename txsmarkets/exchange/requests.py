@@ -78,18 +78,25 @@ def unknown_values(body: Message) -> set[str]:
     return {by_number[number].name for number in numbers if number in by_number}
 
 
+# seto type of a request -> the field of its body.
+_REQUEST_FIELDS = {kind: SETO_FIELDS[kind] for kind in REQUEST_TYPES}
+
+
 def request_error(payload: seto_pb2.Payload) -> str | None:
     """What makes ``payload`` (a request of one of `REQUEST_TYPES`) a protocol error, or
     None when every field without a reason of its own is present and known."""
-    field = SETO_FIELDS.get(payload.type)
-    if field is None or payload.type not in REQUEST_TYPES:
+    field = _REQUEST_FIELDS.get(payload.type)
+    if field is None:
         return None
-    body: Message = getattr(payload, field)
     if not payload.HasField(field):
         if field in _EMPTY_ALLOWED:
             return None  # all its fields are optional: an empty body may be left out
         return f"{field} payload without its body"
-    if not body.IsInitialized():
+    body: Message = getattr(payload, field)
+    initialized = body.IsInitialized()
+    if initialized and not len(UnknownFieldSet(body)):
+        return None  # the common case: one pass over each, no sets built
+    if not initialized:
         for path in body.FindInitializationErrors():  # type: ignore[attr-defined]  # not in the stubs
             if f"{field}.{path}" not in _REASONED:
                 return f"{field}.{path} missing"

@@ -8,12 +8,11 @@ import pathlib
 import signal
 import subprocess
 import sys
-from typing import Callable
 
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.trial import unittest
 
-from tests.daemons import DaemonTestCase, free_port
+from tests.daemons import DaemonTestCase, free_port, until
 from tests.support import close_client, global_reactor, inline
 from txsmarkets.client import IMMEDIATE_OR_CANCEL, SELL, SessionSettings, connect
 from txsmarkets.wire import seto_pb2
@@ -43,14 +42,6 @@ def start(client):
 '''
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Wait for ``condition`` to hold, checking every 20 ms; fail after ``timeout`` seconds."""
-    reactor = global_reactor()
-    deadline = reactor.seconds() + timeout
-    while not condition():
-        if reactor.seconds() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await task.deferLater(reactor, 0.02)
 
 
 class KillAndResumeTests(unittest.TestCase):

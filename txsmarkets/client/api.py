@@ -312,8 +312,15 @@ class StreamingAPIClient(HandlerRegistry):
         entry = controls.check(payload.order_create, force)
         if isinstance(entry, Exception):
             return fail(entry)
+        return self._counted_request(controls, entry, payload, _order_key)
+
+    def _counted_request(
+        self, controls: Controls, entry: Any, payload: seto_pb2.Payload, key: Callable[[int], tuple[Any, ...]]
+    ) -> Deferred[Any]:
+        """`_request` for a request the controls counted as ``entry``: counted as sent
+        once it is numbered, uncounted if it fails before it goes out."""
         try:
-            d = self._request(payload, _order_key, lambda seq: controls.sent(entry, seq))
+            d = self._request(payload, key, lambda seq: controls.sent(entry, seq))
         except BaseException:
             controls.unsent(Failure(), entry)
             raise
@@ -398,14 +405,7 @@ class StreamingAPIClient(HandlerRegistry):
             return self._request(payload, key)
         if isinstance(entry, Exception):
             return fail(entry)
-        try:
-            d = self._request(payload, key, lambda seq: controls.sent(entry, seq))
-        except BaseException:
-            controls.unsent(Failure(), entry)
-            raise
-        if entry.waiting:
-            d.addErrback(controls.unsent, entry)
-        return d
+        return self._counted_request(controls, entry, payload, key)
 
     def settings(self, cancel_all_on_failure: bool) -> Deferred[seto_pb2.Payload]:
         """Set whether the exchange cancels our orders when the session dies; fires with

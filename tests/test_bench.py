@@ -80,6 +80,23 @@ class QuickBenchmarkTests(unittest.TestCase):
         self.assertEqual(result["p50_us"], result["by_placement"][result["placement"]]["p50_us"])
         # Every order was cancelled: the demo account's £1,000 is whole again.
         self.assertEqual(result["available_balance_after"], 1000.0)
+        # The controls' cost: the pipelined blocks with and without them, and the tight loop
+        # (their difference is a median of noisy pairs: finite, of either sign).
+        self.assertPositive(
+            result,
+            "controls_off_us_per_order",
+            "controls_every_client_cpu_us_per_order",
+            "controls_bare_client_cpu_us_per_order",
+            "controls_none_client_cpu_us_per_order",
+            "controls_isolated_us_per_order",
+        )
+        for key in ("controls_us_per_order", "controls_bare_us_per_order", "controls_share_of_pipelined_order"):
+            self.assertTrue(math.isfinite(result[key]), key)
+        self.assertAlmostEqual(
+            result["controls_share_of_pipelined_order"],
+            result["controls_us_per_order"] / result["controls_off_us_per_order"],
+            places=2,
+        )
 
     def test_fanout(self) -> None:
         result = self.run_bench("fanout")

@@ -608,6 +608,42 @@ class BookkeepingTests(ControlsTestCase):
         self.assertEqual((controls.live_orders, controls.account_exposure), (1, Decimal(1)))
 
 
+    def test_handlers_see_the_controls_up_to_date(self) -> None:
+        """The controls take each account message in before any handler of it runs: a
+        strategy that replaces a cancelled order from its handler is checked against the
+        account without the cancelled one."""
+        market, us, _, _ = self.trade()
+        seen: list[tuple[int, Any]] = []
+
+        def replace(message: seto_pb2.Payload) -> None:
+            seen.append((controls.live_orders, us.client.create_order(1, 11, BUY, 2000, 20000)))
+
+        # The handler is there first, the controls come after.
+        us.client.add_handler("seto.order_cancelled", replace)
+        us.client.controls = controls = Controls(max_live_orders=1)
+        first = us.client.create_order(1, 11, BUY, 2000, 10000)
+        market.pump()
+        us.client.cancel_order(self.successResultOf(first).order_accepted.order_id)
+        market.pump()
+        [(live, second)] = seen
+        self.assertEqual(live, 0)
+        self.assertEqual(self.successResultOf(second).order_accepted.quantity, 20000)
+        self.assertEqual(controls.live_orders, 1)
+
+    def test_controls_replaced_stop_counting(self) -> None:
+        market, us, _, old = self.trade(max_live_orders=5)
+        resting = us.client.create_order(1, 11, BUY, 2000, 10000)
+        market.pump()
+        new = Controls(max_live_orders=5)
+        us.client.controls = new
+        self.assertEqual((old.live_orders, new.live_orders), (1, 1))  # the new ones adopt it
+        us.client.cancel_order(self.successResultOf(resting).order_accepted.order_id)
+        us.client.create_order(1, 12, BUY, 2000, 10000)
+        market.pump()
+        self.assertEqual((old.live_orders, new.live_orders), (1, 1))
+        self.assertIsNone(old.client)
+
+
 class ReviewFixTests(unittest.TestCase):
     """What a review of the money paths found."""
 
@@ -680,5 +716,5 @@ class ReviewFixTests(unittest.TestCase):
             body = payload.order_executed
             body.order_id, body.market_id, body.contract_id = order_id, 1, 11
             body.side, body.price, body.quantity = seto_pb2.SIDE_BUY, 2500, 100
-            controls._executed(payload)
+            controls._executed(body)
         self.assertEqual(list(controls._fills), [3, 4, 5])

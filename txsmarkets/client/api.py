@@ -7,6 +7,7 @@ the request waiting for it, and keeps the account and order book views up to dat
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,8 @@ from txsmarkets.client.lifecycle import SessionState
 from txsmarkets.client.orders import GOOD_TIL_CANCELLED, OrderCreate
 from txsmarkets.client.pending import PendingRequests
 from txsmarkets.client.session import Session
-from txsmarkets.client.state import AccountState, LiveOrder, MarketBook
+from txsmarkets.client.state import AccountState, MarketBook
+from txsmarkets.client.tracking import AccountTracking
 from txsmarkets.exceptions import (
     ConnectionError,
     ConnectionLost,
@@ -51,7 +53,7 @@ def _order_key(seq: int) -> tuple[str, int]:
     return ("order", seq)
 
 
-class StreamingAPIClient(HandlerRegistry):
+class StreamingAPIClient(AccountTracking, HandlerRegistry):
     """The client of a `Session`: handlers for incoming messages and Deferred requests.
 
     Handlers are registered by message name (``eto.login_response``,
@@ -112,17 +114,7 @@ class StreamingAPIClient(HandlerRegistry):
         #: any message of the new connection reaches the handlers: the place to add them.
         self.logged_in = Signal()
         self._internal: dict[int, Callable[[seto_pb2.Payload], None]] = {
-            seto_pb2.PAYLOAD_ORDER_ACCEPTED: self._order_accepted,
-            seto_pb2.PAYLOAD_ORDER_REJECTED: self._order_rejected,
-            seto_pb2.PAYLOAD_ORDER_INVALID: self._order_invalid,
-            seto_pb2.PAYLOAD_ORDER_EXECUTED: self._order_executed,
-            seto_pb2.PAYLOAD_ORDER_CANCELLED: self._order_cancelled,
-            seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED: self._reduced,
-            seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED: self._replace_accepted,
-            seto_pb2.PAYLOAD_ORDER_VOIDED: self._order_voided,
-            seto_pb2.PAYLOAD_MARKET_QUOTES: self._market_quotes,
-            seto_pb2.PAYLOAD_CONTRACT_QUOTES: self._contract_quotes,
-            seto_pb2.PAYLOAD_BALANCE_CHANGED: self._balance_changed,
+            **self._tracking_routes(),
             seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED: self._throttle_limits,
             seto_pb2.PAYLOAD_ETO: self._eto,
         }
@@ -309,7 +301,8 @@ class StreamingAPIClient(HandlerRegistry):
             return self._request(payload, _order_key)
         if not self.session.connected:
             return fail(self._not_logged_in())
-        entry = controls.check(payload.order_create, force)
+        # (checked as given: the payload has already vetted its values)
+        entry = controls.check(order, force)
         if isinstance(entry, Exception):
             return fail(entry)
         return self._counted_request(controls, entry, payload, _order_key)
@@ -320,7 +313,7 @@ class StreamingAPIClient(HandlerRegistry):
         """`_request` for a request the controls counted as ``entry``: counted as sent
         once it is numbered, uncounted if it fails before it goes out."""
         try:
-            d = self._request(payload, key, lambda seq: controls.sent(entry, seq))
+            d = self._request(payload, key, partial(controls.sent, entry))
         except BaseException:
             controls.unsent(Failure(), entry)
             raise
@@ -471,68 +464,6 @@ class StreamingAPIClient(HandlerRegistry):
             d.callback(payload)
         else:
             d.errback(error)
-
-    # -- state -----------------------------------------------------------------------------
-
-    def _order_accepted(self, payload: seto_pb2.Payload) -> None:
-        answer = payload.order_accepted
-        self.account.note_money(answer)
-        self.account.accepted(self._creates.pop(answer.seq, None), answer)
-
-    def _order_rejected(self, payload: seto_pb2.Payload) -> None:
-        self._creates.pop(payload.order_rejected.seq, None)
-
-    def _order_invalid(self, payload: seto_pb2.Payload) -> None:
-        self._creates.pop(payload.order_invalid.seq, None)
-
-    def _order_executed(self, payload: seto_pb2.Payload) -> None:
-        self.account.note_money(payload.order_executed)
-        self.account.executed(payload.order_executed)
-
-    def _order_cancelled(self, payload: seto_pb2.Payload) -> None:
-        self.account.note_money(payload.order_cancelled)
-        self.account.done(payload.order_cancelled.order_id)
-
-    def _reduced(self, payload: seto_pb2.Payload) -> None:
-        body = payload.order_quantity_reduced
-        self.account.reduced(body.order_id, body.new_quantity)
-
-    def _replace_accepted(self, payload: seto_pb2.Payload) -> None:
-        body = payload.order_cancel_replace_accepted
-        old = self.account.orders.pop(body.orig_order_id, None)
-        if body.quantity_left <= 0:
-            return
-        self.account.orders[body.order_id] = LiveOrder(
-            order_id=body.order_id,
-            market_id=body.market_id,
-            contract_id=body.contract_id,
-            side=body.side,
-            price=body.price,
-            quantity=body.quantity_left,
-            reference=body.reference if body.HasField("reference") else None,
-            label=old.label if old is not None else None,
-        )
-
-    def _order_voided(self, payload: seto_pb2.Payload) -> None:
-        self.account.done(payload.order_voided.order_id)
-
-    def _balance_changed(self, payload: seto_pb2.Payload) -> None:
-        self.account.note_money(payload.balance_changed)
-
-    def _market_quotes(self, payload: seto_pb2.Payload) -> None:
-        quotes = payload.market_quotes
-        book = self.markets.get(quotes.market_id)
-        if book is None:
-            book = self.markets[quotes.market_id] = MarketBook(quotes.market_id)
-        book.snapshot(quotes)
-
-    def _contract_quotes(self, payload: seto_pb2.Payload) -> None:
-        if not self.markets:
-            return
-        quotes = payload.contract_quotes
-        book = self.markets.get(quotes.market_id)
-        if book is not None:
-            book.update(quotes)
 
     def _throttle_limits(self, payload: seto_pb2.Payload) -> None:
         limits = payload.throttle_limits_changed

@@ -18,8 +18,9 @@ reduced or voided): two orders sent together cannot pass a limit that each passe
 An order whose answer was lost with a connection stays counted until the resumed session
 brings the answer.
 
-The controls follow the account as the exchange reports it, through handlers on the
-client (`attach`), so an order placed and answered on any session of this client counts.
+The controls follow the account as the exchange reports it: the client hands them each
+account message as it takes it into ``client.account``, before any handler sees it, so an
+order placed and answered on any session of this client counts.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from txsmarkets.wire import seto_pb2
 
 if TYPE_CHECKING:
     from txsmarkets.client.api import StreamingAPIClient
+    from txsmarkets.client.orders import OrderCreate
 
 __all__ = ["CONTROL_NAMES", "Controls", "InvalidControls"]
 
@@ -142,6 +144,7 @@ class Controls(Ledger):
         self.refusals: collections.Counter[str] = collections.Counter()
         self.halted: str | None = None
         Ledger.__init__(self)
+        self._marks_quotes = self._loss_limit is not None
         self._loss2 = 0  # twice the marked loss, the sum of the markets'
         self._second: collections.deque[float] = collections.deque()
         self._minute: collections.deque[float] = collections.deque()
@@ -163,31 +166,12 @@ class Controls(Ledger):
 
     # -- attaching to a client -------------------------------------------------------------
 
-    def _handlers(self) -> list[tuple[str, Any]]:
-        handlers = [
-            ("seto.order_accepted", self._accepted),
-            ("seto.order_rejected", self._rejected),
-            ("seto.order_invalid", self._invalid),
-            ("seto.order_executed", self._executed),
-            ("seto.order_cancelled", self._cancelled),
-            ("seto.order_quantity_reduced", self._reduced),
-            ("seto.order_cancel_replace_accepted", self._replaced),
-            ("seto.order_cancel_replace_rejected", self._replace_rejected),
-            ("seto.order_voided", self._voided),
-            ("seto.market_state", self._market_state),
-        ]
-        if self._loss_limit is not None:
-            handlers += [("seto.market_quotes", self._quotes), ("seto.contract_quotes", self._quotes)]
-        return handlers
-
     def attach(self, client: StreamingAPIClient) -> None:
         """Follow ``client``'s account (done by setting ``client.controls``)."""
         if self.client is not None and self.client is not client:
             raise RuntimeError("these controls already follow another client")
         self.client = client
         self._seconds = client.clock.seconds
-        for name, handler in self._handlers():
-            client.add_handler(name, handler)
         client.logged_in.add(self._logged_in)
         # Orders it already holds count from now (see `adopt` after a restore).
         self.adopt(client.account.orders.values())
@@ -197,8 +181,6 @@ class Controls(Ledger):
         client, self.client = self.client, None
         self._seconds = _no_clock
         if client is not None:
-            for name, handler in self._handlers():
-                client.del_handler(name, handler)
             client.logged_in.remove(self._logged_in)
 
     # -- the check -------------------------------------------------------------------------
@@ -234,9 +216,10 @@ class Controls(Ledger):
             quantity=create.quantity,
         )
 
-    def check(self, create: seto_pb2.OrderCreate, force: bool = False) -> OrderRefused | CountedOrder:
-        """Check a create; the `OrderRefused` that refuses it, or the entry that now
-        counts it (the client tells `sent` and `unsent` what became of it)."""
+    def check(self, create: seto_pb2.OrderCreate | OrderCreate, force: bool = False) -> OrderRefused | CountedOrder:
+        """Check a create (an `OrderCreate` or its payload's ``order_create``); the
+        `OrderRefused` that refuses it, or the entry that now counts it (the client tells
+        `sent` and `unsent` what became of it)."""
         # One straight pass over plain ints and locals: this runs for every create (see
         # bench/roundtrip.py, controls_share_of_pipelined_order).
         if self.halted is not None:
@@ -488,13 +471,13 @@ class Controls(Ledger):
         if self._loss_limit is not None:
             self._mark(market_id)
 
-    def _quotes(self, message: seto_pb2.Payload) -> None:
+    def _quoted(self, market_id: int) -> None:
         # Only a market whose fills leave a position has marks that move with its quotes
-        # (with none, its loss is what its fills realised, marked when they came).
-        body = message.market_quotes if message.type == seto_pb2.PAYLOAD_MARKET_QUOTES else message.contract_quotes
-        market = self._markets.get(body.market_id)
+        # (with none, its loss is what its fills realised, marked when they came); the
+        # client calls this only while one does (``_marking``).
+        market = self._markets.get(market_id)
         if market is not None and market.held:
-            self._mark(body.market_id)
+            self._mark(market_id)
 
     def _mark(self, market_id: int) -> None:
         market = self._markets[market_id]

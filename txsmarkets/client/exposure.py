@@ -163,8 +163,12 @@ class MarketExposure:
 
 class Ledger:
     """The orders and fills the controls count, kept as the client sends and as the
-    exchange reports (the handlers `Controls` adds on the client); see
-    `txsmarkets.client.controls`. ``_marked(market_id)`` is called after fills change."""
+    exchange reports; see `txsmarkets.client.controls`.
+
+    The client calls the underscored methods below from its own bookkeeping of each
+    account message, with the values it has read (no handlers, no second reading of the
+    message: they run for every order). ``_marked(market_id)`` is called after fills
+    change; ``_marking`` tells the client whether quotes matter (`_quoted`)."""
 
     def __init__(self) -> None:
         self._markets: dict[int, MarketExposure] = {}
@@ -177,9 +181,26 @@ class Ledger:
         self._live: dict[int, CountedOrder] = {}
         # order id -> [market, contract, buy, quantity filled, price x quantity filled]
         self._fills: dict[int, list[Any]] = {}
+        # Whether quotes move what is counted (set by a subclass that marks to market),
+        # how many markets hold a position, and so whether the client is to call `_quoted`.
+        self._marks_quotes = False
+        self._holding = 0
+        self._marking = False
 
     def _marked(self, market_id: int) -> None:
         """The fills of ``market_id`` changed (the loss limit marks them)."""
+
+    def _quoted(self, market_id: int) -> None:
+        """The quotes of ``market_id`` changed (called only while ``_marking``)."""
+
+    def _fill(self, market: MarketExposure, c: int, buy: bool, quantity: int, paid: int) -> int:
+        """`MarketExposure.fill`, keeping count of the markets that hold a position."""
+        held = market.held
+        change = market.fill(c, buy, quantity, paid)
+        if (market.held > 0) != (held > 0):
+            self._holding += 1 if market.held else -1
+            self._marking = self._marks_quotes and self._holding > 0
+        return change
 
     def _market(self, market_id: int) -> MarketExposure:
         """The `MarketExposure` of ``market_id``, new if there was none (never removed,
@@ -253,22 +274,22 @@ class Ledger:
 
     # -- the account, as the exchange reports it ---------------------------------------------
 
-    def _accepted(self, message: seto_pb2.Payload) -> None:
-        body = message.order_accepted
+    def _accepted(self, seq: int, order: Any) -> None:
+        """The exchange accepted the create numbered ``seq`` as ``order`` (the client's
+        `LiveOrder`; a field 0 is one the answer did not give)."""
         inflight = self._inflight
-        seq = body.seq
         entry = inflight.pop(seq, None)
         if entry is not None and (
             entry.replaces is not None
-            or ((market_id := body.market_id) and market_id != entry.market_id)
-            or ((contract_id := body.contract_id) and contract_id != entry.contract_id)
-            or ((price := body.price) and price != entry.price)
+            or ((market_id := order.market_id) and market_id != entry.market_id)
+            or ((contract_id := order.contract_id) and contract_id != entry.contract_id)
+            or ((price := order.price) and price != entry.price)
         ):
             inflight[seq] = entry  # still waiting for its own answer
             entry = None  # an answer from an earlier session, under a seq used again
-        order_id = body.order_id
+        order_id = order.order_id
         if entry is not None:
-            quantity = body.quantity
+            quantity = order.quantity
             if quantity and quantity != entry.quantity:
                 self._recount(entry, quantity * entry.price if entry.buy else quantity * (FULL - entry.price))
                 entry.quantity = quantity
@@ -276,8 +297,8 @@ class Ledger:
             return
         else:
             # An order this process did not count (sent before a restart): count it now.
-            market = self._market(body.market_id)
-            entry = CountedOrder(body.market_id, body.contract_id, body.side == _BUY, body.price, body.quantity, market)
+            market = self._market(order.market_id)
+            entry = CountedOrder(order.market_id, order.contract_id, order.side == _BUY, order.price, order.quantity, market)
             self._count(entry)
         entry.order_id = order_id
         self._live[order_id] = entry
@@ -289,14 +310,7 @@ class Ledger:
             if entry.replaces is not None and self._replacing.get(entry.replaces) is entry:
                 del self._replacing[entry.replaces]
 
-    def _rejected(self, message: seto_pb2.Payload) -> None:
-        self._answered(message.order_rejected.seq)
-
-    def _invalid(self, message: seto_pb2.Payload) -> None:
-        self._answered(message.order_invalid.seq)
-
-    def _executed(self, message: seto_pb2.Payload) -> None:
-        body = message.order_executed
+    def _executed(self, body: seto_pb2.OrderExecuted) -> None:
         order_id = body.order_id
         entry = self._live.get(order_id)
         market = self._market(body.market_id)
@@ -320,7 +334,7 @@ class Ledger:
                 excess = max(0, new - entry.units)
                 total += market.order(extra.contract_id, extra.buy, excess - extra.units)
                 extra.units = excess
-        total += market.fill(body.contract_id, buy, body.quantity, body.price * body.quantity)
+        total += self._fill(market, body.contract_id, buy, body.quantity, body.price * body.quantity)
         self._total += total
         record = self._fills.get(order_id)
         if record is None:
@@ -339,8 +353,8 @@ class Ledger:
         if entry is not None:
             self._uncount(entry)
 
-    def _cancelled(self, message: seto_pb2.Payload) -> None:
-        entry = self._live.pop(message.order_cancelled.order_id, None)
+    def _cancelled(self, order_id: int) -> None:
+        entry = self._live.pop(order_id, None)
         if entry is not None:
             # `_uncount` and `MarketExposure.order`, inline: a cancel follows most orders.
             market = entry.market
@@ -367,24 +381,21 @@ class Ledger:
                 market.live -= 1
                 self._orders -= 1
 
-    def _reduced(self, message: seto_pb2.Payload) -> None:
-        body = message.order_quantity_reduced
-        entry = self._live.get(body.order_id)
+    def _reduced(self, order_id: int, quantity: int) -> None:
+        entry = self._live.get(order_id)
         if entry is not None:
-            if body.new_quantity > 0:
-                quantity = body.new_quantity
+            if quantity > 0:
                 self._recount(entry, quantity * entry.price if entry.buy else quantity * (FULL - entry.price))
                 entry.quantity = quantity
             else:
-                self._done(body.order_id)
+                self._done(order_id)
 
     def _replace_answered(self, orig_order_id: int) -> None:
         extra = self._replacing.pop(orig_order_id, None)
         if extra is not None and extra.seq is not None:
             self._answered(extra.seq)
 
-    def _replaced(self, message: seto_pb2.Payload) -> None:
-        body = message.order_cancel_replace_accepted
+    def _replaced(self, body: seto_pb2.OrderCancelReplaceAccepted) -> None:
         self._replace_answered(body.orig_order_id)
         self._done(body.orig_order_id)
         if body.order_id not in self._live:
@@ -395,18 +406,14 @@ class Ledger:
             self._count(entry)
             self._live[body.order_id] = entry
 
-    def _replace_rejected(self, message: seto_pb2.Payload) -> None:
-        self._replace_answered(message.order_cancel_replace_rejected.orig_order_id)
-
-    def _voided(self, message: seto_pb2.Payload) -> None:
-        body = message.order_voided
-        self._done(body.order_id)
-        record = self._fills.pop(body.order_id, None)
+    def _voided(self, order_id: int) -> None:
+        self._done(order_id)
+        record = self._fills.pop(order_id, None)
         if record is None:
             return
         market_id, contract_id, buy, quantity, paid = record
         market = self._markets[market_id]
-        self._total += market.fill(contract_id, buy, -quantity, -paid)
+        self._total += self._fill(market, contract_id, buy, -quantity, -paid)
         self._marked(market_id)
 
     def _forget_inflight(self, seq: int) -> None:
@@ -416,12 +423,10 @@ class Ledger:
             if entry.replaces is not None and self._replacing.get(entry.replaces) is entry:
                 del self._replacing[entry.replaces]
 
-    def _market_state(self, message: seto_pb2.Payload) -> None:
-        body = message.market_state
-        if body.state in _FINAL_STATES:
+    def _market_state(self, market_id: int, state: int) -> None:
+        if state in _FINAL_STATES:
             # Settled or voided: no void of its trades can come any more, so their records
             # (kept to undo a void) go.
-            market_id = body.market_id
             for order_id in [o for o, record in self._fills.items() if record[0] == market_id]:
                 del self._fills[order_id]
 

@@ -71,19 +71,9 @@ class _Replace:
 
 #: The names a refusal (and ``refusals``) gives each control.
 CONTROL_NAMES = (
-    "kill_switch",
-    "tick_ladder",
-    "max_order_quantity",
-    "max_order_liability",
-    "max_live_orders",
-    "max_live_orders_per_market",
-    "max_orders_per_second",
-    "max_orders_per_minute",
-    "duplicate_window",
-    "price_collar_ticks",
-    "max_contract_exposure",
-    "max_market_exposure",
-    "max_account_exposure",
+    "kill_switch", "tick_ladder", "max_order_quantity", "max_order_liability", "max_live_orders",
+    "max_live_orders_per_market", "max_orders_per_second", "max_orders_per_minute", "duplicate_window",
+    "price_collar_ticks", "max_contract_exposure", "max_market_exposure", "max_account_exposure",
 )
 
 
@@ -479,6 +469,10 @@ class Controls(Ledger):
         if market is not None and market.held:
             self._mark(market_id)
 
+    def _settling(self, market_id: int) -> None:
+        market = self._markets[market_id]
+        market.settled2 = self._market_loss2(market_id, market)
+
     def _mark(self, market_id: int) -> None:
         market = self._markets[market_id]
         loss2 = self._market_loss2(market_id, market)
@@ -508,7 +502,7 @@ class Controls(Ledger):
                 value2 += 2 * net * offer
             else:
                 value2 += 2 * market.paid[c]
-        return 2 * market.cost - value2
+        return 2 * market.cost - value2 + market.settled2
 
     @property
     def loss(self) -> Decimal:
@@ -535,6 +529,23 @@ class Controls(Ledger):
         d = client.cancel_all()
         d.addErrback(lambda f: _log.failure("cancel_all after the halt failed", f))
         return d
+
+    def _logged_in(self, message: seto_pb2.Payload, resumed: bool) -> None:
+        Ledger._logged_in(self, message, resumed)
+        if self.halted is not None:
+            # Still halted: what the exchange holds goes (a cancel_all lost, a halted restart).
+            self.halt(self.halted)
+
+    def snapshot(self) -> dict[str, Any]:
+        """`Ledger.snapshot`, and the kill switch's reason: a restored halt stays on."""
+        return {**Ledger.snapshot(self), "halted": self.halted}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """`Ledger.restore`, and the halt the snapshot was taken under (if any)."""
+        Ledger.restore(self, data)
+        if data.get("halted") is not None:
+            self.halted = str(data["halted"])
+            _log.warn("trading halted before the restart, and still: {reason}", reason=self.halted)
 
     def reset(self) -> None:
         """Allow creates again after `halt` (or the loss limit)."""

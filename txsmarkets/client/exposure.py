@@ -21,7 +21,9 @@ _log = Logger()
 _BUY = seto_pb2.SIDE_BUY
 #: Filled orders whose fills are kept to undo a void (per market, until it settles).
 FILL_RECORDS_KEPT = 100_000
-_FINAL_STATES = frozenset({seto_pb2.MARKET_STATE_SETTLED, seto_pb2.MARKET_STATE_VOIDED})
+# A market voided still has its voids to come (each takes its own fill record): only a
+# settled one can have no more.
+_SETTLED = seto_pb2.MARKET_STATE_SETTLED
 
 #: Price x quantity units in a pound.
 UNITS = 10**8
@@ -85,10 +87,11 @@ class MarketExposure:
     wins, ``base``. ``win``/``lose`` are each contract's losses on its own, if it wins or
     loses. ``net``/``paid``/``cost`` are the fills alone (per contract, and the sum of
     price x quantity, sells negative), for marking to market; ``held`` counts the
-    contracts with a net position (none: nothing to mark).
+    contracts with a net position (none: nothing to mark); ``settled2`` is twice the loss
+    the fills stood at when the market settled, and then no longer count.
     """
 
-    __slots__ = ("base", "delta", "win", "lose", "net", "paid", "cost", "worst", "live", "loss2", "held")
+    __slots__ = ("base", "delta", "win", "lose", "net", "paid", "cost", "worst", "live", "loss2", "held", "settled2")
 
     def __init__(self) -> None:
         self.base = 0
@@ -102,6 +105,7 @@ class MarketExposure:
         self.live = 0
         self.loss2 = 0  # twice the fills' marked loss: a mid price may be half a unit
         self.held = 0
+        self.settled2 = 0  # twice the loss its fills were marked at when it settled
 
     def order(self, c: int, buy: bool, units: int) -> int:
         """Count an order risking ``units`` (negative: stop counting it) as if it filled;
@@ -193,6 +197,10 @@ class Ledger:
     def _quoted(self, market_id: int) -> None:
         """The quotes of ``market_id`` changed (called only while ``_marking``)."""
 
+    def _settling(self, market_id: int) -> None:
+        """``market_id`` settles: its fills are about to stop counting (the loss limit
+        keeps the loss they stand at in ``settled2``)."""
+
     def _fill(self, market: MarketExposure, c: int, buy: bool, quantity: int, paid: int) -> int:
         """`MarketExposure.fill`, keeping count of the markets that hold a position."""
         held = market.held
@@ -209,6 +217,57 @@ class Ledger:
         if market is None:
             market = self._markets[market_id] = MarketExposure()
         return market
+
+    # -- across a restart --------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The positions the fills have left (per contract: net quantity and price x
+        quantity paid, sells negative) and the fills kept to undo a void, as JSON-ready
+        data for `restore`. Orders are not in it: a restored account's live orders are
+        counted again by `adopt`."""
+        return {
+            "positions": [
+                [market_id, c, net, market.paid.get(c, 0)]
+                for market_id, market in self._markets.items()
+                for c, net in market.net.items()
+                if net or market.paid.get(c, 0)
+            ],
+            "fills": [[order_id, *record] for order_id, record in self._fills.items()],
+            "settled": [[market_id, market.settled2] for market_id, market in self._markets.items() if market.settled2],
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Count the positions and fill records of a `snapshot` (on controls that have
+        counted no fill yet). Raises `ValueError` if ``data`` is malformed."""
+        if self._fills or any(market.net for market in self._markets.values()):
+            raise RuntimeError("these controls have counted fills already")
+        try:
+            positions = [(int(m), int(c), int(net), int(paid)) for m, c, net, paid in data["positions"]]
+            fills = {int(o): [int(m), int(c), bool(buy), int(q), int(p)] for o, m, c, buy, q, p in data["fills"]}
+            settled = [(int(m), int(loss2)) for m, loss2 in data.get("settled", [])]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"malformed controls snapshot: {e!r}") from None
+        for market_id, c, net, paid in positions:
+            # A fill's effect is linear in its quantity and price x quantity (sells
+            # negative): the sum of a contract's fills counts as one buy of the net.
+            self._total += self._fill(self._market(market_id), c, True, net, paid)
+        self._fills = dict(list(fills.items())[-FILL_RECORDS_KEPT:])
+        for market_id, loss2 in settled:
+            self._market(market_id).settled2 = loss2
+        for market_id in {m for m, _, _, _ in positions} | {m for m, _ in settled}:
+            self._marked(market_id)
+
+    def replay(self, payload: seto_pb2.Payload) -> None:
+        """Count what a journalled account message, newer than the `snapshot` restored,
+        changed of the positions (a fill, a void, a settlement). The orders themselves
+        are counted from the account once it is restored (`adopt`)."""
+        kind = payload.type
+        if kind == seto_pb2.PAYLOAD_ORDER_EXECUTED:
+            self._executed(payload.order_executed)
+        elif kind == seto_pb2.PAYLOAD_ORDER_VOIDED:
+            self._voided(payload.order_voided.order_id)
+        elif kind == seto_pb2.PAYLOAD_MARKET_STATE:
+            self._market_state(payload.market_state.market_id, payload.market_state.state)
 
     def adopt(self, orders: Iterable[Any]) -> int:
         """Count live orders this process did not send (an account restored from disk, or
@@ -424,11 +483,20 @@ class Ledger:
                 del self._replacing[entry.replaces]
 
     def _market_state(self, market_id: int, state: int) -> None:
-        if state in _FINAL_STATES:
-            # Settled or voided: no void of its trades can come any more, so their records
-            # (kept to undo a void) go.
+        if state == _SETTLED:
+            # Settled: its fills risk nothing more (the exchange has paid out), and no void
+            # of them can come, so their positions and their records (kept to undo a void)
+            # go. A market voided keeps both till each order's void takes its own.
             for order_id in [o for o, record in self._fills.items() if record[0] == market_id]:
                 del self._fills[order_id]
+            market = self._markets.get(market_id)
+            if market is not None:
+                self._settling(market_id)
+                for c, net in list(market.net.items()):
+                    paid = market.paid.get(c, 0)
+                    if net or paid:
+                        self._total += self._fill(market, c, True, -net, -paid)
+                self._marked(market_id)
 
     def _logged_in(self, message: seto_pb2.Payload, resumed: bool) -> None:
         if resumed and self._inflight:

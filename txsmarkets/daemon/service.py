@@ -225,7 +225,7 @@ class SmarketsService(service.MultiService):
         if self.state_dir is not None:
             self.state = StateDirectory(self.state_dir)
             try:
-                self.state.restore(session, client.account)
+                self.state.restore(session, client.account, self.controls)
                 # The restored live orders count against the trading controls' limits.
                 self.controls.adopt(client.account.orders.values())
             except ValueError as e:
@@ -330,7 +330,7 @@ class SmarketsService(service.MultiService):
 
     def _snapshot(self) -> None:
         if self.state is not None and self.session is not None and self.client is not None:
-            self.state.save(self.session, self.client.account)
+            self.state.save(self.session, self.client.account, self.controls)
 
     def _logged_in(self, resumed: bool) -> None:
         client = self.client

@@ -99,6 +99,7 @@ class StateDirectory:
                 "journal_file": pathlib.Path(state["journal_file"]).name,
                 "journal_offset": int(state["journal_offset"]),
                 "account": state.get("account"),
+                "controls": state.get("controls"),
             }
             if checked["session_id"] is not None and not isinstance(checked["session_id"], str):
                 raise TypeError("session_id is not a string")
@@ -106,9 +107,10 @@ class StateDirectory:
             raise StateError(f"unreadable session state in {self._state}: {e}") from None
         return checked
 
-    def save(self, session: Any, account: Any = None) -> None:
+    def save(self, session: Any, account: Any = None, controls: Any = None) -> None:
         """Snapshot ``session`` (a `txsmarkets.client.api.Session`) atomically, and
-        ``account`` (the client's `AccountState`) with it when given."""
+        ``account`` (the client's `AccountState`) and ``controls`` (its trading controls:
+        their positions and halt) with it when given."""
         sequence: SequenceState = session.sequence
         self.journal.sync()
         journal_file, journal_offset = self.journal.position
@@ -130,14 +132,17 @@ class StateDirectory:
             "journal_file": journal_file.name,
             "journal_offset": journal_offset,
             "account": account.snapshot() if account is not None else None,
+            "controls": controls.snapshot() if controls is not None else None,
         }
         _write_atomically(self._state, json.dumps(state).encode())
         for old in earlier:
             old.unlink(missing_ok=True)
 
-    def restore(self, session: Any, account: Any = None) -> bool:
+    def restore(self, session: Any, account: Any = None, controls: Any = None) -> bool:
         """Bring ``session`` back to where the last process left it, and ``account`` (the
-        client's `AccountState`) when given; True if there was state.
+        client's `AccountState`) and ``controls`` (trading controls that have counted no
+        fill yet) when given; True if there was state. The controls get the positions the
+        fills left; the live orders are theirs to `adopt` from the account afterwards.
 
         Attaches the journal to the session's sequence either way. Raises `StateError`.
         """
@@ -156,6 +161,11 @@ class StateDirectory:
                     account.restore(state["account"])
                 except ValueError as e:
                     raise StateError(f"unreadable account in {self._state}: {e}") from None
+            if controls is not None and state["controls"] is not None:
+                try:
+                    controls.restore(state["controls"])
+                except ValueError as e:
+                    raise StateError(f"unreadable trading controls in {self._state}: {e}") from None
             self._load_replay(sequence, self.path / state["replay_file"])
             found = True
         tail = 0
@@ -163,7 +173,7 @@ class StateDirectory:
         for record in read_journal(self.journal.directory, start):
             tail += 1
             found = True
-            self._apply(session, sequence, record.direction, record.data, account, creates)
+            self._apply(session, sequence, record.direction, record.data, account, controls, creates)
         sequence.journal = self.journal
         if found:
             _log.info(
@@ -192,7 +202,13 @@ class StateDirectory:
 
     @staticmethod
     def _apply(
-        session: Any, sequence: SequenceState, direction: bytes, data: bytes, account: Any, creates: dict[int, Any]
+        session: Any,
+        sequence: SequenceState,
+        direction: bytes,
+        data: bytes,
+        account: Any,
+        controls: Any,
+        creates: dict[int, Any],
     ) -> None:
         payload = seto_pb2.Payload.FromString(data)
         eto = payload.eto_payload
@@ -214,6 +230,8 @@ class StateDirectory:
                 if payload.type == seto_pb2.PAYLOAD_ORDER_ACCEPTED:
                     create = creates.pop(payload.order_accepted.seq, None)
                 account.apply(payload, create)
+            if controls is not None and fresh:
+                controls.replay(payload)
             return
         if payload.type == seto_pb2.PAYLOAD_ORDER_CREATE:
             creates[eto.seq] = payload.order_create

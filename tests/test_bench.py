@@ -53,9 +53,10 @@ class QuickBenchmarkTests(unittest.TestCase):
     def test_receive(self) -> None:
         # A floor against accidents, not the target (0.4): the client's receive path and a
         # bare protobuf parse are measured in the same run, so the ratio holds on a busy
-        # machine where the figures themselves do not; the best of three quick runs, since
-        # a quick run is short enough for a neighbour's burst to skew it.
-        for _ in range(3):
+        # machine where the figures themselves do not; the best of five quick runs, since
+        # a quick run is short enough for a neighbour's burst to skew it (three were seen
+        # all to fall under the floor on a shared machine, with nothing changed).
+        for _ in range(5):
             result = self.run_bench("receive")
             if result["ratio"] > 0.3:
                 break

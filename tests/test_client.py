@@ -433,6 +433,19 @@ class RequestTests(unittest.TestCase):
         self.successResultOf(settings)
         self.assertEqual(ex.client.account.orders[8].price, 2600)
 
+    def test_replaced_order_is_done(self) -> None:
+        from txsmarkets.testing import MemoryExchange
+
+        exchange = MemoryExchange()
+        client = exchange.run(exchange.connect())
+        first = exchange.run(client.create_order(1, 11, BUY, 2500, 10000, label="mine")).order_accepted.order_id
+        old = client.account.orders[first]
+        new = exchange.run(client.cancel_replace(first, 2564, 20000)).order_cancel_replace_accepted.order_id
+        self.assertTrue(old.done)
+        self.assertEqual(list(client.account.orders), [new])
+        replaced = client.account.orders[new]
+        self.assertEqual((replaced.price, replaced.quantity, replaced.label, replaced.done), (2564, 20000, "mine", False))
+
     def test_throttle_makes_orders_wait(self) -> None:
         ex = FakeExchange(heartbeat_interval=1000)
         ex.login()

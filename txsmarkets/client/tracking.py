@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from txsmarkets.client.state import AccountState, LiveOrder, MarketBook
+from txsmarkets.client.state import AccountState, MarketBook
 from txsmarkets.wire import seto_pb2
 
 if TYPE_CHECKING:
@@ -95,22 +95,10 @@ class AccountTracking:
             self._controls._replace_answered(payload.order_cancel_replace_rejected.orig_order_id)
 
     def _replace_accepted(self, payload: seto_pb2.Payload) -> None:
-        body = payload.order_cancel_replace_accepted
         if self._controls is not None:
-            self._controls._replaced(body)
-        old = self.account.orders.pop(body.orig_order_id, None)
-        if body.quantity_left <= 0:
-            return
-        self.account.orders[body.order_id] = LiveOrder(
-            order_id=body.order_id,
-            market_id=body.market_id,
-            contract_id=body.contract_id,
-            side=body.side,
-            price=body.price,
-            quantity=body.quantity_left,
-            reference=body.reference if body.HasField("reference") else None,
-            label=old.label if old is not None else None,
-        )
+            self._controls._replaced(payload.order_cancel_replace_accepted)
+        # The original is done (``done``, out of ``orders``); the new order takes its place.
+        self.account.apply(payload)
 
     def _order_voided(self, payload: seto_pb2.Payload) -> None:
         order_id = payload.order_voided.order_id

@@ -8,10 +8,11 @@ worst-case exposure against the exchange's own books at every step.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
@@ -479,6 +480,8 @@ ACTIONS = st.lists(
         st.tuples(st.just("pump"), st.just(None)),
         st.tuples(st.just("step"), st.just(None)),
         st.tuples(st.just("cut"), st.just(None)),
+        st.tuples(st.just("restart"), st.just(None)),
+        st.tuples(st.just("take"), st.tuples(st.integers(0, 5), st.sampled_from([10000, 100000, 400000]))),
     ),
     max_size=40,
 )
@@ -512,6 +515,24 @@ def true_worst_case(market: Market, pending: list[tuple[int, int, int, int, int]
 class ExposurePropertyTests(unittest.TestCase):
     @settings(max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
     @given(actions=ACTIONS)
+    # A restart holding a position, a resting order and one in flight, the last answered
+    # after it; and a restart after a cut, with the in-flight one's answer lost.
+    @example(
+        actions=[
+            ("create", ((1, 11), BUY, 2000, 400000)),
+            ("pump", None),
+            ("take", (0, 100000)),
+            ("pump", None),
+            ("create", ((1, 12), SELL, 5000, 100000)),
+            ("restart", None),
+            ("pump", None),
+            ("create", ((2, 21), BUY, 2500, 100000)),
+            ("step", None),
+            ("cut", None),
+            ("restart", None),
+            ("pump", None),
+        ]
+    )
     def test_exposure_never_past_the_limit(self, actions: list[tuple[str, Any]]) -> None:
         controls = Controls(max_account_exposure=LIMIT)
         market = Market()
@@ -539,6 +560,11 @@ class ExposurePropertyTests(unittest.TestCase):
             elif action == "hit":
                 (m, c), side, price, q = arg
                 them.client.create_order(m, c, side, price, q, tif=2).addErrback(lambda f: None)
+            elif action == "take" and us.client.account.orders:
+                # They fill (some of) one of our resting orders at its price.
+                order = us.client.account.orders[sorted(us.client.account.orders)[arg[0] % len(us.client.account.orders)]]
+                side = SELL if order.side == BUY else BUY
+                them.client.create_order(order.market_id, order.contract_id, side, order.price, arg[1], tif=2).addErrback(lambda f: None)
             elif action == "cancel" and us.session.connected and us.client.account.orders:
                 ids = sorted(us.client.account.orders)
                 us.client.cancel_order(ids[arg % len(ids)]).addErrback(lambda f: None)
@@ -553,6 +579,13 @@ class ExposurePropertyTests(unittest.TestCase):
                 us.cut()
                 check()
                 us.connect()
+            elif action == "restart":
+                # The controls of a process restarted from its state folder: what they
+                # counted, through JSON as the folder keeps it, then the account's orders.
+                data = json.loads(json.dumps(controls.snapshot()))
+                controls = Controls(max_account_exposure=LIMIT)
+                controls.restore(data)
+                us.client.controls = controls
             check()
         market.pump(check)
         # Once everything is answered, the controls' view is the exchange's.

@@ -104,6 +104,32 @@ class RestartTests(unittest.SynchronousTestCase):
         self.exchange.flush()
         self.assertEqual(again.account_exposure, Decimal(30))
 
+    def test_creates_after_the_snapshot(self) -> None:
+        """Creates the journal alone knows of: one answered before the kill (live, counted
+        once), one lost on the wire (in flight through the restart, till answered)."""
+        controls = Controls(max_account_exposure=Decimal(45))
+        us, state = self.start(controls)
+        self.exchange.run(us.login())
+        state.save(us.session, us.account, controls)
+        self.exchange.run(us.create_order(1, 11, BUY, 2500, 400000))  # £10
+        # £10 more, sent and journalled, then lost on the wire with the connection.
+        us.create_order(1, 12, BUY, 2500, 400000).addErrback(lambda f: None)
+        self.exchange.cut(us)
+        self.assertEqual((controls.account_exposure, controls.live_orders), (Decimal(20), 2))
+        self.kill(us, state)
+
+        again = Controls(max_account_exposure=Decimal(45))
+        us, state = self.start(again)
+        self.addCleanup(state.close)
+        self.assertEqual((again.account_exposure, again.live_orders), (Decimal(20), 2))
+        self.exchange.run(us.login())
+        self.exchange.flush()
+        # The resumed session delivers the lost create after all: its acceptance finds the
+        # entry counting it, and nothing is counted twice.
+        self.assertEqual(len(self.exchange.engine.accounts.by_username("demo").orders), 2)
+        self.assertEqual(len(us.account.orders), 2)
+        self.assertEqual((again.account_exposure, again.live_orders), (Decimal(20), 2))
+
     def test_a_halt_outlives_the_restart_and_clears_the_book(self) -> None:
         controls = Controls()
         us, state = self.start(controls)

@@ -13,7 +13,7 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from txsmarkets.wire import seto_pb2
+from txsmarkets.wire import eto_pb2, seto_pb2
 
 __all__ = ["FULL", "UNITS", "CountedOrder", "Ledger", "MarketExposure", "liability_units", "pounds"]
 
@@ -221,10 +221,12 @@ class Ledger:
     # -- across a restart --------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """The positions the fills have left (per contract: net quantity and price x
-        quantity paid, sells negative) and the fills kept to undo a void, as JSON-ready
-        data for `restore`. Orders are not in it: a restored account's live orders are
-        counted again by `adopt`."""
+        """What the controls count beyond the live orders, as JSON-ready data for
+        `restore`: the positions the fills have left (per contract: net quantity and price
+        x quantity paid, sells negative), the fills kept to undo a void, each settled
+        market's loss, and the requests in flight (creates, and the excess of replaces
+        that raise risk). Live orders are not in it: a restored account's are counted
+        again by `adopt`."""
         return {
             "positions": [
                 [market_id, c, net, market.paid.get(c, 0)]
@@ -234,17 +236,25 @@ class Ledger:
             ],
             "fills": [[order_id, *record] for order_id, record in self._fills.items()],
             "settled": [[market_id, market.settled2] for market_id, market in self._markets.items() if market.settled2],
+            "inflight": [
+                [seq, e.market_id, e.contract_id, e.buy, e.price, e.quantity, e.units, e.replaces]
+                for seq, e in self._inflight.items()
+            ],
         }
 
     def restore(self, data: dict[str, Any]) -> None:
-        """Count the positions and fill records of a `snapshot` (on controls that have
-        counted no fill yet). Raises `ValueError` if ``data`` is malformed."""
+        """Count what a `snapshot` holds (on controls that have counted no fill yet).
+        Raises `ValueError` if ``data`` is malformed."""
         if self._fills or any(market.net for market in self._markets.values()):
             raise RuntimeError("these controls have counted fills already")
         try:
             positions = [(int(m), int(c), int(net), int(paid)) for m, c, net, paid in data["positions"]]
             fills = {int(o): [int(m), int(c), bool(buy), int(q), int(p)] for o, m, c, buy, q, p in data["fills"]}
             settled = [(int(m), int(loss2)) for m, loss2 in data.get("settled", [])]
+            inflight = [
+                (int(seq), int(m), int(c), bool(buy), int(p), int(q), int(u), None if r is None else int(r))
+                for seq, m, c, buy, p, q, u, r in data.get("inflight", [])
+            ]
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"malformed controls snapshot: {e!r}") from None
         for market_id, c, net, paid in positions:
@@ -254,20 +264,66 @@ class Ledger:
         self._fills = dict(list(fills.items())[-FILL_RECORDS_KEPT:])
         for market_id, loss2 in settled:
             self._market(market_id).settled2 = loss2
+        for seq, market_id, c, buy, price, quantity, units, replaces in inflight:
+            self._count_inflight(seq, market_id, c, buy, price, quantity, units, replaces)
         for market_id in {m for m, _, _, _ in positions} | {m for m, _ in settled}:
             self._marked(market_id)
 
-    def replay(self, payload: seto_pb2.Payload) -> None:
-        """Count what a journalled account message, newer than the `snapshot` restored,
-        changed of the positions (a fill, a void, a settlement). The orders themselves
-        are counted from the account once it is restored (`adopt`)."""
+    def _count_inflight(
+        self, seq: int, market_id: int, c: int, buy: bool, price: int, quantity: int, units: int, replaces: int | None = None
+    ) -> None:
+        """Count a request sent as ``seq`` before a restart, till it is answered."""
+        self._forget_inflight(seq)
+        entry = CountedOrder(market_id, c, buy, price, quantity, self._market(market_id), units)
+        entry.seq = seq
+        if replaces is None:
+            self._count(entry)
+        else:
+            entry.replaces, entry.order = replaces, False
+            self._replacing[replaces] = entry
+            self._total += entry.market.order(c, buy, units)
+        self._inflight[seq] = entry
+
+    def replay(self, payload: seto_pb2.Payload, sent: bool = False) -> None:
+        """Count what a journalled message newer than the `snapshot` restored changed:
+        sent (``sent``), a create (in flight till answered) or a new session's login; in,
+        an answer, a fill, a void, a settlement. The orders the exchange accepted are
+        counted from the account once it is restored (`adopt`). (A replace sent after the
+        snapshot counts its excess only once it is answered: the original it is measured
+        against is not counted yet.)"""
         kind = payload.type
-        if kind == seto_pb2.PAYLOAD_ORDER_EXECUTED:
+        if sent:
+            if kind == seto_pb2.PAYLOAD_ORDER_CREATE:
+                create = payload.order_create
+                buy = create.side == _BUY
+                units = liability_units(buy, create.price, create.quantity)
+                self._count_inflight(payload.eto_payload.seq, create.market_id, create.contract_id, buy, create.price, create.quantity, units)
+            elif kind == seto_pb2.PAYLOAD_LOGIN and not payload.eto_payload.HasField("login"):
+                for seq in list(self._inflight):  # a new session: the old one's seqs are done
+                    self._forget_inflight(seq)
+            return
+        if kind == seto_pb2.PAYLOAD_ORDER_ACCEPTED:
+            self._answered(payload.order_accepted.seq)
+        elif kind == seto_pb2.PAYLOAD_ORDER_REJECTED:
+            self._answered(payload.order_rejected.seq)
+        elif kind == seto_pb2.PAYLOAD_ORDER_INVALID:
+            self._answered(payload.order_invalid.seq)
+        elif kind == seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED:
+            self._replace_answered(payload.order_cancel_replace_accepted.orig_order_id)
+        elif kind == seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_REJECTED:
+            self._replace_answered(payload.order_cancel_replace_rejected.orig_order_id)
+        elif kind == seto_pb2.PAYLOAD_ORDER_EXECUTED:
             self._executed(payload.order_executed)
         elif kind == seto_pb2.PAYLOAD_ORDER_VOIDED:
             self._voided(payload.order_voided.order_id)
         elif kind == seto_pb2.PAYLOAD_MARKET_STATE:
             self._market_state(payload.market_state.market_id, payload.market_state.state)
+        elif kind == seto_pb2.PAYLOAD_ETO and payload.eto_payload.type == eto_pb2.PAYLOAD_LOGIN_RESPONSE:
+            response = payload.eto_payload.login_response
+            if response.HasField("reset") and not payload.eto_payload.is_replay:
+                # The exchange never read what we numbered from ``reset`` on.
+                for seq in [s for s in self._inflight if s >= response.reset]:
+                    self._forget_inflight(seq)
 
     def adopt(self, orders: Iterable[Any]) -> int:
         """Count live orders this process did not send (an account restored from disk, or

@@ -233,6 +233,8 @@ class StateDirectory:
             if controls is not None and fresh:
                 controls.replay(payload)
             return
+        if controls is not None:
+            controls.replay(payload, sent=True)
         if payload.type == seto_pb2.PAYLOAD_ORDER_CREATE:
             creates[eto.seq] = payload.order_create
         if payload.type == seto_pb2.PAYLOAD_LOGIN and not eto.HasField("login"):

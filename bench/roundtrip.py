@@ -42,7 +42,7 @@ same for the default), and ``controls_share_of_pipelined_order`` is that over th
 per-order wall time of the blocks with none (``controls_off_us_per_order``); the blocks of
 a round see the same moments of a shared machine. ``controls_isolated_us_per_order`` is
 the same work in a tight loop (a create checked, sent, accepted and cancelled): a floor,
-with warm caches, that the pipelined figure is three to four times.
+with warm caches, that the pipelined figure is two to four times.
 
 Targets: controls_share_of_pipelined_order < 0.05, p50 <= 2x echo p50, p99 <= 1 ms, >= 10,000 orders a second pipelined.
 ``--profile`` profiles both processes during the run and prints the top of each.

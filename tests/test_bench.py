@@ -99,6 +99,26 @@ class QuickBenchmarkTests(unittest.TestCase):
             places=2,
         )
 
+    def test_controls(self) -> None:
+        result = self.run_bench("controls")
+        self.assertPositive(result, "us_per_order_every", "us_per_order_bare", "us_per_order_none")
+        for mode in ("every", "bare"):
+            self.assertTrue(math.isfinite(result[f"extra_us_per_order_{mode}"]))
+            self.assertAlmostEqual(
+                result[f"share_{mode}"], result[f"extra_us_per_order_{mode}"] / result["us_per_order_none"], places=2
+            )
+        self.assertEqual(result["rounds"], 6)
+
+    def test_controls_one_mode(self) -> None:
+        cwd = pathlib.Path(self.mktemp())
+        cwd.mkdir()
+        done = subprocess.run(
+            [sys.executable, str(BENCH / "controls.py"), "--mode", "bare", "--orders", "200"],
+            cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT,
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertRegex(done.stdout, r"^bare: 200 orders, [0-9.]+ us of CPU an order\n$")
+
     def test_fanout(self) -> None:
         result = self.run_bench("fanout")
         for n in (1, 10, 100):

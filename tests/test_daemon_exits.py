@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
+import subprocess
 
 from twisted.trial import unittest
 
@@ -189,6 +191,43 @@ class MetricsTests(DaemonTestCase):
         self.assertIn("txsmarkets_fills_total 0.0", body)
         self.assertIn("txsmarkets_reconnects_total 0.0", body)
         self.assertIn("txsmarkets_realised_pnl_pounds 0.0", body)
+        self.assertEqual(await self.stop(process), 0)
+
+
+class EarlySignalTests(DaemonTestCase):
+    """Signals the moment the daemon's first port (``--metrics``) opens, before the reactor
+    runs: each does what it says, as later (it was killed by the signal, every time)."""
+
+    def setUp(self) -> None:
+        from txsmarkets.daemon.metrics import available
+
+        if not available():
+            raise unittest.SkipTest("prometheus_client is not installed")
+        super().setUp()
+
+    def started(self) -> subprocess.Popen[bytes]:
+        port = free_port()
+        process = self.spawn(*self.daemon_args(free_port(), "--metrics", f"tcp:{port}:interface=127.0.0.1"))
+        # Polled without a pause, so that the signal follows the listen at once.
+        while process.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+        return process
+
+    @inline
+    async def test_sigterm_stops_with_status_zero(self) -> None:
+        for _ in range(3):
+            process = self.started()
+            process.send_signal(signal.SIGTERM)
+            self.assertEqual(await self.exit_status(process), 0)
+
+    @inline
+    async def test_sigusr1_halts(self) -> None:
+        process = self.started()
+        process.send_signal(signal.SIGUSR1)
+        await until(lambda: "trading halted: SIGUSR1 from the operator" in self.output(process), "the halt")
+        self.assertIsNone(process.poll())
         self.assertEqual(await self.stop(process), 0)
 
 

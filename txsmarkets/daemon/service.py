@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import signal
+import threading
 import sys
 from typing import Any, Callable
 
@@ -87,10 +88,11 @@ def exit_with_status(svc: SmarketsService) -> None:
 
 
 def install_signal_handlers(reactor: Any, svc: SmarketsService) -> None:
-    """Once the reactor runs: SIGTERM and SIGINT stop it (the service logs out, and the
+    """From now on: SIGTERM and SIGINT stop the reactor (the service logs out, and the
     process exits 0, not "killed by a signal" as twistd would have it); SIGUSR1 halts
     trading (`Controls.halt`: every live order cancelled, no new creates) and SIGUSR2
-    lifts the halt (`Controls.reset`)."""
+    lifts the halt (`Controls.reset`). A signal that comes before the reactor runs is
+    acted on once it does."""
 
     def stop(signum: int, frame: Any) -> None:
         _log.info("{signal} received: stopping", signal=signal.Signals(signum).name)
@@ -108,6 +110,11 @@ def install_signal_handlers(reactor: Any, svc: SmarketsService) -> None:
         signal.signal(signal.SIGUSR1, halt)
         signal.signal(signal.SIGUSR2, resume)
 
+    # At once, for the time before the reactor runs (the service listens for --metrics
+    # and --demo before it does: a signal then would kill the process, or SIGUSR1 end it
+    # instead of halting); and again once it runs, over the reactor's own handlers.
+    if threading.current_thread() is threading.main_thread():
+        install()
     reactor.callWhenRunning(install)
 
 

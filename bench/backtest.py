@@ -27,15 +27,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _common import chunked, emit, frames, parser, quotes_payload  # noqa: E402
 
 import receive  # noqa: E402
-from twisted.internet.task import Clock  # noqa: E402
+from simulation import MARKETS, catalogue, recorded_simulation  # noqa: E402
 
 from txsmarkets.backtest import grid, run_backtest, run_sweep  # noqa: E402
-from txsmarkets.exchange import MatchingEngine, parse_catalogue  # noqa: E402
-from txsmarkets.exchange.simulation import Simulation  # noqa: E402
 from txsmarkets.strategy import Strategy  # noqa: E402
-
-MARKETS = 10
-
 
 class NoOp(Strategy):
     """Subscribes to the 10 markets and does nothing."""
@@ -43,36 +38,10 @@ class NoOp(Strategy):
     markets = tuple(range(1, MARKETS + 1))
 
 
-def catalogue(simulation: dict[str, Any] | None) -> Any:
-    """Ten three-way markets (with ``simulation`` objects when given)."""
-    markets = []
-    for m in range(1, MARKETS + 1):
-        market: dict[str, Any] = {"id": m, "name": f"Bench {m}", "contracts": [{"id": m * 10 + c, "name": str(c)} for c in (1, 2, 3)]}
-        if simulation is not None:
-            market["simulation"] = simulation
-        markets.append(market)
-    return parse_catalogue({"accounts": [], "events": [{"id": 1, "name": "Bench", "markets": markets}]}, "bench")
-
-
-def recording(seconds: int) -> list[tuple[float, Any]]:
-    """The market data of the 10 markets simulated busily for ``seconds``."""
-    clock = Clock()
-    engine = MatchingEngine(catalogue({"live_after": 30, "settle_after": None, "taker_rate": 2.0}), now=clock.seconds)
-    records: list[tuple[float, Any]] = []
-    engine.on_market = lambda market_id, payload: records.append((clock.seconds(), payload))
-    for market_id in engine.market_ids():
-        records.append((0.0, engine.market_quotes(market_id)))
-    simulation = Simulation(engine, clock, 1)
-    simulation.start()
-    for _ in range(seconds):
-        clock.advance(1)
-    return records
-
-
 def main() -> None:
     args = parser(__doc__).parse_args()
     quick = args.quick
-    records = recording(30 if quick else 600)
+    records = recorded_simulation(30 if quick else 600)
     plain = catalogue(None)
     best: Any = None
     for _ in range(1 if quick else 3):

@@ -43,17 +43,18 @@ from txsmarkets.wire.messages import new_payload  # noqa: E402
 MARKETS = 10
 
 
-def catalogue() -> Any:
-    """Ten three-way markets with the default simulation, never settling during the run."""
-    markets = [
-        {
-            "id": m,
-            "name": f"Bench {m}",
-            "contracts": [{"id": m * 10 + c, "name": str(c)} for c in (1, 2, 3)],
-            "simulation": {"live_after": 30, "settle_after": None, "taker_rate": 2.0},
-        }
-        for m in range(1, MARKETS + 1)
-    ]
+#: The simulation of each market: the default, busier, never settling during the run.
+SIMULATION = {"live_after": 30, "settle_after": None, "taker_rate": 2.0}
+
+
+def catalogue(simulation: dict[str, Any] | None = SIMULATION) -> Any:
+    """Ten three-way markets, with ``simulation`` objects (none when None)."""
+    markets = []
+    for m in range(1, MARKETS + 1):
+        market: dict[str, Any] = {"id": m, "name": f"Bench {m}", "contracts": [{"id": m * 10 + c, "name": str(c)} for c in (1, 2, 3)]}
+        if simulation is not None:
+            market["simulation"] = simulation
+        markets.append(market)
     return parse_catalogue({"accounts": [], "events": [{"id": 1, "name": "Bench", "markets": markets}]}, "bench")
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import gc
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
 
-__all__ = ["freeze_long_lived"]
+__all__ = ["freeze_long_lived", "handle_signals"]
 
 
 def freeze_long_lived() -> None:
@@ -17,3 +21,22 @@ def freeze_long_lived() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def handle_signals(reactor: Any, handlers: Mapping[int, Callable[[int, Any], None]]) -> None:
+    """Install ``handlers`` (signal number -> handler) at once, and again once ``reactor``
+    runs, over its own SIGTERM and SIGINT handlers.
+
+    twistd opens a plugin's ports before the reactor runs and installs its handlers: a
+    signal in between would meet the default action and kill the process (status -15, or
+    SIGUSR1's). A handler that needs the reactor should go through ``callFromThread``,
+    which runs it once the reactor does. (At once only from the main thread, the one that
+    may set handlers.)"""
+
+    def install() -> None:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+    if threading.current_thread() is threading.main_thread():
+        install()
+    reactor.callWhenRunning(install)

@@ -2,7 +2,7 @@
 
 Prices are in basis points of a pound (2500 is 25%), quantities in ten-thousandths of a
 pound of payout (100000 is a 10.00 GBP payout), as on the wire. Positions are kept per
-contract at average cost, as the daemon's figures are (`txsmarkets.daemon.figures`): a fill
+contract at average cost (`txsmarkets.client.positions`), as the daemon's figures are: a fill
 that reduces a position realises the difference between its price and the position's
 average. Marked-to-market P&L is the realised P&L plus each open position valued at its
 contract's mark (the middle of the best bid and offer the client last saw; 100% for a
@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from txsmarkets.wire import seto_pb2
+from txsmarkets.client.positions import apply_fill
 
 __all__ = ["MarketPnL", "Positions"]
 
 _UNIT = Decimal(10000)
 _ZERO = Decimal(0)
-_BUY = seto_pb2.SIDE_BUY
 
 
 class MarketPnL:
@@ -74,24 +73,7 @@ class Positions:
         market = self.market(market_id)
         market.fills += 1
         market.volume += quantity
-        positions = market.positions
-        held, average = positions.get(contract_id, (0, _ZERO))
-        signed = quantity if side == _BUY else -quantity
-        if held == 0 or (held > 0) == (signed > 0):
-            total = held + signed
-            positions[contract_id] = (total, (average * abs(held) + Decimal(price) * quantity) / abs(total))
-            return
-        closed = min(abs(held), quantity)
-        per_unit = (Decimal(price) - average) if held > 0 else (average - Decimal(price))
-        market.realised += per_unit / _UNIT * closed / _UNIT
-        total = held + signed
-        if total == 0:
-            positions.pop(contract_id, None)
-        elif (total > 0) == (held > 0):
-            positions[contract_id] = (total, average)
-        else:
-            # Past flat: what is left is a new position at this fill's price.
-            positions[contract_id] = (total, Decimal(price))
+        market.realised += apply_fill(market.positions, contract_id, side, price, quantity)
 
     def mark(self, market_id: int, contract_id: int, price: Decimal) -> None:
         """Set a contract's mark (basis points)."""

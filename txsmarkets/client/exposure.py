@@ -273,7 +273,7 @@ class Ledger:
         self, seq: int, market_id: int, c: int, buy: bool, price: int, quantity: int, units: int, replaces: int | None = None
     ) -> None:
         """Count a request sent as ``seq`` before a restart, till it is answered."""
-        self._forget_inflight(seq)
+        self._answered(seq)
         entry = CountedOrder(market_id, c, buy, price, quantity, self._market(market_id), units)
         entry.seq = seq
         if replaces is None:
@@ -300,7 +300,7 @@ class Ledger:
                 self._count_inflight(payload.eto_payload.seq, create.market_id, create.contract_id, buy, create.price, create.quantity, units)
             elif kind == seto_pb2.PAYLOAD_LOGIN and not payload.eto_payload.HasField("login"):
                 for seq in list(self._inflight):  # a new session: the old one's seqs are done
-                    self._forget_inflight(seq)
+                    self._answered(seq)
             return
         if kind == seto_pb2.PAYLOAD_ORDER_ACCEPTED:
             self._answered(payload.order_accepted.seq)
@@ -323,7 +323,7 @@ class Ledger:
             if response.HasField("reset") and not payload.eto_payload.is_replay:
                 # The exchange never read what we numbered from ``reset`` on.
                 for seq in [s for s in self._inflight if s >= response.reset]:
-                    self._forget_inflight(seq)
+                    self._answered(seq)
 
     def adopt(self, orders: Iterable[Any]) -> int:
         """Count live orders this process did not send (an account restored from disk, or
@@ -354,7 +354,7 @@ class Ledger:
             if stale is not None:
                 # A seq used again: the exchange renumbered us below it (a resume whose
                 # reset is under our outseq), so the request it numbered was never read.
-                self._forget_inflight(seq)
+                self._answered(seq)
             self._inflight[seq] = entry
             if entry.replaces is not None:
                 self._replacing[entry.replaces] = entry
@@ -419,6 +419,7 @@ class Ledger:
         self._live[order_id] = entry
 
     def _answered(self, seq: int) -> None:
+        """The request numbered ``seq`` is answered, or will never be: it stops counting."""
         entry = self._inflight.pop(seq, None)
         if entry is not None:
             self._uncount(entry)
@@ -531,13 +532,6 @@ class Ledger:
         self._total += self._fill(market, contract_id, buy, -quantity, -paid)
         self._marked(market_id)
 
-    def _forget_inflight(self, seq: int) -> None:
-        entry = self._inflight.pop(seq, None)
-        if entry is not None:
-            self._uncount(entry)
-            if entry.replaces is not None and self._replacing.get(entry.replaces) is entry:
-                del self._replacing[entry.replaces]
-
     def _market_state(self, market_id: int, state: int) -> None:
         if state == _SETTLED:
             # Settled: its fills risk nothing more (the exchange has paid out), and no void
@@ -561,7 +555,7 @@ class Ledger:
                 # The exchange numbers our messages on from ``reset``: it never read any
                 # request from there on, and those will not be answered.
                 for seq in [s for s in self._inflight if s >= response.reset]:
-                    self._forget_inflight(seq)
+                    self._answered(seq)
         if resumed or not self._inflight:
             return
         # A new session numbers from 1 again: the old seqs can no longer be matched. What

@@ -14,7 +14,8 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from txsmarkets.client import BUY, StreamingAPIClient
+from txsmarkets.client import StreamingAPIClient
+from txsmarkets.client.positions import apply_fill
 from txsmarkets.wire import seto_pb2
 
 __all__ = ["Figures"]
@@ -58,22 +59,4 @@ class Figures:
     def fill(self, market_id: int, contract_id: int, side: int, price: int, quantity: int) -> None:
         """Apply one fill: ``side`` BUY or SELL, ``quantity`` at ``price``."""
         self.fills += 1
-        key = (market_id, contract_id)
-        held, average = self._positions.get(key, (0, Decimal(0)))
-        signed = quantity if side == BUY else -quantity
-        if held == 0 or (held > 0) == (signed > 0):
-            total = held + signed
-            average = (average * abs(held) + Decimal(price) * quantity) / abs(total)
-            self._positions[key] = (total, average)
-            return
-        closed = min(abs(held), quantity)
-        per_unit = (Decimal(price) - average) if held > 0 else (average - Decimal(price))
-        self.realised_pnl += per_unit / _UNIT * closed / _UNIT
-        total = held + signed
-        if total == 0:
-            self._positions.pop(key, None)
-        elif (total > 0) == (held > 0):
-            self._positions[key] = (total, average)
-        else:
-            # Past flat: what is left is a new position at this fill's price.
-            self._positions[key] = (total, Decimal(price))
+        self.realised_pnl += apply_fill(self._positions, (market_id, contract_id), side, price, quantity)

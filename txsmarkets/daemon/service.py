@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import threading
 import sys
 from typing import Any, Callable
 
@@ -27,6 +26,7 @@ from txsmarkets.exceptions import ConnectionError, LoginError, SessionClosed
 from txsmarkets.persistence.state import StateDirectory
 from txsmarkets.strategy import CallableStrategy, Strategy, StrategyError, StrategyHost, load_strategy
 from txsmarkets.daemon.figures import Figures
+from txsmarkets.process import handle_signals
 
 __all__ = [
     "EXIT_CONFIG",
@@ -104,18 +104,8 @@ def install_signal_handlers(reactor: Any, svc: SmarketsService) -> None:
     def resume(signum: int, frame: Any) -> None:
         reactor.callFromThread(svc.resume_trading)
 
-    def install() -> None:
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGUSR1, halt)
-        signal.signal(signal.SIGUSR2, resume)
-
-    # At once, for the time before the reactor runs (the service listens for --metrics
-    # and --demo before it does: a signal then would kill the process, or SIGUSR1 end it
-    # instead of halting); and again once it runs, over the reactor's own handlers.
-    if threading.current_thread() is threading.main_thread():
-        install()
-    reactor.callWhenRunning(install)
+    # From the start: the service listens for --metrics and --demo before the reactor runs.
+    handle_signals(reactor, {signal.SIGTERM: stop, signal.SIGINT: stop, signal.SIGUSR1: halt, signal.SIGUSR2: resume})
 
 
 class SmarketsService(service.MultiService):

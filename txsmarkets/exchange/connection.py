@@ -20,7 +20,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from txsmarkets.exchange.requests import REQUEST_TYPES, request_error
+from txsmarkets.exchange.requests import ORDER_TYPES, REQUEST_TYPES, request_error
 from txsmarkets.session.protocol import SessionProtocolMixin
 from txsmarkets.session.rules import EXCHANGE_RULES
 from txsmarkets.session.sequencer import SequenceState, Verdict
@@ -34,18 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["ConnectionPhase", "ExchangeServerProtocol"]
 
 _log = Logger()
-
-# Messages the engine answers; the rest are the session's business.
-_ORDER_TYPES = frozenset(
-    {
-        seto_pb2.PAYLOAD_ORDER_CREATE,
-        seto_pb2.PAYLOAD_ORDER_CANCEL,
-        seto_pb2.PAYLOAD_ORDER_CANCEL_ALL,
-        seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE,
-        seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE,
-        seto_pb2.PAYLOAD_SETTINGS,
-    }
-)
 
 
 class ConnectionPhase(enum.Enum):
@@ -374,7 +362,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         kind = payload.type
         if kind == seto_pb2.PAYLOAD_ETO:
             return
-        order = kind in _ORDER_TYPES
+        order = kind in ORDER_TYPES
         if order and bad_text(getattr(payload, SETO_FIELDS[kind])):
             # A label that is not UTF-8 could not be echoed back in any answer.
             self.invalidPayload(payload.SerializePartialToString(), "order text not UTF-8")

@@ -24,10 +24,10 @@ from txsmarkets.odds import is_valid_price
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import SETO_FIELDS
 
-__all__ = ["REQUEST_TYPES", "invalid_reasons", "request_error", "unknown_values"]
+__all__ = ["ORDER_TYPES", "REQUEST_TYPES", "invalid_reasons", "request_error", "unknown_values"]
 
-#: The seto payload types a client may send after login that the exchange acts on.
-REQUEST_TYPES = frozenset(
+#: The requests the matching engine answers (orders and the account's settings).
+ORDER_TYPES = frozenset(
     {
         seto_pb2.PAYLOAD_ORDER_CREATE,
         seto_pb2.PAYLOAD_ORDER_CANCEL,
@@ -35,6 +35,12 @@ REQUEST_TYPES = frozenset(
         seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE,
         seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE,
         seto_pb2.PAYLOAD_SETTINGS,
+    }
+)
+
+#: The seto payload types a client may send after login that the exchange acts on.
+REQUEST_TYPES = ORDER_TYPES | frozenset(
+    {
         seto_pb2.PAYLOAD_MARKET_SUBSCRIBE,
         seto_pb2.PAYLOAD_MARKET_UNSUBSCRIBE,
         seto_pb2.PAYLOAD_EVENT_SUBSCRIBE,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -103,24 +102,8 @@ class ExchangeService(internet.StreamServerEndpointService):
 
     def privilegedStartService(self) -> None:
         service.Service.privilegedStartService(self)
-        self._stop_on_early_signals()
         self._waitingForPort = self.endpoint.listen(self.factory)
         self._waitingForPort.addErrback(self._listenFailed)
-
-    def _stop_on_early_signals(self) -> None:
-        # twistd opens the port before the reactor runs and installs its signal handlers:
-        # a SIGTERM or SIGINT in between would end the process by the signal (status
-        # -15), the port already open. Until then, such a signal stops it as the
-        # reactor's handler would, once it runs.
-        if threading.current_thread() is not threading.main_thread() or getattr(self.reactor, "running", False):
-            return
-
-        def early(signum: int, frame: Any) -> None:
-            self.reactor.callWhenRunning(self.reactor.stop)
-
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):
-                signal.signal(signum, early)
 
     def _listenFailed(self, failure: Failure) -> None:
         if failure.check(CancelledError):

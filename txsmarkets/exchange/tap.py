@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import sys
 from typing import Any
 
@@ -94,10 +95,16 @@ def _fail(reactor: Any, why: str) -> None:
 def makeService(options: Options) -> service.IService:
     from twisted.internet import reactor
 
-    from txsmarkets.process import freeze_long_lived
+    from txsmarkets.process import freeze_long_lived, handle_signals
 
     reactor_: Any = reactor
     reactor_.callWhenRunning(freeze_long_lived)
+
+    def stop(signum: int, frame: Any) -> None:
+        reactor_.callFromThread(reactor_.stop)
+
+    # From the start: the port opens before the reactor runs.
+    handle_signals(reactor_, {signal.SIGTERM: stop, signal.SIGINT: stop})
     try:
         svc = make_service(
             reactor_,

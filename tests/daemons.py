@@ -146,6 +146,19 @@ class DaemonTestCase(unittest.TestCase):
         self.logs.append(log_path)
         return process
 
+    def busy_cores(self, n: int = 2) -> None:
+        """Keep ``n`` cores busy with CPU-bound children until the test ends: what CI's
+        machine may be doing beside the suite."""
+        for _ in range(n):
+            burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            self.addCleanup(burner.wait)
+            self.addCleanup(burner.kill)
+
+    async def first_line(self, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+        """Wait for ``process`` to log its first line."""
+        path = self.logs[self.processes.index(process)]
+        await until(lambda: path.stat().st_size > 0, "the first log line", timeout)
+
     def daemon_args(self, port: int, *more: str) -> list[str]:
         return [
             "--no-tls", "--host", "127.0.0.1", "--port", str(port), "--username", "demo",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 import signal
 import socket
 import subprocess
 
+from twisted.internet import task
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.trial import unittest
 
 from tests.certs import make_certificates
@@ -59,6 +62,56 @@ class ConfigurationExitTests(DaemonTestCase):
         }  # fmt: skip
         (self.state / "session.json").write_text(json.dumps(state))
         await self.assertSetupFails("--state-dir", str(self.state), words=("replay file", "is missing"))
+
+
+class StartFailureTests(DaemonTestCase):
+    """Status 1 for a start-up that cannot go on: the process ends (it used to say "exit
+    status 1" and go on running, not logged in), in one line without a traceback."""
+
+    async def assertEnds(self, *args: str, words: tuple[str, ...]) -> None:
+        process = self.spawn(*args)
+        self.assertEqual(await self.exit_status(process), 1)
+        self.assertOneLineError(self.output(process), *words)
+
+    @inline
+    async def test_metrics_port_taken(self) -> None:
+        from txsmarkets.daemon.metrics import available
+
+        if not available():
+            raise unittest.SkipTest("prometheus_client is not installed")
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            await self.assertEnds("--demo", "--metrics", f"tcp:{port}:interface=127.0.0.1",
+                                  words=("cannot serve metrics", "exit status 1"))  # fmt: skip
+
+    @inline
+    async def test_recording_folder_unusable(self) -> None:
+        await self.assertEnds("--demo", "--record", "/dev/null/x", words=("cannot record in", "/dev/null/x"))
+
+    @inline
+    async def test_state_folder_unusable(self) -> None:
+        await self.assertEnds("--demo", "--state-dir", "/dev/null/x", words=("cannot use the state folder", "/dev/null/x"))
+
+    @inline
+    async def test_strategy_module_missing(self) -> None:
+        await self.assertEnds("--demo", "--strategy", "nosuchmodule:Nothing", words=("cannot import the strategy module",))
+
+    @inline
+    async def test_strategy_module_raises(self) -> None:
+        (self.folder / "strategies" / "raising.py").write_text("raise RuntimeError('no model file')\n")
+        await self.assertEnds("--demo", "--strategy", "raising:S", words=("cannot import the strategy module", "no model file"))
+
+    @inline
+    async def test_strategy_constructor_raises(self) -> None:
+        (self.folder / "strategies" / "fussy.py").write_text(
+            "from txsmarkets.strategy import Strategy\n"
+            "class Fussy(Strategy):\n"
+            "    def __init__(self, params=None):\n"
+            "        raise KeyError('threshold')\n"
+        )
+        await self.assertEnds("--demo", "--strategy", "fussy:Fussy", words=("cannot make the strategy", "threshold"))
 
 
 class SessionExitTests(DaemonTestCase):
@@ -229,6 +282,49 @@ class EarlySignalTests(DaemonTestCase):
         await until(lambda: "trading halted: SIGUSR1 from the operator" in self.output(process), "the halt")
         self.assertIsNone(process.poll())
         self.assertEqual(await self.stop(process), 0)
+
+
+class SignalUnderLoadTests(DaemonTestCase):
+    """SIGTERM at any moment of a daemon's start, on a machine whose cores are all busy,
+    goes through the daemon's own stop: never the default action, nor the reactor's bare
+    handler (which made twistd end the process by the signal)."""
+
+    timeout = 900
+
+    async def run_once(self, delay: float) -> str:
+        """Start a ``--demo`` daemon, SIGTERM it ``delay`` seconds after its first log line;
+        what went wrong, or an empty string."""
+        record = self.folder / f"record-{len(self.processes)}.txt"
+        process = self.spawn("--demo", "--strategy", "teststrategies:Placer", "--cancel-on-exit",
+                             env={"RECORD_FILE": str(record)})  # fmt: skip
+        await self.first_line(process, 120)
+        await task.deferLater(global_reactor(), delay)
+        process.send_signal(signal.SIGTERM)
+        status = await self.exit_status(process, 120)
+        output = self.output(process)
+        noted = record.read_text().splitlines() if record.exists() else []
+        if "Received SIGTERM" in output:
+            return f"the reactor's own handler took the signal ({delay:.3f} s)"
+        if status == 1:
+            # A start stopped before it got far enough to log in: it says so in one line.
+            self.assertOneLineError(output, "exit status 1")
+        elif status != 0:
+            return f"exit status {status} ({delay:.3f} s)"
+        if "start" in noted and noted[-1] != "stop":
+            return f"the strategy did not stop: {noted} ({delay:.3f} s)"
+        return ""
+
+    @inline
+    async def test_sigterm_at_random_moments_under_load(self) -> None:
+        self.busy_cores(2)
+        rng = random.Random()
+        # Half of the moments within the first half-second, when the reactor is starting.
+        delays = [rng.uniform(0, 0.5) for _ in range(16)] + [rng.uniform(0, 3) for _ in range(16)]
+        problems: list[str] = []
+        for batch in range(0, len(delays), 4):
+            runs = [Deferred.fromCoroutine(self.run_once(d)) for d in delays[batch : batch + 4]]
+            problems.extend(p for p in await gatherResults(runs) if p)
+        self.assertEqual(problems, [])
 
 
 class ControlsTests(DaemonTestCase):

@@ -8,7 +8,16 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["freeze_long_lived", "handle_signals"]
+from twisted.internet.error import ReactorNotRunning
+from twisted.logger import Logger
+
+_log = Logger()
+
+__all__ = ["freeze_long_lived", "handle_signals", "stop_on_signal", "stop_reactor"]
+
+#: The reactor methods that it installs as its own handlers of these signals as it starts
+#: (`twisted.internet.base.ReactorBase.sigTerm` and ``sigInt``).
+_REACTOR_HANDLERS = {signal.SIGTERM: "sigTerm", signal.SIGINT: "sigInt"}
 
 
 def freeze_long_lived() -> None:
@@ -24,14 +33,18 @@ def freeze_long_lived() -> None:
 
 
 def handle_signals(reactor: Any, handlers: Mapping[int, Callable[[int, Any], None]]) -> None:
-    """Install ``handlers`` (signal number -> handler) at once, and again once ``reactor``
-    runs, over its own SIGTERM and SIGINT handlers.
+    """Make ``handlers`` (signal number -> handler) the process's, from now on and for as
+    long as ``reactor`` lives.
 
-    twistd opens a plugin's ports before the reactor runs and installs its handlers: a
-    signal in between would meet the default action and kill the process (status -15, or
-    SIGUSR1's). A handler that needs the reactor should go through ``callFromThread``,
-    which runs it once the reactor does. (At once only from the main thread, the one that
-    may set handlers.)"""
+    Installed at once: twistd opens a plugin's ports and starts its services before the
+    reactor runs, and a signal in between would otherwise meet the default action and kill
+    the process. A SIGTERM or SIGINT handler also stands in for the reactor's own
+    (``reactor.sigTerm``, ``reactor.sigInt``), which the reactor installs as it starts:
+    there is then no moment in which the reactor's handler applies. Its handler stops the
+    reactor, which runs the services' stop, but it also has twistd end the process by the
+    signal (status -15), whatever the services made of the stop. A handler that needs the
+    reactor should go through ``callFromThread``, which runs it once the reactor does.
+    (At once only from the main thread, the one that may set handlers.)"""
 
     def install() -> None:
         for signum, handler in handlers.items():
@@ -39,4 +52,39 @@ def handle_signals(reactor: Any, handlers: Mapping[int, Callable[[int, Any], Non
 
     if threading.current_thread() is threading.main_thread():
         install()
-    reactor.callWhenRunning(install)
+    else:
+        reactor.callWhenRunning(install)
+    for signum, method in _REACTOR_HANDLERS.items():
+        if signum in handlers:
+            setattr(reactor, method, handlers[signum])
+
+
+def stop_reactor(reactor: Any) -> bool:
+    """Stop ``reactor`` (and so the services it hosts: their ``stopService``) now if it
+    runs, or as soon as it does; False if it was already stopping."""
+    if not reactor.running:
+        reactor.callWhenRunning(stop_reactor, reactor)
+        return True
+    try:
+        reactor.stop()
+    except ReactorNotRunning:
+        return False
+    return True
+
+
+def stop_on_signal(reactor: Any) -> Callable[[int, Any], None]:
+    """A signal handler (for `handle_signals`) that stops ``reactor`` with `stop_reactor`;
+    a signal that comes while it is already stopping is only logged."""
+
+    def stop(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if stop_reactor(reactor):
+            _log.info("{signal} received: stopping", signal=name)
+        else:
+            _log.info("{signal} received: already stopping", signal=name)
+
+    def handler(signum: int, frame: Any) -> None:
+        # Nothing but a hand-over: the handler may run between any two bytecodes.
+        reactor.callFromThread(stop, signum)
+
+    return handler

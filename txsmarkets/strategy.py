@@ -205,7 +205,10 @@ def load_strategy(spec: str, params: dict[str, Any] | None = None) -> Strategy:
         raise ValueError(f"cannot import the strategy module {module_name!r}: {e}") from None
     found = getattr(module, name, None)
     if isinstance(found, type) and issubclass(found, Strategy):
-        return found(params)
+        try:
+            return found(params)
+        except Exception as e:
+            raise ValueError(f"cannot make the strategy {spec!r}: {type(e).__name__}: {e}") from None
     if isinstance(found, Strategy):
         return found
     if callable(found):

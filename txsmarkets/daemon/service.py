@@ -15,7 +15,7 @@ import sys
 from typing import Any, Callable
 
 from twisted.application import service
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -26,7 +26,7 @@ from txsmarkets.exceptions import ConnectionError, LoginError, SessionClosed
 from txsmarkets.persistence.state import StateDirectory
 from txsmarkets.strategy import CallableStrategy, Strategy, StrategyError, StrategyHost, load_strategy
 from txsmarkets.daemon.figures import Figures
-from txsmarkets.process import handle_signals
+from txsmarkets.process import handle_signals, stop_on_signal, stop_reactor
 
 __all__ = [
     "EXIT_CONFIG",
@@ -94,10 +94,6 @@ def install_signal_handlers(reactor: Any, svc: SmarketsService) -> None:
     lifts the halt (`Controls.reset`). A signal that comes before the reactor runs is
     acted on once it does."""
 
-    def stop(signum: int, frame: Any) -> None:
-        _log.info("{signal} received: stopping", signal=signal.Signals(signum).name)
-        reactor.callFromThread(reactor.stop)
-
     def halt(signum: int, frame: Any) -> None:
         reactor.callFromThread(svc.halt, "SIGUSR1 from the operator")
 
@@ -105,6 +101,7 @@ def install_signal_handlers(reactor: Any, svc: SmarketsService) -> None:
         reactor.callFromThread(svc.resume_trading)
 
     # From the start: the service listens for --metrics and --demo before the reactor runs.
+    stop = stop_on_signal(reactor)
     handle_signals(reactor, {signal.SIGTERM: stop, signal.SIGINT: stop, signal.SIGUSR1: halt, signal.SIGUSR2: resume})
 
 
@@ -182,6 +179,7 @@ class SmarketsService(service.MultiService):
         self._waiting_for_login = False
         self._loops: list[tuple[LoopingCall, float]] = []
         self._status = self._every(status_interval, self.log_status)
+        self._starting: Deferred[None] = succeed(None)
         self._counts = (0, 0)
         #: The round-trip time of the last ping, in seconds.
         self.last_rtt: float | None = None
@@ -196,7 +194,8 @@ class SmarketsService(service.MultiService):
 
     def startService(self) -> None:
         super().startService()
-        Deferred.fromCoroutine(self._start()).addErrback(self._start_failed)
+        # Kept, so that a stop that comes while the start is under way waits for it.
+        self._starting = Deferred.fromCoroutine(self._start()).addErrback(self._start_failed)
 
     async def _start(self) -> None:
         if self.demo:
@@ -204,6 +203,8 @@ class SmarketsService(service.MultiService):
 
             # The demo's market lives: simulated traders quote and take (issue 15).
             self.exchange = await start_exchange(self.reactor, simulate=True)
+            if self._ending:
+                return
             self.settings.host = "127.0.0.1"
             self.settings.port = self.exchange.port
             self.settings.ssl = False
@@ -216,25 +217,39 @@ class SmarketsService(service.MultiService):
             except Exception as e:
                 self.end(EXIT_CONFIG, f"cannot serve metrics on {self.metrics!r}: {e}")
                 return
+            if self._ending:
+                return
         session = self.session = Session(self.settings, reactor=self.reactor)
         client = self.client = StreamingAPIClient(session)
         client.controls = self.controls
         if self.state_dir is not None:
-            self.state = StateDirectory(self.state_dir)
             try:
-                self.state.restore(session, client.account, self.controls)
-                # The restored live orders count against the trading controls' limits.
-                self.controls.adopt(client.account.orders.values())
-            except ValueError as e:
-                self.end(EXIT_CONFIG, str(e))
+                state = StateDirectory(self.state_dir)
+            except OSError as e:
+                self.end(EXIT_CONFIG, f"cannot use the state folder {self.state_dir!r}: {e.strerror or e}")
                 return
+            try:
+                state.restore(session, client.account, self.controls)
+            except (OSError, ValueError) as e:
+                # Not kept: the stop would save this process's empty session over it.
+                state.close()
+                why = str(e) if isinstance(e, ValueError) else f"cannot use the state folder {self.state_dir!r}: {e.strerror or e}"
+                self.end(EXIT_CONFIG, why)
+                return
+            self.state = state
+            # The restored live orders count against the trading controls' limits.
+            self.controls.adopt(client.account.orders.values())
             self.state.journal.on_rotate = lambda path: self._snapshot()
             self._every(self.snapshot_interval, self._snapshot)
             self._every(self.journal_sync_interval, self.state.journal.sync)
         self.figures.watch(client)
         self.host = StrategyHost(client, self.strategy, before_login=self._logged_in, on_error=self._strategy_failed)
         self.host.attach()
-        self._start_recording()
+        try:
+            self._start_recording()
+        except OSError as e:
+            self.end(EXIT_CONFIG, f"cannot record in {self.record_dir!r}: {e.strerror or e}")
+            return
         # Ours runs first, then the host's, then the client's.
         next_disconnect = session.on_disconnect
 
@@ -322,8 +337,7 @@ class SmarketsService(service.MultiService):
         self._ending = True
         self.exit_status = status
         _log.error("twistd smarkets: {message} (exit status {status})", message=message, status=status)
-        if getattr(self.reactor, "running", False):
-            self.reactor.stop()
+        stop_reactor(self.reactor)
 
     def _snapshot(self) -> None:
         if self.state is not None and self.session is not None and self.client is not None:
@@ -404,6 +418,8 @@ class SmarketsService(service.MultiService):
 
     async def _stop(self) -> None:
         self._ending = True
+        # What the start has begun, the stop undoes: it waits for the start to get that far.
+        await self._starting
         for loop, _ in self._loops:
             if loop.running:
                 loop.stop()

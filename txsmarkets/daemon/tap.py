@@ -195,6 +195,11 @@ class Options(usage.Options):
                 raise SetupError(str(e)) from None
         if self["state-dir"]:
             self._state_folder()
+        if self["record"]:
+            try:
+                os.makedirs(self["record"], exist_ok=True)
+            except OSError as e:
+                raise SetupError(f"cannot record in {self['record']!r}: {e.strerror or e}") from None
         if self["metrics"]:
             from txsmarkets.daemon.metrics import available
 

@@ -19,6 +19,7 @@ from twisted.python import usage
 from txsmarkets.exchange.catalogue import CatalogueError, load_catalogue
 from txsmarkets.exchange.server import DEFAULTS
 from txsmarkets.exchange.service import DEFAULT_ENDPOINT, make_service
+from txsmarkets.process import freeze_long_lived, handle_signals, stop_on_signal, stop_reactor
 
 _NAME = "twistd smarkets-exchange"
 
@@ -86,24 +87,16 @@ def _fail(reactor: Any, why: str) -> None:
     # To the process's own stderr: twistd has pointed sys.stderr at its log.
     os.write(2, f"{_NAME}: {why}\n".encode())
     atexit.register(_exit_status, 1)
-    if reactor.running:
-        reactor.stop()
-    else:
-        reactor.callWhenRunning(reactor.stop)
+    stop_reactor(reactor)
 
 
 def makeService(options: Options) -> service.IService:
     from twisted.internet import reactor
 
-    from txsmarkets.process import freeze_long_lived, handle_signals
-
     reactor_: Any = reactor
     reactor_.callWhenRunning(freeze_long_lived)
-
-    def stop(signum: int, frame: Any) -> None:
-        reactor_.callFromThread(reactor_.stop)
-
     # From the start: the port opens before the reactor runs.
+    stop = stop_on_signal(reactor_)
     handle_signals(reactor_, {signal.SIGTERM: stop, signal.SIGINT: stop})
     try:
         svc = make_service(

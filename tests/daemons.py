@@ -72,6 +72,17 @@ class Placer(Strategy):
         os.replace(path + ".tmp", path)
 
 
+class Hammer(Placer):
+    """Places its orders, then tries one more create every 0.02 s, noting refusals."""
+
+    def start(self):
+        super().start()
+        self.every(0.02, self.again)
+
+    def again(self):
+        self.client.create_order(1, 11, 1, 2000, 100000).addErrback(lambda f: note("refused"))
+
+
 class Broken(Placer):
     """Places its orders, then raises once the first is accepted."""
 

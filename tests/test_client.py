@@ -20,7 +20,7 @@ from txsmarkets.exceptions import (
     RequestTimeout,
 )
 from txsmarkets.client import SessionState, SmarketsClientFactory
-from txsmarkets.testing import ScriptedExchange
+from txsmarkets.testing import MemoryExchange, ScriptedExchange
 from txsmarkets.wire.framing import frame_encode
 from txsmarkets.wire.messages import eto_message, message_name
 
@@ -156,6 +156,16 @@ class LoginTests(unittest.TestCase):
         settings = SessionSettings("demo", "secret-pw", token="tok")
         self.assertNotIn("secret-pw", repr(settings))
         self.assertNotIn("tok", repr(settings).replace("token=<hidden>", ""))
+
+
+class SessionReprTests(unittest.TestCase):
+    def test_an_ended_session_names_the_last_one(self) -> None:
+        exchange = MemoryExchange()
+        client = exchange.run(exchange.connect("demo", "demo"))
+        session_id = client.session.session_id
+        self.assertTrue(repr(client.session).startswith(f"<Session {session_id} logged in "), repr(client.session))
+        exchange.run(client.session.logout())
+        self.assertTrue(repr(client.session).startswith(f"<Session (was {session_id}) closed "), repr(client.session))
 
 
 class HandlerTests(unittest.TestCase):

@@ -40,6 +40,16 @@ class ConfigurationExitTests(DaemonTestCase):
         await self.assertSetupFails("--config", str(config), words=("not a valid INI file",))
 
     @inline
+    async def test_unknown_option_names_the_nearest(self) -> None:
+        await self.assertSetupFails("--stategy", "x:Y", words=("unknown option --stategy (did you mean --strategy?)",))
+
+    @inline
+    async def test_unknown_config_key_names_the_nearest(self) -> None:
+        config = self.folder / "daemon.conf"
+        config.write_text("[smarkets]\ncancel-on-exits = yes\n")
+        await self.assertSetupFails("--config", str(config), words=("unknown key cancel-on-exits (did you mean cancel-on-exit?)",))
+
+    @inline
     async def test_missing_ca_file(self) -> None:
         await self.assertSetupFails("--ca-file", str(self.folder / "nope.pem"), words=("no CA file",))
 
@@ -128,6 +138,19 @@ class SessionExitTests(DaemonTestCase):
         process = self.spawn(*self.daemon_args(exchange.port), env={"SMARKETS_PASSWORD": "wrong"})
         self.assertEqual(await self.exit_status(process), 2)
         self.assertOneLineError(self.output(process), "login refused", "LOGOUT_UNAUTHORISED", "exit status 2")
+        self.assertNotIn("login refused: login refused", self.output(process))
+
+    @inline
+    async def test_tls_to_a_plaintext_exchange_named(self) -> None:
+        """Forgetting --no-tls against a local plaintext exchange is a configuration error,
+        said in one line (it was retried for ever)."""
+        exchange = await self.exchange()
+        process = self.spawn("--host", "127.0.0.1", "--port", str(exchange.port), "--username", "demo")
+        self.assertEqual(await self.exit_status(process), 2)
+        self.assertOneLineError(
+            self.output(process), f"127.0.0.1:{exchange.port} does not speak TLS; --no-tls is for a local exchange",
+            "exit status 2",
+        )  # fmt: skip
 
     @inline
     async def test_tls_verification_failure_named(self) -> None:
@@ -352,6 +375,50 @@ class ControlsTests(DaemonTestCase):
         self.assertIn("trading halted: SIGUSR1 from the operator", self.output(process))
         self.assertEqual(await self.stop(process), 0)
         self.assertNothingSentAfterLogout()
+
+    @inline
+    async def test_halt_in_metrics_and_logged_once(self) -> None:
+        """The halt and the refusals by control are in ``--metrics``; the halt is one log
+        line that says how to resume, and creates refused while halted are not a line each."""
+        from txsmarkets.daemon.metrics import available
+
+        if not available():
+            raise unittest.SkipTest("prometheus_client is not installed")
+        from twisted.web.client import Agent, readBody
+
+        reactor = global_reactor()
+        exchange = await start_exchange(reactor)
+        self.addCleanup(exchange.stop)
+        config = self.folder / "daemon.conf"
+        config.write_text("[smarkets]\n\n[controls]\nmax-live-orders = 1\n")
+        port = free_port()
+        process = self.spawn(
+            *self.daemon_args(exchange.port, "--config", str(config), "--strategy", "teststrategies:Hammer",
+                              "--metrics", f"tcp:{port}:interface=127.0.0.1"))  # fmt: skip
+
+        async def metrics() -> str:
+            response = await Agent(reactor).request(b"GET", f"http://127.0.0.1:{port}/metrics".encode())
+            return (await readBody(response)).decode()
+
+        await until(lambda: self.recorded().count("refused") >= 3, "creates refused by max-live-orders")
+        body = await metrics()
+        self.assertIn("txsmarkets_halted 0.0", body)
+        self.assertIn('txsmarkets_orders_refused_total{control="max_live_orders"}', body)
+        process.send_signal(signal.SIGUSR1)
+        await until(lambda: "trading halted:" in self.output(process), "the halt")
+        halted_at = self.recorded().count("refused")
+        await until(lambda: self.recorded().count("refused") >= halted_at + 50, "fifty creates refused while halted")
+        body = await metrics()
+        self.assertIn("txsmarkets_halted 1.0", body)
+        self.assertIn('txsmarkets_orders_refused_total{control="kill_switch"}', body)
+        output = self.output(process)
+        halt_lines = [line for line in output.splitlines() if "trading halted" in line]
+        self.assertEqual(len(halt_lines), 1, output)
+        self.assertIn(f"kill -USR2 {process.pid} resumes trading", halt_lines[0])
+        self.assertLess(output.count("trading is halted"), 5, output)
+        process.send_signal(signal.SIGUSR2)
+        await until(lambda: "trading resumed after halt" in self.output(process), "the resume")
+        self.assertEqual(await self.stop(process), 0)
 
     @inline
     async def test_bad_controls_section_is_one_line(self) -> None:

@@ -69,6 +69,11 @@ class ExchangeDaemonFaultTests(unittest.TestCase):
         await self.assertFailsWithOneLine(process, "cannot use the endpoint")
 
     @inline
+    async def test_unknown_option_names_the_nearest(self) -> None:
+        process = self.run_exchange("--catalouge", "x.json")
+        await self.assertFailsWithOneLine(process, "unknown option --catalouge (did you mean --catalogue?)")
+
+    @inline
     async def test_bad_catalogue(self) -> None:
         path = os.path.abspath(self.mktemp())
         with open(path, "w") as f:

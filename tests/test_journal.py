@@ -6,6 +6,7 @@ import io
 import os
 import pathlib
 
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial import unittest
 
 from txsmarkets.wire import eto_pb2, seto_pb2
@@ -163,9 +164,15 @@ class StateDirectoryTests(unittest.SynchronousTestCase):
         session.sequence.stamp(login(0))
         state.close()
         again = self.session()
-        StateDirectory(folder).restore(again)
+        with capturedLogs() as events:
+            StateDirectory(folder).restore(again)
         self.assertIsNone(again.session_id)
         self.assertEqual(again.sequence.outseq, 2)
+        # Said so, not "restored session None".
+        said = [formatEvent(e) for e in events if "restored" in e.get("log_format", "")]
+        self.assertEqual(len(said), 1, said)
+        self.assertIn("restored the account (the last session had ended: a new one starts)", said[0])
+        self.assertEqual(repr(again), "<Session new idle inseq=1 outseq=2>")
 
     def test_nothing_there(self) -> None:
         session = self.session()

@@ -7,6 +7,7 @@ import gzip
 import pathlib
 from typing import Any
 
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial import unittest
 
 from txsmarkets.client import BUY, SELL
@@ -253,6 +254,16 @@ class ScheduleTests(ReplayCase):
         self.step()
         self.assertEqual(self.shown(), {5000: 3000})
         self.flushLoggedErrors()
+
+    def test_the_end_of_the_recording_is_said(self) -> None:
+        with capturedLogs() as events:
+            self.play(snapshot(quotes(offers=((5000, 1000),))), quotes(offers=((5000, 2000),)))
+            ended = [e for e in events if "the recording has ended" in e.get("log_format", "")]
+            self.assertEqual(ended, [])
+            self.step()
+            self.step()
+        ended = [formatEvent(e) for e in events if "the recording has ended" in e.get("log_format", "")]
+        self.assertEqual(ended, ["replay: the recording has ended after 2 records; the markets stay as they are"])
 
     def test_speed_must_be_positive(self) -> None:
         self.assertRaises(ValueError, Replay, MemoryExchange().engine, MemoryExchange().clock, [], speed=0)

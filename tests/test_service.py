@@ -233,3 +233,31 @@ class FiguresTests(unittest.SynchronousTestCase):
         figures.fill(1, 11, BUY, 1000, 100000)  # short closed at 10%: +1
         self.assertEqual(figures.realised_pnl, Decimal("2.0"))
         self.assertEqual(figures.fills, 5)
+
+    def test_fill_and_money_lines_say_their_units(self) -> None:
+        """A fill's line names the side, the pounds of payout and the percent price; pounds
+        in log lines are to the penny, the exact figure kept."""
+        from decimal import Decimal
+
+        from twisted.logger import capturedLogs, formatEvent
+
+        from txsmarkets.client import BUY, SELL
+        from txsmarkets.daemon.figures import Figures, to_the_penny
+        from txsmarkets.testing import MemoryExchange
+
+        exchange = MemoryExchange()
+        us = exchange.run(exchange.connect("demo", "demo"))
+        them = exchange.run(exchange.connect("demo2", "demo2"))
+        figures = Figures()
+        figures.watch(us)
+        with capturedLogs() as events:
+            exchange.run(them.create_order(1, 11, SELL, 2000, 20100))
+            exchange.run(us.create_order(1, 11, BUY, 2000, 20100))
+            exchange.advance(0)
+        lines = [formatEvent(e) for e in events if e.get("log_format", "").startswith("fill:")]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(lines[0], r"^fill: order \d+ buy £2\.01 of payout at 20\.00% \(fills=1\)$")
+        self.assertEqual(to_the_penny(Decimal("-1.234999999999999999999999")), "-1.23")
+        self.assertEqual(to_the_penny(Decimal("2.005")), "2.00")
+        self.assertEqual(to_the_penny(None), "-")
+

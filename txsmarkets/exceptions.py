@@ -125,12 +125,18 @@ class OrderRefused(RequestRejected):
 
     ``control`` is the control's name (``max_account_exposure``, ``kill_switch`` ...),
     ``limit`` its limit and ``figure`` what the order would have reached (pounds as
-    `Decimal`); ``detail`` says more where a figure alone would not.
+    `Decimal`); ``detail`` says more where a figure alone would not. The kill switch has
+    no limit (None): its ``figure`` is the halt's reason.
     """
 
     def __init__(self, control: str, limit: Any, figure: Any, detail: str = "") -> None:
-        text = f"{control}: limit {limit}, the order would reach {figure}"
-        super().__init__(f"{text} ({detail})" if detail else text)
+        if limit is None:
+            # No figure to compare (the kill switch): the detail says it all.
+            text = f"{control}: {detail}"
+        else:
+            text = f"{control}: limit {limit}, the order would reach {figure}"
+            text = f"{text} ({detail})" if detail else text
+        super().__init__(text)
         self.control = control
         self.limit = limit
         self.figure = figure

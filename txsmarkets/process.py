@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import gc
+import re
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from twisted.internet.error import ReactorNotRunning
@@ -13,7 +15,7 @@ from twisted.logger import Logger
 
 _log = Logger()
 
-__all__ = ["freeze_long_lived", "handle_signals", "stop_on_signal", "stop_reactor"]
+__all__ = ["freeze_long_lived", "handle_signals", "stop_on_signal", "stop_reactor", "unknown", "usage_error_line"]
 
 #: The reactor methods that it installs as its own handlers of these signals as it starts
 #: (`twisted.internet.base.ReactorBase.sigTerm` and ``sigInt``).
@@ -88,3 +90,21 @@ def stop_on_signal(reactor: Any) -> Callable[[int, Any], None]:
         reactor.callFromThread(stop, signum)
 
     return handler
+
+
+def unknown(what: str, given: str, known: Iterable[str]) -> str:
+    """``unknown WHAT GIVEN``, with the nearest of ``known`` if one is near: the one line a
+    daemon says for a mistyped option or config key."""
+    nearest = difflib.get_close_matches(given, list(known), n=1)
+    return f"unknown {what} {given}" + (f" (did you mean {nearest[0]}?)" if nearest else "")
+
+
+def usage_error_line(options: Any, error: Exception) -> str:
+    """What a `twisted.python.usage.UsageError` from ``options.parseOptions`` says, as one
+    line: an unknown option names the nearest known one."""
+    text = str(error)
+    found = re.fullmatch(r"option (-{1,2}[^ ]+) not recognized", text)
+    if found is None:
+        return text
+    known = [f"--{name.rstrip('=')}" for name in options.longOpt]
+    return unknown("option", found.group(1), known)

@@ -57,6 +57,10 @@ _RECENT_FLOOR = 1024
 _NOTHING = MarketExposure()
 
 
+#: Seconds between the lines that count creates refused while halted.
+_HALTED_SUMMARY_INTERVAL = 60.0
+
+
 def _no_clock() -> float:
     return 0.0
 
@@ -133,6 +137,11 @@ class Controls(Ledger):
         self.forced = 0
         self.refusals: collections.Counter[str] = collections.Counter()
         self.halted: str | None = None
+        #: How trading resumes after a halt, as the halt's log line and its refusals say.
+        self.resume_hint = "reset() resumes trading"
+        self._halted_refusals = 0
+        # (when, how many refusals) at the last line about refusals while halted.
+        self._halted_logged = (0.0, 0)
         Ledger.__init__(self)
         self._marks_quotes = self._loss_limit is not None
         self._loss2 = 0  # twice the marked loss, the sum of the markets'
@@ -194,6 +203,22 @@ class Controls(Ledger):
         )
         return error
 
+    def _refuse_halted(self, create: Any) -> OrderRefused:
+        # Logged in full once a halt; then, while a strategy keeps trying, a line a minute
+        # that counts them (a line each was hundreds a second).
+        self.refusals["kill_switch"] += 1
+        error = OrderRefused("kill_switch", None, self.halted, f"trading is halted ({self.halted}); {self.resume_hint}")
+        self._halted_refusals += 1
+        now = self._seconds()
+        if self._halted_refusals == 1:
+            self._halted_logged = (now, 1)
+            _log.warn("order refused: {error} (further refusals while halted: a line a minute)", error=str(error))
+        elif now - self._halted_logged[0] >= _HALTED_SUMMARY_INTERVAL:
+            since = self._halted_refusals - self._halted_logged[1]
+            self._halted_logged = (now, self._halted_refusals)
+            _log.warn("{n} more creates refused while halted ({reason})", n=since, reason=self.halted)
+        return error
+
     def _forced(self, what: str, create: Any) -> None:
         self.forced += 1
         _log.warn(
@@ -213,7 +238,7 @@ class Controls(Ledger):
         # One straight pass over plain ints and locals: this runs for every create (see
         # bench/roundtrip.py, controls_share_of_pipelined_order).
         if self.halted is not None:
-            return self._refuse("kill_switch", "halted", self.halted, create, "trading is halted until reset()")
+            return self._refuse_halted(create)
         market_id = create.market_id
         contract_id = create.contract_id
         price = create.price
@@ -415,7 +440,7 @@ class Controls(Ledger):
             return None
         create = _Replace(orig.market_id, orig.contract_id, _BUY if orig.buy else _SELL, price, quantity)
         if self.halted is not None:
-            return self._refuse("kill_switch", "halted", self.halted, create, "trading is halted until reset()")
+            return self._refuse_halted(create)
         buy = orig.buy
         units = price * quantity if buy else (FULL - price) * quantity
         excess = units - orig.units
@@ -522,7 +547,8 @@ class Controls(Ledger):
         first = self.halted is None
         self.halted = reason
         if first:
-            _log.error("trading halted: {reason}", reason=reason)
+            self._halted_refusals = 0
+            _log.error("trading halted: {reason}; {hint}", reason=reason, hint=self.resume_hint)
         client = self.client
         if client is None or not client.session.connected:
             return None
@@ -550,7 +576,11 @@ class Controls(Ledger):
     def reset(self) -> None:
         """Allow creates again after `halt` (or the loss limit)."""
         if self.halted is not None:
-            _log.info("trading resumed after halt: {reason}", reason=self.halted)
+            _log.warn(
+                "trading resumed after halt: {reason} ({n} creates refused while halted)",
+                reason=self.halted,
+                n=self._halted_refusals,
+            )
         self.halted = None
 
     # -- what the controls count -----------------------------------------------------------

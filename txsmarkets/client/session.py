@@ -79,6 +79,7 @@ class Session:
         self.account_sequence = account_sequence or 0
         #: The session id the exchange gave at the last login, or None before one.
         self.session_id: str | None = None
+        self._last_session_id: str | None = None
         #: The current connection's protocol, or None.
         self.protocol: ClientSessionMixin | None = None
         #: The factory that connects and reconnects, or None while not trying.
@@ -142,9 +143,15 @@ class Session:
         self.session_id = session_id
         self.account_sequence = account_sequence
 
+    def _name(self) -> str:
+        if self.session_id is not None:
+            return self.session_id
+        # Ended (logged out, or dropped by the exchange): a new login starts a new one.
+        return f"(was {self._last_session_id})" if self._last_session_id is not None else "new"
+
     def __repr__(self) -> str:
         return (
-            f"<Session {self.session_id or 'new'} {self.state.value} "
+            f"<Session {self._name()} {self.state.value} "
             f"inseq={self.sequence.inseq} outseq={self.sequence.outseq}>"
         )
 
@@ -297,7 +304,7 @@ class Session:
             return
         response = payload.eto_payload.login_response
         resumed = self.session_id == response.session
-        self.session_id = response.session
+        self.session_id = self._last_session_id = response.session
         if response.HasField("reset"):
             self.sequence.renumber(response.reset)
         self._advance(Event.LOGGED_IN)

@@ -18,9 +18,16 @@ from txsmarkets.client import StreamingAPIClient
 from txsmarkets.client.positions import apply_fill
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["Figures"]
+__all__ = ["Figures", "to_the_penny"]
 
 _UNIT = Decimal(10000)
+_PENNY = Decimal("0.01")
+
+
+def to_the_penny(pounds: Decimal | None) -> str:
+    """Pounds as a log line shows them: rounded (half to even) to the penny, ``-`` for
+    None. The exact figure stays in the `Decimal`."""
+    return "-" if pounds is None else f"{pounds.quantize(_PENNY):f}"
 _log = Logger()
 
 
@@ -49,10 +56,11 @@ class Figures:
         fill = message.order_executed
         self.fill(fill.market_id, fill.contract_id, fill.side, fill.price, fill.quantity)
         _log.info(
-            "fill: order {id} {quantity} at {price}% (fills={fills})",
+            "fill: order {id} {side} £{payout} of payout at {price}% (fills={fills})",
             id=fill.order_id,
-            quantity=Decimal(fill.quantity) / _UNIT,
-            price=Decimal(fill.price) / 100,
+            side="buy" if fill.side == seto_pb2.SIDE_BUY else "sell",
+            payout=to_the_penny(Decimal(fill.quantity) / _UNIT),
+            price=f"{Decimal(fill.price) / 100:.2f}",
             fills=self.fills,
         )
 

@@ -59,6 +59,14 @@ class DaemonCollector:
             "txsmarkets_realised_pnl_pounds", "Realised P&L since start", value=float(figures.realised_pnl)
         )
         yield CounterMetricFamily("txsmarkets_reconnects", "Logins after the first", value=figures.reconnects)
+        controls = svc.controls
+        yield GaugeMetricFamily("txsmarkets_halted", "1 while trading is halted (the reason is in the log)", value=int(controls.halted is not None))
+        refused = CounterMetricFamily(
+            "txsmarkets_orders_refused", "Creates and replaces the trading controls refused", labels=["control"]
+        )
+        for control, count in sorted(controls.refusals.items()):
+            refused.add_metric([control], count)
+        yield refused
         if svc.last_rtt is not None:
             yield GaugeMetricFamily("txsmarkets_rtt_seconds", "Round trip of the last ping", value=svc.last_rtt)
 

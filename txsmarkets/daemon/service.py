@@ -25,7 +25,7 @@ from txsmarkets.client.controls import Controls
 from txsmarkets.exceptions import ConnectionError, LoginError, SessionClosed
 from txsmarkets.persistence.state import StateDirectory
 from txsmarkets.strategy import CallableStrategy, Strategy, StrategyError, StrategyHost, load_strategy
-from txsmarkets.daemon.figures import Figures
+from txsmarkets.daemon.figures import Figures, to_the_penny
 from txsmarkets.process import handle_signals, stop_on_signal, stop_reactor
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "EXIT_STRATEGY",
     "SmarketsService",
     "exit_with_status",
+    "plaintext_peer",
     "tls_verification_failed",
 ]
 
@@ -52,7 +53,7 @@ EXIT_STRATEGY = 4
 EXIT_STATUSES = (
     (EXIT_OK, "stopped by the operator (SIGTERM/SIGINT) after a clean logout"),
     (EXIT_CONFIG, "bad configuration or state before connecting (options, config file, state folder, CA file)"),
-    (EXIT_REFUSED, "refused for good (UNAUTHORISED, LOGIN_NOT_FIRST_SEQ, UNVERIFIED, TLS verification failure)"),
+    (EXIT_REFUSED, "refused for good (UNAUTHORISED, LOGIN_NOT_FIRST_SEQ, UNVERIFIED, TLS verification failure, a plaintext exchange without --no-tls)"),
     (EXIT_GAVE_UP, "gave up reconnecting (--max-retries)"),
     (EXIT_STRATEGY, "the strategy failed, with --stop-on-strategy-error"),
 )
@@ -69,6 +70,19 @@ def tls_verification_failed(reason: Failure) -> str | None:
     if reason.check(VerificationError):
         return f"TLS verification failed: the exchange's certificate is for another host name ({reason.value})"
     return None
+
+
+#: What OpenSSL says of a peer's first bytes when they are no TLS record at all.
+_NOT_TLS = ("wrong version number", "packet length too long", "http request", "unknown protocol")
+
+
+def plaintext_peer(reason: Failure) -> bool:
+    """Whether ``reason`` (a connection's end) says the peer answered the TLS handshake
+    with bytes that are no TLS: a plaintext server (the embedded exchange answers a TLS
+    client with its protocol's logout)."""
+    from OpenSSL import SSL
+
+    return bool(reason.check(SSL.Error)) and any(words in str(reason.value) for words in _NOT_TLS)
 
 
 def exit_with_status(svc: SmarketsService) -> None:
@@ -100,6 +114,7 @@ def install_signal_handlers(reactor: Any, svc: SmarketsService) -> None:
     def resume(signum: int, frame: Any) -> None:
         reactor.callFromThread(svc.resume_trading)
 
+    svc.controls.resume_hint = f"kill -USR2 {os.getpid()} resumes trading"
     # From the start: the service listens for --metrics and --demo before the reactor runs.
     stop = stop_on_signal(reactor)
     handle_signals(reactor, {signal.SIGTERM: stop, signal.SIGINT: stop, signal.SIGUSR1: halt, signal.SIGUSR2: resume})
@@ -255,6 +270,8 @@ class SmarketsService(service.MultiService):
 
         def disconnected(reason: Failure) -> None:
             tls = tls_verification_failed(reason)
+            if tls is None and plaintext_peer(reason):
+                tls = f"{self.settings.host}:{self.settings.port} does not speak TLS; --no-tls is for a local exchange"
             next_disconnect(reason)
             if tls is not None:
                 self.end(EXIT_REFUSED, tls)
@@ -315,7 +332,7 @@ class SmarketsService(service.MultiService):
         if failure.check(SessionClosed) or self._ending:
             return
         if failure.check(LoginError):
-            self.end(EXIT_REFUSED, f"login refused: {failure.getErrorMessage()}")
+            self.end(EXIT_REFUSED, failure.getErrorMessage())
         elif failure.check(ConnectionError):
             self.end(EXIT_GAVE_UP, failure.getErrorMessage())
         else:
@@ -390,10 +407,10 @@ class SmarketsService(service.MultiService):
             rate_out=rate_out,
             rtt="-" if self.last_rtt is None else f"{self.last_rtt * 1000:.2f}ms",
             orders=len(client.account.orders),
-            balance=client.account.available_balance,
-            exposure=client.account.exposure,
+            balance=to_the_penny(client.account.available_balance),
+            exposure=to_the_penny(client.account.exposure),
             fills=figures.fills,
-            pnl=figures.realised_pnl,
+            pnl=to_the_penny(figures.realised_pnl),
             reconnects=figures.reconnects,
             refused=sum(self.controls.refusals.values()),
             halted=self.controls.halted or "no",
@@ -402,12 +419,12 @@ class SmarketsService(service.MultiService):
     def halt(self, reason: str) -> None:
         """Halt trading: cancel every live order and refuse new creates until
         `resume_trading` (the kill switch of the trading controls)."""
-        _log.warn("trading halted: {reason}", reason=reason)
         self.controls.halt(reason)
 
     def resume_trading(self) -> None:
         """Lift a halt: creates pass the controls again."""
-        _log.warn("trading resumed by the operator")
+        if self.controls.halted is None:
+            _log.info("asked to resume trading, which is not halted")
         self.controls.reset()
 
     def _pong(self, rtt: float) -> None:

@@ -23,6 +23,7 @@ from txsmarkets.errors import Error
 from txsmarkets.persistence.state import StateDirectory, StateError
 from txsmarkets.client.controls import Controls, InvalidControls
 from txsmarkets.daemon.service import EXIT_STATUSES, SmarketsService, exit_with_status, install_signal_handlers
+from txsmarkets.process import unknown, usage_error_line
 from txsmarkets.strategy import load_strategy
 
 #: Options whose value is a path: in a config file, relative to that file.
@@ -91,6 +92,13 @@ class Options(usage.Options):
         #: What the config file set.
         self._from_file: set[str] = set()
 
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            # One line: twistd would print the whole option list first.
+            raise SetupError(usage_error_line(self, e)) from None
+
     def getUsage(self, width: int | None = None) -> str:
         return super().getUsage(width) + "\nExit statuses:\n" + exit_status_table() + "\n"
 
@@ -145,7 +153,8 @@ class Options(usage.Options):
                         value = str(path.parent / value)
                     dict.__setitem__(self, key, value)
             else:
-                raise SetupError(f"config file {self['config']!r}: unknown key {key!r}")
+                known = flags | parameters | {"subscribe"}
+                raise SetupError(f"config file {self['config']!r}: {unknown('key', key, sorted(known))}")
 
     def _numbers(self) -> None:
         try:

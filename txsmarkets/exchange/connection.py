@@ -423,6 +423,17 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         self.disconnect()
 
     def invalidPayload(self, data: bytes, why: str) -> None:
+        if self.awaitingLogin():
+            # Not a streaming client at all, most likely (a TLS client on this plaintext
+            # port, say): refused in the protocol's own words, which a TLS client reads as
+            # bytes that are no TLS, and so can tell its user what is wrong.
+            _log.warn(
+                "invalid payload before login ({why}, {size} bytes): is the client speaking TLS to a plaintext port?",
+                why=why,
+                size=len(data),
+            )
+            self._refuse(eto_pb2.LOGOUT_UNAUTHORISED)
+            return
         super().invalidPayload(data, why)
         self._enter(_CLOSING)
 

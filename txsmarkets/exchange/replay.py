@@ -144,7 +144,7 @@ class Replay:
         self._origin = self.clock.seconds()
         self._next = next(self._records, None)
         if self._next is None:
-            self._finish()
+            self._finish(ended=True)
             return
         self._base = self._next[0]
         self._play()
@@ -167,7 +167,7 @@ class Replay:
         for _ in range(self.batch):
             current = self._next
             if current is None:
-                self._finish()
+                self._finish(ended=True)
                 return
             due = self._due(current[0])
             if due > now:
@@ -183,10 +183,17 @@ class Replay:
         # Late by more than a batch: let the reactor do other work before going on.
         self._call = self.clock.callLater(0, self._play)
 
-    def _finish(self) -> None:
+    def _finish(self, ended: bool = False) -> None:
         if not self._stopped:
             self._stopped = True
             self._next = None
+            if ended:
+                # Said, since nothing else changes that a user would see: the books stay as
+                # the recording left them, and orders go on trading against them.
+                _log.info(
+                    "replay: the recording has ended after {played} records; the markets stay as they are",
+                    played=self.played,
+                )
             self.done.callback(self.played)
 
     # -- one record --

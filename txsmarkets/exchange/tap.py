@@ -19,7 +19,7 @@ from twisted.python import usage
 from txsmarkets.exchange.catalogue import CatalogueError, load_catalogue
 from txsmarkets.exchange.server import DEFAULTS
 from txsmarkets.exchange.service import DEFAULT_ENDPOINT, make_service
-from txsmarkets.process import freeze_long_lived, handle_signals, stop_on_signal, stop_reactor
+from txsmarkets.process import freeze_long_lived, handle_signals, stop_on_signal, stop_reactor, usage_error_line
 
 _NAME = "twistd smarkets-exchange"
 
@@ -54,6 +54,13 @@ class Options(usage.Options):
         ["throttle-rate", None, DEFAULTS["throttle_rate"], "Requests a second a session may send on average.", int],
         ["throttle-burst", None, DEFAULTS["throttle_burst"], "Requests a session may send at once.", int],
     ]
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            # One line: twistd would print the whole option list first.
+            raise SetupError(usage_error_line(self, e)) from None
 
     def postOptions(self) -> None:
         if self["catalogue"] is not None:

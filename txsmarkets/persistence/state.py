@@ -177,9 +177,13 @@ class StateDirectory:
         sequence.journal = self.journal
         if found:
             _log.info(
-                "restored session {session}: inseq {inseq}, outseq {outseq} ({tail} journal records after the snapshot)"
+                "restored {session}: inseq {inseq}, outseq {outseq} ({tail} journal records after the snapshot)"
                 "{orders}",
-                session=session.session_id,
+                session=(
+                    f"session {session.session_id} (resuming it)"
+                    if session.session_id is not None
+                    else "the account (the last session had ended: a new one starts)"
+                ),
                 inseq=sequence.inseq,
                 outseq=sequence.outseq,
                 tail=tail,

@@ -1,6 +1,7 @@
 """Backtests (issue 16): the demo strategy and the example market maker on a simulation and
 on a recording, determinism (reports and journals), sweeps on a process pool and on a real
-Dask LocalCluster, the command line, the plot, and the in-memory run against real TCP."""
+Dask LocalCluster, the command line (its one-line errors), the plot, and the in-memory run
+against real TCP."""
 
 from __future__ import annotations
 
@@ -181,6 +182,44 @@ class CommandLineTests(unittest.TestCase):
         self.assertEqual(main(["--strategy", "nosuch:Thing", "--simulate"], io.StringIO()), 2)
         self.assertEqual(len(err.getvalue().strip().splitlines()), 1)
         self.assertEqual(main(["--strategy", DEMO, "--replay", self.mktemp()], io.StringIO()), 2)
+
+    def run_main(self, *argv: str) -> tuple[int, str, str]:
+        """``main(argv)``: its status, stdout and stderr."""
+        out, err = io.StringIO(), io.StringIO()
+        self.patch(sys, "stderr", err)
+        status = main(list(argv), out)
+        return status, out.getvalue(), err.getvalue()
+
+    def test_bad_controls_file_one_line(self) -> None:
+        """A bad --controls file is one line naming the file and status 2, as every other
+        input error (it was the InvalidControls traceback)."""
+        for text, said in (
+            ("[controls]\nmax-live-order = 3\n", "unknown control 'max-live-order'"),
+            ("[controls]\nmax-order-quantity = abc\n", "max-order-quantity must be a number"),
+            ("hello\n", "not a valid INI file: File contains no section headers."),
+        ):
+            path = pathlib.Path(self.mktemp())
+            path.write_text(text)
+            status, out, err = self.run_main("--strategy", DEMO, "--simulate", "--duration", "5", "--controls", str(path))
+            self.assertEqual((status, out), (2, ""))
+            self.assertTrue(err.startswith(f"backtest: the controls file {str(path)!r}"), err)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertIn(said, err)
+
+    def test_other_bad_input_one_line(self) -> None:
+        catalogue = pathlib.Path(self.mktemp())
+        catalogue.write_text("{")
+        for argv, said in (
+            (["--balance", "abc"], "a balance is a number of pounds, not 'abc'"),
+            (["--duration", "nan"], "a duration is a finite number of virtual seconds, 0 or more, not nan"),
+            (["--duration", "-1"], "0 or more, not -1.0"),
+            (["--catalogue", str(catalogue)], "not JSON"),
+            (["--param", "size=,"], "a parameter is given as NAME=V1,V2,..., not 'size=,'"),
+        ):
+            status, out, err = self.run_main("--strategy", MM, "--simulate", "--duration", "5", *argv)
+            self.assertEqual((status, out), (2, ""), argv)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertIn(said, err)
 
     def test_plot(self) -> None:
         try:

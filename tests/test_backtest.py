@@ -1,7 +1,7 @@
 """Backtests (issue 16): the demo strategy and the example market maker on a simulation and
 on a recording, determinism (reports and journals), sweeps on a process pool and on a real
-Dask LocalCluster, the command line (its one-line errors), the plot, and the in-memory run
-against real TCP."""
+Dask LocalCluster, the command line (its one-line errors, rejections by reason), the plot,
+and the in-memory run against real TCP."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from txsmarkets.backtest import BacktestError, grid, rank, run_backtest, run_swe
 from txsmarkets.backtest.cli import main
 from txsmarkets.backtest.engine import PASSWORD, USERNAME, make_market
 from txsmarkets.backtest.watch import Watcher
-from txsmarkets.client import Session, SessionSettings, StreamingAPIClient
+from txsmarkets.client import BUY, Session, SessionSettings, StreamingAPIClient
 from txsmarkets.client.controls import Controls
 from txsmarkets.persistence.recording import Recorder
-from txsmarkets.strategy import StrategyHost
+from txsmarkets.strategy import Strategy, StrategyHost
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -37,6 +37,24 @@ from examples.backtest_market_maker import MarketMaker  # noqa: E402
 
 DEMO = "txsmarkets.daemon.demo:DemoStrategy"
 MM = "examples.backtest_market_maker:MarketMaker"
+ASKING = "tests.test_backtest:Asking"
+
+
+class Asking(Strategy):
+    """Asks at start for orders the exchange refuses, each for a known reason, and for one
+    order twice (refused by a duplicate window, when the controls have one); logs each
+    refusal with its own Logger."""
+
+    def start(self) -> None:
+        for price, quantity in (
+            (2501, 10000),  # off the tick ladder
+            (2501, 0),  # off the ladder, and no quantity
+            (5000, 100_000_000),  # a 5000.00 GBP stake on a 1000.00 GBP account
+            (1000, 10000),
+            (1000, 10000),
+        ):
+            d = self.client.create_order(1, 11, BUY, price, quantity)
+            d.addErrback(lambda failure: self.log.info("asking: refused: {error}", error=failure.getErrorMessage()))
 
 
 def record(test: unittest.TestCase, seconds: float = 120, seed: int = 3) -> pathlib.Path:
@@ -220,6 +238,33 @@ class CommandLineTests(unittest.TestCase):
             self.assertEqual((status, out), (2, ""), argv)
             self.assertEqual(len(err.splitlines()), 1, err)
             self.assertIn(said, err)
+
+    def test_rejections_by_reason(self) -> None:
+        """The exchange's rejections by their protocol names, and our controls' refusals by
+        control, in the text and the JSON."""
+        controls = pathlib.Path(self.mktemp())
+        controls.write_text("[controls]\ntick-ladder = no\nduplicate-window = 60\n")
+        argv = ["--strategy", ASKING, "--simulate", "--duration", "5", "--controls", str(controls)]
+        status, out, _ = self.run_main(*argv, "--json")
+        self.assertEqual(status, 0)
+        data = json.loads(out)
+        rejections = {
+            "ORDER_INVALID_INVALID_PRICE": 1,
+            "ORDER_INVALID_INVALID_PRICE+ORDER_INVALID_INVALID_QUANTITY": 1,
+            "ORDER_REJECTED_INSUFFICIENT_FUNDS": 1,
+        }
+        self.assertEqual(data["rejections"], rejections)
+        self.assertEqual((data["orders"], data["rejected"]), (1, 3))
+        self.assertEqual(data["refusals"], {"duplicate_window": 1})
+        status, out, _ = self.run_main(*argv)
+        self.assertEqual(status, 0)
+        self.assertIn(
+            "  rejections:    ORDER_INVALID_INVALID_PRICE 1, ORDER_INVALID_INVALID_PRICE+ORDER_INVALID_INVALID_QUANTITY 1,"
+            " ORDER_REJECTED_INSUFFICIENT_FUNDS 1\n",
+            out,
+        )
+        self.assertIn("  refusals:      duplicate_window 1\n", out)
+        self.assertIn("  rejections:    none\n", run_backtest(MM, simulate=True, seed=1, duration=5).text())
 
     def test_plot(self) -> None:
         try:

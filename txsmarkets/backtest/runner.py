@@ -243,6 +243,7 @@ def run_backtest(
         seed=seed if simulate else None,
         orders=watcher.orders,
         rejected=watcher.rejected,
+        rejections=dict(watcher.rejections),
         fills=len(watcher.fills),
         cancels=watcher.cancels,
         refusals=dict(controls_used.refusals) if controls_used is not None else {},

@@ -1,13 +1,14 @@
 """Backtests (issue 16): the demo strategy and the example market maker on a simulation and
 on a recording, determinism (reports and journals), sweeps on a process pool and on a real
-Dask LocalCluster, the command line (its one-line errors, rejections by reason), the plot,
-and the in-memory run against real TCP."""
+Dask LocalCluster, the command line (its one-line errors, rejections by reason, the log on
+stderr), the plot, and the in-memory run against real TCP."""
 
 from __future__ import annotations
 
 import io
 import json
 import pathlib
+import subprocess
 import sys
 import time
 from typing import Any
@@ -38,6 +39,14 @@ from examples.backtest_market_maker import MarketMaker  # noqa: E402
 DEMO = "txsmarkets.daemon.demo:DemoStrategy"
 MM = "examples.backtest_market_maker:MarketMaker"
 ASKING = "tests.test_backtest:Asking"
+FAILING = "tests.test_backtest:Failing"
+
+
+def outcome(json_report: str) -> dict[str, Any]:
+    """A ``--json`` report without its wall time."""
+    data: dict[str, Any] = json.loads(json_report)
+    del data["wall_seconds"], data["speed"]
+    return data
 
 
 class Asking(Strategy):
@@ -55,6 +64,14 @@ class Asking(Strategy):
         ):
             d = self.client.create_order(1, 11, BUY, price, quantity)
             d.addErrback(lambda failure: self.log.info("asking: refused: {error}", error=failure.getErrorMessage()))
+
+
+class Failing(Strategy):
+    """Logs a line, then raises, at start."""
+
+    def start(self) -> None:
+        self.log.info("failing: about to raise")
+        raise RuntimeError("failing on purpose")
 
 
 def record(test: unittest.TestCase, seconds: float = 120, seed: int = 3) -> pathlib.Path:
@@ -265,6 +282,54 @@ class CommandLineTests(unittest.TestCase):
         )
         self.assertIn("  refusals:      duplicate_window 1\n", out)
         self.assertIn("  rejections:    none\n", run_backtest(MM, simulate=True, seed=1, duration=5).text())
+
+    def test_log_level(self) -> None:
+        """--log-level info (and -v) writes the strategy's log to stderr, one line an event
+        stamped with the virtual seconds; without it nothing; the report is the same."""
+        argv = ["--strategy", ASKING, "--simulate", "--duration", "5", "--json"]
+        status, quiet, nothing = self.run_main(*argv)
+        self.assertEqual((status, nothing), (0, ""))
+        for flags in (["--log-level", "info"], ["--log-level", "INFO"], ["-v"]):
+            status, out, err = self.run_main(*argv, *flags)
+            self.assertEqual(status, 0)
+            self.assertEqual(outcome(out), outcome(quiet))
+            self.assertIn(
+                "     0.000 [txsmarkets.strategy.Asking#info] asking: refused: ORDER_REJECTED_INSUFFICIENT_FUNDS\n", err
+            )
+            self.assertIn("[txsmarkets.client.session#info] logged in: session backtest-1", err)
+        status, _, err = self.run_main(*argv, "--log-level", "warn")
+        self.assertEqual(status, 0)
+        self.assertNotIn("asking:", err)
+
+    def test_log_of_a_sweep(self) -> None:
+        """A sweep's runs log with the wall time (no one clock): those in this process here;
+        on two worker processes it runs as well."""
+        argv = ["--strategy", ASKING, "--simulate", "--duration", "5", "--param", "n=1,2", "-v"]
+        status, out, err = self.run_main(*argv, "--workers", "1")
+        self.assertEqual(status, 0)
+        self.assertIn("rank", out)
+        self.assertEqual(err.count("[txsmarkets.strategy.Asking#info] asking: refused: ORDER_REJECTED_INSUFFICIENT_FUNDS"), 2)
+        self.assertNotIn("     0.000 [", err)
+        status, out, _ = self.run_main(*argv, "--workers", "2")
+        self.assertEqual(status, 0)
+        self.assertIn("rank", out)
+
+    def test_log_of_the_process(self) -> None:
+        """The command as a process: a hook that raised is written once (critical, with
+        its traceback) with or without --log-level; the strategy's info lines only with it;
+        the report alone on stdout."""
+        for flags, info in (([], False), (["-v"], True)):
+            run = subprocess.run(
+                [sys.executable, "-m", "txsmarkets.backtest", "--strategy", FAILING, "--simulate", "--duration", "5", *flags],
+                cwd=ROOT, capture_output=True, text=True, timeout=120,
+            )
+            self.assertEqual(run.returncode, 0, run.stderr)
+            self.assertTrue(run.stdout.startswith(f"backtest of {FAILING} on simulation"), run.stdout)
+            self.assertIn("strategy errors: 1", run.stdout)
+            self.assertEqual(run.stderr.count("raised in start"), 1, run.stderr)
+            self.assertIn("     0.000 [txsmarkets.strategy#critical] strategy Failing raised in start\n", run.stderr)
+            self.assertIn("builtins.RuntimeError: failing on purpose", run.stderr)
+            self.assertEqual("failing: about to raise" in run.stderr, info, run.stderr)
 
     def test_plot(self) -> None:
         try:

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
+from twisted.internet.task import Clock
+
 from txsmarkets.backtest.engine import PASSWORD, USERNAME, Drive, make_market
 from txsmarkets.backtest.report import MarketFigures, Report
 from txsmarkets.backtest.watch import Watcher
@@ -119,6 +121,7 @@ def run_backtest(
     progress: Progress | None = None,
     series: bool = False,
     exchange_options: dict[str, Any] | None = None,
+    clock: Clock | None = None,
 ) -> Report:
     """Run ``strategy`` against a market and return its `Report`.
 
@@ -133,6 +136,8 @@ def run_backtest(
     them the exposure is still followed, by controls that limit nothing. ``journal``: a
     folder for the session journal (its times are virtual). ``balance``: the account's
     pounds. ``progress`` hears how far it is; ``series`` keeps what a plot needs.
+    ``clock``: the virtual clock to run on, a new `Clock` (at 0) by default; give one to
+    read the virtual time while the backtest runs (the command line stamps its log with it).
 
     Raises BacktestError when there is no market to run on, for a bad duration, balance,
     catalogue or controls file, and what loading the strategy or recording raises.
@@ -169,7 +174,13 @@ def run_backtest(
         seed = 0
     limits = load_controls(controls)
     exchange = make_market(
-        catalogue, simulate=simulate, seed=seed, records=records, balance=balance, exchange_options=exchange_options
+        catalogue,
+        simulate=simulate,
+        seed=seed,
+        records=records,
+        balance=balance,
+        clock=clock,
+        exchange_options=exchange_options,
     )
     clock = exchange.clock
     client = exchange.client(USERNAME, PASSWORD)

@@ -1,12 +1,14 @@
 """Backtests (issue 16): the demo strategy and the example market maker on a simulation and
 on a recording, determinism (reports and journals), sweeps on a process pool and on a real
-Dask LocalCluster, the command line, the plot, and the in-memory run against real TCP."""
+Dask LocalCluster, the command line (its one-line errors, rejections by reason, the log on
+stderr), the plot, and the in-memory run against real TCP."""
 
 from __future__ import annotations
 
 import io
 import json
 import pathlib
+import subprocess
 import sys
 import time
 from typing import Any
@@ -23,10 +25,10 @@ from txsmarkets.backtest import BacktestError, grid, rank, run_backtest, run_swe
 from txsmarkets.backtest.cli import main
 from txsmarkets.backtest.engine import PASSWORD, USERNAME, make_market
 from txsmarkets.backtest.watch import Watcher
-from txsmarkets.client import Session, SessionSettings, StreamingAPIClient
+from txsmarkets.client import BUY, Session, SessionSettings, StreamingAPIClient
 from txsmarkets.client.controls import Controls
 from txsmarkets.persistence.recording import Recorder
-from txsmarkets.strategy import StrategyHost
+from txsmarkets.strategy import Strategy, StrategyHost
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -36,6 +38,40 @@ from examples.backtest_market_maker import MarketMaker  # noqa: E402
 
 DEMO = "txsmarkets.daemon.demo:DemoStrategy"
 MM = "examples.backtest_market_maker:MarketMaker"
+ASKING = "tests.test_backtest:Asking"
+FAILING = "tests.test_backtest:Failing"
+
+
+def outcome(json_report: str) -> dict[str, Any]:
+    """A ``--json`` report without its wall time."""
+    data: dict[str, Any] = json.loads(json_report)
+    del data["wall_seconds"], data["speed"]
+    return data
+
+
+class Asking(Strategy):
+    """Asks at start for orders the exchange refuses, each for a known reason, and for one
+    order twice (refused by a duplicate window, when the controls have one); logs each
+    refusal with its own Logger."""
+
+    def start(self) -> None:
+        for price, quantity in (
+            (2501, 10000),  # off the tick ladder
+            (2501, 0),  # off the ladder, and no quantity
+            (5000, 100_000_000),  # a 5000.00 GBP stake on a 1000.00 GBP account
+            (1000, 10000),
+            (1000, 10000),
+        ):
+            d = self.client.create_order(1, 11, BUY, price, quantity)
+            d.addErrback(lambda failure: self.log.info("asking: refused: {error}", error=failure.getErrorMessage()))
+
+
+class Failing(Strategy):
+    """Logs a line, then raises, at start."""
+
+    def start(self) -> None:
+        self.log.info("failing: about to raise")
+        raise RuntimeError("failing on purpose")
 
 
 def record(test: unittest.TestCase, seconds: float = 120, seed: int = 3) -> pathlib.Path:
@@ -181,6 +217,119 @@ class CommandLineTests(unittest.TestCase):
         self.assertEqual(main(["--strategy", "nosuch:Thing", "--simulate"], io.StringIO()), 2)
         self.assertEqual(len(err.getvalue().strip().splitlines()), 1)
         self.assertEqual(main(["--strategy", DEMO, "--replay", self.mktemp()], io.StringIO()), 2)
+
+    def run_main(self, *argv: str) -> tuple[int, str, str]:
+        """``main(argv)``: its status, stdout and stderr."""
+        out, err = io.StringIO(), io.StringIO()
+        self.patch(sys, "stderr", err)
+        status = main(list(argv), out)
+        return status, out.getvalue(), err.getvalue()
+
+    def test_bad_controls_file_one_line(self) -> None:
+        """A bad --controls file is one line naming the file and status 2, as every other
+        input error (it was the InvalidControls traceback)."""
+        for text, said in (
+            ("[controls]\nmax-live-order = 3\n", "unknown control 'max-live-order'"),
+            ("[controls]\nmax-order-quantity = abc\n", "max-order-quantity must be a number"),
+            ("hello\n", "not a valid INI file: File contains no section headers."),
+        ):
+            path = pathlib.Path(self.mktemp())
+            path.write_text(text)
+            status, out, err = self.run_main("--strategy", DEMO, "--simulate", "--duration", "5", "--controls", str(path))
+            self.assertEqual((status, out), (2, ""))
+            self.assertTrue(err.startswith(f"backtest: the controls file {str(path)!r}"), err)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertIn(said, err)
+
+    def test_other_bad_input_one_line(self) -> None:
+        catalogue = pathlib.Path(self.mktemp())
+        catalogue.write_text("{")
+        for argv, said in (
+            (["--balance", "abc"], "a balance is a number of pounds, not 'abc'"),
+            (["--duration", "nan"], "a duration is a finite number of virtual seconds, 0 or more, not nan"),
+            (["--duration", "-1"], "0 or more, not -1.0"),
+            (["--catalogue", str(catalogue)], "not JSON"),
+            (["--param", "size=,"], "a parameter is given as NAME=V1,V2,..., not 'size=,'"),
+        ):
+            status, out, err = self.run_main("--strategy", MM, "--simulate", "--duration", "5", *argv)
+            self.assertEqual((status, out), (2, ""), argv)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertIn(said, err)
+
+    def test_rejections_by_reason(self) -> None:
+        """The exchange's rejections by their protocol names, and our controls' refusals by
+        control, in the text and the JSON."""
+        controls = pathlib.Path(self.mktemp())
+        controls.write_text("[controls]\ntick-ladder = no\nduplicate-window = 60\n")
+        argv = ["--strategy", ASKING, "--simulate", "--duration", "5", "--controls", str(controls)]
+        status, out, _ = self.run_main(*argv, "--json")
+        self.assertEqual(status, 0)
+        data = json.loads(out)
+        rejections = {
+            "ORDER_INVALID_INVALID_PRICE": 1,
+            "ORDER_INVALID_INVALID_PRICE+ORDER_INVALID_INVALID_QUANTITY": 1,
+            "ORDER_REJECTED_INSUFFICIENT_FUNDS": 1,
+        }
+        self.assertEqual(data["rejections"], rejections)
+        self.assertEqual((data["orders"], data["rejected"]), (1, 3))
+        self.assertEqual(data["refusals"], {"duplicate_window": 1})
+        status, out, _ = self.run_main(*argv)
+        self.assertEqual(status, 0)
+        self.assertIn(
+            "  rejections:    ORDER_INVALID_INVALID_PRICE 1, ORDER_INVALID_INVALID_PRICE+ORDER_INVALID_INVALID_QUANTITY 1,"
+            " ORDER_REJECTED_INSUFFICIENT_FUNDS 1\n",
+            out,
+        )
+        self.assertIn("  refusals:      duplicate_window 1\n", out)
+        self.assertIn("  rejections:    none\n", run_backtest(MM, simulate=True, seed=1, duration=5).text())
+
+    def test_log_level(self) -> None:
+        """--log-level info (and -v) writes the strategy's log to stderr, one line an event
+        stamped with the virtual seconds; without it nothing; the report is the same."""
+        argv = ["--strategy", ASKING, "--simulate", "--duration", "5", "--json"]
+        status, quiet, nothing = self.run_main(*argv)
+        self.assertEqual((status, nothing), (0, ""))
+        for flags in (["--log-level", "info"], ["--log-level", "INFO"], ["-v"]):
+            status, out, err = self.run_main(*argv, *flags)
+            self.assertEqual(status, 0)
+            self.assertEqual(outcome(out), outcome(quiet))
+            self.assertIn(
+                "     0.000 [txsmarkets.strategy.Asking#info] asking: refused: ORDER_REJECTED_INSUFFICIENT_FUNDS\n", err
+            )
+            self.assertIn("[txsmarkets.client.session#info] logged in: session backtest-1", err)
+        status, _, err = self.run_main(*argv, "--log-level", "warn")
+        self.assertEqual(status, 0)
+        self.assertNotIn("asking:", err)
+
+    def test_log_of_a_sweep(self) -> None:
+        """A sweep's runs log with the wall time (no one clock): those in this process here;
+        on two worker processes it runs as well."""
+        argv = ["--strategy", ASKING, "--simulate", "--duration", "5", "--param", "n=1,2", "-v"]
+        status, out, err = self.run_main(*argv, "--workers", "1")
+        self.assertEqual(status, 0)
+        self.assertIn("rank", out)
+        self.assertEqual(err.count("[txsmarkets.strategy.Asking#info] asking: refused: ORDER_REJECTED_INSUFFICIENT_FUNDS"), 2)
+        self.assertNotIn("     0.000 [", err)
+        status, out, _ = self.run_main(*argv, "--workers", "2")
+        self.assertEqual(status, 0)
+        self.assertIn("rank", out)
+
+    def test_log_of_the_process(self) -> None:
+        """The command as a process: a hook that raised is written once (critical, with
+        its traceback) with or without --log-level; the strategy's info lines only with it;
+        the report alone on stdout."""
+        for flags, info in (([], False), (["-v"], True)):
+            run = subprocess.run(
+                [sys.executable, "-m", "txsmarkets.backtest", "--strategy", FAILING, "--simulate", "--duration", "5", *flags],
+                cwd=ROOT, capture_output=True, text=True, timeout=120,
+            )
+            self.assertEqual(run.returncode, 0, run.stderr)
+            self.assertTrue(run.stdout.startswith(f"backtest of {FAILING} on simulation"), run.stdout)
+            self.assertIn("strategy errors: 1", run.stdout)
+            self.assertEqual(run.stderr.count("raised in start"), 1, run.stderr)
+            self.assertIn("     0.000 [txsmarkets.strategy#critical] strategy Failing raised in start\n", run.stderr)
+            self.assertIn("builtins.RuntimeError: failing on purpose", run.stderr)
+            self.assertEqual("failing: about to raise" in run.stderr, info, run.stderr)
 
     def test_plot(self) -> None:
         try:

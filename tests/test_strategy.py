@@ -1,4 +1,5 @@
-"""`Strategy` and `StrategyHost` on a client over StringTransport with a Clock."""
+"""`Strategy` and `StrategyHost` on a client over StringTransport with a Clock; loading a
+strategy and reading its ``--param NAME=VALUE`` parameters."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from twisted.trial import unittest
 from tests.test_client import FakeExchange, app, quotes
 from txsmarkets.client import BUY
 from txsmarkets.client.state import LiveOrder, MarketBook
-from txsmarkets.strategy import CallableStrategy, Strategy, StrategyError, StrategyHost, load_strategy
+from txsmarkets.strategy import (
+    CallableStrategy,
+    Strategy,
+    StrategyError,
+    StrategyHost,
+    load_strategy,
+    parse_params,
+)
 from txsmarkets.wire import seto_pb2
 
 
@@ -204,3 +212,26 @@ class LoadTests(unittest.SynchronousTestCase):
     def test_errors(self) -> None:
         for spec in ("nocolon", "no_such_module_here:x", "mystrategy_under_test:missing", "mystrategy_under_test:IMPORTS"):
             self.assertRaises(ValueError, load_strategy, spec)
+
+
+class ParseParamsTests(unittest.SynchronousTestCase):
+    def test_values(self) -> None:
+        """An int, else a finite float, else the text; stripped; a comma or an ``=`` after the
+        first is part of the value."""
+        self.assertEqual(
+            parse_params(["a=1", "b=x", " c = 0.5 ", "d=1,2", "e=-3", "f=nan", "g=inf", "h=x=y", "i=1e3"]),
+            {"a": 1, "b": "x", "c": 0.5, "d": "1,2", "e": -3, "f": "nan", "g": "inf", "h": "x=y", "i": 1000.0},
+        )
+        self.assertEqual(parse_params([]), {})
+
+    def test_errors_one_line(self) -> None:
+        for texts, said in (
+            (["a"], "a parameter is given as NAME=VALUE, not 'a'"),
+            (["=1"], "not '=1'"),
+            (["a= "], "not 'a= '"),
+            (["a=1", "a=2"], "the parameter 'a' is given twice"),
+        ):
+            with self.assertRaises(ValueError) as caught:
+                parse_params(texts)
+            self.assertIn(said, str(caught.exception))
+            self.assertEqual(len(str(caught.exception).splitlines()), 1)

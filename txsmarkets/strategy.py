@@ -19,14 +19,18 @@ What a strategy schedules or registers through `Strategy.call_later`, `Strategy.
 and `Strategy.add_handler` belongs to it and is undone when it stops, so nothing it set
 up outlives it or is set up twice. A hook that raises is logged with the strategy's name
 and the hook's; the host's ``on_error`` hears of it too (the daemon may stop for it).
+
+`parse_params` makes a strategy's ``params`` from ``NAME=VALUE`` texts, as the command
+lines take them (``--param size=20000``).
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -40,7 +44,16 @@ from txsmarkets.client.state import LiveOrder, MarketBook
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import SETO_NAMES
 
-__all__ = ["CallableStrategy", "Strategy", "StrategyError", "StrategyHost", "load_strategy"]
+__all__ = [
+    "CallableStrategy",
+    "Strategy",
+    "StrategyError",
+    "StrategyHost",
+    "load_strategy",
+    "param_value",
+    "parse_params",
+    "split_param",
+]
 
 _log = Logger()
 
@@ -214,6 +227,47 @@ def load_strategy(spec: str, params: dict[str, Any] | None = None) -> Strategy:
     if callable(found):
         return CallableStrategy(found, params)
     raise ValueError(f"{module_name} has no strategy class or callable {name!r}")
+
+
+def param_value(text: str) -> Any:
+    """A strategy parameter's value from its text (stripped): an int (``"3"``), else a
+    finite float (``"0.5"``), else the text itself (``"1,2"``, ``"nan"``, ``"fast"``)."""
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    # "nan" and "inf" stay words: a NaN would not compare, nor go into a JSON report.
+    return number if math.isfinite(number) else text
+
+
+def split_param(text: str, form: str = "NAME=VALUE") -> tuple[str, str]:
+    """``NAME=VALUE`` as (name, value text), both stripped, the value split at the first
+    ``=`` only. ValueError, one line showing ``form``, when there is no ``=``, no name or
+    no value."""
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or not value:
+        raise ValueError(f"a parameter is given as {form}, not {text!r}")
+    return name, value
+
+
+def parse_params(texts: Iterable[str]) -> dict[str, Any]:
+    """A strategy's ``params`` from ``NAME=VALUE`` texts, as ``--param`` gives them:
+    ``parse_params(["a=1", "b=x"]) == {"a": 1, "b": "x"}`` (values by `param_value`; a
+    comma is part of the value). ValueError, one line, for a text not of that form or a
+    name given twice."""
+    params: dict[str, Any] = {}
+    for text in texts:
+        name, value = split_param(text)
+        if name in params:
+            raise ValueError(f"the parameter {name!r} is given twice")
+        params[name] = param_value(value)
+    return params
 
 
 class StrategyHost:

@@ -3,7 +3,9 @@
 One backtest prints its report (text, or one JSON object with ``--json``); with
 ``--param`` a sweep runs every combination and prints them ranked by P&L (with
 ``--json``: one JSON object, ``{"runs": [report, ...]}``, best first). A run that cannot
-start exits with status 2 and one line saying why.
+start exits with status 2 and one line saying why. ``--log-level LEVEL`` (``-v``: info)
+writes the strategy's and txsmarkets' log to stderr (`txsmarkets.backtest.logs`); without
+it only critical events (a strategy's hook that raised) are written.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import json
 import sys
 from typing import Any, TextIO
 
+from twisted.internet.task import Clock
+
+from txsmarkets.backtest.logs import LEVELS, log_observer, logging_to
 from txsmarkets.backtest.progress import for_stream
 from txsmarkets.backtest.report import Report, money
 from txsmarkets.backtest.runner import run_backtest
@@ -41,6 +46,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dask", metavar="ADDRESS", help="run a sweep on this Dask scheduler")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE", help="draw prices, orders, fills and P&L to a PNG (needs matplotlib)")
+    p.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LEVELS,
+        help="write the strategy's and txsmarkets' log of this level and above to stderr (default critical)",
+    )
+    p.add_argument("-v", dest="log_level", action="store_const", const="info", help="the same as --log-level info")
     return p
 
 
@@ -55,9 +67,12 @@ def _ranking(reports: list[Report]) -> str:
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
-    """Run the command; returns the exit status."""
+    """Run the command, the report to ``out`` (stdout) and the log to stderr; returns the
+    exit status: 0, or 2 with one line on stderr when it cannot run."""
     out = out if out is not None else sys.stdout
+    err = sys.stderr
     args = parser().parse_args(argv)
+    level = args.log_level or "critical"
     try:
         params: dict[str, list[Any]] = {}
         for text in args.param:
@@ -76,27 +91,34 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         if len(combinations) > 1 or args.dask:
             if args.plot or args.journal:
                 raise ValueError("--plot and --journal are for one backtest, not a sweep")
-            reports = run_sweep(args.strategy, combinations, workers=args.workers, dask=args.dask, **options)
+            # The runs have no one clock: their lines carry the wall time. Worker processes
+            # forked from this one log here too; a Dask cluster's log on their machines.
+            with logging_to(log_observer(err, level, None)):
+                reports = run_sweep(args.strategy, combinations, workers=args.workers, dask=args.dask, **options)
             if args.json:
                 out.write(json.dumps({"runs": [r.to_dict() for r in rank(reports)]}) + "\n")
             else:
                 out.write(_ranking(reports) + "\n")
             return 0
-        progress = for_stream(sys.stderr, quiet=args.json)
-        report = run_backtest(
-            args.strategy,
-            params=combinations[0],
-            journal=args.journal,
-            progress=progress,
-            series=bool(args.plot),
-            **options,
-        )
+        # The progress bar would redraw over the log's lines.
+        progress = for_stream(err, quiet=args.json or args.log_level is not None)
+        clock = Clock()
+        with logging_to(log_observer(err, level, clock.seconds)):
+            report = run_backtest(
+                args.strategy,
+                params=combinations[0],
+                journal=args.journal,
+                progress=progress,
+                series=bool(args.plot),
+                clock=clock,
+                **options,
+            )
         if args.plot:
             from txsmarkets.backtest.plot import plot
 
             plot(report, args.plot)
     except (ValueError, OSError, RuntimeError, ImportError) as e:
-        sys.stderr.write(f"backtest: {e}\n")
+        err.write(f"backtest: {e}\n")
         return 2
     out.write((report.to_json() if args.json else report.text()) + "\n")
     return 0

@@ -28,6 +28,11 @@ def money(value: Decimal) -> str:
     return f"{whole}.{fraction.ljust(2, '0')}"
 
 
+def _counted(counts: dict[str, int]) -> str:
+    """Counts by name for the text report: ``"A 3, B 1"`` in the names' order, or ``"none"``."""
+    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "none"
+
+
 @dataclass(frozen=True)
 class MarketFigures:
     """One market's P&L: realised, marked to market, fills and volume traded."""
@@ -56,7 +61,10 @@ class Report:
     ``pnl`` is the total marked-to-market P&L and ``realised_pnl`` its realised part;
     ``markets`` each market's figures. ``max_drawdown`` is the deepest fall of the P&L
     curve from its peak; ``peak_exposure`` the trading controls' highest worst-case loss of
-    the account. ``refusals`` counts the creates the controls refused, by control.
+    the account. ``rejected`` counts the creates the exchange refused and ``rejections``
+    the same by reason (`txsmarkets.backtest.watch.rejection_reason`: the protocol's name,
+    ``ORDER_REJECTED_INSUFFICIENT_FUNDS``); ``refusals`` counts the creates our own trading
+    controls refused before sending them, by control (``max_order_quantity``).
     ``messages`` is what the client received; ``sim_seconds`` the virtual time run,
     ``wall_seconds`` what it took. ``fill_list`` holds every fill (not in the JSON but its
     count). ``errors`` counts the strategy's hooks that raised.
@@ -80,6 +88,7 @@ class Report:
     sim_seconds: float
     wall_seconds: float
     errors: int = 0
+    rejections: dict[str, int] = field(default_factory=dict)
     fill_list: list[Fill] = field(default_factory=list, repr=False, compare=False)
     series: Series | None = field(default=None, repr=False, compare=False)
 
@@ -105,6 +114,7 @@ class Report:
             "seed": self.seed,
             "orders": self.orders,
             "rejected": self.rejected,
+            "rejections": dict(sorted(self.rejections.items())),
             "fills": self.fills,
             "cancels": self.cancels,
             "refusals": dict(sorted(self.refusals.items())),
@@ -126,13 +136,13 @@ class Report:
 
     def text(self) -> str:
         """A summary for a terminal."""
-        refusals = ", ".join(f"{k} {v}" for k, v in sorted(self.refusals.items())) or "none"
         lines = [
             f"backtest of {self.strategy} on {self.source}" + (f" (seed {self.seed})" if self.seed is not None else ""),
             f"  params:        {self.params or '{}'}",
             f"  orders:        {self.orders} accepted, {self.rejected} rejected, {self.cancels} cancelled",
+            f"  rejections:    {_counted(self.rejections)}",
             f"  fills:         {self.fills}",
-            f"  refusals:      {refusals}",
+            f"  refusals:      {_counted(self.refusals)}",
             f"  P&L:           {money(self.pnl)} GBP marked to market ({money(self.realised_pnl)} realised)",
             f"  max drawdown:  {money(self.max_drawdown)} GBP",
             f"  peak exposure: {money(self.peak_exposure)} GBP",

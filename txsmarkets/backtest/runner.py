@@ -10,18 +10,21 @@ same inputs and seed give the same orders, fills, P&L and journal every time.
 from __future__ import annotations
 
 import configparser
+import math
 import os
 import pathlib
 import time
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
+
+from twisted.internet.task import Clock
 
 from txsmarkets.backtest.engine import PASSWORD, USERNAME, Drive, make_market
 from txsmarkets.backtest.report import MarketFigures, Report
 from txsmarkets.backtest.watch import Watcher
-from txsmarkets.client.controls import Controls
-from txsmarkets.exchange.catalogue import Catalogue, load_catalogue
+from txsmarkets.client.controls import Controls, InvalidControls
+from txsmarkets.exchange.catalogue import Catalogue, CatalogueError, load_catalogue
 from txsmarkets.exchange.recorded import read_recorded, recorded_files
 from txsmarkets.persistence.journal import Journal
 from txsmarkets.strategy import Strategy, StrategyError, StrategyHost, load_strategy
@@ -52,18 +55,26 @@ class Progress(Protocol):
 def load_controls(source: Controls | Mapping[str, Any] | str | os.PathLike[str] | None) -> Controls | None:
     """Trading controls from ``source``: a `Controls`, keyword limits (a dict), or the path
     of a config file whose ``[controls]`` section holds them as the daemon reads them
-    (dashed keys). BacktestError for a file without the section; `InvalidControls` for a
-    bad limit."""
+    (dashed keys). BacktestError, one line naming the file, for a file that cannot be read,
+    is no INI file, has no such section or holds an unknown or bad limit; `InvalidControls`
+    for a bad keyword limit."""
     if source is None or isinstance(source, Controls):
         return source
     if isinstance(source, Mapping):
         return Controls(**source)
     parser = configparser.ConfigParser()
-    if not parser.read(source):
-        raise BacktestError(f"cannot read the controls file {str(source)!r}")
-    if not parser.has_section("controls"):
-        raise BacktestError(f"{str(source)!r} has no [controls] section")
-    return Controls.from_config(parser["controls"])
+    try:
+        if not parser.read(source):
+            raise BacktestError(f"cannot read the controls file {str(source)!r}")
+        if not parser.has_section("controls"):
+            raise BacktestError(f"{str(source)!r} has no [controls] section")
+        return Controls.from_config(parser["controls"])
+    except InvalidControls as e:
+        raise BacktestError(f"the controls file {str(source)!r}: {e}") from None
+    except (configparser.Error, UnicodeDecodeError) as e:
+        # configparser's messages run over several lines (the file, the line, its text).
+        reason = str(e).splitlines()[0]
+        raise BacktestError(f"the controls file {str(source)!r} is not a valid INI file: {reason}") from None
 
 
 def _strategy(strategy: str | type[Strategy] | Strategy, params: dict[str, Any]) -> tuple[Strategy, str]:
@@ -74,6 +85,16 @@ def _strategy(strategy: str | type[Strategy] | Strategy, params: dict[str, Any])
     if params:
         strategy.params.update(params)
     return strategy, f"{type(strategy).__module__}:{type(strategy).__qualname__}"
+
+
+def _pounds(balance: Decimal | str) -> Decimal:
+    """``balance`` as Decimal pounds when it is text; BacktestError when it is no number."""
+    if not isinstance(balance, str):
+        return balance
+    try:
+        return Decimal(balance.strip())
+    except InvalidOperation:
+        raise BacktestError(f"a balance is a number of pounds, not {balance!r}") from None
 
 
 def _count_records(path: str | os.PathLike[str]) -> int:
@@ -100,6 +121,7 @@ def run_backtest(
     progress: Progress | None = None,
     series: bool = False,
     exchange_options: dict[str, Any] | None = None,
+    clock: Clock | None = None,
 ) -> Report:
     """Run ``strategy`` against a market and return its `Report`.
 
@@ -114,17 +136,26 @@ def run_backtest(
     them the exposure is still followed, by controls that limit nothing. ``journal``: a
     folder for the session journal (its times are virtual). ``balance``: the account's
     pounds. ``progress`` hears how far it is; ``series`` keeps what a plot needs.
+    ``clock``: the virtual clock to run on, a new `Clock` (at 0) by default; give one to
+    read the virtual time while the backtest runs (the command line stamps its log with it).
 
-    Raises BacktestError when there is no market to run on, and what loading the strategy,
-    catalogue, recording or controls raises.
+    Raises BacktestError when there is no market to run on, for a bad duration, balance,
+    catalogue or controls file, and what loading the strategy or recording raises.
     """
     wall = time.perf_counter()
     params = dict(params or {})
     if not simulate and replay is None:
         raise BacktestError("a backtest needs a market: simulate=True or replay=...")
+    if duration is not None and not 0 <= duration < math.inf:
+        # NaN or infinity would never end: the clock never passes them.
+        raise BacktestError(f"a duration is a finite number of virtual seconds, 0 or more, not {duration}")
+    balance = _pounds(balance)
     loaded, name = _strategy(strategy, params)
     if isinstance(catalogue, (str, os.PathLike)):
-        catalogue = load_catalogue(pathlib.Path(catalogue))
+        try:
+            catalogue = load_catalogue(pathlib.Path(catalogue))
+        except CatalogueError as e:
+            raise BacktestError(str(e)) from None
     records: Records | None = None
     total_records = 0
     source = "simulation" if simulate else ""
@@ -143,7 +174,13 @@ def run_backtest(
         seed = 0
     limits = load_controls(controls)
     exchange = make_market(
-        catalogue, simulate=simulate, seed=seed, records=records, balance=balance, exchange_options=exchange_options
+        catalogue,
+        simulate=simulate,
+        seed=seed,
+        records=records,
+        balance=balance,
+        clock=clock,
+        exchange_options=exchange_options,
     )
     clock = exchange.clock
     client = exchange.client(USERNAME, PASSWORD)
@@ -217,6 +254,7 @@ def run_backtest(
         seed=seed if simulate else None,
         orders=watcher.orders,
         rejected=watcher.rejected,
+        rejections=dict(watcher.rejections),
         fills=len(watcher.fills),
         cancels=watcher.cancels,
         refusals=dict(controls_used.refusals) if controls_used is not None else {},

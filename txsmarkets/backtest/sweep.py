@@ -20,27 +20,21 @@ from typing import Any
 
 from txsmarkets.backtest.report import Report
 from txsmarkets.backtest.runner import run_backtest
+from txsmarkets.strategy import param_value, split_param
 
 __all__ = ["grid", "parse_param", "rank", "run_sweep"]
 
 
-def _value(text: str) -> Any:
-    """A parameter's value from the command line: an int, else a float, else the text."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def parse_param(text: str) -> tuple[str, list[Any]]:
-    """``NAME=V1,V2,...`` as (name, values); ValueError when it is not of that form."""
-    name, sep, values = text.partition("=")
-    name = name.strip()
-    if not sep or not name or not values.strip():
-        raise ValueError(f"a parameter is given as NAME=V1,V2,..., not {text!r}")
-    return name, [_value(v.strip()) for v in values.split(",") if v.strip()]
+    """``NAME=V1,V2,...`` as (name, values), each value read by
+    `txsmarkets.strategy.param_value` as `txsmarkets.strategy.parse_params` reads a single
+    value; ValueError when it is not of that form or gives no value."""
+    form = "NAME=V1,V2,..."
+    name, values = split_param(text, form)
+    parsed = [param_value(v) for v in values.split(",") if v.strip()]
+    if not parsed:
+        raise ValueError(f"a parameter is given as {form}, not {text!r}")
+    return name, parsed
 
 
 def grid(params: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:

@@ -1,14 +1,16 @@
 """`Watcher`: what a backtest counts from the messages its client receives.
 
 It hears the client as a strategy does (handlers on the client), so it counts what the
-account was told: orders accepted and rejected, fills, cancels, the books' marks and the
-markets' ends. From those it keeps the `Positions` (P&L per market), the P&L curve's peak
-and deepest drawdown, and the peak exposure (the trading controls' worst-case loss of the
-account). With ``series`` it also keeps what `txsmarkets.backtest.plot` draws.
+account was told: orders accepted and rejected (by reason), fills, cancels, the books'
+marks and the markets' ends. From those it keeps the `Positions` (P&L per market), the
+P&L curve's peak and deepest drawdown, and the peak exposure (the trading controls'
+worst-case loss of the account). With ``series`` it also keeps what
+`txsmarkets.backtest.plot` draws.
 """
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
@@ -17,12 +19,23 @@ from txsmarkets.backtest.ledger import Positions
 from txsmarkets.client import StreamingAPIClient
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["Fill", "Series", "Watcher"]
+__all__ = ["Fill", "Series", "Watcher", "rejection_reason"]
 
 _ZERO = Decimal(0)
 _TWO = Decimal(2)
 _SETTLED = seto_pb2.MARKET_STATE_SETTLED
 _VOIDED = seto_pb2.MARKET_STATE_VOIDED
+
+
+def rejection_reason(message: seto_pb2.Payload) -> str:
+    """Why an ``order_rejected`` or ``order_invalid`` refused an order, by the protocol's
+    name: ``ORDER_REJECTED_INSUFFICIENT_FUNDS``; an order_invalid's reasons joined by
+    ``+`` (``ORDER_INVALID_INVALID_PRICE+ORDER_INVALID_INVALID_QUANTITY``), so that each
+    answer counts once."""
+    if message.type == seto_pb2.PAYLOAD_ORDER_INVALID:
+        names = [seto_pb2.OrderInvalidReason.Name(r) for r in message.order_invalid.reasons]
+        return "+".join(names) or "ORDER_INVALID"
+    return seto_pb2.OrderRejectedReason.Name(message.order_rejected.reason)
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,8 @@ class Watcher:
         self.winners = winners
         self.orders = 0
         self.rejected = 0
+        #: Rejections by reason (`rejection_reason`).
+        self.rejections: collections.Counter[str] = collections.Counter()
         self.cancels = 0
         self.messages = 0
         self.fills: list[Fill] = []
@@ -107,6 +122,7 @@ class Watcher:
 
     def _rejected(self, message: seto_pb2.Payload) -> None:
         self.rejected += 1
+        self.rejections[rejection_reason(message)] += 1
 
     def _cancelled(self, message: seto_pb2.Payload) -> None:
         self.cancels += 1

@@ -24,7 +24,7 @@ from txsmarkets.persistence.state import StateDirectory, StateError
 from txsmarkets.client.controls import Controls, InvalidControls
 from txsmarkets.daemon.service import EXIT_STATUSES, SmarketsService, exit_with_status, install_signal_handlers
 from txsmarkets.process import unknown, usage_error_line
-from txsmarkets.strategy import load_strategy
+from txsmarkets.strategy import load_strategy, parse_params
 
 #: Options whose value is a path: in a config file, relative to that file.
 _PATH_KEYS = frozenset({"password-file", "token-file", "ca-file", "state-dir", "record"})
@@ -88,6 +88,7 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()
         self["subscribe"] = []
+        self["param"] = []
         self._given: set[str] = set()
         #: What the config file set.
         self._from_file: set[str] = set()
@@ -109,6 +110,10 @@ class Options(usage.Options):
         except ValueError:
             raise SetupError(f"--subscribe takes a market id, not {market_id!r}") from None
 
+    def opt_param(self, text: str) -> None:
+        """A strategy parameter, NAME=VALUE (repeatable), read as the backtest reads it."""
+        self["param"].append(text)
+
     def __setitem__(self, key: str, value: Any) -> None:
         # Remember what the command line set, so that a config file does not override it.
         if hasattr(self, "_given"):
@@ -127,9 +132,13 @@ class Options(usage.Options):
                 raise SetupError(f"config file {self['config']!r} has no [smarkets] section")
             items = config.items("smarkets")
             controls = config["controls"] if config.has_section("controls") else None
+            params = [f"{name}={value}" for name, value in config.items("params")] if config.has_section("params") else []
         except (Error, configparser.Error, ValueError, OSError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise SetupError(f"config file {self['config']!r} is not a valid INI file: {reason}") from None
+        # The command line's --param go after the file's: of a name given in both, it wins.
+        given = {text.partition("=")[0].strip() for text in self["param"]}
+        self["param"][:0] = [text for text in params if text.partition("=")[0].strip() not in given]
         if controls is not None:
             try:
                 self["controls"] = Controls.from_config(controls)
@@ -196,10 +205,16 @@ class Options(usage.Options):
         if self["config"]:
             self._from_config()
         self._numbers()
+        try:
+            params = parse_params(self["param"])
+        except ValueError as e:
+            raise SetupError(f"--param: {e}") from None
+        if params and not (self["strategy"] or self["demo"]):
+            raise SetupError("--param sets the parameters of a --strategy: give one")
         if self["strategy"]:
             try:
                 # Loaded here, once for the process: a typo fails before anything connects.
-                self["strategy"] = load_strategy(self["strategy"])
+                self["strategy"] = load_strategy(self["strategy"], params)
             except ValueError as e:
                 raise SetupError(str(e)) from None
         if self["state-dir"]:
@@ -221,7 +236,7 @@ class Options(usage.Options):
             if not self["subscribe"]:
                 self["subscribe"] = [1, 2]
             if not self["strategy"]:
-                self["strategy"] = DemoStrategy()
+                self["strategy"] = DemoStrategy(params)
             if "status-interval" not in self._given | self._from_file:
                 self["status-interval"] = min(self["status-interval"], 10.0)
             return

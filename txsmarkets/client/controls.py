@@ -20,9 +20,10 @@ brings the answer.
 
 The controls follow the account as the exchange reports it: the client hands them each
 account message as it takes it into ``client.account``, before any handler sees it, so an
-order placed and answered on any session of this client counts. The account limit also
-holds against the exposure the exchange last reported (``client.account.exposure``) and
-what our count added since.
+order placed and answered on any session of this client counts. Attached before the
+login, they have the client learn the account's history before the first create
+(`txsmarkets.client.catchup`). The account limit also holds against the exposure the
+exchange last reported (``client.account.exposure``) and what our count added since.
 """
 
 from __future__ import annotations
@@ -168,6 +169,9 @@ class Controls(Ledger):
             raise RuntimeError("these controls already follow another client")
         self.client = client
         self._seconds = client.clock.seconds
+        session: Any = getattr(client, "session", None)
+        if hasattr(session, "account_history"):
+            session.account_history = True  # know the account before the first create
         client.logged_in.add(self._logged_in)
         # Orders it already holds count from now (see `adopt` after a restore).
         self.adopt(client.account.orders.values())

@@ -245,3 +245,40 @@ class ExchangeRestartTests(DaemonTestCase):
         self.assertNothingSentAfterLogout()
         exchange.send_signal(signal.SIGTERM)
         await self.exit_status(exchange)
+
+
+class StartsKnowingTheAccountTests(DaemonTestCase):
+    """Issue 22: with no state folder, the daemon learns what the account already holds
+    before its strategy's first create, and the account limit holds against it."""
+
+    timeout = 120
+
+    @inline
+    async def test_account_limit_counts_orders_placed_before_the_start(self) -> None:
+        reactor = global_reactor()
+        exchange = await start_exchange(reactor)
+        self.addCleanup(exchange.stop)
+        demo = exchange.engine.accounts.by_username("demo")
+        # Another client of the same account stakes £20 on each of two contracts: £40.
+        other = await connect(SessionSettings("demo", "demo", host="127.0.0.1", port=exchange.port, ssl=False), reactor)
+        self.addCleanup(close_client, other)
+        for contract in (11, 12):
+            await other.create_order(1, contract, seto_pb2.SIDE_BUY, 5000, 400000)
+        config = self.folder / "daemon.conf"
+        config.write_text("[smarkets]\ncancel-on-exit = no\n\n[controls]\nmax-account-exposure = 30.00\n")
+        # Placer creates two buys of £2 each at its start, right after the login.
+        process = self.spawn(
+            *self.daemon_args(exchange.port, "--config", str(config), "--strategy", "teststrategies:Placer"),
+            env={"ORDERS": "2"},
+        )
+        await until(
+            lambda: "refused=2" in self.output(process) or any(line.startswith("accepted") for line in self.recorded()),
+            "the strategy's two creates to be refused or answered",
+        )
+        output = self.output(process)
+        self.assertNotIn("accepted", " ".join(self.recorded()))
+        self.assertEqual(len(demo.orders), 2)
+        self.assertEqual(output.count("order refused (max_account_exposure"), 2, output)
+        self.assertIn("caught up with the account's history: 2 live orders", output)
+        self.assertEqual(await self.stop(process), 0)
+        self.assertEqual(len(demo.orders), 2)

@@ -352,6 +352,10 @@ class StrategyHost:
                 # Never out of the signal: the login itself must go on.
                 _log.failure("the host's login step raised")
         strategy = self.strategy
+        if self.client.catch_up.pending:
+            # The account's history reaches no handler: the orders it brings are the
+            # strategy's to hear of from their next change, once it is in.
+            self.client.catch_up.wait(self._orders_known).addErrback(lambda f: None)
         if not self.started:
             self.started = True
             for market_id in strategy.markets:
@@ -359,6 +363,10 @@ class StrategyHost:
                     self.client.subscribe(market_id).addErrback(self._subscribe_failed, market_id)
             self._call("start", strategy.start)
         self._call("on_login", strategy.on_login, resumed)
+
+    def _orders_known(self) -> Deferred[None]:
+        self._orders.update(self.client.account.orders)
+        return succeed(None)
 
     def _subscribe_failed(self, failure: Failure, market_id: int) -> None:
         _log.warn("subscribing to {market} failed: {error}", market=market_id, error=failure.getErrorMessage())

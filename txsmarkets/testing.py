@@ -318,8 +318,9 @@ class ScriptedExchange:
     ``settings`` go to `SessionSettings`; the session and client are ``session`` and
     ``client``, on ``clock``. `connect` hands the client a new connection (it sends its
     login); `sent` returns what it wrote; `send` writes a payload to it, numbered by the
-    exchange's own count unless ``seq`` is given; `login` answers the login; ``received``
-    lists what reached the client's handlers.
+    exchange's own count unless ``seq`` is given; `login` answers the login (and the ping
+    of a client catching up with its account: this exchange holds no history);
+    ``received`` lists what reached the client's handlers.
     """
 
     def __init__(self, framing: str = "uleb128", **settings: Any) -> None:
@@ -350,6 +351,9 @@ class ScriptedExchange:
         """Everything the client wrote since the last call, decoded."""
         data = self.transport.value()
         self.transport.clear()
+        return self._decode(data)
+
+    def _decode(self, data: bytes) -> list[seto_pb2.Payload]:
         if self.framing == "int32":
             out = []
             while data:
@@ -368,13 +372,14 @@ class ScriptedExchange:
             seq = self.seq
             self.seq += 1
         payload.eto_payload.seq = seq
-        data = payload.SerializeToString()
+        self.proto.dataReceived(self._frame(payload.SerializeToString()))
+
+    def _frame(self, data: bytes) -> bytes:
         if self.framing == "int32":
-            self.proto.dataReceived(len(data).to_bytes(4, "big") + data)
-        else:
-            frame = bytearray()
-            frame_encode(frame, data)
-            self.proto.dataReceived(bytes(frame))
+            return len(data).to_bytes(4, "big") + data
+        frame = bytearray()
+        frame_encode(frame, data)
+        return bytes(frame)
 
     def send_eto(self, kind: int, seq: int | None = None, **fields: Any) -> None:
         """Write a session message of eto type ``kind`` (``fields`` as for `eto_message`)."""
@@ -387,7 +392,20 @@ class ScriptedExchange:
         response = eto_pb2.LoginResponse(session=session_id)
         response.reset = reset if reset is not None else login.eto_payload.seq + 1
         self.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=response)
+        if self.client.catch_up.pending:
+            self._end_account_stream()
         return login
+
+    def _end_account_stream(self) -> None:
+        """Answer the ping that the client, catching up with its account, sent first after
+        the login: the account stream has nothing more. What it wrote after the ping stays
+        for `sent`."""
+        frames = self._decode(self.transport.value())
+        if not frames or frames[0].eto_payload.type != eto_pb2.PAYLOAD_PING:
+            return
+        self.transport.clear()
+        self.transport.write(b"".join(self._frame(payload.SerializeToString()) for payload in frames[1:]))
+        self.send_eto(eto_pb2.PAYLOAD_PONG)
 
     def logout(self, reason: int) -> None:
         """Send ``eto.logout`` with ``reason`` and close the connection."""

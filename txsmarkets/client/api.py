@@ -17,6 +17,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from txsmarkets.client.answers import ANSWERS
+from txsmarkets.client.catchup import AccountCatchUp
 from txsmarkets.client.handlers import HandlerRegistry, handler_failed
 from txsmarkets.client.lifecycle import SessionState
 from txsmarkets.client.orders import GOOD_TIL_CANCELLED, OrderCreate
@@ -90,12 +91,15 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
     - ``controls``: the trading controls checked before each create, or None;
       ``orders_refused``: why orders are refused (`refuse_orders`), or None; ``throttle``:
       the `TokenBucket` pacing requests to the exchange's announced rate.
+    - ``catch_up``: an `AccountCatchUp`: whether creates wait for the account's history
+      (``pending``), and whether the history came whole (``complete``).
 
     The views are up to date before the handlers of the message that changed them run.
     """
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.catch_up = AccountCatchUp(self)
         HandlerRegistry.__init__(self)
         self._creates: dict[int, seto_pb2.OrderCreate] = {}
         # The outseq when we last served a replay on this connection.
@@ -135,6 +139,7 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
         # A client of no session has no routes to build: its handlers wait in `callbacks`.
         if isinstance(self.session, Session):
             HandlerRegistry._build_routes(self)
+            self.catch_up.quieten(self._routes, self._internal)
 
     # -- session ---------------------------------------------------------------------------
 
@@ -290,17 +295,21 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
         handlers, after the resume: do not send it again) or `RequestTimeout`; at once, with
         nothing stamped or sent, with `OrderRefused` when the trading controls refuse it
         (``force=True`` skips all but the kill switch), `SessionClosed` after
-        `refuse_orders` or our logout, `ConnectionError` while not logged in.
+        `refuse_orders` or our logout, `ConnectionError` while not logged in. While the
+        client catches up with its account (``catch_up.pending``), the order waits, and is
+        checked and sent once the account is in.
         """
         refused = self.orders_refused
         if refused is not None:
             return fail(SessionClosed(refused))
+        if not self.session.connected:
+            return fail(self._not_logged_in())
+        if self.catch_up.pending:
+            return self.catch_up.wait(partial(self.order, order, force))
         payload = order.to_payload()
         controls = self._controls
         if controls is None:
             return self._request(payload, _order_key)
-        if not self.session.connected:
-            return fail(self._not_logged_in())
         # (checked as given: the payload has already vetted its values)
         entry = controls.check(order, force)
         if isinstance(entry, Exception):
@@ -380,8 +389,13 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
         of payout. With trading controls, one that raises risk is checked as a create of the
         new order less the original (errbacks at once with `OrderRefused`, nothing sent);
         ``force=True`` skips every control but the kill switch. Errbacks with
-        `RequestRejected` when the exchange refuses it, or as every request.
+        `RequestRejected` when the exchange refuses it, or as every request. It waits
+        while the client catches up with its account, as `order` does.
         """
+        if not self.session.connected:
+            return fail(self._not_logged_in())
+        if self.catch_up.pending:
+            return self.catch_up.wait(partial(self.cancel_replace, order_id, price, quantity, force))
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE)
         replace = payload.order_cancel_replace
         replace.orig_order_id = order_id
@@ -391,8 +405,6 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
         controls = self._controls
         if controls is None:
             return self._request(payload, key)
-        if not self.session.connected:
-            return fail(self._not_logged_in())
         entry = controls.check_replace(replace, force)
         if entry is None:
             return self._request(payload, key)
@@ -482,6 +494,8 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
 
     def _logged_in(self, payload: seto_pb2.Payload, resumed: bool) -> None:
         self._replayed_upto = None
+        # First, so that the mark of the account stream's end goes before any request.
+        self.catch_up.logged_in(resumed)
         # A reconnect: quotes may have moved while we were away, so ask for them afresh.
         for market_id in sorted(self.subscriptions):
             self.session.send(self._subscribe_payload(market_id))
@@ -503,6 +517,7 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
             error = SessionClosed("the session has ended")
         self._pending.fail_all(error)
         self._creates.clear()
+        self.catch_up.disconnected()
         pings, self._pings = self._pings, []
         for _, _, d in pings:
             d.errback(ConnectionLost(reason))

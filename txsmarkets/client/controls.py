@@ -20,7 +20,10 @@ brings the answer.
 
 The controls follow the account as the exchange reports it: the client hands them each
 account message as it takes it into ``client.account``, before any handler sees it, so an
-order placed and answered on any session of this client counts.
+order placed and answered on any session of this client counts. Attached before the
+login, they have the client learn the account's history before the first create
+(`txsmarkets.client.catchup`). The account limit also holds against the exposure the
+exchange last reported (``client.account.exposure``) and what our count added since.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from twisted.logger import Logger
 
-from txsmarkets.client.exposure import FULL, CountedOrder, Ledger, MarketExposure, pounds
+from txsmarkets.client.exposure import FULL, CountedOrder, Ledger, MarketExposure, loss_units, pounds
 from txsmarkets.client.limits import LIMITS, InvalidControls, check_limit, read_section
 from txsmarkets.exceptions import OrderRefused
 from txsmarkets.odds import VALID_PRICES, next_tick, previous_tick
@@ -129,6 +132,10 @@ class Controls(Ledger):
         self._window: float | None = values["duplicate_window"]
         self._loss_limit: int | None = values["loss_limit"]
         self._exposure = any(values[name] is not None for name in ("max_contract_exposure", "max_market_exposure", "max_account_exposure"))
+        # The exposure the exchange last reported (pounds), it in units, and our own
+        # figure when it came.
+        self._reported: Decimal | None = None
+        self._reported_units = self._reported_at = 0
         # Whether any check runs at all (the kill switch aside).
         self._any = self.tick_ladder or any(value is not None for value in values.values())
         self.client: StreamingAPIClient | None = None
@@ -171,6 +178,9 @@ class Controls(Ledger):
             raise RuntimeError("these controls already follow another client")
         self.client = client
         self._seconds = client.clock.seconds
+        session: Any = getattr(client, "session", None)
+        if hasattr(session, "account_history"):
+            session.account_history = True  # know the account before the first create
         client.logged_in.add(self._logged_in)
         # Orders it already holds count from now (see `adopt` after a restore).
         self.adopt(client.account.orders.values())
@@ -328,12 +338,11 @@ class Controls(Ledger):
                         if limit is not None and worst > limit:
                             delta[contract_id] = before
                             return self._refuse("max_market_exposure", pounds(limit), pounds(worst), create)
-                        limit = self._max_account
-                        if limit is not None:
-                            total = self._total - market.worst + worst
-                            if total > limit:
+                        if self._max_account is not None:
+                            refused = self._check_account(self._total - market.worst + worst, create)
+                            if refused is not None:
                                 delta[contract_id] = before
-                                return self._refuse("max_account_exposure", pounds(limit), pounds(total), create)
+                                return refused
         self.passed += 1
         if market is None:
             market = self._markets[market_id] = MarketExposure()
@@ -409,11 +418,27 @@ class Controls(Ledger):
             limit = self._max_market
             if limit is not None and worst > limit:
                 return self._refuse("max_market_exposure", pounds(limit), pounds(worst), create)
-            total = self._total - market.worst + worst
-            limit = self._max_account
-            if limit is not None and total > limit:
-                return self._refuse("max_account_exposure", pounds(limit), pounds(total), create)
+            if self._max_account is not None:
+                return self._check_account(self._total - market.worst + worst, create)
         return None
+
+    def _check_account(self, total: int, create: Any) -> OrderRefused | None:
+        """The account limit for a create that makes our worst case ``total``: it holds
+        against that, and against the exposure the exchange last reported plus what our
+        own figure has grown by since (it may count what ours lacks: orders from before a
+        history cut short, or more than we do). The refusal if either is over, or None."""
+        limit = self._max_account
+        assert limit is not None
+        reported = self.client.account.exposure if self.client is not None else None
+        if reported is not self._reported:
+            # A new report (converted once: it changes far less often than we check).
+            self._reported, self._reported_at = reported, self._total
+            self._reported_units = 0 if reported is None else loss_units(reported)
+        figure = total if reported is None else max(total, self._reported_units + total - self._reported_at)
+        if figure <= limit:
+            return None
+        detail = "" if figure == total else f"the exchange reports {pounds(self._reported_units)} of exposure"
+        return self._refuse("max_account_exposure", pounds(limit), pounds(figure), create, detail)
 
     def check_replace(self, replace: seto_pb2.OrderCancelReplace, force: bool = False) -> OrderRefused | CountedOrder | None:
         """Check a cancel-replace as the create of its new order less the original it
@@ -583,27 +608,7 @@ class Controls(Ledger):
             )
         self.halted = None
 
-    # -- what the controls count -----------------------------------------------------------
-
-    @property
-    def account_exposure(self) -> Decimal:
-        """The account's worst-case loss in pounds, fills, live and in-flight orders."""
-        return pounds(self._total)
-
-    def market_exposure(self, market_id: int) -> Decimal:
-        """One market's worst-case loss in pounds."""
-        market = self._markets.get(market_id)
-        return pounds(market.worst if market is not None else 0)
-
-    def contract_exposure(self, market_id: int, contract_id: int) -> Decimal:
-        """One contract's worst-case loss, on its own, in pounds."""
-        market = self._markets.get(market_id)
-        return pounds(market.contract_worst(contract_id) if market is not None else 0)
-
-    @property
-    def live_orders(self) -> int:
-        """Orders counted: live, in flight and waiting to be sent."""
-        return self._orders
+    # -- what the controls count (their figures are `Ledger`'s) ------------------------------
 
     def status(self) -> dict[str, Any]:
         """The figures for a status line."""

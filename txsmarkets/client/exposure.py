@@ -6,7 +6,7 @@ pounds (`Decimal`) only at the edges (limits given, figures shown).
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,7 +15,7 @@ from twisted.python.failure import Failure
 
 from txsmarkets.wire import eto_pb2, seto_pb2
 
-__all__ = ["FULL", "UNITS", "CountedOrder", "Ledger", "MarketExposure", "liability_units", "pounds"]
+__all__ = ["FULL", "UNITS", "CountedOrder", "Ledger", "MarketExposure", "liability_units", "loss_units", "pounds"]
 
 _log = Logger()
 _BUY = seto_pb2.SIDE_BUY
@@ -34,6 +34,13 @@ FULL = 10000
 def pounds(units: int) -> Decimal:
     """``units`` of price x quantity as pounds, exactly (from a string: exact at any size)."""
     return Decimal(f"{units}E-8")
+
+
+def loss_units(loss: Decimal) -> int:
+    """A loss in pounds (an exposure the exchange reported: a wire double taken as the
+    `Decimal` it stood for, see `txsmarkets.client.state`) as whole units; either sign
+    is the same loss, and a fraction of a unit counts whole: never less than reported."""
+    return int((abs(loss) * UNITS).to_integral_value(rounding=ROUND_CEILING))
 
 
 def liability_units(buy: bool, price: int, quantity: int) -> int:
@@ -217,6 +224,28 @@ class Ledger:
         if market is None:
             market = self._markets[market_id] = MarketExposure()
         return market
+
+    # -- what they count, in pounds -----------------------------------------------------------
+
+    @property
+    def account_exposure(self) -> Decimal:
+        """The account's worst-case loss in pounds, fills, live and in-flight orders."""
+        return pounds(self._total)
+
+    def market_exposure(self, market_id: int) -> Decimal:
+        """One market's worst-case loss in pounds."""
+        market = self._markets.get(market_id)
+        return pounds(market.worst if market is not None else 0)
+
+    def contract_exposure(self, market_id: int, contract_id: int) -> Decimal:
+        """One contract's worst-case loss, on its own, in pounds."""
+        market = self._markets.get(market_id)
+        return pounds(market.contract_worst(contract_id) if market is not None else 0)
+
+    @property
+    def live_orders(self) -> int:
+        """Orders counted: live, in flight and waiting to be sent."""
+        return self._orders
 
     # -- across a restart --------------------------------------------------------------------
 

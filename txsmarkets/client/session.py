@@ -77,6 +77,10 @@ class Session:
         self.sequence.restore(inseq, outseq)
         #: The ``account_sequence_64`` of the last account message seen.
         self.account_sequence = account_sequence or 0
+        #: Whether a login that has seen no account message asks for the account's history
+        #: (``account_sequence_64`` 0: every account message from the first). Set by trading
+        #: controls, which must not start blind; see `txsmarkets.client.catchup`.
+        self.account_history = False
         #: The session id the exchange gave at the last login, or None before one.
         self.session_id: str | None = None
         self._last_session_id: str | None = None
@@ -280,7 +284,9 @@ class Session:
                 login.username = settings.username
             if settings.password is not None:
                 login.password = settings.password
-        if self.account_sequence:
+        if self.account_sequence or self.account_history:
+            # The last account message seen: the exchange sends those after it again, all
+            # of them when it is 0 (none seen yet).
             login.account_sequence_64 = self.account_sequence
         return payload
 

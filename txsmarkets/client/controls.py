@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from twisted.logger import Logger
 
+from txsmarkets.client.halting import HaltNotices
 from txsmarkets.client.exposure import FULL, CountedOrder, Ledger, MarketExposure, loss_units, pounds
 from txsmarkets.client.limits import LIMITS, InvalidControls, check_limit, read_section
 from txsmarkets.exceptions import OrderRefused
@@ -58,10 +59,6 @@ _RECENT_FLOOR = 1024
 # What a market the controls have counted nothing on looks like, for checking its first
 # create (never changed: the market's own is made once the create passes).
 _NOTHING = MarketExposure()
-
-
-#: Seconds between the lines that count creates refused while halted.
-_HALTED_SUMMARY_INTERVAL = 60.0
 
 
 def _no_clock() -> float:
@@ -144,11 +141,8 @@ class Controls(Ledger):
         self.forced = 0
         self.refusals: collections.Counter[str] = collections.Counter()
         self.halted: str | None = None
-        #: How trading resumes after a halt, as the halt's log line and its refusals say.
-        self.resume_hint = "reset() resumes trading"
-        self._halted_refusals = 0
-        # (when, how many refusals) at the last line about refusals while halted.
-        self._halted_logged = (0.0, 0)
+        #: What the operator is told of a halt (its ``resume_hint`` says how to resume).
+        self.halt_notices = HaltNotices()
         Ledger.__init__(self)
         self._marks_quotes = self._loss_limit is not None
         self._loss2 = 0  # twice the marked loss, the sum of the markets'
@@ -213,22 +207,6 @@ class Controls(Ledger):
         )
         return error
 
-    def _refuse_halted(self, create: Any) -> OrderRefused:
-        # Logged in full once a halt; then, while a strategy keeps trying, a line a minute
-        # that counts them (a line each was hundreds a second).
-        self.refusals["kill_switch"] += 1
-        error = OrderRefused("kill_switch", None, self.halted, f"trading is halted ({self.halted}); {self.resume_hint}")
-        self._halted_refusals += 1
-        now = self._seconds()
-        if self._halted_refusals == 1:
-            self._halted_logged = (now, 1)
-            _log.warn("order refused: {error} (further refusals while halted: a line a minute)", error=str(error))
-        elif now - self._halted_logged[0] >= _HALTED_SUMMARY_INTERVAL:
-            since = self._halted_refusals - self._halted_logged[1]
-            self._halted_logged = (now, self._halted_refusals)
-            _log.warn("{n} more creates refused while halted ({reason})", n=since, reason=self.halted)
-        return error
-
     def _forced(self, what: str, create: Any) -> None:
         self.forced += 1
         _log.warn(
@@ -248,7 +226,8 @@ class Controls(Ledger):
         # One straight pass over plain ints and locals: this runs for every create (see
         # bench/roundtrip.py, controls_share_of_pipelined_order).
         if self.halted is not None:
-            return self._refuse_halted(create)
+            self.refusals["kill_switch"] += 1
+            return self.halt_notices.refusal(self.halted, self._seconds())
         market_id = create.market_id
         contract_id = create.contract_id
         price = create.price
@@ -465,7 +444,8 @@ class Controls(Ledger):
             return None
         create = _Replace(orig.market_id, orig.contract_id, _BUY if orig.buy else _SELL, price, quantity)
         if self.halted is not None:
-            return self._refuse_halted(create)
+            self.refusals["kill_switch"] += 1
+            return self.halt_notices.refusal(self.halted, self._seconds())
         buy = orig.buy
         units = price * quantity if buy else (FULL - price) * quantity
         excess = units - orig.units
@@ -569,17 +549,13 @@ class Controls(Ledger):
 
         Returns the ``cancel_all`` Deferred (None when not attached, or not logged in, when
         the exchange's own cancel-on-disconnect setting is what applies)."""
-        first = self.halted is None
+        if self.halted is None:
+            self.halt_notices.halted(reason)
         self.halted = reason
-        if first:
-            self._halted_refusals = 0
-            _log.error("trading halted: {reason}; {hint}", reason=reason, hint=self.resume_hint)
         client = self.client
         if client is None or not client.session.connected:
             return None
-        d = client.cancel_all()
-        d.addErrback(lambda f: _log.failure("cancel_all after the halt failed", f))
-        return d
+        return client.cancel_all().addErrback(lambda f: _log.failure("cancel_all after the halt failed", f))
 
     def _logged_in(self, message: seto_pb2.Payload, resumed: bool) -> None:
         Ledger._logged_in(self, message, resumed)
@@ -595,17 +571,12 @@ class Controls(Ledger):
         """`Ledger.restore`, and the halt the snapshot was taken under (if any)."""
         Ledger.restore(self, data)
         if data.get("halted") is not None:
-            self.halted = str(data["halted"])
-            _log.warn("trading halted before the restart, and still: {reason}", reason=self.halted)
+            self.halted = self.halt_notices.restored(str(data["halted"]))
 
     def reset(self) -> None:
         """Allow creates again after `halt` (or the loss limit)."""
         if self.halted is not None:
-            _log.warn(
-                "trading resumed after halt: {reason} ({n} creates refused while halted)",
-                reason=self.halted,
-                n=self._halted_refusals,
-            )
+            self.halt_notices.resumed(self.halted)
         self.halted = None
 
     # -- what the controls count (their figures are `Ledger`'s) ------------------------------

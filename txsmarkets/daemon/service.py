@@ -114,7 +114,7 @@ def install_signal_handlers(reactor: Any, svc: SmarketsService) -> None:
     def resume(signum: int, frame: Any) -> None:
         reactor.callFromThread(svc.resume_trading)
 
-    svc.controls.resume_hint = f"kill -USR2 {os.getpid()} resumes trading"
+    svc.controls.halt_notices.resume_hint = f"kill -USR2 {os.getpid()} resumes trading"
     # From the start: the service listens for --metrics and --demo before the reactor runs.
     stop = stop_on_signal(reactor)
     handle_signals(reactor, {signal.SIGTERM: stop, signal.SIGINT: stop, signal.SIGUSR1: halt, signal.SIGUSR2: resume})

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -186,8 +187,28 @@ def untested_docstring_examples(app: Sphinx, doctree: nodes.document) -> None:
             block.replace_self(code)
 
 
+#: A class name two packages define, and whose class a bare annotation means: the 9.3
+#: package subclasses txsmarkets.client's `StreamingAPIClient` under the same name.
+_BARE_NAMES = {"StreamingAPIClient": "txsmarkets.client.api.StreamingAPIClient"}
+_BARE = re.compile(r"(?<![\w.])(" + "|".join(_BARE_NAMES) + r")\b")
+
+
+def qualify_bare_names(
+    app: Sphinx, what: str, name: str, obj: Any, options: Any, signature: str | None, return_annotation: str | None
+) -> tuple[str | None, str | None]:
+    """Give the module to a bare `_BARE_NAMES` name in a signature. Autodoc leaves an
+    annotation it cannot evaluate (a name imported only for type checking) as written,
+    and Sphinx then finds more than one class of that name to link to."""
+
+    def qualify(text: str | None) -> str | None:
+        return _BARE.sub(lambda match: _BARE_NAMES[match.group(1)], text) if text else text
+
+    return qualify(signature), qualify(return_annotation)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("doctree-read", untested_docstring_examples)
+    app.connect("autodoc-process-signature", qualify_bare_names)
     app.add_directive("txsmarkets-modules", ModulesDirective)
     app.add_directive("txsmarkets-messages", MessagesDirective)
     app.add_directive("txsmarkets-options", OptionsDirective)

@@ -42,6 +42,13 @@ def _ignore(payload: seto_pb2.Payload) -> None:
     """The route of a message nothing is registered for."""
 
 
+def _callable(handler: Callable[..., Any]) -> Any:
+    """``handler``, once it is callable; `InvalidCallbackError` if it is not."""
+    if not callable(handler):
+        raise InvalidCallbackError(f"{handler!r} is not callable")
+    return handler
+
+
 def handler_failed(handler: Callable[..., Any], name: str) -> None:
     """Log that ``handler`` raised on a message called ``name`` (the others still run)."""
     _log.failure("handler {handler!r} raised on {name}", handler=handler, name=name)
@@ -49,21 +56,37 @@ def handler_failed(handler: Callable[..., Any], name: str) -> None:
 
 class _Handlers(Signal):
     """A `Signal` of handlers whose every change recompiles the client's routes, so that
-    9.3 code that adds to ``client.callbacks[name]`` directly is heard too."""
+    9.3 code that adds to ``client.callbacks[name]`` directly is heard too.
 
-    def __init__(self, changed: Callable[[], None]) -> None:
+    ``caller`` is asked, as each handler is added, for what the routes call in its place
+    (with the registry's keywords); it raises `InvalidCallbackError` for a handler that
+    cannot be one, which is then not added. Firing the signal itself calls the handlers.
+    """
+
+    def __init__(self, changed: Callable[[], None], caller: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
         super().__init__()
         self._changed = changed
+        self._caller = caller
+        self._callers: dict[Callable[..., Any], Callable[..., Any]] = {}
 
     def add(self, handler: Callable[..., Any]) -> Signal:
+        # Its caller first: a handler in the signal always has one.
+        self._callers[handler] = self._caller(handler)
         super().add(handler)
         self._changed()
         return self
 
     def remove(self, handler: Callable[..., Any]) -> Signal:
         super().remove(handler)
+        self._callers.pop(handler, None)
         self._changed()
         return self
+
+    @property
+    def callers(self) -> tuple[Callable[..., Any], ...]:
+        """What the routes call, in calling order: one for each handler."""
+        callers = self._callers
+        return tuple(callers[handler] for handler in self.handlers if handler in callers)
 
     handle = __iadd__ = add
     __isub__ = remove
@@ -73,14 +96,15 @@ class _Callbacks(dict[str, _Handlers]):
     """Message name -> its `Signal` of handlers, made on first use; an unknown name raises
     `InvalidCallbackError`."""
 
-    def __init__(self, changed: Callable[[], None]) -> None:
+    def __init__(self, changed: Callable[[], None], caller: Callable[[Callable[..., Any]], MessageHandler]) -> None:
         super().__init__()
         self._changed = changed
+        self._caller = caller
 
     def __missing__(self, name: str) -> _Handlers:
         if name not in ALL_NAMES:
             raise InvalidCallbackError(f"no message is called {name!r}")
-        signal = self[name] = _Handlers(self._changed)
+        signal = self[name] = _Handlers(self._changed, self._caller)
         return signal
 
 
@@ -90,7 +114,8 @@ class HandlerRegistry:
     ``callbacks`` maps a message name to the `Signal` of its handlers and
     ``global_callback`` is the `Signal` of the global ones; `add_handler` and the other
     methods change them, and so may 9.3 code directly. Handlers are called with keyword
-    arguments (see `MessageHandler` and `GlobalHandler`).
+    arguments (see `MessageHandler` and `GlobalHandler`); a registry that calls them
+    otherwise (the 9.3 compatibility package's) says how in `_caller` and `_global_caller`.
     """
 
     if TYPE_CHECKING:
@@ -103,9 +128,9 @@ class HandlerRegistry:
 
     def __init__(self) -> None:
         #: Message name -> the `Signal` of its handlers.
-        self.callbacks: dict[str, _Handlers] = _Callbacks(self._build_routes)
+        self.callbacks: dict[str, _Handlers] = _Callbacks(self._build_routes, self._caller)
         #: The `Signal` of the handlers of every message.
-        self.global_callback: Signal = _Handlers(self._build_routes)
+        self.global_callback: _Handlers = _Handlers(self._build_routes, self._global_caller)
         # seto type -> what an in-order message of that type sets off, built again whenever
         # the handlers change; and the same for the session's direct path, with None for
         # the types that must not take it.
@@ -116,8 +141,6 @@ class HandlerRegistry:
         """Call ``callback(message=payload)`` for every message called ``name`` (once,
         however often it is added). Raises `InvalidCallbackError` for a name no message
         has, or a callback that is not callable."""
-        if not callable(callback):
-            raise InvalidCallbackError(f"{callback!r} is not callable")
         self.callbacks[name].add(callback)
 
     def del_handler(self, name: str, callback: MessageHandler) -> None:
@@ -128,9 +151,8 @@ class HandlerRegistry:
             raise InvalidCallbackError(f"{callback!r} is not a handler of {name!r}") from None
 
     def add_global_handler(self, callback: GlobalHandler) -> None:
-        """Call ``callback(name=name, message=payload)`` for every message."""
-        if not callable(callback):
-            raise InvalidCallbackError(f"{callback!r} is not callable")
+        """Call ``callback(name=name, message=payload)`` for every message. Raises
+        `InvalidCallbackError` for a callback that is not callable."""
         self.global_callback.add(callback)
 
     def del_global_handler(self, callback: GlobalHandler) -> None:
@@ -139,6 +161,17 @@ class HandlerRegistry:
             self.global_callback.remove(callback)
         except KeyError:
             raise InvalidCallbackError(f"{callback!r} is not a global handler") from None
+
+    def _caller(self, handler: Callable[..., Any]) -> MessageHandler:
+        """What the routes call, as ``caller(message=payload)``, for ``handler`` of one
+        message name: here the handler itself. Raises `InvalidCallbackError` when it
+        cannot be a handler (it is not callable), and it is then not added."""
+        return _callable(handler)
+
+    def _global_caller(self, handler: Callable[..., Any]) -> GlobalHandler:
+        """What the routes call, as ``caller(name=name, message=payload)``, for the global
+        ``handler``: here the handler itself (see `_caller`)."""
+        return _callable(handler)
 
     def _dispatch(self, payload: seto_pb2.Payload) -> None:
         kind = payload.type
@@ -169,8 +202,8 @@ class HandlerRegistry:
         it answers (through ``resolver``, by default `_resolve`)."""
         internal = self._internal.get(kind)
         signal = self.callbacks.get(name)
-        handlers = signal.handlers if signal is not None else ()
-        global_handlers = self.global_callback.handlers
+        handlers = signal.callers if signal is not None else ()
+        global_handlers = self.global_callback.callers
         resolve = (resolver or self._resolve) if kind in ANSWERS else None
         if internal is None and not handlers and not global_handlers and resolve is None:
             # Most types, most of the time: one function for all, not one each per client.

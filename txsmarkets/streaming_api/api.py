@@ -4,8 +4,9 @@ As in 9.3: the `eto` and `seto` modules, `StreamingAPIClient`, `Session`,
 `SessionSettings`, the errors `ConnectionError`, `DecodeError`, `ParseError`,
 `SocketDisconnected` and `InvalidCallbackError`, the times in force `IMMEDIATE_OR_CANCEL`
 and `GOOD_TIL_CANCELLED`, and the sides `SIDE_BID` and `SIDE_OFFER`. Beside them, the
-names the 9.3 documentation imports from here (`BUY`, `SELL`, `OrderCreate`) and the
-errors a Deferred of this package errbacks with::
+names the 9.3 documentation imports from here (`BUY`, `SELL`, `OrderCreate`), the
+errors a Deferred of this package errbacks with and `BlockingCallError` (what 9.3's
+blocking ``client.read()`` raises here)::
 
     from txsmarkets.streaming_api.api import (
         SIDE_BID, OrderCreate, Session, SessionSettings, StreamingAPIClient)
@@ -23,6 +24,7 @@ from txsmarkets.client.orders import (
 from txsmarkets.streaming_api import eto, seto
 from txsmarkets.streaming_api.client import StreamingAPIClient
 from txsmarkets.streaming_api.exceptions import (  # noqa: A004 - ConnectionError is 9.3's name
+    BlockingCallError,
     ConnectionError,
     ConnectionLost,
     DecodeError,
@@ -45,6 +47,7 @@ SIDE_OFFER = seto.SIDE_SELL
 
 __all__ = [
     "BUY",
+    "BlockingCallError",
     "ConnectionError",
     "ConnectionLost",
     "DecodeError",

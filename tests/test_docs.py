@@ -108,6 +108,19 @@ class DocsTests(unittest.TestCase):
         # README points at the notes it no longer holds.
         self.assertIn("docs/reference/protocol.rst", (ROOT / "README.rst").read_text())
 
+    def test_single_backtick_names_are_cross_references(self) -> None:
+        """`Name` links to the reference (the default role), never renders as italics, and a
+        name from outside txsmarkets is shown as code."""
+        out = self.html()
+        page = (out / "guides" / "strategies.html").read_text()
+        for name, module in (("MarketBook", "state"), ("LiveOrder", "state"), ("StreamingAPIClient", "api")):
+            link = rf'<a class="reference internal" href="\.\./reference/client\.html#txsmarkets\.client\.{module}\.{name}"'
+            self.assertTrue(re.search(link + rf'[^>]*><code class="xref any[^"]*"><span class="pre">{name}</span>', page), name)
+        italic = sorted(str(p.relative_to(out)) for p in out.rglob("*.html") if "<cite>" in p.read_text())
+        self.assertEqual(italic, [])
+        prices = (out / "concepts" / "prices.html").read_text()
+        self.assertIn('<code class="xref any docutils literal notranslate"><span class="pre">Decimal</span></code>', prices)
+
     def test_exit_statuses_and_options_from_the_code(self) -> None:
         from txsmarkets.daemon.service import EXIT_STATUSES
         from txsmarkets.daemon.tap import Options

@@ -234,7 +234,8 @@ class MemoryExchange:
         return SessionSettings(username, password, **options)
 
     def connect(self, username: str = "demo", password: str = "demo", **settings: Any) -> Deferred[StreamingAPIClient]:
-        """`txsmarkets.client.connect` to this exchange; fires with the logged-in client."""
+        """`txsmarkets.client.connect <txsmarkets.client.connect.connect>` to this exchange;
+        fires with the logged-in client."""
         return connect(self.settings(username, password, **settings), reactor=self.reactor)
 
     def client(self, username: str = "demo", password: str = "demo", **settings: Any) -> StreamingAPIClient:

@@ -89,7 +89,9 @@ def _on_dask(dask: Any, runs: list[dict[str, Any]]) -> list[Report]:
     try:
         from distributed import Client
     except ImportError:
-        raise RuntimeError("--dask needs the distributed package: pip install 'txsmarkets[cluster]'") from None
+        raise RuntimeError(
+            "--dask needs distributed (the cluster extra: pip install -e '.[cluster]' in a clone of the repository)"
+        ) from None
     client = dask if isinstance(dask, Client) else Client(dask)
     try:
         # pure=False: two runs of the same arguments are two runs, not one cached result.

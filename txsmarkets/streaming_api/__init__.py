@@ -7,5 +7,5 @@ becomes ``txsmarkets.streaming_api.api`` and so on for `api <txsmarkets.streamin
 in its place (the names are the same objects as in `txsmarkets.client`,
 `txsmarkets.exceptions`, `txsmarkets.framing` and `txsmarkets.wire`), so 9.3 code and
 code written for txsmarkets can be mixed. What still changes (the blocking calls become
-Deferreds) is listed in the README's "Porting from 9.3".
+Deferreds) is listed in the porting guide, ``docs/guides/porting.rst``.
 """

@@ -4,7 +4,7 @@
 ``SessionSettings(username, password, ...)`` take 9.3's arguments; the session connects
 through Twisted (give ``reactor=`` to use another than the global one) rather than a
 blocking socket, so 9.3's ``SessionSocket``, ``next_frame`` and ``read`` have no
-counterpart: see the README's "Porting from 9.3". Both are `txsmarkets.client`'s.
+counterpart: see the porting guide, ``docs/guides/porting.rst``. Both are `txsmarkets.client`'s.
 """
 
 from txsmarkets.client.lifecycle import SessionState

@@ -37,6 +37,11 @@ html_title = f"txsmarkets {release}"
 templates_path: list[str] = []
 exclude_patterns = ["_build"]
 nitpicky = False
+# `Name` is a cross-reference: a txsmarkets name links to the reference, found by its short
+# name (``any`` searches every module, where ``py:obj`` would need the full path), and one
+# that does not resolve fails the build. A name from outside txsmarkets is shown as code
+# (``txsdocs.outside_names_as_code``); ``literal`` text takes double backticks.
+default_role = "any"
 # "--option" stays two hyphens, quotes stay straight: this is a technical text.
 smartquotes = False
 

@@ -1,4 +1,5 @@
-"""``twistd smarkets`` processes end with the exit status that says why (README's table)."""
+"""``twistd smarkets`` processes end with the exit status that says why (the table of
+``docs/guides/daemon.rst``)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ Both builds share one doctree folder, so the doctest run reads nothing twice.
 from __future__ import annotations
 
 import atexit
+import html
 import os
 import pathlib
 import pkgutil
@@ -108,6 +109,19 @@ class DocsTests(unittest.TestCase):
         # README points at the notes it no longer holds.
         self.assertIn("docs/reference/protocol.rst", (ROOT / "README.rst").read_text())
 
+    def test_single_backtick_names_are_cross_references(self) -> None:
+        """`Name` links to the reference (the default role), never renders as italics, and a
+        name from outside txsmarkets is shown as code."""
+        out = self.html()
+        page = (out / "guides" / "strategies.html").read_text()
+        for name, module in (("MarketBook", "state"), ("LiveOrder", "state"), ("StreamingAPIClient", "api")):
+            link = rf'<a class="reference internal" href="\.\./reference/client\.html#txsmarkets\.client\.{module}\.{name}"'
+            self.assertTrue(re.search(link + rf'[^>]*><code class="xref any[^"]*"><span class="pre">{name}</span>', page), name)
+        italic = sorted(str(p.relative_to(out)) for p in out.rglob("*.html") if "<cite>" in p.read_text())
+        self.assertEqual(italic, [])
+        prices = (out / "concepts" / "prices.html").read_text()
+        self.assertIn('<code class="xref any docutils literal notranslate"><span class="pre">Decimal</span></code>', prices)
+
     def test_exit_statuses_and_options_from_the_code(self) -> None:
         from txsmarkets.daemon.service import EXIT_STATUSES
         from txsmarkets.daemon.tap import Options
@@ -117,6 +131,55 @@ class DocsTests(unittest.TestCase):
         missing += [f"--{flag[0]}" for flag in Options.optFlags if f"--{flag[0]}" not in page]
         missing += [f"--{p[0]}=" for p in Options.optParameters if f"--{p[0]}=" not in page]  # type: ignore[index]
         self.assertEqual(missing, [])
+
+    def test_getting_started_includes_the_readme_setup(self) -> None:
+        """The set-up is written once, in README.rst, and the docs include it."""
+        page = (self.html() / "getting-started.html").read_text()
+        text = html.unescape(re.sub(r"<[^>]+>", "", page))  # code blocks are highlighted span by span
+        for command in (*README_COMMANDS, "not on the package index"):
+            self.assertTrue(command in text, command)
+
+
+#: The two set-up commands of README.rst: the demo, and the tests (CI's command).
+README_COMMANDS = (
+    "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/twistd -n smarkets --demo",
+    "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m twisted.trial tests",
+)
+
+
+class ReadmeTests(unittest.SynchronousTestCase):
+    """README.rst is the door: what txsmarkets is, two set-up commands, a short example and
+    links into the docs, which hold the rest."""
+
+    def setUp(self) -> None:
+        self.readme = (ROOT / "README.rst").read_text()
+
+    def test_two_setup_commands(self) -> None:
+        self.assertEqual(tuple(re.findall(r"^    (python3 -m venv .*)$", self.readme, re.M)), README_COMMANDS)
+
+    def test_ci_runs_the_readme_test_command(self) -> None:
+        ci = ROOT / ".ci" / "run"
+        if not ci.exists():
+            raise unittest.SkipTest("no .ci/run here (an unpacked sdist)")
+        self.assertTrue(any(line.startswith(README_COMMANDS[1] + " ") for line in ci.read_text().splitlines()))
+
+    def test_links_into_the_docs(self) -> None:
+        targets = re.findall(r"^__ (\S+)$", self.readme, re.M)
+        self.assertIn("docs/guides/daemon.rst", targets)
+        self.assertEqual([t for t in targets if not (ROOT / t).is_file()], [])
+
+    def test_short(self) -> None:
+        """The manual lives in the docs: the README stays a page."""
+        self.assertLess(len(self.readme), 8000)
+
+    def test_install_hints_name_no_package_index(self) -> None:
+        """txsmarkets is not on the package index: no hint tells pip to fetch it from there
+        (``pip install txsmarkets[metrics]``); they install from a clone or a git URL."""
+        hint = re.compile(r"pip\s+install\s+['\"]?txsmarkets\b(?!\S* @ git\+)")
+        files = [ROOT / "README.rst", ROOT / "examples" / "README.rst", *(ROOT / "docs").rglob("*.rst")]
+        files += [*(ROOT / "txsmarkets").rglob("*.py"), *(ROOT / "examples").glob("*.py"), *(ROOT / "bench").glob("*.py")]
+        found = [f"{path.relative_to(ROOT)}: {m.group(0)}" for path in files for m in hint.finditer(path.read_text())]
+        self.assertEqual(found, [])
 
 
 class PydocTests(unittest.SynchronousTestCase):

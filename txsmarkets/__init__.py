@@ -1,9 +1,10 @@
 """txsmarkets: a Twisted client, daemon and embedded exchange for the Smarkets streaming API.
 
 The quickstart's names are here, imported on first use so that ``import txsmarkets`` stays
-light: `connect`, `SessionSettings`, `OrderCreate`, `BUY`, `SELL`. Everything else lives in
-the sub-packages: `txsmarkets.client`, `txsmarkets.exchange`, `txsmarkets.daemon`, and the
-layers under them (`txsmarkets.wire`, `txsmarkets.session`, `txsmarkets.persistence`).
+light: `connect <txsmarkets.client.connect.connect>`, `SessionSettings`, `OrderCreate`,
+``BUY``, ``SELL``. Everything else lives in the sub-packages: `txsmarkets.client`,
+`txsmarkets.exchange`, `txsmarkets.daemon`, and the layers under them (`txsmarkets.wire`,
+`txsmarkets.session`, `txsmarkets.persistence`).
 """
 
 from __future__ import annotations

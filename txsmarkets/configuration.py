@@ -32,9 +32,9 @@ class ConfigurationError(Error, ValueError):
 
 
 class ConfigurationReader:
-    """Reads a configuration made of inheriting .ini files found in `directories`.
+    """Reads a configuration made of inheriting .ini files found in ``directories``.
 
-    `parser_class` makes the configuration objects that `read` returns; it is also what
+    ``parser_class`` makes the configuration objects that `read` returns; it is also what
     reads each file to find its parent.
     """
 
@@ -50,19 +50,19 @@ class ConfigurationReader:
         self.parser_class = parser_class
 
     def read(self, filename: str) -> configparser.RawConfigParser:
-        """Read the configuration `filename` into a new `parser_class` object."""
+        """Read the configuration ``filename`` into a new ``parser_class`` object."""
         config = self.parser_class()
         self.read_into(filename, config)
         return config
 
     def read_into(self, filename: str, config: configparser.RawConfigParser) -> None:
-        """Read the configuration `filename` into `config`, over what it already holds."""
+        """Read the configuration ``filename`` into ``config``, over what it already holds."""
         for path in self.paths(filename):
             with open(path, encoding="utf-8") as stream:
                 config.read_file(stream, source=path)
 
     def paths(self, filename: str) -> list[str]:
-        """The files that make up the configuration `filename`, in the order they are read."""
+        """The files that make up the configuration ``filename``, in the order they are read."""
         chain: list[str] = []
         paths: list[str] = []
         name: str | None = filename

@@ -39,10 +39,10 @@ def _exception_classes(exceptions: _Exceptions) -> tuple[type[BaseException], ..
 class swallow:  # noqa: N801 - lower case, being used like a function
     """Turn the given exceptions into a default value.
 
-    `exceptions` is an exception class or any iterable of them (a tuple, a list, ...);
+    ``exceptions`` is an exception class or any iterable of them (a tuple, a list, ...);
     subclasses are swallowed too, others propagate. As a decorator the wrapped function
-    returns `default` when it raises one of them; as a context manager they are suppressed
-    (a ``with`` block has no value, so `default` plays no part there)::
+    returns ``default`` when it raises one of them; as a context manager they are suppressed
+    (a ``with`` block has no value, so ``default`` plays no part there)::
 
         >>> @swallow(NameError, default=2)
         ... def fun():
@@ -60,13 +60,13 @@ class swallow:  # noqa: N801 - lower case, being used like a function
     """
 
     def __init__(self, exceptions: _Exceptions, default: Any = None) -> None:
-        """Swallow `exceptions`, giving `default`; TypeError if one is not an exception class."""
+        """Swallow ``exceptions``, giving ``default``; TypeError if one is not an exception class."""
         #: The exception classes swallowed, as a tuple.
         self.exceptions: tuple[type[BaseException], ...] = _exception_classes(exceptions)
         self.default = default
 
     def __call__(self, function: Callable[..., _T]) -> Callable[..., _T | Any]:
-        """Wrap `function` so that it returns `default` instead of raising `exceptions`."""
+        """Wrap ``function`` so that it returns ``default`` instead of raising ``exceptions``."""
 
         @functools.wraps(function)
         def swallowing(*args: Any, **kwargs: Any) -> _T | Any:
@@ -85,12 +85,12 @@ class swallow:  # noqa: N801 - lower case, being used like a function
 
 
 def reraise(exception: BaseException) -> NoReturn:
-    """Raise `exception` with the traceback of the exception being handled now.
+    """Raise ``exception`` with the traceback of the exception being handled now.
 
     Meant for an ``except`` block that swaps the exception it caught for another: the new
     one shows where the first was raised (and, as any exception raised while handling
     another, keeps it as ``__context__``). Outside an ``except`` block it raises
-    `exception` as it is.
+    ``exception`` as it is.
 
     >>> try:
     ...     try:

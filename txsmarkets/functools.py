@@ -32,9 +32,9 @@ class OverrideError(Exception):
 
 
 def overrides(ancestor_class: type) -> Callable[[_F], _F]:
-    """Mark a method as overriding the method of the same name in `ancestor_class`.
+    """Mark a method as overriding the method of the same name in ``ancestor_class``.
 
-    The method must be defined in `ancestor_class` itself: its own ancestors are not
+    The method must be defined in ``ancestor_class`` itself: its own ancestors are not
     searched, so that the mark names the class the method really comes from. The
     overriding method takes the overridden one's docstring and may not have its own.
 
@@ -96,7 +96,7 @@ def overrides(ancestor_class: type) -> Callable[[_F], _F]:
 
 
 def memoized(function: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Cache `function`'s results by the positional and keyword arguments of each call.
+    """Cache ``function``'s results by the positional and keyword arguments of each call.
 
     The cache is unbounded and keeps every result; the arguments must be hashable (else
     TypeError). A call with an argument given by keyword is cached apart from one with the
@@ -137,7 +137,7 @@ def memoized(function: Callable[_P, _R]) -> Callable[_P, _R]:
 
 
 def always_return(value: _V) -> Callable[..., _V]:
-    """A function that takes any arguments and returns `value`.
+    """A function that takes any arguments and returns ``value``.
 
     >>> always_return(42)(1, a='a')
     42
@@ -150,7 +150,7 @@ def always_return(value: _V) -> Callable[..., _V]:
 
 
 def deprecated_with_message(message: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """Mark a function deprecated: each call warns ``DeprecationWarning`` with `message`.
+    """Mark a function deprecated: each call warns ``DeprecationWarning`` with ``message``.
 
     The warning reads ``Function 'name' is deprecated. <message>`` and points at the caller.
 

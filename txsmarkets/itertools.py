@@ -36,7 +36,7 @@ _H = TypeVar("_H", bound=Hashable)
 
 
 def merge_dicts(*dicts: Mapping[_K, _V]) -> dict[_K, _V]:
-    """Return `dicts` merged into a new dict; on a clash the later dict wins.
+    """Return ``dicts`` merged into a new dict; on a clash the later dict wins.
 
     >>> merge_dicts() == {}
     True
@@ -52,7 +52,7 @@ def merge_dicts(*dicts: Mapping[_K, _V]) -> dict[_K, _V]:
 
 
 def inverse_mapping(d: Mapping[_K, _H]) -> dict[_H, _K]:
-    """Return a dict from the values of `d` to their keys; ValueError if a value repeats.
+    """Return a dict from the values of ``d`` to their keys; ValueError if a value repeats.
 
     >>> inverse_mapping({'a': 1, 'b': 2}) == {1: 'a', 2: 'b'}
     True
@@ -68,9 +68,9 @@ def inverse_mapping(d: Mapping[_K, _H]) -> dict[_H, _K]:
 
 
 def is_sorted(sequence: list[Any] | tuple[Any, ...], **sorted_kwargs: Any) -> bool:
-    """Whether `sequence` is already in the order ``sorted(sequence, **sorted_kwargs)`` gives.
+    """Whether ``sequence`` is already in the order ``sorted(sequence, **sorted_kwargs)`` gives.
 
-    TypeError unless `sequence` is a list or a tuple (a set or a dict has no order to check,
+    TypeError unless ``sequence`` is a list or a tuple (a set or a dict has no order to check,
     and an iterator would be used up).
 
     >>> is_sorted([1, 2, 2, 3]), is_sorted([3, 1]), is_sorted((3, 1), reverse=True)
@@ -83,7 +83,7 @@ def is_sorted(sequence: list[Any] | tuple[Any, ...], **sorted_kwargs: Any) -> bo
 
 
 def has_unique_elements(sequence: Iterable[Hashable]) -> bool:
-    """Whether no element of `sequence` is equal to another; TypeError for unhashable ones.
+    """Whether no element of ``sequence`` is equal to another; TypeError for unhashable ones.
 
     >>> has_unique_elements([1, 2, 3]), has_unique_elements([1, 2, 1])
     (True, False)
@@ -93,9 +93,9 @@ def has_unique_elements(sequence: Iterable[Hashable]) -> bool:
 
 
 def mapkeys(function: Callable[[_K], _H], d: Mapping[_K, _V]) -> dict[_H, _V]:
-    """A new dict of ``function(key): value`` for the items of `d`.
+    """A new dict of ``function(key): value`` for the items of ``d``.
 
-    Keys that `function` makes equal collapse into one, the last item winning.
+    Keys that ``function`` makes equal collapse into one, the last item winning.
 
     >>> mapkeys(str, {1: 'this', 2: 'that'}) == {'1': 'this', '2': 'that'}
     True
@@ -104,7 +104,7 @@ def mapkeys(function: Callable[[_K], _H], d: Mapping[_K, _V]) -> dict[_H, _V]:
 
 
 def mapvalues(function: Callable[[_V], _T], d: Mapping[_K, _V]) -> dict[_K, _T]:
-    """A new dict of ``key: function(value)`` for the items of `d`.
+    """A new dict of ``key: function(value)`` for the items of ``d``.
 
     >>> mapvalues(len, {1: 'this', 2: 'it'}) == {1: 4, 2: 2}
     True
@@ -113,9 +113,9 @@ def mapvalues(function: Callable[[_V], _T], d: Mapping[_K, _V]) -> dict[_K, _T]:
 
 
 def group(iterable: Iterable[_T], n: int) -> Iterator[tuple[_T, ...]]:
-    """The elements of `iterable` in tuples of `n`, the last one shorter if need be.
+    """The elements of ``iterable`` in tuples of ``n``, the last one shorter if need be.
 
-    Lazy: it takes `n` elements at a time. ValueError unless `n` is at least 1.
+    Lazy: it takes ``n`` elements at a time. ValueError unless ``n`` is at least 1.
 
     >>> list(group('ABCDE', 2))
     [('A', 'B'), ('C', 'D'), ('E',)]
@@ -137,24 +137,24 @@ def _group(iterator: Iterator[_T], n: int) -> Iterator[tuple[_T, ...]]:
 def copy_keys_if_present(
     source: Mapping[_K, _V], destination: MutableMapping[_K, _V], keys: Iterable[_K]
 ) -> None:
-    """Copy the `keys` that `source` has into `destination`, skipping those it lacks."""
+    """Copy the ``keys`` that ``source`` has into ``destination``, skipping those it lacks."""
     for key in keys:
         if key in source:
             destination[key] = source[key]
 
 
 def listitems(d: Mapping[_K, _V]) -> list[tuple[_K, _V]]:
-    """The items of `d` as a list."""
+    """The items of ``d`` as a list."""
     return list(d.items())
 
 
 def listkeys(d: Mapping[_K, _V]) -> list[_K]:
-    """The keys of `d` as a list."""
+    """The keys of ``d`` as a list."""
     return list(d)
 
 
 def listvalues(d: Mapping[_K, _V]) -> list[_V]:
-    """The values of `d` as a list."""
+    """The values of ``d`` as a list."""
     return list(d.values())
 
 

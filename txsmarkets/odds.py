@@ -74,7 +74,7 @@ __all__ = [
     "ticks_lt",
 ]
 
-#: The wire's `seto.Side` values.
+#: The wire's ``seto.Side`` values.
 SIDE_BUY = 1
 SIDE_SELL = 2
 
@@ -150,14 +150,14 @@ class Odds:
     knows. The decimal odds of a tick's percent are the tick's (``Odds(Decimal('18.87'))``
     has decimal odds 5.3); those of any other percent are ``100 / percent``.
 
-    The constructors of the 9.3 client take a `snap` argument first, which they ignore, as
+    The constructors of the 9.3 client take a ``snap`` argument first, which they ignore, as
     9.3 did: `snap_to_decimal` is what moves odds to a tick.
     """
 
     __slots__ = ("_percent", "_decimal")
 
     def __init__(self, percent: Number, decimal: Number | None = None) -> None:
-        """Odds of `percent`; `decimal`, if given, is the exact decimal odds it came from.
+        """Odds of ``percent``; ``decimal``, if given, is the exact decimal odds it came from.
 
         ValueError unless the percent is in (0, 100] and the decimal odds round to it;
         TypeError for a float.
@@ -177,7 +177,7 @@ class Odds:
 
     @classmethod
     def from_decimal(cls, snap: object, dec: Number) -> Odds:
-        """The Odds of decimal odds `dec`; `snap` is ignored (9.3's argument order).
+        """The Odds of decimal odds ``dec``; ``snap`` is ignored (9.3's argument order).
 
         The decimal odds of a tick give that tick; others give their percent rounded
         half-even to 0.01. ValueError for decimal odds below 1.
@@ -197,7 +197,7 @@ class Odds:
 
     @classmethod
     def from_american(cls, snap: object, american: Number) -> Odds:
-        """The Odds of American odds (``+300``, ``-150``); `snap` is ignored.
+        """The Odds of American odds (``+300``, ``-150``); ``snap`` is ignored.
 
         The percent is ``10000 / (american + 100)`` for positive odds and
         ``100 / (1 - 100 / american)`` for negative ones, rounded half-even to 0.01.
@@ -217,7 +217,7 @@ class Odds:
 
     @classmethod
     def from_fractional(cls, num: Number, den: Number) -> Odds:
-        """The Odds of fractional odds `num` to `den`, the percent rounded half-even to 0.01.
+        """The Odds of fractional odds ``num`` to ``den``, the percent rounded half-even to 0.01.
 
         >>> Odds.from_fractional(3, 1).percent
         Decimal('25.00')
@@ -232,7 +232,7 @@ class Odds:
 
     @classmethod
     def from_percent(cls, snap: object, percent: Number) -> Odds:
-        """The Odds of `percent`; `snap` is ignored (9.3's argument order)."""
+        """The Odds of ``percent``; ``snap`` is ignored (9.3's argument order)."""
         return cls(percent)
 
     @classmethod
@@ -242,10 +242,10 @@ class Odds:
 
     @classmethod
     def snap_to_decimal(cls, side: str | int, odds: Number) -> Odds | None:
-        """The tick a percent snaps to for `side`: the nearest equal-or-worse one.
+        """The tick a percent snaps to for ``side``: the nearest equal-or-worse one.
 
         Equal or worse is equal or higher percent when buying, equal or lower when
-        selling. `side` is ``'buy'`` or ``'sell'`` (any case) or `SIDE_BUY` / `SIDE_SELL`;
+        selling. ``side`` is ``'buy'`` or ``'sell'`` (any case) or `SIDE_BUY` / ``SIDE_SELL``;
         anything else is a ValueError. None when there is no such tick.
 
         >>> Odds.snap_to_decimal('buy', Decimal('0.3')).percent
@@ -259,9 +259,9 @@ class Odds:
     def snap_to_decimal_move_out_by(
         cls, side: str | int, odds: Number, move_out_by: int
     ) -> Odds | None:
-        """The snapped tick moved `move_out_by` ticks further out (up to buy, down to sell).
+        """The snapped tick moved ``move_out_by`` ticks further out (up to buy, down to sell).
 
-        A negative `move_out_by` moves back in. None when that runs off either end of the
+        A negative ``move_out_by`` moves back in. None when that runs off either end of the
         ladder.
 
         >>> Odds.snap_to_decimal_move_out_by('sell', Decimal('18.6'), 5).percent
@@ -459,20 +459,20 @@ _VALID_PRICE_SET = frozenset(VALID_PRICES)
 
 
 def is_valid_price(price: int) -> bool:
-    """Whether `price` is a wire price on the tick ladder."""
+    """Whether ``price`` is a wire price on the tick ladder."""
     if isinstance(price, bool) or not isinstance(price, int):
         return False
     return price in _VALID_PRICE_SET
 
 
 def next_tick(price: int) -> int | None:
-    """The lowest ladder price above `price` (valid or not), or None past the top."""
+    """The lowest ladder price above ``price`` (valid or not), or None past the top."""
     index = bisect.bisect_right(VALID_PRICES, price)
     return VALID_PRICES[index] if index < len(VALID_PRICES) else None
 
 
 def previous_tick(price: int) -> int | None:
-    """The highest ladder price below `price` (valid or not), or None past the bottom."""
+    """The highest ladder price below ``price`` (valid or not), or None past the bottom."""
     index = bisect.bisect_left(VALID_PRICES, price)
     return VALID_PRICES[index - 1] if index > 0 else None
 
@@ -482,7 +482,7 @@ def _ticks(indices: Iterable[int]) -> Iterator[Decimal]:
 
 
 def ticks_gt(exact_price: Number) -> Iterator[Decimal]:
-    """The tick percents above `exact_price`, rising.
+    """The tick percents above ``exact_price``, rising.
 
     >>> list(ticks_gt(Decimal('97.5')))
     [Decimal('98.04'), Decimal('99.01'), Decimal('99.99')]
@@ -496,7 +496,7 @@ def ticks_gt(exact_price: Number) -> Iterator[Decimal]:
 
 
 def ticks_geq(exact_price: Number) -> Iterator[Decimal]:
-    """Like `ticks_gt`, with `exact_price` itself first when it is a tick.
+    """Like `ticks_gt`, with ``exact_price`` itself first when it is a tick.
 
     >>> list(ticks_geq(Decimal('97.5')))
     [Decimal('98.04'), Decimal('99.01'), Decimal('99.99')]
@@ -512,7 +512,7 @@ def ticks_geq(exact_price: Number) -> Iterator[Decimal]:
 
 
 def ticks_lt(exact_price: Number) -> Iterator[Decimal]:
-    """The tick percents below `exact_price`, falling.
+    """The tick percents below ``exact_price``, falling.
 
     >>> list(ticks_lt(Decimal('0.35')))
     [Decimal('0.34'), Decimal('0.33'), Decimal('0.20'), Decimal('0.10'), Decimal('0.01')]
@@ -526,7 +526,7 @@ def ticks_lt(exact_price: Number) -> Iterator[Decimal]:
 
 
 def ticks_leq(exact_price: Number) -> Iterator[Decimal]:
-    """Like `ticks_lt`, with `exact_price` itself first when it is a tick.
+    """Like `ticks_lt`, with ``exact_price`` itself first when it is a tick.
 
     >>> list(ticks_leq(Decimal('0.35')))
     [Decimal('0.34'), Decimal('0.33'), Decimal('0.20'), Decimal('0.10'), Decimal('0.01')]
@@ -540,7 +540,7 @@ def ticks_leq(exact_price: Number) -> Iterator[Decimal]:
 
 
 def is_a_tick(exact_price: Number) -> bool:
-    """Whether `exact_price` is the percent of a tick.
+    """Whether ``exact_price`` is the percent of a tick.
 
     >>> is_a_tick(Decimal('0.32')), is_a_tick(Decimal('0.33')), is_a_tick(25)
     (False, True, True)
@@ -562,12 +562,12 @@ def _snap(side: str | int, percent: Number, move_out_by: int) -> Odds | None:
 
 
 def snap_to_decimal(side: str | int, percent: Number) -> Odds | None:
-    """`Odds.snap_to_decimal` as a function: the tick `percent` snaps to for `side`."""
+    """`Odds.snap_to_decimal` as a function: the tick ``percent`` snaps to for ``side``."""
     return _snap(side, percent, 0)
 
 
 def snap_to_decimal_move_out_by(side: str | int, percent: Number, n: int) -> Odds | None:
-    """`Odds.snap_to_decimal_move_out_by` as a function: the snapped tick moved `n` out."""
+    """`Odds.snap_to_decimal_move_out_by` as a function: the snapped tick moved ``n`` out."""
     return _snap(side, percent, n)
 
 
@@ -587,12 +587,12 @@ def _pounds(units: int) -> Decimal:
 
 
 def buy_liability(price: int, quantity: int) -> Decimal:
-    """Pounds a buy (back) of `quantity` at `price` risks: ``price * quantity / 10**8``."""
+    """Pounds a buy (back) of ``quantity`` at ``price`` risks: ``price * quantity / 10**8``."""
     _check_order(price, quantity)
     return _pounds(price * quantity)
 
 
 def sell_liability(price: int, quantity: int) -> Decimal:
-    """Pounds a sell (lay) of `quantity` at `price` risks: ``(10000 - price) * quantity / 10**8``."""
+    """Pounds a sell (lay) of ``quantity`` at ``price`` risks: ``(10000 - price) * quantity / 10**8``."""
     _check_order(price, quantity)
     return _pounds((10000 - price) * quantity)

@@ -26,7 +26,7 @@ class OddsTableEntry:
     __slots__ = ("numerator", "denominator", "percent")
 
     def __init__(self, numerator: int, denominator: int, percent: Decimal) -> None:
-        """The fraction ``numerator`` to ``denominator``, standing for `percent`."""
+        """The fraction ``numerator`` to ``denominator``, standing for ``percent``."""
         self.numerator = numerator
         self.denominator = denominator
         self.percent = percent
@@ -57,7 +57,7 @@ class OddsTableEntry:
     def from_raw(
         cls, nfrom: int, nto: int, nhigh: Decimal, nlow: Decimal
     ) -> Iterator[OddsTableEntry]:
-        """The two entries of a table row: ``nfrom/nto`` at `nhigh`, ``nto/nfrom`` at `nlow`."""
+        """The two entries of a table row: ``nfrom/nto`` at ``nhigh``, ``nto/nfrom`` at ``nlow``."""
         yield cls(nfrom, nto, nhigh)
         yield cls(nto, nfrom, nlow)
 
@@ -82,9 +82,9 @@ class OddsTable:
             bisect.insort_right(self._table, entry)
 
     def from_percent(self, percent: Decimal) -> OddsTableEntry:
-        """The entry of the smallest percent that is at least `percent`.
+        """The entry of the smallest percent that is at least ``percent``.
 
-        Past the end of the table, the last entry. TypeError unless `percent` is a Decimal.
+        Past the end of the table, the last entry. TypeError unless ``percent`` is a Decimal.
         """
         if not isinstance(percent, Decimal):
             raise TypeError(f"a percent must be a Decimal, not {type(percent).__name__}")

@@ -28,7 +28,7 @@ class Signal:
         self._lock = threading.Lock()
 
     def add(self, handler: Handler) -> Signal:
-        """Add `handler`, unless it is already there; returns the signal.
+        """Add ``handler``, unless it is already there; returns the signal.
 
         Also ``signal += handler`` and ``signal.handle(handler)``.
         """
@@ -40,7 +40,7 @@ class Signal:
     __iadd__ = add
 
     def remove(self, handler: Handler) -> Signal:
-        """Remove `handler`; returns the signal. KeyError if it is not a handler of this one.
+        """Remove ``handler``; returns the signal. KeyError if it is not a handler of this one.
 
         Also ``signal -= handler``.
         """
@@ -54,7 +54,7 @@ class Signal:
     __isub__ = remove
 
     def fire(self, *args: Any, **kwargs: Any) -> None:
-        """Call every handler with `args` and `kwargs` (also ``signal(...)``).
+        """Call every handler with ``args`` and ``kwargs`` (also ``signal(...)``).
 
         An exception from a handler propagates at once; the later handlers are not called.
         """
@@ -79,7 +79,7 @@ class Signal:
         return iter(self.handlers)
 
     def __contains__(self, handler: object) -> bool:
-        """Whether `handler` is a handler of this signal."""
+        """Whether ``handler`` is a handler of this signal."""
         with self._lock:
             try:
                 return handler in self._handlers

@@ -2,7 +2,7 @@
 
 `MemoryExchange`
     The real embedded exchange and any number of real clients, joined in memory on one
-    `twisted.internet.task.Clock`. Clients connect through `MemoryExchange.reactor`, which
+    `twisted.internet.task.Clock`. Clients connect through ``MemoryExchange.reactor``, which
     provides the connector path a `ReconnectingClientFactory` needs, so cuts, refusals and
     reconnects go through the same code as on a network. Time moves only when you say:
     `MemoryExchange.flush` delivers what is written, `MemoryExchange.advance` moves the clock
@@ -211,7 +211,7 @@ class MemoryReactor:
 
 class MemoryExchange:
     """The embedded exchange (its real engine and server protocol) on a `Clock`, with the
-    clients that connect through `reactor`, all joined in memory.
+    clients that connect through ``reactor``, all joined in memory.
 
     ``catalogue`` defaults to the demo catalogue (accounts ``demo``/``demo`` and
     ``demo2``/``demo2``); ``exchange_options`` go to the `ExchangeServerFactory`.
@@ -234,7 +234,8 @@ class MemoryExchange:
         return SessionSettings(username, password, **options)
 
     def connect(self, username: str = "demo", password: str = "demo", **settings: Any) -> Deferred[StreamingAPIClient]:
-        """`txsmarkets.client.connect` to this exchange; fires with the logged-in client."""
+        """`txsmarkets.client.connect <txsmarkets.client.connect.connect>` to this exchange;
+        fires with the logged-in client."""
         return connect(self.settings(username, password, **settings), reactor=self.reactor)
 
     def client(self, username: str = "demo", password: str = "demo", **settings: Any) -> StreamingAPIClient:

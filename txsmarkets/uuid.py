@@ -81,7 +81,7 @@ class UuidTag(UuidTagBase):
         return "%04x" % self.int_tag
 
     def tag_number(self, number: int) -> int:
-        """Return `number` with this tag in its low 16 bits."""
+        """Return ``number`` with this tag in its low 16 bits."""
         return number * self.tag_mult + self.int_tag
 
     @classmethod
@@ -149,16 +149,16 @@ class Uuid(UuidBase):
         return "%x" % self.number
 
     def to_hex(self, pad: int = 32) -> str:
-        """The tagged hex form, left-padded with zeros to `pad` characters."""
+        """The tagged hex form, left-padded with zeros to ``pad`` characters."""
         return self.pad_uuid("%x%s" % (self.number, self.tag.hex_str), pad=pad)
 
     def to_slug(
         self, prefix: bool = True, base: int = 36, chars: str | None = None, pad: int = 0
     ) -> str:
-        """The slug form: ``prefix-digits``, or the digits alone when `prefix` is false.
+        """The slug form: ``prefix-digits``, or the digits alone when ``prefix`` is false.
 
-        The digits are the first `base` of `chars` (`Uuid.chars` by default), left-padded
-        with zeros to `pad`. UuidArgumentError when `base` is not in 2..len(chars).
+        The digits are the first ``base`` of ``chars`` (`Uuid.chars` by default), left-padded
+        with zeros to ``pad``. UuidArgumentError when ``base`` is not in 2..len(chars).
         """
         digits = _check_base(base, self.chars if chars is None else chars)
         slug = self.pad_uuid(self.base_n(self.tag.tag_number(self.number), digits), pad=pad)
@@ -166,7 +166,7 @@ class Uuid(UuidBase):
 
     @staticmethod
     def base_n(number: int, chars: str) -> str:
-        """Write a non-negative `number` in base ``len(chars)`` with the digits `chars`.
+        """Write a non-negative ``number`` in base ``len(chars)`` with the digits ``chars``.
 
         UuidArgumentError for a negative number.
         """
@@ -182,7 +182,7 @@ class Uuid(UuidBase):
 
     @staticmethod
     def pad_uuid(uuid: str, pad: int = 32, padchar: str = "0") -> str:
-        """Left-pad `uuid` with `padchar` to at least `pad` characters."""
+        """Left-pad ``uuid`` with ``padchar`` to at least ``pad`` characters."""
         return uuid.rjust(pad, padchar)
 
     @classmethod
@@ -192,7 +192,7 @@ class Uuid(UuidBase):
 
     @classmethod
     def from_int(cls, number: int | tuple[int, int], ttype: str | UuidTag) -> Uuid:
-        """The Uuid of an untagged id (or its ``(high, low)`` halves) of kind `ttype`.
+        """The Uuid of an untagged id (or its ``(high, low)`` halves) of kind ``ttype``.
 
         TypeError for an id that is not an int, UuidArgumentError (a TypeError and a
         ValueError) for a negative one, ValueError for an unknown kind.
@@ -229,7 +229,7 @@ class Uuid(UuidBase):
     def from_slug(cls, slug: str, base: int = 36, chars: str | None = None) -> Uuid:
         """Parse a slug, with or without its prefix (the tag is also in the number).
 
-        Up to base 36 a slug is read in any case, as in the 9.3 client (unless `chars`
+        Up to base 36 a slug is read in any case, as in the 9.3 client (unless ``chars``
         has capitals of its own). An empty prefix (``'-5wu5sc'``) counts as none.
         ValueError for a malformed slug, an unknown tag or prefix, or a prefix that
         disagrees with the tag; UuidArgumentError for a bad base.
@@ -290,16 +290,16 @@ def _number_and_tag(uuid: Uuid, return_tag: str | None, split: bool) -> _Convert
 
 
 def int_to_slug(number: int | tuple[int, int], ttype: str) -> str:
-    """The slug of the id `number` of kind `ttype`."""
+    """The slug of the id ``number`` of kind ``ttype``."""
     return Uuid.from_int(number, ttype).to_slug()
 
 
 def slug_to_int(slug: str, return_tag: str | None = None, split: bool = False) -> _Converted:
     """The id in a slug.
 
-    With `split` the id comes as its ``(high, low)`` 64-bit halves; with `return_tag`
+    With ``split`` the id comes as its ``(high, low)`` 64-bit halves; with ``return_tag``
     ``'type'`` or ``'int'`` the result is ``(id, tag name)`` or ``(id, int tag)`` (any
-    other `return_tag` is ignored, as in 9.3).
+    other ``return_tag`` is ignored, as in 9.3).
     """
     return _number_and_tag(Uuid.from_slug(slug), return_tag, split)
 
@@ -315,14 +315,14 @@ def slug_to_uuid(slug: str) -> str:
 
 
 def int_to_uuid(number: int | tuple[int, int], ttype: str) -> str:
-    """The tagged hex UUID of the id `number` of kind `ttype`."""
+    """The tagged hex UUID of the id ``number`` of kind ``ttype``."""
     return Uuid.from_int(number, ttype).to_hex()
 
 
 def uuid_to_int(
     uuid: str | bytes, return_tag: str | None = None, split: bool = False
 ) -> _Converted:
-    """The id in a tagged hex UUID; `return_tag` and `split` as for `slug_to_int`."""
+    """The id in a tagged hex UUID; ``return_tag`` and ``split`` as for `slug_to_int`."""
     return _number_and_tag(Uuid.from_hex(uuid), return_tag, split)
 
 
@@ -335,7 +335,7 @@ def uid_or_int_to_int(value: int | str | bytes, expected_type: str | None = None
     """The untagged id of an int, a tagged hex UUID or a slug.
 
     An int is taken as the id itself (UuidArgumentError if negative). With
-    `expected_type`, a UUID or slug of another kind is a ValueError.
+    ``expected_type``, a UUID or slug of another kind is a ValueError.
     """
     if isinstance(value, bool):
         raise TypeError("an id cannot be a bool")

@@ -14,11 +14,22 @@ daemons' options and the exit statuses, from the code.
 ``.. txsmarkets-messages::`` is the table of every message name a handler can be
 registered for, with the protobuf type of its payload and the field that holds it, made from
 `txsmarkets.wire.messages` and the generated schema.
+
+A single-backtick name is a cross-reference (``default_role = "any"`` in ``conf.py``): a
+txsmarkets name links to its reference, and one that does not resolve fails the build. A
+name from elsewhere (the standard library, Twisted, protobuf ...) has no page to link to in
+this offline build (no intersphinx inventory): it is shown as code, without a warning, when
+Python finds it defined outside txsmarkets: by its dotted name (`twisted.internet.task.Clock`),
+as a builtin, or as a name that txsmarkets imports (`Decimal`; in a docstring, its own
+module's names first).
 """
 
 from __future__ import annotations
 
+import builtins
+import functools
 import importlib
+import inspect
 import pkgutil
 import re
 from collections.abc import Sequence
@@ -206,9 +217,61 @@ def qualify_bare_names(
     return qualify(signature), qualify(return_annotation)
 
 
+_NOT_FOUND = object()
+
+
+@functools.cache
+def _txsmarkets_modules() -> list[Any]:
+    """Every public txsmarkets module, imported (once: an incremental build may have read
+    none of the reference pages that import them)."""
+    return [importlib.import_module(name) for name in public_modules("txsmarkets")]
+
+
+def _python_object(name: str, module: str | None) -> Any:
+    """What the dotted ``name`` is in Python, or `_NOT_FOUND`: its first part looked up in
+    ``module``'s namespace (the docstring's module, if any), among the builtins and in the
+    txsmarkets modules' namespaces; failing that, a dotted name is imported
+    (``twisted.internet.task.Clock``). A bare name is never imported: `token` would be the
+    standard library's module, where the text means a parameter."""
+    first, *rest = name.split(".")
+    namespaces = ([importlib.import_module(module)] if module else []) + [builtins, *_txsmarkets_modules()]
+    found = next((getattr(space, first) for space in namespaces if hasattr(space, first)), _NOT_FOUND)
+    if found is _NOT_FOUND and rest:
+        # The longest importable prefix, then attributes.
+        for cut in range(len(rest), -1, -1):
+            try:
+                found = importlib.import_module(".".join([first, *rest[:cut]]))
+            except ImportError:
+                continue
+            rest = rest[cut:]
+            break
+    for part in rest:
+        found = getattr(found, part, _NOT_FOUND)
+    return found
+
+
+def _defined_outside(target: str, module: str | None) -> bool:
+    """Whether ``target`` names a module, class or function that txsmarkets does not
+    define. A constant says nowhere where it was defined: it does not count."""
+    found = _python_object(target, module)
+    if found is _NOT_FOUND:
+        return False
+    where = found.__name__ if inspect.ismodule(found) else getattr(found, "__module__", None)
+    return isinstance(where, str) and where.partition(".")[0] != "txsmarkets"
+
+
+def outside_names_as_code(app: Sphinx, env: Any, node: nodes.Element, contnode: nodes.Element) -> nodes.Element | None:
+    """A single-backtick name that Python finds outside txsmarkets is shown as code (see the
+    module docstring); any other unresolved one is left to warn."""
+    if node.get("reftype") == "any" and _defined_outside(node["reftarget"], node.get("py:module")):
+        return contnode
+    return None
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("doctree-read", untested_docstring_examples)
     app.connect("autodoc-process-signature", qualify_bare_names)
+    app.connect("missing-reference", outside_names_as_code)
     app.add_directive("txsmarkets-modules", ModulesDirective)
     app.add_directive("txsmarkets-messages", MessagesDirective)
     app.add_directive("txsmarkets-options", OptionsDirective)

@@ -3,7 +3,7 @@
 ``python -m txsmarkets.backtest --strategy mod:Class --simulate`` (or ``--replay DIR``)
 runs it from the command line; `run_backtest` is the same from Python and returns a
 `Report`; `run_sweep` runs a grid of parameters on a process pool or a Dask cluster. See
-README "Backtests".
+the guide, ``docs/guides/backtests.rst``.
 """
 
 from txsmarkets.backtest.report import MarketFigures, Report

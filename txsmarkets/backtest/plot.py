@@ -1,5 +1,6 @@
 """`plot`: a backtest's picture, a PNG: each market's prices with the strategy's orders and
-fills marked, and the P&L curve. Needs matplotlib (``pip install 'txsmarkets[plots]'``)."""
+fills marked, and the P&L curve. Needs matplotlib (``pip install -e '.[plots]'`` in a clone
+of the repository)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def plot(report: Report, path: str | os.PathLike[str]) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ImportError("--plot needs matplotlib: pip install 'txsmarkets[plots]'") from None
+        raise ImportError(
+            "--plot needs matplotlib (the plots extra: pip install -e '.[plots]' in a clone of the repository)"
+        ) from None
     series = report.series
     if series is None:
         raise ValueError("the report has no series: run the backtest with series=True")

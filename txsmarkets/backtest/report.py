@@ -56,7 +56,8 @@ class MarketFigures:
 
 @dataclass
 class Report:
-    """The outcome of one backtest (see `txsmarkets.backtest.run_backtest`).
+    """The outcome of one backtest (see
+    `txsmarkets.backtest.run_backtest <txsmarkets.backtest.runner.run_backtest>`).
 
     ``pnl`` is the total marked-to-market P&L and ``realised_pnl`` its realised part;
     ``markets`` each market's figures. ``max_drawdown`` is the deepest fall of the P&L

@@ -2,9 +2,10 @@
 Dask cluster, ranked by P&L.
 
 `grid` makes the combinations from ``{name: [values]}``; `run_sweep` runs
-`txsmarkets.backtest.run_backtest` once per combination with the same other arguments,
-locally in a `concurrent.futures.ProcessPoolExecutor` (``workers``, default the CPUs) or,
-given ``dask`` (a scheduler address such as ``tcp://10.0.0.5:8786`` or a
+`txsmarkets.backtest.run_backtest <txsmarkets.backtest.runner.run_backtest>` once per
+combination with the same other arguments, locally in a
+`concurrent.futures.ProcessPoolExecutor` (``workers``, default the CPUs) or, given
+``dask`` (a scheduler address such as ``tcp://10.0.0.5:8786`` or a
 ``distributed.Client``), on the workers of a Dask cluster (the optional extra
 ``txsmarkets[cluster]``); each worker needs txsmarkets, the strategy's module and read
 access to a replay's recording. `rank` orders the reports by P&L, best first.
@@ -66,7 +67,7 @@ def run_sweep(
 
     ``strategy`` is ``"module:Class"`` (the workers import it). ``workers``: processes in
     the local pool (None: the CPUs; 1: one after another in this process). ``dask``: a
-    scheduler address or a `distributed.Client`; the runs go to its workers instead.
+    scheduler address or a ``distributed.Client``; the runs go to its workers instead.
     """
     runs = [dict(arguments, strategy=strategy, params=dict(params)) for params in combinations]
     if dask is not None:
@@ -82,7 +83,9 @@ def _on_dask(dask: Any, runs: list[dict[str, Any]]) -> list[Report]:
     try:
         from distributed import Client
     except ImportError:
-        raise RuntimeError("--dask needs the distributed package: pip install 'txsmarkets[cluster]'") from None
+        raise RuntimeError(
+            "--dask needs distributed (the cluster extra: pip install -e '.[cluster]' in a clone of the repository)"
+        ) from None
     client = dask if isinstance(dask, Client) else Client(dask)
     try:
         # pure=False: two runs of the same arguments are two runs, not one cached result.

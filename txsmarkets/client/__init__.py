@@ -1,11 +1,11 @@
 """The client: settings, orders, the session and its lifecycle, and `StreamingAPIClient`.
 
-The names are those of the 9.3 client (`SessionSettings`, `Session`,
-`StreamingAPIClient`, `OrderCreate`, `BUY`, `SELL` ...). A `Session` holds what outlives a
-connection (session id, sequence numbers, replay store, account sequence) and connects
-through `SmarketsClientFactory`, a `ReconnectingClientFactory`; a `StreamingAPIClient`
-keeps the handler registry and matches answers to requests. `connect` does all three and
-logs in.
+The names are those of the 9.3 client (`SessionSettings`, `Session`, `StreamingAPIClient`,
+`OrderCreate`, ``BUY``, ``SELL`` ...). A `Session` holds what outlives a connection
+(session id, sequence numbers, replay store, account sequence) and connects through
+`SmarketsClientFactory`, a `ReconnectingClientFactory`; a `StreamingAPIClient` keeps the
+handler registry and matches answers to requests.
+`connect <txsmarkets.client.connect.connect>` does all three and logs in.
 """
 
 from txsmarkets.client.api import StreamingAPIClient

@@ -351,7 +351,7 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
         force: bool = False,
     ) -> Deferred[seto_pb2.Payload]:
         """Place an order from its fields (``price`` in hundredths of a percent,
-        ``quantity`` in ten-thousandths of a pound of payout, ``side`` `BUY` or `SELL`,
+        ``quantity`` in ten-thousandths of a pound of payout, ``side`` ``BUY`` or ``SELL``,
         ``tif`` a time in force); fires and errbacks as `order` does."""
         return self.order(OrderCreate(market_id, contract_id, side, price, quantity, tif, reference, label), force)
 

@@ -23,12 +23,12 @@ def connect(
 
     Errbacks with `LoginError` when the exchange refuses the login (naming the reason),
     `LoginTimeout` when no answer comes within ``settings.socket_timeout``, or
-    `ConnectionError` when the first connection cannot be made (with
-    ``settings.fail_fast``, the default) or ``settings.max_retries`` attempts failed. A
-    retryable refusal (the exchange is busy or down for a moment) is retried with backoff
-    while the Deferred waits. Once logged in, the client reconnects and resumes the session
-    by itself. ``controls`` (a `txsmarkets.controls.Controls`) are checked before every
-    create, from the first.
+    `ConnectionError` when the first connection cannot be made (with ``settings.fail_fast``,
+    the default) or ``settings.max_retries`` attempts failed. A retryable refusal (the
+    exchange is busy or down for a moment) is retried with backoff while the Deferred waits.
+    Once logged in, the client reconnects and resumes the session by itself. ``controls`` (a
+    `txsmarkets.controls.Controls <txsmarkets.client.controls.Controls>`) are checked before
+    every create, from the first.
     """
     session = Session(settings, reactor=reactor)
     client = StreamingAPIClient(session)

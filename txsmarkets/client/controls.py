@@ -222,7 +222,7 @@ class Controls(Ledger):
     def check(self, create: seto_pb2.OrderCreate | OrderCreate, force: bool = False) -> OrderRefused | CountedOrder:
         """Check a create (an `OrderCreate` or its payload's ``order_create``); the
         `OrderRefused` that refuses it, or the entry that now counts it (the client tells
-        `sent` and `unsent` what became of it)."""
+        `Ledger.sent` and `Ledger.unsent` what became of it)."""
         # One straight pass over plain ints and locals: this runs for every create (see
         # bench/roundtrip.py, controls_share_of_pipelined_order).
         if self.halted is not None:
@@ -424,7 +424,7 @@ class Controls(Ledger):
         releases. Returns the `OrderRefused` that refuses it; None when it needs no
         counting (it raises no risk: no more quantity, no worse price; or the new order
         risks no more than the original); or the entry that counts the new order's excess
-        over the original till the exchange answers (`sent`/`unsent` as for a create).
+        over the original till the exchange answers (`Ledger.sent`/`Ledger.unsent` as for a create).
 
         A replace that raises risk meets the kill switch, the tick ladder, the order size
         and liability, the collar and the exposure limits; it adds no live order, so the

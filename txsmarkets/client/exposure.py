@@ -179,7 +179,7 @@ class Ledger:
     The client calls the underscored methods below from its own bookkeeping of each
     account message, with the values it has read (no handlers, no second reading of the
     message: they run for every order). ``_marked(market_id)`` is called after fills
-    change; ``_marking`` tells the client whether quotes matter (`_quoted`)."""
+    change; ``_marking`` tells the client whether quotes matter (``_quoted``)."""
 
     def __init__(self) -> None:
         self._markets: dict[int, MarketExposure] = {}
@@ -193,7 +193,7 @@ class Ledger:
         # order id -> [market, contract, buy, quantity filled, price x quantity filled]
         self._fills: dict[int, list[Any]] = {}
         # Whether quotes move what is counted (set by a subclass that marks to market),
-        # how many markets hold a position, and so whether the client is to call `_quoted`.
+        # how many markets hold a position, and so whether the client is to call ``_quoted``.
         self._marks_quotes = False
         self._holding = 0
         self._marking = False

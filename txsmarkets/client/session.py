@@ -141,7 +141,7 @@ class Session:
 
     def restore(self, session_id: str | None, account_sequence: int) -> None:
         """Take up a session saved earlier (the state folder's): its id and account
-        sequence; the sequence numbers and store are restored on `sequence`."""
+        sequence; the sequence numbers and store are restored on ``sequence``."""
         if self.state is not SessionState.IDLE:
             raise RuntimeError(f"cannot restore a session that is {self.state.value}")
         self.session_id = session_id

@@ -18,14 +18,14 @@ __all__ = ["AccountState", "ContractBook", "LiveOrder", "MarketBook"]
 class LiveOrder:
     """An order of ours the exchange holds, with what has filled of it.
 
-    ``order_id`` is the exchange's id; ``side`` is `BUY` (1) or `SELL` (2); ``price`` (a
+    ``order_id`` is the exchange's id; ``side`` is ``BUY`` (1) or ``SELL`` (2); ``price`` (a
     wire price: hundredths of a percent, 2500 is 25.00%) is the order's limit;
     ``quantity`` is its whole size, filled part included, and ``filled`` what has
     executed, both in ten-thousandths of a pound of payout (10000 is £1 paid if it wins);
     ``avg_price`` is the average price of the fills (a wire price, 0 before any);
     ``reference`` and ``label`` are what the create gave, or None; ``done`` turns True once
     the order is no longer live (filled, cancelled, voided or replaced), when it also leaves
-    `AccountState.orders`.
+    ``AccountState.orders``.
     """
 
     order_id: int

@@ -17,7 +17,7 @@ __all__ = ["AccountTracking"]
 
 class AccountTracking:
     """The client's own handling of the messages that change the account or a market's
-    book (`_tracking_routes`); it runs before any handler of the message."""
+    book (``_tracking_routes``); it runs before any handler of the message."""
 
     if TYPE_CHECKING:
         # What the client using it provides.

@@ -1,8 +1,8 @@
 """``--metrics ENDPOINT``: the status line's figures for Prometheus, over twisted.web.
 
-Needs the optional ``prometheus_client`` (``pip install txsmarkets[metrics]``). The page is
-rendered in the reactor thread (not prometheus_client's WSGI thread pool), so it reads the
-daemon's figures without locks.
+Needs the optional ``prometheus_client`` (``pip install -e '.[metrics]'`` in a clone of the
+repository). The page is rendered in the reactor thread (not prometheus_client's WSGI
+thread pool), so it reads the daemon's figures without locks.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ EXIT_REFUSED = 2
 EXIT_GAVE_UP = 3
 EXIT_STRATEGY = 4
 
-#: The exit statuses of ``twistd smarkets``, as README.rst and ``--help`` give them.
+#: The exit statuses of ``twistd smarkets``, as the daemon guide and ``--help`` give them.
 EXIT_STATUSES = (
     (EXIT_OK, "stopped by the operator (SIGTERM/SIGINT) after a clean logout"),
     (EXIT_CONFIG, "bad configuration or state before connecting (options, config file, state folder, CA file)"),

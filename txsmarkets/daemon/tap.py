@@ -54,7 +54,7 @@ def _read_secret(path: str, what: str) -> str:
 
 
 def exit_status_table() -> str:
-    """The exit statuses, one a line, as ``--help`` and README.rst give them."""
+    """The exit statuses, one a line, as ``--help`` and the daemon guide give them."""
     return "\n".join(f"  {status}  {meaning}" for status, meaning in EXIT_STATUSES)
 
 
@@ -228,7 +228,10 @@ class Options(usage.Options):
             from txsmarkets.daemon.metrics import available
 
             if not available():
-                raise SetupError("--metrics needs prometheus_client: pip install txsmarkets[metrics]")
+                raise SetupError(
+                    "--metrics needs prometheus_client"
+                    " (the metrics extra: pip install -e '.[metrics]' in a clone of the repository)"
+                )
         if self["demo"]:
             from txsmarkets.daemon.demo import DemoStrategy
 

@@ -63,7 +63,7 @@ class Secret:
 
     @classmethod
     def create(cls, secret: str | bytes, iterations: int = HASH_ITERATIONS) -> Secret:
-        """Hash `secret` with a fresh random salt."""
+        """Hash ``secret`` with a fresh random salt."""
         salt = os.urandom(16)
         return cls(salt, iterations, cls._hash(_to_bytes(secret), salt, iterations))
 
@@ -72,7 +72,7 @@ class Secret:
         return hashlib.pbkdf2_hmac("sha256", secret, salt, iterations)
 
     def verify(self, secret: str | bytes) -> bool:
-        """Whether `secret` is the one hashed, compared in constant time."""
+        """Whether ``secret`` is the one hashed, compared in constant time."""
         try:
             candidate = _to_bytes(secret)
         except TypeError:
@@ -138,7 +138,7 @@ class MarketPosition:
         self.cost = 0
 
     def add(self, contract_id: int, is_buy: bool, price: int, quantity: int) -> None:
-        """Record a matched bet of `quantity` at `price`."""
+        """Record a matched bet of ``quantity`` at ``price``."""
         if is_buy:
             self.net[contract_id] += quantity
             self.cost += price * quantity
@@ -152,7 +152,7 @@ class MarketPosition:
         return Decimal(loss).scaleb(-8) if loss > 0 else _ZERO
 
     def profit(self, winners: Iterable[int]) -> Decimal:
-        """Pounds won (negative: lost) when the `winners` contracts pay out."""
+        """Pounds won (negative: lost) when the ``winners`` contracts pay out."""
         net = self.net
         return Decimal(sum(net[c] for c in winners) * 10000 - self.cost).scaleb(-8)
 
@@ -229,11 +229,11 @@ class Account:
         self.position_exposure_total += loss - old
 
     def check_password(self, password: str | bytes) -> bool:
-        """Whether `password` is this account's."""
+        """Whether ``password`` is this account's."""
         return self._credentials.password.verify(password)
 
     def check_token(self, token: str | bytes) -> bool:
-        """Whether `token` is this account's login token."""
+        """Whether ``token`` is this account's login token."""
         secret = self._credentials.token
         return secret is not None and secret.verify(token)
 

@@ -11,7 +11,7 @@ Cancelling from the middle of a deque is O(n), so a removed order is only marked
 empties, or when dead entries outnumber live ones and the level is compacted.
 
 The book knows nothing of accounts or money: it moves quantities, and records which price
-levels changed (`changed_bids`, `changed_offers`) for the market data, until
+levels changed (`changed_bids`, ``changed_offers``) for the market data, until
 `take_changes` is called.
 """
 
@@ -24,7 +24,7 @@ from typing import Iterator
 
 __all__ = ["BUY", "SELL", "Book", "Level", "Order"]
 
-#: The wire's `seto.Side` values.
+#: The wire's ``seto.Side`` values.
 BUY = 1
 SELL = 2
 
@@ -193,12 +193,12 @@ class Book:
         return self.bids if side == BUY else self.offers
 
     def level_total(self, side: int, price: int) -> int:
-        """Unfilled quantity resting on `side` at `price` (0 if none)."""
+        """Unfilled quantity resting on ``side`` at ``price`` (0 if none)."""
         level = self._side(side).levels.get(price)
         return level.total if level is not None else 0
 
     def depth(self, side: int, limit: int | None = None) -> list[tuple[int, int]]:
-        """``(price, total quantity)`` of `side`'s levels, best first, at most `limit`."""
+        """``(price, total quantity)`` of ``side``'s levels, best first, at most ``limit``."""
         half = self._side(side)
         levels = half.levels
         result: list[tuple[int, int]] = []
@@ -209,7 +209,7 @@ class Book:
         return result
 
     def orders(self, side: int) -> Iterator[Order]:
-        """The resting orders of `side` in priority: best price first, then oldest."""
+        """The resting orders of ``side`` in priority: best price first, then oldest."""
         half = self._side(side)
         for price in half.prices():
             yield from half.levels[price].live_orders()
@@ -230,7 +230,7 @@ class Book:
         return self.offers
 
     def add(self, order: Order) -> None:
-        """Rest `order` (its ``remaining`` > 0) at the back of its price level."""
+        """Rest ``order`` (its ``remaining`` > 0) at the back of its price level."""
         price = order.price
         half = self._changing(order.side, price)
         level = half.levels.get(price)
@@ -248,7 +248,7 @@ class Book:
         order.resting = True
 
     def remove(self, order: Order) -> None:
-        """Take a resting `order` out of the book."""
+        """Take a resting ``order`` out of the book."""
         price = order.price
         half = self._changing(order.side, price)
         level = half.levels[price]
@@ -273,7 +273,7 @@ class Book:
             level.dead -= 1
 
     def reduce(self, order: Order, remaining: int) -> None:
-        """Lower a resting `order`'s unfilled quantity to `remaining` (> 0), keeping its place."""
+        """Lower a resting ``order``'s unfilled quantity to ``remaining`` (> 0), keeping its place."""
         half = self.bids if order.side == BUY else self.offers
         (self.changed_bids if order.side == BUY else self.changed_offers).add(order.price)
         half.levels[order.price].total -= order.remaining - remaining
@@ -281,7 +281,7 @@ class Book:
 
     def crossing(self, side: int, price: int, quantity: int, account_id: int) -> tuple[int, bool]:
         """What an order would fill without changing anything: ``(quantity filled, crossed
-        self)``; crossed self is True when it would reach one of `account_id`'s own orders,
+        self)``; crossed self is True when it would reach one of ``account_id``'s own orders,
         and the quantity is then what it would fill before that order."""
         if side == BUY:
             half = self.offers
@@ -311,7 +311,7 @@ class Book:
         return quantity - left, False
 
     def match(self, taker: Order) -> Iterator[tuple[Order, int, int]]:
-        """Trade `taker` against the resting orders it crosses, best price then oldest first.
+        """Trade ``taker`` against the resting orders it crosses, best price then oldest first.
 
         Yields ``(maker, quantity, price)`` per fill, the price being the maker's, after
         lowering both orders' ``remaining``; a filled maker leaves the book. The taker is

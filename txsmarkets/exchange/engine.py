@@ -227,7 +227,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
     def account_messages_since(
         self, account_id: int, account_sequence: int
     ) -> list[seto_pb2.Payload]:
-        """Fresh copies of the account-stream messages numbered after `account_sequence`.
+        """Fresh copies of the account-stream messages numbered after ``account_sequence``.
 
         Only the last ``account_log_size`` messages are kept: past that bound the older
         ones are gone and the list starts at the oldest kept, with no error; compare

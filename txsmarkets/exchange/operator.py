@@ -29,7 +29,7 @@ class MarketOperator(EngineAnswers):
     """Market states, settlement and voiding (a part of `MatchingEngine`)."""
 
     def set_market_state(self, market_id: int, state: str) -> None:
-        """Move a market to `state` (one of `MARKET_STATES`), cancelling the orders that
+        """Move a market to ``state`` (one of `MARKET_STATES`), cancelling the orders that
         state ends (see the module docstring) and announcing ``market_state``.
 
         "voided" is `void_market`; "settled" needs the winners, so use `settle_market`.

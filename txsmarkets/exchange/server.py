@@ -29,7 +29,7 @@ __all__ = ["DEFAULTS", "ConnectionPhase", "ExchangeServerFactory", "ExchangeServ
 
 _log = Logger()
 
-#: The factory's limits unless told otherwise; see "Embedded exchange limits" in README.rst.
+#: The factory's limits unless told otherwise; see "Limits" in ``docs/guides/exchange.rst``.
 #: Sized for a small host (2 cores, 24 GiB): ``max_connections`` connections each with a
 #: full ``max_output_buffer`` is 16 GiB, ``max_pending`` logins each parking a
 #: ``max_login_frame`` frame 32 MiB.

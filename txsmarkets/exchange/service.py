@@ -83,8 +83,9 @@ def make_exchange(
 
 
 class ExchangeService(internet.StreamServerEndpointService):
-    """Serves an exchange on an endpoint, as `StreamServerEndpointService` does, except on
-    the faults a daemon must not carry on through:
+    """Serves an exchange on an endpoint, as
+    `twisted.application.internet.StreamServerEndpointService` does, except on the faults a
+    daemon must not carry on through:
 
     - when listening fails (a port in use, an address not ours), one line is logged, no
       traceback, and `cannot_listen` is called with that line (the twistd plugin stops the

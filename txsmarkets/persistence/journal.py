@@ -45,7 +45,7 @@ _PREFIX = "journal."
 
 @dataclass(frozen=True)
 class Record:
-    """One journal record: ``direction`` is `IN` or `OUT`."""
+    """One journal record: ``direction`` is ``IN`` or ``OUT``."""
 
     direction: bytes
     time: float

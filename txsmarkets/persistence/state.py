@@ -5,13 +5,14 @@ journal position it was taken at, and the name of its replay file) and ``replay.
 (the replay store), each written atomically: to a temporary file, fsynced, renamed, and
 the folder fsynced. Each snapshot writes a new replay file before the ``session.json``
 that names it, and removes the old one after: a kill between the two leaves the old pair.
-The journal (``journal/`` beside them) records every message from there on, so `restore`
-reads the snapshot and then replays the journal's tail over it: a ``kill -9`` between two
-snapshots loses nothing.
+The journal (``journal/`` beside them) records every message from there on, so
+`StateDirectory.restore` reads the snapshot and then replays the journal's tail over it: a
+``kill -9`` between two snapshots loses nothing.
 
 Given the client's `AccountState`, the snapshot also keeps the account (live orders with
-what has filled of them, balance and exposure, in Decimal pounds), and `restore` brings it
-up to date from the journal's tail, each account message applied once.
+what has filled of them, balance and exposure, in Decimal pounds), and
+`StateDirectory.restore` brings it up to date from the journal's tail, each account
+message applied once.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class StateDirectory:
         return checked
 
     def save(self, session: Any, account: Any = None, controls: Any = None) -> None:
-        """Snapshot ``session`` (a `txsmarkets.client.api.Session`) atomically, and
+        """Snapshot ``session`` (a `txsmarkets.client.session.Session`) atomically, and
         ``account`` (the client's `AccountState`) and ``controls`` (its trading controls:
         their positions and halt) with it when given."""
         sequence: SequenceState = session.sequence

@@ -1,10 +1,11 @@
 """The session protocol shared by the client and the embedded exchange.
 
-`SessionProtocolMixin` sits on any Twisted string receiver (the Smarkets ULEB128 framing,
-or Twisted's own `Int32StringReceiver`): it turns each payload into a verdict of the
+`SessionProtocolMixin` sits on any Twisted string receiver (the Smarkets ULEB128 framing, or
+Twisted's own `Int32StringReceiver`): it turns each payload into a verdict of the
 `SequenceState`, answers heartbeats, pings and replay requests, asks for replays of gaps,
 and watches the peer for silence. What a payload means beyond the session is for the
-subclass (`payloadReceived`, `loginReceived`, `loginResponseReceived`, `logoutReceived`).
+subclass (`SessionProtocolMixin.payloadReceived`, `SessionProtocolMixin.loginReceived`,
+`SessionProtocolMixin.loginResponseReceived`, `SessionProtocolMixin.logoutReceived`).
 """
 
 from __future__ import annotations
@@ -232,7 +233,8 @@ class SessionProtocolMixin:
         self._sessionPayload(payload, verdict)
 
     def framesReceived(self, frames: list[bytes]) -> int:
-        """Take a read's run of small frames (the framing's `receivesFrames` path).
+        """Take a read's run of small frames (the framing's
+        `ULEB128StringReceiver.receivesFrames` path).
 
         With `directRoutes`, the frames are parsed in one go, and each application message
         that arrives in order goes straight to its route; anything else (a session message,
@@ -283,8 +285,8 @@ class SessionProtocolMixin:
 
     def directRoutes(self) -> Mapping[int, Callable[[seto_pb2.Payload], None] | None] | None:
         """Where an in-order application message may go straight to, by seto type,
-        instead of `payloadReceived`: a type that maps to None takes the long way, and so
-        do all when this returns None (the default)."""
+        instead of `SessionProtocolMixin.payloadReceived`: a type that maps to None takes
+        the long way, and so do all when this returns None (the default)."""
         return None
 
     def _sessionPayload(self, payload: seto_pb2.Payload, verdict: Verdict) -> None:

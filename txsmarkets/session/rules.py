@@ -49,9 +49,9 @@ class Kind(enum.Enum):
 class Action(enum.Enum):
     """What the protocol does for a message; `SessionProtocolMixin` carries each out."""
 
-    #: Act on a login response (session id, reset): `loginResponseReceived`.
+    #: Act on a login response (session id, reset): `SessionProtocolMixin.loginResponseReceived`.
     LOGIN = "login"
-    #: Whoever waits for the login may go: `loginCompleted`.
+    #: Whoever waits for the login may go: `SessionProtocolMixin.loginCompleted`.
     LOGIN_DONE = "login done"
     #: Keep a login response that came beyond a gap until its seq is filled.
     HOLD = "hold"
@@ -59,7 +59,7 @@ class Action(enum.Enum):
     RELEASE = "release"
     #: A replayed login response: hand it on (once), without acting on it again.
     DELIVER_REPLAYED = "deliver replayed"
-    #: Act on a logout: `logoutReceived`.
+    #: Act on a logout: `SessionProtocolMixin.logoutReceived`.
     LOGOUT = "logout"
     #: Resend what the peer asks for.
     SERVE_REPLAY = "serve replay"
@@ -69,7 +69,7 @@ class Action(enum.Enum):
     ANSWER_HEARTBEAT = "answer heartbeat"
     #: Answer with a pong.
     PONG = "pong"
-    #: Hand the message to the application: `payloadReceived`.
+    #: Hand the message to the application: `SessionProtocolMixin.payloadReceived`.
     DELIVER = "deliver"
     #: Say that a message of an unknown type was skipped.
     WARN_UNKNOWN = "warn unknown"

@@ -2,9 +2,9 @@
 
 As in 9.3: the `eto` and `seto` modules, `StreamingAPIClient`, `Session`,
 `SessionSettings`, the errors `ConnectionError`, `DecodeError`, `ParseError`,
-`SocketDisconnected` and `InvalidCallbackError`, the times in force `IMMEDIATE_OR_CANCEL`
-and `GOOD_TIL_CANCELLED`, and the sides `SIDE_BID` and `SIDE_OFFER`. Beside them, the
-names the 9.3 documentation imports from here (`BUY`, `SELL`, `OrderCreate`), the
+`SocketDisconnected` and `InvalidCallbackError`, the times in force ``IMMEDIATE_OR_CANCEL``
+and ``GOOD_TIL_CANCELLED``, and the sides ``SIDE_BID`` and ``SIDE_OFFER``. Beside them, the
+names the 9.3 documentation imports from here (``BUY``, ``SELL``, `OrderCreate`), the
 errors a Deferred of this package errbacks with and `BlockingCallError` (what 9.3's
 blocking ``client.read()`` raises here)::
 

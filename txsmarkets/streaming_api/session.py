@@ -4,8 +4,8 @@
 ``SessionSettings(username, password, ...)`` take 9.3's arguments; the session connects
 through Twisted (give ``reactor=`` to use another than the global one) rather than a
 blocking socket, so 9.3's ``SessionSocket``, ``next_frame`` and ``read`` have no
-counterpart: see the README's "Porting from 9.3". Both are `txsmarkets.client`'s. `Frame`
-is what this package's `StreamingAPIClient` hands its handlers, as 9.3 did.
+counterpart: see the porting guide, ``docs/guides/porting.rst``. Both are `txsmarkets.client`'s.
+`Frame` is what this package's `StreamingAPIClient` hands its handlers, as 9.3 did.
 """
 
 from __future__ import annotations

@@ -171,15 +171,15 @@ class ULEB128StringReceiver(protocol.Protocol):
     """A receiver of ULEB128-framed strings, the Smarkets wire format.
 
     Subclasses implement `stringReceived` and call `sendString`, as with Twisted's
-    `IntNStringReceiver`. Decoding is linear in the bytes received: each ``dataReceived``
-    walks its data once, and a frame larger than one read is collected without re-copying
-    what has already arrived.
+    `twisted.protocols.basic.IntNStringReceiver`. Decoding is linear in the bytes received:
+    each ``dataReceived`` walks its data once, and a frame larger than one read is collected
+    without re-copying what has already arrived.
     """
 
     #: The largest payload accepted; a longer one drops the connection.
     MAX_LENGTH = 4 * 1024 * 1024
-    #: Whether runs of small frames are handed to `framesReceived` a read at a time,
-    #: rather than to `stringReceived` one by one.
+    #: Whether runs of small frames are handed to `ULEB128StringReceiver.framesReceived` a
+    #: read at a time, rather than to `stringReceived` one by one.
     receivesFrames = False
 
     _log = Logger()

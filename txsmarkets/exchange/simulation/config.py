@@ -21,7 +21,8 @@ class SimulationSpecError(ValueError):
 
 @dataclass(frozen=True)
 class SimulationSpec:
-    """How one market is simulated (see README "A living market" for each key)."""
+    """How one market is simulated (see "A living market" in ``docs/guides/exchange.rst``
+    for each key)."""
 
     #: Starting probabilities of the contracts in percent, in catalogue order (None: equal).
     initial: tuple[float, ...] | None = None

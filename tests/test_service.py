@@ -74,6 +74,31 @@ class OptionsTests(unittest.SynchronousTestCase):
         self.assertEqual((settings.host, settings.port, settings.username), ("base.example", 5000, "fromfile"))
         self.assertEqual(options["subscribe"], [1, 2])
 
+    def test_strategy_params(self) -> None:
+        """``--param`` and ``[params]`` reach the strategy as a backtest's ``--param`` would:
+        numbers as numbers, names as written; the command line wins over the file."""
+        folder = self.mktemp()
+        os.makedirs(folder)
+        path = os.path.join(folder, "daemon.ini")
+        with open(path, "w") as f:
+            f.write("[smarkets]\nHost = 127.0.0.1\n\n[params]\nMaxStake = 2.5\nperiod = 9\nmode = calm\n")
+        options = parse("--demo", "--config", path, "--param", "period=2", "--param", "spread=0.25")
+        self.assertEqual(options["strategy"].params, {"MaxStake": 2.5, "period": 2, "mode": "calm", "spread": 0.25})
+        strategy = parse("--demo", "--strategy", "txsmarkets.daemon.demo:DemoStrategy", "--param", "period=3")["strategy"]
+        self.assertEqual(strategy.params, {"period": 3})
+
+    def test_bad_strategy_params(self) -> None:
+        with self.assertRaises(SetupError) as caught:
+            parse("--demo", "--param", "period")
+        self.assertIn("--param: a parameter is given as NAME=VALUE, not 'period'", str(caught.exception))
+        with self.assertRaises(SetupError) as caught:
+            parse("--demo", "--param", "a=1", "--param", "a=2")
+        self.assertIn("given twice", str(caught.exception))
+        os.environ["SMARKETS_PASSWORD"] = "x"
+        with self.assertRaises(SetupError) as caught:
+            parse("--username", "me", "--param", "a=1")
+        self.assertIn("--param sets the parameters of a --strategy", str(caught.exception))
+
     def test_bad_config(self) -> None:
         path = self.mktemp()
         with open(path, "w") as f:

@@ -58,6 +58,13 @@ def exit_status_table() -> str:
     return "\n".join(f"  {status}  {meaning}" for status, meaning in EXIT_STATUSES)
 
 
+class _KeepsCase(configparser.ConfigParser):
+    """A config file whose keys keep their case (``[params]``: a strategy's names)."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 class Options(usage.Options):
     """Command-line options of ``twistd smarkets``."""
 
@@ -127,11 +134,13 @@ class Options(usage.Options):
         flags = {str(flag[0]) for flag in self.optFlags}
         parameters = {str(parameter[0]) for parameter in self.optParameters} - {"config"}  # type: ignore[index]
         try:
-            config = ConfigurationReader([str(path.parent)]).read(path.name)
+            config = ConfigurationReader([str(path.parent)], _KeepsCase).read(path.name)
             if not config.has_section("smarkets"):
                 raise SetupError(f"config file {self['config']!r} has no [smarkets] section")
-            items = config.items("smarkets")
-            controls = config["controls"] if config.has_section("controls") else None
+            # Option and control names in any case, as configparser takes them; a
+            # strategy's parameter names as written.
+            items = [(key.lower(), value) for key, value in config.items("smarkets")]
+            controls = {key.lower(): value for key, value in config.items("controls")} if config.has_section("controls") else None
             params = [f"{name}={value}" for name, value in config.items("params")] if config.has_section("params") else []
         except (Error, configparser.Error, ValueError, OSError) as e:
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__

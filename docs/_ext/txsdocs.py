@@ -217,6 +217,26 @@ def qualify_bare_names(
     return qualify(signature), qualify(return_annotation)
 
 
+#: A bare `_BARE_NAMES` name in single backticks, in a page or a docstring.
+_BARE_REFERENCE = re.compile(r"(?<![`:\w])`(" + "|".join(_BARE_NAMES) + r")`(?!`)")
+
+
+def _qualify_references(text: str) -> str:
+    return _BARE_REFERENCE.sub(lambda match: f"`{match.group(1)} <{_BARE_NAMES[match.group(1)]}>`", text)
+
+
+def qualify_bare_references_in_pages(app: Sphinx, docname: str, source: list[str]) -> None:
+    """A bare `_BARE_NAMES` name in a page's single backticks links to the class it means."""
+    source[0] = _qualify_references(source[0])
+
+
+def qualify_bare_references_in_docstrings(
+    app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """The same in a docstring autodoc reads."""
+    lines[:] = [_qualify_references(line) for line in lines]
+
+
 _NOT_FOUND = object()
 
 
@@ -271,6 +291,8 @@ def outside_names_as_code(app: Sphinx, env: Any, node: nodes.Element, contnode: 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("doctree-read", untested_docstring_examples)
     app.connect("autodoc-process-signature", qualify_bare_names)
+    app.connect("source-read", qualify_bare_references_in_pages)
+    app.connect("autodoc-process-docstring", qualify_bare_references_in_docstrings)
     app.connect("missing-reference", outside_names_as_code)
     app.add_directive("txsmarkets-modules", ModulesDirective)
     app.add_directive("txsmarkets-messages", MessagesDirective)

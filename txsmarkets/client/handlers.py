@@ -115,7 +115,7 @@ class HandlerRegistry:
     ``global_callback`` is the `Signal` of the global ones; `add_handler` and the other
     methods change them, and so may 9.3 code directly. Handlers are called with keyword
     arguments (see `MessageHandler` and `GlobalHandler`); a registry that calls them
-    otherwise (the 9.3 compatibility package's) says how in `_caller` and `_global_caller`.
+    otherwise (the 9.3 compatibility package's) says how in ``_caller`` and ``_global_caller``.
     """
 
     if TYPE_CHECKING:
@@ -170,7 +170,7 @@ class HandlerRegistry:
 
     def _global_caller(self, handler: Callable[..., Any]) -> GlobalHandler:
         """What the routes call, as ``caller(name=name, message=payload)``, for the global
-        ``handler``: here the handler itself (see `_caller`)."""
+        ``handler``: here the handler itself (see ``_caller``)."""
         return _callable(handler)
 
     def _dispatch(self, payload: seto_pb2.Payload) -> None:

@@ -87,7 +87,7 @@ def _why_not(signature: inspect.Signature, args: tuple[str, ...], kwargs: dict[s
 
 
 class StreamingAPIClient(_Client):
-    """The 9.3 ``StreamingAPIClient``: `txsmarkets.client.StreamingAPIClient` (requests
+    """The 9.3 ``StreamingAPIClient``: `txsmarkets.client.StreamingAPIClient <txsmarkets.client.api.StreamingAPIClient>` (requests
     return Deferreds) calling its handlers as 9.3 did.
 
     ``add_handler(name, callback)`` calls ``callback(message)`` and

@@ -1,8 +1,7 @@
 """Reading recorded market data, lazily: what `txsmarkets.exchange.replay` plays back.
 
-Two sources are read, both as files of records in the journal's format (a 13-byte header:
-direction ``I`` or ``O``, the time as a big-endian double, the payload length as a uint32;
-then the serialised ``seto.Payload``):
+Two sources are read, both as files of records (`txsmarkets.wire.records`: direction ``I``
+or ``O``, the time, the length, the serialised ``seto.Payload``):
 
 - a recording made by ``twistd smarkets --record DIR`` (`txsmarkets.persistence.recording`):
   files ``recording.NNNNNN.gz``, gzip-compressed, holding received market data only;
@@ -11,16 +10,13 @@ then the serialised ``seto.Payload``):
 
 `read_recorded` takes a file or a folder (a state folder, its ``journal/``, or a recording
 folder) and yields ``(time, payload)`` one record at a time, oldest first: however large the
-recording, only the record in hand is in memory. The format is read here rather than
-through `txsmarkets.persistence.journal` because the exchange does not import the
-persistence layer (see ``.importlinter``).
+recording, only the record in hand is in memory.
 """
 
 from __future__ import annotations
 
 import gzip
 import pathlib
-import struct
 import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -28,14 +24,12 @@ from typing import BinaryIO
 from twisted.logger import Logger
 
 from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.records import HEADER as RECORD_HEADER
+from txsmarkets.wire.records import IN, read_records
 
 __all__ = ["MARKET_DATA_TYPES", "RECORD_HEADER", "RecordingError", "read_recorded", "recorded_files"]
 
 _log = Logger()
-
-#: The journal's record header: direction, time, payload length.
-RECORD_HEADER = struct.Struct(">cdI")
-_IN = b"I"
 
 #: The payload types a recording holds and a replay plays back.
 MARKET_DATA_TYPES = frozenset(
@@ -87,20 +81,10 @@ def _open(path: pathlib.Path) -> BinaryIO:
 
 
 def _file_records(path: pathlib.Path) -> Iterator[tuple[float, bytes]]:
-    header_size = RECORD_HEADER.size
-    unpack = RECORD_HEADER.unpack
     with _open(path) as f:
-        read = f.read
         try:
-            while True:
-                header = read(header_size)
-                if len(header) < header_size:
-                    return
-                direction, when, length = unpack(header)
-                data = read(length)
-                if len(data) < length:
-                    return
-                if direction == _IN:
+            for direction, when, data in read_records(f.read):
+                if direction == IN:
                     yield when, data
         except (EOFError, OSError, zlib.error) as e:
             # A process killed while recording leaves its last file cut short: what was

@@ -1,11 +1,11 @@
 """The journal: every message in and out of a session, appended as it happens.
 
-A journal is a folder of files ``journal.NNNNNN``. Each record is a 13-byte header
-(direction ``I`` or ``O``, the time as a big-endian double, the payload length as a uint32)
-and the serialised ``seto.Payload``. Records are written with one ``os.write`` each, before
-the message is handed to the handlers or to the socket, so a process killed at any moment
-leaves every message it acted on in the file; ``fsync`` runs in batches. Files rotate by
-size. Logins are recorded with their password and token removed.
+A journal is a folder of files ``journal.NNNNNN`` of records (`txsmarkets.wire.records`:
+direction ``I`` or ``O``, the time, the length, the serialised ``seto.Payload``). Records
+are written with one ``os.write`` each, before the message is handed to the handlers or to
+the socket, so a process killed at any moment leaves every message it acted on in the
+file; ``fsync`` runs in batches. Files rotate by size. Logins are recorded with their
+password and token removed.
 
 ``python -m txsmarkets.persistence.journal PATH`` prints a journal (a file or the folder) as text, one
 message a line. ``--type NAME`` and ``--market ID`` (each repeatable) keep only those messages
@@ -22,7 +22,6 @@ import argparse
 import datetime
 import os
 import pathlib
-import struct
 import sys
 import time
 from collections.abc import Iterator
@@ -34,12 +33,11 @@ from google.protobuf.message import DecodeError
 
 from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.wire.messages import ALL_NAMES, SETO_FIELDS, message_name
+from txsmarkets.wire.records import HEADER as _HEADER
+from txsmarkets.wire.records import IN, OUT, encode, read_records
 
 __all__ = ["IN", "OUT", "Journal", "Record", "Summary", "follow", "main", "parse_time", "read_journal"]
 
-IN = b"I"
-OUT = b"O"
-_HEADER = struct.Struct(">cdI")
 _PREFIX = "journal."
 
 
@@ -112,7 +110,7 @@ class Journal:
         self._write(OUT, _redacted(data) if is_login else data)
 
     def _write(self, direction: bytes, data: bytes) -> None:
-        os.write(self._fd, _HEADER.pack(direction, self._now(), len(data)) + data)
+        os.write(self._fd, encode(direction, self._now(), data))
         self._size += _HEADER.size + len(data)
         self._unsynced += 1
         if self._unsynced >= self.sync_every:
@@ -152,15 +150,8 @@ def _records(path: pathlib.Path, start: int = 0) -> Iterator[Record]:
     with open(path, "rb") as f:
         f.seek(start)
         offset = start
-        while True:
-            header = f.read(_HEADER.size)
-            if len(header) < _HEADER.size:
-                return
-            direction, when, length = _HEADER.unpack(header)
-            data = f.read(length)
-            if len(data) < length or direction not in (IN, OUT):
-                return
-            offset += _HEADER.size + length
+        for direction, when, data in read_records(f.read):
+            offset += _HEADER.size + len(data)
             yield Record(direction, when, data, path, offset)
 
 

@@ -1,8 +1,8 @@
 """Recording market data as it arrives: what ``twistd smarkets --record DIR`` writes.
 
 A recording is a folder of files ``recording.NNNNNN.gz``. Each is a gzip stream of records
-in the journal's format (`txsmarkets.persistence.journal`: direction ``I``, the receive
-time, the length, the serialised ``seto.Payload``), holding market data only:
+in the journal's format (`txsmarkets.wire.records`: direction ``I``, the receive time, the
+length, the serialised ``seto.Payload``), holding market data only:
 ``market_quotes`` snapshots, ``contract_quotes`` deltas with their executions,
 ``market_state`` and ``runningball_notification``. Nothing about the account (orders, fills,
 balances, the login) is written. A file is closed and the next begun once its compressed
@@ -29,8 +29,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from txsmarkets.persistence.journal import _HEADER, IN
 from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.records import IN, encode
 
 __all__ = ["RECORDED_NAMES", "Recorder"]
 
@@ -113,7 +113,7 @@ class Recorder(service.Service):
         if self._gzip is None:
             self._open_next()
         assert self._gzip is not None
-        self._gzip.write(_HEADER.pack(IN, stamp, len(data)) + data)
+        self._gzip.write(encode(IN, stamp, data))
         self.records += 1
         if self._raw.tell() >= self.max_bytes:
             self._close_file()

@@ -49,6 +49,26 @@ class OptionsTests(unittest.SynchronousTestCase):
         self.assertIn("/nonexistent/pw", str(error))
         self.assertEqual(error.code.count("\n"), 0)
 
+    def test_both_plugins_raise_one_setup_error(self) -> None:
+        """``twistd smarkets`` and ``twistd smarkets-exchange`` fail to start with the one
+        `txsmarkets.process.SetupError`, each naming its program."""
+        from txsmarkets.exchange.tap import Options as ExchangeOptions
+        from txsmarkets.process import SetupError as ProcessSetupError
+
+        daemon = self.assertRaises(ProcessSetupError, parse, "--subscribe", "one")
+        exchange = self.assertRaises(ProcessSetupError, ExchangeOptions().parseOptions, ["--sped", "2"])
+        self.assertEqual(
+            [(e.program, e.message, e.code) for e in (daemon, exchange)],
+            [
+                ("twistd smarkets", "--subscribe takes a market id, not 'one'", "twistd smarkets: --subscribe takes a market id, not 'one'"),
+                (
+                    "twistd smarkets-exchange",
+                    "unknown option --sped (did you mean --speed?)",
+                    "twistd smarkets-exchange: unknown option --sped (did you mean --speed?)",
+                ),
+            ],
+        )
+
     def test_no_credentials(self) -> None:
         error = self.assertRaises(SetupError, parse, "--username", "me")
         self.assertIn("--password-file", str(error))

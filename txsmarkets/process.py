@@ -15,7 +15,26 @@ from twisted.logger import Logger
 
 _log = Logger()
 
-__all__ = ["freeze_long_lived", "handle_signals", "stop_on_signal", "stop_reactor", "unknown", "usage_error_line"]
+__all__ = [
+    "SetupError", "freeze_long_lived", "handle_signals", "stop_on_signal", "stop_reactor", "unknown", "usage_error_line",
+]
+
+
+class SetupError(SystemExit):
+    """A setting that cannot work (a missing file, a bad config, an endpoint that is no
+    endpoint): ``PROGRAM: message``, one line on stderr and exit status 1.
+
+    Raised from a twistd plugin's ``Options`` or ``makeService``: a
+    `twisted.python.usage.UsageError` would have twistd print the whole option list before
+    the reason. Each plugin's tap module names its program in a subclass of its own.
+    """
+
+    def __init__(self, program: str, message: str) -> None:
+        super().__init__(f"{program}: {message}")
+        #: The program that could not start, and the reason without the program's name.
+        self.program = program
+        self.message = message
+
 
 #: The reactor methods that it installs as its own handlers of these signals as it starts
 #: (`twisted.internet.base.ReactorBase.sigTerm` and ``sigInt``).

@@ -23,6 +23,7 @@ from txsmarkets.errors import Error
 from txsmarkets.persistence.state import StateDirectory, StateError
 from txsmarkets.client.controls import Controls, InvalidControls
 from txsmarkets.daemon.service import EXIT_STATUSES, SmarketsService, exit_with_status, install_signal_handlers
+from txsmarkets import process
 from txsmarkets.process import unknown, usage_error_line
 from txsmarkets.strategy import load_strategy, parse_params
 
@@ -33,14 +34,11 @@ _FALSE = frozenset({"0", "no", "false", "off", ""})
 _DEFAULT_STATUS_INTERVAL = 60.0
 
 
-class SetupError(SystemExit):
-    """A setting that cannot work (a missing file, a bad config): one line, exit status 1.
-
-    A `usage.UsageError` would have twistd print the whole option list before the reason.
-    """
+class SetupError(process.SetupError):
+    """A `txsmarkets.process.SetupError` of ``twistd smarkets``."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(f"twistd smarkets: {message}")
+        super().__init__("twistd smarkets", message)
 
 
 def _read_secret(path: str, what: str) -> str:

@@ -19,19 +19,17 @@ from twisted.python import usage
 from txsmarkets.exchange.catalogue import CatalogueError, load_catalogue
 from txsmarkets.exchange.server import DEFAULTS
 from txsmarkets.exchange.service import DEFAULT_ENDPOINT, make_service
+from txsmarkets import process
 from txsmarkets.process import freeze_long_lived, handle_signals, stop_on_signal, stop_reactor, usage_error_line
 
 _NAME = "twistd smarkets-exchange"
 
 
-class SetupError(SystemExit):
-    """A setting that cannot work: one line, exit status 1.
-
-    A `usage.UsageError` would have twistd print the whole option list before the reason.
-    """
+class SetupError(process.SetupError):
+    """A `txsmarkets.process.SetupError` of ``twistd smarkets-exchange``."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(f"{_NAME}: {message}")
+        super().__init__(_NAME, message)
 
 
 class Options(usage.Options):

@@ -10,6 +10,15 @@ from txsmarkets.testing import MemoryExchange
 
 
 class MemoryExchangeTests(unittest.TestCase):
+    def test_the_backtests_in_memory_exchange(self) -> None:
+        """The test helpers give the exchange backtests run on, from its own module (which
+        production code imports instead of the test helpers)."""
+        import txsmarkets.inmemory
+        import txsmarkets.testing
+
+        for name in ("MemoryExchange", "MemoryReactor", "HOST", "PORT"):
+            self.assertIs(getattr(txsmarkets.testing, name), getattr(txsmarkets.inmemory, name))
+
     def test_connect_order_and_logout(self) -> None:
         exchange = MemoryExchange()
         client = exchange.run(exchange.connect())

@@ -3,7 +3,7 @@
 `make_market` builds the exchange a backtest trades on (simulated traders or a replayed
 recording, on a `twisted.internet.task.Clock`) and opens the backtest's own account in
 it; `Drive` moves the clock from event to event, delivering every byte written (framed,
-as on a socket) between the steps, until the end. `txsmarkets.testing.MemoryExchange`
+as on a socket) between the steps, until the end. `txsmarkets.inmemory.MemoryExchange`
 does the joining: the client's connector path, the server protocol and the transports are
 the ones of a live session.
 """
@@ -19,7 +19,7 @@ from twisted.internet.task import Clock
 
 from txsmarkets.exchange.accounts import Credentials
 from txsmarkets.exchange.catalogue import Catalogue
-from txsmarkets.testing import MemoryExchange
+from txsmarkets.inmemory import MemoryExchange
 from txsmarkets.wire import seto_pb2
 
 __all__ = ["PASSWORD", "USERNAME", "Drive", "make_market"]

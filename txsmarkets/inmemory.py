@@ -1,0 +1,299 @@
+"""The embedded exchange and its clients joined in memory, on one Clock: no sockets.
+
+`MemoryExchange` runs the real exchange (engine and server protocol) and any number of
+real clients, which connect through its `MemoryReactor`: the client's connector path, the
+server protocol and the transports are those of a live session, and time moves only when
+told to. Backtests (`txsmarkets.backtest`) trade on one; `txsmarkets.testing`, the test
+helpers, gives it to tests (see there for how to use it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine, Generator
+from typing import Any, TypeVar, cast
+
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionRefusedError
+from twisted.internet.interfaces import IConnector, IReactorSSL, IReactorTCP, IReactorTime
+from twisted.internet.protocol import ClientFactory
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from txsmarkets.client import Session, SessionSettings, StreamingAPIClient, connect
+from txsmarkets.exchange.catalogue import Catalogue
+from txsmarkets.exchange.service import make_exchange
+
+__all__ = ["HOST", "PORT", "MemoryExchange", "MemoryReactor"]
+
+T = TypeVar("T")
+
+#: Where a `MemoryExchange` pretends to listen.
+HOST, PORT = "exchange.memory", 3701
+
+
+class _Transport(StringTransport):
+    """One end of an in-memory connection: what its protocol writes waits in ``value()``."""
+
+    def __init__(self, host: Any, peer: Any) -> None:
+        super().__init__(hostAddress=host, peerAddress=peer)
+        self.aborted = False
+
+    def abortConnection(self) -> None:
+        self.aborted = True
+        self.loseConnection()
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        """Accepted and ignored: nothing is delayed in memory."""
+
+
+class _Link:
+    """A client protocol and a server protocol joined by two `_Transport` ends."""
+
+    def __init__(self, connector: _Connector, client: Any, server: Any) -> None:
+        self.connector = connector
+        self.client, self.server = client, server
+        self.client_end = _Transport(connector.getDestination(), connector.getDestination())
+        self.server_end = _Transport(connector.getDestination(), connector.getDestination())
+        self.closed = False
+
+    def start(self) -> None:
+        self.server.makeConnection(self.server_end)
+        self.client.makeConnection(self.client_end)
+
+    def pump(self) -> bool:
+        """Move what each side wrote to the other; close once a side asked to. Returns
+        whether anything happened."""
+        if self.closed:
+            return False
+        moved = False
+        for source, target, target_end in (
+            (self.client_end, self.server, self.server_end),
+            (self.server_end, self.client, self.client_end),
+        ):
+            if source.aborted or target_end.producerState == "paused":
+                continue
+            data = source.value()
+            if data:
+                source.clear()
+                target.dataReceived(data)
+                moved = True
+        ends = (self.client_end, self.server_end)
+        if any(end.disconnecting for end in ends):
+            aborted = any(end.aborted for end in ends)
+            if aborted or not any(end.value() for end in ends):
+                self.close(ConnectionAborted() if aborted else ConnectionDone())
+                moved = True
+        return moved
+
+    def close(self, why: Exception) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        reason = Failure(why)
+        self.server.connectionLost(reason)
+        self.client.connectionLost(reason)
+        self.connector.lost(reason)
+
+
+@implementer(IConnector)
+class _Connector:
+    """What ``connectTCP`` returns: connects its factory to the exchange, again on demand."""
+
+    def __init__(self, exchange: MemoryExchange, factory: ClientFactory, host: str, port: int) -> None:
+        self.exchange = exchange
+        self.factory = factory
+        self.host, self.port = host, port
+        self.link: _Link | None = None
+        self.state = "disconnected"
+
+    def connect(self) -> None:
+        self.state = "connecting"
+        self.factory.doStart()
+        self.factory.startedConnecting(self)
+        self.exchange.clock.callLater(0, self._arrive)
+
+    def _arrive(self) -> None:
+        if self.state != "connecting":
+            return
+        if not self.exchange.listening or (self.host, self.port) != (HOST, PORT):
+            self.state = "disconnected"
+            self.factory.clientConnectionFailed(self, Failure(ConnectionRefusedError()))
+            self.factory.doStop()
+            return
+        client = self.factory.buildProtocol(self.getDestination())
+        server = self.exchange.factory.buildProtocol(self.getDestination())
+        if client is None or server is None:
+            self.state = "disconnected"
+            return
+        self.state = "connected"
+        self.link = _Link(self, client, server)
+        self.exchange.links.append(self.link)
+        self.link.start()
+
+    def lost(self, reason: Failure) -> None:
+        self.state = "disconnected"
+        self.link = None
+        self.factory.clientConnectionLost(self, reason)
+        self.factory.doStop()
+
+    def stopConnecting(self) -> None:
+        if self.state == "connecting":
+            self.state = "disconnected"
+            self.factory.clientConnectionFailed(self, Failure(ConnectionAborted("stopped connecting")))
+            self.factory.doStop()
+
+    def disconnect(self) -> None:
+        if self.state == "connecting":
+            self.stopConnecting()
+        elif self.link is not None:
+            self.link.client_end.loseConnection()
+
+    def getDestination(self) -> Any:
+        from twisted.internet.address import HostnameAddress
+
+        return HostnameAddress(self.host.encode(), self.port)
+
+
+@implementer(IReactorTime, IReactorTCP, IReactorSSL)
+class MemoryReactor:
+    """A reactor for clients of a `MemoryExchange`: its clock, and connections to it.
+
+    ``connectSSL`` connects as ``connectTCP`` does (nothing is encrypted in memory).
+    """
+
+    def __init__(self, exchange: MemoryExchange) -> None:
+        self._exchange = exchange
+        clock = exchange.clock
+        self.seconds = clock.seconds
+        self.callLater = clock.callLater
+        self.getDelayedCalls = clock.getDelayedCalls
+
+    def connectTCP(
+        self, host: str, port: int, factory: Any, timeout: float = 30, bindAddress: Any = None
+    ) -> IConnector:
+        connector = _Connector(self._exchange, factory, host, port)
+        connector.connect()
+        return connector
+
+    def connectSSL(
+        self,
+        host: str,
+        port: int,
+        factory: Any,
+        contextFactory: Any,
+        timeout: float = 30,
+        bindAddress: Any = None,
+    ) -> IConnector:
+        return self.connectTCP(host, port, factory, timeout, bindAddress)
+
+    def listenTCP(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("a MemoryReactor only connects to its MemoryExchange")
+
+    def listenSSL(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("a MemoryReactor only connects to its MemoryExchange")
+
+
+class MemoryExchange:
+    """The embedded exchange (its real engine and server protocol) on a `Clock`, with the
+    clients that connect through ``reactor``, all joined in memory.
+
+    ``catalogue`` defaults to the demo catalogue (accounts ``demo``/``demo`` and
+    ``demo2``/``demo2``); ``exchange_options`` go to the `ExchangeServerFactory`.
+    """
+
+    def __init__(self, catalogue: Catalogue | None = None, *, clock: Clock | None = None, **exchange_options: Any) -> None:
+        self.clock = clock if clock is not None else Clock()
+        self.factory = make_exchange(self.clock, catalogue, **exchange_options)
+        #: The matching engine, for the operator's API (settle, halt, void ...).
+        self.engine = self.factory.engine
+        self.reactor = MemoryReactor(self)
+        #: Whether connections are accepted (False: they are refused, as by a closed port).
+        self.listening = True
+        self.links: list[_Link] = []
+
+    def settings(self, username: str = "demo", password: str = "demo", **settings: Any) -> SessionSettings:
+        """Settings that reach this exchange (plaintext; ``settings`` override the rest)."""
+        options: dict[str, Any] = {"host": HOST, "port": PORT, "ssl": False}
+        options.update(settings)
+        return SessionSettings(username, password, **options)
+
+    def connect(self, username: str = "demo", password: str = "demo", **settings: Any) -> Deferred[StreamingAPIClient]:
+        """`txsmarkets.client.connect <txsmarkets.client.connect.connect>` to this exchange;
+        fires with the logged-in client."""
+        return connect(self.settings(username, password, **settings), reactor=self.reactor)
+
+    def client(self, username: str = "demo", password: str = "demo", **settings: Any) -> StreamingAPIClient:
+        """A client of this exchange, not yet logged in (``client.login()`` connects)."""
+        session = Session(self.settings(username, password, **settings), reactor=self.reactor)
+        return StreamingAPIClient(session)
+
+    # -- time and delivery ----------------------------------------------------------------
+
+    def flush(self, limit: int = 1_000_000) -> None:
+        """Deliver everything written, and what that makes the other side write, and run
+        what is due now, until nothing moves. ``limit`` rounds at most (a guard against two
+        peers that would answer each other for ever)."""
+        for _ in range(limit):
+            moved = False
+            for link in list(self.links):
+                moved = link.pump() or moved
+            self.links = [link for link in self.links if not link.closed]
+            # A Clock keeps its calls sorted by time: the first says whether any is due.
+            calls = self.clock.getDelayedCalls()
+            if calls and calls[0].getTime() <= self.clock.seconds():
+                self.clock.advance(0)
+                moved = True
+            if not moved:
+                return
+        raise RuntimeError(f"still busy after {limit} rounds of delivery")
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` on, stopping at every timer due on the way."""
+        end = self.clock.seconds() + seconds
+        self.flush()
+        while True:
+            upcoming = [call.getTime() for call in self.clock.getDelayedCalls()]
+            step = min((t for t in upcoming if t <= end), default=None)
+            if step is None:
+                break
+            self.clock.advance(max(0.0, step - self.clock.seconds()))
+            self.flush()
+        self.clock.advance(max(0.0, end - self.clock.seconds()))
+        self.flush()
+
+    def run(self, work: Deferred[T] | Coroutine[Any, Any, T] | Generator[Any, Any, T], timeout: float = 3600) -> T:
+        """Drive ``work`` (a Deferred or a coroutine) to its end in virtual time and return
+        its result, or raise its error. Raises `TimeoutError` if it has not ended when
+        ``timeout`` virtual seconds have passed."""
+        d: Deferred[T] = work if isinstance(work, Deferred) else ensureDeferred(cast(Any, work))
+        outcome: list[Any] = []
+        d.addBoth(outcome.append)
+        deadline = self.clock.seconds() + timeout
+        self.flush()
+        while not outcome:
+            upcoming = [call.getTime() for call in self.clock.getDelayedCalls()]
+            if not upcoming or min(upcoming) > deadline:
+                self.clock.advance(max(0.0, deadline - self.clock.seconds()))
+                self.flush()
+                if not outcome:
+                    raise TimeoutError(f"not done after {timeout} virtual seconds")
+                break
+            self.clock.advance(max(0.0, min(upcoming) - self.clock.seconds()))
+            self.flush()
+        result = outcome[0]
+        if isinstance(result, Failure):
+            result.raiseException()
+        return cast(T, result)
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def cut(self, client: StreamingAPIClient | None = None) -> None:
+        """Drop the connection of ``client`` (of every client when None) as a network
+        failure would: both sides see it lost, and the client reconnects by itself."""
+        for link in list(self.links):
+            protocol = link.client
+            if client is None or getattr(protocol, "session", None) is client.session:
+                link.close(ConnectionAborted("cut by the test"))
+        self.links = [link for link in self.links if not link.closed]

@@ -18,10 +18,10 @@ from typing import Any, TextIO
 from twisted.internet.task import Clock
 
 from txsmarkets.backtest.logs import LEVELS, log_observer, logging_to
-from txsmarkets.backtest.progress import for_stream
 from txsmarkets.backtest.report import Report, money
 from txsmarkets.backtest.runner import run_backtest
 from txsmarkets.backtest.sweep import grid, parse_param, rank, run_sweep
+from txsmarkets.progress import for_stream
 
 __all__ = ["main", "parser"]
 

@@ -43,7 +43,7 @@ class BacktestError(ValueError):
 
 
 class Progress(Protocol):
-    """What `run_backtest` tells a progress display (`txsmarkets.backtest.progress`)."""
+    """What `run_backtest` tells a progress display (`txsmarkets.progress.ProgressBar`)."""
 
     def begin(self, total: float, unit: str) -> None: ...
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import os
 import pathlib
 import sys
@@ -31,6 +32,7 @@ from typing import Callable, TextIO
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 
+from txsmarkets.progress import ProgressBar, mebibytes
 from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.wire.messages import ALL_NAMES, SETO_FIELDS, message_name
 from txsmarkets.wire.records import HEADER as _HEADER
@@ -256,38 +258,6 @@ def follow(
         sleep(poll)
 
 
-class _Progress:
-    """A one-line progress bar on ``stream``, redrawn when the percent changes."""
-
-    def __init__(self, stream: TextIO, files: list[pathlib.Path]) -> None:
-        self.stream = stream
-        self.sizes = {file: file.stat().st_size for file in files}
-        self.before: dict[pathlib.Path, int] = {}
-        done = 0
-        for file in files:
-            self.before[file] = done
-            done += self.sizes[file]
-        self.total = max(done, 1)
-        self.shown = -1
-
-    def update(self, record: Record) -> None:
-        if record.path is None:
-            return
-        done = self.before.get(record.path, self.total) + record.end
-        percent = min(100, done * 100 // self.total)
-        if percent != self.shown:
-            self.shown = percent
-            bar = "#" * (percent * 30 // 100)
-            mib = 1024 * 1024
-            self.stream.write(f"\r[{bar:<30}] {percent:3d}% {done / mib:.1f}/{self.total / mib:.1f} MiB")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.shown >= 0:
-            self.stream.write("\r" + " " * 60 + "\r")
-            self.stream.flush()
-
-
 @dataclass
 class Summary:
     """What ``--summary`` reports: counts by message name, the time range and the sessions."""
@@ -395,7 +365,8 @@ def main(
     types = frozenset(args.type)
     markets = frozenset(args.market)
     files = journal_files(path) if path.is_dir() else [path]
-    progress = None
+    progress: ProgressBar | None = None
+    before: dict[pathlib.Path, int] = {}
     show = args.progress
     if show is None:
         # Lines printed to the terminal are progress enough: the bar is for output that
@@ -407,13 +378,17 @@ def main(
             and sum(f.stat().st_size for f in files) >= PROGRESS_BYTES
         )
     if show and not args.follow:
-        progress = _Progress(err, files)
+        sizes = [f.stat().st_size for f in files]
+        # The bytes of the files before each: a record's offset then says how far the whole is.
+        before = dict(zip(files, itertools.accumulate(sizes, initial=0)))
+        progress = ProgressBar(err, interval=None, blank=" ", detail=mebibytes)
+        progress.begin(max(sum(sizes), 1), "bytes")
     summary = Summary() if args.summary else None
     records = follow(path, sleep=sleep, stop=stop) if args.follow else read_journal(path)
     try:
         for record in records:
-            if progress is not None:
-                progress.update(record)
+            if progress is not None and record.path is not None:
+                progress.update(before.get(record.path, progress.total) + record.end)
             if since is not None and record.time < since:
                 continue
             if until is not None and record.time >= until:
@@ -441,7 +416,7 @@ def main(
         pass
     finally:
         if progress is not None:
-            progress.close()
+            progress.clear()
     if summary is not None:
         try:
             for line in summary.lines():

@@ -313,6 +313,13 @@ class CommandLineTests(unittest.TestCase):
         status, out, _ = self.run_main(*argv, "--workers", "2")
         self.assertEqual(status, 0)
         self.assertIn("rank", out)
+        # The pool's workers, started afresh, write their log to their own stderr.
+        run = subprocess.run(
+            [sys.executable, "-m", "txsmarkets.backtest", *argv, "--workers", "2"],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(run.stderr.count("[txsmarkets.strategy.Asking#info] asking: refused: ORDER_REJECTED_INSUFFICIENT_FUNDS"), 2, run.stderr)
 
     def test_log_of_the_process(self) -> None:
         """The command as a process: a hook that raised is written once (critical, with

@@ -91,10 +91,13 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         if len(combinations) > 1 or args.dask:
             if args.plot or args.journal:
                 raise ValueError("--plot and --journal are for one backtest, not a sweep")
-            # The runs have no one clock: their lines carry the wall time. Worker processes
-            # forked from this one log here too; a Dask cluster's log on their machines.
+            # The runs have no one clock: their lines carry the wall time. The pool's worker
+            # processes write to their stderr (this one's); a Dask cluster's log on their
+            # machines.
             with logging_to(log_observer(err, level, None)):
-                reports = run_sweep(args.strategy, combinations, workers=args.workers, dask=args.dask, **options)
+                reports = run_sweep(
+                    args.strategy, combinations, workers=args.workers, dask=args.dask, log_level=args.log_level, **options
+                )
             if args.json:
                 out.write(json.dumps({"runs": [r.to_dict() for r in rank(reports)]}) + "\n")
             else:

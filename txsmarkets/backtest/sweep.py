@@ -14,7 +14,9 @@ access to a replay's recording. `rank` orders the reports by P&L, best first.
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -60,6 +62,7 @@ def run_sweep(
     *,
     workers: int | None = None,
     dask: Any = None,
+    log_level: str | None = None,
     **arguments: Any,
 ) -> list[Report]:
     """A `Report` for each of ``combinations`` (strategy params, as `grid` makes them), in
@@ -68,6 +71,9 @@ def run_sweep(
     ``strategy`` is ``"module:Class"`` (the workers import it). ``workers``: processes in
     the local pool (None: the CPUs; 1: one after another in this process). ``dask``: a
     scheduler address or a ``distributed.Client``; the runs go to its workers instead.
+    ``log_level``: the pool's workers write their log to their stderr from that level up
+    (`txsmarkets.backtest.logs.LEVELS`; None: only critical events, as Twisted does before
+    logging begins); a run in this process logs to this process's observers.
     """
     runs = [dict(arguments, strategy=strategy, params=dict(params)) for params in combinations]
     if dask is not None:
@@ -75,8 +81,25 @@ def run_sweep(
     count = workers if workers is not None else (os.cpu_count() or 1)
     if count <= 1 or len(runs) <= 1:
         return [_one(run) for run in runs]
-    with ProcessPoolExecutor(max_workers=min(count, len(runs))) as pool:
+    # Started afresh, not forked: a forked worker would inherit this process's log
+    # observers, which may write to pipes that this process alone may write to (a test
+    # runner's, say), and each worker begins its own log instead.
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=min(count, len(runs)), mp_context=context, initializer=_begin_log, initargs=(log_level,)
+    )
+    with pool:
         return list(pool.map(_one, runs))
+
+
+def _begin_log(level: str | None) -> None:
+    """A pool worker's log: to its stderr from ``level`` up, with the wall time."""
+    if level is not None:
+        from twisted.logger import globalLogBeginner
+
+        from txsmarkets.backtest.logs import log_observer
+
+        globalLogBeginner.beginLoggingTo([log_observer(sys.stderr, level, None)], redirectStandardIO=False)
 
 
 def _on_dask(dask: Any, runs: list[dict[str, Any]]) -> list[Report]:

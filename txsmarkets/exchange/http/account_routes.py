@@ -10,7 +10,7 @@ from typing import Any
 
 from twisted.web.iweb import IRequest
 
-from txsmarkets.exchange.http.base import APP, ApiBase, page_link, posix
+from txsmarkets.exchange.http.base import ApiBase, page_link, posix
 from txsmarkets.exchange.http.errors import ApiError, invalid
 from txsmarkets.exchange.http.params import Query, parse_datetime, parse_id
 from txsmarkets.exchange.http.shapes import account_shape, event_shape, order_shape, order_state, placed_shape
@@ -40,19 +40,22 @@ _ACTIVITY_SOURCES = (
     "cash_out.request"
 ).split()
 
+# The routes below are added to the app of ApiBase.
+_app = ApiBase.app
+
 
 class AccountRoutes(ApiBase):
     """The routes of a logged-in account (a part of `HttpApi`)."""
 
     # -- the account ------------------------------------------------------------------------
 
-    @APP.route("/v3/accounts/", methods=["GET"])
+    @_app.route("/v3/accounts/", methods=["GET"])
     def get_account(self, request: IRequest) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("get_account", account_id)
         return self._json(request, {"account": account_shape(self.engine.accounts[account_id])})
 
-    @APP.route("/v3/accounts/activity/", methods=["GET"])
+    @_app.route("/v3/accounts/activity/", methods=["GET"])
     def get_activity(self, request: IRequest) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("get_activity", account_id)
@@ -149,7 +152,7 @@ class AccountRoutes(ApiBase):
                     events[event.id] = {k: shape[k] for k in ("name", "type", "state", "full_slug", "slug", "parent_id")}
         return {"events": list(events.values()), "markets": list(markets.values()), "contracts": list(contracts.values())}
 
-    @APP.route("/v3/account_activity_csv/<start_datetime>/<end_datetime>/", methods=["GET"])
+    @_app.route("/v3/account_activity_csv/<start_datetime>/<end_datetime>/", methods=["GET"])
     def account_activity_csv(self, request: IRequest, start_datetime: str, end_datetime: str) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("account_activity_csv", account_id)
@@ -170,7 +173,7 @@ class AccountRoutes(ApiBase):
 
     # -- orders -----------------------------------------------------------------------------
 
-    @APP.route("/v3/orders/", methods=["GET"])
+    @_app.route("/v3/orders/", methods=["GET"])
     def get_orders(self, request: IRequest) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("get_orders", account_id)
@@ -225,7 +228,7 @@ class AccountRoutes(ApiBase):
             next_page = page_link(pairs)
         return self._json(request, {"orders": page, "otc_available": False, "pagination": {"next_page": next_page}})
 
-    @APP.route("/v3/orders/", methods=["POST"])
+    @_app.route("/v3/orders/", methods=["POST"])
     def create_order(self, request: IRequest) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("create_order", account_id)
@@ -288,7 +291,7 @@ class AccountRoutes(ApiBase):
                 400, "ORDER_CANCELLED_INSUFFICIENT_LIQUIDITY", f"only {filled} could match at once, not {minimum}"
             )
 
-    @APP.route("/v3/orders/<order_id>/", methods=["DELETE"])
+    @_app.route("/v3/orders/<order_id>/", methods=["DELETE"])
     def cancel_order(self, request: IRequest, order_id: str) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("cancel_order", account_id)
@@ -305,7 +308,7 @@ class AccountRoutes(ApiBase):
             raise ApiError(status, name, "the cancel was rejected")
         return self._json(request, {})
 
-    @APP.route("/v3/orders/", methods=["DELETE"])
+    @_app.route("/v3/orders/", methods=["DELETE"])
     def cancel_orders(self, request: IRequest) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("cancel_orders", account_id)
@@ -320,7 +323,7 @@ class AccountRoutes(ApiBase):
         self.engine.finish_work(account_id)
         return self._json(request, {})
 
-    @APP.route("/v3/orders/fullcover/", methods=["GET"])
+    @_app.route("/v3/orders/fullcover/", methods=["GET"])
     def get_account_fullcover_orders(self, request: IRequest) -> bytes:
         # Multiples are not modelled: there are none.
         account_id = self._account_id(request)

@@ -12,6 +12,7 @@ from twisted.web.client import Agent, HTTPConnectionPool
 
 from tests.http_document import check_response, have_document
 from tests.support import global_reactor
+from tests.test_end_to_end import ExchangeTestCase
 from txsmarkets.exchange.catalogue import Catalogue, parse_catalogue
 
 #: The base32 TOTP secret of the account ``totp``; ``fixed`` takes the code ``FIXED_CODE``.
@@ -109,3 +110,21 @@ class HttpClient:
         body = {"market_id": "1", "contract_id": "11", "side": "buy", "price": 5000, "quantity": 100000}
         body.update(order)
         return await self.call("POST", "orders/", body, token)
+
+
+#: An order id above 2**53, for exchanges that start their ids there.
+BIG = 2**60 + 7
+
+
+class HttpTestCase(ExchangeTestCase):
+    """Starts an exchange with its HTTP API on a free loopback port."""
+
+    http: HttpClient
+
+    async def start_http(self, **options: Any) -> HttpClient:
+        options.setdefault("catalogue", tree_catalogue())
+        await self.start(http="tcp:0:interface=127.0.0.1", **options)
+        self.http = HttpClient(self.exchange.http_port)
+        if have_document():
+            self.addCleanup(lambda: self.assertGreater(self.http.checked, 0))
+        return self.http

@@ -7,33 +7,13 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import datetime, timezone
-from typing import Any
 from urllib.parse import parse_qs
 
 from tests.daemons import until
-from tests.http_document import have_document
-from tests.http_support import FIXED_CODE, MATCHES, TOTP_SECRET, HttpClient, tree_catalogue
+from tests.http_support import FIXED_CODE, MATCHES, TOTP_SECRET, HttpTestCase
 from tests.support import global_reactor, inline
-from tests.test_end_to_end import ExchangeTestCase
 from txsmarkets.client import BUY, SELL, OrderCreate
 from txsmarkets.exchange.second_factor import totp
-
-BIG = 2**60 + 7
-
-
-class HttpTestCase(ExchangeTestCase):
-    """Starts an exchange with its HTTP API on a free loopback port."""
-
-    http: HttpClient
-
-    async def start_http(self, **options: Any) -> HttpClient:
-        options.setdefault("catalogue", tree_catalogue())
-        await self.start(http="tcp:0:interface=127.0.0.1", **options)
-        self.http = HttpClient(self.exchange.http_port)
-        if have_document():
-            self.addCleanup(lambda: self.assertGreater(self.http.checked, 0))
-        return self.http
-
 
 class SessionTests(HttpTestCase):
     @inline

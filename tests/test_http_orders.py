@@ -12,9 +12,8 @@ from treq.testing import StubTreq
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
-from tests.http_support import HttpClient
 from tests.support import inline
-from tests.test_http_api import BIG, HttpTestCase
+from tests.http_support import BIG, HttpTestCase
 from txsmarkets.exchange import MatchingEngine
 from txsmarkets.exchange.http import HttpApi, Limit
 from txsmarkets.exchange.http.site import HttpSite

@@ -12,7 +12,7 @@ from twisted.internet.threads import deferToThread
 
 from tests.http_document import NO_DOCUMENT, check_response, fresh_document, have_document
 from tests.support import inline
-from tests.test_http_api import BIG, HttpTestCase
+from tests.http_support import BIG, HttpTestCase
 from txsmarkets.exchange.http import DEFAULT_RATE_LIMITS
 
 #: Examples per operation: valid ones, then invalid ones.

@@ -183,6 +183,25 @@ class CatalogueTests(HttpTestCase):
         self.assertEqual((await http.call("GET", "events/?states=upcoming&types=football_match"))[0], 200)
 
     @inline
+    async def test_values_beyond_python_s_reach(self) -> None:
+        """Numbers too long for int() and times that leave the calendar in UTC are bad
+        values (400), not failures of the server."""
+        http = await self.start_http()
+        token = await http.login()
+        long = "9" * 5000
+        for method, path in (
+            ("GET", f"events/{long}/markets/"),
+            ("GET", f"events/?id={long}"),
+            ("GET", f"events/?limit={long}"),
+            ("GET", "events/?start_datetime_min=0001-01-01T00:00:00%2B01:00"),
+            ("GET", "events/?sort=start_datetime,id&pagination_last_start_datetime=0001-01-01T00:00:00%2B01:00"),
+            ("DELETE", f"orders/{long}/"),
+            ("GET", f"orders/?sequence_number_min={long}"),
+        ):
+            status, answer = await http.call(method, path, token=token)
+            self.assertEqual((status, answer["error_type"]), (400, "REQUEST_VALIDATION_ERROR"), path)
+
+    @inline
     async def test_markets_contracts_counts_states(self) -> None:
         http = await self.start_http()
         status, answer = await http.call("GET", "events/2,1,999/markets/")

@@ -15,7 +15,7 @@ from txsmarkets.exchange.http.base import ApiBase, page_link, posix
 from txsmarkets.exchange.http.errors import ApiError, invalid
 from txsmarkets.exchange.http.params import Query, parse_datetime, parse_id
 from txsmarkets.exchange.http.shapes import account_shape, event_shape, order_shape, order_state, placed_shape
-from txsmarkets.exchange.http.units import TIFS, timestamp
+from txsmarkets.exchange.http.units import TIFS
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
 

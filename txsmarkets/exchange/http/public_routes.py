@@ -153,21 +153,22 @@ class PublicRoutes(ApiBase):
     @staticmethod
     def _events_after(query: Query, fields: tuple[str, ...]) -> tuple[Any, ...] | None:
         """The sort key of the last event of the previous page, or None on the first page."""
+        # Each is checked, whether or not the sort uses it.
+        last_id = query.an_id("pagination_last_id")
+        moment = query.moment("pagination_last_start_datetime")
+        order = query.integer("pagination_last_display_order")
         given = {f: query.text(f"pagination_last_{f}") for f in fields}
         if all(value is None for value in given.values()):
             return None
         parts: list[Any] = []
         for field in fields:
             if field == "id":
-                last_id = query.an_id("pagination_last_id")
                 parts.append(0 if last_id is None else last_id)
             elif field == "name":
                 parts.append(given["name"] or "")
             elif field == "start_datetime":
-                moment = query.moment("pagination_last_start_datetime")
-                parts.append((0, "") if moment is None else (1, timestamp(posix(moment))))
+                parts.append((0, 0.0) if moment is None else (1, posix(moment)))
             else:
-                order = query.integer("pagination_last_display_order")
                 parts.append((0, 0) if order is None else (1, order))
         return tuple(parts)
 
@@ -345,7 +346,7 @@ def _event_key(fields: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
                 parts.append(event.name)
             elif field == "start_datetime":
                 start = event.start_datetime
-                parts.append((0, "") if start is None else (1, timestamp(start.timestamp())))
+                parts.append((0, 0.0) if start is None else (1, start.timestamp()))
             else:
                 order = event.display_order
                 parts.append((0, 0) if order is None else (1, order))

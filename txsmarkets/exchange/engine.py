@@ -82,7 +82,7 @@ from twisted.logger import Logger
 from txsmarkets.exchange.accounts import Account, AccountRegistry, MarketPosition
 from txsmarkets.exchange.amend import OrderAmendments
 from txsmarkets.exchange.answers import EngineAnswers, _set_execution
-from txsmarkets.exchange.book import BUY, SELL, Book, Order
+from txsmarkets.exchange.book import BUY, Book, Order
 from txsmarkets.exchange.catalogue import Catalogue
 from txsmarkets.exchange.market import (
     _CANCELLED_LIQUIDITY,
@@ -103,6 +103,7 @@ from txsmarkets.exchange.market import (
     _Payload,
     _set_money,
 )
+from txsmarkets.exchange.market_data import MarketData
 from txsmarkets.exchange.operator import MarketOperator
 from txsmarkets.exchange.requests import invalid_reasons, request_error
 from txsmarkets.wire import seto_pb2
@@ -113,7 +114,7 @@ __all__ = ["MarketInfo", "MatchingEngine", "UnknownAccount", "UnknownMarket"]
 log = Logger()
 
 
-class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
+class MatchingEngine(MarketOperator, OrderAmendments, MarketData, EngineAnswers):
     """An in-process exchange for the markets and accounts of a `Catalogue`.
 
     See the module docstring for the rules. ``on_account`` and ``on_market`` are the
@@ -204,46 +205,9 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
         """A live order, or a remembered done one, by id; None if unknown. Do not change it."""
         return self._orders.get(order_id) or self._done.get(order_id)
 
-    def last_execution(self, contract_id: int) -> tuple[int, int, int, int] | None:
-        """The contract's last trade as ``(price, quantity, taker's side, microseconds since
-        the epoch)``, or None if it has had none (or is unknown)."""
-        return self._last_execution.get(contract_id)
-
-    def market_volume(self, market_id: int) -> tuple[int, int] | None:
-        """``(quantity, value)`` traded in the market so far: the sum of the trades'
-        quantities and of their price x quantity (voided trades taken out); None for an
-        unknown market."""
-        market = self._markets.get(market_id)
-        if market is None:
-            return None
-        return market.executed_volume, market.executed_value
-
     def book(self, contract_id: int) -> Book | None:
         """The order book of a contract, or None. For reading only."""
         return self._books.get(contract_id)
-
-    def market_quotes(self, market_id: int) -> seto_pb2.Payload | None:
-        """A ``market_quotes`` payload: every contract's bid and offer levels, best first,
-        with the market's executed volume; None for an unknown market."""
-        market = self._markets.get(market_id)
-        if market is None:
-            return None
-        payload = new_payload(seto_pb2.PAYLOAD_MARKET_QUOTES)
-        quotes = payload.market_quotes
-        quotes.market_id = market_id
-        quotes.executed_volume = market.executed_volume
-        for contract_id, book in market.books.items():
-            contract = quotes.contract_quotes.add()
-            contract.market_id = market_id
-            contract.contract_id = contract_id
-            for price, total in book.depth(BUY):
-                contract.bids.add(price=price, quantity=total)
-            for price, total in book.depth(SELL):
-                contract.offers.add(price=price, quantity=total)
-            last = self._last_execution.get(contract_id)
-            if last is not None:
-                _set_execution(contract.last_execution, last)
-        return payload
 
     def account_messages_since(
         self, account_id: int, account_sequence: int

@@ -134,6 +134,7 @@ class EngineState:
     on_account: Callable[[int, seto_pb2.Payload], None]
     on_market: Callable[[int, seto_pb2.Payload], None]
     _markets: dict[int, _Market]
+    _last_execution: dict[int, tuple[int, int, int, int]]
     _touched: dict[Book, None]
     _work: dict[int, list[Iterator[Order]]]
 

@@ -363,6 +363,10 @@ class ClockTests(unittest.TestCase):
         clock.advance(1)
         self.assertEqual(self.call(stub, "POST", "sessions/", {"username": "demo", "password": "demo"})[0], 201)
 
+    def test_limits_name_operations(self) -> None:
+        error = self.assertRaises(ValueError, _stub, Clock(), rate_limits={"get_quote": (1, 1.0)})
+        self.assertIn("no such operation to limit: get_quote", str(error))
+
     def test_cancel_limits_per_account(self) -> None:
         clock = Clock()
         stub, _ = _stub(clock)

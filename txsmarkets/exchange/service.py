@@ -244,16 +244,16 @@ async def _start(
     options: dict[str, Any],
 ) -> RunningExchange:
     factory = make_exchange(reactor, catalogue, **options)
+    # Made before anything listens, so that bad HTTP options leave nothing behind.
+    site = None if http is None else make_http_site(factory.engine, reactor, **http_options)
     listening = await endpoints.serverFromString(reactor, with_backlog(endpoint)).listen(factory)
-    running = RunningExchange(factory, listening)
+    running = RunningExchange(factory, listening, http_site=site)
     if http is not None:
-        site = make_http_site(factory.engine, reactor, **http_options)
         try:
             running.http_listening = await endpoints.serverFromString(reactor, with_backlog(http)).listen(site)
         except BaseException:
             await running.stop()
             raise
-        running.http_site = site
     return running
 
 

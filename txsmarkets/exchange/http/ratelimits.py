@@ -19,7 +19,19 @@ from twisted.internet.interfaces import IReactorTime
 from txsmarkets.exchange.http.errors import ApiError
 from txsmarkets.exchange.http.units import timestamp
 
-__all__ = ["DEFAULT_RATE_LIMITS", "Limit", "RateLimits"]
+__all__ = ["DEFAULT_RATE_LIMITS", "OPERATIONS", "Limit", "RateLimits"]
+
+#: The operations a limit may be set for: the document's operation ids, and ``get_markets``
+#: for the markets-by-id route it does not have.
+OPERATIONS = frozenset(
+    """
+    create_session verify delete_current_session get_events get_markets_by_event_ids
+    get_markets get_markets_count_by_event_ids get_competitors get_event_states
+    get_contracts_by_market_ids get_currency get_quotes get_last_executed_prices_by_market
+    get_volumes_by_market_ids get_account get_activity account_activity_csv get_orders
+    create_order cancel_order cancel_orders get_account_fullcover_orders
+    """.split()
+)
 
 
 @dataclass(frozen=True)
@@ -50,13 +62,17 @@ class RateLimits:
     """Counts requests per ``(operation, caller)`` and refuses those past the limits."""
 
     def __init__(self, clock: IReactorTime, limits: Mapping[str, Limit | None]) -> None:
+        unknown = sorted(set(limits) - OPERATIONS)
+        if unknown:
+            raise ValueError(f"no such operation to limit: {', '.join(unknown)}")
         self.clock = clock
         self.limits = {name: limit for name, limit in limits.items() if limit is not None}
         self._windows: dict[tuple[str, object], deque[float]] = {}
 
     def check(self, operation: str, caller: object) -> None:
-        """Count a request of ``caller`` (an account id, or an address) to ``operation``;
-        `ApiError` 429 if it is past the limit."""
+        """Count a request of ``caller`` (an account id, or an address) to ``operation``
+        (one of `OPERATIONS`); `ApiError` 429 if it is past the limit."""
+        assert operation in OPERATIONS, operation
         limit = self.limits.get(operation)
         if limit is None:
             return

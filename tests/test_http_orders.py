@@ -88,6 +88,8 @@ class OrderTests(HttpTestCase):
             {"quantity": 2**32},
             {"side": "back"},
             {"type": "fill_or_kill"},
+            {"type": ["good_til_cancelled"]},
+            {"side": {"buy": 1}},
             {"market_id": "1a"},
             {"market_id": None},
             {"label": 7},

@@ -242,7 +242,7 @@ class AccountRoutes(ApiBase):
         if side not in ("buy", "sell"):
             raise invalid("side: buy or sell is required")
         kind = body.get("type", "good_til_halted")
-        if kind not in TIFS:
+        if not isinstance(kind, str) or kind not in TIFS:
             raise invalid(f"type: one of {', '.join(TIFS)} is required")
         label = self._text_field(body, "label", required=False)
         minimum = self._int_field(body, "minimum_accepted_quantity", 0, _UINT32_MAX, required=False)

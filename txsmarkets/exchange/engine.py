@@ -82,7 +82,7 @@ from twisted.logger import Logger
 from txsmarkets.exchange.accounts import Account, AccountRegistry, MarketPosition
 from txsmarkets.exchange.amend import OrderAmendments
 from txsmarkets.exchange.answers import EngineAnswers, _set_execution
-from txsmarkets.exchange.book import BUY, SELL, Book, Order
+from txsmarkets.exchange.book import BUY, Book, Order
 from txsmarkets.exchange.catalogue import Catalogue
 from txsmarkets.exchange.market import (
     _CANCELLED_LIQUIDITY,
@@ -103,6 +103,7 @@ from txsmarkets.exchange.market import (
     _Payload,
     _set_money,
 )
+from txsmarkets.exchange.market_data import MarketData
 from txsmarkets.exchange.operator import MarketOperator
 from txsmarkets.exchange.requests import invalid_reasons, request_error
 from txsmarkets.wire import seto_pb2
@@ -113,13 +114,15 @@ __all__ = ["MarketInfo", "MatchingEngine", "UnknownAccount", "UnknownMarket"]
 log = Logger()
 
 
-class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
+class MatchingEngine(MarketOperator, OrderAmendments, MarketData, EngineAnswers):
     """An in-process exchange for the markets and accounts of a `Catalogue`.
 
     See the module docstring for the rules. ``on_account`` and ``on_market`` are the
     listeners (no-ops until set); ``accounts`` is the `AccountRegistry`; `submit` takes
     the accounts' messages and the rest is the operator's API. Orders that are done are
     remembered (to answer NOT_LIVE rather than NOT_FOUND) up to ``done_orders_kept``.
+    Order ids count up from ``first_order_id`` (above 2**53 to test that clients keep them
+    exact; at most 2**64 - 1, the wire's uint64).
     """
 
     def __init__(
@@ -129,6 +132,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
         now: Callable[[], float] = time.time,
         account_log_size: int = 100_000,
         done_orders_kept: int = 100_000,
+        first_order_id: int = 1,
     ) -> None:
         self.on_account: Callable[[int, seto_pb2.Payload], None] = _noop
         self.on_market: Callable[[int, seto_pb2.Payload], None] = _noop
@@ -162,7 +166,9 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
         self._done: dict[int, Order] = {}
         self._done_ids: deque[int] = deque()
         self._done_kept = done_orders_kept
-        self._next_order_id = 1
+        if not 1 <= first_order_id < 2**64:
+            raise ValueError(f"the first order id must be in 1..2**64 - 1, not {first_order_id!r}")
+        self._next_order_id = first_order_id
         # Per command: books to publish, in order of first change, and their executions.
         self._touched: dict[Book, None] = {}
         self._executions: dict[int, list[tuple[int, int, int, int]]] = {}
@@ -183,7 +189,9 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
         market = self._markets.get(market_id)
         if market is None:
             return None
-        return MarketInfo(market.id, market.name, market.event_id, market.state, market.contracts)
+        return MarketInfo(
+            market.id, market.name, market.event_id, market.state, market.contracts, market.winners
+        )
 
     def market_ids(self) -> list[int]:
         """Every market's id, in catalogue order."""
@@ -200,29 +208,6 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
     def book(self, contract_id: int) -> Book | None:
         """The order book of a contract, or None. For reading only."""
         return self._books.get(contract_id)
-
-    def market_quotes(self, market_id: int) -> seto_pb2.Payload | None:
-        """A ``market_quotes`` payload: every contract's bid and offer levels, best first,
-        with the market's executed volume; None for an unknown market."""
-        market = self._markets.get(market_id)
-        if market is None:
-            return None
-        payload = new_payload(seto_pb2.PAYLOAD_MARKET_QUOTES)
-        quotes = payload.market_quotes
-        quotes.market_id = market_id
-        quotes.executed_volume = market.executed_volume
-        for contract_id, book in market.books.items():
-            contract = quotes.contract_quotes.add()
-            contract.market_id = market_id
-            contract.contract_id = contract_id
-            for price, total in book.depth(BUY):
-                contract.bids.add(price=price, quantity=total)
-            for price, total in book.depth(SELL):
-                contract.offers.add(price=price, quantity=total)
-            last = self._last_execution.get(contract_id)
-            if last is not None:
-                _set_execution(contract.last_execution, last)
-        return payload
 
     def account_messages_since(
         self, account_id: int, account_sequence: int
@@ -345,6 +330,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
             raise ValueError(f"orders {order_id} and {other_order_id} made no trade of {quantity}")
         market = self._market(first.market_id)
         market.executed_volume -= quantity
+        market.executed_value -= price * quantity
         for order in (first, second):
             account = self.accounts[order.account_id]
             order.executed -= quantity
@@ -484,6 +470,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
             account.set_position_exposure(market_id, position.worst_case_loss())
             market.matched[order.id] = order
         market.executed_volume += quantity
+        market.executed_value += value
         if not maker.remaining:
             self._retire(maker_account, maker)
         execution = (price, quantity, taker.side, int(self._now() * 1_000_000))

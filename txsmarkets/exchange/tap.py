@@ -1,4 +1,5 @@
-"""``twistd smarkets-exchange``: the embedded exchange as a daemon.
+"""``twistd smarkets-exchange``: the embedded exchange as a daemon; with ``--http ENDPOINT``
+it serves Smarkets' HTTP API v3 there too, on the same engine.
 
 A fault it cannot run through is one line on stderr and exit status 1: a catalogue that
 does not load, an endpoint string that is no endpoint, an endpoint it cannot listen on (a
@@ -43,6 +44,8 @@ class Options(usage.Options):
         ["replay", None, None, "Re-create the markets recorded in this folder (twistd smarkets --record, or a --state-dir)."],
         ["speed", None, 1.0, "Replay this many times as fast as recorded.", float],
         ["endpoint", "e", DEFAULT_ENDPOINT, "Twisted endpoint to listen on (ssl:... for TLS)."],
+        ["http", None, None, "Also serve Smarkets' HTTP API v3 on this Twisted endpoint (e.g. tcp:8080:interface=127.0.0.1)."],
+        ["first-order-id", None, 1, "Number order ids from this one (above 2**53 to test a client keeps them exact).", int],
         ["catalogue", "c", None, "JSON catalogue of accounts, events and markets (default: the demo)."],
         ["heartbeat-interval", None, 30.0, "Seconds between heartbeats.", float],
         ["resume-window", None, 300.0, "Seconds a dropped session may be resumed.", float],
@@ -61,6 +64,8 @@ class Options(usage.Options):
             raise SetupError(usage_error_line(self, e)) from None
 
     def postOptions(self) -> None:
+        if not 1 <= self["first-order-id"] < 2**64:
+            raise SetupError(f"--first-order-id must be in 1..2**64 - 1, not {self['first-order-id']}")
         if self["catalogue"] is not None:
             try:
                 self["catalogue"] = load_catalogue(self["catalogue"])
@@ -117,10 +122,15 @@ def makeService(options: Options) -> service.IService:
             throttle_burst=options["throttle-burst"],
             simulate=bool(options["simulate"]),
             seed=options["seed"],
+            first_order_id=options["first-order-id"],
+            http=options["http"],
             **_replay_options(options),
         )
     except (ValueError, OSError, KeyError, TypeError) as e:
-        raise SetupError(f"cannot use the endpoint {options['endpoint']!r}: {e}") from None
+        which = f"the endpoint {options['endpoint']!r}"
+        if options["http"] is not None:
+            which += f" or the HTTP endpoint {options['http']!r}"
+        raise SetupError(f"cannot use {which}: {e}") from None
     svc.cannot_listen = lambda why: _fail(reactor_, why)
     return svc
 

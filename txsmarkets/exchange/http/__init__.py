@@ -1,7 +1,7 @@
 """The embedded exchange's HTTP API: Smarkets' HTTP API v3 on the same engine and accounts
 as the streaming protocol.
 
-`make_http_site` makes the web site to listen with (`start_exchange(..., http=ENDPOINT)`
+`make_http_site` makes the web site to listen with (``start_exchange(..., http=ENDPOINT)``
 and ``twistd smarkets-exchange --http ENDPOINT`` do); its modules each have one job:
 `routes` (the operations), `shapes` and `units` (the JSON and its units), `params` (reading
 parameters), `sessions` (logins and tokens), `ratelimits`, `activity` (the accounts'

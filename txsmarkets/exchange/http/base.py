@@ -5,7 +5,7 @@ An `ApiError` a route raises becomes its status and error body; anything else is
 answered 500 ``INTERNAL_ERROR``, so a client never sees a traceback. Orders go to the
 engine as the streaming sessions' do (`MatchingEngine.submit`, with ``seq`` 0, which no
 streaming request has), and the engine's first answer in the account stream is the HTTP
-answer (`ApiBase._submit`).
+answer (``ApiBase._submit``).
 """
 
 from __future__ import annotations

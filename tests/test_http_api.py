@@ -4,6 +4,7 @@ pagination, rate limits and 429s, sessions and 401s, errors, timeouts, and secre
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -450,3 +451,82 @@ class SecretTests(Harness):
         # ... and on the wire, where they belong.
         self.assertEqual(self.sent("POST", "sessions/")[0].body["password"], PASSWORD)
         self.assertIn(USERNAME, repr(self.client))
+
+
+class OperationsTests(Harness):
+    """Every operation of the document: its method, path and query, and its typed result."""
+
+    def call(self, method: str, path: str, request: Deferred[Any]) -> Any:
+        result = self.successResultOf(request)
+        seen = self.fake.requests[-1]
+        self.assertEqual((seen.method, seen.path), (method, path))
+        return result
+
+    def test_catalogue(self) -> None:
+        f = self.fake
+        f.route("GET", "events/1,2/markets/", (200, {"markets": [market(5, 1)]}))
+        self.assertEqual(self.call("GET", "events/1,2/markets/", self.client.markets_by_event([1, 2], market_types=["WINNER_3_WAY", "OVER_UNDER"])), [structure(Market, market(5, 1))])
+        self.assertEqual(f.requests[-1].query, [("market_types", "WINNER_3_WAY,OVER_UNDER")])
+        f.route("GET", "markets/5/", (200, {"markets": [market(5, 1)]}))
+        self.assertEqual(self.call("GET", "markets/5/", self.client.markets([5], with_volumes=True))[0].event_id, 1)
+        f.route("GET", "events/1/markets_count/", (200, {"events": [{"id": "1", "markets_count": 222}]}))
+        self.assertEqual(self.call("GET", "events/1/markets_count/", self.client.markets_count([1])), {1: 222})
+        contract = {"id": "11", "market_id": "5", "name": "Home", "slug": "home", "state_or_outcome": "open", "outcome_timestamp": None,
+                    "created": STAMP, "modified": STAMP, "contract_type": {"name": "HOME"}, "reduction_factor": "0.25"}
+        f.route("GET", "markets/5/contracts/", (200, {"contracts": [contract]}))
+        [parsed] = self.call("GET", "markets/5/contracts/", self.client.contracts([5]))
+        self.assertEqual((parsed.id, parsed.contract_type.name, parsed.reduction_factor), (11, "HOME", Decimal("0.25")))  # type: ignore[union-attr]
+        competitor = {"id": "c1", "event_id": "1", "name": "Arsenal", "short_name": None, "short_code": "ARS", "slug": "arsenal", "country_code": "GB", "type": "home"}
+        f.route("GET", "events/1/competitors/", (200, {"competitors": [competitor]}))
+        self.assertEqual(self.call("GET", "events/1/competitors/", self.client.competitors([1]))[0].short_code, "ARS")
+        state = {"id": "1", "state": "live", "hidden": False, "instant_match": False, "visualization": None, "provider_metadata": None,
+                 "scores": {"current": [1, 0]}, "tennis_server": None, "actual_start_datetime": STAMP, "match_period": "first_half"}
+        f.route("GET", "events/1/states/", (200, {"event_states": [state]}))
+        [parsed_state] = self.call("GET", "events/1/states/", self.client.event_states([1]))
+        self.assertEqual((parsed_state.scores, parsed_state.match_period), ({"current": [1, 0]}, "first_half"))
+        f.route("GET", "currencies/EUR/", (200, {"code": "EUR", "name": "Euro", "rate_to_gbp": "1.14"}))
+        self.assertEqual(self.call("GET", "currencies/EUR/", self.client.currency("EUR")).rate_to_gbp, Decimal("1.14"))
+        self.failureResultOf(self.client.currency("eur"), ValueError)
+
+    def test_market_data(self) -> None:
+        f = self.fake
+        f.route("GET", "markets/5/last_executed_prices/", (200, {"last_executed_prices": {"5": [
+            {"contract_id": "11", "last_executed_price": "23.45", "timestamp": STAMP},
+            {"contract_id": "12", "last_executed_price": None, "timestamp": None}]}}))
+        prices = self.call("GET", "markets/5/last_executed_prices/", self.client.last_executed_prices([5]))
+        self.assertEqual([(p.contract_id, p.last_executed_price) for p in prices[5]], [(11, 2345), (12, None)])
+        f.route("GET", "markets/5/volumes/", (200, {"volumes": [{"market_id": "5", "volume": 1234, "double_stake_volume": 99}]}))
+        self.assertEqual(self.call("GET", "markets/5/volumes/", self.client.volumes([5]))[0].volume, 1234)
+        self.assertIsNotNone(f.requests[-1].token)  # volumes need a session
+
+    def test_account_and_orders(self) -> None:
+        f = self.fake
+        row = {"seq": 12, "subseq": 1, "source": "order.execute", "timestamp": "2017-12-16T00:16:25", "order_id": str(BIG),
+               "price": 2500, "money_change": "-2.50", "amount": None}
+        f.route("GET", "accounts/activity/", (200, {"account_activity": [row], "pagination": {"next_page": None}}))
+        page = self.call("GET", "accounts/activity/", self.client.activity(source=["order.execute"], pagination_last_seq=13, pagination_last_subseq=0))
+        [parsed] = page.items
+        self.assertEqual((parsed.order_id, parsed.money_change, parsed.timestamp.tzinfo), (BIG, Decimal("-2.50"), timezone.utc))
+        self.assertEqual(f.requests[-1].query, [("source", "order.execute"), ("pagination_last_seq", "13"), ("pagination_last_subseq", "0")])
+        self.assertEqual([r.seq for r in self.successResultOf(self.client.activity_pages().collect())], [12])
+        hour = datetime(2024, 1, 1, 10, tzinfo=timezone.utc)
+        f.route("GET", "account_activity_csv/*/", (200, gzip.compress(b"seq,source\n12,order.execute\n")))
+        csv = self.call("GET", "account_activity_csv/2024-01-01T10:00:00Z/2024-01-01T11:00:00Z/", self.client.activity_csv(hour, hour + timedelta(hours=1)))
+        self.assertEqual(csv, b"seq,source\n12,order.execute\n")
+        f.route("GET", "orders/", (200, {"orders": [order(BIG, label="s1")], "otc_available": False, "pagination": {"next_page": None}}))
+        [parsed_order] = self.call("GET", "orders/", self.client.orders(state=["created", "partial"], market_id=[1], limit=100)).items
+        self.assertEqual((parsed_order.id, parsed_order.label, parsed_order.stake_traded_out_user_currency), (BIG, "s1", Decimal("0.0")))
+        self.assertEqual(f.requests[-1].query, [("state", "created"), ("state", "partial"), ("market_id", "1"), ("limit", "100")])
+        f.route("POST", "orders/", lambda seen: (200, dict(order_created(BIG), **{k: seen.body[k] for k in ("side", "price", "quantity")})))
+        created = self.call("POST", "orders/", self.client.create_order(1, 11, "sell", 2500, 100000, type="immediate_or_cancel", label="s1", minimum_accepted_quantity=50000))
+        self.assertEqual((created.order_id, created.side), (BIG, "sell"))
+        self.assertEqual(f.requests[-1].body, {"market_id": "1", "contract_id": "11", "side": "sell", "price": 2500, "quantity": 100000,
+                                               "type": "immediate_or_cancel", "label": "s1", "minimum_accepted_quantity": 50000})
+        f.route("DELETE", f"orders/{BIG}/", (200, {}))
+        self.assertIsNone(self.call("DELETE", f"orders/{BIG}/", self.client.cancel_order(BIG)))
+        fullcover = {"reference_id": "r1", "fullcover_type": "doubles", "number_of_bets": 1, "original_contracts": [{"contract_id": "11"}],
+                     "stake": 7.5, "returned_amount": 0, "cashed_out_amount": 0.0, "cashed_out_quantity": 0, "to_return": 15.0,
+                     "price": 5000, "side": "buy", "state": "created", "created_datetime": STAMP, "last_modified_datetime": STAMP}
+        f.route("GET", "orders/fullcover/", (200, {"orders": [fullcover], "pagination": {"next_page": None}}))
+        [parsed_fullcover] = self.call("GET", "orders/fullcover/", self.client.fullcover_orders(states=["created"])).items
+        self.assertEqual((parsed_fullcover.stake, parsed_fullcover.returned_amount), (Decimal("7.5"), Decimal(0)))

@@ -457,7 +457,7 @@ class HTTPAPIClient:
     @_deferred
     async def orders(self, **filters: Any) -> OrdersPage:
         """A page of the account's orders, open and recently settled (``GET /v3/orders/``):
-        an `OrdersPage` of `Order`. ``filters``: ``id``, ``market_id`` (lists of ids),
+        an `OrdersPage` of `AccountOrder`. ``filters``: ``id``, ``market_id`` (lists of ids),
         ``contract_id`` (an id), ``side`` (``buy``/``sell``), ``state`` (a list:
         ``created``, ``partial``, ``filled``, ``settled``), ``created_datetime_min``/``_max``
         (aware datetimes), ``sequence_number_min``/``_max``, ``sort`` (``id`` or ``-id``),

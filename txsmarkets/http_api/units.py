@@ -40,6 +40,7 @@ __all__ = [
     "Percent",
     "Rate",
     "Time",
+    "Unit",
     "format_datetime",
     "format_ids",
     "loads",
@@ -131,18 +132,33 @@ def parse_date(value: Any) -> date:
     raise ValueError(f"not a date: {value!r}")
 
 
+class Unit:
+    """How a field's JSON value becomes its value here: ``parse``, called by `structure`.
+    Its repr is ``text``, which the reference shows in each model's signature."""
+
+    def __init__(self, text: str, parse: Callable[[Any], Any]) -> None:
+        self.text = text
+        self.parse = parse
+
+    def __call__(self, value: Any) -> Any:
+        return self.parse(value)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 #: A field holding an id: a decimal string in the JSON, an int here.
-Id = Annotated[int, parse_id]
+Id = Annotated[int, Unit("id from its decimal string", parse_id)]
 #: A field holding money: a string with two decimals in the JSON, a `Decimal` here.
-Money = Annotated[Decimal, parse_decimal]
+Money = Annotated[Decimal, Unit("money from its string", parse_decimal)]
 #: A field holding a rate or a factor as a decimal string ("0.02"): a `Decimal` here.
-Rate = Annotated[Decimal, parse_decimal]
+Rate = Annotated[Decimal, Unit("rate from its string", parse_decimal)]
 #: A field holding a percent string in the JSON: basis points here.
-Percent = Annotated[int, parse_percent]
+Percent = Annotated[int, Unit("basis points from a percent string", parse_percent)]
 #: A field holding an ISO 8601 datetime: an aware UTC `datetime` here.
-Time = Annotated[datetime, parse_datetime]
+Time = Annotated[datetime, Unit("aware UTC from ISO 8601", parse_datetime)]
 #: A field holding an ISO 8601 date.
-Day = Annotated[date, parse_date]
+Day = Annotated[date, Unit("from ISO 8601", parse_date)]
 
 
 # -- what the client sends ----------------------------------------------------------------

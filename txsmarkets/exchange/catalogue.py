@@ -18,12 +18,26 @@ A catalogue file is one JSON object::
   ``balance`` in pounds (a string such as ``"1000.00"``, or a JSON number, read exactly; not
   negative), ``token`` (optional; a string or null) for logins by ``seto.Login.cookie``.
   Usernames and tokens are unique. Passwords and tokens are hashed as they are read.
-- ``events`` (required): ``id``, ``name``, ``markets``. A market has ``id``, ``name``,
-  ``contracts`` (at least one) and ``state`` (optional, default ``"open"``; one of
-  `MARKET_STATES`), ``simulation`` (optional: an object that switches on simulated traders
-  for the market when the exchange runs with them; see
-  `txsmarkets.exchange.simulation.config`). A contract has ``id`` and ``name``. The contracts of a market are its
-  outcomes: exactly one of them wins.
+  The second factor of HTTP logins (optional, at most one): ``totp_secret`` (a base32
+  secret, as authenticator apps take it) or ``totp_code`` (one fixed code, for tests); see
+  `txsmarkets.exchange.second_factor`.
+- ``events`` (required): ``id``, ``name``, ``markets`` (optional, default none). A market has
+  ``id``, ``name``, ``contracts`` (at least one) and ``state`` (optional, default ``"open"``;
+  one of `MARKET_STATES`), ``simulation`` (optional: an object that switches on simulated
+  traders for the market when the exchange runs with them; see
+  `txsmarkets.exchange.simulation.config`). A contract has ``id`` and ``name``. The contracts
+  of a market are its outcomes: exactly one of them wins.
+- What the HTTP API shows of them, all optional: an event's ``slug`` (default: made from its
+  name), ``short_name``, ``parent_id`` (another event of the catalogue: events form a tree,
+  sport, competition, match), ``type`` (a legacy type name of
+  `txsmarkets.exchange.event_types.EVENT_TYPES`, default ``"generic"``), ``domain`` and
+  ``scope`` (the newer two-part type; both or neither), ``start_datetime`` (ISO 8601 with a
+  zone, such as ``"2030-06-01T19:45:00Z"``), ``state`` (one of ``EVENT_STATES``; by default
+  it follows the markets: ``live`` when one is live, ``settled`` when all are settled or
+  voided, else ``upcoming``), ``display_order``; a market's ``slug``, ``market_type`` (a name
+  such as ``"WINNER_3_WAY"``), ``winner_count`` (default 1), ``bet_delay`` (seconds, default
+  0), ``display_order``; a contract's ``slug``, ``contract_type`` (a name such as
+  ``"HOME"``), ``display_order``.
 - Ids are integers in 1..4294967295 (the wire's uint32). Event ids are unique, market ids are
   unique across the catalogue, and contract ids too (orders name a market and a contract).
 - Any other key is an error, so that a misspelt one is not silently ignored.
@@ -37,12 +51,16 @@ from __future__ import annotations
 import functools
 import json
 import pathlib
+import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterator, Mapping
 
 from txsmarkets.errors import Error
 from txsmarkets.exchange.accounts import Credentials
+from txsmarkets.exchange.event_types import EVENT_DOMAINS, EVENT_SCOPES, EVENT_STATES, EVENT_TYPES
+from txsmarkets.exchange.second_factor import SecondFactor
 from txsmarkets.exchange.simulation.config import SimulationSpec, SimulationSpecError, parse_simulation
 
 __all__ = [
@@ -56,6 +74,7 @@ __all__ = [
     "demo_catalogue",
     "load_catalogue",
     "parse_catalogue",
+    "slugify",
 ]
 
 #: The market state names, as a catalogue and the operator API spell them.
@@ -70,12 +89,20 @@ class CatalogueError(Error):
     """A catalogue is malformed; the message names the file, the place and the problem."""
 
 
+def slugify(name: str) -> str:
+    """The slug made from a name: lower case, each run of other characters one dash."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "x"
+
+
 @dataclass(frozen=True)
 class Contract:
     """One outcome of a market."""
 
     id: int
     name: str
+    slug: str = ""
+    contract_type: str | None = None
+    display_order: int | None = None
 
 
 @dataclass(frozen=True)
@@ -89,15 +116,31 @@ class Market:
     contracts: tuple[Contract, ...]
     #: How simulated traders trade it (None: the catalogue gave no ``simulation`` object).
     simulation: SimulationSpec | None = None
+    slug: str = ""
+    market_type: str | None = None
+    winner_count: int = 1
+    bet_delay: int = 0
+    display_order: int | None = None
 
 
 @dataclass(frozen=True)
 class Event:
-    """A happening with markets on it."""
+    """A happening with markets on it, or (without markets) a node of the events' tree."""
 
     id: int
     name: str
     markets: tuple[Market, ...]
+    slug: str = ""
+    short_name: str | None = None
+    parent_id: int | None = None
+    type: str = "generic"
+    #: The newer two-part type (None when the catalogue gave none).
+    domain: str | None = None
+    scope: str | None = None
+    start_datetime: datetime | None = None
+    #: None: the state follows the markets' (see the module docstring).
+    state: str | None = None
+    display_order: int | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +150,8 @@ class AccountSpec:
     username: str
     credentials: Credentials
     balance: Decimal
+    #: What HTTP logins must give besides the password (None: nothing).
+    second_factor: SecondFactor | None = None
 
 
 @dataclass(frozen=True)
@@ -194,10 +239,60 @@ class _Reader:
             self.event(item, f"events[{i}]")
             for i, item in enumerate(self.array(top["events"], "events"))
         )
+        self.tree(events)
         return Catalogue(accounts, events)
 
+    def tree(self, events: tuple[Event, ...]) -> None:
+        """Check that each ``parent_id`` names an event and that no event is its own ancestor."""
+        parents = {event.id: event.parent_id for event in events}
+        for index, event in enumerate(events):
+            where = f"events[{index}].parent_id"
+            if event.parent_id is not None and event.parent_id not in parents:
+                raise self.fail(where, f"no event {event.parent_id!r} in the catalogue")
+            seen = {event.id}
+            parent = event.parent_id
+            while parent is not None:
+                if parent in seen:
+                    raise self.fail(where, f"event {event.id} is its own ancestor")
+                seen.add(parent)
+                parent = parents[parent]
+
+    def optional_text(self, item: Mapping[str, Any], key: str, where: str) -> str | None:
+        value = item.get(key)
+        return None if value is None else self.text(value, f"{where}.{key}")
+
+    def optional_int(self, item: Mapping[str, Any], key: str, where: str, low: int, default: int | None = None) -> int | None:
+        value = item.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= _MAX_ID:
+            raise self.fail(f"{where}.{key}", f"must be an integer in {low}..{_MAX_ID}, not {value!r}")
+        return value
+
+    def choice(self, item: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...]) -> str | None:
+        value = item.get(key)
+        if value is None:
+            return None
+        if value not in choices:
+            raise self.fail(f"{where}.{key}", f"{value!r} is not one of {', '.join(choices[:4])}, ...")
+        return str(value)
+
+    def when(self, value: Any, where: str) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                moment = None
+            if moment is not None and moment.tzinfo is not None:
+                return moment.astimezone(timezone.utc)
+        raise self.fail(where, f"must be an ISO 8601 date and time with a zone, not {value!r}")
+
     def account(self, value: Any, where: str) -> AccountSpec:
-        item = self.obj(value, where, ("username", "password", "balance"), ("token",))
+        item = self.obj(
+            value, where, ("username", "password", "balance"), ("token", "totp_secret", "totp_code")
+        )
         username = self.text(item["username"], f"{where}.username")
         self.unique("username", username, f"{where}.username")
         password = self.text(item["password"], f"{where}.password")
@@ -206,20 +301,65 @@ class _Reader:
         if token is not None:
             token = self.text(token, f"{where}.token")
             self.unique("token", token, f"{where}.token")
-        return AccountSpec(username, Credentials.create(password, token), balance)
+        return AccountSpec(
+            username, Credentials.create(password, token), balance, self.second_factor(item, where)
+        )
+
+    def second_factor(self, item: Mapping[str, Any], where: str) -> SecondFactor | None:
+        secret = self.optional_text(item, "totp_secret", where)
+        code = self.optional_text(item, "totp_code", where)
+        if secret is not None and code is not None:
+            raise self.fail(where, "give totp_secret or totp_code, not both")
+        if code is not None:
+            return SecondFactor.from_code(code)
+        if secret is None:
+            return None
+        try:
+            return SecondFactor.from_totp_secret(secret)
+        except ValueError as e:
+            # The secret itself is not shown: it is a credential.
+            raise self.fail(f"{where}.totp_secret", str(e)) from None
 
     def event(self, value: Any, where: str) -> Event:
-        item = self.obj(value, where, ("id", "name", "markets"))
+        item = self.obj(
+            value,
+            where,
+            ("id", "name"),
+            ("markets", "slug", "short_name", "parent_id", "type", "domain", "scope",
+             "start_datetime", "state", "display_order"),
+        )
         event_id = self.ident(item["id"], f"{where}.id", "event")
         name = self.text(item["name"], f"{where}.name")
         markets = tuple(
             self.market(market, f"{where}.markets[{i}]", event_id)
-            for i, market in enumerate(self.array(item["markets"], f"{where}.markets"))
+            for i, market in enumerate(self.array(item.get("markets", []), f"{where}.markets"))
         )
-        return Event(event_id, name, markets)
+        domain = self.choice(item, "domain", where, EVENT_DOMAINS)
+        scope = self.choice(item, "scope", where, EVENT_SCOPES)
+        if (domain is None) != (scope is None):
+            raise self.fail(where, "give both domain and scope, or neither")
+        return Event(
+            event_id,
+            name,
+            markets,
+            slug=self.optional_text(item, "slug", where) or slugify(name),
+            short_name=self.optional_text(item, "short_name", where),
+            parent_id=self.optional_int(item, "parent_id", where, 1),
+            type=self.choice(item, "type", where, EVENT_TYPES) or "generic",
+            domain=domain,
+            scope=scope,
+            start_datetime=self.when(item.get("start_datetime"), f"{where}.start_datetime"),
+            state=self.choice(item, "state", where, EVENT_STATES),
+            display_order=self.optional_int(item, "display_order", where, 0),
+        )
 
     def market(self, value: Any, where: str, event_id: int) -> Market:
-        item = self.obj(value, where, ("id", "name", "contracts"), ("state", "simulation"))
+        item = self.obj(
+            value,
+            where,
+            ("id", "name", "contracts"),
+            ("state", "simulation", "slug", "market_type", "winner_count", "bet_delay", "display_order"),
+        )
         market_id = self.ident(item["id"], f"{where}.id", "market")
         name = self.text(item["name"], f"{where}.name")
         state = item.get("state", "open")
@@ -239,12 +379,31 @@ class _Reader:
                 simulation = parse_simulation(item["simulation"], len(contracts))
             except SimulationSpecError as e:
                 raise self.fail(f"{where}.simulation", str(e)) from None
-        return Market(market_id, name, event_id, state, contracts, simulation)
+        return Market(
+            market_id,
+            name,
+            event_id,
+            state,
+            contracts,
+            simulation,
+            slug=self.optional_text(item, "slug", where) or slugify(name),
+            market_type=self.optional_text(item, "market_type", where),
+            winner_count=self.optional_int(item, "winner_count", where, 1, 1) or 1,
+            bet_delay=self.optional_int(item, "bet_delay", where, 0, 0) or 0,
+            display_order=self.optional_int(item, "display_order", where, 0),
+        )
 
     def contract(self, value: Any, where: str) -> Contract:
-        item = self.obj(value, where, ("id", "name"))
+        item = self.obj(value, where, ("id", "name"), ("slug", "contract_type", "display_order"))
         contract_id = self.ident(item["id"], f"{where}.id", "contract")
-        return Contract(contract_id, self.text(item["name"], f"{where}.name"))
+        name = self.text(item["name"], f"{where}.name")
+        return Contract(
+            contract_id,
+            name,
+            slug=self.optional_text(item, "slug", where) or slugify(name),
+            contract_type=self.optional_text(item, "contract_type", where),
+            display_order=self.optional_int(item, "display_order", where, 0),
+        )
 
 
 def _kind(value: Any) -> str:

@@ -120,6 +120,8 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
     listeners (no-ops until set); ``accounts`` is the `AccountRegistry`; `submit` takes
     the accounts' messages and the rest is the operator's API. Orders that are done are
     remembered (to answer NOT_LIVE rather than NOT_FOUND) up to ``done_orders_kept``.
+    Order ids count up from ``first_order_id`` (above 2**53 to test that clients keep them
+    exact; at most 2**64 - 1, the wire's uint64).
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
         now: Callable[[], float] = time.time,
         account_log_size: int = 100_000,
         done_orders_kept: int = 100_000,
+        first_order_id: int = 1,
     ) -> None:
         self.on_account: Callable[[int, seto_pb2.Payload], None] = _noop
         self.on_market: Callable[[int, seto_pb2.Payload], None] = _noop
@@ -162,7 +165,9 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
         self._done: dict[int, Order] = {}
         self._done_ids: deque[int] = deque()
         self._done_kept = done_orders_kept
-        self._next_order_id = 1
+        if not 1 <= first_order_id < 2**64:
+            raise ValueError(f"the first order id must be in 1..2**64 - 1, not {first_order_id!r}")
+        self._next_order_id = first_order_id
         # Per command: books to publish, in order of first change, and their executions.
         self._touched: dict[Book, None] = {}
         self._executions: dict[int, list[tuple[int, int, int, int]]] = {}
@@ -183,7 +188,9 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
         market = self._markets.get(market_id)
         if market is None:
             return None
-        return MarketInfo(market.id, market.name, market.event_id, market.state, market.contracts)
+        return MarketInfo(
+            market.id, market.name, market.event_id, market.state, market.contracts, market.winners
+        )
 
     def market_ids(self) -> list[int]:
         """Every market's id, in catalogue order."""
@@ -196,6 +203,20 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
     def order(self, order_id: int) -> Order | None:
         """A live order, or a remembered done one, by id; None if unknown. Do not change it."""
         return self._orders.get(order_id) or self._done.get(order_id)
+
+    def last_execution(self, contract_id: int) -> tuple[int, int, int, int] | None:
+        """The contract's last trade as ``(price, quantity, taker's side, microseconds since
+        the epoch)``, or None if it has had none (or is unknown)."""
+        return self._last_execution.get(contract_id)
+
+    def market_volume(self, market_id: int) -> tuple[int, int] | None:
+        """``(quantity, value)`` traded in the market so far: the sum of the trades'
+        quantities and of their price x quantity (voided trades taken out); None for an
+        unknown market."""
+        market = self._markets.get(market_id)
+        if market is None:
+            return None
+        return market.executed_volume, market.executed_value
 
     def book(self, contract_id: int) -> Book | None:
         """The order book of a contract, or None. For reading only."""
@@ -345,6 +366,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
             raise ValueError(f"orders {order_id} and {other_order_id} made no trade of {quantity}")
         market = self._market(first.market_id)
         market.executed_volume -= quantity
+        market.executed_value -= price * quantity
         for order in (first, second):
             account = self.accounts[order.account_id]
             order.executed -= quantity
@@ -484,6 +506,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, EngineAnswers):
             account.set_position_exposure(market_id, position.worst_case_loss())
             market.matched[order.id] = order
         market.executed_volume += quantity
+        market.executed_value += value
         if not maker.remaining:
             self._retire(maker_account, maker)
         execution = (price, quantity, taker.side, int(self._now() * 1_000_000))

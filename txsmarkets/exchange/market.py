@@ -88,6 +88,8 @@ class MarketInfo:
     event_id: int
     state: str
     contracts: tuple[Contract, ...]
+    #: The winning contracts of a settled market (several: a dead heat); () otherwise.
+    winners: tuple[int, ...] = ()
 
 
 class _Market:
@@ -101,7 +103,9 @@ class _Market:
         "contracts",
         "books",
         "executed_volume",
+        "executed_value",
         "matched",
+        "winners",
     )
 
     def __init__(
@@ -114,6 +118,9 @@ class _Market:
         self.contracts = contracts
         self.books = {contract.id: Book(contract.id, market_id) for contract in contracts}
         self.executed_volume = 0
+        #: Sum of price x quantity of the trades (hundred-millionths of a pound of back stake).
+        self.executed_value = 0
+        self.winners: tuple[int, ...] = ()
         #: Orders with fills, by id: their matched bets are voided with the market.
         self.matched: dict[int, Order] = {}
 

@@ -69,6 +69,7 @@ class MarketOperator(EngineAnswers):
                 raise ValueError(f"contract {contract_id!r} is not in market {market_id}")
         self._cancel_market_orders(market, _CANCELLED_ADMIN)
         market.state = "settled"
+        market.winners = tuple(winners)
         self._announce_state(market)
         for account in self.accounts:
             position = account.positions.pop(market_id, None)

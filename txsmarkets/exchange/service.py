@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from twisted.application import internet, service
 from twisted.internet import endpoints
@@ -15,10 +15,19 @@ from twisted.python.failure import Failure
 
 from txsmarkets.exchange.catalogue import Catalogue, demo_catalogue
 from txsmarkets.exchange.engine import MatchingEngine
+from txsmarkets.exchange.http import HttpSite, Limit, make_http_site
 from txsmarkets.exchange.server import ExchangeServerFactory
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["DEFAULT_ENDPOINT", "ExchangeService", "RunningExchange", "make_exchange", "make_service", "start_exchange"]
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "ExchangeService",
+    "ExchangeServices",
+    "RunningExchange",
+    "make_exchange",
+    "make_service",
+    "start_exchange",
+]
 
 _log = Logger()
 
@@ -47,9 +56,13 @@ def make_exchange(
     seed: int | None = None,
     replay: Iterable[tuple[float, seto_pb2.Payload]] | None = None,
     speed: float = 1.0,
+    first_order_id: int = 1,
     **options: Any,
 ) -> ExchangeServerFactory:
     """A server factory for a new engine over ``catalogue`` (the demo when None).
+
+    The engine's order ids count up from ``first_order_id`` (above 2**53 to test that
+    clients keep order ids exact).
 
     ``simulate`` starts simulated traders on every market (see
     `txsmarkets.exchange.simulation`), seeded by ``seed``; the factory's ``simulation`` is
@@ -59,7 +72,9 @@ def make_exchange(
     that `Replay` (None without). ``options`` go to `ExchangeServerFactory`
     (heartbeat_interval, resume_window, ...).
     """
-    engine = MatchingEngine(catalogue if catalogue is not None else demo_catalogue(), now=reactor.seconds)
+    engine = MatchingEngine(
+        catalogue if catalogue is not None else demo_catalogue(), now=reactor.seconds, first_order_id=first_order_id
+    )
     factory = ExchangeServerFactory(engine, reactor, **options)
     # -- simulated traders (issue 15) --
     simulation: Any = None
@@ -93,7 +108,7 @@ class ExchangeService(internet.StreamServerEndpointService):
       the signal again as twistd does: the exchange stopped as asked.
     """
 
-    def __init__(self, reactor: Any, endpoint: Any, factory: ExchangeServerFactory, description: str) -> None:
+    def __init__(self, reactor: Any, endpoint: Any, factory: Any, description: str) -> None:
         super().__init__(endpoint, factory)
         self.reactor = reactor
         self.description = description
@@ -120,16 +135,46 @@ class ExchangeService(internet.StreamServerEndpointService):
         return stopped
 
 
+class ExchangeServices(service.MultiService):
+    """The streaming protocol's `ExchangeService` and the HTTP API's, started and stopped
+    together; ``cannot_listen`` is set on both."""
+
+    @property
+    def cannot_listen(self) -> Callable[[str], None]:
+        """Called with a one-line reason when an endpoint cannot be listened on."""
+        first: Any = self.services[0]
+        return first.cannot_listen
+
+    @cannot_listen.setter
+    def cannot_listen(self, call: Callable[[str], None]) -> None:
+        for child in self.services:
+            child.cannot_listen = call
+
+
 def make_service(
-    reactor: Any, endpoint: str = DEFAULT_ENDPOINT, catalogue: Catalogue | None = None, **options: Any
-) -> ExchangeService:
-    """A service that serves an exchange on ``endpoint`` (a Twisted endpoint string).
+    reactor: Any,
+    endpoint: str = DEFAULT_ENDPOINT,
+    catalogue: Catalogue | None = None,
+    *,
+    http: str | None = None,
+    http_rate_limits: Mapping[str, Limit | tuple[int, float] | None] | None = None,
+    **options: Any,
+) -> ExchangeService | ExchangeServices:
+    """A service that serves an exchange on ``endpoint`` (a Twisted endpoint string), and
+    its HTTP API on ``http`` too when given (both in an `ExchangeServices`).
 
     ValueError (or the OSError of a missing key file) for an endpoint string that cannot
     be used."""
     factory = make_exchange(reactor, catalogue, **options)
     svc = ExchangeService(reactor, endpoints.serverFromString(reactor, with_backlog(endpoint)), factory, endpoint)
-    return svc
+    if http is None:
+        return svc
+    site = make_http_site(factory.engine, reactor, rate_limits=http_rate_limits)
+    web = ExchangeService(reactor, endpoints.serverFromString(reactor, with_backlog(http)), site, http)
+    both = ExchangeServices()
+    svc.setServiceParent(both)
+    web.setServiceParent(both)
+    return both
 
 
 @dataclass
@@ -138,6 +183,9 @@ class RunningExchange:
 
     factory: ExchangeServerFactory
     listening: Any
+    #: The HTTP API's listening port and site (None unless started with ``http=``).
+    http_listening: Any = None
+    http_site: HttpSite | None = None
     _stopped: bool = False
 
     @property
@@ -149,6 +197,13 @@ class RunningExchange:
     def port(self) -> int:
         """The TCP port it listens on."""
         return self.listening.getHost().port
+
+    @property
+    def http_port(self) -> int:
+        """The TCP port its HTTP API listens on; ValueError if it serves none."""
+        if self.http_listening is None:
+            raise ValueError("this exchange serves no HTTP API: start it with http=ENDPOINT")
+        return self.http_listening.getHost().port
 
     def stop(self) -> Deferred[None]:
         """Stop listening, end every session and drop every connection; fires when done."""
@@ -166,6 +221,8 @@ class RunningExchange:
         if replay is not None:
             replay.stop()
         await maybeDeferred(self.listening.stopListening)
+        if self.http_listening is not None:
+            await maybeDeferred(self.http_listening.stopListening)
         factory.stop_producing()
         for session in list(factory.sessions.values()):
             factory.end_session(session, failed=False)
@@ -173,23 +230,53 @@ class RunningExchange:
         for protocol in list(factory.connections):
             closing.append(protocol.closed)
             protocol.transport.abortConnection()
+        if self.http_site is not None:
+            self.http_site.close_connections()
         await gatherResults(closing)
 
 
-async def _start(reactor: Any, endpoint: str, catalogue: Catalogue | None, options: dict[str, Any]) -> RunningExchange:
+async def _start(
+    reactor: Any,
+    endpoint: str,
+    catalogue: Catalogue | None,
+    http: str | None,
+    http_options: dict[str, Any],
+    options: dict[str, Any],
+) -> RunningExchange:
     factory = make_exchange(reactor, catalogue, **options)
     listening = await endpoints.serverFromString(reactor, with_backlog(endpoint)).listen(factory)
-    return RunningExchange(factory, listening)
+    running = RunningExchange(factory, listening)
+    if http is not None:
+        site = make_http_site(factory.engine, reactor, **http_options)
+        try:
+            running.http_listening = await endpoints.serverFromString(reactor, with_backlog(http)).listen(site)
+        except BaseException:
+            await running.stop()
+            raise
+        running.http_site = site
+    return running
 
 
 def start_exchange(
     reactor: Any,
     endpoint: str = "tcp:0:interface=127.0.0.1",
     catalogue: Catalogue | None = None,
+    *,
+    http: str | None = None,
+    http_rate_limits: Mapping[str, Limit | tuple[int, float] | None] | None = None,
+    http_token_lifetime: float | None = None,
     **options: Any,
 ) -> Deferred[RunningExchange]:
     """Start an exchange in this process; fires with it once it listens.
 
-    The default endpoint takes a free loopback port: read it from ``.port``.
+    The default endpoint takes a free loopback port: read it from ``.port``. With
+    ``http`` (an endpoint string, ``"tcp:0:interface=127.0.0.1"`` for a free loopback
+    port) it serves the HTTP API v3 there too, on the same engine: read the port from
+    ``.http_port``. ``http_rate_limits`` (operation id -> `Limit` or ``(count, seconds)``,
+    None to lift one) changes the HTTP rate limits, ``http_token_lifetime`` how many
+    seconds an HTTP session token lives unused (30 minutes by default).
     """
-    return Deferred.fromCoroutine(_start(reactor, endpoint, catalogue, options))
+    http_options: dict[str, Any] = {"rate_limits": http_rate_limits}
+    if http_token_lifetime is not None:
+        http_options["token_lifetime"] = http_token_lifetime
+    return Deferred.fromCoroutine(_start(reactor, endpoint, catalogue, http, http_options, options))

@@ -45,6 +45,8 @@ class Options(usage.Options):
         ["replay", None, None, "Re-create the markets recorded in this folder (twistd smarkets --record, or a --state-dir)."],
         ["speed", None, 1.0, "Replay this many times as fast as recorded.", float],
         ["endpoint", "e", DEFAULT_ENDPOINT, "Twisted endpoint to listen on (ssl:... for TLS)."],
+        ["http", None, None, "Also serve Smarkets' HTTP API v3 on this Twisted endpoint (e.g. tcp:8080:interface=127.0.0.1)."],
+        ["first-order-id", None, 1, "Number order ids from this one (above 2**53 to test a client keeps them exact).", int],
         ["catalogue", "c", None, "JSON catalogue of accounts, events and markets (default: the demo)."],
         ["heartbeat-interval", None, 30.0, "Seconds between heartbeats.", float],
         ["resume-window", None, 300.0, "Seconds a dropped session may be resumed.", float],
@@ -63,6 +65,8 @@ class Options(usage.Options):
             raise SetupError(usage_error_line(self, e)) from None
 
     def postOptions(self) -> None:
+        if not 1 <= self["first-order-id"] < 2**64:
+            raise SetupError(f"--first-order-id must be in 1..2**64 - 1, not {self['first-order-id']}")
         if self["catalogue"] is not None:
             try:
                 self["catalogue"] = load_catalogue(self["catalogue"])
@@ -119,10 +123,13 @@ def makeService(options: Options) -> service.IService:
             throttle_burst=options["throttle-burst"],
             simulate=bool(options["simulate"]),
             seed=options["seed"],
+            first_order_id=options["first-order-id"],
+            http=options["http"],
             **_replay_options(options),
         )
     except (ValueError, OSError, KeyError, TypeError) as e:
-        raise SetupError(f"cannot use the endpoint {options['endpoint']!r}: {e}") from None
+        endpoint = options["endpoint"] if options["http"] is None else f"{options['endpoint']!r} or {options['http']}"
+        raise SetupError(f"cannot use the endpoint {endpoint!r}: {e}") from None
     svc.cannot_listen = lambda why: _fail(reactor_, why)
     return svc
 

@@ -1,0 +1,278 @@
+"""The accounts' activity as the HTTP API shows it, kept as it happens.
+
+`ActivityLedger` listens to the engine's account stream (beside the streaming sessions'
+listener), so it sees every change of every account whichever protocol caused it: an
+order placed over HTTP, a fill against a streaming session's order, a settlement. Each
+message becomes one activity row whose ``seq`` is the message's number in the account
+stream (``subseq`` 0), and the ledger notes when each order was created and last changed
+and the ``seq`` of its last message (an order's ``sequence_number``).
+
+The rows' ``source``, by message: order_accepted ``order.create``, order_executed
+``order.execute``, order_cancelled ``order.book.cancel``, order_rejected
+``order.reject.<reason>`` where the document has that reason (else ``order.book.reject``),
+order_invalid ``order.reject.invalid_quantity`` or ``order.book.reject``,
+order_cancel_rejected ``order.cancel.reject``, order_quantity_reduced
+``order.book.reduce_qty``, order_pending_replace ``order.pending.replace``,
+order_cancel_replace_accepted / _rejected ``order.cancel_replace.book.accept`` / ``.reject``,
+order_execute_voided ``order.execute.void``, order_voided ``order.void``, balance_changed
+``market.settle`` or ``market.void``. ``money`` is the balance after the change,
+``money_change`` what the change moved, ``exposure`` the exposure after it (negative).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from txsmarkets.exchange.engine import MatchingEngine
+from txsmarkets.exchange.http.units import exposure_text, money, side_name, timestamp
+from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.messages import SETO_FIELDS
+
+__all__ = ["ActivityLedger", "OrderTimes"]
+
+_log = Logger()
+
+_SOURCES: dict[int, str] = {
+    seto_pb2.PAYLOAD_ORDER_ACCEPTED: "order.create",
+    seto_pb2.PAYLOAD_ORDER_EXECUTED: "order.execute",
+    seto_pb2.PAYLOAD_ORDER_CANCELLED: "order.book.cancel",
+    seto_pb2.PAYLOAD_ORDER_CANCEL_REJECTED: "order.cancel.reject",
+    seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED: "order.book.reduce_qty",
+    seto_pb2.PAYLOAD_ORDER_PENDING_REPLACE: "order.pending.replace",
+    seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED: "order.cancel_replace.book.accept",
+    seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_REJECTED: "order.cancel_replace.book.reject",
+    seto_pb2.PAYLOAD_ORDER_EXECUTE_VOIDED: "order.execute.void",
+    seto_pb2.PAYLOAD_ORDER_VOIDED: "order.void",
+}
+# Rejections the document has a source of its own for.
+_REJECT_SOURCES: dict[int, str] = {
+    seto_pb2.ORDER_REJECTED_INSUFFICIENT_FUNDS: "order.reject.insufficient_funds",
+    seto_pb2.ORDER_REJECTED_LIMIT_EXCEEDED: "order.reject.limit_exceeded",
+    seto_pb2.ORDER_REJECTED_MARKET_NOT_FOUND: "order.reject.market_not_found",
+    seto_pb2.ORDER_REJECTED_ACCOUNT_SUSPENDED: "order.reject.account_suspended",
+    seto_pb2.ORDER_REJECTED_STAKE_LIMIT_EXCEEDED: "order.reject.stake_limit_exceeded",
+}
+# Messages that make an order: the ledger starts keeping its times.
+_NEW_ORDER = (seto_pb2.PAYLOAD_ORDER_ACCEPTED, seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED)
+_SETTLED = re.compile(r"market (\d+) (settled|voided)\Z")
+
+
+@dataclass
+class OrderTimes:
+    """When an order was created and last changed (POSIX seconds), and the account ``seq``
+    of its last message."""
+
+    created: float
+    modified: float
+    sequence: int
+
+
+class ActivityLedger:
+    """Activity rows and order times of every account of ``engine``, the last ``rows_kept``
+    rows of each account kept."""
+
+    def __init__(self, engine: MatchingEngine, clock: IReactorTime, rows_kept: int = 100_000) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.rows_kept = rows_kept
+        self._rows: dict[int, deque[dict[str, Any]]] = {}
+        self._balances: dict[int, Decimal] = {account.id: account.balance for account in engine.accounts}
+        self._times: dict[int, OrderTimes] = {}
+        #: Per account, the ids of its orders the ledger has seen made, oldest first.
+        self._orders: dict[int, dict[int, None]] = {}
+        listener = engine.on_account
+
+        def both(account_id: int, payload: seto_pb2.Payload) -> None:
+            # The ledger first, reading only: the other listener may change the payload.
+            try:
+                self.observe(account_id, payload)
+            except Exception:
+                _log.failure("the HTTP activity ledger failed on a message to account {id}", id=account_id)
+            listener(account_id, payload)
+
+        engine.on_account = both
+
+    # Reading
+
+    def rows(self, account_id: int) -> deque[dict[str, Any]]:
+        """The account's rows, oldest first. Do not change them."""
+        return self._rows.get(account_id, deque())
+
+    def times(self, order_id: int) -> OrderTimes | None:
+        """The order's times, or None for one the ledger has not seen made."""
+        return self._times.get(order_id)
+
+    def order_ids(self, account_id: int) -> list[int]:
+        """The ids of the account's orders still known to the engine, oldest first (those
+        it has forgotten are forgotten here too)."""
+        mine = self._orders.get(account_id)
+        if not mine:
+            return []
+        gone = [order_id for order_id in mine if self.engine.order(order_id) is None]
+        for order_id in gone:
+            del mine[order_id]
+            self._times.pop(order_id, None)
+        return list(mine)
+
+    # Writing
+
+    def observe(self, account_id: int, payload: seto_pb2.Payload) -> None:
+        """Take in one message of the account's stream, just sent."""
+        account = self.engine.accounts.get(account_id)
+        if account is None:
+            return
+        sequence = account.sequence
+        now = self.clock.seconds()
+        kind = payload.type
+        field = SETO_FIELDS.get(kind)
+        if field is None:
+            return
+        body = getattr(payload, field)
+        order_id = _field(body, "order_id") or 0
+        if order_id:
+            self._note_order(account_id, kind, order_id, now, sequence)
+        source = self._source(kind, body)
+        if source is None:
+            return
+        before = self._balances.get(account_id, account.balance)
+        self._balances[account_id] = account.balance
+        change = account.balance - before
+        row: dict[str, Any] = {
+            "seq": sequence,
+            "subseq": 0,
+            "timestamp": timestamp(now),
+            "source": source,
+            "order_id": str(order_id) if order_id else None,
+            "event_id": None,
+            "market_id": None,
+            "contract_id": None,
+            "side": None,
+            "price": None,
+            "quantity": None,
+            "quantity_change": None,
+            "quantity_user_currency": None,
+            "quantity_user_currency_change": None,
+            "amount": money(change) if change else None,
+            "money": money(account.balance),
+            "money_change": money(change),
+            "commission": None,
+            "exposure": exposure_text(account.exposure),
+            "bonus_change": None,
+            "label": _field(body, "label"),
+            "extra": None,
+            "bonus_bet": False,
+            "bet_token_type": None,
+        }
+        self._describe(row, kind, body)
+        rows = self._rows.get(account_id)
+        if rows is None:
+            rows = self._rows[account_id] = deque(maxlen=self.rows_kept)
+        rows.append(row)
+
+    def _note_order(self, account_id: int, kind: int, order_id: int, now: float, sequence: int) -> None:
+        times = self._times.get(order_id)
+        if times is None:
+            if kind not in _NEW_ORDER:
+                return  # an answer about an order the account does not have
+            self._times[order_id] = OrderTimes(now, now, sequence)
+            self._orders.setdefault(account_id, {})[order_id] = None
+            return
+        times.modified = now
+        times.sequence = sequence
+
+    @staticmethod
+    def _source(kind: int, body: Any) -> str | None:
+        source = _SOURCES.get(kind)
+        if source is not None:
+            return source
+        if kind == seto_pb2.PAYLOAD_ORDER_REJECTED:
+            return _REJECT_SOURCES.get(body.reason, "order.book.reject")
+        if kind == seto_pb2.PAYLOAD_ORDER_INVALID:
+            if list(body.reasons) == [seto_pb2.ORDER_INVALID_INVALID_QUANTITY]:
+                return "order.reject.invalid_quantity"
+            return "order.book.reject"
+        if kind == seto_pb2.PAYLOAD_BALANCE_CHANGED:
+            match = _SETTLED.match(body.reason)
+            if match is None:
+                return "admin.credit"
+            return "market.settle" if match.group(2) == "settled" else "market.void"
+        return None  # cancel-all accepted, settings: nothing of the account changed
+
+    def _describe(self, row: dict[str, Any], kind: int, body: Any) -> None:
+        """Fill in the market, contract, side, price and quantity the message gives."""
+        market_id = _field(body, "market_id") or 0
+        if kind == seto_pb2.PAYLOAD_BALANCE_CHANGED:
+            match = _SETTLED.match(body.reason)
+            market_id = int(match.group(1)) if match is not None else 0
+        if market_id:
+            row["market_id"] = str(market_id)
+            info = self.engine.market(market_id)
+            if info is not None:
+                row["event_id"] = str(info.event_id)
+        contract_id = _field(body, "contract_id")
+        if contract_id:
+            row["contract_id"] = str(contract_id)
+        side = _field(body, "side")
+        if side is not None:
+            row["side"] = side_name(side)
+        quantity, change, price = _QUANTITIES.get(kind, _nothing)(self.engine, body)
+        row["price"] = price
+        row["quantity"] = row["quantity_user_currency"] = quantity
+        row["quantity_change"] = row["quantity_user_currency_change"] = change
+
+
+def _field(body: Any, name: str) -> Any:
+    """The value of ``body``'s field ``name``, or None if it has no such field or it is unset."""
+    if name in body.DESCRIPTOR.fields_by_name and body.HasField(name):
+        return getattr(body, name)
+    return None
+
+
+def _nothing(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+    return None, None, None
+
+
+def _created(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+    return body.quantity, body.quantity, body.price
+
+
+def _executed(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+    return body.quantity, body.quantity, body.price
+
+
+def _voided_execution(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+    return body.quantity, -body.quantity, body.price
+
+
+def _cancelled(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+    # The order keeps its unfilled quantity when it is cancelled: that is what went.
+    order = engine.order(body.order_id)
+    left = order.remaining if order is not None else None
+    return left, None if left is None else -left, body.orig_price
+
+
+def _reduced(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+    return body.new_quantity, None, body.orig_price
+
+
+def _order_voided(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+    return body.quantity, -body.quantity, body.orig_price
+
+
+_QUANTITIES: dict[int, Callable[[MatchingEngine, Any], tuple[int | None, int | None, int | None]]] = {
+    seto_pb2.PAYLOAD_ORDER_ACCEPTED: _created,
+    seto_pb2.PAYLOAD_ORDER_EXECUTED: _executed,
+    seto_pb2.PAYLOAD_ORDER_EXECUTE_VOIDED: _voided_execution,
+    seto_pb2.PAYLOAD_ORDER_CANCELLED: _cancelled,
+    seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED: _reduced,
+    seto_pb2.PAYLOAD_ORDER_VOIDED: _order_voided,
+    seto_pb2.PAYLOAD_ORDER_PENDING_REPLACE: _created,
+    seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED: _created,
+}

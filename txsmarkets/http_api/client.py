@@ -146,7 +146,8 @@ class HTTPAPIClient:
     gives no figure: none by default); at most ``max_queue`` requests wait for one
     endpoint's limit. ``http`` is the treq client to use (by default one of its own, on a
     persistent connection pool of ``reactor`` whose agent verifies the server's certificate
-    and hostname; `close` closes it).
+    and hostname against the system's trust roots, or against those of ``ca_file``; `close`
+    closes it).
 
     Every method returns a Deferred. Units are the API's: prices ints in basis points (5000
     is 50%), quantities ints in ten-thousandths of the currency, money `Decimal`, ids ints,
@@ -173,25 +174,32 @@ class HTTPAPIClient:
         max_queue: int = DEFAULT_QUEUE,
         rate_limit_retries: int = 3,
         max_rate_limit_wait: float = 120.0,
+        ca_file: str | None = None,
         http: HTTPClient | None = None,
     ) -> None:
         self.clock = reactor
         self._pool: Any = None
         if http is None:
-            http = self._own_http(reactor)
+            http = self._own_http(reactor, ca_file)
         self.transport = Transport(reactor, http, url, timeout)
         self.limits = RateLimits(reactor, {"create_order": order_limit, **(limits or {})}, max_queue)
         self.session = SessionKeeper(reactor, self._session_request, username, password, second_factor)
         self.rate_limit_retries = rate_limit_retries
         self.max_rate_limit_wait = max_rate_limit_wait
 
-    def _own_http(self, reactor: Any) -> HTTPClient:
+    def _own_http(self, reactor: Any, ca_file: str | None) -> HTTPClient:
         from treq.client import HTTPClient as TreqClient
-        from twisted.web.client import Agent, HTTPConnectionPool
+        from twisted.internet.ssl import Certificate
+        from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
 
         self._pool = HTTPConnectionPool(reactor, persistent=True)
-        # Agent's default TLS policy checks the certificate and the hostname.
-        return TreqClient(Agent(reactor, pool=self._pool))
+        # The browser-like policy checks the certificate and the hostname (the system's
+        # trust roots, or those of ca_file).
+        trust = None
+        if ca_file is not None:
+            with open(ca_file, "rb") as pem:
+                trust = Certificate.loadPEM(pem.read())
+        return TreqClient(Agent(reactor, BrowserLikePolicyForHTTPS(trust), pool=self._pool))
 
     def __repr__(self) -> str:
         state = "logged in" if self.session.logged_in else "not logged in"

@@ -40,7 +40,14 @@ class HTTPClient(Protocol):
     ``treq.testing.StubTreq`` in tests)."""
 
     def request(
-        self, method: str, url: str, *, headers: Headers | None = None, data: Any = None, allow_redirects: bool = True
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Headers | None = None,
+        data: Any = None,
+        allow_redirects: bool = True,
+        unbuffered: bool = False,
     ) -> Deferred[Any]: ...
 
 
@@ -139,7 +146,7 @@ class Transport:
             headers[b"Content-Type"] = [b"application/json"]
             data = json.dumps(body, separators=(",", ":")).encode()
         # No redirect is followed: the API gives none, and one would take the token elsewhere.
-        d = self.http.request(method, url, headers=Headers(headers), data=data, allow_redirects=False)
+        d = self.http.request(method, url, headers=Headers(headers), data=data, allow_redirects=False, unbuffered=True)
         d.addCallback(_read)
         # Past the timeout the request is cancelled: the agent then fails it with
         # ResponseNeverReceived (its connection aborted), told apart here by the flag.

@@ -530,3 +530,17 @@ class OperationsTests(Harness):
         f.route("GET", "orders/fullcover/", (200, {"orders": [fullcover], "pagination": {"next_page": None}}))
         [parsed_fullcover] = self.call("GET", "orders/fullcover/", self.client.fullcover_orders(states=["created"])).items
         self.assertEqual((parsed_fullcover.stake, parsed_fullcover.returned_amount), (Decimal("7.5"), Decimal(0)))
+
+
+class QueueTests(unittest.SynchronousTestCase):
+    def test_a_cancelled_waiter_leaves_the_queue(self) -> None:
+        clock = Clock()
+        bucket = TokenBucket(clock, "cancel_all", 1, 60.0, max_queue=1)
+        self.successResultOf(bucket.acquire())
+        first = bucket.acquire()
+        first.cancel()
+        self.failureResultOf(first)
+        second = bucket.acquire()  # the queue's one place is free again
+        clock.advance(60)
+        self.successResultOf(second)
+        self.assertEqual(bucket.waiting, 0)

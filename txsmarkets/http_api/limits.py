@@ -10,6 +10,7 @@ API gives anyway empties the bucket until the time it names (`TokenBucket.pause_
 from __future__ import annotations
 
 from collections import deque
+from contextlib import suppress
 from typing import Mapping
 
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
@@ -108,10 +109,9 @@ class TokenBucket:
             self._taken.append(self.clock.seconds())
 
     def _cancel(self, d: Deferred[None]) -> None:
-        try:
+        # A waiter cancelled leaves the queue; those behind it move up.
+        with suppress(ValueError):
             self._waiters.remove(d)
-        except ValueError:
-            pass
         d.errback(CancelledError())
         self._serve()
 

@@ -107,6 +107,51 @@ class ProcessTests(unittest.TestCase):
         self.assertIn("[global] seto.order_cancelled", example.text)
         self.assertIn("[global] eto.logout", example.text)
 
+    async def test_http_quickstart(self) -> None:
+        """The standard-library bot against ``twistd smarkets-exchange --http``."""
+        import socket
+        import subprocess
+
+        from tests.daemons import free_port
+        from tests.test_daemon import TWISTD
+
+        port = free_port()
+        log = open(self.mktemp(), "wb")
+        exchange = subprocess.Popen(
+            [sys.executable, "-c", TWISTD, "--pidfile=", "-n", "smarkets-exchange", "--endpoint",
+             "tcp:0:interface=127.0.0.1", "--http", f"tcp:{port}:interface=127.0.0.1",
+             "--first-order-id", str(2**60)],
+            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        log.close()
+        self.addCleanup(exchange.wait)
+        self.addCleanup(lambda: exchange.poll() is None and exchange.kill())
+
+        def listening() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                return exchange.poll() is not None
+            return True
+
+        await until(listening, "the HTTP API to listen", 60)
+        self.assertIsNone(exchange.poll(), "the exchange ended")
+        example = self.spawn("http_quickstart.py", f"http://127.0.0.1:{port}")
+        self.assertEqual(await self.finish(example), 0, example.text)
+        self.assertRegex(example.text, r"logged in until \d{4}-")
+        self.assertIn("event 1 Demo match 2030-06-01T19:45:00.000000Z", example.text)
+        self.assertIn("market 1 Demo match: winner open", example.text)
+        self.assertIn("contract 11 Home", example.text)
+        self.assertIn("quotes 11 bid None offer None", example.text)
+        self.assertIn(f"placed {2**60} exposure -10.00 available 990.00", example.text)
+        self.assertIn(f"listed [('{2**60}', 'created', 400000)]", example.text)
+        self.assertIn(f"cancelled {2**60}", example.text)
+        self.assertIn("balance 1000.00", example.text)
+        self.assertIn("logged out", example.text)
+        exchange.send_signal(signal.SIGTERM)
+        await until(lambda: exchange.poll() is not None, "the exchange to stop", 60)
+        self.assertEqual(exchange.returncode, 0)
+
     async def test_backtest_sweep(self) -> None:
         example = self.spawn("backtest_sweep.py", "--duration", "30", "--workers", "2")
         self.assertEqual(await self.finish(example, timeout=150), 0, example.text)

@@ -82,6 +82,27 @@ class ExchangeDaemonFaultTests(unittest.TestCase):
         await self.assertFailsWithOneLine(process, "cannot load the catalogue", "JSON")
 
     @inline
+    async def test_http_port_in_use(self) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            process = self.run_exchange(
+                "--endpoint", "tcp:0:interface=127.0.0.1", "--http", f"tcp:{port}:interface=127.0.0.1"
+            )
+            await self.assertFailsWithOneLine(process, "cannot listen", str(port), "in use")
+
+    @inline
+    async def test_bad_http_endpoint(self) -> None:
+        process = self.run_exchange("--endpoint", "tcp:0:interface=127.0.0.1", "--http", "nonsense:8080")
+        await self.assertFailsWithOneLine(process, "cannot use the endpoint", "nonsense:8080")
+
+    @inline
+    async def test_bad_first_order_id(self) -> None:
+        process = self.run_exchange("--first-order-id", "0")
+        await self.assertFailsWithOneLine(process, "--first-order-id", "not 0")
+
+    @inline
     async def test_missing_catalogue(self) -> None:
         process = self.run_exchange("--catalogue", os.path.abspath(self.mktemp()))
         await self.assertFailsWithOneLine(process, "cannot load the catalogue", "No such file")

@@ -1,546 +1,389 @@
-"""The HTTP API client's own rules, through its public interface, on a Clock, against the
-scripted stand-in of tests/http_fake.py behind treq's StubTreq: units, parsing, id lists,
-pagination, rate limits and 429s, sessions and 401s, errors, timeouts, and secrets."""
+"""The embedded exchange's HTTP API v3 over loopback: each route, its shapes, units, status
+codes and error types, on the same engine as the streaming side. Every answer is checked
+against Smarkets' document as it comes (`tests.http_support.HttpClient`)."""
 
 from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
-from typing import Any
+from datetime import datetime, timezone
+from urllib.parse import parse_qs
 
-from twisted.internet.defer import Deferred
-from twisted.internet.task import Clock
-from twisted.logger import globalLogPublisher
-from twisted.python.failure import Failure
-from twisted.trial import unittest
-from twisted.web import server
+from tests.daemons import until
+from tests.http_support import FIXED_CODE, MATCHES, TOTP_SECRET, HttpTestCase
+from tests.support import global_reactor, inline
+from txsmarkets.client import BUY, SELL, OrderCreate
+from txsmarkets.exchange.second_factor import totp
 
-from tests.http_fake import (
-    PASSWORD,
-    STAMP,
-    TOKEN_PREFIX,
-    USERNAME,
-    FakeAPI,
-    event,
-    make_client,
-    market,
-    order,
-    order_created,
-)
-from txsmarkets.exceptions import (
-    ConnectionLost,
-    LoginError,
-    OrderInvalid,
-    OrderRejected,
-    RequestRejected,
-    RequestTimeout,
-)
-from txsmarkets.http_api import (
-    APIError,
-    AuthenticationError,
-    InvalidResponse,
-    LoginRefused,
-    QueueFull,
-    RateLimitExceeded,
-)
-from txsmarkets.http_api.limits import TokenBucket
-from txsmarkets.http_api.models import Event, EventType, LastExecutedPrice, Market, OrderCreated
-from txsmarkets.http_api.pages import follow
-from txsmarkets.http_api.units import format_datetime, loads, parse_datetime, structure
+class SessionTests(HttpTestCase):
+    @inline
+    async def test_login_and_logout(self) -> None:
+        http = await self.start_http()
+        status, answer = await http.call("POST", "sessions/", {"username": "demo", "password": "demo", "remember": True})
+        self.assertEqual((status, answer["factor"]), (201, "complete"))
+        self.assertRegex(answer["stop"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+        stop = datetime.fromisoformat(answer["stop"])
+        self.assertLess(abs(stop.timestamp() - global_reactor().seconds() - 1800), 5)
+        token = answer["token"]
+        self.assertEqual((await http.call("GET", "accounts/", token=token))[0], 200)
+        self.assertEqual(await http.call("DELETE", "sessions/", token=token), (200, {"success": True}))
+        status, answer = await http.call("GET", "accounts/", token=token)
+        self.assertEqual((status, answer["error_type"]), (401, "AUTH_REQUIRED"))
+        # Ending a session already over is no error.
+        self.assertEqual((await http.call("DELETE", "sessions/", token=token))[0], 200)
 
-BIG = 202547466272702478  # an order id of the bot tutorial: above 2**53
-assert BIG > 2**53 and float(BIG) != BIG
+    @inline
+    async def test_bad_logins(self) -> None:
+        http = await self.start_http()
+        for body in ({"username": "demo", "password": "wrong"}, {"username": "nobody", "password": "demo"}):
+            status, answer = await http.call("POST", "sessions/", body)
+            self.assertEqual((status, answer["error_type"]), (401, "INVALID_CREDENTIALS"))
+        for raw in (b"{not json", b"[]", b'{"username": "demo"}', b'{"username": 1, "password": "x"}', b"NaN"):
+            status, body, _ = await http.raw("POST", "sessions/", raw)
+            self.assertEqual((status, json.loads(body)["error_type"]), (400, "REQUEST_VALIDATION_ERROR"), raw)
+
+    @inline
+    async def test_no_token_or_a_bad_one(self) -> None:
+        http = await self.start_http()
+        private = [
+            ("GET", "accounts/"),
+            ("GET", "accounts/activity/"),
+            ("GET", "orders/"),
+            ("POST", "orders/"),
+            ("DELETE", "orders/"),
+            ("DELETE", "orders/1/"),
+            ("GET", "orders/fullcover/"),
+            ("GET", "markets/1/volumes/"),
+            ("GET", "account_activity_csv/2030-01-01T00:00:00Z/2030-01-01T01:00:00Z/"),
+        ]
+        for token in (None, "not-a-token"):
+            for method, path in private:
+                status, answer = await http.call(method, path, {} if method == "POST" else None, token)
+                self.assertEqual((status, answer["error_type"]), (401, "AUTH_REQUIRED"), (method, path))
+        status, _, _ = await http.raw("GET", "accounts/", token=None)
+        self.assertEqual(status, 401)
+
+    @inline
+    async def test_public_routes_need_no_token(self) -> None:
+        http = await self.start_http()
+        for path in ("events/", "events/1/markets/", "markets/1/", "events/1/markets_count/", "markets/1/contracts/",
+                     "markets/1/quotes/", "markets/1/last_executed_prices/", "events/1/competitors/",
+                     "events/1/states/", "currencies/GBP/"):  # fmt: skip
+            self.assertEqual((await http.call("GET", path))[0], 200, path)
+
+    @inline
+    async def test_fixed_second_factor(self) -> None:
+        http = await self.start_http()
+        status, half = await http.call("POST", "sessions/", {"username": "fixed", "password": "pw"})
+        self.assertEqual((status, half["factor"]), (201, "totp"))
+        # Half a session is no session.
+        self.assertEqual((await http.call("GET", "accounts/", token=half["token"]))[0], 401)
+        status, answer = await http.call("POST", "sessions/verify/", {"token": half["token"], "code": "000000"})
+        self.assertEqual((status, answer["error_type"]), (401, "INVALID_CREDENTIALS"))
+        status, answer = await http.call("POST", "sessions/verify/", {"token": "nonsense", "code": FIXED_CODE})
+        self.assertEqual((status, answer["error_type"]), (400, "INVALID_TOKEN"))
+        status, answer = await http.call("POST", "sessions/verify/", {"token": None, "code": FIXED_CODE})
+        self.assertEqual((status, answer["error_type"]), (400, "INVALID_TOKEN"))
+        status, full = await http.call("POST", "sessions/verify/", {"token": half["token"], "code": FIXED_CODE})
+        self.assertEqual((status, full["factor"]), (201, "complete"))
+        self.assertNotEqual(full["token"], half["token"])
+        status, account = await http.call("GET", "accounts/", token=full["token"])
+        self.assertEqual((status, account["account"]["balance"]), (200, "10.00"))
+        # The half session is spent.
+        status, answer = await http.call("POST", "sessions/verify/", {"token": half["token"], "code": FIXED_CODE})
+        self.assertEqual((status, answer["error_type"]), (400, "INVALID_TOKEN"))
+
+    @inline
+    async def test_totp_second_factor(self) -> None:
+        http = await self.start_http()
+        status, half = await http.call("POST", "sessions/", {"username": "totp", "password": "pw"})
+        self.assertEqual(half["factor"], "totp")
+        code = totp(TOTP_SECRET, global_reactor().seconds())
+        status, full = await http.call("POST", "sessions/verify/", {"token": half["token"], "code": code})
+        self.assertEqual((status, full["factor"]), (201, "complete"))
+        self.assertEqual((await http.call("GET", "accounts/", token=full["token"]))[0], 200)
+
+    @inline
+    async def test_wrong_codes_end_the_half_session(self) -> None:
+        http = await self.start_http()
+        _, half = await http.call("POST", "sessions/", {"username": "fixed", "password": "pw"})
+        for _ in range(5):
+            status, _ = await http.call("POST", "sessions/verify/", {"token": half["token"], "code": "1"})
+            self.assertEqual(status, 401)
+        status, answer = await http.call("POST", "sessions/verify/", {"token": half["token"], "code": FIXED_CODE})
+        self.assertEqual((status, answer["error_type"]), (400, "INVALID_TOKEN"))
 
 
-class UnitsTests(unittest.SynchronousTestCase):
-    def test_big_ids_and_money_never_pass_through_a_float(self) -> None:
-        body = json.dumps({"order_id": str(BIG), "raw": BIG, "fraction": 0.1}).encode()
-        decoded = loads(body)
-        self.assertEqual((decoded["raw"], decoded["fraction"]), (BIG, Decimal("0.1")))
-        created = structure(OrderCreated, order_created(BIG))
-        self.assertEqual(created.order_id, BIG)
-        self.assertEqual((created.available_balance, created.exposure), (Decimal("997.50"), Decimal("-2.50")))
-
-    def test_last_executed_price_percent_string_is_basis_points(self) -> None:
-        for text, bp in (("23.45", 2345), ("23.4", 2340), ("5", 500), ("0.01", 1), ("99.99", 9999)):
-            price = structure(LastExecutedPrice, {"contract_id": "1", "last_executed_price": text, "timestamp": STAMP})
-            self.assertEqual(price.last_executed_price, bp)
-        for bad in ("23.456", "1e3", "-1", 23.45):
-            with self.assertRaises(InvalidResponse):
-                structure(LastExecutedPrice, {"contract_id": "1", "last_executed_price": bad, "timestamp": None})
-
-    def test_datetimes_are_aware_utc(self) -> None:
-        utc = timezone.utc
-        self.assertEqual(parse_datetime(STAMP), datetime(2017, 12, 16, 0, 16, 25, 936519, utc))
-        # Without a zone (session stop, activity timestamps in the document's examples): UTC.
-        self.assertEqual(parse_datetime("2017-12-16T00:16:25"), datetime(2017, 12, 16, 0, 16, 25, tzinfo=utc))
-        moment = parse_datetime("2017-12-16T01:16:25+01:00")
-        self.assertEqual((moment, moment.tzinfo), (datetime(2017, 12, 16, 0, 16, 25, tzinfo=utc), utc))
-        self.assertEqual(format_datetime(datetime(2017, 12, 16, 1, 0, tzinfo=timezone(timedelta(hours=1)))), "2017-12-16T00:00:00Z")
-        with self.assertRaises(ValueError):
-            format_datetime(datetime(2017, 12, 16))
-
-    def test_models_by_their_annotations(self) -> None:
-        parsed = structure(Event, event(7, type={"domain": "football", "scope": "single_event"}, surprise=1))
-        self.assertEqual((parsed.id, parsed.type, parsed.bettable), (7, EventType("football", "single_event"), None))
-        self.assertEqual(parsed.start_datetime, datetime(2017, 12, 22, 15, 40, tzinfo=timezone.utc))
-        self.assertEqual(structure(Event, event(7)).type, "football_match")
-        missing = market(1, 7)
-        del missing["bet_delay"]
-        with self.assertRaisesRegex(InvalidResponse, r"^Market: bet_delay is missing$"):
-            structure(Market, missing)
-        with self.assertRaisesRegex(InvalidResponse, r"^Market.event_id: not an id: '7.5'$"):
-            structure(Market, dict(market(1, 7), event_id="7.5"))
-        with self.assertRaisesRegex(InvalidResponse, r"^Market.hidden: bool expected, not int$"):
-            structure(Market, dict(market(1, 7), hidden=0))
-        with self.assertRaisesRegex(InvalidResponse, r"not JSON"):
-            loads(b"<html>")
-
-
-class Harness(unittest.TestCase):
-    """A client of a fresh FakeAPI on a Clock."""
-
-    def setUp(self) -> None:
-        self.fake = FakeAPI()
-        self.client, self.stub, self.clock = make_client(self.fake)
-
-    def remake(self, **options: Any) -> None:
-        self.client, self.stub, self.clock = make_client(self.fake, **options)
-
-    def sent(self, method: str, path: str) -> list[Any]:
-        return self.fake.seen(method, path)
-
-
-class RequestShapeTests(Harness):
-    def test_array_parameters_repeat_their_key(self) -> None:
-        self.fake.route("GET", "events/", (200, {"events": [event(1)], "pagination": {"next_page": None}}))
-        since = datetime(2017, 12, 1, tzinfo=timezone.utc)
-        page = self.successResultOf(
-            self.client.events(state=["new", "live"], id=[5, 6, 5], inplay_enabled=True, start_datetime_min=since, sort="start_datetime,id")
-        )
-        self.assertEqual([e.id for e in page.items], [1])
-        [seen] = self.sent("GET", "events/")
+class CatalogueTests(HttpTestCase):
+    @inline
+    async def test_events_and_their_pages(self) -> None:
+        http = await self.start_http()
+        status, first = await http.call("GET", "events/?limit=10")
+        self.assertEqual(status, 200)
+        self.assertEqual([e["id"] for e in first["events"]], [str(i) for i in range(1, 11)])
+        seen = [e["id"] for e in first["events"]]
+        page = first
+        while page["pagination"]["next_page"] is not None:
+            status, page = await http.call("GET", "events/" + page["pagination"]["next_page"])
+            seen += [e["id"] for e in page["events"]]
+        # The sport and the competition are upcoming too: they follow no markets.
+        self.assertEqual(seen, [str(i) for i in range(1, MATCHES + 1)] + ["100", "101"])
+        match = first["events"][0]
         self.assertEqual(
-            seen.query,
-            [("state", "new"), ("state", "live"), ("id", "5"), ("id", "6"), ("inplay_enabled", "true"),
-             ("start_datetime_min", "2017-12-01T00:00:00Z"), ("sort", "start_datetime,id")],
+            {k: match[k] for k in ("name", "slug", "full_slug", "parent_id", "type", "state", "start_datetime")},
+            {
+                "name": "Match 01",
+                "slug": "match-01",
+                "full_slug": "/football/demo-league/match-01",
+                "parent_id": "101",
+                "type": "football_match",
+                "state": "upcoming",
+                "start_datetime": "2030-06-01T12:00:00.000000Z",
+            },
         )
 
-    def test_bad_parameters_fail_before_anything_is_sent(self) -> None:
-        self.failureResultOf(self.client.events(states=["new"]), TypeError)  # the legacy plural name
-        self.failureResultOf(self.client.events(limit="20"), ValueError)
-        self.failureResultOf(self.client.orders(id=[-1]), ValueError)
-        self.failureResultOf(self.client.create_order(1, 11, "back", 2500, 100000), ValueError)
-        self.failureResultOf(self.client.create_order(1, 11, "buy", 10000, 100000), ValueError)
-        self.failureResultOf(self.client.create_order(1, 11, "buy", 2500, 1.5), ValueError)  # type: ignore[arg-type]
-        self.failureResultOf(self.client.create_order(1, 11, "buy", 2500, 100, type="fill_or_kill"), ValueError)
-        self.failureResultOf(self.client.quotes([]), ValueError)
-        self.assertEqual(self.fake.requests, [])
+    @inline
+    async def test_event_filters_and_sorts(self) -> None:
+        http = await self.start_http()
 
-    def test_ids_split_under_each_endpoints_cap(self) -> None:
-        def quotes(seen: Any) -> Any:
-            ids = seen.path.split("/")[1].split(",")
-            return 200, {str(int(i) * 10): {"bids": [{"price": 2500, "quantity": int(i)}]} for i in ids}
+        async def ids(query: str) -> list[str]:
+            status, answer = await http.call("GET", "events/?" + query)
+            self.assertEqual(status, 200, answer)
+            return [e["id"] for e in answer["events"]]
 
-        self.fake.route("GET", "markets/*/quotes/", quotes)
-        ids = list(range(1, 451)) + [3, 4]  # duplicates go once
-        books = self.successResultOf(self.client.quotes(ids))
-        paths = [s.path.split("/")[1].split(",") for s in self.fake.requests]
-        self.assertEqual([len(p) for p in paths], [200, 200, 50])
-        self.assertEqual([int(i) for p in paths for i in p], list(range(1, 451)))
-        self.assertEqual(len(books), 450)
-        self.assertEqual(books[4500].bids[0].quantity, 450)
-
-
-class PaginationTests(Harness):
-    def setUp(self) -> None:
-        super().setUp()
-        pages = {None: ([1, 2], "?limit=2&pagination_last_id=2"), "2": ([3, 4], "?limit=2&pagination_last_id=4"), "4": ([5], None)}
-
-        def events(seen: Any) -> Any:
-            query = dict(seen.query)
-            ids, next_page = pages[query.get("pagination_last_id")]
-            return 200, {"events": [event(i) for i in ids], "pagination": {"next_page": next_page}}
-
-        self.fake.route("GET", "events/", events)
-
-    def test_an_async_iterator_over_pages(self) -> None:
-        async def walk() -> list[list[int]]:
-            return [[e.id for e in page.items] async for page in self.client.events_pages(state=["live"], limit=2)]
-
-        self.assertEqual(self.successResultOf(Deferred.fromCoroutine(walk())), [[1, 2], [3, 4], [5]])
-        # The filters go with every page, beside the API's cursor.
+        self.assertEqual(await ids("id=3&id=5&id=100"), ["3", "5", "100"])
+        self.assertEqual(await ids("id[]=3,5"), ["3", "5"])
+        self.assertEqual(await ids("parent_id=100"), ["101"])
+        self.assertEqual(await ids("type_scope=root&type_scope=category"), ["100", "101"])
+        self.assertEqual(await ids("type=top_level_event"), ["100"])
+        self.assertEqual(await ids("type_domain=tennis"), [])
+        self.assertEqual(await ids("state=live"), [])
         self.assertEqual(
-            [s.query for s in self.sent("GET", "events/")][1:],
-            [[("state", "live"), ("limit", "2"), ("pagination_last_id", "2")],
-             [("state", "live"), ("limit", "2"), ("pagination_last_id", "4")]],
+            await ids("start_datetime_min=2030-06-02T10:00:00Z&start_datetime_max=2030-06-02T11:30:00Z"), ["23", "24"]
         )
+        self.assertEqual(await ids("sort=start_datetime,id&limit=3"), ["100", "101", "1"])
+        # A page cursor carries the filters and the sort on.
+        status, answer = await http.call("GET", "events/?sort=start_datetime,name&limit=2&parent_id=101&states=ignored")
+        next_page = answer["pagination"]["next_page"]
+        query = parse_qs(next_page[1:])
+        self.assertEqual(query["parent_id"], ["101"])
+        self.assertEqual(query["pagination_last_start_datetime"], ["2030-06-01T13:00:00.000000Z"])
+        self.assertEqual(await ids(next_page[1:]), ["3", "4"])
+        _, answer = await http.call("GET", "events/?id=1&with_new_type=true")
+        self.assertEqual(answer["events"][0]["type"], {"domain": "football", "scope": "single_event"})
 
-    def test_collect_all(self) -> None:
-        events = self.successResultOf(self.client.events_pages(limit=2).collect())
-        self.assertEqual([e.id for e in events], [1, 2, 3, 4, 5])
+    @inline
+    async def test_bad_event_parameters(self) -> None:
+        http = await self.start_http()
+        for query in ("limit=0", "limit=1001", "limit=x", "state=open", "sort=name", "id=abc",
+                      "start_datetime_min=tomorrow", "with_new_type=maybe", "jurisdiction=XX"):  # fmt: skip
+            status, answer = await http.call("GET", "events/?" + query)
+            self.assertEqual((status, answer["error_type"]), (400, "REQUEST_VALIDATION_ERROR"), query)
+        # Unknown parameters are ignored: the working clients send some.
+        self.assertEqual((await http.call("GET", "events/?states=upcoming&types=football_match"))[0], 200)
 
-    def test_follow_keeps_the_filters_the_next_page_leaves_out(self) -> None:
-        query = [("state", "new"), ("state", "live"), ("limit", "20"), ("pagination_last_id", "1")]
+    @inline
+    async def test_values_beyond_python_s_reach(self) -> None:
+        """Numbers too long for int() and times that leave the calendar in UTC are bad
+        values (400), not failures of the server."""
+        http = await self.start_http()
+        token = await http.login()
+        long = "9" * 5000
+        for method, path in (
+            ("GET", f"events/{long}/markets/"),
+            ("GET", f"events/?id={long}"),
+            ("GET", f"events/?limit={long}"),
+            ("GET", "events/?start_datetime_min=0001-01-01T00:00:00%2B01:00"),
+            ("GET", "events/?sort=start_datetime,id&pagination_last_start_datetime=0001-01-01T00:00:00%2B01:00"),
+            ("DELETE", f"orders/{long}/"),
+            ("GET", f"orders/?sequence_number_min={long}"),
+        ):
+            status, answer = await http.call(method, path, token=token)
+            self.assertEqual((status, answer["error_type"]), (400, "REQUEST_VALIDATION_ERROR"), path)
+
+    @inline
+    async def test_markets_contracts_counts_states(self) -> None:
+        http = await self.start_http()
+        status, answer = await http.call("GET", "events/2,1,999/markets/")
+        self.assertEqual([m["id"] for m in answer["markets"]], ["2", "1"])
+        market = answer["markets"][1]
         self.assertEqual(
-            follow(query, "?limit=20&pagination_last_id=9"),
-            [("state", "new"), ("state", "live"), ("limit", "20"), ("pagination_last_id", "9")],
-        )
-
-
-class RateLimitTests(Harness):
-    def test_bucket_serves_in_order_and_refuses_past_its_queue(self) -> None:
-        clock = Clock()
-        bucket = TokenBucket(clock, "quotes", 3, 10.0, max_queue=2)
-        fired: list[int] = []
-        for n in range(3):
-            bucket.acquire().addCallback(lambda _, n=n: fired.append(n))
-        waiting = [bucket.acquire(), bucket.acquire()]
-        for n, d in enumerate(waiting, 3):
-            d.addCallback(lambda _, n=n: fired.append(n))
-        self.failureResultOf(bucket.acquire(), QueueFull)
-        self.assertEqual((fired, bucket.waiting), ([0, 1, 2], 2))
-        clock.advance(9.9)
-        self.assertEqual(fired, [0, 1, 2])
-        clock.advance(0.1)  # each token back a whole period after it was taken
-        self.assertEqual(fired, [0, 1, 2, 3, 4])
-
-    def test_no_more_than_the_limit_in_any_period(self) -> None:
-        clock = Clock()
-        bucket = TokenBucket(clock, "quotes", 50, 60.0, max_queue=1000)
-        times: list[float] = []
-        for _ in range(200):
-            bucket.acquire().addCallback(lambda _: times.append(clock.seconds()))
-        for _ in range(400):
-            clock.advance(0.5)
-        self.assertEqual(len(times), 200)
-        self.assertLessEqual(max(sum(1 for t in times if start <= t < start + 60) for start in times), 50)
-
-    def test_cancel_all_waits_its_minute(self) -> None:
-        self.fake.route("DELETE", "orders/", (200, {}))
-        self.successResultOf(self.client.cancel_all(market_id=1))
-        second = self.client.cancel_all()
-        self.assertNoResult(second)
-        self.assertEqual(len(self.sent("DELETE", "orders/")), 1)
-        self.clock.advance(60)
-        self.successResultOf(second)
-        self.assertEqual([s.query for s in self.sent("DELETE", "orders/")], [[("market_id", "1")], []])
-
-    def test_order_limit_is_configurable(self) -> None:
-        self.remake(order_limit=(2, 1.0), max_queue=1)
-        self.fake.route("POST", "orders/", lambda seen: (200, order_created(1)))
-        creates = [self.client.create_order(1, 11, "buy", 2500, 100000) for _ in range(3)]
-        self.successResultOf(creates[0])
-        self.successResultOf(creates[1])
-        self.assertNoResult(creates[2])
-        self.failureResultOf(self.client.create_order(1, 11, "buy", 2500, 100000), QueueFull)
-        self.clock.advance(1)
-        self.successResultOf(creates[2])
-
-    def test_a_429_waits_for_its_expiry_and_sends_again(self) -> None:
-        answers = iter([
-            (429, {"error_type": "RATE_LIMIT_EXCEEDED", "data": {"count": 51, "limit": 50, "expiry": "1970-01-01T00:00:30Z"}}),
-            (200, {"5": {"bids": [], "offers": [{"price": 4000, "quantity": 10}]}}),
-        ])
-        self.fake.route("GET", "markets/1/quotes/", lambda seen: next(answers))
-        self.clock.advance(10)
-        d = self.client.quotes([1])
-        other = self.client.quotes([1])  # queued behind it until the expiry too
-        self.assertNoResult(d)
-        self.clock.advance(19.9)
-        self.assertEqual(len(self.sent("GET", "markets/1/quotes/")), 1)
-        self.fake.route("GET", "markets/1/quotes/", lambda seen: next(answers, (200, {})))
-        self.clock.advance(0.1)
-        self.assertEqual(self.successResultOf(d)[5].offers[0].price, 4000)
-        self.assertEqual(self.successResultOf(other), {})
-
-    def test_429s_are_bounded(self) -> None:
-        self.remake(rate_limit_retries=2)
-        self.fake.route("GET", "markets/1/quotes/", (429, {"error_type": "RATE_LIMIT_EXCEEDED", "data": {"count": 9, "limit": 1, "expiry": "2"}}))
-        d = self.client.quotes([1])
-        self.clock.advance(2)
-        self.clock.advance(2)
-        error = self.failureResultOf(d, RateLimitExceeded).value
-        self.assertEqual((error.status, error.data["limit"]), (429, 1))
-        self.assertEqual(len(self.sent("GET", "markets/1/quotes/")), 3)
-
-    def test_a_429_too_long_to_wait_fails_at_once(self) -> None:
-        self.fake.route("POST", "sessions/", (429, {"error_type": "RATE_LIMIT_EXCEEDED", "data": {"count": 11, "limit": 10, "expiry": "600"}}))
-        self.failureResultOf(self.client.login(), RateLimitExceeded)
-
-
-class SessionTests(Harness):
-    def test_a_request_that_needs_a_session_logs_in_and_carries_the_token(self) -> None:
-        self.fake.route("GET", "accounts/", (200, {"account": {"account_id": "77", "balance": "150.00", "available_balance": "100.00", "exposure": "-50.00", "currency": "GBP"}}))
-        account = self.successResultOf(self.client.account())
-        self.assertEqual((account.account_id, account.exposure, account.available_balance), (77, Decimal("-50.00"), Decimal("100.00")))
-        login, get = self.fake.requests
-        self.assertEqual((login.method, login.path, login.token), ("POST", "sessions/", None))
-        self.assertEqual(get.authorization, f"Session-Token {TOKEN_PREFIX}1")
-        self.assertEqual(self.client.session.info.factor, "complete")  # type: ignore[union-attr]
-
-    def test_public_reads_need_no_credentials(self) -> None:
-        self.remake(username=None, password=None)
-        self.fake.route("GET", "markets/1/contracts/", (200, {"contracts": []}))
-        self.assertEqual(self.successResultOf(self.client.contracts([1])), [])
-        self.assertEqual([s.authorization for s in self.fake.requests], [None])
-
-    def test_the_second_factor_from_the_users_callable(self) -> None:
-        self.fake.totp = "123456"
-        codes: list[str] = []
-        self.remake(second_factor=lambda: codes.append("asked") or "123456")
-        info = self.successResultOf(self.client.login())
-        self.assertEqual((info.factor, codes), ("complete", ["asked"]))
-        self.assertEqual(self.sent("POST", "sessions/verify/")[0].body, {"token": "pending-totp-token", "code": "123456"})
-        self.assertTrue(self.client.session.logged_in)
-
-    def test_a_second_factor_without_a_callable_or_refused(self) -> None:
-        self.fake.totp = "123456"
-        self.failureResultOf(self.client.login(), LoginError)
-        self.remake(second_factor=lambda: "000000")
-        error = self.failureResultOf(self.client.login(), LoginRefused).value
-        self.assertEqual((error.status, error.reason), (400, "INVALID_TOKEN"))
-        self.assertIsInstance(error, LoginError)
-
-    def test_bad_credentials(self) -> None:
-        self.remake(password="wrong")
-        error = self.failureResultOf(self.client.account(), LoginRefused).value
-        self.assertEqual((error.status, error.error_type), (401, "INVALID_CREDENTIALS"))
-        self.assertEqual(len(self.fake.requests), 1)
-
-    def test_a_401_logs_in_again_once_shared_and_sends_again(self) -> None:
-        empty = {"orders": [], "pagination": {"next_page": None}}
-        self.fake.route("GET", "orders/", (200, empty))
-        self.successResultOf(self.client.orders())
-        held: list[Any] = []
-        self.fake.route("GET", "orders/", lambda seen: held.append(seen) or server.NOT_DONE_YET)
-        both = [self.client.orders(), self.client.orders()]
-        self.fake.route("GET", "orders/", (200, empty))
-        self.fake.expire_all()
-        for seen in held:  # both in flight with the first token: both get a 401
-            self.fake.finish(seen, 401, {"error_type": "AUTH_REQUIRED", "data": "expired"})
-        self.stub.flush()
-        for d in both:
-            self.assertEqual(self.successResultOf(d).items, [])
-        self.assertEqual(self.fake.logins, 2)  # one login again, for both
+            {k: market[k] for k in ("event_id", "name", "slug", "state", "market_type", "winner_count")},
+            {"event_id": "1", "name": "Match 01: winner", "slug": "match-01-winner", "state": "open",
+             "market_type": {"name": "WINNER_3_WAY"}, "winner_count": 1},
+        )  # fmt: skip
+        _, answer = await http.call("GET", "events/1/markets/?market_types=OVER_UNDER")
+        self.assertEqual(answer["markets"], [])
+        _, answer = await http.call("GET", "markets/3,1/")
+        self.assertEqual([m["id"] for m in answer["markets"]], ["3", "1"])
+        _, answer = await http.call("GET", "markets/1/contracts/")
         self.assertEqual(
-            [(s.method, s.path, s.token) for s in self.fake.requests[-5:]],
-            [("GET", "orders/", f"{TOKEN_PREFIX}1"), ("GET", "orders/", f"{TOKEN_PREFIX}1"), ("POST", "sessions/", None),
-             ("GET", "orders/", f"{TOKEN_PREFIX}2"), ("GET", "orders/", f"{TOKEN_PREFIX}2")],
+            [(c["id"], c["market_id"], c["name"], c["contract_type"], c["state_or_outcome"]) for c in answer["contracts"]],
+            [("11", "1", "Home", {"name": "HOME"}, "open"), ("12", "1", "Draw", {"name": "DRAW"}, "open"),
+             ("13", "1", "Away", {"name": "AWAY"}, "open")],
+        )  # fmt: skip
+        _, answer = await http.call("GET", "events/1,100/markets_count/")
+        self.assertEqual(answer["events"], [{"id": "1", "markets_count": 1}, {"id": "100", "markets_count": 0}])
+        self.assertEqual(await http.call("GET", "events/1/competitors/"), (200, {"competitors": []}))
+        _, answer = await http.call("GET", "events/1/states/")
+        self.assertEqual([(s["id"], s["state"]) for s in answer["event_states"]], [("1", "upcoming")])
+        status, answer = await http.call("GET", "events/999/states/")
+        self.assertEqual((status, answer["error_type"]), (404, "NO_RESULTS_FOUND"))
+
+    @inline
+    async def test_id_caps(self) -> None:
+        http = await self.start_http()
+
+        def many(n: int) -> str:
+            return ",".join(str(i) for i in range(1, n + 1))
+
+        for path, cap, status in (
+            ("events/{}/markets/", 50, 414),
+            ("events/{}/markets_count/", 50, 414),
+            ("events/{}/competitors/", 300, 414),
+            ("events/{}/states/", 300, 414),
+            ("markets/{}/contracts/", 100, 414),
+            ("markets/{}/", 100, 414),
+            # The document gives these two no 414: past the cap is a validation error.
+            ("markets/{}/quotes/", 200, 400),
+            ("markets/{}/last_executed_prices/", 100, 400),
+        ):
+            self.assertEqual((await http.call("GET", path.format(many(cap))))[0], 200, path)
+            code, answer = await http.call("GET", path.format(many(cap + 1)))
+            expected = "REQUEST_TOO_LARGE" if status == 414 else "REQUEST_VALIDATION_ERROR"
+            self.assertEqual((code, answer["error_type"]), (status, expected), path)
+        token = await http.login()
+        self.assertEqual((await http.call("GET", f"markets/{many(300)}/volumes/", token=token))[0], 200)
+        self.assertEqual((await http.call("GET", f"markets/{many(301)}/volumes/", token=token))[0], 414)
+        for path in ("markets/1,x/contracts/", "events/-1/markets/", "markets/1.5/quotes/"):
+            code, answer = await http.call("GET", path)
+            self.assertEqual((code, answer["error_type"]), (400, "REQUEST_VALIDATION_ERROR"), path)
+
+    @inline
+    async def test_currencies(self) -> None:
+        http = await self.start_http()
+        self.assertEqual(await http.call("GET", "currencies/GBP/"), (200, {"code": "GBP", "name": "Pound Sterling", "rate_to_gbp": "1"}))
+        self.assertEqual(await http.call("GET", "currencies/EUR/"), (200, {"code": "EUR", "name": "Euro"}))
+        status, answer = await http.call("GET", "currencies/XYZ/")
+        self.assertEqual((status, answer["error_type"]), (400, "REQUEST_VALIDATION_ERROR"))
+
+    @inline
+    async def test_unknown_paths_and_methods(self) -> None:
+        http = await self.start_http()
+        status, body, _ = await http.raw("GET", "nothing/here/")
+        self.assertEqual((status, json.loads(body)["error_type"]), (404, "NOT_FOUND"))
+        status, body, _ = await http.raw("PUT", "events/")
+        self.assertEqual((status, json.loads(body)["error_type"]), (405, "METHOD_NOT_ALLOWED"))
+
+
+class PriceTests(HttpTestCase):
+    @inline
+    async def test_quotes_best_first_and_last_executed_prices(self) -> None:
+        http = await self.start_http()
+        buyer, seller = await http.login(), await http.login("demo2", "demo2")
+        for price in (2000, 2500, 2273):
+            self.assertEqual((await http.place(buyer, price=price, quantity=10000))[0], 200)
+        for price in (5000, 4000):
+            self.assertEqual((await http.place(seller, price=price, quantity=20000, side="sell"))[0], 200)
+        self.assertEqual((await http.place(buyer, contract_id="12", price=2500, quantity=30000))[0], 200)
+        status, quotes = await http.call("GET", "markets/1,2/quotes/")
+        self.assertEqual(status, 200)
+        self.assertEqual(sorted(quotes), ["11", "12", "13", "21", "22", "23"])
+        self.assertEqual(
+            quotes["11"],
+            {
+                "bids": [{"price": 2500, "quantity": 10000}, {"price": 2273, "quantity": 10000}, {"price": 2000, "quantity": 10000}],
+                "offers": [{"price": 4000, "quantity": 20000}, {"price": 5000, "quantity": 20000}],
+            },
         )
-
-    def test_an_order_refused_with_401_is_sent_again_after_the_login(self) -> None:
-        # A 401 means the API refused the request: sending it again repeats nothing.
-        self.fake.private.add("orders/")
-        self.fake.route("POST", "orders/", lambda seen: (200, order_created(BIG)) if seen.token in self.fake.live_tokens else (401, {"error_type": "AUTH_REQUIRED", "data": ""}))
-        self.successResultOf(self.client.login())
-        self.fake.expire_all()
-        created = self.successResultOf(self.client.create_order(1, 11, "buy", 2500, 100000))
-        self.assertEqual(created.order_id, BIG)
-        self.assertEqual(len(self.sent("POST", "orders/")), 2)
-
-    def test_only_once(self) -> None:
-        self.fake.route("GET", "accounts/", (401, {"error_type": "AUTH_REQUIRED", "data": "no"}))
-        self.fake.private.discard("accounts/")
-        error = self.failureResultOf(self.client.account(), AuthenticationError).value
-        self.assertEqual(error.error_type, "AUTH_REQUIRED")
-        self.assertEqual((self.fake.logins, len(self.sent("GET", "accounts/"))), (2, 2))
-
-    def test_a_token_unused_for_its_life_is_replaced_before_use(self) -> None:
-        self.fake.route("GET", "orders/", (200, {"orders": [], "pagination": {"next_page": None}}))
-        self.successResultOf(self.client.orders())
-        self.clock.advance(29 * 60 - 61)  # used within its life: kept alive by use
-        self.successResultOf(self.client.orders())
-        self.clock.advance(29 * 60 - 61)
-        self.successResultOf(self.client.orders())
-        self.assertEqual(self.fake.logins, 1)
-        self.clock.advance(30 * 60)  # unused for 30 minutes: logged in again first, no 401
-        self.successResultOf(self.client.orders())
-        self.assertEqual(self.fake.logins, 2)
-        self.assertEqual(self.sent("GET", "orders/")[-1].token, f"{TOKEN_PREFIX}2")
-        self.assertNotIn(401, [getattr(s.request, "code", 200) for s in self.fake.requests])
-
-    def test_logout(self) -> None:
-        self.successResultOf(self.client.login())
-        self.successResultOf(self.client.logout())
-        self.assertEqual(self.sent("DELETE", "sessions/")[0].token, f"{TOKEN_PREFIX}1")
-        self.assertFalse(self.client.session.logged_in)
-        self.successResultOf(self.client.logout())  # nothing held: nothing sent
-        self.assertEqual(len(self.sent("DELETE", "sessions/")), 1)
+        _, prices = await http.call("GET", "markets/1/last_executed_prices/")
+        self.assertEqual([p["last_executed_price"] for p in prices["last_executed_prices"]["1"]], [None, None, None])
+        # A sell at 22.73% fills against the best bid, 25.00%: a trade at the bid's price.
+        status, placed = await http.place(seller, price=2273, quantity=5000, side="sell")
+        self.assertEqual((placed["total_executed_quantity"], placed["executed_avg_price"]), (5000, 2500))
+        _, prices = await http.call("GET", "markets/1/last_executed_prices/")
+        row = prices["last_executed_prices"]["1"][0]
+        self.assertEqual((row["contract_id"], row["last_executed_price"]), ("11", "25.00"))
+        self.assertIsNotNone(row["timestamp"])
+        status, volumes = await http.call("GET", "markets/1,2/volumes/", token=buyer)
+        # £0.50 of pot traded; twice the back stake is £0.25: whole pounds, both 0.
+        self.assertEqual(volumes["volumes"], [{"market_id": "1", "volume": 0, "double_stake_volume": 0},
+                                              {"market_id": "2", "volume": 0, "double_stake_volume": 0}])  # fmt: skip
 
 
-class ErrorTests(Harness):
-    def reject(self, path: str, method: str, status: int, error_type: str) -> None:
-        self.fake.route(method, path, (status, {"error_type": error_type, "data": "said the API"}))
+class StreamingTests(HttpTestCase):
+    """One engine, two protocols."""
 
-    def test_order_rejections_are_the_streaming_clients(self) -> None:
-        self.reject("orders/", "POST", 400, "ORDER_REJECTED_INSUFFICIENT_FUNDS")
-        error = self.failureResultOf(self.client.create_order(1, 11, "buy", 2500, 100000), OrderRejected).value
-        self.assertEqual((error.reason, error.status, error.error_type, error.data), ("ORDER_REJECTED_INSUFFICIENT_FUNDS", 400, "ORDER_REJECTED_INSUFFICIENT_FUNDS", "said the API"))
-        self.reject("orders/", "POST", 400, "ORDER_INVALID_INVALID_QUANTITY, ORDER_INVALID_INVALID_PRICE")
-        error = self.failureResultOf(self.client.create_order(1, 11, "buy", 2501, 3), OrderInvalid).value
-        self.assertEqual(error.reasons, ["ORDER_INVALID_INVALID_QUANTITY", "ORDER_INVALID_INVALID_PRICE"])
-        self.reject("orders/9/", "DELETE", 404, "ORDER_CANCEL_REJECTED_NOT_FOUND")
-        error = self.failureResultOf(self.client.cancel_order(9), RequestRejected).value
-        self.assertEqual((error.reason, error.status), ("ORDER_CANCEL_REJECTED_NOT_FOUND", 404))
-        self.assertIsInstance(error, APIError)
+    @inline
+    async def test_an_http_order_fills_against_a_streaming_one(self) -> None:
+        http = await self.start_http()
+        client = await self.client("demo2", "demo2")
+        await client.subscribe(1)
+        order = OrderCreate()
+        order.market_id, order.contract_id, order.side, order.price, order.quantity = 1, 11, SELL, 5000, 200000
+        accepted = await client.order(order)
+        streaming_id = accepted.order_accepted.order_id
+        token = await http.login()
+        # The streaming order rests in the book the HTTP API shows.
+        _, quotes = await http.call("GET", "markets/1/quotes/")
+        self.assertEqual(quotes["11"]["offers"], [{"price": 5000, "quantity": 200000}])
+        status, placed = await http.place(token, quantity=50000)
+        self.assertEqual((status, placed["total_executed_quantity"], placed["available_quantity"]), (200, 50000, 0))
+        # The streaming session hears of its fill.
+        await until(lambda: client.account.orders.get(streaming_id) is not None
+                    and client.account.orders[streaming_id].filled == 50000, "the streaming fill")  # fmt: skip
+        # A streaming buy fills against an HTTP sell; the HTTP account's activity shows it.
+        _, placed = await http.place(token, side="sell", price=4000, quantity=30000, label="lay")
+        order = OrderCreate()
+        order.market_id, order.contract_id, order.side, order.price, order.quantity = 1, 11, BUY, 4000, 30000
+        await client.order(order)  # the engine matched it before it answered
+        _, activity = await http.call("GET", f"accounts/activity/?order_id={placed['order_id']}&sort=seq,subseq", token=token)
+        rows = activity["account_activity"]
+        self.assertEqual([r["source"] for r in rows], ["order.create", "order.execute"], rows)
+        fill = rows[1]
+        self.assertEqual((fill["price"], fill["quantity"], fill["side"], fill["label"]), (4000, 30000, "sell", "lay"))
+        self.assertEqual((fill["market_id"], fill["contract_id"], fill["event_id"]), ("1", "11", "1"))
 
-    def test_every_other_status_is_an_api_error(self) -> None:
-        self.reject("markets/1/contracts/", "GET", 503, "EVENTS_UNAVAILABLE")
-        error = self.failureResultOf(self.client.contracts([1]), APIError).value
-        self.assertEqual((error.status, error.error_type, error.data), (503, "EVENTS_UNAVAILABLE", "said the API"))
-        self.fake.route("GET", "markets/2/contracts/", (502, b"<html>bad gateway</html>"))
-        error = self.failureResultOf(self.client.contracts([2]), APIError).value
-        self.assertEqual((error.status, error.error_type, error.data), (502, "HTTP_502", None))
-        self.fake.route("GET", "markets/3/contracts/", (200, {"contracts": [{"id": "x"}]}))
-        self.failureResultOf(self.client.contracts([3]), InvalidResponse)
-
-    def test_a_timeout_cancels_the_request_and_an_order_is_never_sent_twice(self) -> None:
-        self.remake(timeout=5.0)
-        self.fake.route("POST", "orders/", lambda seen: server.NOT_DONE_YET)
-        d = self.client.create_order(1, 11, "buy", 2500, 100000)
-        self.clock.advance(4.9)
-        self.assertNoResult(d)
-        self.clock.advance(0.1)
-        self.failureResultOf(d, RequestTimeout)
-        [seen] = self.sent("POST", "orders/")
-        finished = seen.request.notifyFinish()
-        self.stub.flush()
-        self.failureResultOf(finished)  # the connection was closed under the request
-        self.clock.advance(3600)
-        self.assertEqual(len(self.sent("POST", "orders/")), 1)
-
-    def test_a_connection_lost_after_sending_an_order_is_not_sent_again(self) -> None:
-        self.fake.route("POST", "orders/", lambda seen: (seen.request.channel.transport.loseConnection(), server.NOT_DONE_YET)[1])
-        d = self.client.create_order(1, 11, "buy", 2500, 100000)
-        self.stub.flush()
-        self.failureResultOf(d, ConnectionLost)
-        self.assertEqual(len(self.sent("POST", "orders/")), 1)
+    @inline
+    async def test_streaming_orders_show_in_the_http_orders(self) -> None:
+        http = await self.start_http()
+        client = await self.client()
+        order = OrderCreate()
+        order.market_id, order.contract_id, order.side, order.price, order.quantity = 1, 12, BUY, 2500, 40000
+        accepted = await client.order(order)
+        token = await http.login()
+        _, orders = await http.call("GET", "orders/", token=token)
+        self.assertEqual([o["id"] for o in orders["orders"]], [str(accepted.order_accepted.order_id)])
+        self.assertEqual(orders["orders"][0]["type"], "good_til_cancelled")
 
 
-class SecretTests(Harness):
-    """The password and the token: on the wire, never in a log line, a repr or a traceback."""
-
-    def test_never_logged_repr_or_traced(self) -> None:
-        events: list[dict[str, Any]] = []
-        globalLogPublisher.addObserver(events.append)
-        self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        failures: list[Failure] = []
-        self.remake(timeout=5.0)
-        self.fake.route("GET", "orders/", (200, {"orders": [order(BIG)], "pagination": {"next_page": None}}))
-        self.assertEqual(self.successResultOf(self.client.orders()).items[0].id, BIG)
-        self.fake.expire_all()  # a 401, a login again
-        self.successResultOf(self.client.orders())
-        self.fake.route("GET", "accounts/", lambda seen: server.NOT_DONE_YET)
-        d = self.client.account()
-        self.clock.advance(5)
-        failures.append(self.failureResultOf(d, RequestTimeout))
-        self.fake.route("POST", "orders/", (400, {"error_type": "ORDER_REJECTED_LIMIT_EXCEEDED", "data": {}}))
-        failures.append(self.failureResultOf(self.client.create_order(1, 11, "sell", 2500, 100000), OrderRejected))
-        wrong = make_client(self.fake, password=PASSWORD + "x")[0]
-        failures.append(self.failureResultOf(wrong.login(), LoginRefused))
-        self.assertTrue(self.fake.logins >= 2 and events)
-        tokens = [f"{TOKEN_PREFIX}{n}" for n in range(1, self.fake.logins + 1)]
-        texts = [repr(self.client), repr(self.client.session), repr(self.client.session.info), repr(wrong), str(self.client.session._password)]
-        texts += [f.getTraceback() for f in failures] + [f.getTraceback(detail="verbose") for f in failures]
-        texts += [repr(f.value) for f in failures] + [json.dumps(e, default=repr) for e in events]
-        for secret in [PASSWORD, *tokens]:
-            self.assertFalse([t for t in texts if secret in t], secret)
-        # ... and on the wire, where they belong.
-        self.assertEqual(self.sent("POST", "sessions/")[0].body["password"], PASSWORD)
-        self.assertIn(USERNAME, repr(self.client))
+class TimeTests(HttpTestCase):
+    @inline
+    async def test_dates_are_utc(self) -> None:
+        http = await self.start_http()
+        _, answer = await http.call("GET", "events/?id=1")
+        created = datetime.fromisoformat(answer["events"][0]["created"])
+        self.assertEqual(created.tzinfo, timezone.utc)
 
 
-class OperationsTests(Harness):
-    """Every operation of the document: its method, path and query, and its typed result."""
-
-    def call(self, method: str, path: str, request: Deferred[Any]) -> Any:
-        result = self.successResultOf(request)
-        seen = self.fake.requests[-1]
-        self.assertEqual((seen.method, seen.path), (method, path))
-        return result
-
-    def test_catalogue(self) -> None:
-        f = self.fake
-        f.route("GET", "events/1,2/markets/", (200, {"markets": [market(5, 1)]}))
-        self.assertEqual(self.call("GET", "events/1,2/markets/", self.client.markets_by_event([1, 2], market_types=["WINNER_3_WAY", "OVER_UNDER"])), [structure(Market, market(5, 1))])
-        self.assertEqual(f.requests[-1].query, [("market_types", "WINNER_3_WAY,OVER_UNDER")])
-        f.route("GET", "markets/5/", (200, {"markets": [market(5, 1)]}))
-        self.assertEqual(self.call("GET", "markets/5/", self.client.markets([5], with_volumes=True))[0].event_id, 1)
-        f.route("GET", "events/1/markets_count/", (200, {"events": [{"id": "1", "markets_count": 222}]}))
-        self.assertEqual(self.call("GET", "events/1/markets_count/", self.client.markets_count([1])), {1: 222})
-        contract = {"id": "11", "market_id": "5", "name": "Home", "slug": "home", "state_or_outcome": "open", "outcome_timestamp": None,
-                    "created": STAMP, "modified": STAMP, "contract_type": {"name": "HOME"}, "reduction_factor": "0.25"}
-        f.route("GET", "markets/5/contracts/", (200, {"contracts": [contract]}))
-        [parsed] = self.call("GET", "markets/5/contracts/", self.client.contracts([5]))
-        self.assertEqual((parsed.id, parsed.contract_type.name, parsed.reduction_factor), (11, "HOME", Decimal("0.25")))  # type: ignore[union-attr]
-        competitor = {"id": "c1", "event_id": "1", "name": "Arsenal", "short_name": None, "short_code": "ARS", "slug": "arsenal", "country_code": "GB", "type": "home"}
-        f.route("GET", "events/1/competitors/", (200, {"competitors": [competitor]}))
-        self.assertEqual(self.call("GET", "events/1/competitors/", self.client.competitors([1]))[0].short_code, "ARS")
-        state = {"id": "1", "state": "live", "hidden": False, "instant_match": False, "visualization": None, "provider_metadata": None,
-                 "scores": {"current": [1, 0]}, "tennis_server": None, "actual_start_datetime": STAMP, "match_period": "first_half"}
-        f.route("GET", "events/1/states/", (200, {"event_states": [state]}))
-        [parsed_state] = self.call("GET", "events/1/states/", self.client.event_states([1]))
-        self.assertEqual((parsed_state.scores, parsed_state.match_period), ({"current": [1, 0]}, "first_half"))
-        f.route("GET", "currencies/EUR/", (200, {"code": "EUR", "name": "Euro", "rate_to_gbp": "1.14"}))
-        self.assertEqual(self.call("GET", "currencies/EUR/", self.client.currency("EUR")).rate_to_gbp, Decimal("1.14"))
-        self.failureResultOf(self.client.currency("eur"), ValueError)
-
-    def test_market_data(self) -> None:
-        f = self.fake
-        f.route("GET", "markets/5/last_executed_prices/", (200, {"last_executed_prices": {"5": [
-            {"contract_id": "11", "last_executed_price": "23.45", "timestamp": STAMP},
-            {"contract_id": "12", "last_executed_price": None, "timestamp": None}]}}))
-        prices = self.call("GET", "markets/5/last_executed_prices/", self.client.last_executed_prices([5]))
-        self.assertEqual([(p.contract_id, p.last_executed_price) for p in prices[5]], [(11, 2345), (12, None)])
-        f.route("GET", "markets/5/volumes/", (200, {"volumes": [{"market_id": "5", "volume": 1234, "double_stake_volume": 99}]}))
-        self.assertEqual(self.call("GET", "markets/5/volumes/", self.client.volumes([5]))[0].volume, 1234)
-        self.assertIsNotNone(f.requests[-1].token)  # volumes need a session
-
-    def test_account_and_orders(self) -> None:
-        f = self.fake
-        row = {"seq": 12, "subseq": 1, "source": "order.execute", "timestamp": "2017-12-16T00:16:25", "order_id": str(BIG),
-               "price": 2500, "money_change": "-2.50", "amount": None}
-        f.route("GET", "accounts/activity/", (200, {"account_activity": [row], "pagination": {"next_page": None}}))
-        page = self.call("GET", "accounts/activity/", self.client.activity(source=["order.execute"], pagination_last_seq=13, pagination_last_subseq=0))
-        [parsed] = page.items
-        self.assertEqual((parsed.order_id, parsed.money_change, parsed.timestamp.tzinfo), (BIG, Decimal("-2.50"), timezone.utc))
-        self.assertEqual(f.requests[-1].query, [("source", "order.execute"), ("pagination_last_seq", "13"), ("pagination_last_subseq", "0")])
-        self.assertEqual([r.seq for r in self.successResultOf(self.client.activity_pages().collect())], [12])
-        hour = datetime(2024, 1, 1, 10, tzinfo=timezone.utc)
-        f.route("GET", "account_activity_csv/*/", (200, gzip.compress(b"seq,source\n12,order.execute\n")))
-        csv = self.call("GET", "account_activity_csv/2024-01-01T10:00:00Z/2024-01-01T11:00:00Z/", self.client.activity_csv(hour, hour + timedelta(hours=1)))
-        self.assertEqual(csv, b"seq,source\n12,order.execute\n")
-        f.route("GET", "orders/", (200, {"orders": [order(BIG, label="s1")], "otc_available": False, "pagination": {"next_page": None}}))
-        [parsed_order] = self.call("GET", "orders/", self.client.orders(state=["created", "partial"], market_id=[1], limit=100)).items
-        self.assertEqual((parsed_order.id, parsed_order.label, parsed_order.stake_traded_out_user_currency), (BIG, "s1", Decimal("0.0")))
-        self.assertEqual(f.requests[-1].query, [("state", "created"), ("state", "partial"), ("market_id", "1"), ("limit", "100")])
-        f.route("POST", "orders/", lambda seen: (200, dict(order_created(BIG), **{k: seen.body[k] for k in ("side", "price", "quantity")})))
-        created = self.call("POST", "orders/", self.client.create_order(1, 11, "sell", 2500, 100000, type="immediate_or_cancel", label="s1", minimum_accepted_quantity=50000))
-        self.assertEqual((created.order_id, created.side), (BIG, "sell"))
-        self.assertEqual(f.requests[-1].body, {"market_id": "1", "contract_id": "11", "side": "sell", "price": 2500, "quantity": 100000,
-                                               "type": "immediate_or_cancel", "label": "s1", "minimum_accepted_quantity": 50000})
-        f.route("DELETE", f"orders/{BIG}/", (200, {}))
-        self.assertIsNone(self.call("DELETE", f"orders/{BIG}/", self.client.cancel_order(BIG)))
-        fullcover = {"reference_id": "r1", "fullcover_type": "doubles", "number_of_bets": 1, "original_contracts": [{"contract_id": "11"}],
-                     "stake": 7.5, "returned_amount": 0, "cashed_out_amount": 0.0, "cashed_out_quantity": 0, "to_return": 15.0,
-                     "price": 5000, "side": "buy", "state": "created", "created_datetime": STAMP, "last_modified_datetime": STAMP}
-        f.route("GET", "orders/fullcover/", (200, {"orders": [fullcover], "pagination": {"next_page": None}}))
-        [parsed_fullcover] = self.call("GET", "orders/fullcover/", self.client.fullcover_orders(states=["created"])).items
-        self.assertEqual((parsed_fullcover.stake, parsed_fullcover.returned_amount), (Decimal("7.5"), Decimal(0)))
-
-
-class QueueTests(unittest.SynchronousTestCase):
-    def test_a_cancelled_waiter_leaves_the_queue(self) -> None:
-        clock = Clock()
-        bucket = TokenBucket(clock, "cancel_all", 1, 60.0, max_queue=1)
-        self.successResultOf(bucket.acquire())
-        first = bucket.acquire()
-        first.cancel()
-        self.failureResultOf(first)
-        second = bucket.acquire()  # the queue's one place is free again
-        clock.advance(60)
-        self.successResultOf(second)
-        self.assertEqual(bucket.waiting, 0)
+class CsvTests(HttpTestCase):
+    @inline
+    async def test_activity_csv(self) -> None:
+        http = await self.start_http()
+        token = await http.login()
+        await http.place(token)
+        hour = int(global_reactor().seconds() // 3600 * 3600)
+        start = datetime.fromtimestamp(hour, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        end = datetime.fromtimestamp(hour + 3600, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        status, body, headers = await http.raw("GET", f"account_activity_csv/{start}/{end}/", token=token)
+        self.assertEqual(status, 200)
+        self.assertEqual(headers.getRawHeaders(b"content-type"), [b"application/gzip"])
+        lines = gzip.decompress(body).decode().splitlines()
+        self.assertTrue(lines[0].startswith("seq,subseq,timestamp,source,"), lines)
+        self.assertIn(",order.create,", lines[1])
+        status, answer = await http.call("GET", f"account_activity_csv/{end}/{start}/", token=token)
+        self.assertEqual((status, answer["error_type"]), (400, "INVALID_DATETIMES"))
+        status, answer = await http.call(
+            "GET", "account_activity_csv/2020-01-01T00:00:00Z/2020-01-01T01:00:00Z/", token=token
+        )
+        self.assertEqual((status, answer["error_type"]), (404, "NO_CSV_AVAILABLE"))

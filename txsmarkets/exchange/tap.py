@@ -1,4 +1,5 @@
-"""``twistd smarkets-exchange``: the embedded exchange as a daemon.
+"""``twistd smarkets-exchange``: the embedded exchange as a daemon; with ``--http ENDPOINT``
+it serves Smarkets' HTTP API v3 there too, on the same engine.
 
 A fault it cannot run through is one line on stderr and exit status 1: a catalogue that
 does not load, an endpoint string that is no endpoint, an endpoint it cannot listen on (a
@@ -128,8 +129,10 @@ def makeService(options: Options) -> service.IService:
             **_replay_options(options),
         )
     except (ValueError, OSError, KeyError, TypeError) as e:
-        endpoint = options["endpoint"] if options["http"] is None else f"{options['endpoint']!r} or {options['http']}"
-        raise SetupError(f"cannot use the endpoint {endpoint!r}: {e}") from None
+        which = f"the endpoint {options['endpoint']!r}"
+        if options["http"] is not None:
+            which += f" or the HTTP endpoint {options['http']!r}"
+        raise SetupError(f"cannot use {which}: {e}") from None
     svc.cannot_listen = lambda why: _fail(reactor_, why)
     return svc
 

@@ -10,11 +10,12 @@ from typing import Any
 
 from twisted.web.iweb import IRequest
 
-from txsmarkets.exchange.http.base import APP, ApiBase, page_link, posix
+from txsmarkets.exchange.http.activity import Row
+from txsmarkets.exchange.http.base import ApiBase, page_link, posix
 from txsmarkets.exchange.http.errors import ApiError, invalid
 from txsmarkets.exchange.http.params import Query, parse_datetime, parse_id
 from txsmarkets.exchange.http.shapes import account_shape, event_shape, order_shape, order_state, placed_shape
-from txsmarkets.exchange.http.units import TIFS, timestamp
+from txsmarkets.exchange.http.units import TIFS
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
 
@@ -40,19 +41,22 @@ _ACTIVITY_SOURCES = (
     "cash_out.request"
 ).split()
 
+# The routes below are added to the app of ApiBase.
+_app = ApiBase.app
+
 
 class AccountRoutes(ApiBase):
     """The routes of a logged-in account (a part of `HttpApi`)."""
 
     # -- the account ------------------------------------------------------------------------
 
-    @APP.route("/v3/accounts/", methods=["GET"])
+    @_app.route("/v3/accounts/", methods=["GET"])
     def get_account(self, request: IRequest) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("get_account", account_id)
         return self._json(request, {"account": account_shape(self.engine.accounts[account_id])})
 
-    @APP.route("/v3/accounts/activity/", methods=["GET"])
+    @_app.route("/v3/accounts/activity/", methods=["GET"])
     def get_activity(self, request: IRequest) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("get_activity", account_id)
@@ -60,8 +64,8 @@ class AccountRoutes(ApiBase):
         low, high = query.moment("timestamp_min"), query.moment("timestamp_max")
         limit = query.integer("limit", 0, 500, 20)
         assert limit is not None
-        markets = {str(i) for i in query.ids("market_id")}
-        orders = {str(i) for i in query.ids("order_id")}
+        markets = set(query.ids("market_id"))
+        orders = set(query.ids("order_id"))
         sources = set(query.choices("source", _ACTIVITY_SOURCES))
         sort = query.choice("sort", ("seq,subseq", "-seq,-subseq"), "-seq,-subseq")
         assert sort is not None
@@ -70,21 +74,21 @@ class AccountRoutes(ApiBase):
         last_seq = self._cursor(query, "pagination_last_seq")
         last_subseq = self._cursor(query, "pagination_last_subseq")
         after = None if last_seq is None else (last_seq, last_subseq or 0)
-        low_text = None if low is None else timestamp(posix(low))
-        high_text = None if high is None else timestamp(posix(high))
+        earliest = None if low is None else posix(low)
+        latest = None if high is None else posix(high)
         rows = self.ledger.rows(account_id)
-        page: list[dict[str, Any]] = []
+        page: list[Row] = []
         more = False
         for row in reversed(rows) if descending else iter(rows):
-            key = (row["seq"], row["subseq"])
+            key = (row.seq, 0)  # every row's subseq is 0
             if after is not None and ((key >= after) if descending else (key <= after)):
                 continue
             if (
-                (markets and row["market_id"] not in markets)
-                or (orders and row["order_id"] not in orders)
-                or (sources and row["source"] not in sources)
-                or (low_text is not None and row["timestamp"] < low_text)
-                or (high_text is not None and row["timestamp"] > high_text)
+                (markets and row.market_id not in markets)
+                or (orders and row.order_id not in orders)
+                or (sources and row.source not in sources)
+                or (earliest is not None and row.time < earliest)
+                or (latest is not None and row.time > latest)
             ):
                 continue
             if len(page) >= limit:
@@ -97,12 +101,12 @@ class AccountRoutes(ApiBase):
             pairs += [
                 ("limit", str(limit)),
                 ("sort", sort),
-                ("pagination_last_seq", str(page[-1]["seq"])),
-                ("pagination_last_subseq", str(page[-1]["subseq"])),
+                ("pagination_last_seq", str(page[-1].seq)),
+                ("pagination_last_subseq", "0"),
             ]
             next_page = page_link(pairs)
         answer: dict[str, Any] = {
-            "account_activity": page,
+            "account_activity": [row.shape() for row in page],
             "contracts": [],
             "events": [],
             "markets": [],
@@ -119,37 +123,37 @@ class AccountRoutes(ApiBase):
             return None
         return parse_id(value, name)
 
-    def _activity_display(self, rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    def _activity_display(self, rows: list[Row]) -> dict[str, list[dict[str, Any]]]:
         """The display data of the events, markets and contracts the rows name, each once in
         order of first mention (the document gives these objects no id)."""
         events: dict[int, dict[str, Any]] = {}
         markets: dict[int, dict[str, Any]] = {}
         contracts: dict[int, dict[str, Any]] = {}
         for row in rows:
-            if row["contract_id"] is not None:
-                contract_id = int(row["contract_id"])
+            contract_id = row.contract_id
+            if contract_id is not None:
                 found = self.index.contracts.get(contract_id)
                 if found is not None and contract_id not in contracts:
                     contracts[contract_id] = {
                         "name": found[0].name,
                         "state_or_outcome": self.index.contract_state(contract_id),
                     }
-            if row["market_id"] is not None:
-                market = self.index.markets.get(int(row["market_id"]))
+            if row.market_id is not None:
+                market = self.index.markets.get(row.market_id)
                 if market is not None and market.id not in markets:
                     markets[market.id] = {
                         "name": market.name,
                         "market_type": None if market.market_type is None else {"name": market.market_type},
                         "contract_selections": None,
                     }
-            if row["event_id"] is not None:
-                event = self.index.events.get(int(row["event_id"]))
+            if row.event_id is not None:
+                event = self.index.events.get(row.event_id)
                 if event is not None and event.id not in events:
                     shape = event_shape(self.index, event, self.created, False)
                     events[event.id] = {k: shape[k] for k in ("name", "type", "state", "full_slug", "slug", "parent_id")}
         return {"events": list(events.values()), "markets": list(markets.values()), "contracts": list(contracts.values())}
 
-    @APP.route("/v3/account_activity_csv/<start_datetime>/<end_datetime>/", methods=["GET"])
+    @_app.route("/v3/account_activity_csv/<start_datetime>/<end_datetime>/", methods=["GET"])
     def account_activity_csv(self, request: IRequest, start_datetime: str, end_datetime: str) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("account_activity_csv", account_id)
@@ -157,8 +161,8 @@ class AccountRoutes(ApiBase):
         end = parse_datetime(end_datetime, "end_datetime")
         if (start.minute, start.second, start.microsecond) != (0, 0, 0) or posix(end) - posix(start) != 3600:
             raise ApiError(400, "INVALID_DATETIMES", "the times must be on the hour and one hour apart")
-        low, high = timestamp(posix(start)), timestamp(posix(end))
-        rows = [row for row in self.ledger.rows(account_id) if low <= row["timestamp"] < high]
+        low, high = posix(start), posix(end)
+        rows = [row.shape() for row in self.ledger.rows(account_id) if low <= row.time < high]
         if not rows:
             raise ApiError(404, "NO_CSV_AVAILABLE", "no activity in that hour")
         text = io.StringIO()
@@ -170,7 +174,7 @@ class AccountRoutes(ApiBase):
 
     # -- orders -----------------------------------------------------------------------------
 
-    @APP.route("/v3/orders/", methods=["GET"])
+    @_app.route("/v3/orders/", methods=["GET"])
     def get_orders(self, request: IRequest) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("get_orders", account_id)
@@ -225,7 +229,7 @@ class AccountRoutes(ApiBase):
             next_page = page_link(pairs)
         return self._json(request, {"orders": page, "otc_available": False, "pagination": {"next_page": next_page}})
 
-    @APP.route("/v3/orders/", methods=["POST"])
+    @_app.route("/v3/orders/", methods=["POST"])
     def create_order(self, request: IRequest) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("create_order", account_id)
@@ -288,7 +292,7 @@ class AccountRoutes(ApiBase):
                 400, "ORDER_CANCELLED_INSUFFICIENT_LIQUIDITY", f"only {filled} could match at once, not {minimum}"
             )
 
-    @APP.route("/v3/orders/<order_id>/", methods=["DELETE"])
+    @_app.route("/v3/orders/<order_id>/", methods=["DELETE"])
     def cancel_order(self, request: IRequest, order_id: str) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("cancel_order", account_id)
@@ -305,7 +309,7 @@ class AccountRoutes(ApiBase):
             raise ApiError(status, name, "the cancel was rejected")
         return self._json(request, {})
 
-    @APP.route("/v3/orders/", methods=["DELETE"])
+    @_app.route("/v3/orders/", methods=["DELETE"])
     def cancel_orders(self, request: IRequest) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("cancel_orders", account_id)
@@ -320,7 +324,7 @@ class AccountRoutes(ApiBase):
         self.engine.finish_work(account_id)
         return self._json(request, {})
 
-    @APP.route("/v3/orders/fullcover/", methods=["GET"])
+    @_app.route("/v3/orders/fullcover/", methods=["GET"])
     def get_account_fullcover_orders(self, request: IRequest) -> bytes:
         # Multiples are not modelled: there are none.
         account_id = self._account_id(request)

@@ -35,7 +35,7 @@ from txsmarkets.exchange.http.units import exposure_text, money, side_name, time
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import SETO_FIELDS
 
-__all__ = ["ActivityLedger", "OrderTimes"]
+__all__ = ["ActivityLedger", "OrderTimes", "Row"]
 
 _log = Logger()
 
@@ -64,6 +64,66 @@ _NEW_ORDER = (seto_pb2.PAYLOAD_ORDER_ACCEPTED, seto_pb2.PAYLOAD_ORDER_CANCEL_REP
 _SETTLED = re.compile(r"market (\d+) (settled|voided)\Z")
 
 
+class Row:
+    """One activity row, kept as raw values (the JSON is made only for rows read: many more
+    are kept than shown). ``time`` is POSIX seconds, money is `Decimal` pounds."""
+
+    __slots__ = (
+        "seq", "time", "source", "order_id", "event_id", "market_id", "contract_id", "side", "price",
+        "quantity", "quantity_change", "label", "balance", "money_change", "exposure",
+    )  # fmt: skip
+
+    def __init__(self, seq: int, time: float, source: str, order_id: int | None, label: str | None) -> None:
+        self.seq = seq
+        self.time = time
+        self.source = source
+        self.order_id = order_id
+        self.label = label
+        self.event_id: int | None = None
+        self.market_id: int | None = None
+        self.contract_id: int | None = None
+        self.side: int | None = None
+        self.price: int | None = None
+        self.quantity: int | None = None
+        self.quantity_change: int | None = None
+        self.balance = Decimal(0)
+        self.money_change = Decimal(0)
+        self.exposure = Decimal(0)
+
+    def shape(self) -> dict[str, Any]:
+        """The row as the API shows it."""
+
+        def text(value: int | None) -> str | None:
+            return None if value is None else str(value)
+
+        return {
+            "seq": self.seq,
+            "subseq": 0,
+            "timestamp": timestamp(self.time),
+            "source": self.source,
+            "order_id": text(self.order_id),
+            "event_id": text(self.event_id),
+            "market_id": text(self.market_id),
+            "contract_id": text(self.contract_id),
+            "side": None if self.side is None else side_name(self.side),
+            "price": self.price,
+            "quantity": self.quantity,
+            "quantity_change": self.quantity_change,
+            "quantity_user_currency": self.quantity,
+            "quantity_user_currency_change": self.quantity_change,
+            "amount": money(self.money_change) if self.money_change else None,
+            "money": money(self.balance),
+            "money_change": money(self.money_change),
+            "commission": None,
+            "exposure": exposure_text(self.exposure),
+            "bonus_change": None,
+            "label": self.label,
+            "extra": None,
+            "bonus_bet": False,
+            "bet_token_type": None,
+        }
+
+
 @dataclass
 class OrderTimes:
     """When an order was created and last changed (POSIX seconds), and the account ``seq``
@@ -82,11 +142,13 @@ class ActivityLedger:
         self.engine = engine
         self.clock = clock
         self.rows_kept = rows_kept
-        self._rows: dict[int, deque[dict[str, Any]]] = {}
+        self._rows: dict[int, deque[Row]] = {}
         self._balances: dict[int, Decimal] = {account.id: account.balance for account in engine.accounts}
         self._times: dict[int, OrderTimes] = {}
         #: Per account, the ids of its orders the ledger has seen made, oldest first.
         self._orders: dict[int, dict[int, None]] = {}
+        # Order times are swept of orders the engine has forgotten past this many.
+        self._sweep_at = 10_000
         listener = engine.on_account
 
         def both(account_id: int, payload: seto_pb2.Payload) -> None:
@@ -101,7 +163,7 @@ class ActivityLedger:
 
     # Reading
 
-    def rows(self, account_id: int) -> deque[dict[str, Any]]:
+    def rows(self, account_id: int) -> deque[Row]:
         """The account's rows, oldest first. Do not change them."""
         return self._rows.get(account_id, deque())
 
@@ -141,35 +203,11 @@ class ActivityLedger:
         source = self._source(kind, body)
         if source is None:
             return
-        before = self._balances.get(account_id, account.balance)
+        row = Row(sequence, now, source, order_id or None, _field(body, "label"))
+        row.balance = account.balance
+        row.money_change = account.balance - self._balances.get(account_id, account.balance)
         self._balances[account_id] = account.balance
-        change = account.balance - before
-        row: dict[str, Any] = {
-            "seq": sequence,
-            "subseq": 0,
-            "timestamp": timestamp(now),
-            "source": source,
-            "order_id": str(order_id) if order_id else None,
-            "event_id": None,
-            "market_id": None,
-            "contract_id": None,
-            "side": None,
-            "price": None,
-            "quantity": None,
-            "quantity_change": None,
-            "quantity_user_currency": None,
-            "quantity_user_currency_change": None,
-            "amount": money(change) if change else None,
-            "money": money(account.balance),
-            "money_change": money(change),
-            "commission": None,
-            "exposure": exposure_text(account.exposure),
-            "bonus_change": None,
-            "label": _field(body, "label"),
-            "extra": None,
-            "bonus_bet": False,
-            "bet_token_type": None,
-        }
+        row.exposure = account.exposure
         self._describe(row, kind, body)
         rows = self._rows.get(account_id)
         if rows is None:
@@ -183,9 +221,20 @@ class ActivityLedger:
                 return  # an answer about an order the account does not have
             self._times[order_id] = OrderTimes(now, now, sequence)
             self._orders.setdefault(account_id, {})[order_id] = None
+            if len(self._times) > self._sweep_at:
+                self._sweep()
             return
         times.modified = now
         times.sequence = sequence
+
+    def _sweep(self) -> None:
+        """Forget the times of the orders the engine has forgotten."""
+        for mine in self._orders.values():
+            gone = [order_id for order_id in mine if self.engine.order(order_id) is None]
+            for order_id in gone:
+                del mine[order_id]
+                del self._times[order_id]
+        self._sweep_at = max(10_000, 2 * len(self._times))
 
     @staticmethod
     def _source(kind: int, body: Any) -> str | None:
@@ -205,27 +254,20 @@ class ActivityLedger:
             return "market.settle" if match.group(2) == "settled" else "market.void"
         return None  # cancel-all accepted, settings: nothing of the account changed
 
-    def _describe(self, row: dict[str, Any], kind: int, body: Any) -> None:
+    def _describe(self, row: Row, kind: int, body: Any) -> None:
         """Fill in the market, contract, side, price and quantity the message gives."""
         market_id = _field(body, "market_id") or 0
         if kind == seto_pb2.PAYLOAD_BALANCE_CHANGED:
             match = _SETTLED.match(body.reason)
             market_id = int(match.group(1)) if match is not None else 0
         if market_id:
-            row["market_id"] = str(market_id)
+            row.market_id = market_id
             info = self.engine.market(market_id)
             if info is not None:
-                row["event_id"] = str(info.event_id)
-        contract_id = _field(body, "contract_id")
-        if contract_id:
-            row["contract_id"] = str(contract_id)
-        side = _field(body, "side")
-        if side is not None:
-            row["side"] = side_name(side)
-        quantity, change, price = _QUANTITIES.get(kind, _nothing)(self.engine, body)
-        row["price"] = price
-        row["quantity"] = row["quantity_user_currency"] = quantity
-        row["quantity_change"] = row["quantity_user_currency_change"] = change
+                row.event_id = info.event_id
+        row.contract_id = _field(body, "contract_id") or None
+        row.side = _field(body, "side")
+        row.quantity, row.quantity_change, row.price = _QUANTITIES.get(kind, _nothing)(self.engine, body)
 
 
 def _field(body: Any, name: str) -> Any:

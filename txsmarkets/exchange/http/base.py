@@ -33,13 +33,9 @@ from txsmarkets.exchange.http.sessions import TOKEN_LIFETIME, HttpSessions, seco
 from txsmarkets.exchange.http.units import timestamp
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["APP", "ApiBase", "page_link", "posix"]
+__all__ = ["ApiBase", "page_link", "posix"]
 
 _log = Logger()
-
-#: The routes of the HTTP API (`txsmarkets.exchange.http.routes.HttpApi` serves them).
-APP = Klein()
-
 
 def _reject(value: str) -> Any:
     raise ValueError(f"{value} is not a number JSON allows")
@@ -64,7 +60,8 @@ class ApiBase:
     once the engine's other listeners are set: its activity ledger listens beside them.
     """
 
-    app = APP
+    #: The routes (`txsmarkets.exchange.http.routes.HttpApi` serves them).
+    app = Klein()
 
     def __init__(
         self,
@@ -105,7 +102,7 @@ class ApiBase:
         request.setHeader(b"content-type", b"application/json")
         return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
-    @APP.handle_errors(ApiError)
+    @app.handle_errors(ApiError)
     def _api_error(self, request: IRequest, failure: Failure) -> bytes:
         error = failure.value
         assert isinstance(error, ApiError)
@@ -113,15 +110,15 @@ class ApiBase:
             request.setHeader(name.encode("ascii"), value.encode("ascii"))
         return self._json(request, error.body(), error.status)
 
-    @APP.handle_errors(NotFound)
+    @app.handle_errors(NotFound)
     def _not_found(self, request: IRequest, failure: Failure) -> bytes:
         return self._json(request, {"error_type": "NOT_FOUND", "data": "no such path"}, 404)
 
-    @APP.handle_errors(MethodNotAllowed)
+    @app.handle_errors(MethodNotAllowed)
     def _not_allowed(self, request: IRequest, failure: Failure) -> bytes:
         return self._json(request, {"error_type": "METHOD_NOT_ALLOWED", "data": "no such operation"}, 405)
 
-    @APP.handle_errors(Exception)
+    @app.handle_errors(Exception)
     def _bug(self, request: IRequest, failure: Failure) -> bytes:
         _log.failure("the HTTP API failed on {method} {path}", failure, method=request.method, path=request.path)
         return self._json(request, {"error_type": "INTERNAL_ERROR", "data": {}}, 500)

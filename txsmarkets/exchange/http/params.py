@@ -18,7 +18,10 @@ from txsmarkets.exchange.http.errors import REQUEST_TOO_LARGE, ApiError, invalid
 
 __all__ = ["Query", "id_list", "parse_id", "parse_datetime"]
 
-_DIGITS = re.compile(r"[0-9]+\Z")
+# Longer numbers name nothing here (ids are at most 20 digits), and Python refuses to read
+# very long ones: they are refused first.
+_DIGITS = re.compile(r"[0-9]{1,30}\Z")
+_INTEGER = re.compile(r"-?[0-9]{1,30}\Z")
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
 
@@ -46,11 +49,12 @@ def parse_datetime(text: str, name: str) -> datetime:
     """An ISO 8601 date and time, taken as UTC when it names no zone; 400 otherwise."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        # Not a date and time, or one that moved to UTC leaves the calendar (year 1 at +01:00).
         raise invalid(f"{name}: {text!r} is not an ISO 8601 date and time") from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
 
 
 class Query:
@@ -104,7 +108,7 @@ class Query:
         value = self.text(name)
         if value is None:
             return default
-        if not re.match(r"-?[0-9]+\Z", value):
+        if not _INTEGER.match(value):
             raise invalid(f"{name}: {value!r} is not an integer")
         number = int(value)
         if (low is not None and number < low) or (high is not None and number > high):

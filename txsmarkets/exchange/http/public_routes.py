@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred
 from twisted.web.iweb import IRequest
 
 from txsmarkets.exchange.event_types import EVENT_DOMAINS, EVENT_SCOPES, EVENT_STATES, EVENT_TYPES
-from txsmarkets.exchange.http.base import APP, ApiBase, page_link, posix
+from txsmarkets.exchange.http.base import ApiBase, page_link, posix
 from txsmarkets.exchange.http.errors import ApiError, invalid
 from txsmarkets.exchange.http.params import Query, id_list, parse_datetime
 from txsmarkets.exchange.http.shapes import book_shape, contract_shape, event_shape, market_shape
@@ -44,13 +44,16 @@ _CURRENCIES = {
     "USD": "US Dollar",
 }
 
+# The routes below are added to the app of ApiBase.
+_app = ApiBase.app
+
 
 class PublicRoutes(ApiBase):
     """The routes anyone may call (a part of `HttpApi`)."""
 
     # -- sessions ---------------------------------------------------------------------------
 
-    @APP.route("/v3/sessions/", methods=["POST"])
+    @_app.route("/v3/sessions/", methods=["POST"])
     def create_session(self, request: IRequest) -> Deferred[bytes]:
         self.limits.check("create_session", self._caller(request)[1])
         body = self._body(request)
@@ -61,7 +64,7 @@ class PublicRoutes(ApiBase):
             raise invalid("password: must not be empty")
         return self.sessions.login(username, password).addCallback(lambda answer: self._json(request, answer, 201))
 
-    @APP.route("/v3/sessions/verify/", methods=["POST"])
+    @_app.route("/v3/sessions/verify/", methods=["POST"])
     def verify(self, request: IRequest) -> bytes:
         self.limits.check("verify", self._caller(request)[1])
         body = self._body(request)
@@ -72,7 +75,7 @@ class PublicRoutes(ApiBase):
             raise ApiError(400, "INVALID_TOKEN", "the token is not one awaiting a code")
         return self._json(request, self.sessions.verify(token, code), 201)
 
-    @APP.route("/v3/sessions/", methods=["DELETE"])
+    @_app.route("/v3/sessions/", methods=["DELETE"])
     def delete_current_session(self, request: IRequest) -> bytes:
         header = self._header(request, b"authorization")
         self.limits.check("delete_current_session", self._caller(request)[1])
@@ -87,7 +90,7 @@ class PublicRoutes(ApiBase):
         query.boolean("include_hidden")
         query.choice("jurisdiction", _JURISDICTIONS)
 
-    @APP.route("/v3/events/", methods=["GET"])
+    @_app.route("/v3/events/", methods=["GET"])
     def get_events(self, request: IRequest) -> bytes:
         self.limits.check("get_events", self._caller(request)[1])
         query = Query(request.args)
@@ -150,25 +153,26 @@ class PublicRoutes(ApiBase):
     @staticmethod
     def _events_after(query: Query, fields: tuple[str, ...]) -> tuple[Any, ...] | None:
         """The sort key of the last event of the previous page, or None on the first page."""
+        # Each is checked, whether or not the sort uses it.
+        last_id = query.an_id("pagination_last_id")
+        moment = query.moment("pagination_last_start_datetime")
+        order = query.integer("pagination_last_display_order")
         given = {f: query.text(f"pagination_last_{f}") for f in fields}
         if all(value is None for value in given.values()):
             return None
         parts: list[Any] = []
         for field in fields:
             if field == "id":
-                last_id = query.an_id("pagination_last_id")
                 parts.append(0 if last_id is None else last_id)
             elif field == "name":
                 parts.append(given["name"] or "")
             elif field == "start_datetime":
-                moment = query.moment("pagination_last_start_datetime")
-                parts.append((0, "") if moment is None else (1, timestamp(posix(moment))))
+                parts.append((0, 0.0) if moment is None else (1, posix(moment)))
             else:
-                order = query.integer("pagination_last_display_order")
                 parts.append((0, 0) if order is None else (1, order))
         return tuple(parts)
 
-    @APP.route("/v3/events/<event_ids>/markets/", methods=["GET"])
+    @_app.route("/v3/events/<event_ids>/markets/", methods=["GET"])
     def get_markets_by_event_ids(self, request: IRequest, event_ids: str) -> bytes:
         self.limits.check("get_markets_by_event_ids", self._caller(request)[1])
         ids = id_list(event_ids, "event_ids", 50)
@@ -189,7 +193,7 @@ class PublicRoutes(ApiBase):
             markets.extend(mine)
         return self._json(request, {"markets": [market_shape(self.index, m, self.created) for m in markets]})
 
-    @APP.route("/v3/markets/<market_ids>/", methods=["GET"])
+    @_app.route("/v3/markets/<market_ids>/", methods=["GET"])
     def get_markets(self, request: IRequest, market_ids: str) -> bytes:
         # Not in the document; working clients use it: the markets by their ids.
         self.limits.check("get_markets", self._caller(request)[1])
@@ -198,7 +202,7 @@ class PublicRoutes(ApiBase):
         markets = [self.index.markets[i] for i in ids if i in self.index.markets]
         return self._json(request, {"markets": [market_shape(self.index, m, self.created) for m in markets]})
 
-    @APP.route("/v3/events/<event_ids>/markets_count/", methods=["GET"])
+    @_app.route("/v3/events/<event_ids>/markets_count/", methods=["GET"])
     def get_markets_count_by_event_ids(self, request: IRequest, event_ids: str) -> bytes:
         self.limits.check("get_markets_count_by_event_ids", self._caller(request)[1])
         ids = id_list(event_ids, "event_ids", 50)
@@ -208,14 +212,14 @@ class PublicRoutes(ApiBase):
         ]
         return self._json(request, {"events": counts})
 
-    @APP.route("/v3/events/<event_ids>/competitors/", methods=["GET"])
+    @_app.route("/v3/events/<event_ids>/competitors/", methods=["GET"])
     def get_competitors(self, request: IRequest, event_ids: str) -> bytes:
         # Competitors are not modelled: every event has none.
         self.limits.check("get_competitors", self._caller(request)[1])
         id_list(event_ids, "event_ids", 300)
         return self._json(request, {"competitors": []})
 
-    @APP.route("/v3/events/<event_ids>/states/", methods=["GET"])
+    @_app.route("/v3/events/<event_ids>/states/", methods=["GET"])
     def get_event_states(self, request: IRequest, event_ids: str) -> bytes:
         self.limits.check("get_event_states", self._caller(request)[1])
         ids = id_list(event_ids, "event_ids", 300)
@@ -237,7 +241,7 @@ class PublicRoutes(ApiBase):
             raise ApiError(404, "NO_RESULTS_FOUND", "no such events")
         return self._json(request, {"event_states": states})
 
-    @APP.route("/v3/markets/<market_ids>/contracts/", methods=["GET"])
+    @_app.route("/v3/markets/<market_ids>/contracts/", methods=["GET"])
     def get_contracts_by_market_ids(self, request: IRequest, market_ids: str) -> bytes:
         self.limits.check("get_contracts_by_market_ids", self._caller(request)[1])
         ids = id_list(market_ids, "market_ids", 100)
@@ -250,7 +254,7 @@ class PublicRoutes(ApiBase):
         ]
         return self._json(request, {"contracts": contracts})
 
-    @APP.route("/v3/currencies/<code>/", methods=["GET"])
+    @_app.route("/v3/currencies/<code>/", methods=["GET"])
     def get_currency(self, request: IRequest, code: str) -> bytes:
         self.limits.check("get_currency", self._caller(request)[1])
         name = _CURRENCIES.get(code)
@@ -264,7 +268,7 @@ class PublicRoutes(ApiBase):
 
     # -- prices -----------------------------------------------------------------------------
 
-    @APP.route("/v3/markets/<market_ids>/quotes/", methods=["GET"])
+    @_app.route("/v3/markets/<market_ids>/quotes/", methods=["GET"])
     def get_quotes(self, request: IRequest, market_ids: str) -> bytes:
         # Without a token the real service answers delayed prices; here they are live.
         self.limits.check("get_quotes", self._caller(request)[1])
@@ -280,7 +284,7 @@ class PublicRoutes(ApiBase):
                     quotes[str(contract.id)] = book_shape(book)
         return self._json(request, quotes)
 
-    @APP.route("/v3/markets/<market_ids>/last_executed_prices/", methods=["GET"])
+    @_app.route("/v3/markets/<market_ids>/last_executed_prices/", methods=["GET"])
     def get_last_executed_prices_by_market(self, request: IRequest, market_ids: str) -> bytes:
         self.limits.check("get_last_executed_prices_by_market", self._caller(request)[1])
         ids = id_list(market_ids, "market_ids", 100, too_large=400)
@@ -301,7 +305,7 @@ class PublicRoutes(ApiBase):
                 )
         return self._json(request, {"last_executed_prices": prices})
 
-    @APP.route("/v3/markets/<market_ids>/volumes/", methods=["GET"])
+    @_app.route("/v3/markets/<market_ids>/volumes/", methods=["GET"])
     def get_volumes_by_market_ids(self, request: IRequest, market_ids: str) -> bytes:
         account_id = self._account_id(request)
         self.limits.check("get_volumes_by_market_ids", account_id)
@@ -342,7 +346,7 @@ def _event_key(fields: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
                 parts.append(event.name)
             elif field == "start_datetime":
                 start = event.start_datetime
-                parts.append((0, "") if start is None else (1, timestamp(start.timestamp())))
+                parts.append((0, 0.0) if start is None else (1, start.timestamp()))
             else:
                 order = event.display_order
                 parts.append((0, 0) if order is None else (1, order))

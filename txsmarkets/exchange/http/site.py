@@ -20,6 +20,7 @@ class HttpSite(Site):
     can close them (clients keep HTTP connections open between requests)."""
 
     def __init__(self, api: HttpApi, **kwargs: Any) -> None:
+        """Serve ``api``; ``kwargs`` go to `Site` (``reactor``, ``timeout``)."""
         super().__init__(api.resource(), **kwargs)
         self.api = api
         self.connections: set[Any] = set()

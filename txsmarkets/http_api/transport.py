@@ -20,6 +20,7 @@ from twisted.internet import error as internet_error
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol as TwistedProtocol
+from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 from twisted.web import client as web_client
 from twisted.web.http import PotentialDataLoss
@@ -27,7 +28,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
 from txsmarkets.exceptions import ConnectionError, ConnectionLost, RequestTimeout
-from txsmarkets.http_api.units import loads
+from txsmarkets.http_api.units import InvalidResponse, loads
 
 __all__ = ["Answer", "HTTPClient", "Transport"]
 
@@ -80,11 +81,11 @@ class _Body(TwistedProtocol):
             return
         self.chunks.append(data)
 
-    def connectionLost(self, reason: Failure = web_client.ResponseDone()) -> None:  # type: ignore[assignment]
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self.done.called:
             return
         if self.size > MAX_BODY:
-            self.done.errback(ConnectionLost(f"an answer larger than {MAX_BODY} bytes"))
+            self.done.errback(InvalidResponse(f"the answer is larger than {MAX_BODY} bytes: not read"))
         elif reason.check(web_client.ResponseDone, PotentialDataLoss):
             self.done.callback(b"".join(self.chunks))
         else:

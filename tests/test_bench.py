@@ -99,6 +99,22 @@ class QuickBenchmarkTests(unittest.TestCase):
             places=2,
         )
 
+    def test_http_api(self) -> None:
+        # Issue 24: an order create and a quotes read over HTTP, beside the streaming round
+        # trip of the same run; every HTTP order was cancelled.
+        result = self.run_bench("http_api")
+        self.assertPositive(
+            result,
+            "http_create_p50_us", "http_create_p99_us", "http_quotes_p50_us", "http_quotes_p99_us",
+            "http_cancel_p50_us", "streaming_create_p50_us", "streaming_create_p99_us",
+            "http_create_over_streaming_p50", "http_client_cpu_us_per_request",
+        )
+        self.assertLessEqual(result["http_create_p50_us"], result["http_create_p99_us"])
+        self.assertAlmostEqual(
+            result["http_create_over_streaming_p50"], result["http_create_p50_us"] / result["streaming_create_p50_us"], places=1
+        )
+        self.assertEqual((result["orders"], result["http_available_balance_after"]), (200, "1000.00"))
+
     def test_controls(self) -> None:
         result = self.run_bench("controls")
         self.assertPositive(result, "us_per_order_every", "us_per_order_bare", "us_per_order_none")

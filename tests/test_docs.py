@@ -73,7 +73,7 @@ class DocsTests(unittest.TestCase):
             "index", "getting-started",
             "concepts/session", "concepts/requests", "concepts/views", "concepts/prices", "concepts/reactor",
             "guides/strategies", "guides/controls", "guides/daemon", "guides/exchange", "guides/backtests",
-            "guides/testing", "guides/porting",
+            "guides/testing", "guides/porting", "guides/http", "reference/http_api",
             "reference/api", "reference/messages", "reference/protocol", "reference/changelog",
         ):
             self.assertTrue((out / f"{page}.html").is_file(), page)

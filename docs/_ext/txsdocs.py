@@ -37,6 +37,7 @@ from typing import Any
 
 from docutils import nodes
 from docutils.statemachine import StringList
+from sphinx.domains.python import PythonDomain
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.nodes import nested_parse_with_titles
@@ -288,7 +289,27 @@ def outside_names_as_code(app: Sphinx, env: Any, node: nodes.Element, contnode: 
     return None
 
 
+class NearestPythonDomain(PythonDomain):
+    """The Python domain, which takes a bare name that several packages define (``Event``,
+    ``Market``, ``TokenBucket``) for the one nearest the text's own module: the longest
+    dotted prefix in common. A page can say where it is with ``currentmodule``."""
+
+    def find_obj(self, env: Any, modname: str | None, classname: str | None, name: str, type: str | None, searchmode: int = 0) -> Any:
+        matches = super().find_obj(env, modname, classname, name, type, searchmode)
+        if searchmode != 1 or len(matches) < 2 or not modname:
+            return matches
+        here = modname.split(".")
+
+        def shared(match: Any) -> int:
+            there = match[0].split(".")
+            return next((i for i, (a, b) in enumerate(zip(here, there)) if a != b), min(len(here), len(there)))
+
+        nearest = max(shared(match) for match in matches)
+        return [match for match in matches if shared(match) == nearest]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_domain(NearestPythonDomain, override=True)
     app.connect("doctree-read", untested_docstring_examples)
     app.connect("autodoc-process-signature", qualify_bare_names)
     app.connect("source-read", qualify_bare_references_in_pages)

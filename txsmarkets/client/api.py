@@ -90,7 +90,7 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
       ``resumed=`` after every login, before that connection's messages reach the handlers.
     - ``controls``: the trading controls checked before each create, or None;
       ``orders_refused``: why orders are refused (`refuse_orders`), or None; ``throttle``:
-      the `TokenBucket` pacing requests to the exchange's announced rate.
+      the `txsmarkets.session.throttle.TokenBucket` pacing requests to the exchange's announced rate.
     - ``catch_up``: an `AccountCatchUp`: whether creates wait for the account's history
       (``pending``), and whether the history came whole (``complete``).
 

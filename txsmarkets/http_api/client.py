@@ -1,7 +1,7 @@
 """`HTTPAPIClient`: every operation of Smarkets' HTTP API v3, each returning a Deferred.
 
 How a request goes: it gets the session's token (logging in first if it needs a session
-and has none: `session`), waits its turn in its endpoint's rate-limit queue (`limits`),
+and has none: `session <txsmarkets.http_api.session>`), waits its turn in its endpoint's rate-limit queue (`limits`),
 goes out through treq (`transport`), and its answer is parsed into the attrs models
 (`models`) or becomes an exception (`errors`). Along the way:
 

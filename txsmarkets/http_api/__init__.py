@@ -7,10 +7,10 @@ daemon, and raises the same rejections (`txsmarkets.exceptions`) so that a strat
 both alike.
 
 Its modules, each with one job: `client <txsmarkets.http_api.client>` (the operations),
-`session <txsmarkets.http_api.session>` (the login and the token's life), `transport` (one HTTP exchange through treq, with its timeout), `limits`
-(the per-endpoint rate limits), `pages` (paginated listings), `query` (what is sent),
-`units` (what is received: ids, prices, money, times, and the parsing into) `models`, and
-`errors`.
+`session <txsmarkets.http_api.session>` (the login and the token's life), `transport`
+(one HTTP exchange through treq, with its timeout), `limits` (the per-endpoint rate
+limits), `pages` (paginated listings), `query` (what is sent), `units` (what is received:
+ids, prices, money, times, and the parsing into) `models`, and `errors`.
 """
 
 from __future__ import annotations

@@ -8,11 +8,15 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from urllib.parse import urlparse
+
+from twisted.internet.defer import Deferred
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from tests.certs import make_certificates
 from tests.daemons import until
+from tests.http_document import check_response, have_document
 from tests.support import global_reactor, inline
 from txsmarkets.exceptions import ConnectionLost, OrderInvalid, OrderRejected, RequestRejected
 from txsmarkets.exchange.catalogue import parse_catalogue
@@ -47,6 +51,37 @@ def catalogue() -> Any:
     return parse_catalogue({"accounts": accounts, "events": events})
 
 
+class DocumentCheckingHTTP:
+    """A treq client whose every answer is checked against Smarkets' document
+    (`tests.http_document.check_response`) before the client under test reads it."""
+
+    def __init__(self, reactor: Any) -> None:
+        from treq.client import HTTPClient
+        from twisted.web.client import Agent, HTTPConnectionPool
+
+        pool = HTTPConnectionPool(reactor)
+        self.http = HTTPClient(Agent(reactor, pool=pool))
+        self.close = pool.closeCachedConnections
+        #: How many answers were checked.
+        self.checked = 0
+
+    def request(self, method: str, url: str, **options: Any) -> Deferred[Any]:
+        # Buffered, so that the client under test reads the body after the check did.
+        options["unbuffered"] = False
+        return self.http.request(method, url, **options).addCallback(
+            lambda response: Deferred.fromCoroutine(self._check(method, url, response))
+        )
+
+    async def _check(self, method: str, url: str, response: Any) -> Any:
+        import treq
+
+        body = await treq.content(response)
+        content_type = response.headers.getRawHeaders(b"content-type", [b""])[0].decode()
+        check_response(method, urlparse(url).path, response.code, body, content_type or None)
+        self.checked += 1
+        return response
+
+
 class HTTPExchangeTestCase(unittest.TestCase):
     """An exchange serving the HTTP API per test, and clients of it closed at the end."""
 
@@ -60,6 +95,11 @@ class HTTPExchangeTestCase(unittest.TestCase):
         options.setdefault("url", f"http://127.0.0.1:{self.exchange.http_port}/v3/")
         if username is not None and password is None:
             password = f"{username}-pw"
+        if have_document() and options["url"].startswith("http:") and "http" not in options:
+            # Every answer the exchange gives these tests is checked against the document.
+            checking = options["http"] = DocumentCheckingHTTP(global_reactor())
+            self.addCleanup(checking.close)
+            self.addCleanup(lambda: self.assertGreater(checking.checked, 0))
         client = HTTPAPIClient(global_reactor(), username, password, **options)
         self.addCleanup(client.close)
         return client

@@ -1088,6 +1088,18 @@ class RecordingClientProtocol(SmarketsClientProtocol):
         super().askReplay()
 
 
+class PingRecordingExchangeProtocol(ExchangeServerProtocol):
+    """The exchange's protocol, with a record of the pings it answered."""
+
+    #: The seq of every ping that reached the exchange in order (a test puts its own here).
+    pings: set[int] = set()
+
+    def payloadReceived(self, payload: seto_pb2.Payload) -> None:
+        if payload.type == seto_pb2.PAYLOAD_ETO and payload.eto_payload.type == eto_pb2.PAYLOAD_PING:
+            self.pings.add(payload.eto_payload.seq)
+        super().payloadReceived(payload)
+
+
 class LossyLinkTests(unittest.TestCase):
     """Sessions through a proxy that loses a fifth of all frames, both ways.
 
@@ -1135,13 +1147,20 @@ class LossyLinkTests(unittest.TestCase):
             reactor, heartbeat_interval=self.SERVER_INTERVAL, heartbeat_misses=int(10 / self.SERVER_INTERVAL)
         )
         self.addCleanup(exchange.stop)
+        pings_seen: set[int] = set()
+        self.patch(PingRecordingExchangeProtocol, "pings", pings_seen)
+        exchange.factory.protocol = PingRecordingExchangeProtocol
         proxy = LossyProxy(reactor, exchange.port, drop=0.2, seed=20261127)
         port = proxy.listen()
         self.addCleanup(proxy.stop)
 
+        # A ping whose pong will never come waits to the end (see below): it must not time
+        # out first, however slowly a busy machine runs the test. The default (30 s) did,
+        # under load, and such a ping was counted neither lost nor waiting.
         settings = SessionSettings(
             "demo", "demo", host="127.0.0.1", port=port, ssl=False, reconnect_max_delay=0.2,
             heartbeat_interval=self.CLIENT_INTERVAL, heartbeat_misses=int(10 / self.CLIENT_INTERVAL),
+            request_timeout=2 * self.timeout,
         )  # fmt: skip
         session = Session(settings, reactor=reactor)
         client = StreamingAPIClient(session)
@@ -1186,15 +1205,23 @@ class LossyLinkTests(unittest.TestCase):
         client.add_handler("seto.balance_changed", on_balance)
         pings: list[defer.Deferred[Any]] = []
         outcomes: Counter[str] = Counter()
+        # The seqs of the pings declared lost.
+        lost: list[int] = []
         orders: list[defer.Deferred[Any]] = []
+
+        def failed(seq: int, error: type[Exception]) -> None:
+            outcomes.update([error.__name__])
+            if error is PingLost:
+                lost.append(seq)
 
         def requests() -> None:
             # Now and then a ping and (20 in all) an order: the client's frames are lost too.
             if session.connected:
+                seq = session.sequence.outseq  # the ping's
                 ping = client.ping()
                 ping.addCallbacks(
                     lambda rtt: outcomes.update(["pong"]),
-                    lambda f: outcomes.update([f.trap(PingLost, defer.CancelledError).__name__]),
+                    lambda f, seq=seq: failed(seq, f.trap(PingLost, defer.CancelledError)),
                 )
                 pings.append(ping)
                 if len(orders) < 20:
@@ -1228,6 +1255,8 @@ class LossyLinkTests(unittest.TestCase):
         unseen = len(pings) - pongs_sent
         self.assertLessEqual(outcomes["PingLost"], unseen)
         self.assertGreaterEqual(outcomes["PingLost"] + len(waiting), unseen)
+        self.assertEqual(len(pings_seen), pongs_sent)
+        self.assertEqual(sorted(pings_seen.intersection(lost)), [])
         self.assertEqual(sum(outcomes.values()), len(pings))
         self.assertEqual(client._pings, [])
 

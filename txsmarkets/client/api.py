@@ -102,7 +102,8 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
         self.catch_up = AccountCatchUp(self)
         HandlerRegistry.__init__(self)
         self._creates: dict[int, seto_pb2.OrderCreate] = {}
-        # The outseq when we last served a replay on this connection.
+        # The outseq when we first served a replay on this connection: pings from it on
+        # follow that replay.
         self._replayed_upto: int | None = None
         # (seq, time sent, waiter) of each ping awaiting its pong, oldest first.
         self._pings: list[tuple[int, float, Deferred[float]]] = []
@@ -200,11 +201,14 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
 
     def _pings_lost(self, first: int) -> None:
         # A replay sends a gapfill in place of a ping: its pong will never come. But a ping
-        # sent after an earlier replay on this connection follows that replay, so the peer
-        # does act on it (a second request only means the first was slow to arrive).
-        limit = self._replayed_upto if self._replayed_upto is not None else self.session.sequence.outseq
-        self._replayed_upto = self.session.sequence.outseq
-        lost = [entry for entry in self._pings if first <= entry[0] < limit]
+        # sent after the first replay on this connection follows that replay, so the peer
+        # does act on it: a later request only means the first replay was slow to arrive
+        # (the peer asks again at each of its replay timeouts), and it covers no ping the
+        # first did not. The limit is the first replay's, not the one before this request:
+        # that one may be a re-ask already, served after pings that were on their way.
+        if self._replayed_upto is None:
+            self._replayed_upto = self.session.sequence.outseq
+        lost = [entry for entry in self._pings if first <= entry[0] < self._replayed_upto]
         for entry in lost:
             self._pings.remove(entry)
             entry[2].errback(PingLost(f"ping #{entry[0]} never reached the exchange"))

@@ -1,6 +1,6 @@
 """The trading controls' cost per order in one process: the real client and exchange in memory.
 
-Usage: python bench/controls.py [--json] [--quick] [--mode MODE --orders N]
+Usage: python bench/controls.py [--json] [--quick] [--mode MODE --orders N] [--instructions]
 
 `txsmarkets.testing.MemoryExchange` joins a real client (demo2, market 1 subscribed) to the
 real exchange on a `Clock`, so an order's cost is all CPU in this one thread: the client's
@@ -20,12 +20,17 @@ one order is the slope between two runs, say::
     for n in 1000 3000; do valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
         python bench/controls.py --mode bare --orders $n 2>&1 | grep Collected; done
 
-(instructions at 3000 less those at 1000, over 2000), mode by mode.
+(instructions at 3000 less those at 1000, over 2000), mode by mode. ``--instructions`` does
+just that for every mode (``--orders`` the larger count, a third of it the smaller) and
+reports ``instructions_per_order_MODE`` and ``instruction_share_every``/``_bare``: what
+the controls add to an order, over an order with none.
 """
 
 from __future__ import annotations
 
 import pathlib
+import re
+import subprocess
 import sys
 import time
 from typing import Any
@@ -73,13 +78,42 @@ def one_mode(mode: str, orders: int) -> None:
     print(f"{mode}: {orders} orders, {1e6 * cpu / orders:.1f} us of CPU an order")
 
 
+def instructions(mode: str, orders: int) -> int:
+    """The instructions callgrind counts for a run of ``mode`` alone, ``orders`` orders."""
+    run = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+         sys.executable, __file__, "--mode", mode, "--orders", str(orders)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    found = re.search(r"Collected\s*:\s*(\d+)", run.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from callgrind: {run.stderr[-500:]}")
+    return int(found.group(1))
+
+
+def count_instructions(orders: int) -> dict[str, Any]:
+    """Per order, the slope of each mode's instructions between ``orders // 3`` and
+    ``orders`` orders, and the controls' share of an order with none."""
+    fewer = orders // 3
+    per_order = {mode: (instructions(mode, orders) - instructions(mode, fewer)) / (orders - fewer) for mode in MODES}
+    result: dict[str, Any] = {f"instructions_per_order_{mode}": round(per_order[mode]) for mode in MODES}
+    for mode in ("every", "bare"):
+        result[f"instruction_share_{mode}"] = round(per_order[mode] / per_order["none"] - 1, 4)
+    result.update(orders=(fewer, orders), layout="client and exchange in this process, in memory; callgrind")
+    return result
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--mode", choices=MODES, help="run this mode alone (for valgrind)")
-    p.add_argument("--orders", type=int, default=2000, help="orders of --mode")
+    p.add_argument("--orders", type=int, default=2000, help="orders of --mode (of --instructions: the larger count)")
+    p.add_argument("--instructions", action="store_true", help="count each mode's instructions per order with callgrind")
     args = p.parse_args()
     if args.mode:
         one_mode(args.mode, args.orders)
+        return
+    if args.instructions:
+        emit(count_instructions(args.orders), args.json)
         return
     rounds, orders = (6, 300) if args.quick else (30, 500)
     exchange, client = setup()

@@ -33,6 +33,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from twisted.application import service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.task import LoopingCall
@@ -270,14 +271,21 @@ def parse_params(texts: Iterable[str]) -> dict[str, Any]:
     return params
 
 
-class StrategyHost:
+class StrategyHost(service.Service):
     """Runs one `Strategy` on a `StreamingAPIClient`: calls its hooks, guards them, stops it.
 
     `attach` before the client logs in (or while it is logged in: the strategy starts at
     once then). ``before_login`` is called with ``resumed`` at each login before the
-    strategy hears of it (the daemon sends its settings there). ``on_error`` is called with
-    a `StrategyError` when a hook raises (after it is logged).
+    strategy hears of it. ``on_error`` is called with a `StrategyError` when a hook raises
+    (after it is logged).
+
+    It is a `twisted.application.service.Service` (named ``strategy``): ``startService`` is
+    `attach`, ``stopService`` is `stop`, waited for ``stop_timeout`` seconds at most when
+    given. Its life is the service's ``running`` flag (attached and not stopped), the logins
+    it has seen (the strategy starts at the first) and its stop once asked: `started` and
+    `stopped` say where it is.
     """
+
 
     def __init__(
         self,
@@ -286,13 +294,14 @@ class StrategyHost:
         *,
         before_login: Callable[[bool], None] | None = None,
         on_error: Callable[[StrategyError], None] | None = None,
+        stop_timeout: float | None = None,
     ) -> None:
+        self.setName("strategy")
         self.client = client
         self.strategy = strategy
         self.before_login = before_login
         self.on_error = on_error
-        self.started = False
-        self.stopped = False
+        self.stop_timeout = stop_timeout
         #: Fills seen (``order_executed`` messages), for the status line.
         self.fills = 0
         #: Logins after the first (reconnects).
@@ -301,10 +310,37 @@ class StrategyHost:
         self._handlers: list[tuple[str, Callable[..., Any]]] = []
         self._orders: dict[int, LiveOrder] = {}
         self._session_disconnect: Callable[[Failure], None] | None = None
+        # The stop, once asked (it is asked once).
         self._stopping: Deferred[None] | None = None
+
+    @property
+    def started(self) -> bool:
+        """Whether the strategy has started (at the first login it heard of)."""
+        return self._logins > 0
+
+    @property
+    def stopped(self) -> bool:
+        """Whether its stop has been asked: the strategy hears of nothing more."""
+        return self._stopping is not None
+
+    def startService(self) -> None:
+        """`attach`."""
+        self.attach()
+
+    def stopService(self) -> Deferred[None]:
+        """`stop`, waited for ``stop_timeout`` seconds at most (a strategy still stopping
+        then is logged and left)."""
+        stopped = self.stop()
+        if self.stop_timeout is not None:
+            stopped.addTimeout(self.stop_timeout, self.client.clock)
+            stopped.addErrback(lambda f: _log.warn("the strategy did not stop in time: {e}", e=f.getErrorMessage()))
+        return stopped
 
     def attach(self) -> None:
         """Hook the strategy to the client's logins, disconnects, books and orders."""
+        if self.running or self.stopped:
+            return
+        service.Service.startService(self)
         strategy = self.strategy
         strategy.client = self.client
         strategy.clock = self.client.clock
@@ -340,10 +376,11 @@ class StrategyHost:
             self.on_error(StrategyError(name, hook, failure))
 
     def _logged_in(self, message: Any, resumed: bool) -> None:
-        if self.stopped:
+        if not self.running:
             return
+        first = not self.started
         self._logins += 1
-        if self._logins > 1:
+        if not first:
             self.reconnects += 1
         if self.before_login is not None:
             try:
@@ -356,8 +393,7 @@ class StrategyHost:
             # The account's history reaches no handler: the orders it brings are the
             # strategy's to hear of from their next change, once it is in.
             self.client.catch_up.wait(self._orders_known).addErrback(lambda f: None)
-        if not self.started:
-            self.started = True
+        if first:
             for market_id in strategy.markets:
                 if market_id not in self.client.subscriptions:
                     self.client.subscribe(market_id).addErrback(self._subscribe_failed, market_id)
@@ -414,30 +450,35 @@ class StrategyHost:
         Fires when its stop's Deferred has (a failure there is logged, not passed on).
         Calling it again returns the same Deferred's outcome.
         """
-        if self._stopping is not None:
-            d: Deferred[None] = Deferred()
+        d: Deferred[None] = Deferred()
 
-            def relay(result: Any) -> Any:
+        def relay(result: Any) -> Any:
+            # Each caller has a Deferred of its own: one that times out or is cancelled
+            # leaves the stop to finish.
+            if not d.called:
                 d.callback(None)
-                return result
+            return result
 
-            self._stopping.addBoth(relay)
-            return d
-        self.stopped = True
-        if self.started:
-            result = maybeDeferred(self._call, "stop", self.strategy.stop)
-            result.addErrback(lambda f: self._failed("stop", f))
-        else:
-            result = succeed(None)
+        if self._stopping is None:
+            # Marked first: from here on the strategy hears of nothing, its own stop aside.
+            self._stopping = stopping = Deferred[None]()
+            service.Service.stopService(self)
+            if self.started:
+                result = maybeDeferred(self._call, "stop", self.strategy.stop)
+                result.addErrback(lambda f: self._failed("stop", f))
+            else:
+                result = succeed(None)
 
-        def detach(_: Any) -> None:
-            try:
-                self.strategy._undo()
-            finally:
-                self._detach()
+            def detach(_: Any) -> None:
+                try:
+                    self.strategy._undo()
+                finally:
+                    self._detach()
 
-        self._stopping = result.addCallback(detach)
-        return self._stopping
+            result.addCallback(detach).addErrback(lambda f: _log.failure("the strategy could not be detached", f))
+            result.chainDeferred(stopping)
+        self._stopping.addBoth(relay)
+        return d
 
     def _detach(self) -> None:
         handlers, self._handlers = self._handlers, []

@@ -1,8 +1,11 @@
-"""The demo strategy of ``twistd smarkets --demo``: quotes a little, then takes the quote back.
+"""``twistd smarkets --demo``: the embedded exchange it trades on, and its demo strategy.
 
-Every few seconds it places a buy on a demo contract at a price below the market, logs the
-answer, and cancels the order a little later; it is there to show the session working.
-It is a `Strategy` like any other: ``--strategy txsmarkets.daemon.demo:DemoStrategy``.
+`EmbeddedExchange` is the service that starts the embedded exchange in the daemon's own
+process (its simulated traders quote and take) and points the session's settings at it.
+`DemoStrategy` quotes a little, then takes the quote back: every few seconds it places a
+buy on a demo contract at a price below the market, logs the answer, and cancels the order
+a little later; it is there to show the session working. It is a `Strategy` like any
+other: ``--strategy txsmarkets.daemon.demo:DemoStrategy``.
 """
 
 from __future__ import annotations
@@ -10,10 +13,48 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from txsmarkets.client import BUY
+from twisted.application import service
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+
+from txsmarkets.client import BUY, SessionSettings
 from txsmarkets.strategy import Strategy
 
-__all__ = ["DemoStrategy"]
+__all__ = ["DemoStrategy", "EmbeddedExchange"]
+
+_log = Logger()
+
+
+class EmbeddedExchange(service.Service):
+    """The embedded exchange, listening on a free loopback port while the service runs;
+    its start points ``settings`` (the session's) at it, in plaintext."""
+
+
+    def __init__(self, settings: SessionSettings, reactor: Any) -> None:
+        self.setName("exchange")
+        self.settings = settings
+        self.reactor = reactor
+        #: The `txsmarkets.exchange.service.RunningExchange` once it listens, else None.
+        self.exchange: Any = None
+
+    def startService(self) -> Deferred[None]:
+        """Start listening; fires once it does (the session may then connect)."""
+        super().startService()
+        return Deferred.fromCoroutine(self._start())
+
+    async def _start(self) -> None:
+        from txsmarkets.exchange.service import start_exchange
+
+        # The demo's market lives: simulated traders quote and take (issue 15).
+        self.exchange = exchange = await start_exchange(self.reactor, simulate=True)
+        self.settings.host = "127.0.0.1"
+        self.settings.port = exchange.port
+        self.settings.ssl = False
+        _log.info("embedded exchange listening on 127.0.0.1:{port}", port=exchange.port)
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        return self.exchange.stop() if self.exchange is not None else succeed(None)
 
 #: (market, contract, price) the demo cycles through.
 _QUOTES = [(1, 11, 2000), (1, 12, 2500), (1, 13, 3030), (2, 21, 5000), (2, 22, 4000)]

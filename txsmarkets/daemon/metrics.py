@@ -10,12 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from twisted.application import service
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
-__all__ = ["DaemonCollector", "MetricsPage", "available", "listen_metrics"]
+from txsmarkets.daemon.exits import EXIT_CONFIG
+from txsmarkets.daemon.lifecycle import StartError
+
+__all__ = ["DaemonCollector", "MetricsPage", "MetricsService", "available", "listen_metrics"]
 
 
 def available() -> bool:
@@ -95,3 +100,31 @@ async def listen_metrics(reactor: Any, endpoint: str, svc: Any) -> IListeningPor
     registry.register(DaemonCollector(svc))
     port: IListeningPort = await serverFromString(reactor, endpoint).listen(Site(MetricsPage(registry)))
     return port
+
+
+class MetricsService(service.Service):
+    """Serves ``svc``'s figures on ``endpoint`` while it runs; a port that cannot be
+    listened on is a `StartError` (exit status 1)."""
+
+
+    def __init__(self, reactor: Any, endpoint: str, svc: Any) -> None:
+        self.setName("metrics")
+        self.reactor = reactor
+        self.endpoint = endpoint
+        self.svc = svc
+        self._port: IListeningPort | None = None
+
+    def startService(self) -> Deferred[None]:
+        """Listen; fires once listening."""
+        super().startService()
+        return Deferred.fromCoroutine(self._start())
+
+    async def _start(self) -> None:
+        try:
+            self._port = await listen_metrics(self.reactor, self.endpoint, self.svc)
+        except Exception as e:
+            raise StartError(f"cannot serve metrics on {self.endpoint!r}: {e}", EXIT_CONFIG) from None
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        return succeed(None) if self._port is None else maybeDeferred(self._port.stopListening).addCallback(lambda _: None)

@@ -291,13 +291,13 @@ def makeService(options: Options) -> service.IService:
         demo=bool(options["demo"]),
         status_interval=options["status-interval"],
         state_dir=options["state-dir"],
+        record_dir=options["record"],
         cancel_on_exit=bool(options["cancel-on-exit"]),
         cancel_on_disconnect=bool(options["cancel-on-disconnect"]),
         stop_on_strategy_error=bool(options["stop-on-strategy-error"]),
         metrics=options["metrics"],
         controls=options.get("controls"),
     )
-    svc.record_dir = options["record"]
     exit_with_status(svc)
     install_signal_handlers(reactor, svc)
     return svc

@@ -11,7 +11,7 @@ other: ``--strategy txsmarkets.daemon.demo:DemoStrategy``.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application import service
 from twisted.internet.defer import Deferred, succeed
@@ -19,6 +19,9 @@ from twisted.logger import Logger
 
 from txsmarkets.client import BUY, SessionSettings
 from txsmarkets.strategy import Strategy
+
+if TYPE_CHECKING:
+    from txsmarkets.exchange.service import RunningExchange
 
 __all__ = ["DemoStrategy", "EmbeddedExchange"]
 
@@ -34,8 +37,8 @@ class EmbeddedExchange(service.Service):
         self.setName("exchange")
         self.settings = settings
         self.reactor = reactor
-        #: The `txsmarkets.exchange.service.RunningExchange` once it listens, else None.
-        self.exchange: Any = None
+        #: The exchange once it listens, else None.
+        self.exchange: RunningExchange | None = None
 
     def startService(self) -> Deferred[None]:
         """Start listening; fires once it does (the session may then connect)."""

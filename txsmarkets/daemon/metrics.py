@@ -8,7 +8,7 @@ thread pool), so it reads the daemon's figures without locks.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.application import service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -17,10 +17,40 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
+from txsmarkets.client import Session, StreamingAPIClient
+from txsmarkets.client.controls import Controls
 from txsmarkets.daemon.exits import EXIT_CONFIG
+from txsmarkets.daemon.figures import Figures
 from txsmarkets.daemon.lifecycle import StartError
 
-__all__ = ["DaemonCollector", "MetricsPage", "MetricsService", "available", "listen_metrics"]
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+__all__ = ["DaemonCollector", "DaemonFigures", "MetricsPage", "MetricsService", "available", "listen_metrics"]
+
+
+class DaemonFigures(Protocol):
+    """What the metrics are read from: a `txsmarkets.daemon.service.SmarketsService`."""
+
+    @property
+    def session(self) -> Session:
+        """The daemon's session."""
+
+    @property
+    def client(self) -> StreamingAPIClient:
+        """Its client, with the account."""
+
+    @property
+    def figures(self) -> Figures:
+        """Fills, realised P&L, reconnects."""
+
+    @property
+    def controls(self) -> Controls:
+        """The trading controls: refusals and halt."""
+
+    @property
+    def last_rtt(self) -> float | None:
+        """The round trip of the last ping, in seconds."""
 
 
 def available() -> bool:
@@ -33,31 +63,25 @@ def available() -> bool:
 
 
 class DaemonCollector:
-    """A prometheus_client collector of one `SmarketsService`'s figures."""
+    """A prometheus_client collector of one daemon's figures."""
 
-    def __init__(self, svc: Any) -> None:
+    def __init__(self, svc: DaemonFigures) -> None:
         self.svc = svc
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         svc = self.svc
-        session, client = svc.session, svc.client
-        connected = bool(session is not None and session.connected)
-        yield GaugeMetricFamily("txsmarkets_connected", "1 while logged in", value=int(connected))
-        if session is not None:
-            yield GaugeMetricFamily("txsmarkets_inseq", "The next seq expected from the exchange", value=session.sequence.inseq)
-            yield GaugeMetricFamily("txsmarkets_outseq", "The next seq we send", value=session.sequence.outseq)
-        if client is not None:
-            account = client.account
-            yield GaugeMetricFamily("txsmarkets_live_orders", "Our live orders", value=len(account.orders))
-            # Prometheus values are floats: the Decimal pounds are converted here only.
-            if account.available_balance is not None:
-                yield GaugeMetricFamily(
-                    "txsmarkets_balance_pounds", "Available balance", value=float(account.available_balance)
-                )
-            if account.exposure is not None:
-                yield GaugeMetricFamily("txsmarkets_exposure_pounds", "Exposure", value=float(account.exposure))
+        session, account = svc.session, svc.client.account
+        yield GaugeMetricFamily("txsmarkets_connected", "1 while logged in", value=int(session.connected))
+        yield GaugeMetricFamily("txsmarkets_inseq", "The next seq expected from the exchange", value=session.sequence.inseq)
+        yield GaugeMetricFamily("txsmarkets_outseq", "The next seq we send", value=session.sequence.outseq)
+        yield GaugeMetricFamily("txsmarkets_live_orders", "Our live orders", value=len(account.orders))
+        # Prometheus values are floats: the Decimal pounds are converted here only.
+        if account.available_balance is not None:
+            yield GaugeMetricFamily("txsmarkets_balance_pounds", "Available balance", value=float(account.available_balance))
+        if account.exposure is not None:
+            yield GaugeMetricFamily("txsmarkets_exposure_pounds", "Exposure", value=float(account.exposure))
         figures = svc.figures
         yield CounterMetricFamily("txsmarkets_fills", "Fills received since start", value=figures.fills)
         yield GaugeMetricFamily(
@@ -81,7 +105,7 @@ class MetricsPage(Resource):
 
     isLeaf = True
 
-    def __init__(self, registry: Any) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         super().__init__()
         self.registry = registry
 
@@ -92,7 +116,7 @@ class MetricsPage(Resource):
         return bytes(generate_latest(self.registry))
 
 
-async def listen_metrics(reactor: Any, endpoint: str, svc: Any) -> IListeningPort:
+async def listen_metrics(reactor: Any, endpoint: str, svc: DaemonFigures) -> IListeningPort:
     """Serve ``svc``'s figures on ``endpoint`` (a Twisted server endpoint string)."""
     from prometheus_client import CollectorRegistry
 
@@ -107,7 +131,7 @@ class MetricsService(service.Service):
     listened on is a `StartError` (exit status 1)."""
 
 
-    def __init__(self, reactor: Any, endpoint: str, svc: Any) -> None:
+    def __init__(self, reactor: Any, endpoint: str, svc: DaemonFigures) -> None:
         self.setName("metrics")
         self.reactor = reactor
         self.endpoint = endpoint

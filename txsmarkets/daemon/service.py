@@ -13,7 +13,7 @@ import atexit
 import os
 import signal
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -39,6 +39,9 @@ from txsmarkets.persistence.recording import Recorder
 from txsmarkets.persistence.state import StateDirectory
 from txsmarkets.strategy import CallableStrategy, Strategy, StrategyError, StrategyHost, load_strategy
 from txsmarkets.process import handle_signals, stop_on_signal, stop_reactor
+
+if TYPE_CHECKING:
+    from txsmarkets.exchange.service import RunningExchange
 
 __all__ = [
     "EXIT_CONFIG",
@@ -201,7 +204,7 @@ class SmarketsService(InOrder):
     # -- what the children hold, as the daemon's own --
 
     @property
-    def exchange(self) -> Any:
+    def exchange(self) -> RunningExchange | None:
         """The embedded exchange (``demo``) once it listens, else None."""
         return self.embedded.exchange if self.embedded is not None else None
 

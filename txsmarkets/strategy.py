@@ -286,7 +286,6 @@ class StrategyHost(service.Service):
     `stopped` say where it is.
     """
 
-
     def __init__(
         self,
         client: StreamingAPIClient,

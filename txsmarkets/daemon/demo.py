@@ -32,7 +32,6 @@ class EmbeddedExchange(service.Service):
     """The embedded exchange, listening on a free loopback port while the service runs;
     its start points ``settings`` (the session's) at it, in plaintext."""
 
-
     def __init__(self, settings: SessionSettings, reactor: Any) -> None:
         self.setName("exchange")
         self.settings = settings
@@ -58,6 +57,7 @@ class EmbeddedExchange(service.Service):
     def stopService(self) -> Deferred[None]:
         super().stopService()
         return self.exchange.stop() if self.exchange is not None else succeed(None)
+
 
 #: (market, contract, price) the demo cycles through.
 _QUOTES = [(1, 11, 2000), (1, 12, 2500), (1, 13, 3030), (2, 21, 5000), (2, 22, 4000)]

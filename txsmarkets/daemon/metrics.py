@@ -130,7 +130,6 @@ class MetricsService(service.Service):
     """Serves ``svc``'s figures on ``endpoint`` while it runs; a port that cannot be
     listened on is a `StartError` (exit status 1)."""
 
-
     def __init__(self, reactor: Any, endpoint: str, svc: DaemonFigures) -> None:
         self.setName("metrics")
         self.reactor = reactor

@@ -124,7 +124,6 @@ class SessionService(service.Service):
     most for the answers), logs out (``logout_timeout`` seconds at most) and disconnects.
     """
 
-
     def __init__(
         self,
         client: StreamingAPIClient,

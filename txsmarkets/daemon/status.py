@@ -24,7 +24,6 @@ class StatusLine(TimerService):
     session, seqs, messages a second, ping, live orders, balance, exposure, ``figures``
     (fills, realised P&L, reconnects) and ``controls`` (refusals, halt)."""
 
-
     def __init__(
         self, interval: float, client: StreamingAPIClient, figures: Figures, controls: Controls, clock: IReactorTime
     ) -> None:

@@ -45,7 +45,6 @@ class StateFolder(service.MultiService):
     snapshot and closes the journal.
     """
 
-
     def __init__(
         self,
         path: str,
@@ -115,7 +114,6 @@ class StateFolder(service.MultiService):
 class MarketRecording(service.Service):
     """Records the market data ``client`` receives in the folder ``directory`` while it
     runs (a `Recorder`, made at the start)."""
-
 
     def __init__(self, directory: str, client: StreamingAPIClient, clock: IReactorTime) -> None:
         self.setName("recording")

@@ -34,9 +34,7 @@ class OrderAmendments:
     rest wait for `continue_work` (None: all at once, the default; the server sets it).
     """
 
-    def __init__(
-        self, state: EngineState, answers: EngineAnswers, market_data: MarketData
-    ) -> None:
+    def __init__(self, state: EngineState, answers: EngineAnswers, market_data: MarketData) -> None:
         self._state = state
         self._answers = answers
         self._market_data = market_data

@@ -23,7 +23,8 @@ __all__ = ["EngineAnswers"]
 
 class EngineAnswers:
     """The builders of the engine's account messages (a part of `MatchingEngine`): each
-    puts one answer about an order or an account in the account's stream."""
+    method, named for the message it sends, puts one answer about an order or an account
+    in the account's stream (`AccountStream`)."""
 
     def __init__(self, stream: AccountStream) -> None:
         self._stream = stream

@@ -43,11 +43,13 @@ class ExchangeAccount(Protocol):
 class IExchangeEngine(Protocol):
     """The engine behind the streaming server's sessions.
 
-    The four attributes are set by the server once, before any session: ``on_account``
-    and ``on_market`` are the listeners (see the module docstring), ``market_watched``
-    says whether any session subscribes to a market (an engine need build no market data
-    for one nobody watches), and ``answer_chunk`` how many messages a large answer (an
-    order_cancel_all) may produce before the rest waits for `continue_work`.
+    The four attributes are set by the servers before any session (the HTTP API's
+    activity ledger wraps the streaming server's ``on_account`` to listen beside it):
+    ``on_account`` and ``on_market`` are the listeners (see the module docstring),
+    ``market_watched`` says whether any session subscribes to a market (an engine need
+    build no market data for one nobody watches), and ``answer_chunk`` how many messages a
+    large answer (an order_cancel_all) may produce before the rest waits for
+    `continue_work`.
     """
 
     # Properties with setters rather than plain attributes: an engine may keep them as

@@ -70,7 +70,7 @@ class QuoteMaker:
         self.seq += 1
         engine = self.engine
         if self.resting is None:
-            self.resting = engine._next_order_id  # ids are handed out in order
+            self.resting = engine.state.next_order_id  # ids are handed out in order
             price = PRICES[self.seq % len(PRICES)]
             engine.submit(self.account_id, order_create(self.seq, BUY, price, 10_000, CONTRACT, MARKET))
             if engine.order(self.resting) is None:

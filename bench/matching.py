@@ -104,7 +104,7 @@ def rest_and_cancel(batches: int) -> tuple[float, int]:
                     create(seq, 2, high[(i + batch) % len(high)], 10000 + i, CONTRACTS[i % 3])
                 )
             seq += 1
-        first_id = matching._next_order_id  # ids are handed out in order
+        first_id = matching.state.next_order_id  # ids are handed out in order
         start = time.perf_counter()
         for payload in creates:
             submit(1, payload)

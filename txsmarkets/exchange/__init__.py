@@ -3,7 +3,9 @@
 Pure logic, no I/O: a `MatchingEngine` built from a `Catalogue` (`load_catalogue` for a JSON
 file, `demo_catalogue` for the built-in demo) takes decoded ``seto.Payload`` messages from
 sessions through `MatchingEngine.submit` and answers through its ``on_account`` and
-``on_market`` listeners.
+``on_market`` listeners. The servers in front of it (`txsmarkets.exchange.server` for the
+streaming protocol, `txsmarkets.exchange.http` for the HTTP API) know it only by the
+interfaces of `txsmarkets.exchange.interfaces`.
 """
 
 from txsmarkets.exchange.accounts import Account, AccountRegistry, Credentials, MarketPosition

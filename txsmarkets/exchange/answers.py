@@ -13,18 +13,23 @@ from txsmarkets.exchange.market import (
     _describe,
     _set_money,
     _set_reference,
-    EngineState,
 )
+from txsmarkets.exchange.stream import AccountStream
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
 
 __all__ = ["EngineAnswers"]
 
 
-class EngineAnswers(EngineState):
-    """The builders of the engine's account messages (a part of `MatchingEngine`)."""
+class EngineAnswers:
+    """The builders of the engine's account messages (a part of `MatchingEngine`): each
+    method, named for the message it sends, puts one answer about an order or an account
+    in the account's stream (`AccountStream`)."""
 
-    def _order_invalid(
+    def __init__(self, stream: AccountStream) -> None:
+        self._stream = stream
+
+    def order_invalid(
         self, account: Account, seq: int, reference: int | None, reasons: list[seto_pb2.OrderInvalidReason]
     ) -> None:
         payload = new_payload(_P_ORDER_INVALID)
@@ -33,9 +38,9 @@ class EngineAnswers(EngineState):
         body.reasons.extend(reasons)
         if reference is not None:
             body.reference = reference
-        self._send_unnumbered(account, payload)
+        self._stream.send_unnumbered(account, payload)
 
-    def _order_rejected(
+    def order_rejected(
         self, account: Account, seq: int, reason: seto_pb2.OrderRejectedReason, reference: int | None, label: str | None
     ) -> None:
         payload = new_payload(_P_ORDER_REJECTED)
@@ -45,9 +50,9 @@ class EngineAnswers(EngineState):
         _set_reference(body, reference)
         if label is not None:
             body.label = label
-        self._send(account, payload, body)
+        self._stream.send(account, payload, body)
 
-    def _order_accepted(self, account: Account, order: Order, seq: int) -> None:
+    def order_accepted(self, account: Account, order: Order, seq: int) -> None:
         payload = new_payload(_P_ORDER_ACCEPTED)
         body = payload.order_accepted
         body.seq = seq
@@ -57,9 +62,9 @@ class EngineAnswers(EngineState):
         _describe(body, order)
         _set_reference(body, None, order)
         _set_money(body, account)
-        self._send(account, payload, body)
+        self._stream.send(account, payload, body)
 
-    def _order_executed(self, account: Account, order: Order, quantity: int, price: int) -> None:
+    def order_executed(self, account: Account, order: Order, quantity: int, price: int) -> None:
         payload = new_payload(_P_ORDER_EXECUTED)
         body = payload.order_executed
         body.order_id = order.id
@@ -71,9 +76,9 @@ class EngineAnswers(EngineState):
         body.available_quantity = order.remaining
         body.orig_price = order.price
         _set_money(body, account)
-        self._send(account, payload, body)
+        self._stream.send(account, payload, body)
 
-    def _order_cancelled(self, account: Account, order: Order, reason: seto_pb2.OrderCancelledReason, reference: int | None) -> None:
+    def order_cancelled(self, account: Account, order: Order, reason: seto_pb2.OrderCancelledReason, reference: int | None) -> None:
         payload = new_payload(_P_ORDER_CANCELLED)
         body = payload.order_cancelled
         body.reason = reason
@@ -85,9 +90,9 @@ class EngineAnswers(EngineState):
         body.orig_price = order.price
         _set_reference(body, reference, order)
         _set_money(body, account)
-        self._send(account, payload, body)
+        self._stream.send(account, payload, body)
 
-    def _order_cancel_rejected(
+    def order_cancel_rejected(
         self,
         account: Account,
         order_id: int,
@@ -102,9 +107,9 @@ class EngineAnswers(EngineState):
         if order is not None:
             _describe(body, order)
         _set_reference(body, reference, order)
-        self._send(account, payload, body)
+        self._stream.send(account, payload, body)
 
-    def _order_quantity_reduced(self, account: Account, order: Order, reference: int | None) -> None:
+    def order_quantity_reduced(self, account: Account, order: Order, reference: int | None) -> None:
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED)
         body = payload.order_quantity_reduced
         body.order_id = order.id
@@ -116,9 +121,9 @@ class EngineAnswers(EngineState):
         if order.executed:
             body.executed_avg_price = order.executed_avg_price
         _set_reference(body, reference, order)
-        self._send(account, payload, body)
+        self._stream.send(account, payload, body)
 
-    def _order_quantity_reduce_rejected(
+    def order_quantity_reduce_rejected(
         self,
         account: Account,
         order_id: int,
@@ -135,9 +140,9 @@ class EngineAnswers(EngineState):
         if order is not None and order.label is not None:
             body.label = order.label
         _set_reference(body, reference, order)
-        self._send(account, payload, body)
+        self._stream.send(account, payload, body)
 
-    def _replace_rejected(
+    def replace_rejected(
         self,
         account: Account,
         request: seto_pb2.OrderCancelReplace,
@@ -163,9 +168,9 @@ class EngineAnswers(EngineState):
         _set_reference(body, reference)
         if label is not None:
             body.label = label
-        self._send(account, payload, body)
+        self._stream.send(account, payload, body)
 
-    def _replace_answer(
+    def replace_answer(
         self,
         account: Account,
         payload_type: int,
@@ -186,9 +191,9 @@ class EngineAnswers(EngineState):
         body.quantity = order.quantity
         _describe(body, order)
         _set_reference(body, None, order)
-        self._send(account, payload, body)
+        self._stream.send(account, payload, body)
 
-    def _order_voided(self, account: Account, order: Order) -> None:
+    def order_voided(self, account: Account, order: Order) -> None:
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_VOIDED)
         body = payload.order_voided
         body.order_id = order.id
@@ -197,19 +202,42 @@ class EngineAnswers(EngineState):
         _describe(body, order)
         body.orig_price = order.price
         body.executed_quantity = 0
-        self._send(account, payload, body)
+        self._stream.send(account, payload, body)
 
-    def _balance_changed(self, account: Account, reason: str) -> None:
+    def order_cancel_all_accepted(self, account: Account, reference: int | None) -> None:
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED)
+        body = payload.order_cancel_all_accepted
+        if reference is not None:
+            body.reference = reference
+        self._stream.send(account, payload, body)
+
+    def order_execute_voided(self, account: Account, order: Order, price: int, quantity: int) -> None:
+        payload = new_payload(seto_pb2.PAYLOAD_ORDER_EXECUTE_VOIDED)
+        body = payload.order_execute_voided
+        body.order_id = order.id
+        body.price = price
+        body.quantity = quantity
+        body.market_id = order.market_id
+        body.contract_id = order.contract_id
+        body.side = order.side  # type: ignore[assignment]
+        body.orig_price = order.price
+        body.executed_quantity = order.executed
+        body.executed_avg_price = order.executed_avg_price
+        body.available_quantity = order.remaining if order.live else 0
+        if order.label is not None:
+            body.label = order.label
+        _set_money(body, account)
+        self._stream.send(account, payload, body)
+
+    def settings_accepted(self, account: Account) -> None:
+        payload = new_payload(seto_pb2.PAYLOAD_SETTINGS_ACCEPTED)
+        payload.settings_accepted.cancel_all_on_failure = account.cancel_all_on_failure
+        self._stream.send_unnumbered(account, payload)
+
+    def balance_changed(self, account: Account, reason: str) -> None:
         payload = new_payload(seto_pb2.PAYLOAD_BALANCE_CHANGED)
         body = payload.balance_changed
         body.reason = reason
         _set_money(body, account)
-        self._send_unnumbered(account, payload)
+        self._stream.send_unnumbered(account, payload)
 
-
-def _set_execution(target: seto_pb2.Execution, execution: tuple[int, int, int, int]) -> None:
-    price, quantity, liquidity, microseconds = execution
-    target.price = price
-    target.quantity = quantity
-    target.liquidity = liquidity  # type: ignore[assignment]  # the taker's side, the wire's int
-    target.microseconds = microseconds

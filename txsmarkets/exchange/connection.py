@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.defer import Deferred, DeferredSemaphore, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from txsmarkets.exchange.interfaces import ExchangeAccount, IExchangeEngine
 from txsmarkets.exchange.requests import ORDER_TYPES, REQUEST_TYPES, request_error
+from txsmarkets.exchange.server_session import ServerSession
 from txsmarkets.session.protocol import SessionProtocolMixin
 from txsmarkets.session.rules import EXCHANGE_RULES
 from txsmarkets.session.sequencer import SequenceState, Verdict
@@ -28,10 +30,7 @@ from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.wire.framing import ULEB128StringReceiver
 from txsmarkets.wire.messages import SETO_FIELDS, account_sequence, bad_text, eto_message
 
-if TYPE_CHECKING:
-    from txsmarkets.exchange.server import ExchangeServerFactory, ServerSession
-
-__all__ = ["ConnectionPhase", "ExchangeServerProtocol"]
+__all__ = ["ConnectionPhase", "ExchangeServerProtocol", "SessionHost"]
 
 _log = Logger()
 
@@ -93,7 +92,7 @@ class _OutputWatch:
 class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
     """One connection to the exchange; its `phase` says where it stands."""
 
-    factory: ExchangeServerFactory
+    factory: SessionHost
     #: A TCP or TLS transport: a consumer of producers, with ``abortConnection``.
     transport: Any
     rules = EXCHANGE_RULES
@@ -127,6 +126,17 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
     @property
     def _ended(self) -> bool:
         return self._phase is _CLOSING
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the peer is not taking what is written while the connection is open."""
+        return self._watch.paused and not self._ended
+
+    def replaced(self) -> None:
+        """Its session has moved to another connection: close, leaving the session be."""
+        self.session = None
+        self._enter(_CLOSING)
+        self.disconnect()
 
     def awaitingLogin(self) -> bool:
         return self._phase in _PRE_LOGIN
@@ -256,14 +266,14 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         # crowd of others) is the exchange's business, not the peer's lateness.
         self._stopLoginTimer()
         self._enter(_AUTHENTICATING)
-        accounts = self.factory.engine.accounts
+        engine = self.factory.engine
         login = payload.login
-        check: Callable[..., Any]
-        args: tuple[Any, ...]
+        check: Callable[..., ExchangeAccount | None]
+        args: tuple[str | bytes, ...]
         if login.HasField("cookie"):
-            check, args = accounts.authenticate_token, (login.cookie,)
+            check, args = engine.authenticate_token, (login.cookie,)
         else:
-            check, args = accounts.authenticate, (login.username, login.password)
+            check, args = engine.authenticate, (login.username, login.password)
         pool = getattr(self.clock, "getThreadPool", None)
         if pool is None:
             # A test clock has no threads: check in line.
@@ -274,7 +284,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         # from this connection until the answer is in.
         self.pauseProducing()
 
-        def checkInThread() -> Deferred[Any]:
+        def checkInThread() -> Deferred[ExchangeAccount | None]:
             if self._phase is not _AUTHENTICATING:
                 return succeed(None)  # gone while queued: nothing to check
             return deferToThreadPool(self.clock, pool(), check, *args)  # type: ignore[arg-type]
@@ -295,7 +305,7 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         if self.transport is not None and not self.transport.disconnecting and not self._ended:
             self.resumeProducing()
 
-    def _authenticated(self, account: Any, payload: seto_pb2.Payload) -> None:
+    def _authenticated(self, account: ExchangeAccount | None, payload: seto_pb2.Payload) -> None:
         if self.transport is None or self._ended or self.transport.disconnecting:
             return
         factory = self.factory
@@ -448,3 +458,52 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
             # No longer a reader for the account's answers to wait for.
             self.factory.wake(self.session.account.id)
         self.closed.callback(None)
+
+
+class SessionHost(Protocol):
+    """What a connection needs of the server that made it (an `ExchangeServerFactory`):
+    its settings, the engine, and the sessions it keeps."""
+
+    clock: IReactorTime
+    heartbeat_interval: float
+    heartbeat_misses: int
+    close_timeout: float
+    login_timeout: float
+    stall_timeout: float
+    max_login_frame: int
+    max_frame: int
+    max_output_buffer: int
+    #: Password checks at once (the rest queue).
+    login_checks: DeferredSemaphore
+    #: Connections not yet logged in.
+    pending: int
+    connections: set[ExchangeServerProtocol]
+    sessions: dict[str, ServerSession]
+
+    @property
+    def engine(self) -> IExchangeEngine:
+        """The engine behind the sessions."""
+
+    def throttle_limits(self) -> seto_pb2.Payload:
+        """The throttle_limits_changed announced at each login."""
+
+    def new_session(self, account: ExchangeAccount) -> ServerSession:
+        """A new session of ``account``."""
+
+    def attach(self, session: ServerSession, protocol: ExchangeServerProtocol) -> None:
+        """``protocol`` now serves ``session``."""
+
+    def detach(self, session: ServerSession, protocol: ExchangeServerProtocol) -> None:
+        """``protocol``'s connection is gone; ``session`` waits to be resumed."""
+
+    def end_session(self, session: ServerSession, failed: bool) -> None:
+        """``session`` is over (``failed``: without a logout)."""
+
+    def wake(self, account_id: int) -> None:
+        """Give the account's unfinished answers a turn, if they have any."""
+
+    def subscribe(self, session: ServerSession, market_id: int) -> None:
+        """Send ``session`` the market's data."""
+
+    def unsubscribe(self, session: ServerSession, market_id: int) -> None:
+        """Stop sending ``session`` the market's data."""

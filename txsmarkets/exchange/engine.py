@@ -72,49 +72,30 @@ Market data
 from __future__ import annotations
 
 import time
-from collections import deque
-from decimal import Decimal
-from collections.abc import Iterator
-from typing import Any, Callable
+from collections.abc import Callable, Iterable
 
 from twisted.logger import Logger
 
-from txsmarkets.exchange.accounts import Account, AccountRegistry, MarketPosition
+from txsmarkets.exchange.accounts import Account, AccountRegistry
 from txsmarkets.exchange.amend import OrderAmendments
-from txsmarkets.exchange.answers import EngineAnswers, _set_execution
-from txsmarkets.exchange.book import BUY, Book, Order
+from txsmarkets.exchange.answers import EngineAnswers
+from txsmarkets.exchange.book import Book, Order
 from txsmarkets.exchange.catalogue import Catalogue
-from txsmarkets.exchange.market import (
-    _CANCELLED_LIQUIDITY,
-    _CANCELLED_MEMBER,
-    _CREATE_STATE_REJECTS,
-    _IOC,
-    _P_CONTRACT_QUOTES,
-    _TRADING,
-    _UINT32_MAX,
-    _ZERO,
-    MarketInfo,
-    UnknownAccount,
-    UnknownMarket,
-    _available,
-    _liability,
-    _Market,
-    _noop,
-    _Payload,
-    _set_money,
-)
-from txsmarkets.exchange.market_data import MarketData
+from txsmarkets.exchange.entry import OrderEntry
+from txsmarkets.exchange.market import _CANCELLED_MEMBER, MarketInfo, UnknownAccount, UnknownMarket, running_markets
+from txsmarkets.exchange.market_data import Execution, MarketData
 from txsmarkets.exchange.operator import MarketOperator
-from txsmarkets.exchange.requests import invalid_reasons, request_error
+from txsmarkets.exchange.requests import request_error
+from txsmarkets.exchange.state import EngineState
+from txsmarkets.exchange.stream import AccountStream
 from txsmarkets.wire import seto_pb2
-from txsmarkets.wire.messages import new_payload
 
 __all__ = ["MarketInfo", "MatchingEngine", "UnknownAccount", "UnknownMarket"]
 
 log = Logger()
 
 
-class MatchingEngine(MarketOperator, OrderAmendments, MarketData, EngineAnswers):
+class MatchingEngine:
     """An in-process exchange for the markets and accounts of a `Catalogue`.
 
     See the module docstring for the rules. ``on_account`` and ``on_market`` are the
@@ -123,6 +104,14 @@ class MatchingEngine(MarketOperator, OrderAmendments, MarketData, EngineAnswers)
     remembered (to answer NOT_LIVE rather than NOT_FOUND) up to ``done_orders_kept``.
     Order ids count up from ``first_order_id`` (above 2**53 to test that clients keep them
     exact; at most 2**64 - 1, the wire's uint64).
+
+    The engine is its parts, each an attribute: ``stream`` (`AccountStream`: numbers, keeps
+    and delivers the account messages), ``answers`` (`EngineAnswers`: builds them),
+    ``market_data`` (`MarketData`), ``state`` (`EngineState`: the markets, books and orders
+    and the steps that change them), ``entry`` (`OrderEntry`: new orders), ``amendments``
+    (`OrderAmendments`: cancels, reductions, cancel-replaces, settings) and ``operator``
+    (`MarketOperator`). It satisfies `txsmarkets.exchange.interfaces.IHttpEngine` (and so
+    `IExchangeEngine`), the sessions' view of it.
     """
 
     def __init__(
@@ -134,59 +123,78 @@ class MatchingEngine(MarketOperator, OrderAmendments, MarketData, EngineAnswers)
         done_orders_kept: int = 100_000,
         first_order_id: int = 1,
     ) -> None:
-        self.on_account: Callable[[int, seto_pb2.Payload], None] = _noop
-        self.on_market: Callable[[int, seto_pb2.Payload], None] = _noop
-        #: Whether anyone listens to a market's contract_quotes: none are built for a market
-        #: nobody watches (the server sets it; by default every market is watched).
-        self.market_watched: Callable[[int], bool] = lambda market_id: True
         self.catalogue = catalogue
-        self._now = now
         self.accounts = AccountRegistry(log_size=account_log_size)
         for spec in catalogue.accounts:
             self.accounts.add_credentials(spec.username, spec.credentials, spec.balance)
-        self._markets: dict[int, _Market] = {}
-        self._event_markets: dict[int, list[int]] = {}
-        for event in catalogue.events:
-            self._event_markets[event.id] = [market.id for market in event.markets]
-            for market in event.markets:
-                self._markets[market.id] = _Market(
-                    market.id, market.name, event.id, market.state, market.contracts
-                )
-        self._books = {
-            contract_id: book
-            for market in self._markets.values()
-            for contract_id, book in market.books.items()
-        }
-        #: Messages an order_cancel_all may produce in one go; the rest wait for
-        #: `continue_work` (None: all at once, the default; the server sets it).
-        self.answer_chunk: int | None = None
-        # Per account, the unfinished cancel-alls: their orders still to go through.
-        self._work: dict[int, list[Iterator[Order]]] = {}
-        self._orders: dict[int, Order] = {}
-        self._done: dict[int, Order] = {}
-        self._done_ids: deque[int] = deque()
-        self._done_kept = done_orders_kept
-        if not 1 <= first_order_id < 2**64:
-            raise ValueError(f"the first order id must be in 1..2**64 - 1, not {first_order_id!r}")
-        self._next_order_id = first_order_id
-        # Per command: books to publish, in order of first change, and their executions.
-        self._touched: dict[Book, None] = {}
-        self._executions: dict[int, list[tuple[int, int, int, int]]] = {}
-        self._last_execution: dict[int, tuple[int, int, int, int]] = {}
+        markets, self._event_markets = running_markets(catalogue)
+        self.stream = AccountStream(self.accounts)
+        self.answers = EngineAnswers(self.stream)
+        self.market_data = MarketData(markets, now)
+        self.state = EngineState(
+            markets,
+            self.accounts,
+            self.answers,
+            self.market_data,
+            done_orders_kept=done_orders_kept,
+            first_order_id=first_order_id,
+        )
+        self.entry = OrderEntry(self.state, self.answers)
+        self.amendments = OrderAmendments(self.state, self.answers, self.market_data)
+        self.operator = MarketOperator(self.state, self.answers, self.market_data)
+        amendments = self.amendments
         self._handlers: dict[int, Callable[[Account, seto_pb2.Payload], None]] = {
-            seto_pb2.PAYLOAD_ORDER_CREATE: self._order_create,
-            seto_pb2.PAYLOAD_ORDER_CANCEL: self._order_cancel,
-            seto_pb2.PAYLOAD_ORDER_CANCEL_ALL: self._order_cancel_all,
-            seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE: self._order_quantity_reduce,
-            seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE: self._order_cancel_replace,
-            seto_pb2.PAYLOAD_SETTINGS: self._settings,
+            seto_pb2.PAYLOAD_ORDER_CREATE: self.entry.order_create,
+            seto_pb2.PAYLOAD_ORDER_CANCEL: amendments.order_cancel,
+            seto_pb2.PAYLOAD_ORDER_CANCEL_ALL: amendments.order_cancel_all,
+            seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE: amendments.order_quantity_reduce,
+            seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE: amendments.order_cancel_replace,
+            seto_pb2.PAYLOAD_SETTINGS: amendments.settings,
         }
+
+    # The listeners and settings the server sets, held by the parts that use them.
+
+    @property
+    def on_account(self) -> Callable[[int, seto_pb2.Payload], None]:
+        """The listener of the account streams (`AccountStream.on_account`)."""
+        return self.stream.on_account
+
+    @on_account.setter
+    def on_account(self, listener: Callable[[int, seto_pb2.Payload], None]) -> None:
+        self.stream.on_account = listener
+
+    @property
+    def on_market(self) -> Callable[[int, seto_pb2.Payload], None]:
+        """The listener of the market data (`MarketData.on_market`)."""
+        return self.market_data.on_market
+
+    @on_market.setter
+    def on_market(self, listener: Callable[[int, seto_pb2.Payload], None]) -> None:
+        self.market_data.on_market = listener
+
+    @property
+    def market_watched(self) -> Callable[[int], bool]:
+        """Whether anyone listens to a market's contract_quotes (`MarketData.market_watched`)."""
+        return self.market_data.market_watched
+
+    @market_watched.setter
+    def market_watched(self, watched: Callable[[int], bool]) -> None:
+        self.market_data.market_watched = watched
+
+    @property
+    def answer_chunk(self) -> int | None:
+        """Messages an order_cancel_all may produce in one go (`OrderAmendments.answer_chunk`)."""
+        return self.amendments.answer_chunk
+
+    @answer_chunk.setter
+    def answer_chunk(self, chunk: int | None) -> None:
+        self.amendments.answer_chunk = chunk
 
     # Queries
 
     def market(self, market_id: int) -> MarketInfo | None:
         """The market's catalogue entry and current state, or None for an unknown id."""
-        market = self._markets.get(market_id)
+        market = self.state.markets.get(market_id)
         if market is None:
             return None
         return MarketInfo(
@@ -195,7 +203,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, MarketData, EngineAnswers)
 
     def market_ids(self) -> list[int]:
         """Every market's id, in catalogue order."""
-        return list(self._markets)
+        return list(self.state.markets)
 
     def event_markets(self, event_id: int) -> list[int]:
         """The ids of the event's markets ([] for an unknown event)."""
@@ -203,11 +211,23 @@ class MatchingEngine(MarketOperator, OrderAmendments, MarketData, EngineAnswers)
 
     def order(self, order_id: int) -> Order | None:
         """A live order, or a remembered done one, by id; None if unknown. Do not change it."""
-        return self._orders.get(order_id) or self._done.get(order_id)
+        return self.state.order(order_id)
 
     def book(self, contract_id: int) -> Book | None:
         """The order book of a contract, or None. For reading only."""
-        return self._books.get(contract_id)
+        return self.state.books.get(contract_id)
+
+    def market_quotes(self, market_id: int) -> seto_pb2.Payload | None:
+        """`MarketData.market_quotes`: a market's full quotes; None for an unknown market."""
+        return self.market_data.market_quotes(market_id)
+
+    def last_execution(self, contract_id: int) -> Execution | None:
+        """`MarketData.last_execution`: the contract's last trade, or None."""
+        return self.market_data.last_execution(contract_id)
+
+    def market_volume(self, market_id: int) -> tuple[int, int] | None:
+        """`MarketData.market_volume`: ``(quantity, value)`` traded in the market so far."""
+        return self.market_data.market_volume(market_id)
 
     def account_messages_since(
         self, account_id: int, account_sequence: int
@@ -219,26 +239,19 @@ class MatchingEngine(MarketOperator, OrderAmendments, MarketData, EngineAnswers)
         ``account_sequence + 1`` with `account_log_start` to tell. UnknownAccount for an
         unknown account.
         """
-        account = self._account(account_id)
-        log_ = account.log
-        if not log_:
-            return []
-        skip = max(0, account_sequence - log_[0][0] + 1)
-        result = []
-        for index in range(skip, len(log_)):
-            result.append(_Payload.FromString(log_[index][1]))
-        return result
+        return self.stream.messages_since(account_id, account_sequence)
 
     def account_log_start(self, account_id: int) -> int:
         """The oldest account sequence still held for resuming (next one if none is held)."""
-        account = self._account(account_id)
-        return account.log[0][0] if account.log else account.sequence + 1
+        return self.stream.log_start(account_id)
 
-    def _account(self, account_id: int) -> Account:
-        account = self.accounts.get(account_id)
-        if account is None:
-            raise UnknownAccount(f"no account {account_id!r}")
-        return account
+    def authenticate(self, username: str, password: str | bytes) -> Account | None:
+        """The account these credentials log in to, or None (`AccountRegistry.authenticate`)."""
+        return self.accounts.authenticate(username, password)
+
+    def authenticate_token(self, token: bytes) -> Account | None:
+        """The account this token logs in to, or None (`AccountRegistry.authenticate_token`)."""
+        return self.accounts.authenticate_token(token)
 
     # Commands from sessions
 
@@ -278,8 +291,8 @@ class MatchingEngine(MarketOperator, OrderAmendments, MarketData, EngineAnswers)
                 account_id=account_id,
             )
         finally:
-            if self._touched:
-                self._publish()
+            if self.market_data.touched:
+                self.market_data.publish()
         return None
 
     def reject_order(
@@ -288,11 +301,7 @@ class MatchingEngine(MarketOperator, OrderAmendments, MarketData, EngineAnswers)
         """Answer an order_create the session would not hand on (over the throttle, say)
         with ``order_rejected`` ``reason``, in the account stream. UnknownAccount for an
         unknown id."""
-        account = self._account(account_id)
-        create = payload.order_create
-        reference = create.reference if create.HasField("reference") else None
-        label = create.label if create.HasField("label") else None
-        self._order_rejected(account, payload.eto_payload.seq, reason, reference, label)
+        self.entry.reject(self.stream.account(account_id), payload, reason)
 
     def session_failed(self, account_id: int) -> None:
         """The account's session died: cancel its live orders if its settings say so.
@@ -300,283 +309,43 @@ class MatchingEngine(MarketOperator, OrderAmendments, MarketData, EngineAnswers)
         The order_cancelled messages (MEMBER_REQUESTED) go to ``on_account`` like any
         others, for the next session to deliver. UnknownAccount for an unknown id.
         """
-        account = self._account(account_id)
+        account = self.stream.account(account_id)
         if account.cancel_all_on_failure:
             for order in list(account.orders.values()):
-                self._cancel(account, order, _CANCELLED_MEMBER)
-            self._publish()
+                self.state.cancel(account, order, _CANCELLED_MEMBER)
+            self.market_data.publish()
 
-    # Operator API
+    def has_work(self, account_id: int) -> bool:
+        """Whether an answer to the account (a chunked cancel-all) is still to be produced."""
+        return self.amendments.has_work(account_id)
 
-    # -- Operator hooks for simulated markets (issue 15) --
+    def continue_work(self, account_id: int) -> bool:
+        """`OrderAmendments.continue_work`: the next chunk of the account's unfinished
+        answers; whether more remains."""
+        return self.amendments.continue_work(account_id)
+
+    def finish_work(self, account_id: int) -> None:
+        """Produce every unfinished answer of the account at once."""
+        self.amendments.finish_work(account_id)
+
+    # Operator API (see `MarketOperator`)
+
+    def set_market_state(self, market_id: int, state: str) -> None:
+        """`MarketOperator.set_market_state`: move a market to ``state``."""
+        self.operator.set_market_state(market_id, state)
+
+    def settle_market(self, market_id: int, winner_contract_ids: Iterable[int]) -> None:
+        """`MarketOperator.settle_market`: settle a market with its winners."""
+        self.operator.settle_market(market_id, winner_contract_ids)
+
+    def void_market(self, market_id: int) -> None:
+        """`MarketOperator.void_market`: void a market and its matched bets."""
+        self.operator.void_market(market_id)
 
     def announce(self, market_id: int, payload: seto_pb2.Payload) -> None:
-        """Send a market-level message (a ``runningball_notification``, say) to the
-        market's listeners as it is. UnknownMarket for an unknown id."""
-        self._market(market_id)
-        self._broadcast(market_id, payload)
+        """`MarketOperator.announce`: send a market-level message to its listeners."""
+        self.operator.announce(market_id, payload)
 
     def void_execution(self, order_id: int, other_order_id: int, price: int, quantity: int) -> None:
-        """Void one trade: ``quantity`` at ``price`` between two orders (as both sides'
-        ``order_executed`` named it). Each side's fills and position lose it and each
-        account gets an ``order_execute_voided``; the voided quantity is not offered again.
-        ValueError when the two orders cannot have made that trade."""
-        orders = [self._orders.get(i) or self._done.get(i) for i in (order_id, other_order_id)]
-        first, second = orders
-        if first is None or second is None:
-            raise ValueError(f"no orders {order_id!r} and {other_order_id!r} to void a trade of")
-        if (first.contract_id != second.contract_id or first.side == second.side or quantity <= 0
-                or min(first.executed, second.executed) < quantity):
-            raise ValueError(f"orders {order_id} and {other_order_id} made no trade of {quantity}")
-        market = self._market(first.market_id)
-        market.executed_volume -= quantity
-        market.executed_value -= price * quantity
-        for order in (first, second):
-            account = self.accounts[order.account_id]
-            order.executed -= quantity
-            order.executed_value -= price * quantity
-            position = account.positions.get(order.market_id)
-            if position is not None:
-                position.add(order.contract_id, order.side == BUY, price, -quantity)
-                account.set_position_exposure(order.market_id, position.worst_case_loss())
-            payload = new_payload(seto_pb2.PAYLOAD_ORDER_EXECUTE_VOIDED)
-            body = payload.order_execute_voided
-            body.order_id = order.id
-            body.price = price
-            body.quantity = quantity
-            body.market_id = order.market_id
-            body.contract_id = order.contract_id
-            body.side = order.side  # type: ignore[assignment]
-            body.orig_price = order.price
-            body.executed_quantity = order.executed
-            body.executed_avg_price = order.executed_avg_price
-            body.available_quantity = order.remaining if order.live else 0
-            if order.label is not None:
-                body.label = order.label
-            _set_money(body, account)
-            self._send(account, payload, body)
-
-    # -- end of the operator hooks for simulated markets --
-
-    def _order_create(self, account: Account, payload: seto_pb2.Payload) -> None:
-        create = payload.order_create
-        seq = payload.eto_payload.seq
-        reference = create.reference if create.HasField("reference") else None
-        label = create.label if create.HasField("label") else None
-        price = create.price
-        quantity = create.quantity
-        reasons = invalid_reasons(create)
-        if reasons:
-            self._order_invalid(account, seq, reference, reasons)
-            return
-        market = self._markets.get(create.market_id)
-        book = market.books.get(create.contract_id) if market is not None else None
-        side = create.side
-        liability = _liability(side, price, quantity)
-        if market is None:
-            reason = seto_pb2.ORDER_REJECTED_MARKET_NOT_FOUND
-        elif book is None:
-            reason = seto_pb2.ORDER_REJECTED_CONTRACT_NOT_FOUND
-        elif market.state not in _TRADING:
-            reason = _CREATE_STATE_REJECTS[market.state]
-        elif liability > _available(account):
-            reason = seto_pb2.ORDER_REJECTED_INSUFFICIENT_FUNDS
-        elif book.crossing(side, price, quantity, account.id)[1]:
-            reason = seto_pb2.ORDER_REJECTED_CROSSED_SELF
-        else:
-            order = self._open_order(
-                account, book, side, price, quantity, create.tif, reference, label, liability
-            )
-            self._order_accepted(account, order, seq)
-            self._execute(account, order, market, book)
-            return
-        self._order_rejected(account, seq, reason, reference, label)
-
-    def _open_order(
-        self,
-        account: Account,
-        book: Book,
-        side: int,
-        price: int,
-        quantity: int,
-        tif: int,
-        reference: int | None,
-        label: str | None,
-        liability: Decimal,
-    ) -> Order:
-        order_id = self._next_order_id
-        self._next_order_id = order_id + 1
-        order = Order(
-            order_id,
-            account.id,
-            book.market_id,
-            book.contract_id,
-            side,
-            price,
-            quantity,
-            tif,
-            reference,
-            label,
-            liability,
-        )
-        self._orders[order_id] = order
-        account.orders[order_id] = order
-        account.order_liability += liability
-        return order
-
-    def _execute(self, account: Account, order: Order, market: _Market, book: Book) -> None:
-        """Match a new order, then rest it, or cancel its rest if it is immediate-or-cancel."""
-        if order.side == BUY:
-            best = book.offers.keys
-            crosses = best and -best[-1] <= order.price
-        else:
-            best = book.bids.keys
-            crosses = best and best[-1] >= order.price
-        if crosses:
-            self._touched[book] = None
-            for maker, quantity, price in book.match(order):
-                self._fill(account, order, maker, quantity, price, market, book)
-        if not order.remaining:
-            self._retire(account, order)
-        elif order.tif == _IOC:
-            self._cancel(account, order, _CANCELLED_LIQUIDITY)
-        else:
-            book.add(order)
-            self._touched[book] = None
-
-    def _fill(
-        self,
-        taker_account: Account,
-        taker: Order,
-        maker: Order,
-        quantity: int,
-        price: int,
-        market: _Market,
-        book: Book,
-    ) -> None:
-        maker_account = self.accounts[maker.account_id]
-        value = price * quantity
-        market_id = market.id
-        for account, order in ((taker_account, taker), (maker_account, maker)):
-            order.executed += quantity
-            order.executed_value += value
-            liability = _liability(order.side, order.price, order.remaining)
-            account.order_liability += liability - order.liability
-            order.liability = liability
-            position = account.positions.get(market_id)
-            if position is None:
-                position = account.positions[market_id] = MarketPosition(market.books)
-            position.add(order.contract_id, order.side == BUY, price, quantity)
-            account.set_position_exposure(market_id, position.worst_case_loss())
-            market.matched[order.id] = order
-        market.executed_volume += quantity
-        market.executed_value += value
-        if not maker.remaining:
-            self._retire(maker_account, maker)
-        execution = (price, quantity, taker.side, int(self._now() * 1_000_000))
-        executions = self._executions.get(book.contract_id)
-        if executions is None:
-            self._executions[book.contract_id] = [execution]
-        else:
-            executions.append(execution)
-        self._last_execution[book.contract_id] = execution
-        self._order_executed(taker_account, taker, quantity, price)
-        self._order_executed(maker_account, maker, quantity, price)
-
-    def _retire(self, account: Account, order: Order) -> None:
-        """The order is done: forget it as live, remember it for a while as done."""
-        order.live = False
-        del account.orders[order.id]
-        del self._orders[order.id]
-        self._done[order.id] = order
-        done_ids = self._done_ids
-        done_ids.append(order.id)
-        if len(done_ids) > self._done_kept:
-            del self._done[done_ids.popleft()]
-
-    def _cancel(
-        self,
-        account: Account,
-        order: Order,
-        reason: seto_pb2.OrderCancelledReason,
-        reference: int | None = None,
-    ) -> None:
-        if order.resting:
-            book = self._markets[order.market_id].books[order.contract_id]
-            book.remove(order)
-            self._touched[book] = None
-        account.order_liability -= order.liability
-        order.liability = _ZERO
-        self._retire(account, order)
-        self._order_cancelled(account, order, reason, reference)
-
-    def _find(self, account: Account, order_id: int) -> tuple[Order | None, bool]:
-        """``(order, live)`` for one of the account's orders; (None, False) if not found."""
-        order = self._orders.get(order_id)
-        if order is not None:
-            return (order, True) if order.account_id == account.id else (None, False)
-        order = self._done.get(order_id)
-        if order is not None and order.account_id == account.id:
-            return order, False
-        return None, False
-
-    def _send(self, account: Account, payload: seto_pb2.Payload, body: Any) -> None:
-        """Number an account-stream message, log it and hand it to ``on_account``."""
-        sequence = account.sequence = account.sequence + 1
-        body.account_sequence_64 = sequence
-        if sequence <= _UINT32_MAX:
-            body.account_sequence = sequence
-        account.log.append((sequence, payload.SerializeToString()))
-        self._deliver(account.id, payload)
-
-    def _send_unnumbered(self, account: Account, payload: seto_pb2.Payload) -> None:
-        """`_send` for a message with no account sequence field: it still takes a number."""
-        sequence = account.sequence = account.sequence + 1
-        account.log.append((sequence, payload.SerializeToString()))
-        self._deliver(account.id, payload)
-
-    def _deliver(self, account_id: int, payload: seto_pb2.Payload) -> None:
-        # A failing listener must not leave a command half done.
-        try:
-            self.on_account(account_id, payload)
-        except Exception:
-            log.failure("on_account listener failed for account {id}", id=account_id)
-
-    def _broadcast(self, market_id: int, payload: seto_pb2.Payload) -> None:
-        try:
-            self.on_market(market_id, payload)
-        except Exception:
-            log.failure("on_market listener failed for market {id}", id=market_id)
-
-    def _publish(self) -> None:
-        """Send the market data of the command: a contract_quotes per changed contract."""
-        touched = self._touched
-        self._touched = {}
-        executions = self._executions
-        self._executions = {}
-        watched = self.market_watched
-        for book in touched:
-            bids, offers = book.take_changes()
-            trades = executions.get(book.contract_id)
-            if not (bids or offers or trades) or not watched(book.market_id):
-                continue
-            payload = new_payload(_P_CONTRACT_QUOTES)
-            quotes = payload.contract_quotes
-            quotes.market_id = book.market_id
-            quotes.contract_id = book.contract_id
-            for price, total in bids:
-                quote = quotes.bids.add()
-                quote.price = price
-                quote.quantity = total
-            for price, total in offers:
-                quote = quotes.offers.add()
-                quote.price = price
-                quote.quantity = total
-            if trades:
-                for trade in trades:
-                    _set_execution(quotes.executions.add(), trade)
-            last = self._last_execution.get(book.contract_id)
-            if last is not None:
-                _set_execution(quotes.last_execution, last)
-            self._broadcast(book.market_id, payload)
-
+        """`MarketOperator.void_execution`: void one trade between two orders."""
+        self.operator.void_execution(order_id, other_order_id, price, quantity)

@@ -1,17 +1,16 @@
-"""What the engine's parts share: the markets' running state, the operator's errors, the
+"""What the engine's parts share: a market's running state, the operator's errors, the
 answers' fixed values, and the small money helpers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from txsmarkets.errors import Error
-from txsmarkets.exchange.accounts import Account, AccountRegistry
+from txsmarkets.exchange.accounts import Account
 from txsmarkets.exchange.book import BUY, Book, Order
-from txsmarkets.exchange.catalogue import MARKET_STATES, Contract
+from txsmarkets.exchange.catalogue import MARKET_STATES, Catalogue, Contract
 from txsmarkets.odds import buy_liability, sell_liability
 from txsmarkets.wire import seto_pb2
 
@@ -125,51 +124,16 @@ class _Market:
         self.matched: dict[int, Order] = {}
 
 
-class EngineState:
-    """What the parts of `MatchingEngine` (its operator, amendments and answers) share: the
-    engine's state and the core steps it defines, declared here for type checking."""
-
-    accounts: AccountRegistry
-    answer_chunk: int | None
-    on_account: Callable[[int, seto_pb2.Payload], None]
-    on_market: Callable[[int, seto_pb2.Payload], None]
-    _markets: dict[int, _Market]
-    _last_execution: dict[int, tuple[int, int, int, int]]
-    _touched: dict[Book, None]
-    _work: dict[int, list[Iterator[Order]]]
-
-    if TYPE_CHECKING:
-
-        def _send(self, account: Account, payload: seto_pb2.Payload, body: Any) -> None: ...
-
-        def _send_unnumbered(self, account: Account, payload: seto_pb2.Payload) -> None: ...
-
-        def _broadcast(self, market_id: int, payload: seto_pb2.Payload) -> None: ...
-
-        def _publish(self) -> None: ...
-
-        def _cancel(
-            self, account: Account, order: Order, reason: seto_pb2.OrderCancelledReason, reference: int | None = None
-        ) -> None: ...
-
-        def _find(self, account: Account, order_id: int) -> tuple[Order | None, bool]: ...
-
-        def _retire(self, account: Account, order: Order) -> None: ...
-
-        def _open_order(
-            self,
-            account: Account,
-            book: Book,
-            side: int,
-            price: int,
-            quantity: int,
-            tif: int,
-            reference: int | None,
-            label: str | None,
-            liability: Decimal,
-        ) -> Order: ...
-
-        def _execute(self, account: Account, order: Order, market: _Market, book: Book) -> None: ...
+def running_markets(catalogue: Catalogue) -> tuple[dict[int, _Market], dict[int, list[int]]]:
+    """The running state of the catalogue's markets, by id, and the ids of each event's
+    markets, by event id (both in catalogue order)."""
+    markets: dict[int, _Market] = {}
+    event_markets: dict[int, list[int]] = {}
+    for event in catalogue.events:
+        event_markets[event.id] = [market.id for market in event.markets]
+        for market in event.markets:
+            markets[market.id] = _Market(market.id, market.name, event.id, market.state, market.contracts)
+    return markets, event_markets
 
 
 def _noop(key: int, payload: seto_pb2.Payload) -> None:

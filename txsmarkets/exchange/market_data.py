@@ -1,19 +1,101 @@
-"""The engine's market data as queries: a market's full quotes, a contract's last trade, the
-volume a market has traded."""
+"""The engine's market data: what changed in the books and the trades of a command, sent as
+contract_quotes; and as queries, a market's full quotes, a contract's last trade, the volume
+a market has traded."""
 
 from __future__ import annotations
 
-from txsmarkets.exchange.answers import _set_execution
-from txsmarkets.exchange.book import BUY, SELL
-from txsmarkets.exchange.market import EngineState
+from collections.abc import Callable
+
+from twisted.logger import Logger
+
+from txsmarkets.exchange.book import BUY, SELL, Book
+from txsmarkets.exchange.market import _P_CONTRACT_QUOTES, _Market, _noop
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
 
-__all__ = ["MarketData"]
+__all__ = ["Execution", "MarketData"]
+
+log = Logger()
+
+#: A trade as market data tells it: (price, quantity, the taker's side, microseconds since
+#: the epoch).
+Execution = tuple[int, int, int, int]
 
 
-class MarketData(EngineState):
-    """Queries of the markets' data (a part of `MatchingEngine`)."""
+class MarketData:
+    """The market data of ``markets`` (a part of `MatchingEngine`).
+
+    The engine's parts note the books a command changed in ``touched`` and its trades with
+    `trade`; `publish`, after the command, sends one contract_quotes per changed contract
+    to ``on_market`` (a no-op until set), for the markets ``market_watched`` says someone
+    watches (every market by default). ``now`` gives the time of a trade, in seconds.
+    """
+
+    def __init__(self, markets: dict[int, _Market], now: Callable[[], float]) -> None:
+        #: The listener: ``(market id, payload)`` for each message of a market.
+        self.on_market: Callable[[int, seto_pb2.Payload], None] = _noop
+        #: Whether anyone listens to a market's contract_quotes: none are built for a market
+        #: nobody watches (the server sets it; by default every market is watched).
+        self.market_watched: Callable[[int], bool] = lambda market_id: True
+        #: The books the current command changed, in order of first change.
+        self.touched: dict[Book, None] = {}
+        self._markets = markets
+        self._now = now
+        self._executions: dict[int, list[Execution]] = {}
+        self._last_execution: dict[int, Execution] = {}
+
+    def trade(self, book: Book, price: int, quantity: int, taker_side: int) -> None:
+        """Note a trade in ``book`` now, for the command's market data (sent if the book is
+        in ``touched``) and `last_execution`."""
+        execution = (price, quantity, taker_side, int(self._now() * 1_000_000))
+        contract_id = book.contract_id
+        executions = self._executions.get(contract_id)
+        if executions is None:
+            self._executions[contract_id] = [execution]
+        else:
+            executions.append(execution)
+        self._last_execution[contract_id] = execution
+
+    def broadcast(self, market_id: int, payload: seto_pb2.Payload) -> None:
+        """Hand a market's message to ``on_market``; a listener that raises is logged."""
+        try:
+            self.on_market(market_id, payload)
+        except Exception:
+            log.failure("on_market listener failed for market {id}", id=market_id)
+
+    def publish(self) -> None:
+        """Send the market data of the command: a contract_quotes per changed contract."""
+        touched = self.touched
+        self.touched = {}
+        executions = self._executions
+        self._executions = {}
+        watched = self.market_watched
+        for book in touched:
+            bids, offers = book.take_changes()
+            trades = executions.get(book.contract_id)
+            if not (bids or offers or trades) or not watched(book.market_id):
+                continue
+            payload = new_payload(_P_CONTRACT_QUOTES)
+            quotes = payload.contract_quotes
+            quotes.market_id = book.market_id
+            quotes.contract_id = book.contract_id
+            for price, total in bids:
+                quote = quotes.bids.add()
+                quote.price = price
+                quote.quantity = total
+            for price, total in offers:
+                quote = quotes.offers.add()
+                quote.price = price
+                quote.quantity = total
+            if trades:
+                for trade in trades:
+                    _set_execution(quotes.executions.add(), trade)
+            last = self._last_execution.get(book.contract_id)
+            if last is not None:
+                _set_execution(quotes.last_execution, last)
+            self.broadcast(book.market_id, payload)
+
+    # Queries
 
     def market_quotes(self, market_id: int) -> seto_pb2.Payload | None:
         """A ``market_quotes`` payload: every contract's bid and offer levels, best first,
@@ -38,7 +120,7 @@ class MarketData(EngineState):
                 _set_execution(contract.last_execution, last)
         return payload
 
-    def last_execution(self, contract_id: int) -> tuple[int, int, int, int] | None:
+    def last_execution(self, contract_id: int) -> Execution | None:
         """The contract's last trade as ``(price, quantity, taker's side, microseconds since
         the epoch)``, or None if it has had none (or is unknown)."""
         return self._last_execution.get(contract_id)
@@ -51,3 +133,11 @@ class MarketData(EngineState):
         if market is None:
             return None
         return market.executed_volume, market.executed_value
+
+
+def _set_execution(target: seto_pb2.Execution, execution: Execution) -> None:
+    price, quantity, liquidity, microseconds = execution
+    target.price = price
+    target.quantity = quantity
+    target.liquidity = liquidity  # type: ignore[assignment]  # the taker's side, the wire's int
+    target.microseconds = microseconds

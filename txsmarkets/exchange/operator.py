@@ -16,17 +16,56 @@ from txsmarkets.exchange.market import (
     _GTC,
     _STATE_TYPES,
     _ZERO,
-    UnknownMarket,
     _Market,
 )
+from txsmarkets.exchange.market_data import MarketData
+from txsmarkets.exchange.state import EngineState
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
 
 __all__ = ["MarketOperator"]
 
 
-class MarketOperator(EngineAnswers):
-    """Market states, settlement and voiding (a part of `MatchingEngine`)."""
+class MarketOperator:
+    """The operator's API (a part of `MatchingEngine`): market states, settlement,
+    voiding, and market-level announcements; each changes ``state``, answers the accounts
+    concerned and sends the market data."""
+
+    def __init__(self, state: EngineState, answers: EngineAnswers, market_data: MarketData) -> None:
+        self._state = state
+        self._answers = answers
+        self._market_data = market_data
+
+    def announce(self, market_id: int, payload: seto_pb2.Payload) -> None:
+        """Send a market-level message (a ``runningball_notification``, say) to the
+        market's listeners as it is. UnknownMarket for an unknown id."""
+        self._state.market(market_id)
+        self._market_data.broadcast(market_id, payload)
+
+    def void_execution(self, order_id: int, other_order_id: int, price: int, quantity: int) -> None:
+        """Void one trade: ``quantity`` at ``price`` between two orders (as both sides'
+        ``order_executed`` named it). Each side's fills and position lose it and each
+        account gets an ``order_execute_voided``; the voided quantity is not offered again.
+        ValueError when the two orders cannot have made that trade."""
+        state = self._state
+        first, second = state.order(order_id), state.order(other_order_id)
+        if first is None or second is None:
+            raise ValueError(f"no orders {order_id!r} and {other_order_id!r} to void a trade of")
+        if (first.contract_id != second.contract_id or first.side == second.side or quantity <= 0
+                or min(first.executed, second.executed) < quantity):
+            raise ValueError(f"orders {order_id} and {other_order_id} made no trade of {quantity}")
+        market = state.market(first.market_id)
+        market.executed_volume -= quantity
+        market.executed_value -= price * quantity
+        for order in (first, second):
+            account = state.accounts[order.account_id]
+            order.executed -= quantity
+            order.executed_value -= price * quantity
+            position = account.positions.get(order.market_id)
+            if position is not None:
+                position.add(order.contract_id, order.side == BUY, price, -quantity)
+                account.set_position_exposure(order.market_id, position.worst_case_loss())
+            self._answers.order_execute_voided(account, order, price, quantity)
 
     def set_market_state(self, market_id: int, state: str) -> None:
         """Move a market to ``state`` (one of `MARKET_STATES`), cancelling the orders that
@@ -35,7 +74,7 @@ class MarketOperator(EngineAnswers):
         "voided" is `void_market`; "settled" needs the winners, so use `settle_market`.
         ValueError for an unknown state or a market already settled or voided.
         """
-        market = self._market(market_id)
+        market = self._state.market(market_id)
         if state not in _STATE_TYPES:
             raise ValueError(f"{state!r} is not a market state ({', '.join(MARKET_STATES)})")
         if state == "voided":
@@ -52,7 +91,7 @@ class MarketOperator(EngineAnswers):
             self._cancel_market_orders(market, _CANCELLED_HALTED)
         elif state == "live":
             self._cancel_market_orders(market, _CANCELLED_SUSPENDED, only_tif=_GTC)
-        self._publish()
+        self._market_data.publish()
 
     def settle_market(self, market_id: int, winner_contract_ids: Iterable[int]) -> None:
         """Settle a market: cancel its live orders, pay each winning contract's holders and
@@ -61,7 +100,7 @@ class MarketOperator(EngineAnswers):
         Every account with matched bets in it gets a ``balance_changed``. ValueError for a
         winner not in the market or a market already settled or voided.
         """
-        market = self._market(market_id)
+        market = self._state.market(market_id)
         self._check_not_final(market)
         winners = list(dict.fromkeys(winner_contract_ids))  # a contract pays once
         for contract_id in winners:
@@ -71,43 +110,37 @@ class MarketOperator(EngineAnswers):
         market.state = "settled"
         market.winners = tuple(winners)
         self._announce_state(market)
-        for account in self.accounts:
+        for account in self._state.accounts:
             position = account.positions.pop(market_id, None)
             if position is None:
                 continue
             account.balance += position.profit(winners)
             account.set_position_exposure(market_id, _ZERO)
-            self._balance_changed(account, f"market {market_id} settled")
+            self._answers.balance_changed(account, f"market {market_id} settled")
         market.matched.clear()
-        self._publish()
+        self._market_data.publish()
 
     def void_market(self, market_id: int) -> None:
         """Void a market: cancel its live orders, void every matched bet (an
         ``order_voided`` per order with fills, then a ``balance_changed`` per account),
         announce "voided". No cash moves, since trading moved none: the bets' exposure is
         released. ValueError for a market already settled or voided."""
-        market = self._market(market_id)
+        market = self._state.market(market_id)
         self._check_not_final(market)
         self._cancel_market_orders(market, _CANCELLED_ADMIN)
         market.state = "voided"
         self._announce_state(market)
         affected: dict[int, Account] = {}
         for order in sorted(market.matched.values(), key=lambda o: o.id):
-            account = self.accounts[order.account_id]
+            account = self._state.accounts[order.account_id]
             affected[account.id] = account
-            self._order_voided(account, order)
+            self._answers.order_voided(account, order)
         for account in affected.values():
             account.positions.pop(market_id, None)
             account.set_position_exposure(market_id, _ZERO)
-            self._balance_changed(account, f"market {market_id} voided")
+            self._answers.balance_changed(account, f"market {market_id} voided")
         market.matched.clear()
-        self._publish()
-
-    def _market(self, market_id: int) -> _Market:
-        market = self._markets.get(market_id)
-        if market is None:
-            raise UnknownMarket(f"no market {market_id!r}")
-        return market
+        self._market_data.publish()
 
     @staticmethod
     def _check_not_final(market: _Market) -> None:
@@ -126,13 +159,11 @@ class MarketOperator(EngineAnswers):
         ]
         orders.sort(key=lambda o: o.id)
         for order in orders:
-            self._cancel(self.accounts[order.account_id], order, reason)
+            self._state.cancel(self._state.accounts[order.account_id], order, reason)
 
     def _announce_state(self, market: _Market) -> None:
         payload = new_payload(seto_pb2.PAYLOAD_MARKET_STATE)
         body = payload.market_state
         body.market_id = market.id
         body.state = _STATE_TYPES[market.state]
-        self._broadcast(market.id, payload)
-
-    # Order handlers
+        self._market_data.broadcast(market.id, payload)

@@ -40,19 +40,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
-from txsmarkets.exchange.accounts import Account, Credentials
-from txsmarkets.exchange.book import BUY, SELL, Book, Order
+from txsmarkets.exchange.accounts import Account, AccountRegistry, Credentials
+from txsmarkets.exchange.book import BUY, SELL, Book, Level, Order
 from txsmarkets.exchange.market import _TRADING, _ZERO, _Market
+from txsmarkets.exchange.market_data import MarketData
+from txsmarkets.exchange.state import EngineState
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
 
-__all__ = ["Replay"]
+__all__ = ["Replay", "ReplayEngine"]
 
 _log = Logger()
 
@@ -74,7 +76,30 @@ _P_RUNNINGBALL = seto_pb2.PAYLOAD_RUNNINGBALL_NOTIFICATION
 Key = tuple[int, int]  # (side of the resting orders, price)
 
 
-def _open_account(engine: Any, username: str) -> Account:
+class ReplayEngine(Protocol):
+    """What a `Replay` needs of the engine it plays into (a `MatchingEngine` is one): the
+    recorded book's orders go into the engine's books and trades directly, through its
+    parts, and recorded market states through its operator's API."""
+
+    @property
+    def accounts(self) -> AccountRegistry: ...
+
+    @property
+    def state(self) -> EngineState: ...
+
+    @property
+    def market_data(self) -> MarketData: ...
+
+    def set_market_state(self, market_id: int, state: str) -> None: ...
+
+    def void_market(self, market_id: int) -> None: ...
+
+    def event_markets(self, event_id: int) -> list[int]: ...
+
+    def announce(self, market_id: int, payload: seto_pb2.Payload) -> None: ...
+
+
+def _open_account(engine: ReplayEngine, username: str) -> Account:
     # Nobody logs in as it: a random password, hashed once.
     credentials = Credentials.create(os.urandom(16).hex(), iterations=1)
     account: Account = engine.accounts.add_credentials(username, credentials, _BALANCE)
@@ -109,7 +134,7 @@ class Replay:
 
     def __init__(
         self,
-        engine: Any,
+        engine: ReplayEngine,
         clock: IReactorTime,
         records: Iterable[tuple[float, seto_pb2.Payload]],
         *,
@@ -211,7 +236,7 @@ class Replay:
                 for contract_quotes in quotes.contract_quotes:
                     seen.add(contract_quotes.contract_id)
                     self._contract_quotes(contract_quotes, snapshot=True)
-                market = engine._markets.get(quotes.market_id)
+                market = engine.state.markets.get(quotes.market_id)
                 if market is not None:
                     # A snapshot is the whole market: a contract it leaves out has no quotes.
                     for contract_id in market.books:
@@ -222,14 +247,14 @@ class Replay:
             elif kind == _P_RUNNINGBALL:
                 self._runningball(payload)
         finally:
-            if engine._touched:
-                engine._publish()
+            if engine.market_data.touched:
+                engine.market_data.publish()
 
     def _contract(self, market_id: int, contract_id: int) -> _Contract | None:
         contract = self._contracts.get(contract_id)
         if contract is not None:
             return contract
-        market = self.engine._markets.get(market_id)
+        market = self.engine.state.markets.get(market_id)
         book = market.books.get(contract_id) if market is not None else None
         if market is None or book is None:
             if market_id not in self._unknown:
@@ -344,7 +369,7 @@ class Replay:
         """Take ``less`` off the replay's orders at ``key``, newest first."""
         orders = contract.orders[key]
         book = contract.book
-        self.engine._touched[book] = None
+        self.engine.market_data.touched[book] = None
         while less:
             order = orders[-1]
             if order.remaining > less:
@@ -375,10 +400,10 @@ class Replay:
                 book.reduce(last, last.remaining + more)
                 last.quantity = max(last.quantity, last.remaining)
                 contract.offered[key] = contract.offered.get(key, 0) + more
-                engine._touched[book] = None
+                engine.market_data.touched[book] = None
                 return
-        order = engine._open_order(self.book_account, book, side, price, more, _KIP, None, None, _ZERO)
-        engine._touched[book] = None
+        order = engine.state.open_order(self.book_account, book, side, price, more, _KIP, None, None, _ZERO)
+        engine.market_data.touched[book] = None
         crossed = self._sweep(contract, order)
         if crossed:
             contract.taken[key] = contract.taken.get(key, 0) + crossed
@@ -410,24 +435,20 @@ class Replay:
         if left:
             engine = self.engine
             taker = Order(
-                engine._next_order_id, self.trades_account.id, contract.market.id, contract.book.contract_id,
+                engine.state.take_order_id(), self.trades_account.id, contract.market.id, contract.book.contract_id,
                 taker_side, price, left, seto_pb2.IMMEDIATE_OR_CANCEL,
             )
-            engine._next_order_id += 1
-            engine._touched[contract.book] = None
+            engine.market_data.touched[contract.book] = None
             filled = self._sweep(contract, taker)
         rest = quantity - filled
         if rest:
-            engine = self.engine
-            trade = (price, rest, taker_side, int(engine._now() * 1_000_000))
-            engine._executions.setdefault(contract.book.contract_id, []).append(trade)
-            engine._last_execution[contract.book.contract_id] = trade
+            self.engine.market_data.trade(contract.book, price, rest, taker_side)
 
     def _sweep(self, contract: _Contract, taker: Order) -> int:
         """Trade ``taker`` (a replay order) through the book: the replay's own resting
         orders it meets are used up without a trade, the users' are filled by the real
         engine. Returns the quantity the users' orders filled."""
-        engine = self.engine
+        state = self.engine.state
         book = contract.book
         market = contract.market
         book_id = self.book_account.id
@@ -444,7 +465,7 @@ class Replay:
                 if not maker.remaining:
                     self._forget(maker)
             else:
-                engine._fill(taker_account, taker, maker, quantity, price, market, book)
+                state.fill(taker_account, taker, maker, quantity, price, market, book)
                 filled += quantity
         return filled
 
@@ -452,14 +473,14 @@ class Replay:
         """A replay order is done: it is not kept as a done order (memory stays flat)."""
         order.live = False
         order.resting = False
-        self.engine._orders.pop(order.id, None)
+        self.engine.state.orders.pop(order.id, None)
         self.book_account.orders.pop(order.id, None)
 
     # -- market states and news --
 
     def _market_state(self, body: seto_pb2.MarketState) -> None:
         engine = self.engine
-        market = engine._markets.get(body.market_id)
+        market = engine.state.markets.get(body.market_id)
         if market is None:
             return
         state = _STATES.get(body.state)
@@ -502,7 +523,7 @@ class Replay:
             engine.announce(market_id, fresh)
 
 
-def _back(level: Any) -> Order | None:
+def _back(level: Level) -> Order | None:
     """The last resting order of a price level."""
     for order in reversed(level.orders):
         if order.resting:

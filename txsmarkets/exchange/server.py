@@ -3,24 +3,26 @@
 `ExchangeServerFactory` serves the Smarkets protocol on any listening endpoint: it logs
 accounts in (refusing bad credentials, non-first-seq new sessions, unknown sessions and
 late logins with the reference's logout reasons), keeps each session for resume within a
-window, throttles, fans market data out to subscribers and hands orders to the
-`MatchingEngine`. Each connection is an `ExchangeServerProtocol`
-(`txsmarkets.exchange.connection`).
+window, throttles, fans market data out to subscribers and hands orders to the engine: any
+`IExchangeEngine` (`txsmarkets.exchange.interfaces`), such as the `MatchingEngine`. Each
+connection is an `ExchangeServerProtocol` (`txsmarkets.exchange.connection`), each session
+a `ServerSession` (`txsmarkets.exchange.server_session`).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from typing import Any, cast
+from typing import Generic, TypeVar, cast
 
 from twisted.internet.defer import DeferredSemaphore
 from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 
-from txsmarkets.exchange.connection import _CLOSING, ConnectionPhase, ExchangeServerProtocol
-from txsmarkets.session.sequencer import SequenceState
+from txsmarkets.exchange.connection import ConnectionPhase, ExchangeServerProtocol
+from txsmarkets.exchange.interfaces import ExchangeAccount, IExchangeEngine
+from txsmarkets.exchange.server_session import ServerSession
 from txsmarkets.session.throttle import TokenBucket
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
@@ -47,39 +49,12 @@ DEFAULTS: dict[str, int] = {
 }
 
 
-class ServerSession:
-    """One logged-in session as the exchange holds it; it outlives its connection."""
+#: The engine behind a server.
+EngineT = TypeVar("EngineT", bound=IExchangeEngine)
 
-    def __init__(self, session_id: str, account: Any, replay_capacity: int, throttle: TokenBucket) -> None:
-        self.id = session_id
-        self.account = account
-        self.sequence = SequenceState(replay_capacity)
-        self.protocol: ExchangeServerProtocol | None = None
-        self.markets: set[int] = set()
-        self.throttle = throttle
-        self.expiry: IDelayedCall | None = None
 
-    def __repr__(self) -> str:
-        return f"<ServerSession {self.id} account={self.account.id} attached={self.protocol is not None}>"
-
-    def deliver(self, payload: seto_pb2.Payload, shared: tuple[int, bytes] | None = None) -> None:
-        """Send ``payload`` now, or keep it for the replay that a resume will ask for.
-
-        ``shared`` is the replay store entry ``(eto type, bytes without a seq)`` of the
-        payload, to keep for a detached session instead of bytes of its own: the many
-        sessions of one account hold one copy (the replay gives each its seq)."""
-        if self.protocol is not None:
-            self.protocol.sendPayload(payload)
-        elif shared is None:
-            self.sequence.stamp(payload)
-        else:
-            sequence = self.sequence
-            seq = sequence.outseq
-            sequence.store.add_entry(seq, shared)
-            sequence.outseq = seq + 1
-
-class ExchangeServerFactory(ServerFactory):
-    """Serves the streaming protocol for one `MatchingEngine`.
+class ExchangeServerFactory(ServerFactory, Generic[EngineT]):
+    """Serves the streaming protocol for one engine (an `IExchangeEngine`).
 
     ``resume_window`` is how long, in seconds, a session whose connection dropped may be
     resumed; ``max_output_buffer`` how many bytes may wait for a client that stopped
@@ -90,7 +65,7 @@ class ExchangeServerFactory(ServerFactory):
 
     def __init__(
         self,
-        engine: Any,
+        engine: EngineT,
         clock: IReactorTime,
         *,
         heartbeat_interval: float = 30.0,
@@ -170,7 +145,11 @@ class ExchangeServerFactory(ServerFactory):
                     refused=self.refused,
                 )
             return None
-        return cast("Protocol | None", super().buildProtocol(addr))
+        connection = cast(ExchangeServerProtocol, super().buildProtocol(addr))
+        # Set by Twisted already, untyped: set again for the type checker to prove that
+        # this factory is the `SessionHost` its connections take it for.
+        connection.factory = self
+        return connection
 
     def throttle_limits(self) -> seto_pb2.Payload:
         """The ``seto.throttle_limits_changed`` announced at each login."""
@@ -191,7 +170,8 @@ class ExchangeServerFactory(ServerFactory):
 
     # -- end of session ids --
 
-    def new_session(self, account: Any) -> ServerSession:
+    def new_session(self, account: ExchangeAccount) -> ServerSession:
+        """A new session of ``account``, kept until it ends."""
         throttle = TokenBucket(self.clock, float(self.throttle_rate), self.throttle_burst)
         session = ServerSession(self.session_id(), account, self.replay_capacity, throttle)
         mine = self._by_account.setdefault(account.id, {})
@@ -200,18 +180,18 @@ class ExchangeServerFactory(ServerFactory):
         return session
 
     def attach(self, session: ServerSession, protocol: ExchangeServerProtocol) -> None:
+        """``protocol`` now serves ``session`` (new or resumed)."""
         if session.expiry is not None and session.expiry.active():
             session.expiry.cancel()
         session.expiry = None
         old = session.protocol
         if old is not None and old is not protocol:
             # The client came back on a new connection before we noticed the old one die.
-            old.session = None
-            old._enter(_CLOSING)
-            old.disconnect()
+            old.replaced()
         session.protocol = protocol
 
     def detach(self, session: ServerSession, protocol: ExchangeServerProtocol) -> None:
+        """``protocol``'s connection is gone: ``session`` waits to be resumed."""
         if session.protocol is not protocol:
             return
         session.protocol = None
@@ -261,7 +241,7 @@ class ExchangeServerFactory(ServerFactory):
         del self._working[account_id]
         for session in self._by_account.get(account_id, ()):
             protocol = session.protocol
-            if protocol is not None and protocol._watch.paused and not protocol._ended:
+            if protocol is not None and protocol.blocked:
                 return
         if self.engine.continue_work(account_id):
             self.wake(account_id)
@@ -276,6 +256,7 @@ class ExchangeServerFactory(ServerFactory):
     # -- market data ------------------------------------------------------------------------
 
     def subscribe(self, session: ServerSession, market_id: int) -> None:
+        """Send ``session`` the market's data: its snapshot now, its changes as they come."""
         snapshot = self.engine.market_quotes(market_id)
         if snapshot is None:
             _log.info("{session} asked for unknown market {market}", session=session, market=market_id)
@@ -285,6 +266,7 @@ class ExchangeServerFactory(ServerFactory):
         session.deliver(snapshot)
 
     def unsubscribe(self, session: ServerSession, market_id: int) -> None:
+        """Stop sending ``session`` the market's data."""
         session.markets.discard(market_id)
         subscribers = self._subscribers.get(market_id)
         if subscribers is not None:

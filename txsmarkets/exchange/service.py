@@ -58,7 +58,7 @@ def make_exchange(
     speed: float = 1.0,
     first_order_id: int = 1,
     **options: Any,
-) -> ExchangeServerFactory:
+) -> ExchangeServerFactory[MatchingEngine]:
     """A server factory for a new engine over ``catalogue`` (the demo when None).
 
     The engine's order ids count up from ``first_order_id`` (above 2**53 to test that
@@ -182,7 +182,7 @@ def make_service(
 class RunningExchange:
     """An exchange listening in this process."""
 
-    factory: ExchangeServerFactory
+    factory: ExchangeServerFactory[MatchingEngine]
     listening: Any
     #: The HTTP API's listening port and site (None unless started with ``http=``).
     http_listening: Any = None

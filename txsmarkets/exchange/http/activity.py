@@ -30,7 +30,7 @@ from typing import Any, Callable
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from txsmarkets.exchange.engine import MatchingEngine
+from txsmarkets.exchange.interfaces import IHttpEngine
 from txsmarkets.exchange.http.units import exposure_text, money, side_name, timestamp
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import SETO_FIELDS
@@ -138,7 +138,7 @@ class ActivityLedger:
     """Activity rows and order times of every account of ``engine``, the last ``rows_kept``
     rows of each account kept."""
 
-    def __init__(self, engine: MatchingEngine, clock: IReactorTime, rows_kept: int = 100_000) -> None:
+    def __init__(self, engine: IHttpEngine, clock: IReactorTime, rows_kept: int = 100_000) -> None:
         self.engine = engine
         self.clock = clock
         self.rows_kept = rows_kept
@@ -277,38 +277,38 @@ def _field(body: Any, name: str) -> Any:
     return None
 
 
-def _nothing(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+def _nothing(engine: IHttpEngine, body: Any) -> tuple[int | None, int | None, int | None]:
     return None, None, None
 
 
-def _created(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+def _created(engine: IHttpEngine, body: Any) -> tuple[int | None, int | None, int | None]:
     return body.quantity, body.quantity, body.price
 
 
-def _executed(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+def _executed(engine: IHttpEngine, body: Any) -> tuple[int | None, int | None, int | None]:
     return body.quantity, body.quantity, body.price
 
 
-def _voided_execution(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+def _voided_execution(engine: IHttpEngine, body: Any) -> tuple[int | None, int | None, int | None]:
     return body.quantity, -body.quantity, body.price
 
 
-def _cancelled(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+def _cancelled(engine: IHttpEngine, body: Any) -> tuple[int | None, int | None, int | None]:
     # The order keeps its unfilled quantity when it is cancelled: that is what went.
     order = engine.order(body.order_id)
     left = order.remaining if order is not None else None
     return left, None if left is None else -left, body.orig_price
 
 
-def _reduced(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+def _reduced(engine: IHttpEngine, body: Any) -> tuple[int | None, int | None, int | None]:
     return body.new_quantity, None, body.orig_price
 
 
-def _order_voided(engine: MatchingEngine, body: Any) -> tuple[int | None, int | None, int | None]:
+def _order_voided(engine: IHttpEngine, body: Any) -> tuple[int | None, int | None, int | None]:
     return body.quantity, -body.quantity, body.orig_price
 
 
-_QUANTITIES: dict[int, Callable[[MatchingEngine, Any], tuple[int | None, int | None, int | None]]] = {
+_QUANTITIES: dict[int, Callable[[IHttpEngine, Any], tuple[int | None, int | None, int | None]]] = {
     seto_pb2.PAYLOAD_ORDER_ACCEPTED: _created,
     seto_pb2.PAYLOAD_ORDER_EXECUTED: _executed,
     seto_pb2.PAYLOAD_ORDER_EXECUTE_VOIDED: _voided_execution,

@@ -3,7 +3,7 @@ errors, and reading requests (sessions, bodies, fields).
 
 An `ApiError` a route raises becomes its status and error body; anything else is logged and
 answered 500 ``INTERNAL_ERROR``, so a client never sees a traceback. Orders go to the
-engine as the streaming sessions' do (`MatchingEngine.submit`, with ``seq`` 0, which no
+engine as the streaming sessions' do (`IExchangeEngine.submit`, with ``seq`` 0, which no
 streaming request has), and the engine's first answer in the account stream is the HTTP
 answer (``ApiBase._submit``).
 """
@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from txsmarkets.exchange.engine import MatchingEngine
+from txsmarkets.exchange.interfaces import IHttpEngine
 from txsmarkets.exchange.http.activity import ActivityLedger
 from txsmarkets.exchange.http.errors import ApiError, invalid
 from txsmarkets.exchange.http.index import CatalogueIndex
@@ -65,7 +65,7 @@ class ApiBase:
 
     def __init__(
         self,
-        engine: MatchingEngine,
+        engine: IHttpEngine,
         clock: IReactorTime,
         *,
         rate_limits: Mapping[str, Limit | tuple[int, float] | None] | None = None,

@@ -4,7 +4,7 @@ events' tree, and the states that follow the engine's markets."""
 from __future__ import annotations
 
 from txsmarkets.exchange.catalogue import Catalogue, Contract, Event, Market, slugify
-from txsmarkets.exchange.engine import MatchingEngine
+from txsmarkets.exchange.interfaces import IHttpEngine
 
 __all__ = ["CatalogueIndex"]
 
@@ -14,7 +14,7 @@ _FINAL = ("settled", "voided")
 class CatalogueIndex:
     """Lookups over a `Catalogue`; current states are read from ``engine``."""
 
-    def __init__(self, catalogue: Catalogue, engine: MatchingEngine) -> None:
+    def __init__(self, catalogue: Catalogue, engine: IHttpEngine) -> None:
         self.engine = engine
         #: Events by id, in catalogue order.
         self.events: dict[int, Event] = {event.id: event for event in catalogue.events}

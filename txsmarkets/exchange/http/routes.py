@@ -16,5 +16,5 @@ __all__ = ["HttpApi"]
 
 
 class HttpApi(PublicRoutes, AccountRoutes):
-    """The HTTP API of one `MatchingEngine`; `resource` is what a `Site` serves (see
-    `ApiBase` for the arguments)."""
+    """The HTTP API of one engine (an `IHttpEngine`, such as the `MatchingEngine`);
+    `resource` is what a `Site` serves (see `ApiBase` for the arguments)."""

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.web.server import Site
 
-from txsmarkets.exchange.engine import MatchingEngine
+from txsmarkets.exchange.interfaces import IHttpEngine
 from txsmarkets.exchange.http.ratelimits import Limit
 from txsmarkets.exchange.http.routes import HttpApi
 from txsmarkets.exchange.http.sessions import TOKEN_LIFETIME
@@ -54,7 +54,7 @@ class HttpSite(Site):
 
 
 def make_http_site(
-    engine: MatchingEngine,
+    engine: IHttpEngine,
     clock: IReactorTime,
     *,
     rate_limits: Mapping[str, Limit | tuple[int, float] | None] | None = None,

@@ -132,9 +132,9 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
             self.throttle = TokenBucket(self.clock)
             self._build_routes()
             session.route_to(self._dispatch, self._direct)
-            session.on_login = self._logged_in
-            session.on_disconnect = self._disconnected
-            session.on_replay_served = self._pings_lost
+            session.on_login.add(self._logged_in)
+            session.on_disconnect.add(self._disconnected)
+            session.on_replay_served.add(self._pings_lost)
 
     def _build_routes(self) -> None:
         # A client of no session has no routes to build: its handlers wait in `callbacks`.

@@ -25,6 +25,7 @@ from txsmarkets.client.lifecycle import (
     logout_reason_name,
     next_state,
 )
+from txsmarkets.client.observers import Observable
 from txsmarkets.client.settings import SessionSettings
 from txsmarkets.exceptions import (
     ConnectionError,
@@ -56,6 +57,15 @@ class Session:
     `SmarketsClientFactory`. The 9.3 members keep their meaning where Twisted gives them
     one: ``raw_socket`` is the transport, ``flush`` sends what is buffered.
     """
+
+    #: Observers of each (re)login: called with the login response and whether it resumed.
+    on_login: Observable[[seto_pb2.Payload, bool]] = Observable()
+    #: Observers of each replay the peer asked of us: called with its first seq.
+    on_replay_served: Observable[[int]] = Observable()
+    #: Observers of each connection's end: called with the reason (a `Failure`).
+    on_disconnect: Observable[[Failure]] = Observable()
+    #: Observers of every change of state: called with the old and the new `SessionState`.
+    on_state: Observable[[SessionState, SessionState]] = Observable()
 
     def __init__(
         self,
@@ -98,14 +108,6 @@ class Session:
         self.on_payload: Route = lambda payload: None
         # (the on_payload they serve, the routes): see route_to.
         self._routes: tuple[Route, Mapping[int, Route | None]] | None = None
-        #: Called with the login response after every (re)login.
-        self.on_login: Callable[[seto_pb2.Payload, bool], None] = lambda payload, resumed: None
-        #: Called with the first seq of each replay the peer asked of us.
-        self.on_replay_served: Callable[[int], None] = lambda first: None
-        #: Called with the reason when a connection ends.
-        self.on_disconnect: Callable[[Failure], None] = lambda reason: None
-        #: Called with the old and the new state at every change of state.
-        self.on_state: Callable[[SessionState, SessionState], None] = lambda old, new: None
         self._login_waiters: list[Deferred[seto_pb2.Payload]] = []
         self._logout_waiters: list[Deferred[None]] = []
         self._lost_waiters: dict[Any, list[Deferred[None]]] = {}

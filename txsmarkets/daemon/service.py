@@ -265,25 +265,16 @@ class SmarketsService(service.MultiService):
         except OSError as e:
             self.end(EXIT_CONFIG, f"cannot record in {self.record_dir!r}: {e.strerror or e}")
             return
-        # Ours runs first, then the host's, then the client's.
-        next_disconnect = session.on_disconnect
-
+        # The client's observer runs first, then the host's, then ours.
         def disconnected(reason: Failure) -> None:
             tls = tls_verification_failed(reason)
             if tls is None and plaintext_peer(reason):
                 tls = f"{self.settings.host}:{self.settings.port} does not speak TLS; --no-tls is for a local exchange"
-            next_disconnect(reason)
             if tls is not None:
                 self.end(EXIT_REFUSED, tls)
 
-        session.on_disconnect = disconnected
-        next_state = session.on_state
-
-        def state_changed(old: SessionState, new: SessionState) -> None:
-            next_state(old, new)
-            self._state_changed(new)
-
-        session.on_state = state_changed
+        session.on_disconnect.add(disconnected)
+        session.on_state.add(lambda old, new: self._state_changed(new))
         for loop, interval in self._loops:
             if not loop.running:
                 loop.start(interval, now=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.endpoints import HostnameEndpoint, TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IStreamClientEndpoint
 
 from txsmarkets.client.settings import SessionSettings
@@ -34,9 +35,17 @@ def tls_options(settings: SessionSettings) -> IOpenSSLClientConnectionCreator:
 
 def client_endpoint(reactor: Any, settings: SessionSettings) -> IStreamClientEndpoint:
     """The endpoint of ``settings.host`` and ``port`` on ``reactor``: TLS (`tls_options`)
-    over a `HostnameEndpoint`, or plain TCP when ``settings.ssl`` is False. The connection
-    attempt times out after ``settings.socket_timeout`` seconds."""
-    tcp = HostnameEndpoint(reactor, settings.host, settings.port, timeout=settings.socket_timeout)
+    over TCP, or plain TCP when ``settings.ssl`` is False. A host name is resolved (a
+    `HostnameEndpoint`); an IP address is connected to as it is. The connection attempt
+    times out after ``settings.socket_timeout`` seconds."""
+    host, port, timeout = settings.host, settings.port, settings.socket_timeout
+    tcp: IStreamClientEndpoint
+    if isIPAddress(host):
+        tcp = TCP4ClientEndpoint(reactor, host, port, timeout=timeout)
+    elif isIPv6Address(host):
+        tcp = TCP6ClientEndpoint(reactor, host, port, timeout=timeout)
+    else:
+        tcp = HostnameEndpoint(reactor, host, port, timeout=timeout)
     if not settings.ssl:
         return tcp
     return wrapClientTLS(tls_options(settings), tcp)

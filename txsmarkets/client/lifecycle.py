@@ -93,7 +93,9 @@ MOVES: tuple[Move, ...] = (
     Move("ended_by_exchange", _CONNECTED, S.WAITING_TO_RETRY, ("forget_session", "announce")),
     Move("ended_by_exchange", (S.WAITING_TO_RETRY,), None, ("forget_session",)),
     Move("ended_by_exchange", (S.IDLE, S.CONNECTING, S.CLOSED, S.FAILED), None),
-    Move("logout", (S.LOGGED_IN,), S.LOGGING_OUT, ("announce", "stop_trying", "send_logout")),
+    # The connection stays up for the exchange's confirmation (its service would close it):
+    # its end, confirmed or not, ends the session and stops the retrying.
+    Move("logout", (S.LOGGED_IN,), S.LOGGING_OUT, ("announce", "send_logout")),
     # Connected but not logged in: there is no session to log out of; close.
     Move("logout", (S.LOGGING_IN, S.RESUMING), S.LOGGING_OUT, ("announce", "end_session", "drop_connection")),
     Move("logout", (S.IDLE, S.CONNECTING, S.WAITING_TO_RETRY, S.CLOSED), S.CLOSED, ("end_session", "announce", "answer_logout")),

@@ -184,8 +184,8 @@ class LifecycleActions(Protocol):
 
 
 class Lifecycle:
-    """The automat machine of a session's life: call an input (`connect`, `closed`,
-    `fail` ...) when it happens; the machine moves by `MOVES` and has ``actions`` carry out
+    """The automat machine of a session's life: call an input (``connect``, ``closed``,
+    ``fail`` ...) when it happens; the machine moves by `MOVES` and has ``actions`` carry out
     the outputs. ``state`` is the `SessionState` it is in. An input that `MOVES` does not
     allow in the current state raises `automat.NoTransition`."""
 

@@ -50,6 +50,11 @@ class TableTests(unittest.TestCase):
     def test_failed_leaves_only_by_failing(self) -> None:
         self.assertEqual({m.target for m in MOVES if S.FAILED in m.sources} - {None}, {S.FAILED})
 
+    def test_every_move_to_another_state_announces_it(self) -> None:
+        for move in MOVES:
+            if move.target is not None and set(move.sources) - {move.target}:
+                self.assertIn("announce", move.outputs, move)
+
     def test_illegal_transition_raises(self) -> None:
         lifecycle = Lifecycle(_Actions())
         with self.assertRaises(NoTransition):

@@ -110,7 +110,10 @@ class Session:
         #: `Backoff`) while connecting, or None.
         self.connector: Reconnector | None = None
         self._lifecycle = Lifecycle(self)
-        self._announced = SessionState.IDLE
+        #: Where the session is in its life (see `SessionState`): the lifecycle's state as
+        #: last announced, so that what a move does before it announces (tell the
+        #: ``on_disconnect`` observers, say) still sees the state it moves from.
+        self.state = SessionState.IDLE
         #: How many logins have succeeded on this session object.
         self.logins = 0
         #: The login response of the last successful login.
@@ -127,11 +130,6 @@ class Session:
         # When the last login was answered, and whether it resumed the session.
         self._logged_in_at = float("-inf")
         self._resumed = False
-
-    @property
-    def state(self) -> SessionState:
-        """Where the session is in its life (see `SessionState`)."""
-        return self._lifecycle.state
 
     def route_to(self, dispatch: Route, routes: Mapping[int, Route | None]) -> None:
         """Hand in-order application payloads to ``dispatch`` (as ``on_payload``), and let
@@ -366,9 +364,9 @@ class Session:
 
     def announce(self) -> None:
         """Tell the ``on_state`` observers of a change of state since they last heard."""
-        old, new = self._announced, self.state
+        old, new = self.state, self._lifecycle.state
         if new is not old:
-            self._announced = new
+            self.state = new
             _log.debug("session {old} -> {new}", old=old.value, new=new.value)
             self.on_state(old, new)
 

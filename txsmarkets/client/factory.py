@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.interfaces import IAddress, IProtocolFactory, IReactorTime, IStreamClientEndpoint
+from twisted.internet.interfaces import IAddress, IDelayedCall, IProtocolFactory, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -72,13 +72,15 @@ class Backoff:
         self._step = 0
         self._before_reset: tuple[int, int] | None = None
         self._at_once = False
+        self._giving_up: IDelayedCall | None = None
         #: The last delay given, in seconds.
         self.delay = 0.0
 
     def __call__(self, failed_in_a_row: int) -> float:
         max_retries = self._settings.max_retries
         if max_retries is not None and self.retries >= max_retries:
-            self._clock.callLater(0, self._gave_up, self.retries)
+            if self._giving_up is None:
+                self._giving_up = self._clock.callLater(0, self._gave_up, self.retries)
             self.delay = self._policy(self._step)
             return self.delay
         self.retries += 1
@@ -118,6 +120,12 @@ class Backoff:
     def at_once(self) -> None:
         """Make the next attempt without a backoff."""
         self._at_once = True
+
+    def stop(self) -> None:
+        """The service stopped: a giving up not yet told of is not."""
+        if self._giving_up is not None and self._giving_up.active():
+            self._giving_up.cancel()
+        self._giving_up = None
 
 
 class ConnectionWatcher(Protocol):
@@ -188,6 +196,7 @@ class Reconnector:
     def stop(self) -> None:
         """Stop trying, and close the connection the service made, if any."""
         self._fail_fast = False
+        self.policy.stop()
         if self.service.running:
             self.service.stopService()
 
@@ -204,4 +213,8 @@ class Reconnector:
         if reason.check(CancelledError) or not self._fail_fast:
             return
         # The service is mid-move when it tells us: stopping it must wait for its next turn.
-        self._clock.callLater(0, self._watcher.first_attempt_failed, reason)
+        self._clock.callLater(0, self._tell_first_failed, reason)
+
+    def _tell_first_failed(self, reason: Failure) -> None:
+        if self._fail_fast:
+            self._watcher.first_attempt_failed(reason)

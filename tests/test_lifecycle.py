@@ -12,7 +12,7 @@ from automat import NoTransition
 
 from txsmarkets.client import SessionState
 from txsmarkets.client.lifecycle import MOVES, Lifecycle
-from txsmarkets.exceptions import LoginError, SessionClosed
+from txsmarkets.exceptions import ConnectionError, LoginError, SessionClosed
 from txsmarkets.testing import ScriptedExchange
 from txsmarkets.wire import eto_pb2
 from txsmarkets.wire.framing import frame_encode
@@ -217,3 +217,63 @@ class ReviewTests(unittest.TestCase):
         ex.logout(eto_pb2.LOGOUT_DOWNTIME)  # ... and the exchange ends it at once
         self.assertGreater(policy.retries, retries)
         self.assertGreater(policy.delay, 8)
+
+
+class RetryPolicyTests(unittest.TestCase):
+    """The session's ClientService and its retry policy, attempt by attempt."""
+
+    def test_unknown_session_retries_at_once_then_backs_off(self) -> None:
+        ex = ScriptedExchange()
+        ex.client.login()
+        ex.login()
+        ex.logout(eto_pb2.LOGOUT_UNKNOWN_SESSION)
+        ex.clock.advance(0)
+        self.assertEqual(ex.endpoint.waiting, 1)  # at once, no backoff
+        ex.endpoint.refuse()
+        ex.clock.advance(0)
+        self.assertEqual(ex.endpoint.waiting, 0)  # that one failed: the backoff resumes
+        assert ex.session.connector is not None
+        self.assertGreater(ex.session.connector.policy.delay, 0)
+        ex.clock.advance(ex.session.connector.policy.delay)
+        self.assertEqual(ex.endpoint.waiting, 1)
+
+    def test_first_attempt_refused_fails_fast(self) -> None:
+        ex = ScriptedExchange()
+        login = ex.client.login()
+        ex.endpoint.refuse()
+        ex.clock.advance(0)
+        failure = self.failureResultOf(login, ConnectionError)
+        self.assertIn("cannot connect to exchange.test", str(failure.value))
+        self.assertIs(ex.session.state, S.FAILED)
+        ex.clock.advance(60)
+        self.assertEqual(ex.endpoint.attempts, 1)
+
+    def test_without_fail_fast_refusals_are_retried(self) -> None:
+        ex = ScriptedExchange(fail_fast=False)
+        login = ex.client.login()
+        for _ in range(3):
+            ex.endpoint.refuse()
+            self.assertIs(ex.session.state, S.WAITING_TO_RETRY)
+            ex.clock.advance(30)
+        ex.login()
+        self.successResultOf(login)
+        self.assertEqual(ex.endpoint.attempts, 4)
+
+    def test_max_retries_gives_up(self) -> None:
+        ex = ScriptedExchange(fail_fast=False, max_retries=2)
+        login = ex.client.login()
+        for _ in range(3):
+            ex.endpoint.refuse()
+            ex.clock.advance(30)
+        failure = self.failureResultOf(login, ConnectionError)
+        self.assertIn("after 2 attempts", str(failure.value))
+        self.assertIs(ex.session.state, S.FAILED)
+        self.assertEqual((ex.endpoint.attempts, ex.endpoint.waiting), (3, 0))
+
+    def test_disconnect_cancels_a_late_giving_up(self) -> None:
+        ex = ScriptedExchange(fail_fast=False, max_retries=0)
+        ex.client.login().addErrback(lambda f: None)
+        ex.endpoint.refuse()  # the policy gives up on the clock's next turn ...
+        ex.session.disconnect()  # ... but the session stopped first
+        ex.clock.advance(0)
+        self.assertIs(ex.session.state, S.IDLE)

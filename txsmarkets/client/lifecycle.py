@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from automat import MethodicalMachine
 from twisted.python.failure import Failure
 
-from txsmarkets.wire import eto_pb2
+from txsmarkets.client.protocol import ClientSessionMixin
+from txsmarkets.wire import eto_pb2, seto_pb2
 
 __all__ = [
     "FATAL_LOGOUTS",
@@ -140,19 +141,19 @@ class LifecycleActions(Protocol):
     def stop_trying(self) -> None:
         """Stop connecting and reconnecting."""
 
-    def take_connection(self, protocol: Any) -> bool:
+    def take_connection(self, protocol: ClientSessionMixin) -> bool:
         """Make ``protocol`` the session's connection; returns True (log in on it)."""
 
-    def refuse_connection(self, protocol: Any) -> bool:
+    def refuse_connection(self, protocol: ClientSessionMixin) -> bool:
         """Drop ``protocol``'s connection; returns False (do not log in on it)."""
 
-    def take_login(self, payload: Any) -> None:
+    def take_login(self, payload: seto_pb2.Payload) -> None:
         """Take up the session id and seqs of a login's answer ``payload``."""
 
-    def logged_in(self, payload: Any) -> None:
+    def logged_in(self, payload: seto_pb2.Payload) -> None:
         """Tell whoever listens that the login answered by ``payload`` is done."""
 
-    def not_taken_up(self, payload: Any) -> None:
+    def not_taken_up(self, payload: seto_pb2.Payload) -> None:
         """Say that a login's answer ``payload`` came too late to be taken up."""
 
     def forget_session(self, reason: int) -> None:
@@ -248,15 +249,15 @@ class Lifecycle:
         "``connect()`` was asked for."
 
     @_machine.input()
-    def login_sent(self, protocol: Any) -> None:
+    def login_sent(self, protocol: ClientSessionMixin) -> None:
         "A connection is made (``protocol``); a login for a new session is to go on it."
 
     @_machine.input()
-    def resume_sent(self, protocol: Any) -> None:
+    def resume_sent(self, protocol: ClientSessionMixin) -> None:
         "A connection is made (``protocol``); a login resuming the session is to go on it."
 
     @_machine.input()
-    def login_answered(self, payload: Any) -> None:
+    def login_answered(self, payload: seto_pb2.Payload) -> None:
         "The exchange answered the login with ``payload``."
 
     @_machine.input()
@@ -306,23 +307,23 @@ class Lifecycle:
         self._actions.stop_trying()
 
     @_machine.output()
-    def _take_connection(self, protocol: Any) -> bool:
+    def _take_connection(self, protocol: ClientSessionMixin) -> bool:
         return self._actions.take_connection(protocol)
 
     @_machine.output()
-    def _refuse_connection(self, protocol: Any) -> bool:
+    def _refuse_connection(self, protocol: ClientSessionMixin) -> bool:
         return self._actions.refuse_connection(protocol)
 
     @_machine.output()
-    def _take_login(self, payload: Any) -> None:
+    def _take_login(self, payload: seto_pb2.Payload) -> None:
         self._actions.take_login(payload)
 
     @_machine.output()
-    def _logged_in_(self, payload: Any) -> None:
+    def _logged_in_(self, payload: seto_pb2.Payload) -> None:
         self._actions.logged_in(payload)
 
     @_machine.output()
-    def _not_taken_up(self, payload: Any) -> None:
+    def _not_taken_up(self, payload: seto_pb2.Payload) -> None:
         self._actions.not_taken_up(payload)
 
     @_machine.output()

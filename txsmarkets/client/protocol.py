@@ -35,14 +35,14 @@ class SessionPeer(Protocol):
     sequence: SequenceState
 
     @property
-    def protocol(self) -> Any:
+    def protocol(self) -> ClientSessionMixin | None:
         """The session's current connection's protocol, or None."""
 
     @property
     def direct_routes(self) -> Mapping[int, Route | None] | None:
         """Payload types that may go straight to a handler (see ``Session.route_to``)."""
 
-    def connection_made(self, protocol: Any) -> bool:
+    def connection_made(self, protocol: ClientSessionMixin) -> bool:
         """A connection is up; returns whether to log in on it."""
 
     def login_payload(self) -> seto_pb2.Payload:
@@ -66,7 +66,7 @@ class SessionPeer(Protocol):
     def logout_received(self, reason: int) -> None:
         """The exchange sent a logout with ``reason``; the connection closes next."""
 
-    def connection_lost(self, reason: Failure, protocol: Any = None) -> None:
+    def connection_lost(self, reason: Failure, protocol: ClientSessionMixin | None = None) -> None:
         """A connection closed (``protocol`` is the one it carried)."""
 
 

@@ -320,7 +320,7 @@ class Session:
         else:
             self._lifecycle.ended_by_exchange(reason)
 
-    def connection_lost(self, reason: Failure, protocol: Any = None) -> None:
+    def connection_lost(self, reason: Failure, protocol: ClientSessionMixin | None = None) -> None:
         """A connection closed (``protocol`` is the one it carried)."""
         lost = self._lost_waiters.pop(protocol if protocol is not None else self.protocol, [])
         if protocol is None or protocol is self.protocol:

@@ -4,9 +4,10 @@
     The real embedded exchange and any number of real clients, joined in memory on one
     `twisted.internet.task.Clock`. Clients connect through ``MemoryExchange.reactor``, which
     resolves the exchange's name and connects to it as a reactor would, so the client's
-    service, cuts, refusals and reconnects go through the same code as on a network. Time moves only when you say:
-    `MemoryExchange.flush` delivers what is written, `MemoryExchange.advance` moves the clock
-    and `MemoryExchange.run` drives a Deferred or coroutine to its end in virtual time::
+    service, cuts, refusals and reconnects go through the same code as on a network. Time
+    moves only when you say: `MemoryExchange.flush` delivers what is written,
+    `MemoryExchange.advance` moves the clock and `MemoryExchange.run` drives a Deferred or
+    coroutine to its end in virtual time::
 
         exchange = MemoryExchange()
         client = exchange.run(exchange.connect("demo", "demo"))

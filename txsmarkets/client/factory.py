@@ -77,6 +77,8 @@ class Backoff:
         self.delay = 0.0
 
     def __call__(self, failed_in_a_row: int) -> float:
+        """The seconds to wait before the next attempt. (``failed_in_a_row`` is the
+        service's count, which a connection that never logged in resets: ours is kept.)"""
         max_retries = self._settings.max_retries
         if max_retries is not None and self.retries >= max_retries:
             if self._giving_up is None:

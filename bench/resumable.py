@@ -44,7 +44,7 @@ async def held(reactor: Any, sessions: int, orders: int, cap: int | None) -> dic
     try:
         for _ in range(sessions):
             client = await connect(settings, reactor)
-            client.session.factory.stopTrying()
+            client.session.stop_trying()
             lost = client.session.when_disconnected()
             client.session.protocol.transport.abortConnection()  # dropped, not logged out
             await lost

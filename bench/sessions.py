@@ -51,13 +51,11 @@ class Watched:
         self.session = Session(settings, reactor=reactor)
         self.client = StreamingAPIClient(self.session)
         self.client.add_handler("eto.heartbeat", counter(beats, index))
-        forward = self.session.on_disconnect
 
         def lost(reason: Any) -> None:
             drops[index] += 1
-            forward(reason)
 
-        self.session.on_disconnect = lost
+        self.session.on_disconnect.add(lost)
         self.protocol: Any = None
         #: Why the login failed, if it did.
         self.failure: str | None = None

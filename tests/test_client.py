@@ -19,7 +19,7 @@ from txsmarkets.exceptions import (
     PingLost,
     RequestTimeout,
 )
-from txsmarkets.client import SessionState, SmarketsClientFactory
+from txsmarkets.client import SessionState
 from txsmarkets.testing import MemoryExchange, ScriptedExchange
 from txsmarkets.wire.framing import frame_encode
 from txsmarkets.wire.messages import eto_message, message_name
@@ -119,12 +119,15 @@ class LoginTests(unittest.TestCase):
         for reason in (eto_pb2.LOGOUT_UNAUTHORISED, eto_pb2.LOGOUT_LOGIN_NOT_FIRST_SEQ, eto_pb2.LOGOUT_UNVERIFIED):
             ex = FakeExchange()
             d = ex.client.login()
+            connector = ex.session.connector
+            assert connector is not None
             ex.connect()
             ex.sent()
             ex.logout(reason)
             failure = self.failureResultOf(d, LoginError)
             self.assertEqual(failure.value.reason, eto_pb2.LogoutReason.Name(reason))
-            self.assertFalse(ex.factory.continueTrying)
+            self.assertFalse(connector.service.running)
+            self.assertIsNone(ex.session.connector)
             self.assertNotIn("secret-pw", str(failure.value))
 
     def test_retryable_logouts_reconnect(self) -> None:
@@ -135,10 +138,12 @@ class LoginTests(unittest.TestCase):
             eto_pb2.LOGOUT_LOGIN_TIMEOUT,
         ):
             ex = FakeExchange()
+            ex.client.login()
             ex.login()
             ex.logout(reason)
             self.assertIsNot(ex.session.state, SessionState.FAILED)
-            self.assertTrue(ex.factory.continueTrying)
+            connector = ex.session.connector
+            self.assertTrue(connector is not None and connector.service.running)
             # The exchange ended the session: the next login begins a new one.
             self.assertIsNone(ex.session.session_id)
             ex.connect()
@@ -505,12 +510,15 @@ class RequestTests(unittest.TestCase):
 
     def test_logout_confirmed(self) -> None:
         ex = FakeExchange()
+        ex.client.login()
+        connector = ex.session.connector
+        assert connector is not None
         ex.login()
         d = ex.client.logout()
         self.assertEqual(ex.sent()[0].eto_payload.logout.reason, eto_pb2.LOGOUT_NONE)
         ex.logout(eto_pb2.LOGOUT_CONFIRMATION)
         self.successResultOf(d)
-        self.assertFalse(ex.factory.continueTrying)
+        self.assertFalse(connector.service.running)
 
 
 class Int32FramingTests(unittest.TestCase):
@@ -634,8 +642,6 @@ class ReviewRegressionTests(unittest.TestCase):
         self.assertFalse(ex.session.connected)
         # A new connection begins before the old one has closed; the old one's end later
         # does not disturb it.
-        ex.factory = SmarketsClientFactory(ex.session)
-        ex.session.factory = ex.factory
         ex.login()
         pending = ex.client.create_order(1, 11, BUY, 2500, 10)
         old.connectionLost(Failure(ConnectionDone()))
@@ -663,10 +669,14 @@ class ReviewRegressionTests(unittest.TestCase):
 
     def test_failed_reconnect_does_not_end_a_session_that_logged_in(self) -> None:
         ex = FakeExchange()
+        ex.client.login()
         ex.login()
         ex.logout(eto_pb2.LOGOUT_DOWNTIME)
         waiting = ex.client.login()
-        ex.session.connection_failed(Failure(ConnectionRefusedError()))
+        assert ex.session.connector is not None
+        ex.clock.advance(ex.session.connector.policy.delay)
+        self.assertEqual(ex.endpoint.waiting, 1)
+        ex.endpoint.refuse(ConnectionRefusedError())
         self.assertIsNot(ex.session.state, SessionState.FAILED)
         self.assertNoResult(waiting)
 

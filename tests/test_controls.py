@@ -226,7 +226,7 @@ class ExposureTests(ControlsTestCase):
         us.cut()  # ... and the answer is lost
         self.failureResultOf(lost)
         self.assertEqual(controls.account_exposure, Decimal("10"))
-        market.clock.advance(us.factory.delay + 1)  # the client reconnects
+        market.clock.advance(2)  # the client reconnects
         us.connect()
         market.pump()
         self.assertIs(us.session.state, SessionState.LOGGED_IN)

@@ -44,7 +44,7 @@ class ExchangeTestCase(unittest.TestCase):
 
     async def client(self, username: str = "demo", password: str = "demo", **options: Any) -> StreamingAPIClient:
         client = await connect(self.settings(username, password, **options), global_reactor())
-        client.session.factory.initialDelay = client.session.factory.delay = 0.01
+        client.session.settings.reconnect_initial_delay, client.session.settings.reconnect_jitter = 0.005, 0
         self.addCleanup(close_client, client)
         return client
 

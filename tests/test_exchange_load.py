@@ -82,7 +82,7 @@ class ResumeBeyondTheStoreTests(ExchangeTestCase):
         accepted: list[int] = []
         client.add_handler("seto.order_accepted", lambda message: accepted.append(message.order_accepted.order_id))
         await client.create_order(1, 11, seto_pb2.SIDE_BUY, 2000, 1000)  # an account sequence seen
-        client.session.factory.initialDelay = client.session.factory.delay = 0.5
+        client.session.settings.reconnect_initial_delay = 0.25
         session = factory.sessions[first_session]
         for protocol in list(factory.connections):
             protocol.transport.abortConnection()
@@ -110,7 +110,6 @@ class SessionMemoryTests(ExchangeTestCase):
         clients = [await self.client() for _ in range(12)]
         ids = [c.session.session_id for c in clients]
         for c in clients:
-            c.session.factory.stopTrying()
             c.session.disconnect()
         await until(lambda: not factory.connections, "every connection to close", timeout=10)
         self.assertEqual(sorted(factory.sessions), sorted(ids[4:]))

@@ -1,4 +1,4 @@
-"""The client session's lifecycle: one state at a time, moved only by the table."""
+"""The client session's lifecycle: one state at a time, moved only by its machine."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from txsmarkets.client import SessionState, SmarketsClientFactory
-from txsmarkets.client.lifecycle import TRANSITIONS, Event, IllegalTransition, next_state
-from txsmarkets.exceptions import LoginError, SessionClosed
+from typing import Any
+
+from automat import NoTransition
+
+from txsmarkets.client import SessionState
+from txsmarkets.client.lifecycle import MOVES, Lifecycle
+from txsmarkets.exceptions import ConnectionError, LoginError, SessionClosed
 from txsmarkets.testing import ScriptedExchange
 from txsmarkets.wire import eto_pb2
 from txsmarkets.wire.framing import frame_encode
@@ -17,26 +21,60 @@ from txsmarkets.wire.messages import eto_message
 S = SessionState
 
 
+class _Actions:
+    """Lifecycle actions that only note what they were asked to do."""
+
+    def __init__(self) -> None:
+        self.done: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def action(*args: object) -> bool:
+            self.done.append(name)
+            return True
+
+        return action
+
+
 class TableTests(unittest.TestCase):
     def test_every_state_reachable_from_idle(self) -> None:
         reached = {S.IDLE}
         frontier = [S.IDLE]
         while frontier:
             state = frontier.pop()
-            for (source, _), target in TRANSITIONS.items():
-                if source is state and target not in reached:
-                    reached.add(target)
-                    frontier.append(target)
+            for move in MOVES:
+                if state in move.sources and move.target is not None and move.target not in reached:
+                    reached.add(move.target)
+                    frontier.append(move.target)
         self.assertEqual(reached, set(S))
 
     def test_failed_leaves_only_by_failing(self) -> None:
-        self.assertEqual({e for (s, e) in TRANSITIONS if s is S.FAILED}, {Event.FAIL})
+        self.assertEqual({m.target for m in MOVES if S.FAILED in m.sources} - {None}, {S.FAILED})
+
+    def test_every_move_to_another_state_announces_it(self) -> None:
+        for move in MOVES:
+            if move.target is not None and set(move.sources) - {move.target}:
+                self.assertIn("announce", move.outputs, move)
 
     def test_illegal_transition_raises(self) -> None:
-        with self.assertRaises(IllegalTransition):
-            next_state(S.CLOSED, Event.LOGGED_IN)
-        with self.assertRaises(IllegalTransition):
-            next_state(S.FAILED, Event.CONNECT)
+        lifecycle = Lifecycle(_Actions())
+        with self.assertRaises(NoTransition):
+            lifecycle.closed_before_login(Failure(ConnectionDone()), ValueError())
+        lifecycle.fail(ValueError("refused"))
+        self.assertIs(lifecycle.state, S.FAILED)
+        with self.assertRaises(NoTransition):
+            lifecycle.connect()
+
+    def test_outputs_on_the_transitions(self) -> None:
+        actions = _Actions()
+        lifecycle = Lifecycle(actions)
+        lifecycle.connect()
+        self.assertEqual((lifecycle.state, actions.done), (S.CONNECTING, ["announce", "start_connecting"]))
+        lifecycle.login_sent(object())
+        lifecycle.login_answered(object())
+        self.assertIs(lifecycle.state, S.LOGGED_IN)
+        del actions.done[:]
+        lifecycle.disconnect()
+        self.assertEqual((lifecycle.state, actions.done), (S.IDLE, ["stop_trying", "announce", "let_go"]))
 
 
 class LifeTests(unittest.TestCase):
@@ -124,7 +162,6 @@ class ReviewTests(unittest.TestCase):
         ex.login()
         old = ex.proto
         ex.session.disconnect()
-        ex.factory = ex.session.factory = SmarketsClientFactory(ex.session)
         ex.client.login()
         ex.connect()  # the new connection's login is not answered yet
         ex.sent()
@@ -166,13 +203,77 @@ class ReviewTests(unittest.TestCase):
         ex = ScriptedExchange()
         ex.client.login()
         ex.login()
-        factory = ex.session.factory
-        assert factory is not None
-        factory.delay = 8.0
-        factory.retries = 4
+        assert ex.session.connector is not None
+        policy = ex.session.connector.policy
         ex.proto.connectionLost(Failure(ConnectionLost()))
+        for _ in range(4):
+            ex.clock.advance(policy.delay)
+            ex.endpoint.refuse()
+        retries = policy.retries
+        self.assertEqual(retries, 5)
+        ex.clock.advance(policy.delay)
         ex.login()  # answered: the backoff resets ...
-        self.assertEqual(factory.delay, factory.initialDelay)
+        self.assertEqual(policy.retries, 0)
         ex.logout(eto_pb2.LOGOUT_DOWNTIME)  # ... and the exchange ends it at once
-        self.assertGreaterEqual(factory.retries, 4)
-        self.assertGreater(factory.delay, factory.initialDelay)
+        self.assertGreater(policy.retries, retries)
+        self.assertGreater(policy.delay, 8)
+
+
+class RetryPolicyTests(unittest.TestCase):
+    """The session's ClientService and its retry policy, attempt by attempt."""
+
+    def test_unknown_session_retries_at_once_then_backs_off(self) -> None:
+        ex = ScriptedExchange()
+        ex.client.login()
+        ex.login()
+        ex.logout(eto_pb2.LOGOUT_UNKNOWN_SESSION)
+        ex.clock.advance(0)
+        self.assertEqual(ex.endpoint.waiting, 1)  # at once, no backoff
+        ex.endpoint.refuse()
+        ex.clock.advance(0)
+        self.assertEqual(ex.endpoint.waiting, 0)  # that one failed: the backoff resumes
+        assert ex.session.connector is not None
+        self.assertGreater(ex.session.connector.policy.delay, 0)
+        ex.clock.advance(ex.session.connector.policy.delay)
+        self.assertEqual(ex.endpoint.waiting, 1)
+
+    def test_first_attempt_refused_fails_fast(self) -> None:
+        ex = ScriptedExchange()
+        login = ex.client.login()
+        ex.endpoint.refuse()
+        ex.clock.advance(0)
+        failure = self.failureResultOf(login, ConnectionError)
+        self.assertIn("cannot connect to exchange.test", str(failure.value))
+        self.assertIs(ex.session.state, S.FAILED)
+        ex.clock.advance(60)
+        self.assertEqual(ex.endpoint.attempts, 1)
+
+    def test_without_fail_fast_refusals_are_retried(self) -> None:
+        ex = ScriptedExchange(fail_fast=False)
+        login = ex.client.login()
+        for _ in range(3):
+            ex.endpoint.refuse()
+            self.assertIs(ex.session.state, S.WAITING_TO_RETRY)
+            ex.clock.advance(30)
+        ex.login()
+        self.successResultOf(login)
+        self.assertEqual(ex.endpoint.attempts, 4)
+
+    def test_max_retries_gives_up(self) -> None:
+        ex = ScriptedExchange(fail_fast=False, max_retries=2)
+        login = ex.client.login()
+        for _ in range(3):
+            ex.endpoint.refuse()
+            ex.clock.advance(30)
+        failure = self.failureResultOf(login, ConnectionError)
+        self.assertIn("after 2 attempts", str(failure.value))
+        self.assertIs(ex.session.state, S.FAILED)
+        self.assertEqual((ex.endpoint.attempts, ex.endpoint.waiting), (3, 0))
+
+    def test_disconnect_cancels_a_late_giving_up(self) -> None:
+        ex = ScriptedExchange(fail_fast=False, max_retries=0)
+        ex.client.login().addErrback(lambda f: None)
+        ex.endpoint.refuse()  # the policy gives up on the clock's next turn ...
+        ex.session.disconnect()  # ... but the session stopped first
+        ex.clock.advance(0)
+        self.assertIs(ex.session.state, S.IDLE)

@@ -162,7 +162,7 @@ class SecurityTestCase(unittest.TestCase):
 
     async def client(self, settings: SessionSettings) -> StreamingAPIClient:
         client = await connect(settings, global_reactor())
-        client.session.factory.initialDelay = client.session.factory.delay = 0.01
+        client.session.settings.reconnect_initial_delay, client.session.settings.reconnect_jitter = 0.005, 0
         self.addCleanup(close_client, client)
         return client
 
@@ -266,26 +266,17 @@ class RefusedLoginTests(SecurityTestCase):
         session = Session(self.settings(ssl=False, **credentials), reactor=ClockedReactor(global_reactor(), clock))
         client = StreamingAPIClient(session)
         login = client.login()
-        # The factory's handling of the lost connection (where a retry would be scheduled)
-        # comes after the session hears of it: wait for that, not for the session.
-        factory = self.refused_factory = session.factory
-        handled: defer.Deferred[None] = defer.Deferred()
-        lost = factory.clientConnectionLost
-
-        def connection_lost(connector: Any, reason: Any) -> None:
-            lost(connector, reason)
-            handled.callback(None)
-
-        factory.clientConnectionLost = connection_lost  # type: ignore[method-assign]
+        # The service that would schedule a retry, once the connection is lost.
+        assert session.connector is not None
+        self.refused_service = session.connector.service
         with self.assertRaises(LoginError) as caught:
             await login
         self.assertEqual(caught.exception.reason, "LOGOUT_UNAUTHORISED")
-        await handled
         return session
 
     async def assertNoReconnect(self, session: Session) -> None:
         self.assertIsNone(session.factory)
-        self.assertFalse(self.refused_factory.continueTrying)
+        self.assertFalse(self.refused_service.running)
         self.assertIs(session.state, SessionState.FAILED)
         self.assertEqual(self.connections, 1)
         # Whatever the backoff would have been, its time passes now: a retry would open a

@@ -968,7 +968,7 @@ class ChaosTests(unittest.TestCase):
         session = Session(settings, reactor=global_reactor())
         client = StreamingAPIClient(session)
         d = client.login()
-        session.factory.initialDelay = session.factory.delay = 0.01
+        session.settings.reconnect_initial_delay, session.settings.reconnect_jitter = 0.005, 0
         await d
 
         async def close() -> None:
@@ -1169,7 +1169,7 @@ class LossyLinkTests(unittest.TestCase):
         logged_in = client.login()
         # The connection is not made yet: it will be made with the recording protocol.
         session.factory.protocol = RecordingClientProtocol
-        session.factory.initialDelay = session.factory.delay = 0.01
+        session.settings.reconnect_initial_delay, session.settings.reconnect_jitter = 0.005, 0
         await logged_in
 
         async def close() -> None:

@@ -14,7 +14,17 @@ from typing import Any, TypeVar, cast
 
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionRefusedError
-from twisted.internet.interfaces import IConnector, IReactorSSL, IReactorTCP, IReactorTime
+from twisted.internet.address import IPv4Address
+from twisted.internet.interfaces import (
+    IConnector,
+    IHostnameResolver,
+    IHostResolution,
+    IReactorPluggableNameResolver,
+    IReactorSSL,
+    IReactorTCP,
+    IReactorTime,
+    IResolutionReceiver,
+)
 from twisted.internet.protocol import ClientFactory
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -31,6 +41,37 @@ T = TypeVar("T")
 
 #: Where a `MemoryExchange` pretends to listen.
 HOST, PORT = "exchange.memory", 3701
+#: The address that `HOST` resolves to in memory.
+ADDRESS = "127.0.0.37"
+
+
+@implementer(IHostResolution)
+class _Resolution:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def cancel(self) -> None:
+        """Resolved at once: nothing to cancel."""
+
+
+@implementer(IHostnameResolver)
+class _Resolver:
+    """Resolves `HOST` (and `ADDRESS`) to `ADDRESS` at once; any other name to nothing."""
+
+    def resolveHostName(
+        self,
+        resolutionReceiver: IResolutionReceiver,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Any = None,
+        transportSemantics: str = "TCP",
+    ) -> IHostResolution:
+        resolution = _Resolution(hostName)
+        resolutionReceiver.resolutionBegan(resolution)
+        if hostName in (HOST, ADDRESS):
+            resolutionReceiver.addressResolved(IPv4Address("TCP", ADDRESS, portNumber))
+        resolutionReceiver.resolutionComplete()
+        return resolution
 
 
 class _Transport(StringTransport):
@@ -117,7 +158,7 @@ class _Connector:
     def _arrive(self) -> None:
         if self.state != "connecting":
             return
-        if not self.exchange.listening or (self.host, self.port) != (HOST, PORT):
+        if not self.exchange.listening or self.host not in (HOST, ADDRESS) or self.port != PORT:
             self.state = "disconnected"
             self.factory.clientConnectionFailed(self, Failure(ConnectionRefusedError()))
             self.factory.doStop()
@@ -156,15 +197,17 @@ class _Connector:
         return HostnameAddress(self.host.encode(), self.port)
 
 
-@implementer(IReactorTime, IReactorTCP, IReactorSSL)
+@implementer(IReactorTime, IReactorTCP, IReactorSSL, IReactorPluggableNameResolver)
 class MemoryReactor:
-    """A reactor for clients of a `MemoryExchange`: its clock, and connections to it.
+    """A reactor for clients of a `MemoryExchange`: its clock, connections to it, and a
+    name resolver that knows its `HOST` (so that a `HostnameEndpoint` reaches it).
 
     ``connectSSL`` connects as ``connectTCP`` does (nothing is encrypted in memory).
     """
 
     def __init__(self, exchange: MemoryExchange) -> None:
         self._exchange = exchange
+        self.nameResolver: IHostnameResolver = _Resolver()
         clock = exchange.clock
         self.seconds = clock.seconds
         self.callLater = clock.callLater
@@ -187,6 +230,10 @@ class MemoryReactor:
         bindAddress: Any = None,
     ) -> IConnector:
         return self.connectTCP(host, port, factory, timeout, bindAddress)
+
+    def installNameResolver(self, resolver: IHostnameResolver) -> IHostnameResolver:
+        old, self.nameResolver = self.nameResolver, resolver
+        return old
 
     def listenTCP(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("a MemoryReactor only connects to its MemoryExchange")
@@ -293,7 +340,6 @@ class MemoryExchange:
         """Drop the connection of ``client`` (of every client when None) as a network
         failure would: both sides see it lost, and the client reconnects by itself."""
         for link in list(self.links):
-            protocol = link.client
-            if client is None or getattr(protocol, "session", None) is client.session:
+            if client is None or client.session.raw_socket is link.client_end:
                 link.close(ConnectionAborted("cut by the test"))
         self.links = [link for link in self.links if not link.closed]

@@ -308,7 +308,6 @@ class StrategyHost(service.Service):
         self._logins = 0
         self._handlers: list[tuple[str, Callable[..., Any]]] = []
         self._orders: dict[int, LiveOrder] = {}
-        self._session_disconnect: Callable[[Failure], None] | None = None
         # The stop, once asked (it is asked once).
         self._stopping: Deferred[None] | None = None
 
@@ -345,10 +344,8 @@ class StrategyHost(service.Service):
         strategy.clock = self.client.clock
         strategy._host = self
         self.client.logged_in.add(self._logged_in)
-        # The session has one disconnect callback, the client's: ours runs after it.
-        session = self.client.session
-        self._session_disconnect = session.on_disconnect
-        session.on_disconnect = self._disconnected
+        # The client joined the session's disconnect observers first: ours runs after it.
+        self.client.session.on_disconnect.add(self._disconnected)
         for name in _ORDER_MESSAGES:
             self._handle(name, self._order_message)
         self._handle("seto.market_quotes", self._quotes)
@@ -407,8 +404,6 @@ class StrategyHost(service.Service):
         _log.warn("subscribing to {market} failed: {error}", market=market_id, error=failure.getErrorMessage())
 
     def _disconnected(self, reason: Failure) -> None:
-        if self._session_disconnect is not None:
-            self._session_disconnect(reason)
         if self.started and not self.stopped:
             self._call("on_disconnect", self.strategy.on_disconnect, reason)
 
@@ -485,6 +480,5 @@ class StrategyHost(service.Service):
             self.client.del_handler(name, handler)
         if self._logged_in in self.client.logged_in.handlers:
             self.client.logged_in.remove(self._logged_in)
-        session = self.client.session
-        if session.on_disconnect == self._disconnected and self._session_disconnect is not None:
-            session.on_disconnect = self._session_disconnect
+        if self._disconnected in self.client.session.on_disconnect:
+            self.client.session.on_disconnect.remove(self._disconnected)

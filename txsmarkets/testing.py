@@ -3,10 +3,11 @@
 `MemoryExchange`
     The real embedded exchange and any number of real clients, joined in memory on one
     `twisted.internet.task.Clock`. Clients connect through ``MemoryExchange.reactor``, which
-    provides the connector path a `ReconnectingClientFactory` needs, so cuts, refusals and
-    reconnects go through the same code as on a network. Time moves only when you say:
-    `MemoryExchange.flush` delivers what is written, `MemoryExchange.advance` moves the clock
-    and `MemoryExchange.run` drives a Deferred or coroutine to its end in virtual time::
+    resolves the exchange's name and connects to it as a reactor would, so the client's
+    service, cuts, refusals and reconnects go through the same code as on a network. Time
+    moves only when you say: `MemoryExchange.flush` delivers what is written,
+    `MemoryExchange.advance` moves the clock and `MemoryExchange.run` drives a Deferred or
+    coroutine to its end in virtual time::
 
         exchange = MemoryExchange()
         client = exchange.run(exchange.connect("demo", "demo"))
@@ -18,16 +19,22 @@
     A peer played by hand: a real client on a `StringTransport`; you read what the client
     wrote (`ScriptedExchange.sent`) and write to it payloads of your choosing, seqs and all
     (`ScriptedExchange.send`), to test how your code meets what a live exchange rarely does.
+    The client connects through its endpoint (`ScriptedEndpoint`): each attempt waits
+    until the test hands it a connection.
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from twisted.internet.error import ConnectionDone
+from twisted.internet.address import HostnameAddress
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone, ConnectionRefusedError
+from twisted.internet.interfaces import IProtocol, IProtocolFactory, IStreamClientEndpoint
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from txsmarkets.client import Session, SessionSettings, SmarketsClientFactory, StreamingAPIClient
 from txsmarkets.inmemory import HOST, PORT, MemoryExchange, MemoryReactor
@@ -35,18 +42,60 @@ from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.wire.framing import frame_decode_all, frame_encode
 from txsmarkets.wire.messages import eto_message
 
-__all__ = ["MemoryExchange", "MemoryReactor", "ScriptedExchange"]
+__all__ = ["MemoryExchange", "MemoryReactor", "ScriptedEndpoint", "ScriptedExchange"]
+
+
+@implementer(IStreamClientEndpoint)
+class ScriptedEndpoint:
+    """An endpoint whose connection attempts wait for the test: `accept` connects the
+    oldest one to a transport, `refuse` fails it. ``attempts`` counts every attempt made."""
+
+    def __init__(self, address: HostnameAddress) -> None:
+        self.address = address
+        self.attempts = 0
+        self._waiting: list[tuple[IProtocolFactory, Deferred[IProtocol]]] = []
+
+    @property
+    def waiting(self) -> int:
+        """How many attempts wait for `accept` or `refuse`."""
+        return len(self._waiting)
+
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred[IProtocol]:
+        self.attempts += 1
+
+        def cancel(d: Deferred[IProtocol]) -> None:
+            self._waiting = [(f, w) for f, w in self._waiting if w is not d]
+
+        d: Deferred[IProtocol] = Deferred(cancel)
+        self._waiting.append((protocolFactory, d))
+        return d
+
+    def accept(self, transport: StringTransport) -> IProtocol:
+        """Connect the oldest waiting attempt on ``transport``; returns its protocol."""
+        factory, d = self._waiting.pop(0)
+        protocol = factory.buildProtocol(self.address)
+        assert protocol is not None
+        protocol.makeConnection(transport)
+        d.callback(protocol)
+        return protocol
+
+    def refuse(self, reason: Exception | None = None) -> None:
+        """Fail the oldest waiting attempt (by default as a refused connection)."""
+        factory, d = self._waiting.pop(0)
+        d.errback(Failure(reason if reason is not None else ConnectionRefusedError()))
 
 
 class ScriptedExchange:
     """A real client whose exchange is played by the test, on a `StringTransport`.
 
     ``settings`` go to `SessionSettings`; the session and client are ``session`` and
-    ``client``, on ``clock``. `connect` hands the client a new connection (it sends its
-    login); `sent` returns what it wrote; `send` writes a payload to it, numbered by the
-    exchange's own count unless ``seq`` is given; `login` answers the login (and the ping
-    of a client catching up with its account: this exchange holds no history);
-    ``received`` lists what reached the client's handlers.
+    ``client``, on ``clock``; the session connects through ``endpoint``, a
+    `ScriptedEndpoint`. `connect` hands the client a new connection (it sends its
+    login): the attempt its session is making, or else one it did not ask for; `sent`
+    returns what it wrote; `send` writes a payload to it, numbered by the exchange's own
+    count unless ``seq`` is given; `login` answers the login (and the ping of a client
+    catching up with its account: this exchange holds no history); ``received`` lists
+    what reached the client's handlers.
     """
 
     def __init__(self, framing: str = "uleb128", **settings: Any) -> None:
@@ -54,11 +103,11 @@ class ScriptedExchange:
         options: dict[str, Any] = {"host": "exchange.test", "port": PORT, "ssl": False, "framing": framing}
         options.update(settings)
         self.settings = SessionSettings(options.pop("username", "demo"), options.pop("password", "secret-pw"), **options)
-        self.session = Session(self.settings, reactor=self.clock)
+        self.endpoint = ScriptedEndpoint(HostnameAddress(self.settings.host.encode(), self.settings.port))
+        self.session = Session(self.settings, reactor=self.clock, endpoint=self.endpoint)
         self.client = StreamingAPIClient(self.session)
+        #: What builds the connections the session did not ask for.
         self.factory = SmarketsClientFactory(self.session)
-        # Connections are handed over by `connect`, not made by the factory.
-        self.session.factory = self.factory
         self.seq = 1
         self.framing = framing
         self.proto: Any = None
@@ -69,9 +118,12 @@ class ScriptedExchange:
 
     def connect(self) -> None:
         """A new connection: the client sends its login on it."""
-        self.proto = self.factory.buildProtocol(None)
         self.transport = StringTransport()
-        self.proto.makeConnection(self.transport)
+        if self.endpoint.waiting:
+            self.proto = self.endpoint.accept(self.transport)
+        else:
+            self.proto = self.factory.buildProtocol(self.endpoint.address)
+            self.proto.makeConnection(self.transport)
 
     def sent(self) -> list[seto_pb2.Payload]:
         """Everything the client wrote since the last call, decoded."""

@@ -2,9 +2,9 @@
 
 The names are those of the 9.3 client (`SessionSettings`, `Session`, `StreamingAPIClient`,
 `OrderCreate`, ``BUY``, ``SELL`` ...). A `Session` holds what outlives a connection
-(session id, sequence numbers, replay store, account sequence) and connects through
-`SmarketsClientFactory`, a `ReconnectingClientFactory`; a `StreamingAPIClient` keeps the
-handler registry and matches answers to requests.
+(session id, sequence numbers, replay store, account sequence) and connects through a
+`ClientService` whose `SmarketsClientFactory` builds its protocols; a `StreamingAPIClient`
+keeps the handler registry and matches answers to requests.
 `connect <txsmarkets.client.connect.connect>` does all three and logs in.
 """
 

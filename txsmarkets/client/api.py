@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 
 from txsmarkets.client.answers import ANSWERS
 from txsmarkets.client.catchup import AccountCatchUp
-from txsmarkets.client.handlers import HandlerRegistry, handler_failed
+from txsmarkets.client.handlers import GlobalHandler, HandlerRegistry, MessageHandler, callable_handler, handler_failed
 from txsmarkets.client.lifecycle import SessionState
 from txsmarkets.client.orders import GOOD_TIL_CANCELLED, OrderCreate
 from txsmarkets.client.pending import PendingRequests
@@ -54,13 +54,15 @@ def _order_key(seq: int) -> tuple[str, int]:
     return ("order", seq)
 
 
-class StreamingAPIClient(AccountTracking, HandlerRegistry):
+class StreamingAPIClient(AccountTracking):
     """The client of a `Session`: handlers for incoming messages and Deferred requests.
 
     Handlers are registered by message name (``eto.login_response``,
     ``seto.order_accepted``) and called with ``message=`` the seto payload; global handlers
-    with ``name=`` and ``message=`` (see `HandlerRegistry`). A handler that raises is
-    logged; the others still run.
+    with ``name=`` and ``message=``. The client keeps them in its `HandlerRegistry`
+    (``registry``); ``callbacks``, ``global_callback`` and the 9.3 methods
+    (`add_handler`, ...) are the registry's. A handler that raises is logged; the others
+    still run.
 
     Requests return Deferreds matched to their answers by seq, order id or reference; each
     times out after ``settings.request_timeout`` seconds, and all are errbacked with
@@ -100,7 +102,6 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
     def __init__(self, session: Session) -> None:
         self.session = session
         self.catch_up = AccountCatchUp(self)
-        HandlerRegistry.__init__(self)
         self._creates: dict[int, seto_pb2.OrderCreate] = {}
         # The outseq when we first served a replay on this connection: pings from it on
         # follow that replay.
@@ -123,6 +124,15 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
             seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED: self._throttle_limits,
             seto_pb2.PAYLOAD_ETO: self._eto,
         }
+        #: The `HandlerRegistry`: handlers by message name and global ones, and their routes.
+        self.registry = HandlerRegistry(
+            self._internal,
+            self._resolve,
+            self.markets,
+            caller=self._caller,
+            global_caller=self._global_caller,
+            changed=self._build_routes,
+        )
         # 9.3 made a client of anything and touched it only to log in (its own tests give
         # '_' or a mock): the handler registry works without a session, and a client of
         # something that is not a `Session` is wired to nothing and cannot log in.
@@ -131,16 +141,65 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
             self._pending = PendingRequests(self.clock, session.settings.request_timeout)
             self.throttle = TokenBucket(self.clock)
             self._build_routes()
-            session.route_to(self._dispatch, self._direct)
-            session.on_login = self._logged_in
-            session.on_disconnect = self._disconnected
-            session.on_replay_served = self._pings_lost
+            session.route_to(self.registry.dispatch, self.registry.direct)
+            session.on_login.add(self._logged_in)
+            session.on_disconnect.add(self._disconnected)
+            session.on_replay_served.add(self._pings_lost)
 
     def _build_routes(self) -> None:
         # A client of no session has no routes to build: its handlers wait in `callbacks`.
         if isinstance(self.session, Session):
-            HandlerRegistry._build_routes(self)
-            self.catch_up.quieten(self._routes, self._internal)
+            self.registry.build_routes(self.session.payload_received)
+            self.catch_up.quieten(self.registry.routes, self._internal)
+
+    # -- handlers (the 9.3 registry's, by delegation) -------------------------------------------
+
+    @property
+    def callbacks(self) -> dict[str, Signal]:
+        """Message name -> the `Signal` of its handlers (9.3 code may change it directly)."""
+        return self.registry.callbacks  # type: ignore[return-value]
+
+    @property
+    def global_callback(self) -> Signal:
+        """The `Signal` of the handlers of every message (9.3 code may change it directly)."""
+        return self.registry.global_callback
+
+    @global_callback.setter
+    def global_callback(self, signal: Signal) -> None:
+        # ``client.global_callback += handler`` adds to the signal, then assigns it back.
+        if signal is not self.registry.global_callback:
+            raise TypeError("global_callback cannot be replaced: add handlers to it")
+
+    def add_handler(self, name: str, callback: MessageHandler) -> None:
+        """Call ``callback(message=payload)`` for every message called ``name`` (once,
+        however often it is added). Raises `InvalidCallbackError` for a name no message
+        has, or a callback that is not callable."""
+        self.registry.add_handler(name, callback)
+
+    def del_handler(self, name: str, callback: MessageHandler) -> None:
+        """Stop calling ``callback`` for ``name``; `InvalidCallbackError` if it was not."""
+        self.registry.del_handler(name, callback)
+
+    def add_global_handler(self, callback: GlobalHandler) -> None:
+        """Call ``callback(name=name, message=payload)`` for every message. Raises
+        `InvalidCallbackError` for a callback that is not callable."""
+        self.registry.add_global_handler(callback)
+
+    def del_global_handler(self, callback: GlobalHandler) -> None:
+        """Stop calling a global handler; `InvalidCallbackError` if it was not one."""
+        self.registry.del_global_handler(callback)
+
+    def _caller(self, handler: Callable[..., Any]) -> MessageHandler:
+        """What the routes call, as ``caller(message=payload)``, for ``handler`` of one
+        message name: here the handler itself. Raises `InvalidCallbackError` when it
+        cannot be a handler (it is not callable), and it is then not added. (The 9.3
+        package's client calls its handlers otherwise.)"""
+        return callable_handler(handler)
+
+    def _global_caller(self, handler: Callable[..., Any]) -> GlobalHandler:
+        """What the routes call, as ``caller(name=name, message=payload)``, for the global
+        ``handler``: here the handler itself (see ``_caller``)."""
+        return callable_handler(handler)
 
     # -- session ---------------------------------------------------------------------------
 

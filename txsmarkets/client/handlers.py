@@ -3,7 +3,7 @@ compiled from them that each incoming message takes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.logger import Logger
@@ -15,10 +15,9 @@ from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import ACCOUNT_TYPES, ALL_NAMES, SETO_NAMES, message_name
 
 if TYPE_CHECKING:
-    from txsmarkets.client.session import Session
     from txsmarkets.client.state import MarketBook
 
-__all__ = ["GlobalHandler", "HandlerRegistry", "MessageHandler", "handler_failed"]
+__all__ = ["GlobalHandler", "HandlerRegistry", "MessageHandler", "callable_handler", "handler_failed"]
 
 _log = Logger()
 
@@ -42,7 +41,7 @@ def _ignore(payload: seto_pb2.Payload) -> None:
     """The route of a message nothing is registered for."""
 
 
-def _callable(handler: Callable[..., Any]) -> Any:
+def callable_handler(handler: Callable[..., Any]) -> Any:
     """``handler``, once it is callable; `InvalidCallbackError` if it is not."""
     if not callable(handler):
         raise InvalidCallbackError(f"{handler!r} is not callable")
@@ -109,33 +108,48 @@ class _Callbacks(dict[str, _Handlers]):
 
 
 class HandlerRegistry:
-    """Handlers by message name and global handlers, as in the 9.3 client.
+    """Handlers by message name and global handlers, as in the 9.3 client, and the routes
+    compiled from them that each incoming message takes.
+
+    A client holds one and hands it what the routes call besides the handlers:
+    ``internal``, seto type -> the client's own bookkeeping of that type (run first);
+    ``resolve``, which matches an answer to the request waiting for it; ``markets``, the
+    books held (quote updates skip the bookkeeping while it is empty); ``caller`` and
+    ``global_caller``, what the routes call in place of a handler of one name and of a
+    global handler (by default the handler itself; see `callable_handler`), and ``changed``,
+    called whenever the handlers change (by default `build_routes` again).
 
     ``callbacks`` maps a message name to the `Signal` of its handlers and
     ``global_callback`` is the `Signal` of the global ones; `add_handler` and the other
-    methods change them, and so may 9.3 code directly. Handlers are called with keyword
-    arguments (see `MessageHandler` and `GlobalHandler`); a registry that calls them
-    otherwise (the 9.3 compatibility package's) says how in ``_caller`` and ``_global_caller``.
+    methods change them, and so may 9.3 code directly. ``routes`` (seto type -> route) and
+    ``direct`` (the same for the session's direct path, None for the types that must not
+    take it) are changed in place by `build_routes`, never replaced.
     """
 
-    if TYPE_CHECKING:
-        # What the client using the registry provides.
-        session: Session
-        markets: dict[int, MarketBook]
-        _internal: dict[int, Route]
-
-        def _resolve(self, payload: seto_pb2.Payload) -> None: ...
-
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        internal: Mapping[int, Route],
+        resolve: Route,
+        markets: Mapping[int, MarketBook],
+        *,
+        caller: Callable[[Callable[..., Any]], MessageHandler] = callable_handler,
+        global_caller: Callable[[Callable[..., Any]], GlobalHandler] = callable_handler,
+        changed: Callable[[], None] | None = None,
+    ) -> None:
+        self._internal = internal
+        self._resolve = resolve
+        self._markets = markets
+        changed = changed if changed is not None else self.build_routes
         #: Message name -> the `Signal` of its handlers.
-        self.callbacks: dict[str, _Handlers] = _Callbacks(self._build_routes, self._caller)
+        self.callbacks: dict[str, _Handlers] = _Callbacks(changed, caller)
         #: The `Signal` of the handlers of every message.
-        self.global_callback: _Handlers = _Handlers(self._build_routes, self._global_caller)
-        # seto type -> what an in-order message of that type sets off, built again whenever
-        # the handlers change; and the same for the session's direct path, with None for
-        # the types that must not take it.
-        self._routes: dict[int, Route] = {}
-        self._direct: dict[int, Route | None] = {}
+        self.global_callback: _Handlers = _Handlers(changed, global_caller)
+        #: seto type -> what an in-order message of that type sets off.
+        self.routes: dict[int, Route] = {}
+        #: The same for the session's direct path, with None for the types that must not
+        #: take it.
+        self.direct: dict[int, Route | None] = {}
+        self._to_session: Route | None = None
 
     def add_handler(self, name: str, callback: MessageHandler) -> None:
         """Call ``callback(message=payload)`` for every message called ``name`` (once,
@@ -162,44 +176,36 @@ class HandlerRegistry:
         except KeyError:
             raise InvalidCallbackError(f"{callback!r} is not a global handler") from None
 
-    def _caller(self, handler: Callable[..., Any]) -> MessageHandler:
-        """What the routes call, as ``caller(message=payload)``, for ``handler`` of one
-        message name: here the handler itself. Raises `InvalidCallbackError` when it
-        cannot be a handler (it is not callable), and it is then not added."""
-        return _callable(handler)
-
-    def _global_caller(self, handler: Callable[..., Any]) -> GlobalHandler:
-        """What the routes call, as ``caller(name=name, message=payload)``, for the global
-        ``handler``: here the handler itself (see ``_caller``)."""
-        return _callable(handler)
-
-    def _dispatch(self, payload: seto_pb2.Payload) -> None:
+    def dispatch(self, payload: seto_pb2.Payload) -> None:
+        """Hand an in-order ``payload`` to its route (built by `build_routes`)."""
         kind = payload.type
         if kind == seto_pb2.PAYLOAD_ETO:
             # Session messages differ by their eto type: their routes are not kept.
             self._compile(kind, message_name(payload))(payload)
         else:
-            self._routes[kind](payload)
+            self.routes[kind](payload)
 
-    def _build_routes(self) -> None:
+    def build_routes(self, to_session: Route | None = None) -> None:
+        """Compile ``routes`` and ``direct`` anew from the handlers. ``to_session`` (kept
+        for later calls) is where account messages go on the direct path: past the
+        session, which drops those it has already seen."""
+        if to_session is not None:
+            self._to_session = to_session
         # In place: the protocol holds the direct table.
         resolve = self._resolve
-        to_session = self.session.payload_received
+        to_session = self._to_session
+        direct = self.direct
         for kind, name in SETO_NAMES.items():
-            route = self._routes[kind] = self._compile(kind, name, resolve)
-            if kind in ACCOUNT_TYPES:
-                # Past the session, which drops account messages it has already seen.
-                self._direct[kind] = to_session
-            else:
-                self._direct[kind] = route
-        self._direct[seto_pb2.PAYLOAD_ETO] = self._direct[seto_pb2.PAYLOAD_LOGIN] = None
+            route = self.routes[kind] = self._compile(kind, name, resolve)
+            direct[kind] = to_session if kind in ACCOUNT_TYPES and to_session is not None else route
+        direct[seto_pb2.PAYLOAD_ETO] = direct[seto_pb2.PAYLOAD_LOGIN] = None
 
     def _compile(
         self, kind: int, name: str, resolver: Callable[[seto_pb2.Payload], None] | None = None
     ) -> Callable[[seto_pb2.Payload], None]:
         """The function that hands a message of seto type ``kind`` (called ``name``) to
         the client's own bookkeeping, the handlers, the global handlers and the request
-        it answers (through ``resolver``, by default `_resolve`)."""
+        it answers (through ``resolver``, by default ``resolve``)."""
         internal = self._internal.get(kind)
         signal = self.callbacks.get(name)
         handlers = signal.callers if signal is not None else ()
@@ -210,10 +216,10 @@ class HandlerRegistry:
             return _ignore
         # Whether to call ``internal``: quote updates only matter to a book held for their
         # market, so with none held the call is skipped (this is the busiest type of all).
-        # ``self.markets`` is never replaced, only changed.
+        # ``markets`` is never replaced, only changed.
         guard: Any = internal is not None
         if guard and kind == seto_pb2.PAYLOAD_CONTRACT_QUOTES:
-            guard = self.markets
+            guard = self._markets
         own: Callable[[seto_pb2.Payload], None] = internal if internal is not None else _ignore
 
         if global_handlers or resolve is not None or len(handlers) > 1:

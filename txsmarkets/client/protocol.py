@@ -3,30 +3,77 @@ logging in first and handing everything else to the `Session`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 
 from txsmarkets.exceptions import LoginTimeout
+from txsmarkets.client.settings import SessionSettings
 from txsmarkets.session.protocol import SessionProtocolMixin
+from txsmarkets.session.sequencer import SequenceState
+from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.framing import ULEB128StringReceiver
 
-if TYPE_CHECKING:
-    from txsmarkets.client.session import Session
-
-__all__ = ["ClientSessionMixin", "Int32SmarketsClientProtocol", "PROTOCOLS", "SmarketsClientProtocol"]
+__all__ = ["ClientSessionMixin", "Int32SmarketsClientProtocol", "PROTOCOLS", "SessionPeer", "SmarketsClientProtocol"]
 
 _log = Logger()
+
+Route = Callable[[seto_pb2.Payload], None]
+
+
+class SessionPeer(Protocol):
+    """What a client protocol needs of its session (a `txsmarkets.client.session.Session`):
+    the protocol reports its connection's events here and takes its settings from it."""
+
+    settings: SessionSettings
+    reactor: IReactorTime
+    sequence: SequenceState
+
+    @property
+    def protocol(self) -> ClientSessionMixin | None:
+        """The session's current connection's protocol, or None."""
+
+    @property
+    def direct_routes(self) -> Mapping[int, Route | None] | None:
+        """Payload types that may go straight to a handler (see ``Session.route_to``)."""
+
+    def connection_made(self, protocol: ClientSessionMixin) -> bool:
+        """A connection is up; returns whether to log in on it."""
+
+    def login_payload(self) -> seto_pb2.Payload:
+        """The login to send on a new connection."""
+
+    def login_timed_out(self) -> None:
+        """No login response came in time; the connection is dropped next."""
+
+    def login_response(self, payload: seto_pb2.Payload) -> None:
+        """The exchange answered the login."""
+
+    def login_completed(self, payload: seto_pb2.Payload) -> None:
+        """The login response has reached the handlers."""
+
+    def replay_served(self, first: int) -> None:
+        """The peer asked us for a replay from ``first``."""
+
+    def payload_received(self, payload: seto_pb2.Payload) -> None:
+        """An in-order application payload."""
+
+    def logout_received(self, reason: int) -> None:
+        """The exchange sent a logout with ``reason``; the connection closes next."""
+
+    def connection_lost(self, reason: Failure, protocol: ClientSessionMixin | None = None) -> None:
+        """A connection closed (``protocol`` is the one it carried)."""
 
 
 class ClientSessionMixin(SessionProtocolMixin):
     """The client's side of the session: log in first, then hand payloads to the Session."""
 
-    session: Session
+    session: SessionPeer
     loginTimeout: float = 30.0
     _loginTimer: IDelayedCall | None = None
 
@@ -70,7 +117,7 @@ class ClientSessionMixin(SessionProtocolMixin):
         self.session.login_response(payload)
 
     def replayServed(self, first: int) -> None:
-        self.session.on_replay_served(first)
+        self.session.replay_served(first)
 
     def loginCompleted(self, payload: Any) -> None:
         self.session.login_completed(payload)

@@ -2,29 +2,33 @@
 
 The session holds the settings, the session id, both sequence numbers with the replay
 store, and the last account sequence seen. Its life is one `SessionState` at a time,
-moved only through the table in `txsmarkets.client.lifecycle`; ``session.state`` is public
-and is what tests and applications look at.
+moved only by its `txsmarkets.client.lifecycle.Lifecycle` machine, whose outputs are the
+session's actions below; ``session.state`` is public and is what tests and applications
+look at. Its connection is a `twisted.application.internet.ClientService` on the endpoint
+of its settings (`txsmarkets.client.factory.Reconnector`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from txsmarkets.client.endpoints import client_endpoint
+from txsmarkets.client.factory import Backoff, Reconnector, SmarketsClientFactory
 from txsmarkets.client.lifecycle import (
     FATAL_LOGOUTS,
     RETRYABLE_LOGOUTS,
-    TRANSITIONS,
-    Event,
+    Lifecycle,
     SessionState,
     logout_reason_name,
-    next_state,
 )
+from txsmarkets.client.observers import Observable
+from txsmarkets.client.protocol import ClientSessionMixin
 from txsmarkets.client.settings import SessionSettings
 from txsmarkets.exceptions import (
     ConnectionError,
@@ -38,10 +42,6 @@ from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.wire.messages import ACCOUNT_TYPES, account_sequence, new_payload
 from txsmarkets.wire.sendnow import send_now
 
-if TYPE_CHECKING:
-    from txsmarkets.client.factory import SmarketsClientFactory
-    from txsmarkets.client.protocol import ClientSessionMixin
-
 __all__ = ["Session", "SessionState"]
 
 _log = Logger()
@@ -52,10 +52,27 @@ Route = Callable[[seto_pb2.Payload], None]
 class Session:
     """A streaming session: what outlives one connection, and the connection itself.
 
-    `connect` connects (and reconnects, resuming the session) through a
-    `SmarketsClientFactory`. The 9.3 members keep their meaning where Twisted gives them
-    one: ``raw_socket`` is the transport, ``flush`` sends what is buffered.
+    `connect` connects (and reconnects, resuming the session) through a `ClientService`
+    on ``endpoint`` (by default `txsmarkets.client.endpoints.client_endpoint` of the
+    settings on ``reactor``: TLS unless ``settings.ssl`` is False). The 9.3 members keep
+    their meaning where Twisted gives them one: ``raw_socket`` is the transport, ``flush``
+    sends what is buffered.
+
+    Its events are `txsmarkets.client.observers.Observers` that any number may join with
+    ``add``: ``on_login``, ``on_disconnect``, ``on_state``, ``on_replay_served``.
     """
+
+    #: Observers of each (re)login: called with the login response and whether it resumed.
+    on_login: Observable[[seto_pb2.Payload, bool]] = Observable()
+    #: Observers of each replay the peer asked of us: called with its first seq.
+    on_replay_served: Observable[[int]] = Observable()
+    #: Observers of each connection's end: called with the reason (a `Failure`).
+    on_disconnect: Observable[[Failure]] = Observable()
+    #: Observers of every change of state: called with the old and the new `SessionState`.
+    on_state: Observable[[SessionState, SessionState]] = Observable()
+    #: Observers of the session's end for good (FAILED): called with a `Failure` of why
+    #: (`LoginError`: refused or logged out for good; `ConnectionError`: gave up).
+    on_failed: Observable[[Failure]] = Observable()
 
     def __init__(
         self,
@@ -65,14 +82,16 @@ class Session:
         account_sequence: int | None = None,
         *,
         reactor: IReactorTime | None = None,
+        endpoint: IStreamClientEndpoint | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
 
             reactor = cast(IReactorTime, default_reactor)
         self.settings = settings
-        #: The reactor: its clock always, and `IReactorTCP`/`IReactorSSL` to connect.
+        #: The reactor: its clock always, and what the default endpoint connects with.
         self.reactor: IReactorTime = reactor
+        self._endpoint = endpoint
         self.sequence = SequenceState(settings.replay_capacity)
         self.sequence.restore(inseq, outseq)
         #: The ``account_sequence_64`` of the last account message seen.
@@ -86,9 +105,17 @@ class Session:
         self._last_session_id: str | None = None
         #: The current connection's protocol, or None.
         self.protocol: ClientSessionMixin | None = None
-        #: The factory that connects and reconnects, or None while not trying.
+        #: The factory of the protocols while connecting, or None while not trying. Set
+        #: before `connect`, the session makes no connection itself: it logs in on those
+        #: handed to it (``factory.buildProtocol(addr).makeConnection(transport)``).
         self.factory: SmarketsClientFactory | None = None
-        #: Where the session is in its life (see `SessionState`).
+        #: The `Reconnector` (its ``service`` a `ClientService`, its ``policy`` the
+        #: `Backoff`) while connecting, or None.
+        self.connector: Reconnector | None = None
+        self._lifecycle = Lifecycle(self)
+        #: Where the session is in its life (see `SessionState`): the lifecycle's state as
+        #: last announced, so that what a move does before it announces (tell the
+        #: ``on_disconnect`` observers, say) still sees the state it moves from.
         self.state = SessionState.IDLE
         #: How many logins have succeeded on this session object.
         self.logins = 0
@@ -98,31 +125,14 @@ class Session:
         self.on_payload: Route = lambda payload: None
         # (the on_payload they serve, the routes): see route_to.
         self._routes: tuple[Route, Mapping[int, Route | None]] | None = None
-        #: Called with the login response after every (re)login.
-        self.on_login: Callable[[seto_pb2.Payload, bool], None] = lambda payload, resumed: None
-        #: Called with the first seq of each replay the peer asked of us.
-        self.on_replay_served: Callable[[int], None] = lambda first: None
-        #: Called with the reason when a connection ends.
-        self.on_disconnect: Callable[[Failure], None] = lambda reason: None
-        #: Called with the old and the new state at every change of state.
-        self.on_state: Callable[[SessionState, SessionState], None] = lambda old, new: None
         self._login_waiters: list[Deferred[seto_pb2.Payload]] = []
         self._logout_waiters: list[Deferred[None]] = []
         self._lost_waiters: dict[Any, list[Deferred[None]]] = {}
         # Why the current login attempt ended without an answer, if it timed out.
         self._login_timed_out = False
-        # When the last login was answered.
+        # When the last login was answered, and whether it resumed the session.
         self._logged_in_at = float("-inf")
-
-    def _advance(self, event: Event) -> None:
-        old = self.state
-        self.state = new = next_state(old, event)
-        if new is not old:
-            _log.debug("session {old} -> {new} ({event})", old=old.value, new=new.value, event=event.value)
-            self.on_state(old, new)
-
-    def _can(self, event: Event) -> bool:
-        return (self.state, event) in TRANSITIONS
+        self._resumed = False
 
     def route_to(self, dispatch: Route, routes: Mapping[int, Route | None]) -> None:
         """Hand in-order application payloads to ``dispatch`` (as ``on_payload``), and let
@@ -190,13 +200,7 @@ class Session:
             return succeed(self.last_login_response)
         d: Deferred[seto_pb2.Payload] = Deferred()
         self._login_waiters.append(d)
-        if state in (SessionState.IDLE, SessionState.CLOSED):
-            self._advance(Event.CONNECT)
-            if self.factory is None:
-                from txsmarkets.client.factory import SmarketsClientFactory
-
-                self.factory = SmarketsClientFactory(self)
-                self.factory.connect()
+        self._lifecycle.connect()
         return d
 
     def send(self, payload: seto_pb2.Payload) -> int:
@@ -222,16 +226,7 @@ class Session:
 
         Requests waiting for answers fail with `ConnectionLost` at once.
         """
-        self._stop_trying()
-        if self.state in (SessionState.LOGGING_OUT, SessionState.CLOSED, SessionState.FAILED):
-            return
-        self._advance(Event.DISCONNECT)
-        protocol = self.protocol
-        if protocol is not None:
-            # Let go of it now: its close, whenever it comes, concerns no later connection.
-            self.protocol = None
-            self.on_disconnect(Failure(ConnectionLost("disconnected on request")))
-            protocol.disconnect()
+        self._lifecycle.disconnect()
 
     def when_disconnected(self) -> Deferred[None]:
         """Fires when the current connection has closed (at once when there is none)."""
@@ -247,22 +242,11 @@ class Session:
         From the moment it is called nothing more can be sent (`send` raises).
         """
         d: Deferred[None] = Deferred()
-        state = self.state
-        if state is SessionState.FAILED:
+        if self.state is SessionState.FAILED:
             d.callback(None)
             return d
         self._logout_waiters.append(d)
-        if state is SessionState.LOGGING_OUT:
-            return d
-        if state is SessionState.LOGGED_IN and self.protocol is not None:
-            self._advance(Event.LOGOUT)
-            self._stop_trying()
-            self.protocol.sendLogout(eto_pb2.LOGOUT_NONE)
-            return d
-        if self.protocol is not None:
-            # Connected but not logged in: there is no session to log out of; close.
-            self._advance(Event.LOGOUT)
-        self._end_cleanly()
+        self._lifecycle.logout()
         return d
 
     # -- from the protocol ----------------------------------------------------------------
@@ -292,41 +276,15 @@ class Session:
 
     def connection_made(self, protocol: ClientSessionMixin) -> bool:
         """A connection is up; returns whether to log in on it (False: it is dropped)."""
-        if self.state not in (SessionState.IDLE, SessionState.CONNECTING, SessionState.WAITING_TO_RETRY):
-            # An attempt that was under way when the session stopped.
-            protocol.disconnect()
-            return False
-        self.protocol = protocol
-        self._login_timed_out = False
-        self._advance(Event.RESUME_SENT if self.session_id is not None else Event.LOGIN_SENT)
-        return True
+        if self.session_id is not None:
+            outputs = self._lifecycle.resume_sent(protocol)
+        else:
+            outputs = self._lifecycle.login_sent(protocol)
+        return cast(bool, cast(list[object], outputs)[0])
 
     def login_response(self, payload: seto_pb2.Payload) -> None:
         """The exchange answered our login with ``payload`` (an ``eto.login_response``)."""
-        if not self._can(Event.LOGGED_IN):
-            # An answer to a login we gave up on (logout() came first): nothing of it is
-            # taken up; the connection is closing.
-            _log.info("login answered while {state}: not taken up", state=self.state.value)
-            return
-        response = payload.eto_payload.login_response
-        resumed = self.session_id == response.session
-        self.session_id = self._last_session_id = response.session
-        if response.HasField("reset"):
-            self.sequence.renumber(response.reset)
-        self._advance(Event.LOGGED_IN)
-        self.logins += 1
-        self._logged_in_at = self.reactor.seconds()
-        self.last_login_response = payload
-        if self.factory is not None:
-            self.factory.resetDelay()
-        _log.info(
-            "logged in: session {session} ({how}), next seqs in {inseq} out {outseq}",
-            session=self.session_id,
-            how="resumed" if resumed else "new",
-            inseq=self.sequence.inseq,
-            outseq=self.sequence.outseq,
-        )
-        self.on_login(payload, resumed)
+        self._lifecycle.login_answered(payload)
 
     def login_completed(self, payload: seto_pb2.Payload) -> None:
         """The login response has reached the handlers: whoever waits for the login may go."""
@@ -349,129 +307,196 @@ class Session:
                 self.account_sequence = seen
         self.on_payload(payload)
 
+    def replay_served(self, first: int) -> None:
+        """The peer asked us for a replay from ``first``: the observers hear of it."""
+        self.on_replay_served(first)
+
     def logout_received(self, reason: int) -> None:
         """The exchange sent ``eto.logout`` with ``reason``; the protocol closes next."""
         name = logout_reason_name(reason)
         if reason == eto_pb2.LOGOUT_CONFIRMATION or self.state is SessionState.LOGGING_OUT:
             _log.info("logged out ({reason})", reason=name)
-            if self._can(Event.LOGOUT):
-                self._advance(Event.LOGOUT)
-            self._end_cleanly()
-            return
-        if reason in FATAL_LOGOUTS or reason not in RETRYABLE_LOGOUTS:
+            self._lifecycle.logged_out()
+        elif reason in FATAL_LOGOUTS or reason not in RETRYABLE_LOGOUTS:
             _log.error("logged out by the exchange: {reason}; not reconnecting", reason=name)
-            self._fail(LoginError(name))
-            return
-        if (
-            self.factory is not None
-            and reason != eto_pb2.LOGOUT_UNKNOWN_SESSION
-            and self.reactor.seconds() - self._logged_in_at < self.settings.heartbeat_interval
-        ):
-            # Ended straight after a login whose answer reset the backoff: the backoff goes
-            # on growing, or an exchange that logs us out at once would be hammered.
-            self.factory.continue_backoff()
-        if reason == eto_pb2.LOGOUT_UNKNOWN_SESSION:
-            _log.warn(
-                "the exchange no longer holds session {session}; starting a new one now",
-                session=self.session_id,
-            )
-            if self.factory is not None:
-                # Nothing is wrong with the exchange: backing off would only lose time.
-                self.factory.retry_at_once()
+            self._lifecycle.fail(LoginError(name))
         else:
-            # The exchange has ended the session: the next login starts a new one, and the
-            # account stream resumes from the last account sequence seen.
-            _log.warn("logged out by the exchange: {reason}; will reconnect", reason=name)
-        self.session_id = None
-        if self.state is not SessionState.WAITING_TO_RETRY:
-            self._advance(Event.LOST)
+            self._lifecycle.ended_by_exchange(reason)
 
-    def connection_lost(self, reason: Failure, protocol: Any = None) -> None:
+    def connection_lost(self, reason: Failure, protocol: ClientSessionMixin | None = None) -> None:
         """A connection closed (``protocol`` is the one it carried)."""
         lost = self._lost_waiters.pop(protocol if protocol is not None else self.protocol, [])
         if protocol is None or protocol is self.protocol:
-            self._current_connection_lost(reason)
+            self.protocol = None
+            if self.state is SessionState.LOGGING_IN and self._first_attempts():
+                if self._login_timed_out:
+                    error: Exception = LoginTimeout(f"no login response within {self.settings.socket_timeout}s")
+                else:
+                    error = ConnectionError(f"connection closed before login: {reason.getErrorMessage()}")
+                self._lifecycle.closed_before_login(reason, error)
+            else:
+                self._lifecycle.closed(reason)
         # Otherwise a connection dropped on request, closing after its successor began.
         for d in lost:
             d.callback(None)
 
-    def _current_connection_lost(self, reason: Failure) -> None:
-        self.protocol = None
-        state = self.state
-        if state in (SessionState.IDLE, SessionState.CLOSED, SessionState.FAILED):
-            # Dropped on request, or after the session ended: nothing left to do but say so.
-            self.on_disconnect(reason)
-            self._answer_logout_waiters()
-            return
-        self.on_disconnect(reason)
-        if state is SessionState.LOGGING_OUT:
-            self._end_cleanly()
-        elif state is SessionState.LOGGING_IN and self._first_attempts():
-            # The very first connection closed before any login answer (a TLS certificate
-            # refused, a plaintext peer, a server that hangs up, no answer in time):
-            # retrying will not help.
-            if self._login_timed_out:
-                self._fail(LoginTimeout(f"no login response within {self.settings.socket_timeout}s"))
-            else:
-                self._fail(ConnectionError(f"connection closed before login: {reason.getErrorMessage()}"))
-        elif state is not SessionState.WAITING_TO_RETRY:
-            self._advance(Event.LOST)
+    # -- from the connector (a `txsmarkets.client.factory.ConnectionWatcher`) -------------------
 
-    def connection_failed(self, reason: Failure) -> None:
-        """A connection attempt failed."""
-        if self.state in (SessionState.IDLE, SessionState.CLOSED, SessionState.FAILED, SessionState.LOGGING_OUT):
-            return
-        if self._first_attempts() and self._login_waiters:
-            self._fail(ConnectionError(f"cannot connect to {self.settings.host}:{self.settings.port}: {reason.value}"))
+    def attempt_failed(self, reason: Failure) -> None:
+        """A connection attempt failed: the next follows after the backoff."""
+        self._lifecycle.attempt_failed()
+
+    def first_attempt_failed(self, reason: Failure) -> None:
+        """The first connection attempt failed, and ``settings.fail_fast`` is on."""
+        if self._login_waiters and self.state in (SessionState.CONNECTING, SessionState.WAITING_TO_RETRY):
+            host, port = self.settings.host, self.settings.port
+            self._lifecycle.fail(ConnectionError(f"cannot connect to {host}:{port}: {reason.value}"))
         else:
-            self._advance(Event.LOST)
+            self._lifecycle.attempt_failed()
 
     def gave_up(self, attempts: int) -> None:
-        """The factory has made its ``settings.max_retries`` attempts: the session fails."""
-        self._fail(ConnectionError(f"gave up reconnecting to {self.settings.host}:{self.settings.port} after {attempts} attempts"))
+        """The connector has made its ``settings.max_retries`` attempts: the session fails."""
+        host, port = self.settings.host, self.settings.port
+        self._lifecycle.fail(ConnectionError(f"gave up reconnecting to {host}:{port} after {attempts} attempts"))
 
     def _first_attempts(self) -> bool:
         # Before any login succeeded, with fail_fast: a failure is the caller's to hear of.
         return self.settings.fail_fast and self.logins == 0 and self.session_id is None
 
-    # -- ending ---------------------------------------------------------------------------
+    # -- the lifecycle's actions (a `txsmarkets.client.lifecycle.LifecycleActions`) ------------
 
-    def _stop_trying(self) -> None:
+    def announce(self) -> None:
+        """Tell the ``on_state`` observers of a change of state since they last heard."""
+        old, new = self.state, self._lifecycle.state
+        if new is not old:
+            self.state = new
+            _log.debug("session {old} -> {new}", old=old.value, new=new.value)
+            self.on_state(old, new)
+
+    def start_connecting(self) -> None:
+        """Connect through a `Reconnector` on the endpoint, unless a factory was set (the
+        caller then hands the connections over)."""
         if self.factory is not None:
-            self.factory.stopTrying()
-            # A later connect() begins afresh with a factory of its own.
-            self.factory = None
+            return
+        endpoint = self._endpoint if self._endpoint is not None else client_endpoint(self.reactor, self.settings)
+        self.factory = SmarketsClientFactory(self)
+        self.connector = Reconnector(endpoint, self.factory, Backoff(self.settings, self.reactor, self.gave_up), self.reactor, self)
+        self.connector.start(fail_fast=self._first_attempts())
 
-    def _fail(self, error: Exception) -> None:
-        """The session is over for good: stop, and errback whoever waits for a login."""
-        self._stop_trying()
-        if self._can(Event.FAIL):
-            self._advance(Event.FAIL)
+    def stop_trying(self) -> None:
+        """Stop connecting; a later connect() begins afresh with a connector of its own."""
+        connector, self.connector = self.connector, None
+        if connector is not None:
+            connector.stop()
+        self.factory = None
+
+    def take_connection(self, protocol: ClientSessionMixin) -> bool:
+        """Make ``protocol`` the connection to log in on."""
+        self.protocol = protocol
+        self._login_timed_out = False
+        return True
+
+    def refuse_connection(self, protocol: ClientSessionMixin) -> bool:
+        """An attempt that was under way when the session stopped: drop it."""
+        protocol.disconnect()
+        return False
+
+    def take_login(self, payload: seto_pb2.Payload) -> None:
+        """Take up the session id and the renumbering of a login's answer."""
+        response = payload.eto_payload.login_response
+        self._resumed = self.session_id == response.session
+        self.session_id = self._last_session_id = response.session
+        if response.HasField("reset"):
+            self.sequence.renumber(response.reset)
+
+    def logged_in(self, payload: seto_pb2.Payload) -> None:
+        """Count the login, start the backoff over, and tell the ``on_login`` observers."""
+        self.logins += 1
+        self._logged_in_at = self.reactor.seconds()
+        self.last_login_response = payload
+        if self.connector is not None:
+            self.connector.policy.reset()
+        _log.info(
+            "logged in: session {session} ({how}), next seqs in {inseq} out {outseq}",
+            session=self.session_id,
+            how="resumed" if self._resumed else "new",
+            inseq=self.sequence.inseq,
+            outseq=self.sequence.outseq,
+        )
+        self.on_login(payload, self._resumed)
+
+    def not_taken_up(self, payload: seto_pb2.Payload) -> None:
+        """An answer to a login we gave up on (logout() came first): the connection is closing."""
+        _log.info("login answered while {state}: not taken up", state=self.state.value)
+
+    def forget_session(self, reason: int) -> None:
+        """The exchange ended the session (a retryable ``reason``): the next login starts a
+        new one, and the account stream resumes from the last account sequence seen."""
+        policy = self.connector.policy if self.connector is not None else None
+        if (
+            policy is not None
+            and reason != eto_pb2.LOGOUT_UNKNOWN_SESSION
+            and self.reactor.seconds() - self._logged_in_at < self.settings.heartbeat_interval
+        ):
+            # Ended straight after a login whose answer reset the backoff: the backoff goes
+            # on growing, or an exchange that logs us out at once would be hammered.
+            policy.continue_backoff()
+        if reason == eto_pb2.LOGOUT_UNKNOWN_SESSION:
+            _log.warn("the exchange no longer holds session {session}; starting a new one now", session=self.session_id)
+            if policy is not None:
+                # Nothing is wrong with the exchange: backing off would only lose time.
+                policy.at_once()
         else:
-            _log.info("session already {state} when it failed: {error}", state=self.state.value, error=error)
-        waiters, self._login_waiters = self._login_waiters, []
-        for d in waiters:
-            d.errback(error)
+            _log.warn("logged out by the exchange: {reason}; will reconnect", reason=logout_reason_name(reason))
+        self.session_id = None
+
+    def send_logout(self) -> None:
+        """Send our logout; the exchange confirms, and the connection closes."""
         if self.protocol is not None:
-            self.protocol.disconnect()
-        else:
-            self._answer_logout_waiters()
+            self.protocol.sendLogout(eto_pb2.LOGOUT_NONE)
 
-    def _end_cleanly(self) -> None:
-        """Logged out (or never in): stop; the logout is done once the connection closes."""
-        self._stop_trying()
+    def end_session(self) -> None:
+        """Logged out (or never in): stop, and errback whoever waits for a login."""
+        self.stop_trying()
         login_waiters, self._login_waiters = self._login_waiters, []
         for d in login_waiters:
             d.errback(SessionClosed("logged out"))
         self.session_id = None
-        if self.protocol is None:
-            if self._can(Event.LOGGED_OUT):
-                self._advance(Event.LOGGED_OUT)
-            self._answer_logout_waiters()
-        else:
-            self.protocol.disconnect()
 
-    def _answer_logout_waiters(self) -> None:
+    def drop_connection(self) -> None:
+        """Close the connection; without one, whoever waits for the logout may go."""
+        if self.protocol is not None:
+            self.protocol.disconnect()
+        else:
+            self.answer_logout()
+
+    def answer_logout(self) -> None:
+        """Whoever waits for the logout may go."""
         waiters, self._logout_waiters = self._logout_waiters, []
         for d in waiters:
             d.callback(None)
+
+    def tell_disconnect(self, reason: Failure) -> None:
+        """Tell the ``on_disconnect`` observers that the connection ended."""
+        self.on_disconnect(reason)
+
+    def fail_waiters(self, error: Exception) -> None:
+        """The session is over for good: errback whoever waits for a login."""
+        waiters, self._login_waiters = self._login_waiters, []
+        for d in waiters:
+            d.errback(error)
+        if self.state is SessionState.FAILED:
+            # Said to the observers too: a session can fail with nobody waiting for a login.
+            self.on_failed(Failure(error))
+
+    def already_ended(self, error: Exception) -> None:
+        """An error after the session had ended: only said."""
+        _log.info("session already {state} when it failed: {error}", state=self.state.value, error=error)
+
+    def let_go(self) -> None:
+        """Let go of the connection now (its close, whenever it comes, concerns no later
+        connection) and close it; whoever waits for an answer hears `ConnectionLost`."""
+        protocol, self.protocol = self.protocol, None
+        if protocol is not None:
+            self.on_disconnect(Failure(ConnectionLost("disconnected on request")))
+            protocol.disconnect()

@@ -34,6 +34,9 @@ class SessionSettings:
         request_timeout: float = 30.0,
         replay_capacity: int = 10000,
         reconnect_max_delay: float = 30.0,
+        reconnect_initial_delay: float = 0.5,
+        reconnect_factor: float = 2.0,
+        reconnect_jitter: float = 0.2,
         framing: str = "uleb128",
         fail_fast: bool = True,
         max_retries: int | None = None,
@@ -52,7 +55,14 @@ class SessionSettings:
         self.heartbeat_misses = heartbeat_misses
         self.request_timeout = request_timeout
         self.replay_capacity = replay_capacity
+        #: The backoff between connection attempts: the first retry waits
+        #: ``reconnect_initial_delay * reconnect_factor`` seconds, each next one
+        #: ``reconnect_factor`` times longer, at most ``reconnect_max_delay``, plus up to
+        #: ``reconnect_jitter`` seconds at random.
         self.reconnect_max_delay = reconnect_max_delay
+        self.reconnect_initial_delay = reconnect_initial_delay
+        self.reconnect_factor = reconnect_factor
+        self.reconnect_jitter = reconnect_jitter
         if framing not in ("uleb128", "int32"):
             raise ValueError(f"framing must be 'uleb128' or 'int32', not {framing!r}")
         self.framing = framing

@@ -18,7 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from txsmarkets.client import Session, SessionState, StreamingAPIClient
+from txsmarkets.client import Session, StreamingAPIClient
 from txsmarkets.daemon.cancels import cancel_everything
 from txsmarkets.daemon.exits import EXIT_GAVE_UP, EXIT_REFUSED
 from txsmarkets.exceptions import ConnectionError, LoginError, SessionClosed
@@ -61,57 +61,20 @@ class SessionEvents(Protocol):
         """A connection ended (after the session's other listeners heard of it)."""
 
     def failed(self, failure: Failure) -> None:
-        """The session cannot go on: `LoginError`, `ConnectionError` (gave up), `SessionClosed`
-        (logged out before a login) or another error."""
-
-    def ended_by_exchange(self) -> None:
-        """The exchange ended the session for good while logged in (it has logged why)."""
+        """The session cannot go on: `LoginError` (refused, or logged out for good by the
+        exchange) or `ConnectionError` (gave up)."""
 
 
 def follow_session(session: Session, events: SessionEvents) -> None:
     """Log ``session`` in, and tell ``events`` of its disconnects and of its end for good.
 
-    The one place the daemon subscribes to the session. On today's session it chains the
-    single ``on_disconnect`` and ``on_state`` callbacks (earlier listeners first), and keeps
-    one login waiting (`Session.connect`) whenever the session is retrying: a session that
-    fails for good tells only those who wait for a login why.
+    The one place the daemon subscribes to the session: it joins the session's
+    ``on_disconnect`` and ``on_failed`` observers (after the listeners already there).
     """
-    waiting = False
-
-    def login_done(_: Any) -> None:
-        nonlocal waiting
-        waiting = False
-
-    def login_failed(failure: Failure) -> None:
-        login_done(None)
-        events.failed(failure)
-
-    def wait_for_login() -> None:
-        nonlocal waiting
-        if not waiting:
-            waiting = True
-            session.connect().addCallbacks(login_done, login_failed)
-
-    next_disconnect = session.on_disconnect
-
-    def disconnected(reason: Failure) -> None:
-        next_disconnect(reason)
-        events.disconnected(reason)
-
-    next_state = session.on_state
-
-    def state_changed(old: SessionState, new: SessionState) -> None:
-        next_state(old, new)
-        if new is SessionState.WAITING_TO_RETRY:
-            wait_for_login()
-        elif new is SessionState.FAILED and not waiting:
-            # Refused for good while logged in (an eto.logout with a fatal reason): nobody
-            # waits for a login to hear of it. Said once the session has done failing.
-            session.reactor.callLater(0, events.ended_by_exchange)
-
-    session.on_disconnect = disconnected
-    session.on_state = state_changed
-    wait_for_login()
+    session.on_disconnect.add(events.disconnected)
+    session.on_failed.add(events.failed)
+    # Why the session fails, if it does, is told by ``on_failed``, whoever waits or not.
+    session.connect().addErrback(lambda failure: None)
 
 
 class SessionService(service.Service):
@@ -187,10 +150,6 @@ class SessionService(service.Service):
             self.end(EXIT_GAVE_UP, failure.getErrorMessage())
         else:
             self.end(EXIT_GAVE_UP, f"the session cannot go on: {failure.getErrorMessage()}")
-
-    def ended_by_exchange(self) -> None:
-        if self.running:
-            self.end(EXIT_REFUSED, "the exchange ended the session for good")
 
     # -- stop --
 

@@ -36,10 +36,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from twisted.logger import Logger
 
 from txsmarkets.client.halting import HaltNotices
-from txsmarkets.client.exposure import FULL, CountedOrder, Ledger, MarketExposure, loss_units, pounds
+from txsmarkets.client.exposure import CountedOrder, Ledger, MarketExposure
 from txsmarkets.client.limits import LIMITS, InvalidControls, check_limit, read_section
 from txsmarkets.exceptions import OrderRefused
 from txsmarkets.odds import VALID_PRICES, next_tick, previous_tick
+from txsmarkets.trading.money import liability_units, loss_units, one_winner_worst, pounds
 from txsmarkets.wire import seto_pb2
 
 if TYPE_CHECKING:
@@ -233,7 +234,7 @@ class Controls(Ledger):
         price = create.price
         quantity = create.quantity
         buy = create.side == _BUY
-        units = price * quantity if buy else (FULL - price) * quantity
+        units = liability_units(buy, price, quantity)
         now = self._seconds() if self._timed else 0.0
         market = self._markets.get(market_id)
         key = None
@@ -309,10 +310,7 @@ class Controls(Ledger):
                         before = delta.get(contract_id, 0)
                         base = market.base + units if buy else market.base
                         delta[contract_id] = before - units if buy else before + units
-                        top = max(delta.values())
-                        worst = base + top if top > 0 else base
-                        if worst < 0:
-                            worst = 0
+                        worst = one_winner_worst(base, delta.values())
                         limit = self._max_market
                         if limit is not None and worst > limit:
                             delta[contract_id] = before
@@ -447,7 +445,7 @@ class Controls(Ledger):
             self.refusals["kill_switch"] += 1
             return self.halt_notices.refusal(self.halted, self._seconds())
         buy = orig.buy
-        units = price * quantity if buy else (FULL - price) * quantity
+        units = liability_units(buy, price, quantity)
         excess = units - orig.units
         market = orig.market
         if force:

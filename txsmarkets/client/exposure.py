@@ -6,13 +6,14 @@ pounds (`Decimal`) only at the edges (limits given, figures shown).
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from collections.abc import Iterable
 from typing import Any
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from txsmarkets.trading.money import FULL, UNITS, liability_units, loss_units, one_winner_worst, pounds
 from txsmarkets.wire import eto_pb2, seto_pb2
 
 __all__ = ["FULL", "UNITS", "CountedOrder", "Ledger", "MarketExposure", "liability_units", "loss_units", "pounds"]
@@ -24,29 +25,6 @@ FILL_RECORDS_KEPT = 100_000
 # A market voided still has its voids to come (each takes its own fill record): only a
 # settled one can have no more.
 _SETTLED = seto_pb2.MARKET_STATE_SETTLED
-
-#: Price x quantity units in a pound.
-UNITS = 10**8
-#: The price of a certainty (100.00%).
-FULL = 10000
-
-
-def pounds(units: int) -> Decimal:
-    """``units`` of price x quantity as pounds, exactly (from a string: exact at any size)."""
-    return Decimal(f"{units}E-8")
-
-
-def loss_units(loss: Decimal) -> int:
-    """A loss in pounds (an exposure the exchange reported: a wire double taken as the
-    `Decimal` it stood for, see `txsmarkets.client.state`) as whole units; either sign
-    is the same loss, and a fraction of a unit counts whole: never less than reported."""
-    return int((abs(loss) * UNITS).to_integral_value(rounding=ROUND_CEILING))
-
-
-def liability_units(buy: bool, price: int, quantity: int) -> int:
-    """What an order risks, in units: a buy its stake, a sell the payout less its stake."""
-    return price * quantity if buy else (FULL - price) * quantity
-
 
 class CountedOrder:
     """An order the controls count: waiting to be sent, in flight (``seq``) or live
@@ -73,7 +51,7 @@ class CountedOrder:
         self.price = price
         self.quantity = quantity
         # (``units`` when the caller has it already: what the order risks)
-        self.units = units if units is not None else price * quantity if buy else (FULL - price) * quantity
+        self.units = units if units is not None else liability_units(buy, price, quantity)
         self.market = market
         self.seq: int | None = None
         self.order_id: int | None = None
@@ -84,7 +62,7 @@ class CountedOrder:
     def resize(self, quantity: int) -> None:
         """Set the quantity still counted (and so ``units``)."""
         self.quantity = quantity
-        self.units = self.price * quantity if self.buy else (FULL - self.price) * quantity
+        self.units = liability_units(self.buy, self.price, quantity)
 
 
 class MarketExposure:
@@ -129,10 +107,7 @@ class MarketExposure:
             delta[c] = delta.get(c, 0) + units
             win = self.win
             win[c] = win.get(c, 0) + units
-        top = max(delta.values())
-        worst = base + top if top > 0 else base
-        if worst < 0:
-            worst = 0
+        worst = one_winner_worst(base, delta.values())
         change = worst - self.worst
         self.worst = worst
         return change
@@ -156,16 +131,9 @@ class MarketExposure:
 
     def worst_with(self, c: int, base: int, delta: int) -> int:
         """The market's worst-case loss with ``base`` and ``delta`` (on ``c``) added."""
-        top = 0
-        for contract, value in self.delta.items():
-            if contract == c:
-                value += delta
-            if value > top:
-                top = value
-        if c not in self.delta and delta > top:
-            top = delta
-        worst = self.base + base + top
-        return worst if worst > 0 else 0
+        deltas = dict(self.delta)
+        deltas[c] = deltas.get(c, 0) + delta
+        return one_winner_worst(self.base + base, deltas.values())
 
     def contract_worst(self, c: int, win: int = 0, lose: int = 0) -> int:
         """Contract ``c``'s worst-case loss on its own, with ``win``/``lose`` added."""
@@ -435,7 +403,7 @@ class Ledger:
         if entry is not None:
             quantity = order.quantity
             if quantity and quantity != entry.quantity:
-                self._recount(entry, quantity * entry.price if entry.buy else quantity * (FULL - entry.price))
+                self._recount(entry, liability_units(entry.buy, entry.price, quantity))
                 entry.quantity = quantity
         elif order_id in self._live:
             return
@@ -475,7 +443,7 @@ class Ledger:
             if extra is not None:
                 # The rest of the original it would replace shrank: the new order's
                 # excess over it grows.
-                new = extra.price * extra.quantity if extra.buy else (FULL - extra.price) * extra.quantity
+                new = liability_units(extra.buy, extra.price, extra.quantity)
                 excess = max(0, new - entry.units)
                 total += market.order(extra.contract_id, extra.buy, excess - extra.units)
                 extra.units = excess
@@ -516,10 +484,7 @@ class Ledger:
                 delta[c] = delta.get(c, 0) - units
                 win = market.win
                 win[c] = win.get(c, 0) - units
-            top = max(delta.values())
-            worst = base + top if top > 0 else base
-            if worst < 0:
-                worst = 0
+            worst = one_winner_worst(base, delta.values())
             self._total += worst - market.worst
             market.worst = worst
             if entry.order:
@@ -530,7 +495,7 @@ class Ledger:
         entry = self._live.get(order_id)
         if entry is not None:
             if quantity > 0:
-                self._recount(entry, quantity * entry.price if entry.buy else quantity * (FULL - entry.price))
+                self._recount(entry, liability_units(entry.buy, entry.price, quantity))
                 entry.quantity = quantity
             else:
                 self._done(order_id)

@@ -6,7 +6,7 @@ import math
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
-from txsmarkets.client.exposure import UNITS
+from txsmarkets.trading.money import UNITS
 from txsmarkets.errors import Error
 
 __all__ = ["LIMITS", "InvalidControls", "check_limit", "read_section"]

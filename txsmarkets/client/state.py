@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from txsmarkets.trading.money import wire_pounds
 from txsmarkets.wire import seto_pb2
 
 __all__ = ["AccountState", "ContractBook", "LiveOrder", "MarketBook"]
@@ -151,9 +152,9 @@ class AccountState:
         """Take balance and exposure (doubles of pounds on the wire, kept as `Decimal`)
         from a message that carries them. Returns None."""
         if message.HasField("available_balance"):  # type: ignore[attr-defined]
-            self.available_balance = _pounds(message.available_balance)  # type: ignore[attr-defined]
+            self.available_balance = wire_pounds(message.available_balance)  # type: ignore[attr-defined]
         if message.HasField("exposure"):  # type: ignore[attr-defined]
-            self.exposure = _pounds(message.exposure)  # type: ignore[attr-defined]
+            self.exposure = wire_pounds(message.exposure)  # type: ignore[attr-defined]
 
     def accepted(self, create: seto_pb2.OrderCreate | None, answer: seto_pb2.OrderAccepted) -> LiveOrder:
         """Record a newly accepted order; ``create`` is our request, when we have it.
@@ -272,8 +273,3 @@ class AccountState:
         if kind == seto_pb2.PAYLOAD_BALANCE_CHANGED:
             self.note_money(payload.balance_changed)
         return None
-
-
-def _pounds(value: float) -> Decimal:
-    """A wire double of pounds as the Decimal it was meant to be (``990.0`` -> ``990.0``)."""
-    return Decimal(repr(value))

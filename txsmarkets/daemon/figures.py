@@ -15,12 +15,13 @@ from typing import Any
 from twisted.logger import Logger
 
 from txsmarkets.client import StreamingAPIClient
-from txsmarkets.client.positions import apply_fill
+from txsmarkets.trading.money import FULL
+from txsmarkets.trading.positions import apply_fill
 from txsmarkets.wire import seto_pb2
 
 __all__ = ["Figures", "to_the_penny"]
 
-_UNIT = Decimal(10000)
+_UNIT = Decimal(FULL)
 _PENNY = Decimal("0.01")
 
 

@@ -492,7 +492,7 @@ class Controls(Ledger):
     def _quoted(self, market_id: int) -> None:
         # Only a market whose fills leave a position has marks that move with its quotes
         # (with none, its loss is what its fills realised, marked when they came); the
-        # client calls this only while one does (``_marking``).
+        # client calls this only while one does (``marking``).
         market = self._markets.get(market_id)
         if market is not None and market.held:
             self._mark(market_id)

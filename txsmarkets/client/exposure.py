@@ -13,6 +13,7 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from txsmarkets.trading.account import Change, ChangeKind
 from txsmarkets.trading.money import FULL, UNITS, liability_units, loss_units, one_winner_worst, pounds
 from txsmarkets.wire import eto_pb2, seto_pb2
 
@@ -20,6 +21,8 @@ __all__ = ["FULL", "UNITS", "CountedOrder", "Ledger", "MarketExposure", "liabili
 
 _log = Logger()
 _BUY = seto_pb2.SIDE_BUY
+_ACCEPTED, _REJECTED, _EXECUTED, _CANCELLED = ChangeKind.ACCEPTED, ChangeKind.REJECTED, ChangeKind.EXECUTED, ChangeKind.CANCELLED
+_REDUCED, _REPLACED, _REPLACE_REJECTED, _VOIDED = ChangeKind.REDUCED, ChangeKind.REPLACED, ChangeKind.REPLACE_REJECTED, ChangeKind.VOIDED
 #: Filled orders whose fills are kept to undo a void (per market, until it settles).
 FILL_RECORDS_KEPT = 100_000
 # A market voided still has its voids to come (each takes its own fill record): only a
@@ -144,10 +147,10 @@ class Ledger:
     """The orders and fills the controls count, kept as the client sends and as the
     exchange reports; see `txsmarkets.client.controls`.
 
-    The client calls the underscored methods below from its own bookkeeping of each
-    account message, with the values it has read (no handlers, no second reading of the
-    message: they run for every order). ``_marked(market_id)`` is called after fills
-    change; ``_marking`` tells the client whether quotes matter (``_quoted``)."""
+    The client hands it each account message's `Change` (`apply`, as the account's
+    reducer made it: no second reading of the message), each market's state
+    (`market_state`) and, while ``marking`` (quotes move what it counts), each market's
+    quotes (`quoted`). ``_marked(market_id)`` is called after fills change."""
 
     def __init__(self) -> None:
         self._markets: dict[int, MarketExposure] = {}
@@ -164,13 +167,43 @@ class Ledger:
         # how many markets hold a position, and so whether the client is to call ``_quoted``.
         self._marks_quotes = False
         self._holding = 0
-        self._marking = False
+        self.marking = False
+
+    # -- what the client hands it (`txsmarkets.client.tracking.AccountFollower`) -----------
+
+    def apply(self, change: Change) -> None:
+        """Count what an account message changed (from ``client.account``'s reducer)."""
+        kind = change.kind
+        if kind is _CANCELLED:
+            self._cancelled(change.order_id)
+        elif kind is _ACCEPTED:
+            self._accepted(change.seq, change.order)
+        elif kind is _EXECUTED:
+            self._executed(change.body)
+        elif kind is _REJECTED:
+            self._answered(change.seq)
+        elif kind is _REDUCED:
+            self._reduced(change.order_id, change.quantity)
+        elif kind is _REPLACED:
+            self._replaced(change.body)
+        elif kind is _REPLACE_REJECTED:
+            self._replace_answered(change.order_id)
+        elif kind is _VOIDED:
+            self._voided(change.order_id)
+
+    def market_state(self, market_id: int, state: int) -> None:
+        """A market's state changed: a settled one's fills stop counting."""
+        self._market_state(market_id, state)
+
+    def quoted(self, market_id: int) -> None:
+        """The quotes of ``market_id`` changed (called only while ``marking``)."""
+        self._quoted(market_id)
 
     def _marked(self, market_id: int) -> None:
         """The fills of ``market_id`` changed (the loss limit marks them)."""
 
     def _quoted(self, market_id: int) -> None:
-        """The quotes of ``market_id`` changed (called only while ``_marking``)."""
+        """The quotes of ``market_id`` changed (called only while ``marking``)."""
 
     def _settling(self, market_id: int) -> None:
         """``market_id`` settles: its fills are about to stop counting (the loss limit
@@ -182,7 +215,7 @@ class Ledger:
         change = market.fill(c, buy, quantity, paid)
         if (market.held > 0) != (held > 0):
             self._holding += 1 if market.held else -1
-            self._marking = self._marks_quotes and self._holding > 0
+            self.marking = self._marks_quotes and self._holding > 0
         return change
 
     def _market(self, market_id: int) -> MarketExposure:

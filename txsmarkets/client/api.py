@@ -103,7 +103,7 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.catch_up = AccountCatchUp(self)
+        self.catch_up: AccountCatchUp = AccountCatchUp(self)
         HandlerRegistry.__init__(self)
         self._creates: dict[int, seto_pb2.OrderCreate] = {}
         # The outseq when we first served a replay on this connection: pings from it on

@@ -38,7 +38,8 @@ exchange reports (`txsmarkets.client.controls`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -48,14 +49,47 @@ from txsmarkets.exceptions import ConnectionError, ConnectionLost, PingLost, Ses
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import ACCOUNT_TYPES, account_sequence
 
-if TYPE_CHECKING:
-    from txsmarkets.client.api import StreamingAPIClient
-
 __all__ = ["AccountCatchUp"]
 
 _log = Logger()
 T = TypeVar("T")
 Route = Callable[[seto_pb2.Payload], None]
+
+
+class _Session(Protocol):
+    account_history: bool
+    account_sequence: int
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+
+class _Account(Protocol):
+    @property
+    def orders(self) -> Mapping[int, Any]: ...
+
+    @property
+    def exposure(self) -> Decimal | None: ...
+
+
+class CatchingClient(Protocol):
+    """What the catch-up reads of its client (`txsmarkets.client.StreamingAPIClient`)."""
+
+    @property
+    def session(self) -> _Session: ...
+
+    @property
+    def account(self) -> _Account: ...
+
+    @property
+    def controls(self) -> Any: ...
+
+    def ping(self) -> Deferred[float]: ...
+
+    def _build_routes(self) -> None: ...
 
 
 class AccountCatchUp:
@@ -68,7 +102,7 @@ class AccountCatchUp:
     account's first message (None before any history).
     """
 
-    def __init__(self, client: StreamingAPIClient) -> None:
+    def __init__(self, client: CatchingClient) -> None:
         self.client = client
         self.pending = False
         self.history = False

@@ -15,13 +15,16 @@ from txsmarkets.wire import seto_pb2
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorTime
 
-    from txsmarkets.client.catchup import AccountCatchUp
-
 __all__ = ["AccountFollower", "AccountTracking"]
 
 _ACCEPTED = seto_pb2.PAYLOAD_ORDER_ACCEPTED
 _REJECTED = seto_pb2.PAYLOAD_ORDER_REJECTED
 _INVALID = seto_pb2.PAYLOAD_ORDER_INVALID
+
+
+class _CatchUp(Protocol):
+    #: True while the account's history comes (`txsmarkets.client.catchup`).
+    history: bool
 
 
 class AccountFollower(Protocol):
@@ -50,7 +53,7 @@ class AccountTracking:
         account: AccountState
         markets: dict[int, MarketBook]
         clock: IReactorTime
-        catch_up: AccountCatchUp
+        catch_up: _CatchUp
         account_changed: Signal
         _creates: dict[int, seto_pb2.OrderCreate]
         _controls: AccountFollower | None

@@ -76,7 +76,7 @@ class _Account(Protocol):
 
 
 class CatchingClient(Protocol):
-    """What the catch-up reads of its client (`txsmarkets.client.StreamingAPIClient`)."""
+    """What the catch-up reads of its client (`txsmarkets.client.api.StreamingAPIClient`)."""
 
     @property
     def session(self) -> _Session: ...

@@ -5,7 +5,7 @@ Every create (``order``/``create_order``) is checked against it on the reactor t
 create that would break a limit fails its Deferred at once with `OrderRefused`, and
 nothing is stamped, sent or journaled. Cancels and reductions are never checked. A
 cancel-replace (``cancel_replace``) is checked as the create of its new order less the
-original it releases (`Controls.check_replace`): one to no more quantity at no worse a
+original it releases (`txsmarkets.trading.controls.TradingControls.check_replace`): one to no more quantity at no worse a
 price always passes. ``force=True`` skips every control but the kill switch.
 
 Exposure is the worst-case loss, in exact integer hundred-millionths of a pound (price x
@@ -43,8 +43,7 @@ from txsmarkets.client.halting import HaltNotices
 from txsmarkets.exceptions import OrderRefused
 from txsmarkets.signal import Signal
 from txsmarkets.trading.checks import BookView
-from txsmarkets.trading.controls import CONTROL_NAMES
-from txsmarkets.trading.controls import Controls as TradingControls
+from txsmarkets.trading.controls import CONTROL_NAMES, TradingControls
 from txsmarkets.trading.limits import InvalidControls
 from txsmarkets.trading.orders import LiveOrder
 
@@ -71,7 +70,7 @@ class _Clock(Protocol):
 
 
 class ControlledClient(Protocol):
-    """What `Controls.attach` reads of a client (`txsmarkets.client.StreamingAPIClient`)."""
+    """What `Controls.attach` reads of a client (`txsmarkets.client.api.StreamingAPIClient`)."""
 
     @property
     def markets(self) -> Mapping[int, BookView]: ...
@@ -148,6 +147,18 @@ class Controls(TradingControls):
         if client is not None:
             client.logged_in.remove(self.logged_in)
 
+    def halt(self, reason: str) -> Any:
+        """The kill switch: refuse every create until `reset`, and cancel every live order
+        (`txsmarkets.trading.controls.TradingControls.halt`).
+
+        Returns the client's ``cancel_all`` Deferred (None when not attached, or not logged
+        in, when the exchange's own cancel-on-disconnect setting is what applies)."""
+        return TradingControls.halt(self, reason)
+
+    def reset(self) -> None:
+        """Allow creates again after `halt` (or the loss limit); the halt's notices say so."""
+        TradingControls.reset(self)
+
     def _cancel_client(self) -> Any:
         client = self.client
         if client is None or not client.session.connected:
@@ -155,7 +166,7 @@ class Controls(TradingControls):
         return client.cancel_all().addErrback(lambda f: _log.failure("cancel_all after the halt failed", f))
 
     def logged_in(self, message: Any, resumed: bool) -> int:
-        """`TradingControls.logged_in`, saying how many requests of an old session it no
+        """`txsmarkets.trading.controls.TradingControls.logged_in`, saying how many requests of an old session it no
         longer counts."""
         dropped = TradingControls.logged_in(self, message, resumed)
         if dropped:

@@ -13,6 +13,10 @@ from txsmarkets.wire import seto_pb2
 
 __all__ = ["AccountState", "ContractBook", "LiveOrder", "MarketBook", "OrderStatus"]
 
+# Documented where users import it from (the trading core owns it): its reference page,
+# its links and its pickles name this module, which holds the same class.
+LiveOrder.__module__ = __name__
+
 
 class ContractBook:
     """The bid and offer levels of one contract: price -> total quantity.

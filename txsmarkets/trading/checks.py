@@ -53,7 +53,7 @@ class BookView(Protocol):
 
 
 class Checks(Ledger):
-    """The checks, over the exposure `Ledger` counts; `txsmarkets.trading.controls.Controls`
+    """The checks, over the exposure `Ledger` counts; `txsmarkets.trading.controls.TradingControls`
     sets the limits (None: not checked) and ``books``, the book lookup."""
 
     tick_ladder: bool

@@ -3,7 +3,7 @@ small checks (`txsmarkets.trading.checks`) over one exposure model
 (`txsmarkets.trading.exposure`). It knows nothing of a client: attaching hands it a book
 lookup (``books``), a way to cancel everything (``cancel_all``), a clock (``seconds``)
 and the exposure the exchange reports (``reported``); what it has to say goes to its
-``notices``. `txsmarkets.client.controls.Controls` attaches it to a client.
+``notices``. `txsmarkets.client.controls.Controls` is it attached to a client.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from txsmarkets.trading.limits import LIMITS, InvalidControls, check_limit, read
 from txsmarkets.trading.money import liability_units, pounds
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["CONTROL_NAMES", "ControlNotices", "Controls", "InvalidControls", "SilentNotices"]
+__all__ = ["CONTROL_NAMES", "ControlNotices", "InvalidControls", "SilentNotices", "TradingControls"]
 
 _BUY = seto_pb2.SIDE_BUY
 _SELL = seto_pb2.SIDE_SELL
@@ -110,7 +110,7 @@ def _no_cancel() -> Any:
     return None
 
 
-class Controls(Checks):
+class TradingControls(Checks):
     """Trading limits, each optional (None: not checked); see `txsmarkets.client.controls`
     for what each means. Raises `InvalidControls` for a bad value.
 

@@ -24,7 +24,7 @@ from txsmarkets.client.orders import GOOD_TIL_CANCELLED, OrderCreate
 from txsmarkets.client.pending import PendingRequests
 from txsmarkets.client.session import Session
 from txsmarkets.client.state import AccountState, MarketBook
-from txsmarkets.client.tracking import AccountTracking
+from txsmarkets.client.tracking import AccountTracking, ChangeSignal
 from txsmarkets.exceptions import (
     ConnectionError,
     ConnectionLost,
@@ -125,7 +125,7 @@ class StreamingAPIClient(AccountTracking, HandlerRegistry):
         #: Fired with ``change=`` (a `txsmarkets.trading.account.Change`) for each account
         #: message, once ``account`` and the controls have taken it in and before any
         #: handler of it runs; never for the account's history (see ``catch_up``).
-        self.account_changed = Signal()
+        self.account_changed = ChangeSignal()
         self._internal: dict[int, Callable[[seto_pb2.Payload], None]] = {
             **self._tracking_routes(),
             seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED: self._throttle_limits,

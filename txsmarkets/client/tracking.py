@@ -15,11 +15,17 @@ from txsmarkets.wire import seto_pb2
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorTime
 
-__all__ = ["AccountFollower", "AccountTracking"]
+__all__ = ["AccountFollower", "AccountTracking", "ChangeSignal"]
 
 _ACCEPTED = seto_pb2.PAYLOAD_ORDER_ACCEPTED
 _REJECTED = seto_pb2.PAYLOAD_ORDER_REJECTED
 _INVALID = seto_pb2.PAYLOAD_ORDER_INVALID
+_REPLACE_ACCEPTED = seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED
+
+
+class ChangeSignal(Signal):
+    """``client.account_changed``: a `Signal` (the client asks its ``_handlers`` whether it
+    has any without the lock: it asks for every account message)."""
 
 
 class _CatchUp(Protocol):
@@ -73,19 +79,23 @@ class AccountTracking:
     def _account_message(self, payload: seto_pb2.Payload) -> None:
         kind = payload.type
         create = None
+        now = None
         if kind == _ACCEPTED:
             create = self._creates.pop(payload.order_accepted.seq, None)
+            now = self.clock.seconds()
+        elif kind == _REPLACE_ACCEPTED:
+            now = self.clock.seconds()
         elif kind == _REJECTED:
             create = self._creates.pop(payload.order_rejected.seq, None)
         elif kind == _INVALID:
             create = self._creates.pop(payload.order_invalid.seq, None)
-        change = self.account.apply(payload, create, self.clock.seconds())
+        change = self.account.apply(payload, create, now)
         if change is None:
             return
         follower = self._controls
         if follower is not None:
             follower.apply(change)
-        if self.account_changed and not self.catch_up.history:
+        if self.account_changed._handlers and not self.catch_up.history:
             # (The account's history reaches no listener, as it reaches no handler.)
             self.account_changed.fire(change=change)
 

@@ -72,6 +72,9 @@ class Change(NamedTuple):
     body: Any = None
 
 
+# (Positional: a Change is made for every account message.)
+_ACCEPTED, _REJECTED, _EXECUTED, _CANCELLED = ChangeKind.ACCEPTED, ChangeKind.REJECTED, ChangeKind.EXECUTED, ChangeKind.CANCELLED
+
 # Reasons by number -> the protocol's name (a dict: a cancel follows most orders).
 _CANCEL_REASONS = {number: name for name, number in seto_pb2.OrderCancelledReason.items()}
 
@@ -171,7 +174,8 @@ class Account:
         ``done``, out of ``orders`` and into ``history``. Returns it (None if unknown)."""
         order = self.orders.pop(order_id, None)
         if order is not None:
-            order.finish(status, reason)
+            # (`LiveOrder.finish`, inline: most orders end here.)
+            order.done, order.status, order.reason = True, status, reason
             self.history.keep(order)
         return order
 
@@ -227,7 +231,7 @@ def _accepted(account: Account, payload: seto_pb2.Payload, create: seto_pb2.Orde
     answer = payload.order_accepted
     money = account.note_money(answer)
     order = account.accepted(create, answer, now)
-    return Change(ChangeKind.ACCEPTED, order.order_id, order, answer.seq, money=money, body=answer)
+    return Change(_ACCEPTED, order.order_id, order, answer.seq, 0, 0, money, None, None, answer)
 
 
 def _rejected(account: Account, payload: seto_pb2.Payload, create: seto_pb2.OrderCreate | None, now: float | None) -> Change:
@@ -241,7 +245,7 @@ def _rejected(account: Account, payload: seto_pb2.Payload, create: seto_pb2.Orde
             label=create.label if create.HasField("label") else None,
         )
         order.finish(OrderStatus.REJECTED, reason)
-    return Change(ChangeKind.REJECTED, 0, order, body.seq, reason=reason, body=body)
+    return Change(_REJECTED, 0, order, body.seq, 0, 0, False, None, reason, body)
 
 
 def _executed(account: Account, payload: seto_pb2.Payload, create: seto_pb2.OrderCreate | None, now: float | None) -> Change:
@@ -249,7 +253,7 @@ def _executed(account: Account, payload: seto_pb2.Payload, create: seto_pb2.Orde
     money = account.note_money(fill)
     order = account.orders.get(fill.order_id)
     account.executed(fill)
-    return Change(ChangeKind.EXECUTED, fill.order_id, order, quantity=fill.quantity, price=fill.price, money=money, body=fill)
+    return Change(_EXECUTED, fill.order_id, order, 0, fill.quantity, fill.price, money, None, None, fill)
 
 
 def _cancelled(account: Account, payload: seto_pb2.Payload, create: seto_pb2.OrderCreate | None, now: float | None) -> Change:
@@ -257,7 +261,7 @@ def _cancelled(account: Account, payload: seto_pb2.Payload, create: seto_pb2.Ord
     money = account.note_money(body)
     reason = _CANCEL_REASONS.get(body.reason)
     order = account.done(body.order_id, OrderStatus.CANCELLED, reason)
-    return Change(ChangeKind.CANCELLED, body.order_id, order, money=money, reason=reason, body=body)
+    return Change(_CANCELLED, body.order_id, order, 0, 0, 0, money, None, reason, body)
 
 
 def _voided(account: Account, payload: seto_pb2.Payload, create: seto_pb2.OrderCreate | None, now: float | None) -> Change:

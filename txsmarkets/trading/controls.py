@@ -155,7 +155,6 @@ class TradingControls(Checks):
         #: Whether the controls follow a venue (`bind`).
         self.bound = False
         self.seconds: Callable[[], float] = _no_clock
-        self._reported_exposure: Callable[[], Decimal | None] = _no_report
         self._cancel_all: Callable[[], Any] = _no_cancel
         self.passed = 0
         self.forced = 0
@@ -199,15 +198,13 @@ class TradingControls(Checks):
         ``cancel_all`` cancels every live order (its result is `halt`'s; None when it
         cannot), ``seconds`` tells the time, ``reported`` the exposure the exchange last
         reported. Returns None."""
-        self.books, self._cancel_all, self.seconds, self._reported_exposure = books, cancel_all, seconds, reported
+        # (``reported_exposure`` the callable itself: the account limit asks it every create.)
+        self.books, self._cancel_all, self.seconds, self.reported_exposure = books, cancel_all, seconds, reported  # type: ignore[method-assign]
         self.bound = books is not _no_books
 
     def unbind(self) -> None:
         """Follow no venue any more. Returns None."""
         self.bind(_no_books, _no_cancel, _no_clock, _no_report)
-
-    def reported_exposure(self) -> Decimal | None:
-        return self._reported_exposure()
 
     # -- the check -------------------------------------------------------------------------
 

@@ -131,9 +131,16 @@ class MarketExposure:
 
     def worst_with(self, c: int, base: int, delta: int) -> int:
         """The market's worst-case loss with ``base`` and ``delta`` (on ``c``) added."""
-        deltas = dict(self.delta)
-        deltas[c] = deltas.get(c, 0) + delta
-        return one_winner_worst(self.base + base, deltas.values())
+        # (One pass, no copy of ``delta``: a create with an exposure limit runs this.)
+        top = 0
+        for contract, value in self.delta.items():
+            if contract == c:
+                value += delta
+            if value > top:
+                top = value
+        if c not in self.delta and delta > top:
+            top = delta
+        return one_winner_worst(self.base + base, (top,))
 
     def contract_worst(self, c: int, win: int = 0, lose: int = 0) -> int:
         """Contract ``c``'s worst-case loss on its own, with ``win``/``lose`` added."""
@@ -172,7 +179,30 @@ class Ledger:
         """Count what an account message changed (from ``client.account``'s reducer)."""
         kind = change.kind
         if kind is _CANCELLED:
-            self._cancelled(change.order_id)
+            # A cancel follows most orders: `_uncount` and `MarketExposure.order`, inline.
+            entry = self._live.pop(change.order_id, None)
+            if entry is None:
+                return
+            market = entry.market
+            c = entry.contract_id
+            units = entry.units
+            delta = market.delta
+            if entry.buy:
+                base = market.base = market.base - units
+                delta[c] = delta.get(c, 0) + units
+                lose = market.lose
+                lose[c] = lose.get(c, 0) - units
+            else:
+                base = market.base
+                delta[c] = delta.get(c, 0) - units
+                win = market.win
+                win[c] = win.get(c, 0) - units
+            worst = one_winner_worst(base, delta.values())
+            self._total += worst - market.worst
+            market.worst = worst
+            if entry.order:
+                market.live -= 1
+                self._orders -= 1
         elif kind is _ACCEPTED:
             self._accepted(change.seq, change.order)
         elif kind is _EXECUTED:
@@ -495,31 +525,6 @@ class Ledger:
         entry = self._live.pop(order_id, None)
         if entry is not None:
             self._uncount(entry)
-
-    def _cancelled(self, order_id: int) -> None:
-        entry = self._live.pop(order_id, None)
-        if entry is not None:
-            # `_uncount` and `MarketExposure.order`, inline: a cancel follows most orders.
-            market = entry.market
-            c = entry.contract_id
-            units = entry.units
-            delta = market.delta
-            if entry.buy:
-                base = market.base = market.base - units
-                delta[c] = delta.get(c, 0) + units
-                lose = market.lose
-                lose[c] = lose.get(c, 0) - units
-            else:
-                base = market.base
-                delta[c] = delta.get(c, 0) - units
-                win = market.win
-                win[c] = win.get(c, 0) - units
-            worst = one_winner_worst(base, delta.values())
-            self._total += worst - market.worst
-            market.worst = worst
-            if entry.order:
-                market.live -= 1
-                self._orders -= 1
 
     def _reduced(self, order_id: int, quantity: int) -> None:
         entry = self._live.get(order_id)

@@ -38,14 +38,15 @@ exchange reports (`txsmarkets.client.controls`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from txsmarkets.client.session import Session
 from txsmarkets.exceptions import ConnectionError, ConnectionLost, PingLost, SessionClosed
+from txsmarkets.trading.account import Account
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import ACCOUNT_TYPES, account_sequence
 
@@ -56,33 +57,14 @@ T = TypeVar("T")
 Route = Callable[[seto_pb2.Payload], None]
 
 
-class _Session(Protocol):
-    account_history: bool
-    account_sequence: int
-
-    @property
-    def connected(self) -> bool: ...
-
-    @property
-    def closed(self) -> bool: ...
-
-
-class _Account(Protocol):
-    @property
-    def orders(self) -> Mapping[int, Any]: ...
-
-    @property
-    def exposure(self) -> Decimal | None: ...
-
-
 class CatchingClient(Protocol):
     """What the catch-up reads of its client (`txsmarkets.client.api.StreamingAPIClient`)."""
 
     @property
-    def session(self) -> _Session: ...
+    def session(self) -> Session: ...
 
     @property
-    def account(self) -> _Account: ...
+    def account(self) -> Account: ...
 
     @property
     def controls(self) -> Any: ...

@@ -40,29 +40,17 @@ from typing import Any, Protocol
 from twisted.logger import Logger
 
 from txsmarkets.client.halting import HaltNotices
+from txsmarkets.client.session import Session
 from txsmarkets.exceptions import OrderRefused
 from txsmarkets.signal import Signal
 from txsmarkets.trading.checks import BookView
 from txsmarkets.trading.controls import CONTROL_NAMES, TradingControls
 from txsmarkets.trading.limits import InvalidControls
-from txsmarkets.trading.orders import LiveOrder
+from txsmarkets.trading.account import Account
 
 __all__ = ["CONTROL_NAMES", "ControlledClient", "Controls", "InvalidControls", "OrderRefused"]
 
 _log = Logger()
-
-
-class _Session(Protocol):
-    @property
-    def connected(self) -> bool: ...
-
-
-class _Account(Protocol):
-    @property
-    def exposure(self) -> Decimal | None: ...
-
-    @property
-    def orders(self) -> dict[int, LiveOrder]: ...
 
 
 class _Clock(Protocol):
@@ -76,7 +64,7 @@ class ControlledClient(Protocol):
     def markets(self) -> Mapping[int, BookView]: ...
 
     @property
-    def account(self) -> _Account: ...
+    def account(self) -> Account: ...
 
     @property
     def logged_in(self) -> Signal: ...
@@ -85,7 +73,7 @@ class ControlledClient(Protocol):
     def clock(self) -> _Clock: ...
 
     @property
-    def session(self) -> _Session: ...
+    def session(self) -> Session: ...
 
     def cancel_all(self) -> Any: ...
 
@@ -124,15 +112,11 @@ class Controls(TradingControls):
         if self.client is not None and self.client is not client:
             raise RuntimeError("these controls already follow another client")
         self.client = client
-        markets = client.markets
-
-        def books(market_id: int) -> BookView | None:
-            return markets.get(market_id)
-
         def reported() -> Decimal | None:
             return client.account.exposure
 
-        self.bind(books, self._cancel_client, client.clock.seconds, reported)
+        # (The book lookup is the dict's own ``get``: the collar and the loss limit ask it often.)
+        self.bind(client.markets.get, self._cancel_client, client.clock.seconds, reported)
         session: Any = getattr(client, "session", None)
         if hasattr(session, "account_history"):
             session.account_history = True  # know the account before the first create

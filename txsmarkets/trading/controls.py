@@ -326,7 +326,7 @@ class TradingControls(Checks):
         if self._loss_limit is not None:
             self._mark(market_id)
 
-    def _quoted(self, market_id: int) -> None:
+    def quoted(self, market_id: int) -> None:
         # Only a market whose fills leave a position has marks that move with its quotes
         # (with none, its loss is what its fills realised, marked when they came); the
         # client calls this only while one does (``marking``).

@@ -168,7 +168,7 @@ class Ledger:
         # order id -> [market, contract, buy, quantity filled, price x quantity filled]
         self._fills: dict[int, list[Any]] = {}
         # Whether quotes move what is counted (set by a subclass that marks to market),
-        # how many markets hold a position, and so whether the client is to call ``_quoted``.
+        # how many markets hold a position, and so whether the client is to call `quoted`.
         self._marks_quotes = False
         self._holding = 0
         self.marking = False
@@ -218,18 +218,10 @@ class Ledger:
         elif kind is _VOIDED:
             self._voided(change.order_id)
 
-    def market_state(self, market_id: int, state: int) -> None:
-        """A market's state changed: a settled one's fills stop counting."""
-        self._market_state(market_id, state)
-
-    def quoted(self, market_id: int) -> None:
-        """The quotes of ``market_id`` changed (called only while ``marking``)."""
-        self._quoted(market_id)
-
     def _marked(self, market_id: int) -> None:
         """The fills of ``market_id`` changed (the loss limit marks them)."""
 
-    def _quoted(self, market_id: int) -> None:
+    def quoted(self, market_id: int) -> None:
         """The quotes of ``market_id`` changed (called only while ``marking``)."""
 
     def _settling(self, market_id: int) -> None:
@@ -374,7 +366,7 @@ class Ledger:
         elif kind == seto_pb2.PAYLOAD_ORDER_VOIDED:
             self._voided(payload.order_voided.order_id)
         elif kind == seto_pb2.PAYLOAD_MARKET_STATE:
-            self._market_state(payload.market_state.market_id, payload.market_state.state)
+            self.market_state(payload.market_state.market_id, payload.market_state.state)
         elif kind == seto_pb2.PAYLOAD_ETO and payload.eto_payload.type == eto_pb2.PAYLOAD_LOGIN_RESPONSE:
             response = payload.eto_payload.login_response
             if response.HasField("reset") and not payload.eto_payload.is_replay:
@@ -561,7 +553,8 @@ class Ledger:
         self._total += self._fill(market, contract_id, buy, -quantity, -paid)
         self._marked(market_id)
 
-    def _market_state(self, market_id: int, state: int) -> None:
+    def market_state(self, market_id: int, state: int) -> None:
+        """A market's state changed: a settled one's fills stop counting."""
         if state == _SETTLED:
             # Settled: its fills risk nothing more (the exchange has paid out), and no void
             # of them can come, so their positions and their records (kept to undo a void)

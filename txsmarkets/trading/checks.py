@@ -88,10 +88,8 @@ class Checks(Ledger):
             (self.tick_ladder, self.check_tick),
             (self._max_quantity is not None, self.check_size),
             (self._max_liability is not None, self.check_liability),
-            (not replace and self._max_live is not None, self.check_live),
-            (not replace and self._max_live_market is not None, self.check_live_market),
-            (not replace and self._per_second is not None, self.check_per_second),
-            (not replace and self._per_minute is not None, self.check_per_minute),
+            (not replace and (self._max_live is not None or self._max_live_market is not None), self.check_live),
+            (not replace and (self._per_second is not None or self._per_minute is not None), self.check_rate),
             (not replace and self._window is not None, self.check_duplicate),
             (self._collar is not None, self.check_collar),
             (
@@ -123,35 +121,32 @@ class Checks(Ledger):
         return self._refuse("max_order_liability", pounds(limit), pounds(units), create) if units > limit else None
 
     def check_live(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
-        """``max_live_orders``: live, in flight and unsent."""
+        """``max_live_orders`` (live, in flight and unsent) and ``max_live_orders_per_market``."""
         limit = self._max_live
-        assert limit is not None
-        return self._refuse("max_live_orders", limit, self._orders + 1, create) if self._orders >= limit else None
-
-    def check_live_market(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
-        """``max_live_orders_per_market``."""
+        if limit is not None and self._orders >= limit:
+            return self._refuse("max_live_orders", limit, self._orders + 1, create)
         limit = self._max_live_market
-        assert limit is not None
-        if market is not None and market.live >= limit:
+        if limit is not None and market is not None and market.live >= limit:
             return self._refuse("max_live_orders_per_market", limit, market.live + 1, create)
         return None
 
-    def _rate(self, times: collections.deque[float], span: float, limit: int | None, control: str, create: Any) -> OrderRefused | None:
-        assert limit is not None
+    def check_rate(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
+        """``max_orders_per_second`` and ``max_orders_per_minute``: creates that passed in
+        the last second, and minute."""
+        refused = None
+        if self._per_second is not None:
+            refused = self._rate(self._second, 1.0, self._per_second, "max_orders_per_second", create)
+        if refused is None and self._per_minute is not None:
+            refused = self._rate(self._minute, 60.0, self._per_minute, "max_orders_per_minute", create)
+        return refused
+
+    def _rate(self, times: collections.deque[float], span: float, limit: int, control: str, create: Any) -> OrderRefused | None:
         cutoff = self._now - span
         while times and times[0] <= cutoff:
             times.popleft()
         if len(times) >= limit:
             return self._refuse(control, limit, len(times) + 1, create, f"creates in {span:g}s")
         return None
-
-    def check_per_second(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
-        """``max_orders_per_second``: creates that passed in the last second."""
-        return self._rate(self._second, 1.0, self._per_second, "max_orders_per_second", create)
-
-    def check_per_minute(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
-        """``max_orders_per_minute``: creates that passed in the last minute."""
-        return self._rate(self._minute, 60.0, self._per_minute, "max_orders_per_minute", create)
 
     def check_duplicate(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
         """``duplicate_window``: the same create passed less than the window ago."""

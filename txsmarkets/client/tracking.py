@@ -5,11 +5,12 @@ listeners of the account's changes (``client.account_changed``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from txsmarkets.client.state import AccountState, MarketBook
 from txsmarkets.signal import Signal
-from txsmarkets.trading.account import ACCOUNT_MESSAGES, Change
+from txsmarkets.trading.account import ACCOUNT_MESSAGES, Account, Change, Reducer
 from txsmarkets.wire import seto_pb2
 
 if TYPE_CHECKING:
@@ -66,7 +67,13 @@ class AccountTracking:
 
     def _tracking_routes(self) -> dict[int, Callable[[seto_pb2.Payload], None]]:
         """seto type -> the method that takes a message of that type in."""
-        routes: dict[int, Callable[[seto_pb2.Payload], None]] = dict.fromkeys(ACCOUNT_MESSAGES, self._account_message)
+        # Each account message straight to its step of the account's reducer (`Account.apply`
+        # would look it up again, for every message).
+        routes: dict[int, Callable[[seto_pb2.Payload], None]] = {
+            kind: partial(self._account_message, reducer)
+            for kind in ACCOUNT_MESSAGES
+            if (reducer := Account.reducer(kind)) is not None
+        }
         routes[seto_pb2.PAYLOAD_MARKET_QUOTES] = self._market_quotes
         routes[seto_pb2.PAYLOAD_CONTRACT_QUOTES] = self._contract_quotes
         routes[seto_pb2.PAYLOAD_MARKET_STATE] = self._market_state
@@ -76,7 +83,7 @@ class AccountTracking:
     # message with a create is checked against the account as it now is), then the
     # listeners of the account's changes.
 
-    def _account_message(self, payload: seto_pb2.Payload) -> None:
+    def _account_message(self, reducer: Reducer, payload: seto_pb2.Payload) -> None:
         kind = payload.type
         create = None
         now = None
@@ -89,9 +96,7 @@ class AccountTracking:
             create = self._creates.pop(payload.order_rejected.seq, None)
         elif kind == _INVALID:
             create = self._creates.pop(payload.order_invalid.seq, None)
-        change = self.account.apply(payload, create, now)
-        if change is None:
-            return
+        change = reducer(self.account, payload, create, now)
         follower = self._controls
         if follower is not None:
             follower.apply(change)

@@ -19,7 +19,7 @@ from txsmarkets.trading.money import wire_pounds
 from txsmarkets.trading.orders import HISTORY_SIZE, LiveOrder, OrderHistory, OrderStatus, order_data, order_from_data
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["ACCOUNT_MESSAGES", "Account", "Change", "ChangeKind", "rejection_reason"]
+__all__ = ["ACCOUNT_MESSAGES", "Account", "Change", "ChangeKind", "Reducer", "rejection_reason"]
 
 
 class ChangeKind(enum.Enum):
@@ -72,13 +72,15 @@ class Change(NamedTuple):
     body: Any = None
 
 
-# (Positional: a Change is made for every account message.)
+# (Positional, by tuple.__new__: a Change is made for every account message.)
+_new = tuple.__new__
 _ACCEPTED, _REJECTED, _EXECUTED, _CANCELLED = ChangeKind.ACCEPTED, ChangeKind.REJECTED, ChangeKind.EXECUTED, ChangeKind.CANCELLED
 
 # Reasons by number -> the protocol's name (a dict: a cancel follows most orders).
 _CANCEL_REASONS = {number: name for name, number in seto_pb2.OrderCancelledReason.items()}
 
-_Reducer = Callable[["Account", seto_pb2.Payload, "seto_pb2.OrderCreate | None", "float | None"], Change]
+#: One account message's step: (account, payload, create, now) -> its `Change`.
+Reducer = Callable[["Account", seto_pb2.Payload, "seto_pb2.OrderCreate | None", "float | None"], Change]
 
 
 @dataclass
@@ -109,6 +111,13 @@ class Account:
         ``placed_at``)."""
         reducer = _REDUCERS.get(payload.type)
         return None if reducer is None else reducer(self, payload, create, now)
+
+    @staticmethod
+    def reducer(kind: int) -> Reducer | None:
+        """The function `apply` calls for a message of seto type ``kind`` (None: not an
+        account message), for a caller that routes by type already: ``reducer(account,
+        payload, create, now)`` is ``account.apply(payload, create, now)``."""
+        return _REDUCERS.get(kind)
 
     # -- the steps (each one message's effect) ---------------------------------------------
 
@@ -231,7 +240,7 @@ def _accepted(account: Account, payload: seto_pb2.Payload, create: seto_pb2.Orde
     answer = payload.order_accepted
     money = account.note_money(answer)
     order = account.accepted(create, answer, now)
-    return Change(_ACCEPTED, order.order_id, order, answer.seq, 0, 0, money, None, None, answer)
+    return _new(Change, (_ACCEPTED, order.order_id, order, answer.seq, 0, 0, money, None, None, answer))
 
 
 def _rejected(account: Account, payload: seto_pb2.Payload, create: seto_pb2.OrderCreate | None, now: float | None) -> Change:
@@ -245,7 +254,7 @@ def _rejected(account: Account, payload: seto_pb2.Payload, create: seto_pb2.Orde
             label=create.label if create.HasField("label") else None,
         )
         order.finish(OrderStatus.REJECTED, reason)
-    return Change(_REJECTED, 0, order, body.seq, 0, 0, False, None, reason, body)
+    return _new(Change, (_REJECTED, 0, order, body.seq, 0, 0, False, None, reason, body))
 
 
 def _executed(account: Account, payload: seto_pb2.Payload, create: seto_pb2.OrderCreate | None, now: float | None) -> Change:
@@ -253,7 +262,7 @@ def _executed(account: Account, payload: seto_pb2.Payload, create: seto_pb2.Orde
     money = account.note_money(fill)
     order = account.orders.get(fill.order_id)
     account.executed(fill)
-    return Change(_EXECUTED, fill.order_id, order, 0, fill.quantity, fill.price, money, None, None, fill)
+    return _new(Change, (_EXECUTED, fill.order_id, order, 0, fill.quantity, fill.price, money, None, None, fill))
 
 
 def _cancelled(account: Account, payload: seto_pb2.Payload, create: seto_pb2.OrderCreate | None, now: float | None) -> Change:
@@ -261,7 +270,7 @@ def _cancelled(account: Account, payload: seto_pb2.Payload, create: seto_pb2.Ord
     money = account.note_money(body)
     reason = _CANCEL_REASONS.get(body.reason)
     order = account.done(body.order_id, OrderStatus.CANCELLED, reason)
-    return Change(_CANCELLED, body.order_id, order, 0, 0, 0, money, None, reason, body)
+    return _new(Change, (_CANCELLED, body.order_id, order, 0, 0, 0, money, None, reason, body))
 
 
 def _voided(account: Account, payload: seto_pb2.Payload, create: seto_pb2.OrderCreate | None, now: float | None) -> Change:
@@ -310,7 +319,7 @@ def _balance(account: Account, payload: seto_pb2.Payload, create: seto_pb2.Order
     return Change(ChangeKind.BALANCE, 0, None, money=account.note_money(body), body=body)
 
 
-_REDUCERS: dict[int, _Reducer] = {
+_REDUCERS: dict[int, Reducer] = {
     seto_pb2.PAYLOAD_ORDER_ACCEPTED: _accepted,
     seto_pb2.PAYLOAD_ORDER_REJECTED: _rejected,
     seto_pb2.PAYLOAD_ORDER_INVALID: _rejected,

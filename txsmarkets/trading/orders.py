@@ -28,7 +28,7 @@ class OrderStatus(enum.Enum):
     REPLACED = "replaced"
 
 
-@dataclass
+@dataclass(slots=True)
 class LiveOrder:
     """An order of ours the exchange holds, or held, with what has filled of it.
 

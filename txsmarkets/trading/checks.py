@@ -187,7 +187,8 @@ class Checks(Ledger):
             base, delta, win, lose = 0, excess, excess, 0
         limit = self._max_contract
         if limit is not None:
-            worst = market.contract_worst(c, win, lose)
+            # (`MarketExposure.contract_worst`, inline: every create meets it.)
+            worst = max(0, market.win.get(c, 0) + win, market.lose.get(c, 0) + lose)
             if worst > limit:
                 return self._refuse("max_contract_exposure", pounds(limit), pounds(worst), create)
         if self._max_market is None and self._max_account is None:

@@ -107,7 +107,11 @@ class MarketExposure:
             delta[c] = delta.get(c, 0) + units
             win = self.win
             win[c] = win.get(c, 0) + units
-        worst = one_winner_worst(base, delta.values())
+        # `one_winner_worst` (the rule's owner), inline: this runs for every order.
+        top = max(delta.values())
+        worst = base + top if top > 0 else base
+        if worst < 0:
+            worst = 0
         change = worst - self.worst
         self.worst = worst
         return change
@@ -179,30 +183,14 @@ class Ledger:
         """Count what an account message changed (from ``client.account``'s reducer)."""
         kind = change.kind
         if kind is _CANCELLED:
-            # A cancel follows most orders: `_uncount` and `MarketExposure.order`, inline.
+            # A cancel follows most orders: `_uncount`, inline.
             entry = self._live.pop(change.order_id, None)
-            if entry is None:
-                return
-            market = entry.market
-            c = entry.contract_id
-            units = entry.units
-            delta = market.delta
-            if entry.buy:
-                base = market.base = market.base - units
-                delta[c] = delta.get(c, 0) + units
-                lose = market.lose
-                lose[c] = lose.get(c, 0) - units
-            else:
-                base = market.base
-                delta[c] = delta.get(c, 0) - units
-                win = market.win
-                win[c] = win.get(c, 0) - units
-            worst = one_winner_worst(base, delta.values())
-            self._total += worst - market.worst
-            market.worst = worst
-            if entry.order:
-                market.live -= 1
-                self._orders -= 1
+            if entry is not None:
+                market = entry.market
+                self._total += market.order(entry.contract_id, entry.buy, -entry.units)
+                if entry.order:
+                    market.live -= 1
+                    self._orders -= 1
         elif kind is _ACCEPTED:
             self._accepted(change.seq, change.order)
         elif kind is _EXECUTED:

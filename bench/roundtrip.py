@@ -78,6 +78,7 @@ from twisted.internet.defer import Deferred  # noqa: E402
 from txsmarkets.client import BUY, SessionSettings, StreamingAPIClient  # noqa: E402
 from txsmarkets.client import OrderCreate, connect  # noqa: E402
 from txsmarkets.client.state import LiveOrder  # noqa: E402
+from txsmarkets.trading.account import Change, ChangeKind  # noqa: E402
 from txsmarkets.controls import Controls  # noqa: E402
 
 ECHO_SIZE = 32
@@ -424,8 +425,9 @@ def isolated_controls(client: StreamingAPIClient, n: int) -> float:
             # What the client's account makes of each acceptance, made beforehand: not the
             # controls' cost.
             orders = [LiveOrder(i, MARKET, CONTRACT, BUY, PRICE, create.quantity) for i, create in zip(order_ids, creates)]
+            changes = [(Change(ChangeKind.ACCEPTED, o.order_id, o, o.order_id), Change(ChangeKind.CANCELLED, o.order_id, o)) for o in orders]
             start = time.perf_counter()
-            controls_loop(controls, creates, orders)
+            controls_loop(controls, creates, changes)
             best = min(best, time.perf_counter() - start)
         if controls.refusals:
             raise AssertionError(f"the controls refused orders: {dict(controls.refusals)}")
@@ -434,14 +436,14 @@ def isolated_controls(client: StreamingAPIClient, n: int) -> float:
     return best / n
 
 
-def controls_loop(controls: Controls, creates: list[OrderCreate], orders: list[LiveOrder]) -> None:
-    """Each create checked, sent, accepted and cancelled, as the client has the controls do."""
-    for create, order in zip(creates, orders):
-        order_id = order.order_id
+def controls_loop(controls: Controls, creates: list[OrderCreate], changes: list[tuple[Change, Change]]) -> None:
+    """Each create checked, sent, accepted and cancelled, as the client has the controls do
+    (``changes``: what the account's reducer makes of each acceptance and cancel)."""
+    for create, (accepted, cancelled) in zip(creates, changes):
         entry = controls.check(create)
-        controls.sent(entry, order_id)  # type: ignore[arg-type]
-        controls._accepted(order_id, order)
-        controls._cancelled(order_id)
+        controls.sent(entry, accepted.order_id)  # type: ignore[arg-type]
+        controls.apply(accepted)
+        controls.apply(cancelled)
 
 
 # The CPUs this process may use when it starts: what "free" gives back.

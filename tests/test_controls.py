@@ -740,7 +740,7 @@ class ReviewFixTests(unittest.TestCase):
         self.assertEqual(controls._fills, {})
 
     def test_fill_records_bounded(self) -> None:
-        from txsmarkets.client import exposure
+        from txsmarkets.trading import exposure
 
         self.patch(exposure, "FILL_RECORDS_KEPT", 3)
         controls = Controls()

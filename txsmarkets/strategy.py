@@ -11,6 +11,7 @@ A strategy is a class whose hooks the host calls::
         def on_disconnect(self, reason): ...
         def on_market(self, book): ...      # a subscribed market's book changed
         def on_order(self, order): ...      # one of the account's orders changed
+        def on_market_state(self, book): ... # a subscribed market's state changed
         def stop(self): ...                 # once, before logout; may return a Deferred
 
 The same class runs under ``twistd smarkets --strategy module:Quoter``, in one's own
@@ -42,8 +43,8 @@ from twisted.python.failure import Failure
 
 from txsmarkets.client.api import StreamingAPIClient
 from txsmarkets.client.state import LiveOrder, MarketBook
+from txsmarkets.trading.account import Change, ChangeKind
 from txsmarkets.wire import seto_pb2
-from txsmarkets.wire.messages import SETO_NAMES
 
 __all__ = [
     "CallableStrategy",
@@ -58,15 +59,17 @@ __all__ = [
 
 _log = Logger()
 
-#: The account messages that change one of our orders, and how to find its id.
-_ORDER_MESSAGES: dict[str, Callable[[seto_pb2.Payload], int]] = {
-    "seto.order_accepted": lambda p: p.order_accepted.order_id,
-    "seto.order_executed": lambda p: p.order_executed.order_id,
-    "seto.order_cancelled": lambda p: p.order_cancelled.order_id,
-    "seto.order_voided": lambda p: p.order_voided.order_id,
-    "seto.order_quantity_reduced": lambda p: p.order_quantity_reduced.order_id,
-    "seto.order_cancel_replace_accepted": lambda p: p.order_cancel_replace_accepted.order_id,
-}
+#: The account's changes a strategy hears of (`Strategy.on_order`): those of its orders.
+_ORDER_CHANGES = frozenset(
+    {
+        ChangeKind.ACCEPTED,
+        ChangeKind.EXECUTED,
+        ChangeKind.CANCELLED,
+        ChangeKind.VOIDED,
+        ChangeKind.REDUCED,
+        ChangeKind.REPLACED,
+    }
+)
 
 
 class StrategyError(Exception):
@@ -120,7 +123,13 @@ class Strategy:
         """A subscribed market's book changed; ``book`` is already up to date."""
 
     def on_order(self, order: LiveOrder) -> None:
-        """One of the account's orders changed; ``order.done`` once it is no longer live."""
+        """One of the account's orders changed; ``order.done`` once it is no longer live
+        (``order.status`` says how it ended, ``order.reason`` why it was cancelled)."""
+
+    def on_market_state(self, book: MarketBook) -> None:
+        """A subscribed market's state changed: ``book.state`` is the new one (a
+        ``seto.MarketStateType``; ``book.state_name``: ``"open"``, ``"live"`` in play,
+        ``"halted"``, ``"settled"``, ``"voided"``)."""
 
     def stop(self) -> Deferred[Any] | None:
         """Called once, before logout; may return a Deferred to be waited for."""
@@ -307,7 +316,6 @@ class StrategyHost(service.Service):
         self.reconnects = 0
         self._logins = 0
         self._handlers: list[tuple[str, Callable[..., Any]]] = []
-        self._orders: dict[int, LiveOrder] = {}
         # The stop, once asked (it is asked once).
         self._stopping: Deferred[None] | None = None
 
@@ -346,8 +354,8 @@ class StrategyHost(service.Service):
         self.client.logged_in.add(self._logged_in)
         # The client joined the session's disconnect observers first: ours runs after it.
         self.client.session.on_disconnect.add(self._disconnected)
-        for name in _ORDER_MESSAGES:
-            self._handle(name, self._order_message)
+        self.client.account_changed.add(self._account_changed)
+        self._handle("seto.market_state", self._market_state)
         self._handle("seto.market_quotes", self._quotes)
         self._handle("seto.contract_quotes", self._quotes)
         if self.client.session.connected:
@@ -385,20 +393,12 @@ class StrategyHost(service.Service):
                 # Never out of the signal: the login itself must go on.
                 _log.failure("the host's login step raised")
         strategy = self.strategy
-        if self.client.catch_up.pending:
-            # The account's history reaches no handler: the orders it brings are the
-            # strategy's to hear of from their next change, once it is in.
-            self.client.catch_up.wait(self._orders_known).addErrback(lambda f: None)
         if first:
             for market_id in strategy.markets:
                 if market_id not in self.client.subscriptions:
                     self.client.subscribe(market_id).addErrback(self._subscribe_failed, market_id)
             self._call("start", strategy.start)
         self._call("on_login", strategy.on_login, resumed)
-
-    def _orders_known(self) -> Deferred[None]:
-        self._orders.update(self.client.account.orders)
-        return succeed(None)
 
     def _subscribe_failed(self, failure: Failure, market_id: int) -> None:
         _log.warn("subscribing to {market} failed: {error}", market=market_id, error=failure.getErrorMessage())
@@ -407,30 +407,28 @@ class StrategyHost(service.Service):
         if self.started and not self.stopped:
             self._call("on_disconnect", self.strategy.on_disconnect, reason)
 
-    def _order_message(self, message: seto_pb2.Payload) -> None:
-        kind = message.type
-        if kind == seto_pb2.PAYLOAD_ORDER_EXECUTED:
+    def _account_changed(self, change: Change) -> None:
+        # The account's reducer has the order as it now stands (done and out of the live
+        # orders once finished: the strategy hears of its last state). The account's
+        # history reaches no listener: its orders are heard of from their next change.
+        kind = change.kind
+        if kind not in _ORDER_CHANGES:
+            return
+        if kind is ChangeKind.EXECUTED:
             self.fills += 1
-        order_id = _ORDER_MESSAGES[SETO_NAMES[kind]](message)
-        order = self.client.account.orders.get(order_id)
-        if order is not None:
-            self._orders[order_id] = order
-        else:
-            # No longer live: the strategy hears of the last state it had, marked done.
-            order = self._orders.pop(order_id, None)
-            if order is None:
-                return
-            order.done = True
-        if kind == seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED:
-            old = self._orders.pop(message.order_cancel_replace_accepted.orig_order_id, None)
-            if old is not None:
-                old.done = True
-                self._notify_order(old)
-        self._notify_order(order)
+        if change.previous is not None:
+            self._notify_order(change.previous)  # replaced: done
+        if change.order is not None:
+            self._notify_order(change.order)
 
     def _notify_order(self, order: LiveOrder) -> None:
         if self.started and not self.stopped:
             self._call("on_order", self.strategy.on_order, order)
+
+    def _market_state(self, message: seto_pb2.Payload) -> None:
+        book = self.client.markets.get(message.market_state.market_id)
+        if book is not None and self.started and not self.stopped:
+            self._call("on_market_state", self.strategy.on_market_state, book)
 
     def _quotes(self, message: seto_pb2.Payload) -> None:
         body = message.market_quotes if message.type == seto_pb2.PAYLOAD_MARKET_QUOTES else message.contract_quotes
@@ -478,6 +476,8 @@ class StrategyHost(service.Service):
         handlers, self._handlers = self._handlers, []
         for name, handler in handlers:
             self.client.del_handler(name, handler)
+        if self._account_changed in self.client.account_changed.handlers:
+            self.client.account_changed.remove(self._account_changed)
         if self._logged_in in self.client.logged_in.handlers:
             self.client.logged_in.remove(self._logged_in)
         if self._disconnected in self.client.session.on_disconnect:

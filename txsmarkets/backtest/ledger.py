@@ -2,7 +2,7 @@
 
 Prices are in basis points of a pound (2500 is 25%), quantities in ten-thousandths of a
 pound of payout (100000 is a 10.00 GBP payout), as on the wire. Positions are kept per
-contract at average cost (`txsmarkets.client.positions`), as the daemon's figures are: a fill
+contract at average cost (`txsmarkets.trading.positions`), as the daemon's figures are: a fill
 that reduces a position realises the difference between its price and the position's
 average. Marked-to-market P&L is the realised P&L plus each open position valued at its
 contract's mark (the middle of the best bid and offer the client last saw; 100% for a
@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from txsmarkets.client.positions import apply_fill
+from txsmarkets.trading.money import FULL
+from txsmarkets.trading.positions import apply_fill
 
 __all__ = ["MarketPnL", "Positions"]
 
-_UNIT = Decimal(10000)
+_UNIT = Decimal(FULL)
 _ZERO = Decimal(0)
 
 

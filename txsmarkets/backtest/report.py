@@ -63,7 +63,7 @@ class Report:
     ``markets`` each market's figures. ``max_drawdown`` is the deepest fall of the P&L
     curve from its peak; ``peak_exposure`` the trading controls' highest worst-case loss of
     the account. ``rejected`` counts the creates the exchange refused and ``rejections``
-    the same by reason (`txsmarkets.backtest.watch.rejection_reason`: the protocol's name,
+    the same by reason (`txsmarkets.trading.account.rejection_reason`: the protocol's name,
     ``ORDER_REJECTED_INSUFFICIENT_FUNDS``); ``refusals`` counts the creates our own trading
     controls refused before sending them, by control (``max_order_quantity``).
     ``messages`` is what the client received; ``sim_seconds`` the virtual time run,

@@ -1,7 +1,8 @@
 """`Watcher`: what a backtest counts from the messages its client receives.
 
-It hears the client as a strategy does (handlers on the client), so it counts what the
-account was told: orders accepted and rejected (by reason), fills, cancels, the books'
+It hears the client as a strategy does (the account's changes as the client's reducer
+makes them, ``client.account_changed``, and handlers for the books), so it counts what
+the account was told: orders accepted and rejected (by reason), fills, cancels, the books'
 marks and the markets' ends. From those it keeps the `Positions` (P&L per market), the
 P&L curve's peak and deepest drawdown, and the peak exposure (the trading controls'
 worst-case loss of the account). With ``series`` it also keeps what
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 from txsmarkets.backtest.ledger import Positions
 from txsmarkets.client import StreamingAPIClient
+from txsmarkets.trading.account import Change, ChangeKind, rejection_reason
 from txsmarkets.wire import seto_pb2
 
 __all__ = ["Fill", "Series", "Watcher", "rejection_reason"]
@@ -25,17 +27,6 @@ _ZERO = Decimal(0)
 _TWO = Decimal(2)
 _SETTLED = seto_pb2.MARKET_STATE_SETTLED
 _VOIDED = seto_pb2.MARKET_STATE_VOIDED
-
-
-def rejection_reason(message: seto_pb2.Payload) -> str:
-    """Why an ``order_rejected`` or ``order_invalid`` refused an order, by the protocol's
-    name: ``ORDER_REJECTED_INSUFFICIENT_FUNDS``; an order_invalid's reasons joined by
-    ``+`` (``ORDER_INVALID_INVALID_PRICE+ORDER_INVALID_INVALID_QUANTITY``), so that each
-    answer counts once."""
-    if message.type == seto_pb2.PAYLOAD_ORDER_INVALID:
-        names = [seto_pb2.OrderInvalidReason.Name(r) for r in message.order_invalid.reasons]
-        return "+".join(names) or "ORDER_INVALID"
-    return seto_pb2.OrderRejectedReason.Name(message.order_rejected.reason)
 
 
 @dataclass(frozen=True)
@@ -96,12 +87,8 @@ class Watcher:
         self._last_sample = -1.0
         self._last_price: dict[tuple[int, int], float] = {}
         client.add_global_handler(self._message)
+        client.account_changed.add(self._changed)
         for name, handler in (
-            ("seto.order_accepted", self._accepted),
-            ("seto.order_rejected", self._rejected),
-            ("seto.order_invalid", self._rejected),
-            ("seto.order_executed", self._executed),
-            ("seto.order_cancelled", self._cancelled),
             ("seto.contract_quotes", self._contract_quotes),
             ("seto.market_quotes", self._market_quotes),
             ("seto.market_state", self._market_state),
@@ -113,29 +100,29 @@ class Watcher:
     def _message(self, name: str, message: Any) -> None:
         self.messages += 1
 
-    def _accepted(self, message: seto_pb2.Payload) -> None:
-        self.orders += 1
-        body = message.order_accepted
-        if self.series is not None:
-            self.series.orders.append((self.seconds(), body.market_id, body.contract_id, body.side, body.price))
-        self._exposure()
-
-    def _rejected(self, message: seto_pb2.Payload) -> None:
-        self.rejected += 1
-        self.rejections[rejection_reason(message)] += 1
-
-    def _cancelled(self, message: seto_pb2.Payload) -> None:
-        self.cancels += 1
-        self._exposure()
-
-    def _executed(self, message: seto_pb2.Payload) -> None:
-        body = message.order_executed
-        self.fills.append(
-            Fill(self.seconds(), body.order_id, body.market_id, body.contract_id, body.side, body.price, body.quantity)
-        )
-        self.positions.fill(body.market_id, body.contract_id, body.side, body.price, body.quantity)
-        self._exposure()
-        self.sample()
+    def _changed(self, change: Change) -> None:
+        """The account's change (from the client's reducer): orders, fills, cancels."""
+        kind = change.kind
+        if kind is ChangeKind.ACCEPTED:
+            self.orders += 1
+            order = change.order
+            if self.series is not None and order is not None:
+                self.series.orders.append((self.seconds(), order.market_id, order.contract_id, order.side, order.price))
+            self._exposure()
+        elif kind is ChangeKind.REJECTED:
+            self.rejected += 1
+            self.rejections[change.reason or "ORDER_REJECTED"] += 1  # `rejection_reason`
+        elif kind is ChangeKind.CANCELLED:
+            self.cancels += 1
+            self._exposure()
+        elif kind is ChangeKind.EXECUTED:
+            body = change.body
+            self.fills.append(
+                Fill(self.seconds(), body.order_id, body.market_id, body.contract_id, body.side, change.price, change.quantity)
+            )
+            self.positions.fill(body.market_id, body.contract_id, body.side, change.price, change.quantity)
+            self._exposure()
+            self.sample()
 
     def _contract_quotes(self, message: seto_pb2.Payload) -> None:
         body = message.contract_quotes

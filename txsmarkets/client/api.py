@@ -24,7 +24,7 @@ from txsmarkets.client.orders import GOOD_TIL_CANCELLED, OrderCreate
 from txsmarkets.client.pending import PendingRequests
 from txsmarkets.client.session import Session
 from txsmarkets.client.state import AccountState, MarketBook
-from txsmarkets.client.tracking import AccountTracking
+from txsmarkets.client.tracking import AccountTracking, ChangeSignal
 from txsmarkets.exceptions import (
     ConnectionError,
     ConnectionLost,
@@ -82,10 +82,14 @@ class StreamingAPIClient(AccountTracking):
     - ``session``: the `Session` (``state``, a `SessionState`; ``session_id``; seqs).
     - ``clock``: the session's reactor as an `IReactorTime` (``clock.seconds()``).
     - ``account``: an `AccountState`: ``available_balance`` and ``exposure`` (`Decimal`
-      pounds, None until reported) and ``orders``, live orders by id (`LiveOrder`).
+      pounds, None until reported), ``orders``, live orders by id (`LiveOrder`, with its
+      ``status`` and ``placed_at``), and ``history``, the last finished ones by id.
+    - ``account_changed``: a `Signal` fired with ``change=`` (a
+      `txsmarkets.trading.account.Change`: kind, order, fill) for each account message.
     - ``markets``: market id -> `MarketBook` of each subscribed market once its snapshot
       came; ``markets[m].contracts[c]`` is a `ContractBook` (``bids``, ``offers``,
-      ``best_bid``, ``best_offer``: prices or None; ``depth()``).
+      ``best_bid``, ``best_offer``: prices or None; ``depth()``); ``markets[m].state``
+      the market's state (a ``seto.MarketStateType``, None until told).
     - ``subscriptions``: market ids subscribed to, renewed after every reconnect
       (``event_subscriptions``: the same for events).
     - ``logged_in``: a `Signal` fired with ``message=`` (the login response) and
@@ -101,7 +105,7 @@ class StreamingAPIClient(AccountTracking):
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.catch_up = AccountCatchUp(self)
+        self.catch_up: AccountCatchUp = AccountCatchUp(self)
         self._creates: dict[int, seto_pb2.OrderCreate] = {}
         # The outseq when we first served a replay on this connection: pings from it on
         # follow that replay.
@@ -119,6 +123,10 @@ class StreamingAPIClient(AccountTracking):
         #: Fired with ``message=`` (the login response) and ``resumed=`` at each login, before
         #: any message of the new connection reaches the handlers: the place to add them.
         self.logged_in = Signal()
+        #: Fired with ``change=`` (a `txsmarkets.trading.account.Change`) for each account
+        #: message, once ``account`` and the controls have taken it in and before any
+        #: handler of it runs; never for the account's history (see ``catch_up``).
+        self.account_changed = ChangeSignal()
         self._internal: dict[int, Callable[[seto_pb2.Payload], None]] = {
             **self._tracking_routes(),
             seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED: self._throttle_limits,

@@ -38,24 +38,40 @@ exchange reports (`txsmarkets.client.controls`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from txsmarkets.client.session import Session
 from txsmarkets.exceptions import ConnectionError, ConnectionLost, PingLost, SessionClosed
+from txsmarkets.trading.account import Account
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import ACCOUNT_TYPES, account_sequence
-
-if TYPE_CHECKING:
-    from txsmarkets.client.api import StreamingAPIClient
 
 __all__ = ["AccountCatchUp"]
 
 _log = Logger()
 T = TypeVar("T")
 Route = Callable[[seto_pb2.Payload], None]
+
+
+class CatchingClient(Protocol):
+    """What the catch-up reads of its client (`txsmarkets.client.api.StreamingAPIClient`)."""
+
+    @property
+    def session(self) -> Session: ...
+
+    @property
+    def account(self) -> Account: ...
+
+    @property
+    def controls(self) -> Any: ...
+
+    def ping(self) -> Deferred[float]: ...
+
+    def _build_routes(self) -> None: ...
 
 
 class AccountCatchUp:
@@ -68,7 +84,7 @@ class AccountCatchUp:
     account's first message (None before any history).
     """
 
-    def __init__(self, client: StreamingAPIClient) -> None:
+    def __init__(self, client: CatchingClient) -> None:
         self.client = client
         self.pending = False
         self.history = False

@@ -1,4 +1,5 @@
-"""`HaltNotices`: what the trading controls tell the operator of a halt (the kill switch).
+"""`HaltNotices`: what the trading controls tell the operator: a halt (the kill switch),
+refusals and forced orders.
 
 The halt is one line that says why and how trading resumes. Creates refused while halted
 are one line for the first, then a line a minute that counts them while a strategy goes on
@@ -6,6 +7,8 @@ trying (a line each was hundreds a second); the resume says how many there were.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from twisted.logger import Logger
 
@@ -59,3 +62,27 @@ class HaltNotices:
     def resumed(self, reason: str) -> None:
         """The halt for ``reason`` is lifted."""
         _log.warn("trading resumed after halt: {reason} ({n} creates refused while halted)", reason=reason, n=self.refused)
+
+    def order_refused(self, error: OrderRefused, create: Any) -> None:
+        """A control refused ``create``: a line that says which and why."""
+        _log.warn(
+            "order refused ({error}): market {market} contract {contract} side {side} price {price} quantity {quantity}",
+            error=str(error),
+            market=create.market_id,
+            contract=create.contract_id,
+            side=create.side,
+            price=create.price,
+            quantity=create.quantity,
+        )
+
+    def order_forced(self, what: str, create: Any) -> None:
+        """A forced ``what`` skipped the controls: a line that says so."""
+        _log.warn(
+            f"forced {what} skips the controls:"
+            " market {market} contract {contract} side {side} price {price} quantity {quantity}",
+            market=create.market_id,
+            contract=create.contract_id,
+            side=create.side,
+            price=create.price,
+            quantity=create.quantity,
+        )

@@ -1,6 +1,7 @@
 """The daemon's running figures: fills, realised profit and loss, reconnects.
 
-They are counted from the messages the client delivers, from the process's start. Realised
+They are counted from the account's changes as the client's reducer makes them
+(``client.account_changed``), from the process's start. Realised
 P&L is in Decimal pounds, per contract at average cost: a fill that reduces a position
 realises the difference between its price and the position's average price. Prices are
 in basis points of a pound (2500 is 25%) and quantities in ten-thousandths of a pound of
@@ -15,12 +16,14 @@ from typing import Any
 from twisted.logger import Logger
 
 from txsmarkets.client import StreamingAPIClient
-from txsmarkets.client.positions import apply_fill
+from txsmarkets.trading.account import Change, ChangeKind
+from txsmarkets.trading.money import FULL
+from txsmarkets.trading.positions import apply_fill
 from txsmarkets.wire import seto_pb2
 
 __all__ = ["Figures", "to_the_penny"]
 
-_UNIT = Decimal(10000)
+_UNIT = Decimal(FULL)
 _PENNY = Decimal("0.01")
 
 
@@ -44,7 +47,7 @@ class Figures:
 
     def watch(self, client: StreamingAPIClient) -> None:
         """Count what ``client`` receives from now on."""
-        client.add_handler("seto.order_executed", self._executed)
+        client.account_changed.add(self._changed)
         client.logged_in.add(self._logged_in)
 
     def _logged_in(self, message: Any, resumed: bool) -> None:
@@ -52,9 +55,11 @@ class Figures:
         if self._logins > 1:
             self.reconnects += 1
 
-    def _executed(self, message: seto_pb2.Payload) -> None:
-        fill = message.order_executed
-        self.fill(fill.market_id, fill.contract_id, fill.side, fill.price, fill.quantity)
+    def _changed(self, change: Change) -> None:
+        if change.kind is not ChangeKind.EXECUTED:
+            return
+        fill = change.body
+        self.fill(fill.market_id, fill.contract_id, fill.side, change.price, change.quantity)
         _log.info(
             "fill: order {id} {side} £{payout} of payout at {price}% (fills={fills})",
             id=fill.order_id,

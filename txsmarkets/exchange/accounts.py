@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from txsmarkets.trading.money import FULL, one_winner_worst, pounds
+
 if TYPE_CHECKING:
     from txsmarkets.exchange.book import Order
 
@@ -126,7 +128,7 @@ class MarketPosition:
 
     Per contract it keeps ``net``, bought minus sold quantity, and overall ``cost``, the sum
     of price x quantity of buys minus that of sells. If contract w wins the account makes
-    ``net[w] * 10000 - cost`` hundred-millionths of a pound; exactly one contract wins, so
+    ``net[w] * FULL - cost`` hundred-millionths of a pound; exactly one contract wins, so
     the worst case is the contract with the lowest ``net``.
     """
 
@@ -148,13 +150,13 @@ class MarketPosition:
 
     def worst_case_loss(self) -> Decimal:
         """Pounds lost if the worst contract for this account wins (0 if none loses)."""
-        loss = self.cost - min(self.net.values()) * 10000
-        return Decimal(loss).scaleb(-8) if loss > 0 else _ZERO
+        loss = one_winner_worst(self.cost, [-net * FULL for net in self.net.values()], unnamed=False)
+        return pounds(loss) if loss > 0 else _ZERO
 
     def profit(self, winners: Iterable[int]) -> Decimal:
         """Pounds won (negative: lost) when the ``winners`` contracts pay out."""
         net = self.net
-        return Decimal(sum(net[c] for c in winners) * 10000 - self.cost).scaleb(-8)
+        return pounds(sum(net[c] for c in winners) * FULL - self.cost)
 
     def __repr__(self) -> str:
         return f"MarketPosition(net={self.net!r}, cost={self.cost})"

@@ -11,7 +11,7 @@ from txsmarkets.errors import Error
 from txsmarkets.exchange.accounts import Account
 from txsmarkets.exchange.book import BUY, Book, Order
 from txsmarkets.exchange.catalogue import MARKET_STATES, Catalogue, Contract
-from txsmarkets.odds import buy_liability, sell_liability
+from txsmarkets.trading.money import liability_units, pounds
 from txsmarkets.wire import seto_pb2
 
 _ZERO = Decimal(0)
@@ -141,9 +141,7 @@ def _noop(key: int, payload: seto_pb2.Payload) -> None:
 
 
 def _liability(side: int, price: int, quantity: int) -> Decimal:
-    if side == BUY:
-        return buy_liability(price, quantity)
-    return sell_liability(price, quantity)
+    return pounds(liability_units(side == BUY, price, quantity))
 
 
 def _available(account: Account) -> Decimal:

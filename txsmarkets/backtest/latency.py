@@ -8,7 +8,7 @@ delay: a fixed number of seconds or a distribution, parsed from a spec by `parse
 ``SECONDS``                a fixed delay (``0.05``; ``fixed:SECONDS`` too)
 ``uniform:LO,HI``          uniform between ``LO`` and ``HI`` seconds
 ``exponential:MEAN``       exponential with mean ``MEAN`` seconds
-``normal:MEAN,SD``         normal, drawn below 0 counts as 0
+``normal:MEAN,SD``         normal; a draw below 0 counts as 0
 ``lognormal:MU,SIGMA``     log-normal: ``exp`` of a normal of mean ``MU`` and
                            deviation ``SIGMA`` (``lognormal:-3,0.5``: median 0.05)
 =========================  =====================================================

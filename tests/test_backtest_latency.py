@@ -97,6 +97,19 @@ class RoundTripTests(unittest.TestCase):
             self.assertAlmostEqual(was, now, places=9)
 
 
+    def test_a_latency_too_long_to_log_in(self) -> None:
+        """Past the exchange's login timeout (10 s) the login is refused, as it would be
+        live: one line saying so, no traceback."""
+        with self.assertRaises(BacktestError) as caught:
+            run_backtest(MM, simulate=True, duration=60, latency=12)
+        self.assertEqual(
+            str(caught.exception),
+            "the backtest's client could not log in (connection closed before login: Connection was"
+            " aborted locally using ITCPTransport.abortConnection.); is the latency 12 near the exchange's"
+            " login timeout of 10 s?",
+        )
+
+
 class SeedTests(unittest.TestCase):
     def test_the_seed_draws_the_same_delays(self) -> None:
         """On one recording: the same seed gives the same report, another seed another; the

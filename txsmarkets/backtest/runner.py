@@ -25,6 +25,7 @@ from txsmarkets.backtest.latency import Latency, parse_latency
 from txsmarkets.backtest.report import MarketFigures, Report
 from txsmarkets.backtest.watch import Watcher
 from txsmarkets.client.controls import Controls, InvalidControls
+from txsmarkets.errors import Error
 from txsmarkets.exchange.catalogue import Catalogue, CatalogueError, load_catalogue
 from txsmarkets.exchange.recorded import read_recorded, recorded_files
 from txsmarkets.persistence.journal import Journal
@@ -147,7 +148,8 @@ def run_backtest(
     default, delivers each frame at the clock step it was written in.
 
     Raises BacktestError when there is no market to run on, for a bad duration, balance,
-    latency, catalogue or controls file, and what loading the strategy or recording raises.
+    latency, catalogue or controls file, when a latency keeps the client from logging in,
+    and what loading the strategy or recording raises.
     """
     wall = time.perf_counter()
     params = dict(params or {})
@@ -231,7 +233,15 @@ def run_backtest(
             progress.begin(end, "seconds")
             on_step = lambda: progress.update(clock.seconds())  # noqa: E731
     try:
-        exchange.run(client.login())
+        try:
+            exchange.run(client.login())
+        except (Error, TimeoutError) as e:
+            # In memory only a latency beyond the exchange's timers keeps the client out.
+            timeout = exchange.factory.login_timeout
+            raise BacktestError(
+                f"the backtest's client could not log in ({e}); is the latency {delay} near the"
+                f" exchange's login timeout of {timeout:g} s?"
+            ) from None
         Drive(exchange, on_step).until(end, done)
         # What the last record or step set going (answers, a requote) is delivered.
         exchange.flush()

@@ -1,9 +1,10 @@
 """The backtest's engine room: the embedded exchange and a real client joined in memory.
 
 `make_market` builds the exchange a backtest trades on (simulated traders or a replayed
-recording, on a `twisted.internet.task.Clock`, its connections delayed by a latency when
-given one: `txsmarkets.backtest.latency`) and opens the backtest's own account in it; `Drive` moves the clock from event to event, delivering every byte written (framed,
-as on a socket) between the steps, until the end. `txsmarkets.inmemory.MemoryExchange`
+recording, on a `twisted.internet.task.Clock`, its connections delayed when given a
+latency: `txsmarkets.backtest.latency`) and opens the backtest's own account in it;
+`Drive` moves the clock from event to event, delivering every byte written (framed, as on
+a socket) between the steps, until the end. `txsmarkets.inmemory.MemoryExchange`
 does the joining: the client's connector path, the server protocol and the transports are
 the ones of a live session.
 """

@@ -1,6 +1,8 @@
 """Backtests: recorded messages a second end to end, simulated time per wall time, sweeps.
 
-Usage: python bench/backtest.py [--json] [--quick]
+Usage: python bench/backtest.py [--json] [--quick] [--workload default|anchor|all]
+
+The default workload:
 
 - replay_records_per_s: recorded messages (the market data of 10 simulated markets) played
   per wall second through the whole backtest path in one process: the replay into the
@@ -12,24 +14,49 @@ Usage: python bench/backtest.py [--json] [--quick]
 - sim_speed: simulated seconds per wall second of the default simulation (`SimulationSpec`
   defaults) of 10 markets with the no-op strategy (aim >= 1,000).
 - sweep_speedup: 8 backtests on a pool of 2 processes against the same 8 one after another.
+
+The anchor workload (issue 26), the one measured beside other backtesting engines: the
+simulation of 10 markets over 6,000 virtual seconds (``--quick``: 1 market, 300 s) recorded
+to gzip files by the `Recorder` in a temporary folder, then replayed from them through the
+whole backtest path by `Anchor`, a trivial strategy: it reads every runner's best prices on
+every update, and every 100th update places a small order that cannot fill (a bid at the
+lowest price), which it cancels 50 updates later. Only the replay is measured, in a fresh
+process (so that its peak resident memory is the replay's own):
+
+- anchor_updates_per_s: recorded updates (anchor_updates) per wall second of the backtest,
+  reading the recording included (aim: 150,000);
+- anchor_speed: virtual seconds per wall second of the same run;
+- anchor_peak_rss_mib: the replaying process's peak resident memory;
+- anchor_orders / anchor_cancels: the strategy's orders and cancels (every one placed is
+  cancelled but those placed in the last 50 updates).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import pathlib
+import resource
 import sys
+import tempfile
 import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from _common import chunked, emit, frames, parser, quotes_payload  # noqa: E402
+from twisted.internet.task import Clock  # noqa: E402
 
 import receive  # noqa: E402
 from simulation import MARKETS, catalogue, recorded_simulation  # noqa: E402
 
 from txsmarkets.backtest import grid, run_backtest, run_sweep  # noqa: E402
+from txsmarkets.client import BUY  # noqa: E402
+from txsmarkets.client.state import MarketBook  # noqa: E402
+from txsmarkets.odds import VALID_PRICES  # noqa: E402
+from txsmarkets.persistence.recording import Recorder  # noqa: E402
 from txsmarkets.strategy import Strategy  # noqa: E402
 
 class NoOp(Strategy):
@@ -38,9 +65,83 @@ class NoOp(Strategy):
     markets = tuple(range(1, MARKETS + 1))
 
 
-def main() -> None:
-    args = parser(__doc__).parse_args()
-    quick = args.quick
+class Anchor(Strategy):
+    """The anchor workload's strategy, on markets 1 to ``params["markets"]``: reads every
+    contract's best bid and offer on every update; every 100th update bids the lowest
+    price (it cannot fill) and cancels that order 50 updates later."""
+
+    #: A bid no seller takes, and a small one.
+    PRICE, QUANTITY = min(VALID_PRICES), 10000
+
+    def __init__(self, params: dict[str, Any] | None = None) -> None:
+        super().__init__(params)
+        self.markets = tuple(range(1, int(self.params.get("markets", MARKETS)) + 1))
+        self.updates = 0
+        self.best: tuple[int | None, int | None] = (None, None)
+        #: (the update to cancel at, order id), in the order placed.
+        self.due: deque[tuple[int, int]] = deque()
+
+    def on_market(self, book: MarketBook) -> None:
+        for contract in book.contracts.values():
+            self.best = (contract.best_bid, contract.best_offer)
+        self.updates = n = self.updates + 1
+        if n % 100 == 0 and book.contracts:
+            d = self.client.create_order(book.market_id, min(book.contracts), BUY, self.PRICE, self.QUANTITY)
+            d.addCallback(lambda accepted: self.due.append((n + 50, accepted.order_accepted.order_id)))
+            d.addErrback(lambda failure: self.log.error("anchor: order failed: {f}", f=failure.getErrorMessage()))
+        due = self.due
+        while due and due[0][0] <= n:
+            self.client.cancel_order(due.popleft()[1]).addErrback(
+                lambda failure: self.log.error("anchor: cancel failed: {f}", f=failure.getErrorMessage())
+            )
+
+
+def anchor_replay(directory: str, markets: int) -> dict[str, Any]:
+    """Replay the anchor recording in ``directory`` with `Anchor` (in a fresh process); its
+    figures and this process's peak resident memory."""
+    report = run_backtest(Anchor, replay=directory, catalogue=catalogue(None, markets), params={"markets": markets})
+    if report.fills or report.errors:
+        raise AssertionError(f"the anchor strategy filled {report.fills} or failed {report.errors} times")
+    return {
+        "wall_seconds": report.wall_seconds,
+        "sim_seconds": report.sim_seconds,
+        "messages": report.messages,
+        "orders": report.orders,
+        "cancels": report.cancels,
+        # Linux gives ru_maxrss in KiB.
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def anchor(markets: int, seconds: int) -> dict[str, Any]:
+    """The anchor workload: record ``markets`` simulated markets for ``seconds``, replay."""
+    with tempfile.TemporaryDirectory(prefix="txsmarkets-anchor-") as folder:
+        start = time.perf_counter()
+        recorder = Recorder(pathlib.Path(folder) / "recording", Clock())
+        recorded_simulation(seconds, markets, lambda when, payload: recorder.record(payload, when))
+        recorder.close()
+        recording = time.perf_counter() - start
+        # A new interpreter (spawn, not fork): none of the recording's memory in the figure.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            run = pool.submit(anchor_replay, str(recorder.directory), markets).result()
+    return {
+        "anchor_markets": markets,
+        "anchor_seconds": seconds,
+        "anchor_updates": recorder.records,
+        "anchor_record_s": round(recording, 3),
+        "anchor_client_msgs": run["messages"],
+        "anchor_orders": run["orders"],
+        "anchor_cancels": run["cancels"],
+        "anchor_wall_s": round(run["wall_seconds"], 3),
+        "anchor_updates_per_s": round(recorder.records / run["wall_seconds"]),
+        "anchor_speed": round(run["sim_seconds"] / run["wall_seconds"], 1),
+        "anchor_peak_rss_mib": run["peak_rss_mib"],
+        "target_anchor_updates_per_s": 150_000,
+    }
+
+
+def default_workload(quick: bool) -> dict[str, Any]:
+    """The replay rate, the simulation's speed and the sweep's speed-up."""
     records = recorded_simulation(30 if quick else 600)
     plain = catalogue(None)
     best: Any = None
@@ -64,7 +165,7 @@ def main() -> None:
     parallel = time.perf_counter() - start
     if [r.outcome() for r in one_by_one] != [r.outcome() for r in pooled]:
         raise AssertionError("the pool's reports differ from the one-by-one reports")
-    result = {
+    return {
         "replay_records": len(records),
         "replay_records_per_s": round(len(records) / best.wall_seconds),
         "client_msgs": best.messages,
@@ -82,6 +183,23 @@ def main() -> None:
         "sweep_2_workers_s": round(parallel, 3),
         "sweep_speedup": round(sequential / parallel, 3),
     }
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument(
+        "--workload",
+        choices=("default", "anchor", "all"),
+        default="default",
+        help="what to measure: the default figures, the anchor workload, or both (default: default)",
+    )
+    args = p.parse_args()
+    quick = args.quick
+    result: dict[str, Any] = {}
+    if args.workload != "anchor":
+        result.update(default_workload(quick))
+    if args.workload != "default":
+        result.update(anchor(1, 300) if quick else anchor(MARKETS, 6000))
     emit(result, args.json)
 
 

@@ -24,7 +24,7 @@ import json
 import pathlib
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -47,10 +47,10 @@ MARKETS = 10
 SIMULATION = {"live_after": 30, "settle_after": None, "taker_rate": 2.0}
 
 
-def catalogue(simulation: dict[str, Any] | None = SIMULATION) -> Any:
-    """Ten three-way markets, with ``simulation`` objects (none when None)."""
+def catalogue(simulation: dict[str, Any] | None = SIMULATION, count: int = MARKETS) -> Any:
+    """``count`` (ten) three-way markets, with ``simulation`` objects (none when None)."""
     markets = []
-    for m in range(1, MARKETS + 1):
+    for m in range(1, count + 1):
         market: dict[str, Any] = {"id": m, "name": f"Bench {m}", "contracts": [{"id": m * 10 + c, "name": str(c)} for c in (1, 2, 3)]}
         if simulation is not None:
             market["simulation"] = simulation
@@ -109,14 +109,19 @@ def realtime(seconds: float) -> float:
     return marks["cpu"] / marks["wall"]
 
 
-def recorded_simulation(seconds: int) -> list[tuple[float, Any]]:
-    """The market data of the 10 simulated markets for ``seconds``, as a recording."""
+def recorded_simulation(
+    seconds: int, markets: int = MARKETS, sink: Callable[[float, Any], None] | None = None
+) -> list[tuple[float, Any]]:
+    """The market data of ``markets`` (10) simulated markets for ``seconds``, as a recording:
+    a list of (time, payload), or, given a ``sink``, each record handed to it as made (the
+    list stays empty: a long recording need not fit in memory)."""
     clock = Clock()
-    engine = MatchingEngine(catalogue(), now=clock.seconds)
+    engine = MatchingEngine(catalogue(count=markets), now=clock.seconds)
     records: list[tuple[float, Any]] = []
-    engine.on_market = lambda market_id, payload: records.append((clock.seconds(), payload))
+    add = sink if sink is not None else lambda when, payload: records.append((when, payload))
+    engine.on_market = lambda market_id, payload: add(clock.seconds(), payload)
     for market_id in engine.market_ids():
-        records.append((0.0, engine.market_quotes(market_id)))
+        add(0.0, engine.market_quotes(market_id))
     simulation = Simulation(engine, clock, 1)
     simulation.start()
     for _ in range(seconds):

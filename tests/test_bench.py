@@ -198,3 +198,15 @@ class QuickBenchmarkTests(unittest.TestCase):
         )
         self.assertEqual((result["sim_markets"], result["sweep_runs"]), (10, 8))
         self.assertAlmostEqual(result["ratio"], result["client_msgs_per_s"] / result["receive_msgs_per_s"], places=2)
+
+    def test_backtest_anchor(self) -> None:
+        # The anchor workload (issue 26), small: one market for 300 virtual seconds recorded,
+        # then replayed by the trivial strategy in a fresh process.
+        result = self.run_bench("backtest", "--workload", "anchor")
+        self.assertPositive(
+            result, "anchor_updates", "anchor_updates_per_s", "anchor_speed", "anchor_peak_rss_mib", "anchor_orders"
+        )
+        self.assertEqual((result["anchor_markets"], result["anchor_seconds"]), (1, 300))
+        # Each order is cancelled 50 updates after it, one every 100: at most the last is not.
+        self.assertIn(result["anchor_orders"] - result["anchor_cancels"], (0, 1))
+        self.assertNotIn("sim_speed", result)

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from twisted.internet.task import Clock
 
+from txsmarkets.backtest.latency import FORMS
 from txsmarkets.backtest.logs import LEVELS, log_observer, logging_to
 from txsmarkets.backtest.report import Report, money
 from txsmarkets.backtest.runner import run_backtest
@@ -41,6 +42,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--controls", metavar="FILE", help="a config file with a [controls] section")
     p.add_argument("--journal", metavar="DIR", help="write the session journal there")
     p.add_argument("--balance", default="1000.00", help="the account's pounds (default 1000.00)")
+    p.add_argument(
+        "--latency",
+        metavar="SPEC",
+        help=f"each frame's one-way delay between client and exchange, virtual seconds: {FORMS} (default none)",
+    )
     p.add_argument("--param", action="append", default=[], metavar="NAME=V1,V2", help="a strategy parameter (repeatable; several values make a sweep)")
     p.add_argument("--workers", type=int, default=None, help="processes for a sweep (default the CPUs)")
     p.add_argument("--dask", metavar="ADDRESS", help="run a sweep on this Dask scheduler")
@@ -86,6 +92,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             duration=args.duration,
             controls=args.controls,
             balance=args.balance,
+            latency=args.latency,
         )
         combinations = grid(params)
         if len(combinations) > 1 or args.dask:

@@ -1,9 +1,10 @@
 """The backtest's engine room: the embedded exchange and a real client joined in memory.
 
 `make_market` builds the exchange a backtest trades on (simulated traders or a replayed
-recording, on a `twisted.internet.task.Clock`) and opens the backtest's own account in
-it; `Drive` moves the clock from event to event, delivering every byte written (framed,
-as on a socket) between the steps, until the end. `txsmarkets.inmemory.MemoryExchange`
+recording, on a `twisted.internet.task.Clock`, its connections delayed when given a
+latency: `txsmarkets.backtest.latency`) and opens the backtest's own account in it;
+`Drive` moves the clock from event to event, delivering every byte written (framed, as on
+a socket) between the steps, until the end. `txsmarkets.inmemory.MemoryExchange`
 does the joining: the client's connector path, the server protocol and the transports are
 the ones of a live session.
 """
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 from twisted.internet.task import Clock
 
+from txsmarkets.backtest.latency import delay_connections
 from txsmarkets.exchange.accounts import Credentials
 from txsmarkets.exchange.catalogue import Catalogue
 from txsmarkets.inmemory import MemoryExchange
@@ -37,10 +39,13 @@ def make_market(
     balance: Decimal | str = "1000.00",
     clock: Clock | None = None,
     exchange_options: dict[str, Any] | None = None,
+    latency: Callable[[], float] | None = None,
 ) -> MemoryExchange:
     """A `MemoryExchange` over ``catalogue`` (the demo's when None) with simulated traders
     (``simulate``, ``seed``) and/or a replay of ``records``, and the account
-    `USERNAME`/`PASSWORD` holding ``balance`` pounds.
+    `USERNAME`/`PASSWORD` holding ``balance`` pounds. ``latency`` (`Latency.sampler
+    <txsmarkets.backtest.latency.Latency.sampler>`) draws each frame's delay each way; None
+    delivers every frame at the step it was written in.
 
     Session ids are numbered, so that the journal (which holds the login response) is the
     same on every run.
@@ -52,6 +57,8 @@ def make_market(
     if records is not None:
         options["replay"] = records
     exchange = MemoryExchange(catalogue, clock=clock, **options)
+    if latency is not None:
+        delay_connections(exchange.factory, exchange.clock, latency)
     numbers = itertools.count(1)
     exchange.factory.session_id = lambda: f"backtest-{next(numbers)}"  # type: ignore[method-assign]
     # One PBKDF2 round: the login is not what a backtest measures.

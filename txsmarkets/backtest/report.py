@@ -68,7 +68,8 @@ class Report:
     controls refused before sending them, by control (``max_order_quantity``).
     ``messages`` is what the client received; ``sim_seconds`` the virtual time run,
     ``wall_seconds`` what it took. ``fill_list`` holds every fill (not in the JSON but its
-    count). ``errors`` counts the strategy's hooks that raised.
+    count). ``errors`` counts the strategy's hooks that raised. ``latency`` is the latency
+    spec it ran with (``"0.05"``, ``"uniform:0.01,0.1"``), None without.
     """
 
     strategy: str
@@ -90,6 +91,7 @@ class Report:
     wall_seconds: float
     errors: int = 0
     rejections: dict[str, int] = field(default_factory=dict)
+    latency: str | None = None
     fill_list: list[Fill] = field(default_factory=list, repr=False, compare=False)
     series: Series | None = field(default=None, repr=False, compare=False)
 
@@ -113,6 +115,7 @@ class Report:
             "params": self.params,
             "source": self.source,
             "seed": self.seed,
+            "latency": self.latency,
             "orders": self.orders,
             "rejected": self.rejected,
             "rejections": dict(sorted(self.rejections.items())),
@@ -140,6 +143,7 @@ class Report:
         lines = [
             f"backtest of {self.strategy} on {self.source}" + (f" (seed {self.seed})" if self.seed is not None else ""),
             f"  params:        {self.params or '{}'}",
+            f"  latency:       {self.latency or 'none'}",
             f"  orders:        {self.orders} accepted, {self.rejected} rejected, {self.cancels} cancelled",
             f"  rejections:    {_counted(self.rejections)}",
             f"  fills:         {self.fills}",

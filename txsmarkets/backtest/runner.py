@@ -21,9 +21,11 @@ from typing import Any, Protocol
 from twisted.internet.task import Clock
 
 from txsmarkets.backtest.engine import PASSWORD, USERNAME, Drive, make_market
+from txsmarkets.backtest.latency import Latency, parse_latency
 from txsmarkets.backtest.report import MarketFigures, Report
 from txsmarkets.backtest.watch import Watcher
 from txsmarkets.client.controls import Controls, InvalidControls
+from txsmarkets.errors import Error
 from txsmarkets.exchange.catalogue import Catalogue, CatalogueError, load_catalogue
 from txsmarkets.exchange.recorded import read_recorded, recorded_files
 from txsmarkets.persistence.journal import Journal
@@ -122,6 +124,7 @@ def run_backtest(
     series: bool = False,
     exchange_options: dict[str, Any] | None = None,
     clock: Clock | None = None,
+    latency: str | float | Latency | None = None,
 ) -> Report:
     """Run ``strategy`` against a market and return its `Report`.
 
@@ -138,9 +141,15 @@ def run_backtest(
     pounds. ``progress`` hears how far it is; ``series`` keeps what a plot needs.
     ``clock``: the virtual clock to run on, a new `Clock` (at 0) by default; give one to
     read the virtual time while the backtest runs (the command line stamps its log with it).
+    ``latency``: each frame's one-way delay between client and exchange, requests and
+    answers (market data too), in virtual seconds: a number, a spec (`parse_latency
+    <txsmarkets.backtest.latency.parse_latency>`: ``"0.05"``, ``"uniform:0.01,0.1"``) or a
+    `Latency`, its draws seeded by ``seed`` (0 when None, on a replay too); None, the
+    default, delivers each frame at the clock step it was written in.
 
     Raises BacktestError when there is no market to run on, for a bad duration, balance,
-    catalogue or controls file, and what loading the strategy or recording raises.
+    latency, catalogue or controls file, when a latency keeps the client from logging in,
+    and what loading the strategy or recording raises.
     """
     wall = time.perf_counter()
     params = dict(params or {})
@@ -150,6 +159,10 @@ def run_backtest(
         # NaN or infinity would never end: the clock never passes them.
         raise BacktestError(f"a duration is a finite number of virtual seconds, 0 or more, not {duration}")
     balance = _pounds(balance)
+    try:
+        delay = parse_latency(latency) if latency is not None else None
+    except ValueError as e:
+        raise BacktestError(str(e)) from None
     loaded, name = _strategy(strategy, params)
     if isinstance(catalogue, (str, os.PathLike)):
         try:
@@ -170,7 +183,9 @@ def run_backtest(
         else:
             records = replay
             source = "replay" + (" with simulation" if simulate else "")
-    if simulate and seed is None:
+    # A seed draws the latency too: a replay with a latency says which seed it drew with.
+    seeded = simulate or delay is not None
+    if seeded and seed is None:
         seed = 0
     limits = load_controls(controls)
     exchange = make_market(
@@ -181,6 +196,7 @@ def run_backtest(
         balance=balance,
         clock=clock,
         exchange_options=exchange_options,
+        latency=delay.sampler(seed or 0) if delay is not None else None,
     )
     clock = exchange.clock
     client = exchange.client(USERNAME, PASSWORD)
@@ -217,7 +233,15 @@ def run_backtest(
             progress.begin(end, "seconds")
             on_step = lambda: progress.update(clock.seconds())  # noqa: E731
     try:
-        exchange.run(client.login())
+        try:
+            exchange.run(client.login())
+        except (Error, TimeoutError) as e:
+            # In memory only a latency beyond the exchange's timers keeps the client out.
+            timeout = exchange.factory.login_timeout
+            raise BacktestError(
+                f"the backtest's client could not log in ({e}); is the latency {delay} near the"
+                f" exchange's login timeout of {timeout:g} s?"
+            ) from None
         Drive(exchange, on_step).until(end, done)
         # What the last record or step set going (answers, a requote) is delivered.
         exchange.flush()
@@ -251,7 +275,8 @@ def run_backtest(
         strategy=name,
         params=params,
         source=source,
-        seed=seed if simulate else None,
+        seed=seed if seeded else None,
+        latency=str(delay) if delay is not None else None,
         orders=watcher.orders,
         rejected=watcher.rejected,
         rejections=dict(watcher.rejections),

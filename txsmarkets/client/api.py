@@ -54,7 +54,7 @@ def _order_key(seq: int) -> tuple[str, int]:
     return ("order", seq)
 
 
-class StreamingAPIClient(AccountTracking):
+class StreamingAPIClient:
     """The client of a `Session`: handlers for incoming messages and Deferred requests.
 
     Handlers are registered by message name (``eto.login_response``,
@@ -97,6 +97,8 @@ class StreamingAPIClient(AccountTracking):
     - ``controls``: the trading controls checked before each create, or None;
       ``orders_refused``: why orders are refused (`refuse_orders`), or None; ``throttle``:
       the `txsmarkets.session.throttle.TokenBucket` pacing requests to the exchange's announced rate.
+    - ``tracking``: the `txsmarkets.client.tracking.AccountTracking` that keeps
+      ``account``, ``markets`` and ``account_changed`` up to date.
     - ``catch_up``: an `AccountCatchUp`: whether creates wait for the account's history
       (``pending``), and whether the history came whole (``complete``).
 
@@ -113,8 +115,13 @@ class StreamingAPIClient(AccountTracking):
         # (seq, time sent, waiter) of each ping awaiting its pong, oldest first.
         self._pings: list[tuple[int, float, Deferred[float]]] = []
         self._reference = itertools.count(1)
-        self.account = AccountState()
-        self.markets: dict[int, MarketBook] = {}
+        #: The account's and the books' keeper (`AccountTracking`): ``account``,
+        #: ``markets`` and ``account_changed`` are its.
+        self.tracking = AccountTracking(
+            session.reactor if isinstance(session, Session) else None, self.catch_up, self._creates
+        )
+        self.account: AccountState = self.tracking.account
+        self.markets: dict[int, MarketBook] = self.tracking.markets
         self.subscriptions: set[int] = set()
         self.event_subscriptions: set[int] = set()
         self._controls: Controls | None = None
@@ -126,9 +133,9 @@ class StreamingAPIClient(AccountTracking):
         #: Fired with ``change=`` (a `txsmarkets.trading.account.Change`) for each account
         #: message, once ``account`` and the controls have taken it in and before any
         #: handler of it runs; never for the account's history (see ``catch_up``).
-        self.account_changed = ChangeSignal()
+        self.account_changed: ChangeSignal = self.tracking.changed
         self._internal: dict[int, Callable[[seto_pb2.Payload], None]] = {
-            **self._tracking_routes(),
+            **self.tracking.routes(),
             seto_pb2.PAYLOAD_THROTTLE_LIMITS_CHANGED: self._throttle_limits,
             seto_pb2.PAYLOAD_ETO: self._eto,
         }
@@ -352,7 +359,7 @@ class StreamingAPIClient(AccountTracking):
     def controls(self, controls: Controls | None) -> None:
         if self._controls is not None:
             self._controls.detach()
-        self._controls = controls
+        self._controls = self.tracking.follower = controls
         if controls is not None:
             controls.attach(self)
 

@@ -53,19 +53,29 @@ class AccountFollower(Protocol):
 
 class AccountTracking:
     """The client's own handling of the messages that change the account or a market's
-    book (``_tracking_routes``); it runs before any handler of the message."""
+    book; it runs before any handler of the message. The client holds one
+    (``client.tracking``) and shows what it keeps as its own views: ``account`` (the
+    account's reducer, `AccountState`), ``markets`` (market id -> `MarketBook`) and
+    ``changed`` (``client.account_changed``).
 
-    if TYPE_CHECKING:
-        # What the client using it provides.
-        account: AccountState
-        markets: dict[int, MarketBook]
-        clock: IReactorTime
-        catch_up: _CatchUp
-        account_changed: Signal
-        _creates: dict[int, seto_pb2.OrderCreate]
-        _controls: AccountFollower | None
+    ``clock`` dates the orders accepted (None: a client wired to no session, which hears
+    no message); ``catch_up`` says whether the account's history is coming; ``creates``
+    maps each create in flight's seq to its request (the client fills it as it sends).
+    ``follower`` is what follows the account beside it (the trading controls), or None.
+    """
 
-    def _tracking_routes(self) -> dict[int, Callable[[seto_pb2.Payload], None]]:
+    def __init__(
+        self, clock: IReactorTime | None, catch_up: _CatchUp, creates: dict[int, seto_pb2.OrderCreate]
+    ) -> None:
+        self.account = AccountState()
+        self.markets: dict[int, MarketBook] = {}
+        self.changed = ChangeSignal()
+        self.follower: AccountFollower | None = None
+        self._clock = clock
+        self._catch_up = catch_up
+        self._creates = creates
+
+    def routes(self) -> dict[int, Callable[[seto_pb2.Payload], None]]:
         """seto type -> the method that takes a message of that type in."""
         # Each account message straight to its step of the account's reducer (`Account.apply`
         # would look it up again, for every message).
@@ -89,27 +99,27 @@ class AccountTracking:
         now = None
         if kind == _ACCEPTED:
             create = self._creates.pop(payload.order_accepted.seq, None)
-            now = self.clock.seconds()
+            now = self._clock.seconds()  # type: ignore[union-attr]
         elif kind == _REPLACE_ACCEPTED:
-            now = self.clock.seconds()
+            now = self._clock.seconds()  # type: ignore[union-attr]
         elif kind == _REJECTED:
             create = self._creates.pop(payload.order_rejected.seq, None)
         elif kind == _INVALID:
             create = self._creates.pop(payload.order_invalid.seq, None)
         change = reducer(self.account, payload, create, now)
-        follower = self._controls
+        follower = self.follower
         if follower is not None:
             follower.apply(change)
-        if self.account_changed._handlers and not self.catch_up.history:
+        if self.changed._handlers and not self._catch_up.history:
             # (The account's history reaches no listener, as it reaches no handler.)
-            self.account_changed.fire(change=change)
+            self.changed.fire(change=change)
 
     def _market_state(self, payload: seto_pb2.Payload) -> None:
         body = payload.market_state
         book = self.markets.get(body.market_id)
         if book is not None:
             book.state = body.state
-        follower = self._controls
+        follower = self.follower
         if follower is not None:
             follower.market_state(body.market_id, body.state)
 
@@ -119,7 +129,7 @@ class AccountTracking:
         if book is None:
             book = self.markets[quotes.market_id] = MarketBook(quotes.market_id)
         book.snapshot(quotes)
-        follower = self._controls
+        follower = self.follower
         if follower is not None and follower.marking:
             follower.quoted(quotes.market_id)
 
@@ -130,6 +140,6 @@ class AccountTracking:
         book = self.markets.get(quotes.market_id)
         if book is not None:
             book.update(quotes)
-            follower = self._controls
+            follower = self.follower
             if follower is not None and follower.marking:
                 follower.quoted(quotes.market_id)

@@ -301,24 +301,27 @@ class StreamingAPIClient(AccountTracking):
         self,
         payload: seto_pb2.Payload,
         key: Callable[[int], tuple[Any, ...]],
-        on_sent: Callable[[int], None] | None = None,
+        on_sent: Callable[[Any, int], None] | None = None,
+        entry: Any = None,
     ) -> Deferred[Any]:
         """Send ``payload`` when the throttle allows; fires with its matched answer.
 
-        ``on_sent`` is called with the seq once it has gone out."""
+        ``on_sent(entry, seq)`` is called once it has gone out as ``seq`` (two arguments,
+        not a partial made per request: a create with controls has one)."""
         if not self.session.connected:
             return fail(self._not_logged_in())
         if self.throttle.try_acquire():
-            return self._send_now(payload, key, on_sent)
+            return self._send_now(payload, key, on_sent, entry)
         waited = self.throttle.acquire()
-        waited.addCallback(lambda _: self._send_now(payload, key, on_sent))
+        waited.addCallback(lambda _: self._send_now(payload, key, on_sent, entry))
         return waited
 
     def _send_now(
         self,
         payload: seto_pb2.Payload,
         key: Callable[[int], tuple[Any, ...]],
-        on_sent: Callable[[int], None] | None = None,
+        on_sent: Callable[[Any, int], None] | None = None,
+        entry: Any = None,
     ) -> Deferred[Any]:
         if not self.session.connected:
             # It waited for the throttle while the session logged out or dropped.
@@ -337,7 +340,7 @@ class StreamingAPIClient(AccountTracking):
             self._creates.pop(seq, None)
             raise
         if on_sent is not None:
-            on_sent(seq)
+            on_sent(entry, seq)
         return d
 
     # -- orders ----------------------------------------------------------------------------
@@ -393,7 +396,7 @@ class StreamingAPIClient(AccountTracking):
         """`_request` for a request the controls counted as ``entry``: counted as sent
         once it is numbered, uncounted if it fails before it goes out."""
         try:
-            d = self._request(payload, key, partial(controls.sent, entry))
+            d = self._request(payload, key, controls.sent, entry)
         except BaseException:
             controls.unsent(Failure(), entry)
             raise

@@ -9,6 +9,7 @@ and the exposure the exchange reports (``reported``); what it has to say goes to
 from __future__ import annotations
 
 import collections
+from types import MethodType
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol, Self
@@ -16,8 +17,9 @@ from typing import Any, Protocol, Self
 from txsmarkets.exceptions import OrderRefused
 from txsmarkets.trading.checks import BookView, Check, Checks
 from txsmarkets.trading.exposure import CountedOrder, Ledger, MarketExposure
+from txsmarkets.trading.fusion import fused
 from txsmarkets.trading.limits import LIMITS, InvalidControls, check_limit, read_section
-from txsmarkets.trading.money import liability_units, pounds
+from txsmarkets.trading.money import FULL, liability_units, pounds
 from txsmarkets.wire import seto_pb2
 
 __all__ = ["CONTROL_NAMES", "ControlNotices", "InvalidControls", "SilentNotices", "TradingControls"]
@@ -175,6 +177,10 @@ class TradingControls(Checks):
         # The checks a create and a replace meet (the same ones, less those of creates).
         self._checks: list[Check] = self.checks_for(replace=False)
         self._replace_checks: list[Check] = self.checks_for(replace=True)
+        # `check` and `check_replace` with their loops unrolled into these checks (the
+        # methods as written stay the reference: ``TradingControls.check(controls, ...)``).
+        self.check = MethodType(fused(type(self).check, "_checks", self._checks), self)  # type: ignore[method-assign]
+        self.check_replace = MethodType(fused(type(self).check_replace, "_replace_checks", self._replace_checks), self)  # type: ignore[method-assign]
 
     @classmethod
     def from_config(cls, section: Mapping[str, str]) -> Self:
@@ -227,34 +233,36 @@ class TradingControls(Checks):
         if self.halted is not None:
             self.refusals["kill_switch"] += 1
             return self.notices.refusal(self.halted, self.seconds())
-        market_id = create.market_id
-        contract_id = create.contract_id
+        m = create.market_id
+        c = create.contract_id
         price = create.price
         quantity = create.quantity
         buy = create.side == _BUY
-        units = liability_units(buy, price, quantity)
+        # (`liability_units`, inline: every create.)
+        units = price * quantity if buy else (FULL - price) * quantity
         timed = self._timed
         if timed:
             self._now = self.seconds()
-        market = self._markets.get(market_id)
+        market = self._markets.get(m)
         if force:
             self.forced += 1
             self.notices.order_forced("order", create)
         else:
+            # (Unrolled in the controls' own `check`: see `txsmarkets.trading.fusion`.)
             for check in self._checks:
-                refused = check(market_id, contract_id, buy, price, quantity, units, units, market, create)
+                refused = check(m, c, buy, price, quantity, units, units, market, create)
                 if refused is not None:
                     return refused
         self.passed += 1
         if market is None:
-            market = self._markets[market_id] = MarketExposure()
-        entry = CountedOrder(market_id, contract_id, buy, price, quantity, market, units)
+            market = self._markets[m] = MarketExposure()
+        entry = CountedOrder(m, c, buy, price, quantity, market, units)
         entry.waiting = True
-        self._total += market.order(contract_id, buy, units)
+        self._total += market.order(c, buy, units)
         market.live += 1
         self._orders += 1
         if timed:
-            self._passed_at(self._now, (market_id, contract_id, buy, price, quantity))
+            self._passed_at(self._now, (m, c, buy, price, quantity))
         return entry
 
     def _passed_at(self, now: float, key: tuple[int, int, bool, int, int]) -> None:
@@ -302,6 +310,7 @@ class TradingControls(Checks):
             self.forced += 1
             self.notices.order_forced("replace", create)
         else:
+            # (Unrolled in the controls' own `check_replace`, as `check`'s loop.)
             for check in self._replace_checks:
                 refused = check(orig.market_id, c, buy, price, quantity, units, excess, market, create)
                 if refused is not None:

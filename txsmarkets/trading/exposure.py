@@ -192,7 +192,36 @@ class Ledger:
                     market.live -= 1
                     self._orders -= 1
         elif kind is _ACCEPTED:
-            self._accepted(change.seq, change.order)
+            # The exchange accepted the create numbered ``seq`` as ``order`` (the client's
+            # `LiveOrder`; a field 0 is one the answer did not give). Inline: every order.
+            seq = change.seq
+            order = change.order
+            assert order is not None  # (an acceptance has its order)
+            inflight = self._inflight
+            entry = inflight.pop(seq, None)
+            if entry is not None and (
+                entry.replaces is not None
+                or ((market_id := order.market_id) and market_id != entry.market_id)
+                or ((contract_id := order.contract_id) and contract_id != entry.contract_id)
+                or ((price := order.price) and price != entry.price)
+            ):
+                inflight[seq] = entry  # still waiting for its own answer
+                entry = None  # an answer from an earlier session, under a seq used again
+            order_id = order.order_id
+            if entry is not None:
+                quantity = order.quantity
+                if quantity and quantity != entry.quantity:
+                    self._recount(entry, liability_units(entry.buy, entry.price, quantity))
+                    entry.quantity = quantity
+            elif order_id in self._live:
+                return
+            else:
+                # An order this process did not count (sent before a restart): count it now.
+                market = self._market(order.market_id)
+                entry = CountedOrder(order.market_id, order.contract_id, order.side == _BUY, order.price, order.quantity, market)
+                self._count(entry)
+            entry.order_id = order_id
+            self._live[order_id] = entry
         elif kind is _EXECUTED:
             self._executed(change.body)
         elif kind is _REJECTED:
@@ -425,35 +454,6 @@ class Ledger:
         entry.units = units
 
     # -- the account, as the exchange reports it ---------------------------------------------
-
-    def _accepted(self, seq: int, order: Any) -> None:
-        """The exchange accepted the create numbered ``seq`` as ``order`` (the client's
-        `LiveOrder`; a field 0 is one the answer did not give)."""
-        inflight = self._inflight
-        entry = inflight.pop(seq, None)
-        if entry is not None and (
-            entry.replaces is not None
-            or ((market_id := order.market_id) and market_id != entry.market_id)
-            or ((contract_id := order.contract_id) and contract_id != entry.contract_id)
-            or ((price := order.price) and price != entry.price)
-        ):
-            inflight[seq] = entry  # still waiting for its own answer
-            entry = None  # an answer from an earlier session, under a seq used again
-        order_id = order.order_id
-        if entry is not None:
-            quantity = order.quantity
-            if quantity and quantity != entry.quantity:
-                self._recount(entry, liability_units(entry.buy, entry.price, quantity))
-                entry.quantity = quantity
-        elif order_id in self._live:
-            return
-        else:
-            # An order this process did not count (sent before a restart): count it now.
-            market = self._market(order.market_id)
-            entry = CountedOrder(order.market_id, order.contract_id, order.side == _BUY, order.price, order.quantity, market)
-            self._count(entry)
-        entry.order_id = order_id
-        self._live[order_id] = entry
 
     def _answered(self, seq: int) -> None:
         """The request numbered ``seq`` is answered, or will never be: it stops counting."""

@@ -262,25 +262,27 @@ class TradingControls(Checks):
         market.live += 1
         self._orders += 1
         if timed:
-            self._passed_at(self._now, (m, c, buy, price, quantity))
+            # The rates and the duplicate window count it.
+            now = self._now
+            if self._per_second is not None:
+                self._second.append(now)
+            if self._per_minute is not None:
+                self._minute.append(now)
+            if self._window is not None:
+                recent = self._recent
+                recent[m, c, buy, price, quantity] = now
+                if len(recent) > self._recent_prune:
+                    self._prune_recent(now, self._window)
         return entry
 
-    def _passed_at(self, now: float, key: tuple[int, int, bool, int, int]) -> None:
-        """A create passed at ``now``: the rates and the duplicate window count it."""
-        if self._per_second is not None:
-            self._second.append(now)
-        if self._per_minute is not None:
-            self._minute.append(now)
-        if self._window is not None:
-            recent = self._recent
-            recent[key] = now
-            if len(recent) > self._recent_prune:
-                # Forget the creates older than the window; done when the record has
-                # doubled since the last time, so each create costs it O(1) on average.
-                cutoff = now - self._window
-                for old in [k for k, last in recent.items() if last <= cutoff]:
-                    del recent[old]
-                self._recent_prune = max(_RECENT_FLOOR, 2 * len(recent))
+    def _prune_recent(self, now: float, window: float) -> None:
+        """Forget the creates older than the duplicate window; done when the record has
+        doubled since the last time, so each create costs it O(1) on average."""
+        recent = self._recent
+        cutoff = now - window
+        for old in [k for k, last in recent.items() if last <= cutoff]:
+            del recent[old]
+        self._recent_prune = max(_RECENT_FLOOR, 2 * len(recent))
 
     def check_replace(self, replace: seto_pb2.OrderCancelReplace, force: bool = False) -> OrderRefused | CountedOrder | None:
         """Check a cancel-replace as the create of its new order less the original it

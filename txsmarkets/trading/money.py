@@ -9,7 +9,8 @@ units; pounds (`Decimal`) only at the edges.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import ROUND_CEILING, Decimal
+import math
+from decimal import Decimal
 
 __all__ = ["FULL", "UNITS", "liability_units", "loss_units", "one_winner_worst", "pounds", "wire_pounds"]
 
@@ -35,7 +36,8 @@ def loss_units(loss: Decimal) -> int:
     """A loss in pounds (an exposure the exchange reported, taken by `wire_pounds`) as
     whole units; either sign is the same loss, and a fraction of a unit counts whole:
     never less than reported."""
-    return int((abs(loss) * UNITS).to_integral_value(rounding=ROUND_CEILING))
+    # (`Decimal.__ceil__`, an int at once: the account limit converts each new report.)
+    return math.ceil(abs(loss) * UNITS)
 
 
 def liability_units(buy: bool, price: int, quantity: int) -> int:

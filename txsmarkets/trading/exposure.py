@@ -76,11 +76,14 @@ class MarketExposure:
     the fills stood at when the market settled, and then no longer count.
     """
 
-    __slots__ = ("base", "delta", "win", "lose", "net", "paid", "cost", "worst", "live", "loss2", "held", "settled2")
+    __slots__ = ("base", "delta", "top", "win", "lose", "net", "paid", "cost", "worst", "live", "loss2", "held", "settled2")
 
     def __init__(self) -> None:
         self.base = 0
         self.delta: dict[int, int] = {}
+        # The highest ``delta``, or 0 if none is above (a contract with nothing on it may
+        # win): kept as the deltas move, so that most moves need no pass over them.
+        self.top = 0
         self.win: dict[int, int] = {}
         self.lose: dict[int, int] = {}
         self.net: dict[int, int] = {}
@@ -97,19 +100,25 @@ class MarketExposure:
         returns the change in the market's worst case."""
         # Runs twice for every order (counted, then answered): locals, no extra lookups.
         delta = self.delta
+        old = delta.get(c, 0)
         if buy:
             base = self.base = self.base + units
-            delta[c] = delta.get(c, 0) - units
+            new = delta[c] = old - units
             lose = self.lose
             lose[c] = lose.get(c, 0) + units
         else:
             base = self.base
-            delta[c] = delta.get(c, 0) + units
+            new = delta[c] = old + units
             win = self.win
             win[c] = win.get(c, 0) + units
+        top = self.top
+        if new >= top:
+            top = self.top = new
+        elif old >= top:
+            # ``c`` may have held the top, and went down: the others say.
+            top = self.top = max(0, max(delta.values()))
         # `one_winner_worst` (the rule's owner), inline: this runs for every order.
-        top = max(delta.values())
-        worst = base + top if top > 0 else base
+        worst = base + top
         if worst < 0:
             worst = 0
         change = worst - self.worst
@@ -124,6 +133,7 @@ class MarketExposure:
             quantity, paid, whole = -quantity, -paid, -whole
         self.base += paid
         self.delta[c] = self.delta.get(c, 0) - whole
+        self.top = max(0, max(self.delta.values()))
         self.lose[c] = self.lose.get(c, 0) + paid
         self.win[c] = self.win.get(c, 0) - (whole - paid)
         before_net = self.net.get(c, 0)
@@ -135,15 +145,21 @@ class MarketExposure:
 
     def worst_with(self, c: int, base: int, delta: int) -> int:
         """The market's worst-case loss with ``base`` and ``delta`` (on ``c``) added."""
-        # (One pass, no copy of ``delta``: a create with an exposure limit runs this.)
-        top = 0
-        for contract, value in self.delta.items():
-            if contract == c:
-                value += delta
-            if value > top:
-                top = value
-        if c not in self.delta and delta > top:
-            top = delta
+        old = self.delta.get(c, 0)
+        new = old + delta
+        top = self.top
+        if new >= top:
+            top = new
+        elif old >= top:
+            # (``c`` may hold the top, and would go down: one pass, no copy of ``delta``.)
+            top = 0
+            for contract, value in self.delta.items():
+                if contract == c:
+                    value = new
+                if value > top:
+                    top = value
+            if c not in self.delta and new > top:
+                top = new
         return one_winner_worst(self.base + base, (top,))
 
     def contract_worst(self, c: int, win: int = 0, lose: int = 0) -> int:

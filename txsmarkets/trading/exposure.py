@@ -432,12 +432,12 @@ class Ledger:
         if entry.waiting:
             entry.waiting = False
             entry.seq = seq
-            stale = self._inflight.get(seq)
-            if stale is not None:
+            inflight = self._inflight
+            if seq in inflight:
                 # A seq used again: the exchange renumbered us below it (a resume whose
                 # reset is under our outseq), so the request it numbered was never read.
                 self._answered(seq)
-            self._inflight[seq] = entry
+            inflight[seq] = entry
             if entry.replaces is not None:
                 self._replacing[entry.replaces] = entry
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from txsmarkets.trading.account import Change, ChangeKind
-from txsmarkets.trading.money import FULL, UNITS, liability_units, loss_units, one_winner_worst, pounds
+from txsmarkets.trading.money import FULL, UNITS, liability_units, loss_units, pounds
 from txsmarkets.wire import eto_pb2, seto_pb2
 
 __all__ = ["FULL", "UNITS", "CountedOrder", "Ledger", "MarketExposure", "liability_units", "loss_units", "pounds"]
@@ -160,7 +160,9 @@ class MarketExposure:
                     top = value
             if c not in self.delta and new > top:
                 top = new
-        return one_winner_worst(self.base + base, (top,))
+        # (`one_winner_worst`, inline: a create with an exposure limit runs this.)
+        worst = self.base + base + top
+        return worst if worst > 0 else 0
 
     def contract_worst(self, c: int, win: int = 0, lose: int = 0) -> int:
         """Contract ``c``'s worst-case loss on its own, with ``win``/``lose`` added."""

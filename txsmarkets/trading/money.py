@@ -18,6 +18,7 @@ __all__ = ["FULL", "UNITS", "liability_units", "loss_units", "one_winner_worst",
 UNITS = 10**8
 #: The price of a certainty (100.00%).
 FULL = 10000
+_DECIMAL_UNITS = Decimal(UNITS)
 
 
 def pounds(units: int) -> Decimal:
@@ -36,8 +37,9 @@ def loss_units(loss: Decimal) -> int:
     """A loss in pounds (an exposure the exchange reported, taken by `wire_pounds`) as
     whole units; either sign is the same loss, and a fraction of a unit counts whole:
     never less than reported."""
-    # (`Decimal.__ceil__`, an int at once: the account limit converts each new report.)
-    return math.ceil(abs(loss) * UNITS)
+    # (`Decimal.__ceil__`, an int at once, and UNITS a Decimal already: the account limit
+    # converts each new report.)
+    return math.ceil(abs(loss) * _DECIMAL_UNITS)
 
 
 def liability_units(buy: bool, price: int, quantity: int) -> int:

@@ -25,6 +25,7 @@ from txsmarkets.wire import seto_pb2
 __all__ = ["CONTROL_NAMES", "ControlNotices", "InvalidControls", "SilentNotices", "TradingControls"]
 
 _BUY = seto_pb2.SIDE_BUY
+_new_entry = object.__new__
 _SELL = seto_pb2.SIDE_SELL
 # The duplicate window's record is pruned once it holds more than this (and twice what
 # it held after the last pruning).
@@ -256,8 +257,11 @@ class TradingControls(Checks):
         self.passed += 1
         if market is None:
             market = self._markets[m] = MarketExposure()
-        entry = CountedOrder(m, c, buy, price, quantity, market, units)
-        entry.waiting = True
+        # A `CountedOrder`, made without its ``__init__`` (a call of its own, every create).
+        entry = _new_entry(CountedOrder)
+        entry.market_id, entry.contract_id, entry.buy, entry.price, entry.quantity = m, c, buy, price, quantity
+        entry.units, entry.market, entry.seq, entry.order_id, entry.replaces = units, market, None, None, None
+        entry.order = entry.waiting = True
         self._total += market.order(c, buy, units)
         market.live += 1
         self._orders += 1

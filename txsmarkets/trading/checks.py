@@ -198,7 +198,10 @@ class Checks(Ledger):
             if limit is not None:
                 # (`MarketExposure.contract_worst`, inline: every create meets it.)
                 win, lose = (0, excess) if buy else (excess, 0)
-                worst = max(0, counted.win.get(c, 0) + win, counted.lose.get(c, 0) + lose)
+                worst = counted.win.get(c, 0) + win
+                other = counted.lose.get(c, 0) + lose
+                if other > worst:
+                    worst = other
                 if worst > limit:
                     return self._refuse("max_contract_exposure", pounds(limit), pounds(worst), create)
             if self._max_market is not None or self._max_account is not None:
@@ -214,7 +217,9 @@ class Checks(Ledger):
                         # A new report (converted once: it changes far less often than we check).
                         self._reported, self._reported_at = reported, self._total
                         self._reported_units = 0 if reported is None else loss_units(reported)
-                    figure = total if reported is None else max(total, self._reported_units + total - self._reported_at)
+                    figure = total
+                    if reported is not None and self._reported_units - self._reported_at > 0:
+                        figure += self._reported_units - self._reported_at
                     if figure > limit:
                         detail = "" if figure == total else f"the exchange reports {pounds(self._reported_units)} of exposure"
                         return self._refuse("max_account_exposure", pounds(limit), pounds(figure), create, detail)

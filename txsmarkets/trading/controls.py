@@ -9,9 +9,9 @@ and the exposure the exchange reports (``reported``); what it has to say goes to
 from __future__ import annotations
 
 import collections
-from types import MethodType
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from types import MethodType
 from typing import Any, Protocol, Self
 
 from txsmarkets.exceptions import OrderRefused
@@ -25,8 +25,8 @@ from txsmarkets.wire import seto_pb2
 __all__ = ["CONTROL_NAMES", "ControlNotices", "InvalidControls", "SilentNotices", "TradingControls"]
 
 _BUY = seto_pb2.SIDE_BUY
-_new_entry = object.__new__
 _SELL = seto_pb2.SIDE_SELL
+_new_entry = object.__new__
 # The duplicate window's record is pruned once it holds more than this (and twice what
 # it held after the last pruning).
 _RECENT_FLOOR = 1024

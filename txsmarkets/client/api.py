@@ -301,26 +301,26 @@ class StreamingAPIClient(AccountTracking):
         self,
         payload: seto_pb2.Payload,
         key: Callable[[int], tuple[Any, ...]],
-        on_sent: Callable[[Any, int], None] | None = None,
+        controls: Controls | None = None,
         entry: Any = None,
     ) -> Deferred[Any]:
         """Send ``payload`` when the throttle allows; fires with its matched answer.
 
-        ``on_sent(entry, seq)`` is called once it has gone out as ``seq`` (two arguments,
-        not a partial made per request: a create with controls has one)."""
+        ``controls.sent(entry, seq)`` is told once it has gone out as ``seq`` (the controls
+        themselves, not a callback made per request: a create with controls has one)."""
         if not self.session.connected:
             return fail(self._not_logged_in())
         if self.throttle.try_acquire():
-            return self._send_now(payload, key, on_sent, entry)
+            return self._send_now(payload, key, controls, entry)
         waited = self.throttle.acquire()
-        waited.addCallback(lambda _: self._send_now(payload, key, on_sent, entry))
+        waited.addCallback(lambda _: self._send_now(payload, key, controls, entry))
         return waited
 
     def _send_now(
         self,
         payload: seto_pb2.Payload,
         key: Callable[[int], tuple[Any, ...]],
-        on_sent: Callable[[Any, int], None] | None = None,
+        controls: Controls | None = None,
         entry: Any = None,
     ) -> Deferred[Any]:
         if not self.session.connected:
@@ -339,8 +339,8 @@ class StreamingAPIClient(AccountTracking):
             self._pending.pop(key(seq))
             self._creates.pop(seq, None)
             raise
-        if on_sent is not None:
-            on_sent(entry, seq)
+        if controls is not None:
+            controls.sent(entry, seq)
         return d
 
     # -- orders ----------------------------------------------------------------------------
@@ -390,7 +390,7 @@ class StreamingAPIClient(AccountTracking):
             return fail(entry)
         # `_counted_request`, inline: a call less for every create.
         try:
-            d = self._request(payload, _order_key, controls.sent, entry)
+            d = self._request(payload, _order_key, controls, entry)
         except BaseException:
             controls.unsent(Failure(), entry)
             raise
@@ -404,7 +404,7 @@ class StreamingAPIClient(AccountTracking):
         """`_request` for a request the controls counted as ``entry``: counted as sent
         once it is numbered, uncounted if it fails before it goes out."""
         try:
-            d = self._request(payload, key, controls.sent, entry)
+            d = self._request(payload, key, controls, entry)
         except BaseException:
             controls.unsent(Failure(), entry)
             raise

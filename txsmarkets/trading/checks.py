@@ -71,6 +71,7 @@ class Checks(Ledger):
     _now: float
     _second: collections.deque[float]
     _minute: collections.deque[float]
+    _rates: list[tuple[int, collections.deque[float], float, str]]
     _recent: dict[tuple[int, int, bool, int, int], float]
     #: market id -> its book, or None (the client's ``markets.get``).
     books: Callable[[int], BookView | None]
@@ -140,23 +141,14 @@ class Checks(Ledger):
 
     def check_rate(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
         """``max_orders_per_second`` and ``max_orders_per_minute``: creates that passed in
-        the last second, and minute (each its deque of times, the older ones dropped)."""
-        limit = self._per_second
-        if limit is not None:
-            times = self._second
-            cutoff = self._now - 1.0
+        the last second, and minute (``_rates``: each its limit, its deque of times, the
+        older ones dropped, its span and its name)."""
+        for limit, times, span, control in self._rates:
+            cutoff = self._now - span
             while times and times[0] <= cutoff:
                 times.popleft()
             if len(times) >= limit:
-                return self._refuse("max_orders_per_second", limit, len(times) + 1, create, "creates in 1s")
-        limit = self._per_minute
-        if limit is not None:
-            times = self._minute
-            cutoff = self._now - 60.0
-            while times and times[0] <= cutoff:
-                times.popleft()
-            if len(times) >= limit:
-                return self._refuse("max_orders_per_minute", limit, len(times) + 1, create, "creates in 60s")
+                return self._refuse(control, limit, len(times) + 1, create, f"creates in {span:g}s")
         return None
 
     def check_duplicate(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:

@@ -169,6 +169,12 @@ class TradingControls(Checks):
         self._now = 0.0
         self._second: collections.deque[float] = collections.deque()
         self._minute: collections.deque[float] = collections.deque()
+        # The rate limits configured: (limit, the times of the creates that passed, span, name).
+        self._rates = []
+        if self._per_second is not None:
+            self._rates.append((self._per_second, self._second, 1.0, "max_orders_per_second"))
+        if self._per_minute is not None:
+            self._rates.append((self._per_minute, self._minute, 60.0, "max_orders_per_minute"))
         # (market, contract, buy, price, quantity) -> when the last such create passed;
         # older than the window is as good as absent, and pruned now and then.
         self._recent: dict[tuple[int, int, bool, int, int], float] = {}

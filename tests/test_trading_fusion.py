@@ -5,6 +5,7 @@ methods as written (the loop over `Checks.checks_for`) refuse, and count the sam
 from __future__ import annotations
 
 import inspect
+import types
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ from txsmarkets.exceptions import OrderRefused
 from txsmarkets.trading.account import Change, ChangeKind
 from txsmarkets.trading.controls import TradingControls
 from txsmarkets.trading.exposure import CountedOrder
-from txsmarkets.trading.fusion import FusionError, fuse
+from txsmarkets.trading.fusion import FusionError, fuse, fused
 from txsmarkets.trading.orders import LiveOrder
 from txsmarkets.wire import seto_pb2
 
@@ -157,10 +158,32 @@ class FusedTests(SynchronousTestCase):
                     return self._refuse("max_order_quantity", 5, quantity, create)
                 return self._refuse("max_order_quantity", 5, quantity, create)
 
+        odd = Odd(max_order_quantity=5)
         with self.assertRaises(FusionError) as raised:
-            Odd()
+            fuse(TradingControls.check, "_checks", [odd.check_tick])
         self.assertIn("returns None before its last line", str(raised.exception))
-        odd = TradingControls(tick_ladder=False)
         with self.assertRaises(FusionError) as raised:
-            fuse(TradingControls.check, "_checks", [Odd.check_size.__get__(odd)])
+            fuse(TradingControls.check, "_checks", [odd.check_size])
         self.assertIn("assigns ['quantity']", str(raised.exception))
+        # Such controls run the methods as written: the loop, a call a check.
+        self.assertNotIn("check_tick:", inspect.getsource(odd.check))
+        refused = odd.check(seto_pb2.OrderCreate(market_id=1, contract_id=1, side=BUY, price=0, quantity=1))
+        assert isinstance(refused, OrderRefused)
+        self.assertEqual(refused.control, "tick_ladder")
+
+    def test_source_changed_since_the_import_is_not_fused(self) -> None:
+        """A template whose file changed on disk since the import (a package upgraded
+        under a running daemon) is not fused from the new text: the loop as it runs."""
+
+        def check(self: Any, create: Any) -> Any:
+            for check in self._checks:
+                refused = check(create)
+                if refused is not None:
+                    return refused
+            return None
+
+        stale = types.FunctionType(check.__code__.replace(co_names=("_other",)), globals())
+        with self.assertRaises(FusionError) as raised:
+            fuse(stale, "_checks", [])
+        self.assertIn("not what runs", str(raised.exception))
+        self.assertIs(fused(stale, "_checks", []), stale)

@@ -39,10 +39,18 @@ class FusionError(Exception):
 
 
 def _function(source_of: Callable[..., Any]) -> ast.FunctionDef:
-    tree = ast.parse(textwrap.dedent(inspect.getsource(source_of)))
+    """The tree of ``source_of``'s source, as the running code was compiled from it:
+    `FusionError` if the file says otherwise (changed on disk since it was imported)."""
+    source = textwrap.dedent(inspect.getsource(source_of))
+    tree = ast.parse(source)
     node = tree.body[0]
-    if not isinstance(node, ast.FunctionDef):
-        raise FusionError(f"{source_of.__qualname__} is not a function")
+    if not isinstance(node, ast.FunctionDef) or node.name != source_of.__name__:
+        raise FusionError(f"the source of {source_of.__qualname__} is not to be had")
+    code = source_of.__code__
+    made = next(c for c in compile(tree, "<source>", "exec").co_consts if isinstance(c, type(code)))
+    # (The names it reads and its locals: the bytes may differ by the form of a call.)
+    if (made.co_names, made.co_varnames) != (code.co_names, code.co_varnames):
+        raise FusionError(f"the source of {source_of.__qualname__} is not what runs (changed since the import)")
     node.decorator_list = []
     return node
 
@@ -176,14 +184,16 @@ def fuse(template: Callable[..., Any], loop: str, checks: Sequence[Callable[...,
 
 
 def fused(template: Callable[..., Any], loop: str, checks: Sequence[Callable[..., Any]]) -> Callable[..., Any]:
-    """`fuse`, made once per configuration; ``template`` itself where the source is not to
-    be had (an install without it): the same checks, a call each."""
+    """`fuse`, made once per configuration; ``template`` itself (the same checks, a call
+    each) where that cannot be done: the source not to be had (an install without it) or
+    not what runs (changed since the import), or a check that cannot be fused (the tests
+    fuse every check of `txsmarkets.trading.checks`)."""
     key = (template, loop, *(getattr(check, "__func__", check) for check in checks))
     function = _made.get(key)
     if function is None:
         try:
             function = fuse(template, loop, checks)
-        except (OSError, TypeError):
+        except (OSError, TypeError, SyntaxError, FusionError):
             function = template
         _made[key] = function
     return function

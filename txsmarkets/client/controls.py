@@ -34,9 +34,9 @@ exchange last reported (``client.account.exposure``) and what our count added si
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from functools import partial
 from operator import attrgetter
-from decimal import Decimal
 from typing import Any, Protocol
 
 from twisted.logger import Logger

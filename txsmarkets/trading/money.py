@@ -8,8 +8,8 @@ units; pounds (`Decimal`) only at the edges.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import math
+from collections.abc import Iterable
 from decimal import Decimal
 
 __all__ = ["FULL", "UNITS", "liability_units", "loss_units", "one_winner_worst", "pounds", "wire_pounds"]

@@ -23,11 +23,13 @@ one order is the slope between two runs, say::
 (instructions at 3000 less those at 1000, over 2000), mode by mode. ``--instructions`` does
 just that for every mode (``--orders`` the larger count, a third of it the smaller) and
 reports ``instructions_per_order_MODE`` and ``instruction_share_every``/``_bare``: what
-the controls add to an order, over an order with none.
+the controls add to an order, over an order with none (every run with ``PYTHONHASHSEED=0``,
+so that two sittings count alike).
 """
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 import subprocess
@@ -80,10 +82,12 @@ def one_mode(mode: str, orders: int) -> None:
 
 def instructions(mode: str, orders: int) -> int:
     """The instructions callgrind counts for a run of ``mode`` alone, ``orders`` orders."""
+    # (One hash seed for every run: the strings' hashes lay out the dicts, and with them
+    # the count of a run by a few thousand instructions an order.)
     run = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
          sys.executable, __file__, "--mode", mode, "--orders", str(orders)],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
     )  # fmt: skip
     found = re.search(r"Collected\s*:\s*(\d+)", run.stderr)
     if found is None:

@@ -308,24 +308,27 @@ class StreamingAPIClient:
         self,
         payload: seto_pb2.Payload,
         key: Callable[[int], tuple[Any, ...]],
-        on_sent: Callable[[int], None] | None = None,
+        controls: Controls | None = None,
+        entry: Any = None,
     ) -> Deferred[Any]:
         """Send ``payload`` when the throttle allows; fires with its matched answer.
 
-        ``on_sent`` is called with the seq once it has gone out."""
+        ``controls.sent(entry, seq)`` is told once it has gone out as ``seq`` (the controls
+        themselves, not a callback made per request: a create with controls has one)."""
         if not self.session.connected:
             return fail(self._not_logged_in())
         if self.throttle.try_acquire():
-            return self._send_now(payload, key, on_sent)
+            return self._send_now(payload, key, controls, entry)
         waited = self.throttle.acquire()
-        waited.addCallback(lambda _: self._send_now(payload, key, on_sent))
+        waited.addCallback(lambda _: self._send_now(payload, key, controls, entry))
         return waited
 
     def _send_now(
         self,
         payload: seto_pb2.Payload,
         key: Callable[[int], tuple[Any, ...]],
-        on_sent: Callable[[int], None] | None = None,
+        controls: Controls | None = None,
+        entry: Any = None,
     ) -> Deferred[Any]:
         if not self.session.connected:
             # It waited for the throttle while the session logged out or dropped.
@@ -343,8 +346,8 @@ class StreamingAPIClient:
             self._pending.pop(key(seq))
             self._creates.pop(seq, None)
             raise
-        if on_sent is not None:
-            on_sent(seq)
+        if controls is not None:
+            controls.sent(entry, seq)
         return d
 
     # -- orders ----------------------------------------------------------------------------
@@ -400,7 +403,7 @@ class StreamingAPIClient:
         """`_request` for a request the controls counted as ``entry``: counted as sent
         once it is numbered, uncounted if it fails before it goes out."""
         try:
-            d = self._request(payload, key, partial(controls.sent, entry))
+            d = self._request(payload, key, controls, entry)
         except BaseException:
             controls.unsent(Failure(), entry)
             raise

@@ -33,8 +33,10 @@ exchange last reported (``client.account.exposure``) and what our count added si
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
+from functools import partial
+from operator import attrgetter
 from typing import Any, Protocol
 
 from twisted.logger import Logger
@@ -51,6 +53,7 @@ from txsmarkets.trading.account import Account
 __all__ = ["CONTROL_NAMES", "ControlledClient", "Controls", "InvalidControls", "OrderRefused"]
 
 _log = Logger()
+_account_exposure = attrgetter("account.exposure")
 
 
 class _Clock(Protocol):
@@ -112,10 +115,10 @@ class Controls(TradingControls):
         if self.client is not None and self.client is not client:
             raise RuntimeError("these controls already follow another client")
         self.client = client
-        def reported() -> Decimal | None:
-            return client.account.exposure
-
-        # (The book lookup is the dict's own ``get``: the collar and the loss limit ask it often.)
+        # ``client.account.exposure`` read afresh each time, without a Python call: the
+        # account limit asks it every create. (So is the book lookup the dict's own ``get``:
+        # the collar and the loss limit ask it often.)
+        reported: Callable[[], Decimal | None] = partial(_account_exposure, client)
         self.bind(client.markets.get, self._cancel_client, client.clock.seconds, reported)
         session: Any = getattr(client, "session", None)
         if hasattr(session, "account_history"):

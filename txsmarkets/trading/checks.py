@@ -71,6 +71,7 @@ class Checks(Ledger):
     _now: float
     _second: collections.deque[float]
     _minute: collections.deque[float]
+    _rates: list[tuple[int, collections.deque[float], float, str]]
     _recent: dict[tuple[int, int, bool, int, int], float]
     #: market id -> its book, or None (the client's ``markets.get``).
     books: Callable[[int], BookView | None]
@@ -100,25 +101,33 @@ class Checks(Ledger):
         return [check for wanted, check in checks if wanted]
 
     # -- the checks ------------------------------------------------------------------------
+    #
+    # Each is written to be fused (`txsmarkets.trading.fusion`): it refuses with
+    # ``return <the refusal>`` and passes by its last line, ``return None`` (never one
+    # before), and assigns none of its arguments.
 
     def check_tick(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
         """A price on the exchange's tick ladder."""
-        if price in _LADDER:
-            return None
-        below, above = previous_tick(price), next_tick(price)
-        return self._refuse("tick_ladder", "a price on the tick ladder", price, create, f"nearest ticks {below} and {above}")
+        if price not in _LADDER:
+            below, above = previous_tick(price), next_tick(price)
+            return self._refuse("tick_ladder", "a price on the tick ladder", price, create, f"nearest ticks {below} and {above}")
+        return None
 
     def check_size(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
         """``max_order_quantity``."""
         limit = self._max_quantity
         assert limit is not None
-        return self._refuse("max_order_quantity", limit, quantity, create) if quantity > limit else None
+        if quantity > limit:
+            return self._refuse("max_order_quantity", limit, quantity, create)
+        return None
 
     def check_liability(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
         """``max_order_liability``: what the order risks, whole."""
         limit = self._max_liability
         assert limit is not None
-        return self._refuse("max_order_liability", pounds(limit), pounds(units), create) if units > limit else None
+        if units > limit:
+            return self._refuse("max_order_liability", pounds(limit), pounds(units), create)
+        return None
 
     def check_live(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
         """``max_live_orders`` (live, in flight and unsent) and ``max_live_orders_per_market``."""
@@ -132,20 +141,14 @@ class Checks(Ledger):
 
     def check_rate(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
         """``max_orders_per_second`` and ``max_orders_per_minute``: creates that passed in
-        the last second, and minute."""
-        refused = None
-        if self._per_second is not None:
-            refused = self._rate(self._second, 1.0, self._per_second, "max_orders_per_second", create)
-        if refused is None and self._per_minute is not None:
-            refused = self._rate(self._minute, 60.0, self._per_minute, "max_orders_per_minute", create)
-        return refused
-
-    def _rate(self, times: collections.deque[float], span: float, limit: int, control: str, create: Any) -> OrderRefused | None:
-        cutoff = self._now - span
-        while times and times[0] <= cutoff:
-            times.popleft()
-        if len(times) >= limit:
-            return self._refuse(control, limit, len(times) + 1, create, f"creates in {span:g}s")
+        the last second, and minute (``_rates``: each its limit, its deque of times, the
+        older ones dropped, its span and its name)."""
+        for limit, times, span, control in self._rates:
+            cutoff = self._now - span
+            while times and times[0] <= cutoff:
+                times.popleft()
+            if len(times) >= limit:
+                return self._refuse(control, limit, len(times) + 1, create, f"creates in {span:g}s")
         return None
 
     def check_duplicate(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
@@ -165,59 +168,54 @@ class Checks(Ledger):
         book = self.books(m)
         contract = book.contracts.get(c) if book is not None else None
         opposite = None if contract is None else (contract.best_offer if buy else contract.best_bid)
-        if opposite is None or not (price > opposite if buy else price < opposite):
-            return None
-        low, high = (opposite, price) if buy else (price, opposite)
-        ticks = bisect.bisect_right(VALID_PRICES, high) - bisect.bisect_right(VALID_PRICES, low)
-        if ticks > collar:
-            side = "offer" if buy else "bid"
-            return self._refuse("price_collar_ticks", collar, ticks, create, f"ticks through the best {side} {opposite}")
+        if opposite is not None and (price > opposite if buy else price < opposite):
+            low, high = (opposite, price) if buy else (price, opposite)
+            ticks = bisect.bisect_right(VALID_PRICES, high) - bisect.bisect_right(VALID_PRICES, low)
+            if ticks > collar:
+                side = "offer" if buy else "bid"
+                return self._refuse("price_collar_ticks", collar, ticks, create, f"ticks through the best {side} {opposite}")
         return None
 
     def check_exposure(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
         """The contract, market and account exposure limits, with ``excess`` more counted
-        on ``c`` as if it filled (nothing to check when it risks no more)."""
-        if excess <= 0:
-            return None
-        if market is None:
-            market = _NOTHING
-        if buy:
-            base, delta, win, lose = excess, -excess, 0, excess
-        else:
-            base, delta, win, lose = 0, excess, excess, 0
-        limit = self._max_contract
-        if limit is not None:
-            # (`MarketExposure.contract_worst`, inline: every create meets it.)
-            worst = max(0, market.win.get(c, 0) + win, market.lose.get(c, 0) + lose)
-            if worst > limit:
-                return self._refuse("max_contract_exposure", pounds(limit), pounds(worst), create)
-        if self._max_market is None and self._max_account is None:
-            return None
-        worst = market.worst_with(c, base, delta)
-        limit = self._max_market
-        if limit is not None and worst > limit:
-            return self._refuse("max_market_exposure", pounds(limit), pounds(worst), create)
-        if self._max_account is not None:
-            return self._check_account(self._total - market.worst + worst, create)
-        return None
+        on ``c`` as if it filled (nothing to check when it risks no more).
 
-    def _check_account(self, total: int, create: Any) -> OrderRefused | None:
-        """The account limit for a create that makes our worst case ``total``: it holds
-        against that, and against the exposure the exchange last reported plus what our
-        own figure has grown by since (it may count what ours lacks: orders from before a
-        history cut short, or more than we do). The refusal if either is over, or None."""
-        limit = self._max_account
-        assert limit is not None
-        reported = self.reported_exposure()
-        if reported is not self._reported:
-            # A new report (converted once: it changes far less often than we check).
-            self._reported, self._reported_at = reported, self._total
-            self._reported_units = 0 if reported is None else loss_units(reported)
-        figure = total if reported is None else max(total, self._reported_units + total - self._reported_at)
-        if figure <= limit:
-            return None
-        detail = "" if figure == total else f"the exchange reports {pounds(self._reported_units)} of exposure"
-        return self._refuse("max_account_exposure", pounds(limit), pounds(figure), create, detail)
+        The account limit holds against our worst case with it, and against the exposure
+        the exchange last reported plus what our own figure has grown by since (it may
+        count what ours lacks: orders from before a history cut short, or more than we
+        do)."""
+        if excess > 0:
+            counted = market if market is not None else _NOTHING
+            limit = self._max_contract
+            if limit is not None:
+                # (`MarketExposure.contract_worst`, inline: every create meets it.)
+                win, lose = (0, excess) if buy else (excess, 0)
+                worst = counted.win.get(c, 0) + win
+                other = counted.lose.get(c, 0) + lose
+                if other > worst:
+                    worst = other
+                if worst > limit:
+                    return self._refuse("max_contract_exposure", pounds(limit), pounds(worst), create)
+            if self._max_market is not None or self._max_account is not None:
+                worst = counted.worst_with(c, excess, -excess) if buy else counted.worst_with(c, 0, excess)
+                limit = self._max_market
+                if limit is not None and worst > limit:
+                    return self._refuse("max_market_exposure", pounds(limit), pounds(worst), create)
+                limit = self._max_account
+                if limit is not None:
+                    total = self._total - counted.worst + worst
+                    reported = self.reported_exposure()
+                    if reported is not self._reported:
+                        # A new report (converted once: it changes far less often than we check).
+                        self._reported, self._reported_at = reported, self._total
+                        self._reported_units = 0 if reported is None else loss_units(reported)
+                    figure = total
+                    if reported is not None and self._reported_units - self._reported_at > 0:
+                        figure += self._reported_units - self._reported_at
+                    if figure > limit:
+                        detail = "" if figure == total else f"the exchange reports {pounds(self._reported_units)} of exposure"
+                        return self._refuse("max_account_exposure", pounds(limit), pounds(figure), create, detail)
+        return None
 
     _reported: Decimal | None
     _reported_units: int

@@ -11,19 +11,22 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from types import MethodType
 from typing import Any, Protocol, Self
 
 from txsmarkets.exceptions import OrderRefused
 from txsmarkets.trading.checks import BookView, Check, Checks
 from txsmarkets.trading.exposure import CountedOrder, Ledger, MarketExposure
+from txsmarkets.trading.fusion import fused
 from txsmarkets.trading.limits import LIMITS, InvalidControls, check_limit, read_section
-from txsmarkets.trading.money import liability_units, pounds
+from txsmarkets.trading.money import FULL, liability_units, pounds
 from txsmarkets.wire import seto_pb2
 
 __all__ = ["CONTROL_NAMES", "ControlNotices", "InvalidControls", "SilentNotices", "TradingControls"]
 
 _BUY = seto_pb2.SIDE_BUY
 _SELL = seto_pb2.SIDE_SELL
+_new_entry = object.__new__
 # The duplicate window's record is pruned once it holds more than this (and twice what
 # it held after the last pruning).
 _RECENT_FLOOR = 1024
@@ -166,6 +169,12 @@ class TradingControls(Checks):
         self._now = 0.0
         self._second: collections.deque[float] = collections.deque()
         self._minute: collections.deque[float] = collections.deque()
+        # The rate limits configured: (limit, the times of the creates that passed, span, name).
+        self._rates = []
+        if self._per_second is not None:
+            self._rates.append((self._per_second, self._second, 1.0, "max_orders_per_second"))
+        if self._per_minute is not None:
+            self._rates.append((self._per_minute, self._minute, 60.0, "max_orders_per_minute"))
         # (market, contract, buy, price, quantity) -> when the last such create passed;
         # older than the window is as good as absent, and pruned now and then.
         self._recent: dict[tuple[int, int, bool, int, int], float] = {}
@@ -175,6 +184,10 @@ class TradingControls(Checks):
         # The checks a create and a replace meet (the same ones, less those of creates).
         self._checks: list[Check] = self.checks_for(replace=False)
         self._replace_checks: list[Check] = self.checks_for(replace=True)
+        # `check` and `check_replace` with their loops unrolled into these checks (the
+        # methods as written stay the reference: ``TradingControls.check(controls, ...)``).
+        self.check = MethodType(fused(type(self).check, "_checks", self._checks), self)  # type: ignore[method-assign]
+        self.check_replace = MethodType(fused(type(self).check_replace, "_replace_checks", self._replace_checks), self)  # type: ignore[method-assign]
 
     @classmethod
     def from_config(cls, section: Mapping[str, str]) -> Self:
@@ -227,52 +240,59 @@ class TradingControls(Checks):
         if self.halted is not None:
             self.refusals["kill_switch"] += 1
             return self.notices.refusal(self.halted, self.seconds())
-        market_id = create.market_id
-        contract_id = create.contract_id
+        m = create.market_id
+        c = create.contract_id
         price = create.price
         quantity = create.quantity
         buy = create.side == _BUY
-        units = liability_units(buy, price, quantity)
+        # (`liability_units`, inline: every create.)
+        units = price * quantity if buy else (FULL - price) * quantity
         timed = self._timed
         if timed:
             self._now = self.seconds()
-        market = self._markets.get(market_id)
+        market = self._markets.get(m)
         if force:
             self.forced += 1
             self.notices.order_forced("order", create)
         else:
+            # (Unrolled in the controls' own `check`: see `txsmarkets.trading.fusion`.)
             for check in self._checks:
-                refused = check(market_id, contract_id, buy, price, quantity, units, units, market, create)
+                refused = check(m, c, buy, price, quantity, units, units, market, create)
                 if refused is not None:
                     return refused
         self.passed += 1
         if market is None:
-            market = self._markets[market_id] = MarketExposure()
-        entry = CountedOrder(market_id, contract_id, buy, price, quantity, market, units)
-        entry.waiting = True
-        self._total += market.order(contract_id, buy, units)
+            market = self._markets[m] = MarketExposure()
+        # A `CountedOrder`, made without its ``__init__`` (a call of its own, every create).
+        entry = _new_entry(CountedOrder)
+        entry.market_id, entry.contract_id, entry.buy, entry.price, entry.quantity = m, c, buy, price, quantity
+        entry.units, entry.market, entry.seq, entry.order_id, entry.replaces = units, market, None, None, None
+        entry.order = entry.waiting = True
+        self._total += market.order(c, buy, units)
         market.live += 1
         self._orders += 1
         if timed:
-            self._passed_at(self._now, (market_id, contract_id, buy, price, quantity))
+            # The rates and the duplicate window count it.
+            now = self._now
+            if self._per_second is not None:
+                self._second.append(now)
+            if self._per_minute is not None:
+                self._minute.append(now)
+            if self._window is not None:
+                recent = self._recent
+                recent[m, c, buy, price, quantity] = now
+                if len(recent) > self._recent_prune:
+                    self._prune_recent(now, self._window)
         return entry
 
-    def _passed_at(self, now: float, key: tuple[int, int, bool, int, int]) -> None:
-        """A create passed at ``now``: the rates and the duplicate window count it."""
-        if self._per_second is not None:
-            self._second.append(now)
-        if self._per_minute is not None:
-            self._minute.append(now)
-        if self._window is not None:
-            recent = self._recent
-            recent[key] = now
-            if len(recent) > self._recent_prune:
-                # Forget the creates older than the window; done when the record has
-                # doubled since the last time, so each create costs it O(1) on average.
-                cutoff = now - self._window
-                for old in [k for k, last in recent.items() if last <= cutoff]:
-                    del recent[old]
-                self._recent_prune = max(_RECENT_FLOOR, 2 * len(recent))
+    def _prune_recent(self, now: float, window: float) -> None:
+        """Forget the creates older than the duplicate window; done when the record has
+        doubled since the last time, so each create costs it O(1) on average."""
+        recent = self._recent
+        cutoff = now - window
+        for old in [k for k, last in recent.items() if last <= cutoff]:
+            del recent[old]
+        self._recent_prune = max(_RECENT_FLOOR, 2 * len(recent))
 
     def check_replace(self, replace: seto_pb2.OrderCancelReplace, force: bool = False) -> OrderRefused | CountedOrder | None:
         """Check a cancel-replace as the create of its new order less the original it
@@ -302,6 +322,7 @@ class TradingControls(Checks):
             self.forced += 1
             self.notices.order_forced("replace", create)
         else:
+            # (Unrolled in the controls' own `check_replace`, as `check`'s loop.)
             for check in self._replace_checks:
                 refused = check(orig.market_id, c, buy, price, quantity, units, excess, market, create)
                 if refused is not None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from txsmarkets.trading.account import Change, ChangeKind
-from txsmarkets.trading.money import FULL, UNITS, liability_units, loss_units, one_winner_worst, pounds
+from txsmarkets.trading.money import FULL, UNITS, liability_units, loss_units, pounds
 from txsmarkets.wire import eto_pb2, seto_pb2
 
 __all__ = ["FULL", "UNITS", "CountedOrder", "Ledger", "MarketExposure", "liability_units", "loss_units", "pounds"]
@@ -76,11 +76,14 @@ class MarketExposure:
     the fills stood at when the market settled, and then no longer count.
     """
 
-    __slots__ = ("base", "delta", "win", "lose", "net", "paid", "cost", "worst", "live", "loss2", "held", "settled2")
+    __slots__ = ("base", "delta", "top", "win", "lose", "net", "paid", "cost", "worst", "live", "loss2", "held", "settled2")
 
     def __init__(self) -> None:
         self.base = 0
         self.delta: dict[int, int] = {}
+        # The highest ``delta``, or 0 if none is above (a contract with nothing on it may
+        # win): kept as the deltas move, so that most moves need no pass over them.
+        self.top = 0
         self.win: dict[int, int] = {}
         self.lose: dict[int, int] = {}
         self.net: dict[int, int] = {}
@@ -97,19 +100,25 @@ class MarketExposure:
         returns the change in the market's worst case."""
         # Runs twice for every order (counted, then answered): locals, no extra lookups.
         delta = self.delta
+        old = delta.get(c, 0)
         if buy:
             base = self.base = self.base + units
-            delta[c] = delta.get(c, 0) - units
+            new = delta[c] = old - units
             lose = self.lose
             lose[c] = lose.get(c, 0) + units
         else:
             base = self.base
-            delta[c] = delta.get(c, 0) + units
+            new = delta[c] = old + units
             win = self.win
             win[c] = win.get(c, 0) + units
+        top = self.top
+        if new >= top:
+            top = self.top = new
+        elif old >= top:
+            # ``c`` may have held the top, and went down: the others say.
+            top = self.top = max(0, max(delta.values()))
         # `one_winner_worst` (the rule's owner), inline: this runs for every order.
-        top = max(delta.values())
-        worst = base + top if top > 0 else base
+        worst = base + top
         if worst < 0:
             worst = 0
         change = worst - self.worst
@@ -124,6 +133,7 @@ class MarketExposure:
             quantity, paid, whole = -quantity, -paid, -whole
         self.base += paid
         self.delta[c] = self.delta.get(c, 0) - whole
+        self.top = max(0, max(self.delta.values()))
         self.lose[c] = self.lose.get(c, 0) + paid
         self.win[c] = self.win.get(c, 0) - (whole - paid)
         before_net = self.net.get(c, 0)
@@ -135,16 +145,24 @@ class MarketExposure:
 
     def worst_with(self, c: int, base: int, delta: int) -> int:
         """The market's worst-case loss with ``base`` and ``delta`` (on ``c``) added."""
-        # (One pass, no copy of ``delta``: a create with an exposure limit runs this.)
-        top = 0
-        for contract, value in self.delta.items():
-            if contract == c:
-                value += delta
-            if value > top:
-                top = value
-        if c not in self.delta and delta > top:
-            top = delta
-        return one_winner_worst(self.base + base, (top,))
+        old = self.delta.get(c, 0)
+        new = old + delta
+        top = self.top
+        if new >= top:
+            top = new
+        elif old >= top:
+            # (``c`` may hold the top, and would go down: one pass, no copy of ``delta``.)
+            top = 0
+            for contract, value in self.delta.items():
+                if contract == c:
+                    value = new
+                if value > top:
+                    top = value
+            if c not in self.delta and new > top:
+                top = new
+        # (`one_winner_worst`, inline: a create with an exposure limit runs this.)
+        worst = self.base + base + top
+        return worst if worst > 0 else 0
 
     def contract_worst(self, c: int, win: int = 0, lose: int = 0) -> int:
         """Contract ``c``'s worst-case loss on its own, with ``win``/``lose`` added."""
@@ -192,7 +210,36 @@ class Ledger:
                     market.live -= 1
                     self._orders -= 1
         elif kind is _ACCEPTED:
-            self._accepted(change.seq, change.order)
+            # The exchange accepted the create numbered ``seq`` as ``order`` (the client's
+            # `LiveOrder`; a field 0 is one the answer did not give). Inline: every order.
+            seq = change.seq
+            order = change.order
+            assert order is not None  # (an acceptance has its order)
+            inflight = self._inflight
+            entry = inflight.pop(seq, None)
+            if entry is not None and (
+                entry.replaces is not None
+                or ((market_id := order.market_id) and market_id != entry.market_id)
+                or ((contract_id := order.contract_id) and contract_id != entry.contract_id)
+                or ((price := order.price) and price != entry.price)
+            ):
+                inflight[seq] = entry  # still waiting for its own answer
+                entry = None  # an answer from an earlier session, under a seq used again
+            order_id = order.order_id
+            if entry is not None:
+                quantity = order.quantity
+                if quantity and quantity != entry.quantity:
+                    self._recount(entry, liability_units(entry.buy, entry.price, quantity))
+                    entry.quantity = quantity
+            elif order_id in self._live:
+                return
+            else:
+                # An order this process did not count (sent before a restart): count it now.
+                market = self._market(order.market_id)
+                entry = CountedOrder(order.market_id, order.contract_id, order.side == _BUY, order.price, order.quantity, market)
+                self._count(entry)
+            entry.order_id = order_id
+            self._live[order_id] = entry
         elif kind is _EXECUTED:
             self._executed(change.body)
         elif kind is _REJECTED:
@@ -387,12 +434,12 @@ class Ledger:
         if entry.waiting:
             entry.waiting = False
             entry.seq = seq
-            stale = self._inflight.get(seq)
-            if stale is not None:
+            inflight = self._inflight
+            if seq in inflight:
                 # A seq used again: the exchange renumbered us below it (a resume whose
                 # reset is under our outseq), so the request it numbered was never read.
                 self._answered(seq)
-            self._inflight[seq] = entry
+            inflight[seq] = entry
             if entry.replaces is not None:
                 self._replacing[entry.replaces] = entry
 
@@ -425,35 +472,6 @@ class Ledger:
         entry.units = units
 
     # -- the account, as the exchange reports it ---------------------------------------------
-
-    def _accepted(self, seq: int, order: Any) -> None:
-        """The exchange accepted the create numbered ``seq`` as ``order`` (the client's
-        `LiveOrder`; a field 0 is one the answer did not give)."""
-        inflight = self._inflight
-        entry = inflight.pop(seq, None)
-        if entry is not None and (
-            entry.replaces is not None
-            or ((market_id := order.market_id) and market_id != entry.market_id)
-            or ((contract_id := order.contract_id) and contract_id != entry.contract_id)
-            or ((price := order.price) and price != entry.price)
-        ):
-            inflight[seq] = entry  # still waiting for its own answer
-            entry = None  # an answer from an earlier session, under a seq used again
-        order_id = order.order_id
-        if entry is not None:
-            quantity = order.quantity
-            if quantity and quantity != entry.quantity:
-                self._recount(entry, liability_units(entry.buy, entry.price, quantity))
-                entry.quantity = quantity
-        elif order_id in self._live:
-            return
-        else:
-            # An order this process did not count (sent before a restart): count it now.
-            market = self._market(order.market_id)
-            entry = CountedOrder(order.market_id, order.contract_id, order.side == _BUY, order.price, order.quantity, market)
-            self._count(entry)
-        entry.order_id = order_id
-        self._live[order_id] = entry
 
     def _answered(self, seq: int) -> None:
         """The request numbered ``seq`` is answered, or will never be: it stops counting."""

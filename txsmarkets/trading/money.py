@@ -8,8 +8,9 @@ units; pounds (`Decimal`) only at the edges.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
 __all__ = ["FULL", "UNITS", "liability_units", "loss_units", "one_winner_worst", "pounds", "wire_pounds"]
 
@@ -17,6 +18,7 @@ __all__ = ["FULL", "UNITS", "liability_units", "loss_units", "one_winner_worst",
 UNITS = 10**8
 #: The price of a certainty (100.00%).
 FULL = 10000
+_DECIMAL_UNITS = Decimal(UNITS)
 
 
 def pounds(units: int) -> Decimal:
@@ -35,7 +37,9 @@ def loss_units(loss: Decimal) -> int:
     """A loss in pounds (an exposure the exchange reported, taken by `wire_pounds`) as
     whole units; either sign is the same loss, and a fraction of a unit counts whole:
     never less than reported."""
-    return int((abs(loss) * UNITS).to_integral_value(rounding=ROUND_CEILING))
+    # (`Decimal.__ceil__`, an int at once, and UNITS a Decimal already: the account limit
+    # converts each new report.)
+    return math.ceil(abs(loss) * _DECIMAL_UNITS)
 
 
 def liability_units(buy: bool, price: int, quantity: int) -> int:

@@ -1258,7 +1258,7 @@ class LossyLinkTests(unittest.TestCase):
         self.assertEqual(len(pings_seen), pongs_sent)
         self.assertEqual(sorted(pings_seen.intersection(lost)), [])
         self.assertEqual(sum(outcomes.values()), len(pings))
-        self.assertEqual(client._pings, [])
+        self.assertEqual(client._pings.waiting, [])
 
         self.assertEqual(got, list(range(total)))
         # The link was as bad as it says, replays and replay requests included.

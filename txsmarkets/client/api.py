@@ -22,14 +22,13 @@ from txsmarkets.client.handlers import GlobalHandler, HandlerRegistry, MessageHa
 from txsmarkets.client.lifecycle import SessionState
 from txsmarkets.client.orders import GOOD_TIL_CANCELLED, OrderCreate
 from txsmarkets.client.pending import PendingRequests
+from txsmarkets.client.pings import Pings
 from txsmarkets.client.session import Session
 from txsmarkets.client.state import AccountState, MarketBook
 from txsmarkets.client.tracking import AccountTracking, ChangeSignal
 from txsmarkets.exceptions import (
     ConnectionError,
     ConnectionLost,
-    PingLost,
-    RequestTimeout,
     SessionClosed,
 )
 from txsmarkets.session.throttle import TokenBucket
@@ -109,11 +108,6 @@ class StreamingAPIClient:
         self.session = session
         self.catch_up: AccountCatchUp = AccountCatchUp(self)
         self._creates: dict[int, seto_pb2.OrderCreate] = {}
-        # The outseq when we first served a replay on this connection: pings from it on
-        # follow that replay.
-        self._replayed_upto: int | None = None
-        # (seq, time sent, waiter) of each ping awaiting its pong, oldest first.
-        self._pings: list[tuple[int, float, Deferred[float]]] = []
         self._reference = itertools.count(1)
         #: The account's and the books' keeper (`AccountTracking`): ``account``,
         #: ``markets`` and ``account_changed`` are its.
@@ -155,11 +149,12 @@ class StreamingAPIClient:
             self.clock: IReactorTime = session.reactor
             self._pending = PendingRequests(self.clock, session.settings.request_timeout)
             self.throttle = TokenBucket(self.clock)
+            self._pings = Pings(session, self.clock)
             self._build_routes()
             session.route_to(self.registry.dispatch, self.registry.direct)
             session.on_login.add(self._logged_in)
             session.on_disconnect.add(self._disconnected)
-            session.on_replay_served.add(self._pings_lost)
+            session.on_replay_served.add(self._pings.replay_served)
 
     def _build_routes(self) -> None:
         # A client of no session has no routes to build: its handlers wait in `callbacks`.
@@ -249,43 +244,7 @@ class StreamingAPIClient:
         the exchange never received it (it asked for a replay from it), `ConnectionLost`;
         raises `ConnectionError` (or `SessionClosed`) at once when not logged in.
         """
-        protocol = self._protocol()
-        entry: list[Any] = []
-
-        def forget(d: Deferred[float]) -> None:
-            # A ping that gives up leaves the queue. Pongs carry no reference, so a pong that
-            # comes later still will be taken for the next ping's; but a pong can also be
-            # lost for good (a replay sends a gapfill for it), and a place kept for it would
-            # then put every later ping a pong behind.
-            if entry and entry[0] in self._pings:
-                self._pings.remove(entry[0])
-
-        d: Deferred[float] = Deferred(forget)
-        entry.append((self.session.sequence.outseq, self.clock.seconds(), d))
-        self._pings.append(entry[0])
-        timeout = self.session.settings.request_timeout
-        if timeout:
-            d.addTimeout(
-                timeout,
-                self.clock,
-                onTimeoutCancel=lambda result, t: Failure(RequestTimeout(f"no pong within {t}s")),
-            )
-        protocol.ping()
-        return d
-
-    def _pings_lost(self, first: int) -> None:
-        # A replay sends a gapfill in place of a ping: its pong will never come. But a ping
-        # sent after the first replay on this connection follows that replay, so the peer
-        # does act on it: a later request only means the first replay was slow to arrive
-        # (the peer asks again at each of its replay timeouts), and it covers no ping the
-        # first did not. The limit is the first replay's, not the one before this request:
-        # that one may be a re-ask already, served after pings that were on their way.
-        if self._replayed_upto is None:
-            self._replayed_upto = self.session.sequence.outseq
-        lost = [entry for entry in self._pings if first <= entry[0] < self._replayed_upto]
-        for entry in lost:
-            self._pings.remove(entry)
-            entry[2].errback(PingLost(f"ping #{entry[0]} never reached the exchange"))
+        return self._pings.send(self._protocol())
 
     def _protocol(self) -> Any:
         if not self.session.connected:
@@ -567,14 +526,13 @@ class StreamingAPIClient:
         )
 
     def _eto(self, payload: seto_pb2.Payload) -> None:
-        if payload.eto_payload.type == eto_pb2.PAYLOAD_PONG and self._pings:
-            _, sent, d = self._pings.pop(0)
-            d.callback(self.clock.seconds() - sent)
+        if payload.eto_payload.type == eto_pb2.PAYLOAD_PONG:
+            self._pings.pong()
 
     # -- connection events -----------------------------------------------------------------
 
     def _logged_in(self, payload: seto_pb2.Payload, resumed: bool) -> None:
-        self._replayed_upto = None
+        self._pings.logged_in()
         # First, so that the mark of the account stream's end goes before any request.
         self.catch_up.logged_in(resumed)
         # A reconnect: quotes may have moved while we were away, so ask for them afresh.
@@ -599,9 +557,7 @@ class StreamingAPIClient:
         self._pending.fail_all(error)
         self._creates.clear()
         self.catch_up.disconnected()
-        pings, self._pings = self._pings, []
-        for _, _, d in pings:
-            d.errback(ConnectionLost(reason))
+        self._pings.connection_lost(reason)
         self.throttle.clear(error)
 
 

@@ -59,7 +59,8 @@ class Session:
     sends what is buffered.
 
     Its events are `txsmarkets.client.observers.Observers` that any number may join with
-    ``add``: ``on_login``, ``on_disconnect``, ``on_state``, ``on_replay_served``.
+    ``add``: ``on_login``, ``on_disconnect``, ``on_state``, ``on_replay_served``,
+    ``on_failed``.
     """
 
     #: Observers of each (re)login: called with the login response and whether it resumed.

@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 from txsmarkets.client import Session, StreamingAPIClient
 from txsmarkets.daemon.cancels import cancel_everything
 from txsmarkets.daemon.exits import EXIT_GAVE_UP, EXIT_REFUSED
-from txsmarkets.exceptions import ConnectionError, LoginError, SessionClosed
+from txsmarkets.exceptions import ConnectionError, LoginError
 
 __all__ = ["SessionEvents", "SessionService", "follow_session", "plaintext_peer", "tls_verification_failed"]
 
@@ -142,7 +142,7 @@ class SessionService(service.Service):
             self.end(EXIT_REFUSED, tls)
 
     def failed(self, failure: Failure) -> None:
-        if failure.check(SessionClosed) or not self.running:
+        if not self.running:
             return
         if failure.check(LoginError):
             self.end(EXIT_REFUSED, failure.getErrorMessage())

@@ -272,15 +272,26 @@ class StreamingAPIClient:
     ) -> Deferred[Any]:
         """Send ``payload`` when the throttle allows; fires with its matched answer.
 
-        ``controls.sent(entry, seq)`` is told once it has gone out as ``seq`` (the controls
-        themselves, not a callback made per request: a create with controls has one)."""
-        if not self.session.connected:
-            return fail(self._not_logged_in())
-        if self.throttle.try_acquire():
-            return self._send_now(payload, key, controls, entry)
-        waited = self.throttle.acquire()
-        waited.addCallback(lambda _: self._send_now(payload, key, controls, entry))
-        return waited
+        A request the controls counted as ``entry`` is counted as sent once it is numbered
+        (``controls.sent(entry, seq)``: the controls themselves, not a callback made per
+        request), and uncounted if it fails before it goes out (``controls.unsent``)."""
+        try:
+            if not self.session.connected:
+                d: Deferred[Any] = fail(self._not_logged_in())
+            elif self.throttle.try_acquire():
+                d = self._send_now(payload, key, controls, entry)
+            else:
+                d = self.throttle.acquire()
+                d.addCallback(lambda _: self._send_now(payload, key, controls, entry))
+        except BaseException:
+            if controls is not None:
+                controls.unsent(Failure(), entry)
+            raise
+        if controls is not None and entry.waiting:
+            # Not gone out yet (waiting for the throttle, or failed): uncount it if it
+            # fails before it does. One that went out stays counted till answered.
+            d.addErrback(controls.unsent, entry)
+        return d
 
     def _send_now(
         self,
@@ -354,23 +365,7 @@ class StreamingAPIClient:
         entry = controls.check(order, force)
         if isinstance(entry, Exception):
             return fail(entry)
-        return self._counted_request(controls, entry, payload, _order_key)
-
-    def _counted_request(
-        self, controls: Controls, entry: Any, payload: seto_pb2.Payload, key: Callable[[int], tuple[Any, ...]]
-    ) -> Deferred[Any]:
-        """`_request` for a request the controls counted as ``entry``: counted as sent
-        once it is numbered, uncounted if it fails before it goes out."""
-        try:
-            d = self._request(payload, key, controls, entry)
-        except BaseException:
-            controls.unsent(Failure(), entry)
-            raise
-        if entry.waiting:
-            # Not gone out yet (waiting for the throttle, or failed): uncount it if it
-            # fails before it does. One that went out stays counted till answered.
-            d.addErrback(controls.unsent, entry)
-        return d
+        return self._request(payload, _order_key, controls, entry)
 
     def refuse_orders(self, reason: str) -> None:
         """From now on, refuse every new order at once with `SessionClosed` (``reason``);
@@ -450,7 +445,7 @@ class StreamingAPIClient:
             return self._request(payload, key)
         if isinstance(entry, Exception):
             return fail(entry)
-        return self._counted_request(controls, entry, payload, key)
+        return self._request(payload, key, controls, entry)
 
     def settings(self, cancel_all_on_failure: bool) -> Deferred[seto_pb2.Payload]:
         """Set whether the exchange cancels our orders when the session dies; fires with

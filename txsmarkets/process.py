@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from twisted.internet.error import ReactorNotRunning
+from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
 from twisted.logger import Logger
 
 _log = Logger()
@@ -53,7 +54,7 @@ def freeze_long_lived() -> None:
     gc.freeze()
 
 
-def handle_signals(reactor: Any, handlers: Mapping[int, Callable[[int, Any], None]]) -> None:
+def handle_signals(reactor: IReactorCore, handlers: Mapping[int, Callable[[int, Any], None]]) -> None:
     """Make ``handlers`` (signal number -> handler) the process's, from now on and for as
     long as ``reactor`` lives.
 
@@ -80,7 +81,7 @@ def handle_signals(reactor: Any, handlers: Mapping[int, Callable[[int, Any], Non
             setattr(reactor, method, handlers[signum])
 
 
-def stop_reactor(reactor: Any) -> bool:
+def stop_reactor(reactor: IReactorCore) -> bool:
     """Stop ``reactor`` (and so the services it hosts: their ``stopService``) now if it
     runs, or as soon as it does; False if it was already stopping."""
     if not reactor.running:
@@ -93,7 +94,7 @@ def stop_reactor(reactor: Any) -> bool:
     return True
 
 
-def stop_on_signal(reactor: Any) -> Callable[[int, Any], None]:
+def stop_on_signal(reactor: IReactorCore) -> Callable[[int, Any], None]:
     """A signal handler (for `handle_signals`) that stops ``reactor`` with `stop_reactor`;
     a signal that comes while it is already stopping is only logged."""
 
@@ -106,7 +107,7 @@ def stop_on_signal(reactor: Any) -> Callable[[int, Any], None]:
 
     def handler(signum: int, frame: Any) -> None:
         # Nothing but a hand-over: the handler may run between any two bytecodes.
-        reactor.callFromThread(stop, signum)
+        IReactorFromThreads(reactor).callFromThread(stop, signum)
 
     return handler
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.application import service
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from txsmarkets.client import BUY, SessionSettings
@@ -32,7 +33,7 @@ class EmbeddedExchange(service.Service):
     """The embedded exchange, listening on a free loopback port while the service runs;
     its start points ``settings`` (the session's) at it, in plaintext."""
 
-    def __init__(self, settings: SessionSettings, reactor: Any) -> None:
+    def __init__(self, settings: SessionSettings, reactor: IReactorTime) -> None:
         self.setName("exchange")
         self.settings = settings
         self.reactor = reactor

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from twisted.application import service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
@@ -116,7 +116,7 @@ class MetricsPage(Resource):
         return bytes(generate_latest(self.registry))
 
 
-async def listen_metrics(reactor: Any, endpoint: str, svc: DaemonFigures) -> IListeningPort:
+async def listen_metrics(reactor: IReactorTime, endpoint: str, svc: DaemonFigures) -> IListeningPort:
     """Serve ``svc``'s figures on ``endpoint`` (a Twisted server endpoint string)."""
     from prometheus_client import CollectorRegistry
 
@@ -130,7 +130,7 @@ class MetricsService(service.Service):
     """Serves ``svc``'s figures on ``endpoint`` while it runs; a port that cannot be
     listened on is a `StartError` (exit status 1)."""
 
-    def __init__(self, reactor: Any, endpoint: str, svc: DaemonFigures) -> None:
+    def __init__(self, reactor: IReactorTime, endpoint: str, svc: DaemonFigures) -> None:
         self.setName("metrics")
         self.reactor = reactor
         self.endpoint = endpoint

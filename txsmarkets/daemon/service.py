@@ -16,6 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorCore, IReactorFromThreads, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -81,7 +82,7 @@ def exit_with_status(svc: SmarketsService) -> None:
     atexit.register(leave)
 
 
-def install_signal_handlers(reactor: Any, svc: SmarketsService) -> None:
+def install_signal_handlers(reactor: IReactorCore, svc: SmarketsService) -> None:
     """From now on: SIGTERM and SIGINT stop the reactor (the service logs out, and the
     process exits 0, not "killed by a signal" as twistd would have it); SIGUSR1 halts
     trading (`Controls.halt`: every live order cancelled, no new creates) and SIGUSR2
@@ -89,10 +90,10 @@ def install_signal_handlers(reactor: Any, svc: SmarketsService) -> None:
     acted on once it does."""
 
     def halt(signum: int, frame: Any) -> None:
-        reactor.callFromThread(svc.halt, "SIGUSR1 from the operator")
+        IReactorFromThreads(reactor).callFromThread(svc.halt, "SIGUSR1 from the operator")
 
     def resume(signum: int, frame: Any) -> None:
-        reactor.callFromThread(svc.resume_trading)
+        IReactorFromThreads(reactor).callFromThread(svc.resume_trading)
 
     svc.controls.halt_notices.resume_hint = f"kill -USR2 {os.getpid()} resumes trading"
     # From the start: the service listens for --metrics and --demo before the reactor runs.
@@ -129,7 +130,7 @@ class SmarketsService(InOrder):
     def __init__(
         self,
         settings: SessionSettings,
-        reactor: Any,
+        reactor: IReactorTime,
         *,
         subscribe: tuple[int, ...] = (),
         strategy: Strategy | str | Callable[[StreamingAPIClient], Any] | None = None,
@@ -251,7 +252,7 @@ class SmarketsService(InOrder):
         self._ending = True
         self.exit_status = status
         _log.error("twistd smarkets: {message} (exit status {status})", message=message, status=status)
-        stop_reactor(self.reactor)
+        stop_reactor(IReactorCore(self.reactor))
 
     def stopService(self) -> Deferred[None]:
         self._ending = True

@@ -10,6 +10,7 @@ from typing import Any, Iterable, Mapping
 from twisted.application import internet, service
 from twisted.internet import endpoints
 from twisted.internet.defer import CancelledError, Deferred, gatherResults, maybeDeferred
+from twisted.internet.interfaces import IProtocolFactory, IReactorTime, IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -49,7 +50,7 @@ def with_backlog(endpoint: str) -> str:
 
 
 def make_exchange(
-    reactor: Any,
+    reactor: IReactorTime,
     catalogue: Catalogue | None = None,
     *,
     simulate: bool = False,
@@ -109,7 +110,9 @@ class ExchangeService(internet.StreamServerEndpointService):
       the signal again as twistd does: the exchange stopped as asked.
     """
 
-    def __init__(self, reactor: Any, endpoint: Any, factory: Any, description: str) -> None:
+    def __init__(
+        self, reactor: IReactorTime, endpoint: IStreamServerEndpoint, factory: IProtocolFactory, description: str
+    ) -> None:
         super().__init__(endpoint, factory)
         self.reactor = reactor
         self.description = description
@@ -132,7 +135,7 @@ class ExchangeService(internet.StreamServerEndpointService):
         stopped: Deferred[None] = super().stopService()
         if getattr(self.reactor, "_exitSignal", None) in (signal.SIGTERM, signal.SIGINT):
             # twistd would raise the signal again (exit 143); this is an orderly stop.
-            self.reactor._exitSignal = None
+            setattr(self.reactor, "_exitSignal", None)
         return stopped
 
 
@@ -153,7 +156,7 @@ class ExchangeServices(service.MultiService):
 
 
 def make_service(
-    reactor: Any,
+    reactor: IReactorTime,
     endpoint: str = DEFAULT_ENDPOINT,
     catalogue: Catalogue | None = None,
     *,
@@ -237,7 +240,7 @@ class RunningExchange:
 
 
 async def _start(
-    reactor: Any,
+    reactor: IReactorTime,
     endpoint: str,
     catalogue: Catalogue | None,
     http: str | None,
@@ -259,7 +262,7 @@ async def _start(
 
 
 def start_exchange(
-    reactor: Any,
+    reactor: IReactorTime,
     endpoint: str = "tcp:0:interface=127.0.0.1",
     catalogue: Catalogue | None = None,
     *,

@@ -28,7 +28,10 @@ from twisted.logger import Logger
 from txsmarkets.wire import eto_pb2, seto_pb2
 from txsmarkets.persistence.journal import IN, Journal, read_journal
 from txsmarkets.wire.messages import ACCOUNT_TYPES, NO_REPLAY, account_sequence
+from txsmarkets.client.session import Session
 from txsmarkets.session.sequencer import SequenceState
+from txsmarkets.trading.account import Account
+from txsmarkets.trading.controls import TradingControls
 
 __all__ = ["StateDirectory", "StateError"]
 
@@ -108,7 +111,7 @@ class StateDirectory:
             raise StateError(f"unreadable session state in {self._state}: {e}") from None
         return checked
 
-    def save(self, session: Any, account: Any = None, controls: Any = None) -> None:
+    def save(self, session: Session, account: Account | None = None, controls: TradingControls | None = None) -> None:
         """Snapshot ``session`` (a `txsmarkets.client.session.Session`) atomically, and
         ``account`` (the client's `AccountState`) and ``controls`` (its trading controls:
         their positions and halt) with it when given."""
@@ -139,7 +142,9 @@ class StateDirectory:
         for old in earlier:
             old.unlink(missing_ok=True)
 
-    def restore(self, session: Any, account: Any = None, controls: Any = None) -> bool:
+    def restore(
+        self, session: Session, account: Account | None = None, controls: TradingControls | None = None
+    ) -> bool:
         """Bring ``session`` back to where the last process left it, and ``account`` (the
         client's `AccountState`) and ``controls`` (trading controls that have counted no
         fill yet) when given; True if there was state. The controls get the positions the
@@ -207,12 +212,12 @@ class StateDirectory:
 
     @staticmethod
     def _apply(
-        session: Any,
+        session: Session,
         sequence: SequenceState,
         direction: bytes,
         data: bytes,
-        account: Any,
-        controls: Any,
+        account: Account | None,
+        controls: TradingControls | None,
         creates: dict[int, Any],
     ) -> None:
         payload = seto_pb2.Payload.FromString(data)

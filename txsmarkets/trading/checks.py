@@ -25,6 +25,7 @@ from txsmarkets.exceptions import OrderRefused
 from txsmarkets.odds import VALID_PRICES, next_tick, previous_tick
 from txsmarkets.trading.exposure import Ledger, MarketExposure
 from txsmarkets.trading.money import loss_units, pounds
+from txsmarkets.trading.orders import OrderTerms
 
 __all__ = ["BookView", "Check", "Checks", "ContractView"]
 
@@ -76,7 +77,7 @@ class Checks(Ledger):
     #: market id -> its book, or None (the client's ``markets.get``).
     books: Callable[[int], BookView | None]
 
-    def _refuse(self, control: str, limit: Any, figure: Any, create: Any, detail: str = "") -> OrderRefused:
+    def _refuse(self, control: str, limit: Any, figure: Any, create: OrderTerms, detail: str = "") -> OrderRefused:
         raise NotImplementedError  # `Controls._refuse`
 
     def reported_exposure(self) -> Decimal | None:
@@ -106,14 +107,14 @@ class Checks(Ledger):
     # ``return <the refusal>`` and passes by its last line, ``return None`` (never one
     # before), and assigns none of its arguments.
 
-    def check_tick(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
+    def check_tick(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: OrderTerms) -> OrderRefused | None:
         """A price on the exchange's tick ladder."""
         if price not in _LADDER:
             below, above = previous_tick(price), next_tick(price)
             return self._refuse("tick_ladder", "a price on the tick ladder", price, create, f"nearest ticks {below} and {above}")
         return None
 
-    def check_size(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
+    def check_size(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: OrderTerms) -> OrderRefused | None:
         """``max_order_quantity``."""
         limit = self._max_quantity
         assert limit is not None
@@ -121,7 +122,7 @@ class Checks(Ledger):
             return self._refuse("max_order_quantity", limit, quantity, create)
         return None
 
-    def check_liability(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
+    def check_liability(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: OrderTerms) -> OrderRefused | None:
         """``max_order_liability``: what the order risks, whole."""
         limit = self._max_liability
         assert limit is not None
@@ -129,7 +130,7 @@ class Checks(Ledger):
             return self._refuse("max_order_liability", pounds(limit), pounds(units), create)
         return None
 
-    def check_live(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
+    def check_live(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: OrderTerms) -> OrderRefused | None:
         """``max_live_orders`` (live, in flight and unsent) and ``max_live_orders_per_market``."""
         limit = self._max_live
         if limit is not None and self._orders >= limit:
@@ -139,7 +140,7 @@ class Checks(Ledger):
             return self._refuse("max_live_orders_per_market", limit, market.live + 1, create)
         return None
 
-    def check_rate(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
+    def check_rate(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: OrderTerms) -> OrderRefused | None:
         """``max_orders_per_second`` and ``max_orders_per_minute``: creates that passed in
         the last second, and minute (``_rates``: each its limit, its deque of times, the
         older ones dropped, its span and its name)."""
@@ -151,7 +152,7 @@ class Checks(Ledger):
                 return self._refuse(control, limit, len(times) + 1, create, f"creates in {span:g}s")
         return None
 
-    def check_duplicate(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
+    def check_duplicate(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: OrderTerms) -> OrderRefused | None:
         """``duplicate_window``: the same create passed less than the window ago."""
         window = self._window
         assert window is not None
@@ -160,7 +161,7 @@ class Checks(Ledger):
             return self._refuse("duplicate_window", window, self._now - last, create, "seconds since the same order")
         return None
 
-    def check_collar(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
+    def check_collar(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: OrderTerms) -> OrderRefused | None:
         """``price_collar_ticks``: how many ticks a create goes through the best opposite
         price of a subscribed market (one not through it is not measured)."""
         collar = self._collar
@@ -176,7 +177,7 @@ class Checks(Ledger):
                 return self._refuse("price_collar_ticks", collar, ticks, create, f"ticks through the best {side} {opposite}")
         return None
 
-    def check_exposure(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: Any) -> OrderRefused | None:
+    def check_exposure(self, m: int, c: int, buy: bool, price: int, quantity: int, units: int, excess: int, market: MarketExposure | None, create: OrderTerms) -> OrderRefused | None:
         """The contract, market and account exposure limits, with ``excess`` more counted
         on ``c`` as if it filled (nothing to check when it risks no more).
 

@@ -20,6 +20,7 @@ from txsmarkets.trading.exposure import CountedOrder, Ledger, MarketExposure
 from txsmarkets.trading.fusion import fused
 from txsmarkets.trading.limits import LIMITS, InvalidControls, check_limit, read_section
 from txsmarkets.trading.money import FULL, liability_units, pounds
+from txsmarkets.trading.orders import OrderTerms
 from txsmarkets.wire import seto_pb2
 
 __all__ = ["CONTROL_NAMES", "ControlNotices", "InvalidControls", "SilentNotices", "TradingControls"]
@@ -45,10 +46,10 @@ class ControlNotices(Protocol):
 
     resume_hint: str
 
-    def order_refused(self, error: OrderRefused, create: Any) -> None:
+    def order_refused(self, error: OrderRefused, create: OrderTerms) -> None:
         """A control refused ``create``."""
 
-    def order_forced(self, what: str, create: Any) -> None:
+    def order_forced(self, what: str, create: OrderTerms) -> None:
         """A forced ``what`` (order, replace) skipped the controls."""
 
     def halted(self, reason: str) -> None:
@@ -69,10 +70,10 @@ class SilentNotices:
 
     resume_hint = "reset() resumes trading"
 
-    def order_refused(self, error: OrderRefused, create: Any) -> None:
+    def order_refused(self, error: OrderRefused, create: OrderTerms) -> None:
         pass
 
-    def order_forced(self, what: str, create: Any) -> None:
+    def order_forced(self, what: str, create: OrderTerms) -> None:
         pass
 
     def halted(self, reason: str) -> None:
@@ -226,13 +227,13 @@ class TradingControls(Checks):
         """Creates and replaces checked: each passed or was refused by one control."""
         return self.passed + sum(self.refusals.values())
 
-    def _refuse(self, control: str, limit: Any, figure: Any, create: Any, detail: str = "") -> OrderRefused:
+    def _refuse(self, control: str, limit: Any, figure: Any, create: OrderTerms, detail: str = "") -> OrderRefused:
         self.refusals[control] += 1
         error = OrderRefused(control, limit, figure, detail)
         self.notices.order_refused(error, create)
         return error
 
-    def check(self, create: Any, force: bool = False) -> OrderRefused | CountedOrder:
+    def check(self, create: OrderTerms, force: bool = False) -> OrderRefused | CountedOrder:
         """Check a create (an `OrderCreate` or its payload's ``order_create``); the
         `OrderRefused` that refuses it, or the entry that now counts it (the client tells
         `Ledger.sent` and `Ledger.unsent` what became of it). ``force`` skips every check

@@ -6,12 +6,32 @@ from __future__ import annotations
 import enum
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["HISTORY_SIZE", "LiveOrder", "OrderHistory", "OrderStatus", "order_data", "order_from_data"]
+__all__ = ["HISTORY_SIZE", "LiveOrder", "OrderHistory", "OrderStatus", "OrderTerms", "order_data", "order_from_data"]
 
 #: How many finished orders an account keeps readable, by default.
 HISTORY_SIZE = 5000
+
+
+class OrderTerms(Protocol):
+    """What the trading controls read of an order to check: a client's ``OrderCreate``, a
+    payload's ``order_create`` or a cancel-replace's new terms."""
+
+    @property
+    def market_id(self) -> int: ...
+
+    @property
+    def contract_id(self) -> int: ...
+
+    @property
+    def side(self) -> int: ...
+
+    @property
+    def price(self) -> int: ...
+
+    @property
+    def quantity(self) -> int: ...
 
 
 class OrderStatus(enum.Enum):

@@ -191,8 +191,9 @@ class Checks(Ledger):
             if limit is not None:
                 # (`MarketExposure.contract_worst`, inline: every create meets it.)
                 win, lose = (0, excess) if buy else (excess, 0)
-                worst = counted.win.get(c, 0) + win
-                other = counted.lose.get(c, 0) + lose
+                own = counted.win.get(c, 0)
+                worst = own + win
+                other = own - counted.delta.get(c, 0) + lose
                 if other > worst:
                     worst = other
                 if worst > limit:

@@ -69,14 +69,15 @@ class MarketExposure:
     """The worst-case loss of one market, kept as it changes.
 
     The loss if contract c wins is ``base + delta[c]``; if a contract with nothing on it
-    wins, ``base``. ``win``/``lose`` are each contract's losses on its own, if it wins or
-    loses. ``net``/``paid``/``cost`` are the fills alone (per contract, and the sum of
+    wins, ``base``. ``win`` is each contract's loss on its own if it wins, and
+    ``win[c] - delta[c]`` its loss on its own if it loses (kept as one dict, not two: an
+    order's count then writes one fewer). ``net``/``paid``/``cost`` are the fills alone (per contract, and the sum of
     price x quantity, sells negative), for marking to market; ``held`` counts the
     contracts with a net position (none: nothing to mark); ``settled2`` is twice the loss
     the fills stood at when the market settled, and then no longer count.
     """
 
-    __slots__ = ("base", "delta", "top", "win", "lose", "net", "paid", "cost", "worst", "live", "loss2", "held", "settled2")
+    __slots__ = ("base", "delta", "top", "win", "net", "paid", "cost", "worst", "live", "loss2", "held", "settled2")
 
     def __init__(self) -> None:
         self.base = 0
@@ -85,7 +86,6 @@ class MarketExposure:
         # win): kept as the deltas move, so that most moves need no pass over them.
         self.top = 0
         self.win: dict[int, int] = {}
-        self.lose: dict[int, int] = {}
         self.net: dict[int, int] = {}
         self.paid: dict[int, int] = {}
         self.cost = 0
@@ -104,8 +104,6 @@ class MarketExposure:
         if buy:
             base = self.base = self.base + units
             new = delta[c] = old - units
-            lose = self.lose
-            lose[c] = lose.get(c, 0) + units
         else:
             base = self.base
             new = delta[c] = old + units
@@ -134,7 +132,6 @@ class MarketExposure:
         self.base += paid
         self.delta[c] = self.delta.get(c, 0) - whole
         self.top = max(0, max(self.delta.values()))
-        self.lose[c] = self.lose.get(c, 0) + paid
         self.win[c] = self.win.get(c, 0) - (whole - paid)
         before_net = self.net.get(c, 0)
         net = self.net[c] = before_net + quantity
@@ -166,7 +163,8 @@ class MarketExposure:
 
     def contract_worst(self, c: int, win: int = 0, lose: int = 0) -> int:
         """Contract ``c``'s worst-case loss on its own, with ``win``/``lose`` added."""
-        return max(0, self.win.get(c, 0) + win, self.lose.get(c, 0) + lose)
+        own = self.win.get(c, 0)
+        return max(0, own + win, own - self.delta.get(c, 0) + lose)
 
 
 class Ledger:

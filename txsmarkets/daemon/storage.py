@@ -8,6 +8,7 @@ exit status 1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application import service
@@ -22,13 +23,14 @@ from txsmarkets.daemon.exits import EXIT_CONFIG
 from txsmarkets.daemon.lifecycle import StartError
 from txsmarkets.persistence.recording import Recorder
 from txsmarkets.persistence.state import StateDirectory
+from txsmarkets.wire import seto_pb2
 
 __all__ = ["MarketRecording", "StateFolder"]
 
 _log = Logger()
 
 
-def _timer(interval: float, f: Any, clock: IReactorTime, name: str) -> TimerService:
+def _timer(interval: float, f: Callable[[], object], clock: IReactorTime, name: str) -> TimerService:
     timer = TimerService(interval, f)
     timer.clock = clock
     timer.setName(name)
@@ -85,7 +87,7 @@ class StateFolder(service.MultiService):
         client.logged_in.add(self._logged_in)
         super().startService()
 
-    def _logged_in(self, message: Any, resumed: bool) -> None:
+    def _logged_in(self, message: seto_pb2.Payload, resumed: bool) -> None:
         self.snapshot()
 
     def snapshot(self) -> None:

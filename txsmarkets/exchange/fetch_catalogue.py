@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import pathlib
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -34,9 +32,8 @@ from typing import Any, NoReturn, TextIO
 
 from twisted.internet.defer import Deferred
 
-from txsmarkets.exchange.catalogue import DEMO_PATH
 from txsmarkets.exchange.event_types import EVENT_DOMAINS, EVENT_STATES, EVENT_TYPES
-from txsmarkets.exchange.upstream import check, events_catalogue, markets_catalogue
+from txsmarkets.exchange.upstream import catalogue_text, check, events_catalogue, markets_catalogue, write_catalogue
 from txsmarkets.http_api import HTTPAPIClient
 
 __all__ = ["main", "parser"]
@@ -119,8 +116,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-async def fetch(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """The catalogue JSON that ``args`` ask for, from the upstream."""
+async def fetch(reactor: Any, args: argparse.Namespace) -> str:
+    """The catalogue file's text that ``args`` ask for, from the upstream."""
     client = HTTPAPIClient(reactor, url=args.upstream, timeout=args.timeout)
     try:
         if args.market_ids:
@@ -139,22 +136,17 @@ async def fetch(reactor: Any, args: argparse.Namespace) -> dict[str, Any]:
             )
     finally:
         await client.close()
-    if not args.no_accounts:
-        data["accounts"] = json.loads(DEMO_PATH.read_text(encoding="utf-8"))["accounts"]
-    check(data, args.upstream)
-    return data
+    text = catalogue_text(data, demo_accounts=not args.no_accounts)
+    # What the exchange would say of the file, said now.
+    check(json.loads(text), args.upstream)
+    return text
 
 
-def _write(data: dict[str, Any], output: str, out: TextIO) -> None:
-    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+def _write(text: str, output: str, out: TextIO) -> None:
     if output == "-":
         out.write(text)
-        return
-    path = pathlib.Path(output)
-    # Whole or not at all: a file cut short by a failure would not load.
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    else:
+        write_catalogue(output, text)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, reactor: Any = None) -> int:
@@ -181,7 +173,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, reactor: 
     reactor.callWhenRunning(begin)
     reactor.run()
     result = outcome[0] if outcome else None
-    if not isinstance(result, dict):
+    if not isinstance(result, str):
         why = result.getErrorMessage() if result is not None else "stopped"
         sys.stderr.write(f"{_PROG}: cannot read the catalogue from {args.upstream}: {why}\n")
         return 1

@@ -23,12 +23,15 @@ markets'); a market without contracts is left out. An id above the wire's uint32
 
 from __future__ import annotations
 
+import json
+import os
+import pathlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from txsmarkets.errors import Error
-from txsmarkets.exchange.catalogue import MARKET_STATES, Catalogue, CatalogueError, parse_catalogue
+from txsmarkets.exchange.catalogue import DEMO_PATH, MARKET_STATES, Catalogue, CatalogueError, parse_catalogue
 from txsmarkets.exchange.event_types import EVENT_DOMAINS, EVENT_SCOPES, EVENT_STATES, EVENT_TYPES
 from txsmarkets.http_api import HTTPAPIClient
 from txsmarkets.http_api.models import Contract as HTTPContract
@@ -39,9 +42,12 @@ from txsmarkets.http_api.models import Market as HTTPMarket
 __all__ = [
     "UpstreamCatalogueError",
     "catalogue_of_markets",
+    "catalogue_text",
+    "check",
     "events_catalogue",
     "market_state",
     "markets_catalogue",
+    "write_catalogue",
 ]
 
 _MAX_ID = 0xFFFFFFFF
@@ -245,3 +251,21 @@ async def events_catalogue(
         if with_markets >= limit:
             break
     return await catalogue_of_markets(client, markets, events)
+
+
+def catalogue_text(data: Mapping[str, Any], demo_accounts: bool = True) -> str:
+    """The catalogue file's text of ``data``; with ``demo_accounts`` its accounts are the
+    demo's (demo/demo, demo2/demo2, £1,000.00 each), so that the exchange has someone to
+    trade (never accounts of one's own: their passwords would be in the file)."""
+    if demo_accounts:
+        data = {**data, "accounts": json.loads(DEMO_PATH.read_text(encoding="utf-8"))["accounts"]}
+    return json.dumps(dict(data), indent=1, ensure_ascii=False) + "\n"
+
+
+def write_catalogue(path: str | os.PathLike[str], text: str) -> None:
+    """Write the catalogue ``text`` to ``path``, whole or not at all (a file cut short by
+    a failure would not load)."""
+    path = pathlib.Path(path)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)

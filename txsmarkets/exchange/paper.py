@@ -74,9 +74,17 @@ QUOTES_CAP = 200
 Levels = dict[int, int]  # price -> quantity
 
 
+#: The prices one can trade at, decimal odds 1.01 to 1000 (Smarkets shows placeholders of
+#: no one's at 1 and 9999).
+_LOWEST, _HIGHEST = 10, 9901
+
+
 def _levels(levels: Iterable[Any]) -> Levels:
-    # Off-ladder levels are left out: Smarkets shows placeholders at 1 and 9999.
-    return {level.price: level.quantity for level in levels if level.quantity > 0 and is_valid_price(level.price)}
+    return {
+        level.price: level.quantity
+        for level in levels
+        if level.quantity > 0 and _LOWEST <= level.price <= _HIGHEST and is_valid_price(level.price)
+    }
 
 
 def _quotes(body: seto_pb2.ContractQuotes, bids: Levels, offers: Levels) -> None:
@@ -447,8 +455,12 @@ def start_paper(
 
     async def start() -> RunningPaper:
         asking = client if client is not None else _paper_client(reactor, upstream, timeout)
-        catalogue, data = await paper_catalogue(asking, market_ids, accounts)
-        running = await start_exchange(reactor, endpoint, catalogue, **options)
+        try:
+            catalogue, data = await paper_catalogue(asking, market_ids, accounts)
+            running = await start_exchange(reactor, endpoint, catalogue, **options)
+        except BaseException:
+            await asking.close()
+            raise
         files = RecordingFiles(record, reactor) if record is not None else None
         if record is not None:
             write_catalogue(pathlib.Path(record) / "catalogue.json", catalogue_text(data))

@@ -3,7 +3,7 @@ another embedded exchange's ``--http``), as the embedded exchange's catalogue.
 
 Only the public catalogue endpoints are asked (no account): ``GET /v3/events/``,
 ``/v3/events/{ids}/markets/``, ``/v3/markets/{ids}/`` and ``/v3/markets/{ids}/contracts/``,
-through `txsmarkets.http_api.HTTPAPIClient`, which splits id lists under each endpoint's
+through `txsmarkets.http_api.client.HTTPAPIClient`, which splits id lists under each endpoint's
 cap and keeps to its rate limits. What they answer becomes the JSON of
 `txsmarkets.exchange.catalogue` (with the upstream's ids, names, slugs, types, start
 times and states), checked by `parse_catalogue` before it is handed out, so that a

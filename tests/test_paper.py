@@ -35,7 +35,7 @@ from txsmarkets.exchange.paper import PaperFeed, PolledMarkets, RunningPaper, st
 from txsmarkets.exchange.replay import Replay
 from txsmarkets.exchange.service import RunningExchange, start_exchange
 from txsmarkets.exchange.upstream import UpstreamCatalogueError
-from txsmarkets.http_api import BUY, HTTPAPIClient
+from txsmarkets.http_api import BUY, AuthenticationError, HTTPAPIClient
 from txsmarkets.http_api.models import ContractQuotes, LastExecutedPrice, PriceLevel
 from txsmarkets.testing import MemoryExchange
 from txsmarkets.wire import seto_pb2
@@ -152,6 +152,7 @@ class FakeUpstream:
         self.prices_now: dict[int, list[LastExecutedPrice]] = {}
         self.states_now: dict[int, str] = {1: "open"}
         self.down = False
+        self.prices_refused = False
         self.requests = 0
         #: As a client's `RateLimits`: no limit on the quotes.
         self.limits = _NoLimits()
@@ -164,6 +165,9 @@ class FakeUpstream:
         return self._answer(dict(self.quotes_now))
 
     def last_executed_prices(self, ids: list[int]) -> Deferred[Any]:
+        if self.prices_refused:
+            self.requests += 1
+            return fail(AuthenticationError(401, "AUTH_REQUIRED"))
         return self._answer(dict(self.prices_now))
 
     def markets(self, ids: list[int]) -> Deferred[Any]:
@@ -302,6 +306,20 @@ class PaperFeedTests(unittest.TestCase):
         self.assertEqual(self.played[played].type, seto_pb2.PAYLOAD_MARKET_QUOTES)
         self.assertEqual(dict(self.client.markets[1].contracts[11].offers), {5102: 5})
         self.assertTrue(any("is back after 5 failed polls" in line for line in self.log), self.log)
+
+    def test_last_executed_prices_refused_without_an_account(self) -> None:
+        """Should the upstream want a session for its last executed prices (the document
+        says so), the books alone move: said once, and not asked again."""
+        self.upstream.prices_refused = True
+        self.upstream.quotes_now = {11: book(offers={5000: 100000})}
+        self.feed.start()
+        self.upstream.quotes_now = {11: book(offers={5000: 90000})}
+        self.poll(3)
+        self.assertEqual(self.feed.failures, 0)
+        self.assertEqual(self.feed.polls, 4)
+        self.assertEqual(self.client.markets[1].contracts[11].offers[5000], 90000)
+        self.assertEqual(len([line for line in self.log if "refuses its last executed prices" in line]), 1)
+        self.assertEqual(self.upstream.requests, 4 + 1 + 1)  # quotes, prices once, states once
 
     def test_stop_polls_no_more(self) -> None:
         self.feed.start()

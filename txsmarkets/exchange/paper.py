@@ -49,7 +49,7 @@ from txsmarkets.exchange.recording_files import RecordingFiles
 from txsmarkets.exchange.replay import Replay
 from txsmarkets.exchange.service import RunningExchange, make_service, start_exchange
 from txsmarkets.exchange.upstream import catalogue_text, check, market_state, markets_catalogue, write_catalogue
-from txsmarkets.http_api import HTTPAPIClient
+from txsmarkets.http_api import APIError, HTTPAPIClient
 from txsmarkets.http_api.models import ContractQuotes, LastExecutedPrice, Market
 from txsmarkets.odds import is_valid_price
 from txsmarkets.wire import seto_pb2
@@ -262,6 +262,8 @@ class PaperFeed:
         self.polls = 0
         self.failures = 0
         self.last_poll: float | None = None
+        #: The upstream answered 401 or 403 to the last executed prices: they are not asked.
+        self.prices_refused = False
         self._next_states = 0.0
         self._call: IDelayedCall | None = None
         self._request: Deferred[None] | None = None
@@ -307,7 +309,7 @@ class PaperFeed:
     async def _once(self) -> None:
         ids = list(self.polled.markets)
         quotes = await self.client.quotes(ids)
-        prices = await self.client.last_executed_prices(ids)
+        prices = await self._prices(ids)
         markets = None
         if self.clock.seconds() >= self._next_states:
             markets = await self.client.markets(ids)
@@ -325,6 +327,25 @@ class PaperFeed:
                 _log.failure("paper: a polled message could not be played; skipped")
             if self.record is not None:
                 self.record(payload, now)
+
+    async def _prices(self, ids: list[int]) -> Mapping[int, Sequence[LastExecutedPrice]]:
+        """The last executed prices, unless the upstream refuses them without an account
+        (the document says they need one; in practice they have not): then the books
+        alone move, as said once in the log."""
+        if self.prices_refused:
+            return {}
+        try:
+            return await self.client.last_executed_prices(ids)
+        except APIError as e:
+            if e.status not in (401, 403):
+                raise
+            self.prices_refused = True
+            _log.warn(
+                "paper: {upstream} refuses its last executed prices without an account ({why}): no trades are"
+                " read from now on, and orders queued behind others are not filled by them",
+                upstream=self.upstream, why=str(e),
+            )
+            return {}
 
     def _polled(self, started: float) -> None:
         self._request = None

@@ -45,6 +45,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txsmarkets.exchange.catalogue import AccountSpec, Catalogue, demo_catalogue
+from txsmarkets.exchange.market import _STATE_TYPES
 from txsmarkets.exchange.recording_files import RecordingFiles
 from txsmarkets.exchange.replay import Replay
 from txsmarkets.exchange.service import RunningExchange, make_service, start_exchange
@@ -58,15 +59,6 @@ from txsmarkets.wire.messages import new_payload
 __all__ = ["PaperFeed", "PaperService", "PolledMarkets", "RunningPaper", "paper_catalogue", "start_paper"]
 
 _log = Logger()
-
-_SETO_STATES = {
-    "new": seto_pb2.MARKET_STATE_NEW,
-    "open": seto_pb2.MARKET_STATE_OPEN,
-    "live": seto_pb2.MARKET_STATE_LIVE,
-    "halted": seto_pb2.MARKET_STATE_HALTED,
-    "settled": seto_pb2.MARKET_STATE_SETTLED,
-    "voided": seto_pb2.MARKET_STATE_VOIDED,
-}
 
 #: How many markets a request of quotes carries.
 QUOTES_CAP = 200
@@ -218,7 +210,7 @@ class PolledMarkets:
                 known[market.id] = state
                 payload = new_payload(seto_pb2.PAYLOAD_MARKET_STATE)
                 payload.market_state.market_id = market.id
-                payload.market_state.state = _SETO_STATES[state]
+                payload.market_state.state = _STATE_TYPES[state]
                 out.append(payload)
         return out
 

@@ -5,13 +5,15 @@ IDS`` it trades those markets of an HTTP API v3 upstream on its polled public pr
 
 A fault it cannot run through is one line on stderr and exit status 1: a catalogue that
 does not load, an endpoint string that is no endpoint, an endpoint it cannot listen on (a
-port in use). SIGTERM and SIGINT stop it with exit status 0.
+port in use); with ``--paper``, an upstream that cannot give the markets. SIGTERM and SIGINT
+stop it with exit status 0.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import pathlib
 import signal
 import sys
 from typing import Any
@@ -117,6 +119,11 @@ class Options(usage.Options):
         for name in ("poll-interval", "state-interval", "upstream-timeout"):
             if not self[name] > 0:
                 raise SetupError(f"--{name} must be above 0, not {self[name]}")
+        if self["record"] is not None:
+            try:
+                pathlib.Path(self["record"]).mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise SetupError(f"cannot use --record {self['record']}: {e}") from None
 
 
 def _exit_status(status: int) -> None:

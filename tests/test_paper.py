@@ -34,9 +34,15 @@ from txsmarkets.exchange.fetch_catalogue import fetch, parser
 from txsmarkets.exchange.paper import PaperFeed, PolledMarkets, RunningPaper, start_paper
 from txsmarkets.exchange.replay import Replay
 from txsmarkets.exchange.service import RunningExchange, start_exchange
-from txsmarkets.exchange.upstream import UpstreamCatalogueError
+from txsmarkets.exchange.upstream import UpstreamCatalogueError, markets_catalogue
 from txsmarkets.http_api import BUY, AuthenticationError, HTTPAPIClient
-from txsmarkets.http_api.models import ContractQuotes, LastExecutedPrice, PriceLevel
+from txsmarkets.http_api.models import Contract as HTTPContract
+from txsmarkets.http_api.models import ContractQuotes
+from txsmarkets.http_api.models import Event as HTTPEvent
+from txsmarkets.http_api.models import LastExecutedPrice
+from txsmarkets.http_api.models import Market as HTTPMarket
+from txsmarkets.http_api.models import PriceLevel
+from txsmarkets.http_api.units import structure
 from txsmarkets.testing import MemoryExchange
 from txsmarkets.wire import seto_pb2
 
@@ -446,6 +452,92 @@ class FetchCatalogueTests(UpstreamTestCase):
     async def test_market_ids(self) -> None:
         data = await self.fetched("--market-ids", "12,2")
         self.assertEqual(self.markets(data), {2: [2], 12: [12]})
+
+
+NOW = "2030-06-01T12:00:00Z"
+
+
+def http_event(event_id: str, parent: str | None, kind: Any, state: str = "upcoming") -> HTTPEvent:
+    return structure(HTTPEvent, {
+        "id": event_id, "name": f"Event {event_id}", "short_name": None, "slug": f"e-{event_id}",
+        "full_slug": f"/e/{event_id}", "parent_id": parent, "state": state, "type": kind, "hidden": False,
+        "start_date": None, "start_datetime": NOW, "end_date": None, "created": NOW, "modified": NOW,
+    })  # fmt: skip
+
+
+def http_market(market_id: str, event_id: str, state: str = "open") -> HTTPMarket:
+    return structure(HTTPMarket, {
+        "id": market_id, "event_id": event_id, "name": f"Market {market_id}", "slug": f"m-{market_id}",
+        "state": state, "market_type": {"name": "WINNER_2_WAY"}, "bet_delay": 0, "complete": True,
+        "winner_count": 1, "hidden": False, "display_type": "default", "cashout_enabled": False,
+        "created": NOW, "modified": NOW,
+    })  # fmt: skip
+
+
+def http_contract(contract_id: str, market_id: str) -> HTTPContract:
+    return structure(HTTPContract, {
+        "id": contract_id, "market_id": market_id, "name": f"Contract {contract_id}", "slug": f"c-{contract_id}",
+        "state_or_outcome": "open", "outcome_timestamp": None, "created": NOW, "modified": NOW,
+    })  # fmt: skip
+
+
+class _Pages:
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def collect(self) -> Deferred[list[Any]]:
+        return succeed(self.items)
+
+
+class FakeCatalogueUpstream:
+    """The catalogue endpoints `upstream` asks, answered from lists."""
+
+    def __init__(self, events: list[HTTPEvent], markets: list[HTTPMarket], contracts: list[HTTPContract]) -> None:
+        self.events, self.markets_, self.contracts_ = events, markets, contracts
+
+    def markets(self, ids: list[int]) -> Deferred[list[HTTPMarket]]:
+        return succeed([m for m in self.markets_ if m.id in ids])
+
+    def contracts(self, ids: list[int]) -> Deferred[list[HTTPContract]]:
+        return succeed([c for c in self.contracts_ if c.market_id in ids])
+
+    def events_pages(self, id: list[int], **filters: Any) -> _Pages:  # noqa: A002 - the API's name
+        return _Pages([e for e in self.events if e.id in id])
+
+
+class UpstreamCatalogueTests(unittest.TestCase):
+    """What the embedded exchange cannot hold is changed or left out, never guessed at."""
+
+    def catalogue(self, fake: FakeCatalogueUpstream, ids: list[int]) -> Any:
+        return markets_catalogue(fake, ids)  # type: ignore[arg-type]
+
+    @inline
+    async def test_states_and_types_it_does_not_have(self) -> None:
+        """``unavailable`` is halted; an unknown legacy type, an unknown event state and a
+        market without contracts are left out; the tree above is followed."""
+        fake = FakeCatalogueUpstream(
+            [http_event("1", "2", "darts_league_night", state="postponed"), http_event("2", None, "top_level_event")],
+            [http_market("10", "1", state="unavailable"), http_market("11", "1")],
+            [http_contract("101", "10"), http_contract("102", "10")],
+        )
+        with self.assertRaises(UpstreamCatalogueError) as raised:
+            await self.catalogue(fake, [10, 11])
+        self.assertEqual(str(raised.exception), "the upstream's market 11 has no contracts")
+        data = await self.catalogue(fake, [10])
+        catalogue = parse_catalogue(data)
+        [event, root] = sorted(catalogue.events, key=lambda e: e.id)
+        self.assertEqual((event.type, event.state, event.parent_id), ("generic", None, 2))
+        self.assertEqual(root.type, "top_level_event")
+        [market] = event.markets
+        self.assertEqual((market.id, market.state, [c.id for c in market.contracts]), (10, "halted", [101, 102]))
+
+    @inline
+    async def test_ids_above_the_wire_s_are_refused(self) -> None:
+        big = str(2**32)
+        fake = FakeCatalogueUpstream([http_event("1", None, "generic")], [http_market("10", "1")], [http_contract(big, "10")])
+        with self.assertRaises(UpstreamCatalogueError) as raised:
+            await self.catalogue(fake, [10])
+        self.assertEqual(str(raised.exception), f"contract id {big} does not fit the embedded exchange's ids (1..4294967295)")
 
 
 def run_module(module: str, *args: str) -> subprocess.Popen[bytes]:

@@ -29,6 +29,7 @@ from tests.support import global_reactor, inline
 from tests.test_daemon import ROOT, TWISTD
 from tests.test_replay import Fills
 from txsmarkets.exceptions import ConnectionError as UpstreamDown
+from txsmarkets.exceptions import ConnectionLost
 from txsmarkets.exchange.catalogue import load_catalogue, parse_catalogue
 from txsmarkets.exchange.fetch_catalogue import fetch, parser
 from txsmarkets.exchange.paper import PaperFeed, PolledMarkets, RunningPaper, start_paper
@@ -396,6 +397,57 @@ class PaperLoopbackTests(UpstreamTestCase):
         self.assertEqual(created.total_executed_quantity, min(best.quantity, 10000))
         self.assertGreater(paper.feed.polls, 0)
         self.assertNoOrderReachedUpstream()
+
+    @inline
+    async def test_lost_upstream_keeps_the_sessions_and_comes_back(self) -> None:
+        """The upstream stops: the paper exchange says so and backs off, its user goes on
+        trading on the stale books; the upstream starts again on its port: the polls go
+        on, whole."""
+        port = free_port()
+        await self.start_upstream(seed=3)
+        await self.upstream.stop()
+        endpoint = f"tcp:{port}:interface=127.0.0.1"
+        self.upstream = await start_exchange(global_reactor(), http=endpoint, simulate=True, seed=3)
+        self.addCleanup(lambda: self.upstream.stop())
+        url = f"http://127.0.0.1:{port}/v3/"
+        said: list[str] = []
+        observer = lambda event: said.append(formatEvent(event) or "")  # noqa: E731
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        client = HTTPAPIClient(global_reactor(), url=url, limits={"quotes": None}, timeout=2.0)
+        paper = await start_paper(
+            global_reactor(), url, [1], client=client, http="tcp:0:interface=127.0.0.1", interval=0.05, max_backoff=0.4
+        )
+        self.addCleanup(paper.stop)
+        user = HTTPAPIClient(global_reactor(), "demo", "demo", url=f"http://127.0.0.1:{paper.exchange.http_port}/v3/")
+        self.addCleanup(user.close)
+        book_11: Any = paper.exchange.engine.book(11)
+        await until(lambda: bool(book_11.offers.levels), "polled offers on contract 11")
+        await self.upstream.stop()
+        await until(lambda: paper.feed.failures >= 3, "three failed polls")
+        self.assertTrue([line for line in said if line.startswith(f"paper: lost {url}") and "stale" in line], said)
+        best = (await user.quotes([1]))[11].offers[0]
+        created = await user.create_order(1, 11, BUY, best.price, min(best.quantity, 10000))
+        self.assertEqual(created.total_executed_quantity, min(best.quantity, 10000))
+        polls = paper.feed.polls
+        self.upstream = await start_exchange(global_reactor(), http=endpoint, simulate=True, seed=4)
+        await until(lambda: paper.feed.polls > polls + 2, "polls again")
+        self.assertEqual(paper.feed.failures, 0)
+        self.assertTrue([line for line in said if line.startswith(f"paper: {url} is back after")], said)
+
+    @inline
+    async def test_a_stopped_upstream_drops_its_kept_alive_connections(self) -> None:
+        """`RunningExchange.stop` closes the HTTP connections a client keeps open between
+        requests: a request on one fails (it went on being answered by the stopped
+        exchange, whose HttpSite looked for the transport on the channel's proxy)."""
+        url = await self.start_upstream(simulate=False)
+        client = HTTPAPIClient(global_reactor(), url=url)
+        self.addCleanup(client.close)
+        await client.quotes([1])
+        await self.upstream.stop()
+        with self.assertRaises(Exception) as raised:
+            await client.quotes([1])
+        self.assertIsInstance(raised.exception, (UpstreamDown, ConnectionLost))
 
     @inline
     async def test_unknown_market_fails_to_start(self) -> None:

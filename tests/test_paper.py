@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.logger import LogEvent, formatEvent, globalLogPublisher
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
 from tests.daemons import free_port, until
@@ -48,7 +48,7 @@ from txsmarkets.testing import MemoryExchange
 from txsmarkets.wire import seto_pb2
 
 T0 = datetime(2030, 6, 1, 12, 0, tzinfo=timezone.utc)
-SELL, BUYS = seto_pb2.SIDE_SELL, seto_pb2.SIDE_BUY
+SIDE_SELL, SIDE_BUY = seto_pb2.SIDE_SELL, seto_pb2.SIDE_BUY
 
 
 def book(bids: dict[int, int] | None = None, offers: dict[int, int] | None = None) -> ContractQuotes:
@@ -106,14 +106,14 @@ class PolledMarketsTests(unittest.TestCase):
         it, each level for what it lost; levels beyond the price are not trades."""
         self.polled.payloads({11: book({4000: 10}, {5000: 100, 5102: 50, 5208: 9})}, traded(11, 4000, 0))
         [out] = self.polled.payloads({11: book({4000: 10}, {5102: 20, 5208: 1})}, traded(11, 5102, 5))
-        self.assertEqual(executions(out), [(5000, 100, BUYS), (5102, 30, BUYS)])
+        self.assertEqual(executions(out), [(5000, 100, SIDE_BUY), (5102, 30, SIDE_BUY)])
         self.assertEqual(out.contract_quotes.last_execution.price, 5102)
         self.assertEqual(out.contract_quotes.executions[0].microseconds, int((T0.timestamp() + 5) * 1_000_000))
 
     def test_a_new_price_at_the_bids_is_sellers(self) -> None:
         self.polled.payloads({11: book({4000: 10, 3906: 8}, {5000: 100})}, traded(11, 5000, 0))
         [out] = self.polled.payloads({11: book({3906: 3}, {5000: 100})}, traded(11, 3906, 1))
-        self.assertEqual(executions(out), [(4000, 10, SELL), (3906, 5, SELL)])
+        self.assertEqual(executions(out), [(4000, 10, SIDE_SELL), (3906, 5, SIDE_SELL)])
 
     def test_what_cannot_be_placed_is_no_trade(self) -> None:
         """A price inside the spread, one whose levels lost nothing, or the same trade seen
@@ -238,7 +238,7 @@ class PaperFeedTests(unittest.TestCase):
         self.upstream.quotes_now = {11: book(offers={5000: 100000})}
         self.upstream.prices_now = traded(11, 4000, 0)
         self.feed.start()
-        accepted = self.exchange.run(self.client.create_order(1, 11, SELL, 5000, 30000))
+        accepted = self.exchange.run(self.client.create_order(1, 11, SIDE_SELL, 5000, 30000))
         order_id = accepted.order_accepted.order_id
         self.upstream.quotes_now = {11: book(offers={5000: 150000})}
         self.poll()
@@ -254,7 +254,7 @@ class PaperFeedTests(unittest.TestCase):
         self.upstream.quotes_now = {11: book(offers={5000: 100000})}
         self.upstream.prices_now = traded(11, 4000, 0)
         self.feed.start()
-        self.exchange.run(self.client.create_order(1, 11, SELL, 5000, 30000))
+        self.exchange.run(self.client.create_order(1, 11, SIDE_SELL, 5000, 30000))
         self.upstream.quotes_now = {11: book(offers={5000: 20000})}
         self.upstream.prices_now = traded(11, 5000, 10)
         self.poll()
@@ -263,7 +263,7 @@ class PaperFeedTests(unittest.TestCase):
     def test_a_crossing_order_fills_at_the_polled_prices(self) -> None:
         self.upstream.quotes_now = {11: book(offers={5000: 100000})}
         self.feed.start()
-        accepted = self.exchange.run(self.client.create_order(1, 11, BUYS, 5000, 40000))
+        accepted = self.exchange.run(self.client.create_order(1, 11, SIDE_BUY, 5000, 40000))
         self.assertEqual(self.fills.executed, [(accepted.order_accepted.order_id, 5000, 40000)])
         # What was taken is not offered again until the upstream's level changes.
         self.assertEqual(self.client.markets[1].contracts[11].offers[5000], 60000)
@@ -273,7 +273,7 @@ class PaperFeedTests(unittest.TestCase):
     def test_a_polled_halt_cancels_the_users_orders(self) -> None:
         self.upstream.quotes_now = {11: book(offers={5000: 100000})}
         self.feed.start()
-        accepted = self.exchange.run(self.client.create_order(1, 11, BUYS, 4000, 40000))
+        accepted = self.exchange.run(self.client.create_order(1, 11, SIDE_BUY, 4000, 40000))
         self.upstream.states_now = {1: "unavailable"}
         self.poll(5)
         self.assertEqual(self.fills.cancelled, [accepted.order_accepted.order_id])
@@ -300,7 +300,7 @@ class PaperFeedTests(unittest.TestCase):
         self.assertIn("polling again in 2 s", self.log[0])
         self.assertIn("still lost after 2 polls", self.log[1])
         # The session is up: it trades on the books as last polled.
-        accepted = self.exchange.run(self.client.create_order(1, 11, BUYS, 5000, 1000))
+        accepted = self.exchange.run(self.client.create_order(1, 11, SIDE_BUY, 5000, 1000))
         self.assertEqual(self.fills.executed, [(accepted.order_accepted.order_id, 5000, 1000)])
         played = len(self.played)
         self.upstream.down = False

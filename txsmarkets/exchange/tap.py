@@ -1,15 +1,19 @@
 """``twistd smarkets-exchange``: the embedded exchange as a daemon; with ``--http ENDPOINT``
-it serves Smarkets' HTTP API v3 there too, on the same engine.
+it serves Smarkets' HTTP API v3 there too, on the same engine. With ``--paper URL --markets
+IDS`` it trades those markets of an HTTP API v3 upstream on its polled public prices
+(`txsmarkets.exchange.paper`), writing what it polls to ``--record DIR`` when given.
 
 A fault it cannot run through is one line on stderr and exit status 1: a catalogue that
 does not load, an endpoint string that is no endpoint, an endpoint it cannot listen on (a
-port in use). SIGTERM and SIGINT stop it with exit status 0.
+port in use); with ``--paper``, an upstream that cannot give the markets. SIGTERM and SIGINT
+stop it with exit status 0.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import pathlib
 import signal
 import sys
 from typing import Any
@@ -54,6 +58,14 @@ class Options(usage.Options):
         ["max-pending", None, DEFAULTS["max_pending"], "Connections not yet logged in; more are closed at once.", int],
         ["throttle-rate", None, DEFAULTS["throttle_rate"], "Requests a second a session may send on average.", int],
         ["throttle-burst", None, DEFAULTS["throttle_burst"], "Requests a session may send at once.", int],
+        # -- paper trading (issue 25) --
+        ["paper", None, None, "Paper trading: take --markets and their polled public prices from this HTTP API v3 (e.g. https://api.smarkets.com/v3/)."],
+        ["markets", None, None, "With --paper: the upstream's market ids to trade, comma-separated."],
+        ["poll-interval", None, 2.0, "With --paper: seconds between polls of the quotes and last executed prices.", float],
+        ["state-interval", None, 10.0, "With --paper: seconds between polls of the markets' states.", float],
+        ["upstream-timeout", None, 10.0, "With --paper: seconds a request to the upstream may take.", float],
+        ["record", None, None, "With --paper: write what is polled to this folder, as a recording (and its catalogue.json)."],
+        # -- end of paper trading --
     ]
 
     def parseOptions(self, options: list[str] | None = None) -> None:
@@ -82,6 +94,36 @@ class Options(usage.Options):
             if not self["speed"] > 0:
                 raise SetupError(f"--speed must be above 0, not {self['speed']}")
         # -- end of recorded markets --
+        self._paper_options()
+
+    def _paper_options(self) -> None:
+        """Check ``--paper`` and the options that go with it (issue 25)."""
+        if self["paper"] is None:
+            for name in ("markets", "record"):
+                if self[name] is not None:
+                    raise SetupError(f"--{name} goes with --paper")
+            return
+        if self["replay"] is not None or self["simulate"]:
+            raise SetupError("--paper trades live prices: not with --replay or --simulate")
+        if not self["paper"].startswith(("http://", "https://")):
+            raise SetupError(f"--paper must be an http:// or https:// URL, not {self['paper']!r}")
+        if self["markets"] is None:
+            raise SetupError("--paper needs --markets ID,ID,...")
+        try:
+            ids = [int(part) for part in self["markets"].split(",") if part.strip()]
+        except ValueError:
+            ids = []
+        if not ids or any(not 1 <= i <= 0xFFFFFFFF for i in ids):
+            raise SetupError(f"--markets must be market ids separated by commas, not {self['markets']!r}")
+        self["markets"] = list(dict.fromkeys(ids))
+        for name in ("poll-interval", "state-interval", "upstream-timeout"):
+            if not self[name] > 0:
+                raise SetupError(f"--{name} must be above 0, not {self[name]}")
+        if self["record"] is not None:
+            try:
+                pathlib.Path(self["record"]).mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise SetupError(f"cannot use --record {self['record']}: {e}") from None
 
 
 def _exit_status(status: int) -> None:
@@ -108,30 +150,74 @@ def makeService(options: Options) -> service.IService:
     # From the start: the port opens before the reactor runs.
     stop = stop_on_signal(reactor_)
     handle_signals(reactor_, {signal.SIGTERM: stop, signal.SIGINT: stop})
+    if options["paper"] is not None:
+        return _paper_service(reactor_, options)
     try:
         svc = make_service(
             reactor_,
             options["endpoint"],
             options["catalogue"],
-            heartbeat_interval=options["heartbeat-interval"],
-            resume_window=options["resume-window"],
-            max_output_buffer=options["max-output-buffer"],
-            max_connections=options["max-connections"],
-            max_pending=options["max-pending"],
-            throttle_rate=options["throttle-rate"],
-            throttle_burst=options["throttle-burst"],
+            **_server_options(options),
             simulate=bool(options["simulate"]),
             seed=options["seed"],
-            first_order_id=options["first-order-id"],
             http=options["http"],
             **_replay_options(options),
         )
     except (ValueError, OSError, KeyError, TypeError) as e:
-        which = f"the endpoint {options['endpoint']!r}"
-        if options["http"] is not None:
-            which += f" or the HTTP endpoint {options['http']!r}"
-        raise SetupError(f"cannot use {which}: {e}") from None
+        raise SetupError(f"cannot use {_endpoints(options)}: {e}") from None
     svc.cannot_listen = lambda why: _fail(reactor_, why)
+    return svc
+
+
+def _endpoints(options: Options) -> str:
+    which = f"the endpoint {options['endpoint']!r}"
+    if options["http"] is not None:
+        which += f" or the HTTP endpoint {options['http']!r}"
+    return which
+
+
+def _server_options(options: Options) -> dict[str, Any]:
+    """The `make_service` arguments of the server's options."""
+    return dict(
+        heartbeat_interval=options["heartbeat-interval"],
+        resume_window=options["resume-window"],
+        max_output_buffer=options["max-output-buffer"],
+        max_connections=options["max-connections"],
+        max_pending=options["max-pending"],
+        throttle_rate=options["throttle-rate"],
+        throttle_burst=options["throttle-burst"],
+        first_order_id=options["first-order-id"],
+    )
+
+
+def _paper_service(reactor: Any, options: Options) -> service.IService:
+    """``--paper`` (issue 25): the exchange starts once the upstream gave the catalogue;
+    accounts come from ``--catalogue`` (its events are not used), the demo's by default."""
+    from twisted.internet import endpoints
+
+    from txsmarkets.exchange.paper import PaperService
+    from txsmarkets.exchange.service import with_backlog
+
+    # Checked now, for the one-line error before anything starts.
+    for endpoint in (options["endpoint"], options["http"]):
+        if endpoint is not None:
+            try:
+                endpoints.serverFromString(reactor, with_backlog(endpoint))
+            except (ValueError, OSError, KeyError, TypeError) as e:
+                raise SetupError(f"cannot use {_endpoints(options)}: {e}") from None
+    catalogue = options["catalogue"]
+    svc = PaperService(
+        reactor,
+        options["paper"],
+        options["markets"],
+        options["endpoint"],
+        accounts=catalogue.accounts if catalogue is not None else None,
+        record=options["record"],
+        timeout=options["upstream-timeout"],
+        feed_options={"interval": options["poll-interval"], "state_interval": options["state-interval"]},
+        options={**_server_options(options), "http": options["http"]},
+    )
+    svc.cannot_listen = lambda why: _fail(reactor, why)
     return svc
 
 

@@ -19,9 +19,7 @@ message; a recording is for keeping and replaying markets, small and shareable.
 
 from __future__ import annotations
 
-import gzip
 import os
-import pathlib
 from typing import Any
 
 from twisted.application import service
@@ -29,8 +27,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from txsmarkets.exchange.recording_files import RecordingFiles
 from txsmarkets.wire import seto_pb2
-from txsmarkets.wire.records import IN, encode
 
 __all__ = ["RECORDED_NAMES", "Recorder"]
 
@@ -44,16 +42,14 @@ RECORDED_NAMES = (
     "seto.runningball_notification",
 )
 
-_PREFIX = "recording."
-_SUFFIX = ".gz"
 
-
-class Recorder(service.Service):
+class Recorder(RecordingFiles, service.Service):
     """Writes the market data a client receives to the recording folder ``directory``.
 
     `attach` hooks it to a client (one handler per recorded message name); `record` writes
-    one payload. As a service (a child of the daemon's), it starts flushing when started
-    and closes its file when stopped. ``clock`` gives the receive time and runs the flushes.
+    one payload (its files are those of a `RecordingFiles`). As a service (a child of the
+    daemon's), it starts flushing when started and closes its file when stopped. ``clock``
+    gives the receive time and runs the flushes.
     """
 
     def __init__(
@@ -65,23 +61,8 @@ class Recorder(service.Service):
         flush_interval: float = 1.0,
         compresslevel: int = 6,
     ) -> None:
-        self.directory = pathlib.Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.clock = clock
-        self.max_bytes = max_bytes
+        RecordingFiles.__init__(self, directory, clock, max_bytes=max_bytes, compresslevel=compresslevel)
         self.flush_interval = flush_interval
-        self.compresslevel = compresslevel
-        #: Records written since the recorder was made.
-        self.records = 0
-        self._raw: Any = None
-        self._gzip: gzip.GzipFile | None = None
-        self.path: pathlib.Path | None = None
-        numbers = [
-            int(p.name[len(_PREFIX) : -len(_SUFFIX)])
-            for p in self.directory.glob(f"{_PREFIX}*{_SUFFIX}")
-            if p.name[len(_PREFIX) : -len(_SUFFIX)].isdigit()
-        ]
-        self._number = max(numbers, default=0)
         self._flusher = LoopingCall(self.flush)
         self._flusher.clock = clock
         self._clients: list[Any] = []
@@ -103,44 +84,6 @@ class Recorder(service.Service):
 
     def _handle(self, message: seto_pb2.Payload) -> None:
         self.record(message)
-
-    # -- writing --
-
-    def record(self, payload: seto_pb2.Payload, when: float | None = None) -> None:
-        """Append one payload, received at ``when`` (default: now on the clock)."""
-        data = payload.SerializeToString()
-        stamp = self.clock.seconds() if when is None else when
-        if self._gzip is None:
-            self._open_next()
-        assert self._gzip is not None
-        self._gzip.write(encode(IN, stamp, data))
-        self.records += 1
-        if self._raw.tell() >= self.max_bytes:
-            self._close_file()
-
-    def _open_next(self) -> None:
-        self._number += 1
-        self.path = self.directory / f"{_PREFIX}{self._number:06d}{_SUFFIX}"
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._raw = os.fdopen(fd, "wb")
-        self._gzip = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=self.compresslevel)
-
-    def flush(self) -> None:
-        """Push what is buffered to the file, in a form a reader can decompress."""
-        if self._gzip is not None:
-            self._gzip.flush()
-            self._raw.flush()
-
-    def _close_file(self) -> None:
-        if self._gzip is not None:
-            self._gzip.close()
-            self._raw.close()
-            self._gzip = None
-            self._raw = None
-
-    def close(self) -> None:
-        """Finish the current file; the next record, if any, begins a new one."""
-        self._close_file()
 
     # -- as a service --
 

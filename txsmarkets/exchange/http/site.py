@@ -48,7 +48,10 @@ class HttpSite(Site):
     def close_connections(self) -> None:
         """Drop every open connection."""
         for protocol in list(self.connections):
-            transport = getattr(protocol, "transport", None)
+            # What buildProtocol gives is a proxy of the HTTP channel, with no transport of
+            # its own: the channel has it.
+            channel = getattr(protocol, "_channel", protocol)
+            transport = getattr(channel, "transport", None)
             if transport is not None:
                 transport.abortConnection()
 

@@ -30,7 +30,7 @@ from txsmarkets.persistence.journal import IN, Journal, read_journal
 from txsmarkets.wire.messages import ACCOUNT_TYPES, NO_REPLAY, account_sequence
 from txsmarkets.session.sequencer import SequenceState
 
-__all__ = ["StateDirectory", "StateError"]
+__all__ = ["StateDirectory", "StateError", "write_atomically"]
 
 _log = Logger()
 _ENTRY = struct.Struct(">QII")
@@ -52,6 +52,10 @@ def _write_atomically(path: pathlib.Path, data: bytes) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+#: Write a file atomically: to a temporary file, fsynced, renamed, and the folder fsynced.
+write_atomically = _write_atomically
 
 
 class StateError(ValueError):

@@ -1,5 +1,5 @@
 """The bridge's parts on a `Clock` with a scripted upstream: an account's orders and polls
-(`UpstreamAccount`), its durable state (`AccountState`), the reasons, and the market data's
+(`UpstreamAccount`), its durable state (`BridgeState`), the reasons, and the market data's
 pace (`BridgeMarketData`)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from twisted.trial import unittest
 from txsmarkets.bridge.account import UpstreamAccount
 from txsmarkets.bridge.market_data import BridgeMarketData
 from txsmarkets.bridge.reasons import cancel_rejected_reason, create_answer
-from txsmarkets.bridge.state import AccountState, StateFileError
+from txsmarkets.bridge.state import BridgeState, StateFileError
 from txsmarkets.exceptions import ConnectionError, RequestTimeout
 from txsmarkets.http_api import APIError, CancelRejected, HTTPOrderInvalid, HTTPOrderRejected, QueueFull
 from txsmarkets.http_api.limits import RateLimits
@@ -97,7 +97,7 @@ class AccountTests(unittest.TestCase):
         self.clock = Clock()
         self.upstream = ScriptedUpstream(self.clock)
         self.sent: list[seto_pb2.Payload] = []
-        self.state = AccountState(1, pathlib.Path(self.mktemp()))
+        self.state = BridgeState(1, pathlib.Path(self.mktemp()))
         self.account = UpstreamAccount(self.clock, 1, "trader", self.state, lambda _, p: self.sent.append(p), poll_interval=1.0)
         self.account.add_client(self.upstream)  # type: ignore[arg-type]
         self.account.start()
@@ -185,13 +185,13 @@ class AccountTests(unittest.TestCase):
         seen: list[int] = []
 
         def deliver(account_id: int, payload: seto_pb2.Payload) -> None:
-            seen.append(AccountState.load(1, self.state.path).sequence)
+            seen.append(BridgeState.load(1, self.state.path).sequence)
 
         self.account._deliver = deliver
         self.account.submit(create(5))
         self.upstream.named("create_order")[0][2].callback(created(77))
         self.assertEqual(seen, [1])
-        restored = AccountState.load(1, self.state.path)
+        restored = BridgeState.load(1, self.state.path)
         self.assertEqual((list(restored.orders), restored.cursor), ([77], (0, 0)))
         self.assertEqual([p.order_accepted.order_id for p in restored.messages_since(0)], [77])
 
@@ -201,14 +201,14 @@ class StateTests(unittest.TestCase):
         path = pathlib.Path(self.mktemp())
         path.write_text("{not json")
         with self.assertRaises(StateFileError) as caught:
-            AccountState.load(1, path)
+            BridgeState.load(1, path)
         self.assertIn(str(path), str(caught.exception))
 
     def test_another_accounts_file_is_refused(self) -> None:
         path = pathlib.Path(self.mktemp())
-        AccountState(2, path).save()
+        BridgeState(2, path).save()
         with self.assertRaises(StateFileError):
-            AccountState.load(1, path)
+            BridgeState.load(1, path)
 
 
 class ReasonsTests(unittest.TestCase):

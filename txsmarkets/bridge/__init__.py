@@ -4,7 +4,7 @@ Every client of the streaming protocol (txsmarkets' own, the 9.3 client) trades 
 on today's Smarkets, whose only way in is the HTTP API: the exchange's streaming server
 (sessions, sequence numbers, heartbeats, resume, replay, throttling) stands in front of a
 `BridgeEngine`, an `IExchangeEngine <txsmarkets.exchange.interfaces.IExchangeEngine>`
-whose back end is an `HTTPAPIClient <txsmarkets.http_api.HTTPAPIClient>` per login.
+whose back end is an `HTTPAPIClient <txsmarkets.http_api.client.HTTPAPIClient>` per login.
 
 Its modules, each with one job: `engine` (logins, and the engine's interface), `account`
 (one upstream account: its orders and the activity polled into fills), `market_data`
@@ -16,6 +16,6 @@ as the protocol's reasons), `state` (what is kept across a restart), `service` a
 from __future__ import annotations
 
 from txsmarkets.bridge.engine import BridgeEngine
-from txsmarkets.bridge.service import DEFAULT_ENDPOINT, RunningBridge, make_bridge, make_service, start_bridge
+from txsmarkets.bridge.service import DEFAULT_ENDPOINT, RunningBridge, make_bridge, make_bridge_service, start_bridge
 
-__all__ = ["BridgeEngine", "DEFAULT_ENDPOINT", "RunningBridge", "make_bridge", "make_service", "start_bridge"]
+__all__ = ["BridgeEngine", "DEFAULT_ENDPOINT", "RunningBridge", "make_bridge", "make_bridge_service", "start_bridge"]

@@ -15,7 +15,7 @@ Orders go upstream as they come (`submit`) and are answered in the account's str
 - what the HTTP API cannot do is refused: order_cancel_replace with
   ``SERVICE_TEMPORARILY_UNAVAILABLE``, order_quantity_reduce with ``INVALID_NEW_QUANTITY``.
 
-Fills are polled: the account's activity after the last row taken in (`AccountState.cursor`),
+Fills are polled: the account's activity after the last row taken in (`BridgeState.cursor`),
 oldest first, every ``poll_interval`` seconds and at once after an order is placed or
 cancelled. Each row about an order placed through the bridge becomes its message, in the
 upstream's order: ``order.execute`` an order_executed, ``order.execute.void`` an
@@ -43,7 +43,7 @@ from txsmarkets.bridge.reasons import (
     outcome_unknown,
     upstream_failure,
 )
-from txsmarkets.bridge.state import AccountState, BridgeOrder
+from txsmarkets.bridge.state import BridgeState, BridgeOrder
 from txsmarkets.exchange.requests import invalid_reasons
 from txsmarkets.http_api import BUY, SELL, HTTPAPIClient
 from txsmarkets.http_api.models import ActivityRow, OrderCreated
@@ -74,7 +74,7 @@ class UpstreamAccount:
     serves it: the `ExchangeAccount` of its downstream sessions.
 
     ``deliver`` is called with each message of its stream, numbered and saved; ``state`` is
-    its `AccountState`. Orders go through the newest of its upstream clients (one a
+    its `BridgeState`. Orders go through the newest of its upstream clients (one a
     downstream login, `add_client`), which share one set of rate limits: the account's.
     """
 
@@ -83,7 +83,7 @@ class UpstreamAccount:
         clock: IReactorTime,
         account_id: int,
         username: str,
-        state: AccountState,
+        state: BridgeState,
         deliver: Callable[[int, seto_pb2.Payload], None],
         *,
         poll_interval: float = 1.0,

@@ -24,7 +24,7 @@ from twisted.logger import Logger
 
 from txsmarkets.bridge.account import UpstreamAccount
 from txsmarkets.bridge.market_data import BridgeMarketData
-from txsmarkets.bridge.state import AccountState
+from txsmarkets.bridge.state import BridgeState
 from txsmarkets.exchange.interfaces import ExchangeAccount
 from txsmarkets.exchange.requests import request_error
 from txsmarkets.http_api import HTTPAPIClient, LoginRefused
@@ -44,7 +44,7 @@ class BridgeEngine:
     in ``/v3/``) behind the streaming server.
 
     ``state_dir`` (a folder, or None to keep nothing) holds each upstream account's
-    `AccountState` (``account-<id>.json``); ``poll_interval`` is the seconds between two
+    `BridgeState` (``account-<id>.json``); ``poll_interval`` is the seconds between two
     polls of an account's activity; ``client_options`` go to each `HTTPAPIClient` (its
     ``timeout``, ``limits``, ``http``, ...). ``market_data`` takes the options of
     `BridgeMarketData`.
@@ -105,7 +105,7 @@ class BridgeEngine:
         account = self.accounts.get(upstream.account_id)
         if account is None:
             path = None if self.state_dir is None else self.state_dir / f"account-{upstream.account_id}.json"
-            state = AccountState.load(upstream.account_id, path)
+            state = BridgeState.load(upstream.account_id, path)
             account = UpstreamAccount(
                 self.reactor, upstream.account_id, username, state,
                 lambda account_id, payload: self.on_account(account_id, payload),

@@ -1,7 +1,7 @@
 """The bridge as a service: the exchange's streaming server in front of a `BridgeEngine`.
 
 `make_bridge` makes the server factory; `start_bridge` starts one in this process (tests,
-embedding) and `make_service` a twisted service for ``twistd smarkets-bridge``.
+embedding) and `make_bridge_service` a twisted service for ``twistd smarkets-bridge``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from txsmarkets.bridge.engine import BridgeEngine
 from txsmarkets.exchange.server import ExchangeServerFactory
 from txsmarkets.exchange.service import ExchangeService, with_backlog
 
-__all__ = ["DEFAULT_ENDPOINT", "BridgeService", "RunningBridge", "make_bridge", "make_service", "start_bridge"]
+__all__ = ["DEFAULT_ENDPOINT", "BridgeService", "RunningBridge", "make_bridge", "make_bridge_service", "start_bridge"]
 
 #: Where the bridge listens unless told: the streaming API's historic port, loopback only.
 DEFAULT_ENDPOINT = "tcp:3701:interface=127.0.0.1"
@@ -108,7 +108,7 @@ class BridgeService(ExchangeService):
         return stopped.addBoth(lambda _: engine.stop())
 
 
-def make_service(
+def make_bridge_service(
     reactor: Any, upstream: str, endpoint: str = DEFAULT_ENDPOINT, state_dir: str | None = None, **options: Any
 ) -> service.IService:
     """The service of ``twistd smarkets-bridge``; ValueError for an endpoint string that

@@ -1,6 +1,6 @@
 """What the bridge keeps of one upstream account, and keeps across a restart.
 
-`AccountState` is the account stream the downstream sessions read (its last number and
+`BridgeState` is the account stream the downstream sessions read (its last number and
 its last messages, for a client resuming it), the orders placed through the bridge (the
 id map: the upstream's order id, which is the downstream order id too, with what each
 answer about the order must say: its market, side, price, quantity, label, reference and
@@ -26,7 +26,7 @@ from typing import Any
 from txsmarkets.persistence.state import write_atomically
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["AccountState", "BridgeOrder", "StateFileError"]
+__all__ = ["BridgeState", "BridgeOrder", "StateFileError"]
 
 #: How many of the account stream's last messages are kept for a client resuming it.
 LOG_SIZE = 10_000
@@ -75,7 +75,7 @@ class BridgeOrder:
         return max(0, self.quantity - self.executed) if self.live else 0
 
 
-class AccountState:
+class BridgeState:
     """The bridge's state of one upstream account (``account_id``), saved to ``path`` if
     given (see the module docstring). `load` reads one back."""
 
@@ -92,7 +92,7 @@ class AccountState:
         self.log: deque[tuple[int, bytes]] = deque(maxlen=LOG_SIZE)
 
     @classmethod
-    def load(cls, account_id: int, path: pathlib.Path | None) -> AccountState:
+    def load(cls, account_id: int, path: pathlib.Path | None) -> BridgeState:
         """The state saved at ``path`` (a fresh one if there is no such file, or no path);
         `StateFileError` if the file cannot be read."""
         state = cls(account_id, path)

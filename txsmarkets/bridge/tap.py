@@ -20,7 +20,7 @@ from twisted.application import service
 from twisted.python import usage
 
 from txsmarkets import process
-from txsmarkets.bridge.service import DEFAULT_ENDPOINT, make_service
+from txsmarkets.bridge.service import DEFAULT_ENDPOINT, make_bridge_service
 from txsmarkets.process import freeze_long_lived, handle_signals, stop_on_signal, stop_reactor, usage_error_line
 
 _NAME = "twistd smarkets-bridge"
@@ -97,7 +97,7 @@ def makeService(options: Options) -> service.IService:
     stop = stop_on_signal(reactor_)
     handle_signals(reactor_, {signal.SIGTERM: stop, signal.SIGINT: stop})
     try:
-        svc: Any = make_service(
+        svc: Any = make_bridge_service(
             reactor_,
             options["upstream"],
             options["endpoint"],

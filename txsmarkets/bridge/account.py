@@ -358,6 +358,8 @@ class UpstreamAccount:
         self._schedule(0)
 
     def _schedule(self, delay: float) -> None:
+        if self._stopped:
+            return  # a poll that was under way when the account stopped
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = self.clock.callLater(delay, self._poll)

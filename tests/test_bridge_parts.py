@@ -294,3 +294,21 @@ class MarketDataTests(unittest.TestCase):
         count = len(upstream.requests)
         clock.advance(60)
         self.assertEqual(len(upstream.requests), count)
+
+
+class ClientsTests(unittest.TestCase):
+    def test_each_login_its_own_client_sharing_the_accounts_limits(self) -> None:
+        from txsmarkets.bridge.account import MAX_CLIENTS
+
+        clock = Clock()
+        account = UpstreamAccount(clock, 1, "trader", BridgeState(1), lambda _, p: None)
+        closed: list[int] = []
+        clients = []
+        for n in range(MAX_CLIENTS + 1):
+            client = ScriptedUpstream(clock)
+            client.close = lambda n=n: closed.append(n) or succeed(None)  # type: ignore[method-assign]
+            clients.append(client)
+            account.add_client(client)  # type: ignore[arg-type]
+        self.assertIs(account.client, clients[-1])
+        self.assertEqual(closed, [0])  # the oldest login's upstream session is logged out
+        self.assertEqual({id(c.limits) for c in account.clients}, {id(clients[0].limits)})

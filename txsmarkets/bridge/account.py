@@ -131,7 +131,6 @@ class UpstreamAccount:
         self.clients.append(client)
         while len(self.clients) > MAX_CLIENTS:
             old = self.clients.pop(0)
-            self.clients[0].limits = old.limits
             old.close().addErrback(lambda f: _log.failure("logging out an old upstream session", f))
 
     # -- the stream --------------------------------------------------------------------------
@@ -244,15 +243,15 @@ class UpstreamAccount:
     def _cancel(self, request: seto_pb2.OrderCancel) -> None:
         reference = request.reference if request.HasField("reference") else None
         order = self.state.orders.get(request.order_id)
-        reason = None
-        if order is None:
-            reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_FOUND
-        elif not order.live:
-            reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_LIVE
-        elif self.lost:
-            reason = seto_pb2.ORDER_CANCEL_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE
-        if reason is not None or order is None:
-            self.send([answers.order_cancel_rejected(request.order_id, reason or 0, reference, order)])
+        if order is None or not order.live or self.lost:
+            # Only the bridge's own orders: another's fills and cancels it would never tell.
+            if order is None:
+                reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_FOUND
+            elif not order.live:
+                reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_LIVE
+            else:
+                reason = seto_pb2.ORDER_CANCEL_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE
+            self.send([answers.order_cancel_rejected(request.order_id, reason, reference, order)])
             return
         # Marked before the request: its row may be polled before its answer comes.
         order.cancelling = True

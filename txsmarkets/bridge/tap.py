@@ -8,11 +8,9 @@ one line on stderr and exit status 1. SIGTERM and SIGINT stop it with exit statu
 
 from __future__ import annotations
 
-import atexit
 import os
 import pathlib
 import signal
-import sys
 from typing import Any
 from urllib.parse import urlparse
 
@@ -21,7 +19,7 @@ from twisted.python import usage
 
 from txsmarkets import process
 from txsmarkets.bridge.service import DEFAULT_ENDPOINT, make_bridge_service
-from txsmarkets.process import freeze_long_lived, handle_signals, stop_on_signal, stop_reactor, usage_error_line
+from txsmarkets.process import fail_and_exit, freeze_long_lived, handle_signals, stop_on_signal, usage_error_line
 
 _NAME = "twistd smarkets-bridge"
 
@@ -74,21 +72,6 @@ class Options(usage.Options):
                 raise SetupError(f"cannot write in the state folder {folder}")
 
 
-def _exit_status(status: int) -> None:
-    # Last of all, once twistd has shut down: twistd itself has no exit status but 0 or a
-    # signal's.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
-
-
-def _fail(reactor: Any, why: str) -> None:
-    """Say ``why`` on stderr, stop, and exit 1 once the reactor has shut down."""
-    os.write(2, f"{_NAME}: {why}\n".encode())
-    atexit.register(_exit_status, 1)
-    stop_reactor(reactor)
-
-
 def makeService(options: Options) -> service.IService:
     from twisted.internet import reactor
 
@@ -108,5 +91,5 @@ def makeService(options: Options) -> service.IService:
         )
     except (ValueError, OSError, KeyError, TypeError) as e:
         raise SetupError(f"cannot use the endpoint {options['endpoint']!r}: {e}") from None
-    svc.cannot_listen = lambda why: _fail(reactor_, why)
+    svc.cannot_listen = lambda why: fail_and_exit(reactor_, _NAME, why)
     return svc

@@ -240,6 +240,7 @@ class QuotesUpstream:
     def __init__(self, clock: Clock) -> None:
         self.limits = RateLimits(clock)
         self.books: dict[int, ContractQuotes] = {}
+        self.states: dict[int, str] = {}
         self.requests: list[float] = []
         self.clock = clock
 
@@ -256,7 +257,9 @@ class QuotesUpstream:
         return succeed(dict(self.books))
 
     def markets(self, market_ids: list[int]) -> Deferred[list[Any]]:
-        return succeed([])
+        from types import SimpleNamespace
+
+        return succeed([SimpleNamespace(id=m, state=self.states[m]) for m in market_ids if m in self.states])
 
     def close(self) -> Deferred[None]:
         return succeed(None)
@@ -288,6 +291,13 @@ class MarketDataTests(unittest.TestCase):
         change = published[1].contract_quotes
         self.assertEqual(sorted((q.price, q.quantity) for q in change.bids), [(2439, 5_000), (2500, 0)])
         self.assertEqual(len(published), 2)
+        # The catalogue, every 10 s: a change of the market's state is a market_state.
+        upstream.states[5] = "open"
+        clock.advance(10)
+        upstream.states[5] = "halted"
+        clock.advance(10)
+        states = [p.market_state for p in published if p.type == seto_pb2.PAYLOAD_MARKET_STATE]
+        self.assertEqual([(s.market_id, s.state) for s in states], [(5, seto_pb2.MARKET_STATE_HALTED)])
         # Nobody watches it any more: no more requests.
         watched.clear()
         clock.advance(5)

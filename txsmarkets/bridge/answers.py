@@ -89,22 +89,29 @@ def order_invalid(seq: int, reasons: list[int], reference: int | None) -> Messag
     return payload, None
 
 
-def order_executed(
-    order: BridgeOrder, price: int, quantity: int, available_balance: Decimal | None, exposure: Decimal | None
-) -> Message:
-    payload = new_payload(seto_pb2.PAYLOAD_ORDER_EXECUTED)
-    body = payload.order_executed
+def _fill(
+    body: Any, order: BridgeOrder, price: int, quantity: int, available_balance: Decimal | None, exposure: Decimal | None
+) -> None:
+    """What an order_executed and an order_execute_voided both say of the fill and the order."""
     body.order_id = order.id
     body.price = price
     body.quantity = quantity
     _describe(body, order)
-    body.total_executed_quantity = order.executed
     body.executed_avg_price = order.executed_avg_price
     body.available_quantity = order.available
     body.orig_price = order.price
     if order.label is not None:
         body.label = order.label
     _money(body, available_balance, exposure)
+
+
+def order_executed(
+    order: BridgeOrder, price: int, quantity: int, available_balance: Decimal | None, exposure: Decimal | None
+) -> Message:
+    payload = new_payload(seto_pb2.PAYLOAD_ORDER_EXECUTED)
+    body = payload.order_executed
+    _fill(body, order, price, quantity, available_balance, exposure)
+    body.total_executed_quantity = order.executed
     return payload, body
 
 
@@ -113,17 +120,8 @@ def order_execute_voided(
 ) -> Message:
     payload = new_payload(seto_pb2.PAYLOAD_ORDER_EXECUTE_VOIDED)
     body = payload.order_execute_voided
-    body.order_id = order.id
-    body.price = price
-    body.quantity = quantity
-    _describe(body, order)
-    body.orig_price = order.price
+    _fill(body, order, price, quantity, available_balance, exposure)
     body.executed_quantity = order.executed
-    body.executed_avg_price = order.executed_avg_price
-    body.available_quantity = order.available
-    if order.label is not None:
-        body.label = order.label
-    _money(body, available_balance, exposure)
     return payload, body
 
 

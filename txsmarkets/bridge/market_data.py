@@ -37,15 +37,6 @@ _log = Logger()
 
 #: The quantity of the upstream's placeholder levels, which are no liquidity.
 _PLACEHOLDER = 2**31 - 2
-_STATES = {
-    "new": seto_pb2.MARKET_STATE_NEW,
-    "open": seto_pb2.MARKET_STATE_OPEN,
-    "live": seto_pb2.MARKET_STATE_LIVE,
-    "halted": seto_pb2.MARKET_STATE_HALTED,
-    "settled": seto_pb2.MARKET_STATE_SETTLED,
-    "voided": seto_pb2.MARKET_STATE_VOIDED,
-}
-
 Levels = dict[int, int]
 
 
@@ -179,13 +170,22 @@ class BridgeMarketData:
     def _state(self, market_id: int, state: str) -> None:
         old = self._states.get(market_id)
         self._states[market_id] = state
-        wire = _STATES.get(state)
+        wire = _market_state(state)
         if old is None or old == state or wire is None or not self.watched(market_id):
             return
         payload = new_payload(seto_pb2.PAYLOAD_MARKET_STATE)
         payload.market_state.market_id = market_id
-        payload.market_state.state = wire
+        payload.market_state.state = wire  # type: ignore[assignment]  # the wire's int
         self.publish(market_id, payload)
+
+
+def _market_state(state: str) -> int | None:
+    """The wire's state of a catalogue state (``open`` is MARKET_STATE_OPEN), or None for
+    one the wire has not (``unavailable``)."""
+    try:
+        return int(seto_pb2.MarketStateType.Value(f"MARKET_STATE_{state.upper()}"))
+    except ValueError:
+        return None
 
 
 def _levels(levels: list[PriceLevel]) -> Levels:

@@ -174,6 +174,33 @@ class OrdersTests(BridgeTestCase):
         self.assertIn(order_id, client.account.orders)
 
     @inline
+    async def test_what_the_upstream_allows_is_announced(self) -> None:
+        await self.start()
+        client = await self.client()
+        limits = self.bridge.factory.throttle_limits().throttle_limits_changed
+        self.assertEqual((limits.average_rate_ps, limits.burst_size), (10, 10))
+        await until(lambda: client.throttle.rate is not None, "the announced limits")
+        self.assertLessEqual(client.throttle.rate, 10)
+
+    @inline
+    async def test_passwords_are_never_logged(self) -> None:
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        await self.start()
+        with self.assertRaises(LoginError):
+            await self.client("other", "a-wrong-secret")
+        client = await self.client()
+        await client.create_order(10, 101, BUY, 2500, 10_000)
+        await self.polls()
+        text = "\n".join(formatEvent(event) + repr(event) for event in events)
+        self.assertIn("trader logged in", text)
+        self.assertNotIn("trader-pw", text)
+        self.assertNotIn("a-wrong-secret", text)
+
+    @inline
     async def test_a_refused_login(self) -> None:
         await self.start()
         with self.assertRaises(LoginError):

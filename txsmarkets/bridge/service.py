@@ -18,12 +18,18 @@ from txsmarkets.bridge.engine import BridgeEngine
 from txsmarkets.exchange.server import ExchangeServerFactory
 from txsmarkets.exchange.service import ExchangeService, with_backlog
 
-__all__ = ["DEFAULT_ENDPOINT", "BridgeService", "RunningBridge", "make_bridge", "make_bridge_service", "start_bridge"]
+__all__ = ["DEFAULT_ENDPOINT", "UPSTREAM_THROTTLE", "BridgeService", "RunningBridge", "make_bridge", "make_bridge_service", "start_bridge"]
 
 #: Where the bridge listens unless told: the streaming API's historic port, loopback only.
 DEFAULT_ENDPOINT = "tcp:3701:interface=127.0.0.1"
 
 _ENGINE_OPTIONS = ("poll_interval", "client_options", "market_data")
+
+#: The throttle each session is held to and that the bridge announces
+#: (``throttle_limits_changed``) unless told otherwise: what the upstream allows for
+#: orders, 10 requests a second (a cancel's documented limit; the create's is "per
+#: account", reported as 10 a second), 10 at once.
+UPSTREAM_THROTTLE = {"throttle_rate": 10, "throttle_burst": 10, "throttle_tick_ms": 1000}
 
 
 def make_bridge(
@@ -32,12 +38,13 @@ def make_bridge(
     """The streaming server of a bridge to the HTTP API at ``upstream``: ``state_dir`` (made
     if missing) keeps its accounts' state; ``poll_interval``, ``client_options`` and
     ``market_data`` go to the `BridgeEngine`, the other ``options`` to the
-    `ExchangeServerFactory` (heartbeats, throttle, ...)."""
+    `ExchangeServerFactory` (heartbeats, throttle: `UPSTREAM_THROTTLE` by default, ...)."""
     folder = None
     if state_dir is not None:
         folder = pathlib.Path(state_dir)
         folder.mkdir(parents=True, exist_ok=True)
     engine_options = {name: options.pop(name) for name in _ENGINE_OPTIONS if name in options}
+    options = {**UPSTREAM_THROTTLE, **options}
     engine = BridgeEngine(reactor, upstream, folder, **engine_options)
     return ExchangeServerFactory(engine, reactor, **options)
 

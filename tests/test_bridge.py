@@ -277,3 +277,36 @@ class MarketDataTests(BridgeTestCase):
             "the offer in the quotes",
         )
         self.assertEqual({c.contract_quotes.market_id for c in changes}, {40})
+
+
+class Porting93Tests(BridgeTestCase):
+    @inline
+    async def test_the_9_3_quickstart_through_the_bridge(self) -> None:
+        """9.3 code, written with the compatibility package as the porting guide says,
+        trades on the HTTP API through the bridge."""
+        from txsmarkets.streaming_api.api import SIDE_BID, OrderCreate, Session, SessionSettings, StreamingAPIClient
+
+        await self.start()
+        settings = SessionSettings("trader", "trader-pw")
+        settings.host = "127.0.0.1"
+        settings.port = self.bridge.port
+        settings.ssl = False
+        client = StreamingAPIClient(Session(settings, reactor=global_reactor()))
+        self.addCleanup(close_client, client)
+        executed: list[Any] = []
+        client.add_handler("seto.order_executed", lambda message: executed.append(message.order_executed))
+        await client.login()
+        order = OrderCreate()
+        order.quantity = 400000  # 40.0000 GBP payout
+        order.price = 2500  # 25.00%
+        order.side = SIDE_BID
+        order.market_id = 10
+        order.contract_id = 101
+        accepted = client.order(order)
+        client.flush()
+        order_id = (await accepted).order_accepted.order_id
+        await self.upstream_client().create_order(10, 101, HTTP_SELL, 2500, 400000, type="immediate_or_cancel")
+        await until(lambda: executed, "the fill")
+        self.assertEqual([(e.order_id, e.quantity, e.price) for e in executed], [(order_id, 400000, 2500)])
+        self.assertNotIn(order_id, client.account.orders)
+        await client.logout()

@@ -221,6 +221,7 @@ class OrdersTests(BridgeTestCase):
         for protocol in list(self.exchange.http_site.connections):
             protocol._channel.transport.abortConnection()
         await until(lambda: account.lost, "the upstream lost")
+        self.assertIn("1 accounts (1 with the upstream lost)", self.bridge.engine.status())
         with self.assertRaises(OrderRejected) as rejected:
             await client.create_order(10, 101, BUY, 2500, 10_000)
         self.assertEqual(rejected.exception.reason, "ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE")

@@ -47,7 +47,7 @@ class BridgeDaemonTests(DaemonTestCase):
     async def start_bridge(self, upstream: str, port: int) -> subprocess.Popen[bytes]:
         bridge = self.spawn(
             "--upstream", upstream, "--endpoint", f"tcp:{port}:interface=127.0.0.1",
-            "--state-dir", str(self.state), "--poll-interval", "0.1",
+            "--state-dir", str(self.state), "--poll-interval", "0.1", "--status-interval", "0.5",
             plugin="smarkets-bridge",
         )  # fmt: skip
         await until(lambda: "ExchangeServerFactory starting on" in self.output(bridge), "the bridge to listen")
@@ -91,6 +91,7 @@ class BridgeDaemonTests(DaemonTestCase):
         upstream_fills = [(row.price, row.quantity) for row in rows if row.source == "order.execute"]
         self.assertEqual([(f.price, f.quantity) for f in fills], upstream_fills)
         self.assertEqual([f.total_executed_quantity for f in fills], [10_000, 30_000])
+        await until(lambda: "bridge: 1 accounts (0 with the upstream lost)" in self.output(bridge), "a status line")
         self.assertEqual(await self.stop(bridge), 0)
 
     @inline
@@ -100,6 +101,7 @@ class BridgeDaemonTests(DaemonTestCase):
             (["--upstream", "ftp://example.com/"], "must be an http:// or https:// URL"),
             (["--upstream", "http://127.0.0.1:1/v3/", "--endpoint", "nonsense:3701"], "cannot use the endpoint"),
             (["--upstream", "http://127.0.0.1:1/v3/", "--poll-interval", "0"], "--poll-interval must be above 0"),
+            (["--upstream", "http://127.0.0.1:1/v3/", "--status-interval", "-1"], "--status-interval must be 0 or more"),
             (["--upstreem", "x"], "did you mean --upstream?"),
         ]:
             process = self.spawn(*args, plugin="smarkets-bridge")

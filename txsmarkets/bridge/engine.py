@@ -182,6 +182,22 @@ class BridgeEngine:
         until its markets are known: see the guide)."""
         return self.market_data.event_markets(event_id)
 
+    # -- the status --------------------------------------------------------------------------
+
+    def status(self) -> str:
+        """One line on what polling costs now: the accounts (and how many have lost the
+        upstream), the activity polls and quotes requests made so far, and the age of the
+        market data (seconds since its last poll)."""
+        accounts = self.accounts.values()
+        lost = sum(1 for account in accounts if account.lost)
+        data = self.market_data
+        age = "none" if data.last_poll is None else f"{self.reactor.seconds() - data.last_poll:.1f} s old"
+        return (
+            f"bridge: {len(self.accounts)} accounts ({lost} with the upstream lost), "
+            f"{sum(account.polls for account in accounts)} activity polls, "
+            f"{data.rounds} quotes rounds every {data.request_interval:.1f} s or more, market data {age}"
+        )
+
     # -- the end -----------------------------------------------------------------------------
 
     def stop(self) -> Deferred[None]:

@@ -13,12 +13,16 @@ from typing import Any
 from twisted.application import service
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
 
 from txsmarkets.bridge.engine import BridgeEngine
 from txsmarkets.exchange.server import ExchangeServerFactory
 from txsmarkets.exchange.service import ExchangeService, with_backlog
 
 __all__ = ["DEFAULT_ENDPOINT", "UPSTREAM_THROTTLE", "BridgeService", "RunningBridge", "make_bridge", "make_bridge_service", "start_bridge"]
+
+_log = Logger()
 
 #: Where the bridge listens unless told: the streaming API's historic port, loopback only.
 DEFAULT_ENDPOINT = "tcp:3701:interface=127.0.0.1"
@@ -106,19 +110,40 @@ def start_bridge(
 
 
 class BridgeService(ExchangeService):
-    """Serves a bridge on an endpoint (see `ExchangeService`), and stops its engine (polls,
-    upstream sessions) when stopped."""
+    """Serves a bridge on an endpoint (see `ExchangeService`), logs its status line
+    (`BridgeEngine.status`) every ``status_interval`` seconds (None: never), and stops its
+    engine (polls, upstream sessions) when stopped."""
+
+    status_interval: float | None = None
+    _status: LoopingCall | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        if self.status_interval:
+            engine: BridgeEngine = self.factory.engine
+            self._status = LoopingCall(lambda: _log.info("{status}", status=engine.status()))
+            self._status.clock = self.reactor
+            self._status.start(self.status_interval, now=False)
 
     def stopService(self) -> Deferred[None]:
+        if self._status is not None and self._status.running:
+            self._status.stop()
         stopped = super().stopService()
         engine: BridgeEngine = self.factory.engine
         return stopped.addBoth(lambda _: engine.stop())
 
 
 def make_bridge_service(
-    reactor: Any, upstream: str, endpoint: str = DEFAULT_ENDPOINT, state_dir: str | None = None, **options: Any
+    reactor: Any,
+    upstream: str,
+    endpoint: str = DEFAULT_ENDPOINT,
+    state_dir: str | None = None,
+    status_interval: float | None = None,
+    **options: Any,
 ) -> service.IService:
-    """The service of ``twistd smarkets-bridge``; ValueError for an endpoint string that
-    cannot be used."""
+    """The service of ``twistd smarkets-bridge``, its status line every ``status_interval``
+    seconds; ValueError for an endpoint string that cannot be used."""
     factory = make_bridge(reactor, upstream, state_dir, **options)
-    return BridgeService(reactor, endpoints.serverFromString(reactor, with_backlog(endpoint)), factory, endpoint)
+    svc = BridgeService(reactor, endpoints.serverFromString(reactor, with_backlog(endpoint)), factory, endpoint)
+    svc.status_interval = status_interval
+    return svc

@@ -41,6 +41,7 @@ class Options(usage.Options):
         ["poll-interval", None, 1.0, "Seconds between two polls of an account's activity (its fills).", float],
         ["heartbeat-interval", None, 30.0, "Seconds between heartbeats.", float],
         ["resume-window", None, 300.0, "Seconds a dropped session may be resumed.", float],
+        ["status-interval", None, 60.0, "Seconds between two status lines in the log (0: none).", float],
     ]
 
     def parseOptions(self, options: list[str] | None = None) -> None:
@@ -62,6 +63,8 @@ class Options(usage.Options):
         for name in ("poll-interval", "heartbeat-interval", "resume-window"):
             if not self[name] > 0:
                 raise SetupError(f"--{name} must be above 0, not {self[name]}")
+        if self["status-interval"] < 0:
+            raise SetupError(f"--status-interval must be 0 or more, not {self['status-interval']}")
         if self["state-dir"] is not None:
             folder = pathlib.Path(self["state-dir"])
             try:
@@ -85,6 +88,7 @@ def makeService(options: Options) -> service.IService:
             options["upstream"],
             options["endpoint"],
             options["state-dir"],
+            status_interval=options["status-interval"] or None,
             poll_interval=options["poll-interval"],
             heartbeat_interval=options["heartbeat-interval"],
             resume_window=options["resume-window"],

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -43,7 +43,7 @@ from txsmarkets.bridge.reasons import (
     outcome_unknown,
     upstream_failure,
 )
-from txsmarkets.bridge.state import BridgeState, BridgeOrder
+from txsmarkets.bridge.state import BridgeOrder, BridgeState
 from txsmarkets.exchange.requests import invalid_reasons
 from txsmarkets.http_api import BUY, SELL, HTTPAPIClient
 from txsmarkets.http_api.models import ActivityRow, OrderCreated
@@ -341,8 +341,6 @@ class UpstreamAccount:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        from twisted.internet.defer import DeferredList
-
         closing = [client.close() for client in self.clients]
         self.clients = []
         return DeferredList(closing, consumeErrors=True).addCallback(lambda _: None)

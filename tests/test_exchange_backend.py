@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import grimp
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
@@ -188,6 +189,54 @@ class AnotherBackEndTests(unittest.TestCase):
         again.send(payload)
         resumed = [p for p in again.received() if p.type == seto_pb2.PAYLOAD_ORDER_ACCEPTED]
         self.assertEqual([p.order_accepted.account_sequence_64 for p in resumed], [1])
+
+
+class AsynchronousEngine(StubEngine):
+    """A back end whose logins are answered later (a bridge asking its upstream)."""
+
+    authenticates_asynchronously = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[str, Deferred[BridgeAccount | None]]] = []
+
+    def authenticate(self, username: str, password: str | bytes) -> Deferred[BridgeAccount | None]:  # type: ignore[override]
+        d: Deferred[BridgeAccount | None] = Deferred()
+        self.asked.append((username, d))
+        return d
+
+
+class AsynchronousLoginTests(unittest.TestCase):
+    """An engine may answer a login with a Deferred: the session waits for it, reading
+    nothing more, on the reactor's thread."""
+
+    def setUp(self) -> None:
+        self.engine = AsynchronousEngine()
+        # The reactor has a thread pool: the asynchronous engine is still asked in line.
+        self.factory = ExchangeServerFactory(self.engine, Clock())
+        self.peer = Peer(self.factory)
+
+    def test_login_answered_later(self) -> None:
+        self.peer.login()
+        [(username, d)] = self.engine.asked
+        self.assertEqual((username, self.peer.received()), ("bridge", []))
+        d.callback(BridgeAccount())
+        kinds = [payload.eto_payload.type for payload in self.peer.received()]
+        self.assertEqual(kinds[0], eto_pb2.PAYLOAD_LOGIN_RESPONSE)
+        self.assertEqual(len(self.factory.sessions), 1)
+
+    def test_refused_later(self) -> None:
+        self.peer.login()
+        self.engine.asked[0][1].callback(None)
+        [logout] = self.peer.received()
+        self.assertEqual(logout.eto_payload.logout.reason, eto_pb2.LOGOUT_UNAUTHORISED)
+
+    def test_failed_login_drops_the_connection(self) -> None:
+        self.peer.login()
+        self.engine.asked[0][1].errback(RuntimeError("upstream unreachable"))
+        self.assertEqual(self.peer.received(), [])
+        self.assertTrue(self.peer.transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
 
 class EngineMadeOfPartsTests(unittest.TestCase):

@@ -83,6 +83,7 @@ class EditableInstallTests(unittest.TestCase):
                 capture_output=True, text=True, timeout=120, env=env, cwd=folder,
             )
             self.assertIn("smarkets-exchange", listing.stdout)
+            self.assertIn("smarkets-bridge", listing.stdout)
             self.assertRegex(listing.stdout, r"\n\s+smarkets\s")
             plugin = subprocess.run(
                 [str(python), "-m", "twisted", "smarkets", "--help"],

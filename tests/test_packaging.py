@@ -141,6 +141,7 @@ class PackagingTests(unittest.TestCase):
             "txsmarkets/wire/seto_pb2.pyi",
             "twisted/plugins/smarkets_plugin.py",
             "twisted/plugins/smarkets_exchange_plugin.py",
+            "twisted/plugins/smarkets_bridge_plugin.py",
         ):
             self.assertIn(name, names)
         modules = {

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import gc
+import os
 import re
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -17,7 +20,8 @@ from twisted.logger import Logger
 _log = Logger()
 
 __all__ = [
-    "SetupError", "freeze_long_lived", "handle_signals", "stop_on_signal", "stop_reactor", "unknown", "usage_error_line",
+    "SetupError", "fail_and_exit", "freeze_long_lived", "handle_signals", "stop_on_signal", "stop_reactor", "unknown",
+    "usage_error_line",
 ]
 
 
@@ -92,6 +96,23 @@ def stop_reactor(reactor: IReactorCore) -> bool:
     except ReactorNotRunning:
         return False
     return True
+
+
+def _exit_status(status: int) -> None:
+    # Last of all, once twistd has shut down and removed its pid file: twistd itself has
+    # no exit status but 0 or a signal's.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def fail_and_exit(reactor: IReactorCore, program: str, why: str) -> None:
+    """Say ``PROGRAM: why`` on stderr, stop ``reactor``, and exit 1 once it has shut down:
+    what a daemon does for a fault found once running (a port it cannot listen on)."""
+    # To the process's own stderr: twistd has pointed sys.stderr at its log.
+    os.write(2, f"{program}: {why}\n".encode())
+    atexit.register(_exit_status, 1)
+    stop_reactor(reactor)
 
 
 def stop_on_signal(reactor: IReactorCore) -> Callable[[int, Any], None]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from twisted.internet.defer import Deferred, DeferredSemaphore, succeed
+from twisted.internet.defer import Deferred, DeferredSemaphore, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.internet.threads import deferToThreadPool
@@ -268,16 +268,25 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         self._enter(_AUTHENTICATING)
         engine = self.factory.engine
         login = payload.login
-        check: Callable[..., ExchangeAccount | None]
+        check: Callable[..., Any]
         args: tuple[str | bytes, ...]
         if login.HasField("cookie"):
             check, args = engine.authenticate_token, (login.cookie,)
         else:
             check, args = engine.authenticate, (login.username, login.password)
+        if getattr(engine, "authenticates_asynchronously", False):
+            # An engine that asks elsewhere (a bridge's upstream) answers with a Deferred,
+            # on the reactor's thread: no thread, and no queue behind the password checks.
+            self.pauseProducing()
+            asked: Deferred[Any] = maybeDeferred(check, *args)
+            asked.addCallback(self._authenticated, payload)
+            asked.addErrback(self._authenticationFailed)
+            asked.addBoth(self._authenticationDone)
+            return
         pool = getattr(self.clock, "getThreadPool", None)
         if pool is None:
             # A test clock has no threads: check in line.
-            self._authenticated(check(*args), payload)
+            self._authenticated(cast(ExchangeAccount | None, check(*args)), payload)
             return
         # Password hashing takes tens of milliseconds: off the reactor thread, so that a
         # crowd of logins does not stall every session's heartbeats. Nothing more is read

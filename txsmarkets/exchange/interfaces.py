@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from twisted.internet.defer import Deferred
+
 from txsmarkets.exchange.accounts import AccountRegistry
 from txsmarkets.exchange.book import Book, Order
 from txsmarkets.exchange.catalogue import Catalogue
@@ -78,11 +80,17 @@ class IExchangeEngine(Protocol):
 
     answer_chunk: int | None
 
-    def authenticate(self, username: str, password: str | bytes) -> ExchangeAccount | None:
+    def authenticate(
+        self, username: str, password: str | bytes
+    ) -> ExchangeAccount | None | Deferred[ExchangeAccount | None]:
         """The account a username and password log in to, or None. Slow (a password
-        hash): the server calls it off the reactor thread."""
+        hash): the server calls it off the reactor thread. An engine whose
+        ``authenticates_asynchronously`` attribute is true (optional; a bridge asking its
+        upstream) is called on the reactor's thread instead and may return a Deferred of
+        the same; a failure of it drops the connection without a logout (the client tries
+        again later)."""
 
-    def authenticate_token(self, token: bytes) -> ExchangeAccount | None:
+    def authenticate_token(self, token: bytes) -> ExchangeAccount | None | Deferred[ExchangeAccount | None]:
         """The account a login cookie (a token) logs in to, or None. Slow, as above."""
 
     def submit(self, account_id: int, payload: seto_pb2.Payload) -> str | None:

@@ -11,11 +11,8 @@ stop it with exit status 0.
 
 from __future__ import annotations
 
-import atexit
-import os
 import pathlib
 import signal
-import sys
 from typing import Any
 
 from twisted.application import service
@@ -25,7 +22,7 @@ from txsmarkets.exchange.catalogue import CatalogueError, load_catalogue
 from txsmarkets.exchange.server import DEFAULTS
 from txsmarkets.exchange.service import DEFAULT_ENDPOINT, make_service
 from txsmarkets import process
-from txsmarkets.process import freeze_long_lived, handle_signals, stop_on_signal, stop_reactor, usage_error_line
+from txsmarkets.process import fail_and_exit, freeze_long_lived, handle_signals, stop_on_signal, usage_error_line
 
 _NAME = "twistd smarkets-exchange"
 
@@ -126,20 +123,9 @@ class Options(usage.Options):
                 raise SetupError(f"cannot use --record {self['record']}: {e}") from None
 
 
-def _exit_status(status: int) -> None:
-    # Last of all, once twistd has shut down and removed its pid file: twistd itself has
-    # no exit status but 0 or a signal's.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
-
-
 def _fail(reactor: Any, why: str) -> None:
     """Say ``why`` on stderr, stop, and exit 1 once the reactor has shut down."""
-    # To the process's own stderr: twistd has pointed sys.stderr at its log.
-    os.write(2, f"{_NAME}: {why}\n".encode())
-    atexit.register(_exit_status, 1)
-    stop_reactor(reactor)
+    fail_and_exit(reactor, _NAME, why)
 
 
 def makeService(options: Options) -> service.IService:

@@ -33,7 +33,7 @@ from txsmarkets.session.sequencer import SequenceState
 from txsmarkets.trading.account import Account
 from txsmarkets.trading.controls import TradingControls
 
-__all__ = ["StateDirectory", "StateError"]
+__all__ = ["StateDirectory", "StateError", "write_atomically"]
 
 _log = Logger()
 _ENTRY = struct.Struct(">QII")
@@ -55,6 +55,10 @@ def _write_atomically(path: pathlib.Path, data: bytes) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+#: Write a file atomically: to a temporary file, fsynced, renamed, and the folder fsynced.
+write_atomically = _write_atomically
 
 
 class StateError(ValueError):

@@ -1,0 +1,313 @@
+"""The bridge (`txsmarkets.bridge`): a streaming client trades through it on the embedded
+exchange's HTTP API, over loopback TCP, as it would on today's Smarkets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.internet import endpoints
+from twisted.trial import unittest
+
+from tests.daemons import until
+from tests.support import close_client, global_reactor, inline
+from tests.test_http_client_exchange import catalogue
+from txsmarkets.bridge import RunningBridge, start_bridge
+from txsmarkets.bridge.account import UpstreamAccount
+from txsmarkets.client import BUY, IMMEDIATE_OR_CANCEL, SessionSettings, StreamingAPIClient, connect
+from txsmarkets.exceptions import LoginError, OrderInvalid, OrderRejected, RequestRejected
+from txsmarkets.exchange.service import RunningExchange, start_exchange
+from txsmarkets.http_api import SELL as HTTP_SELL
+from txsmarkets.http_api import HTTPAPIClient
+from txsmarkets.wire import seto_pb2
+
+POLL = 0.05
+
+
+class BridgeTestCase(unittest.TestCase):
+    """An exchange serving the HTTP API (the upstream), a bridge in front of it, and
+    streaming clients of the bridge; all closed at the end."""
+
+    exchange: RunningExchange
+    bridge: RunningBridge
+
+    async def start(self, state_dir: str | None = None, endpoint: str = "tcp:0:interface=127.0.0.1") -> None:
+        self.exchange = await start_exchange(global_reactor(), catalogue=catalogue(), http="tcp:0:interface=127.0.0.1")
+        self.addCleanup(self.exchange.stop)
+        await self.start_bridge(state_dir, endpoint)
+
+    @property
+    def upstream(self) -> str:
+        return f"http://127.0.0.1:{self.exchange.http_port}/v3/"
+
+    async def start_bridge(self, state_dir: str | None = None, endpoint: str = "tcp:0:interface=127.0.0.1") -> RunningBridge:
+        self.bridge = await start_bridge(global_reactor(), self.upstream, endpoint, state_dir, poll_interval=POLL)
+        self.addCleanup(self.bridge.stop)
+        return self.bridge
+
+    async def client(self, username: str = "trader", password: str | None = None, **options: Any) -> StreamingAPIClient:
+        settings = SessionSettings(
+            username, password or f"{username}-pw", host="127.0.0.1", port=self.bridge.port, ssl=False, **options
+        )
+        client = await connect(settings, global_reactor())
+        client.session.settings.reconnect_initial_delay, client.session.settings.reconnect_jitter = 0.005, 0
+        self.addCleanup(close_client, client)
+        return client
+
+    def upstream_client(self, username: str = "other") -> HTTPAPIClient:
+        """A client of the upstream itself: the other side of the trades."""
+        client = HTTPAPIClient(global_reactor(), username, f"{username}-pw", url=self.upstream)
+        self.addCleanup(client.close)
+        return client
+
+    def account(self) -> UpstreamAccount:
+        [account] = self.bridge.engine.accounts.values()
+        return account
+
+    async def polls(self, n: int = 3) -> None:
+        """Wait for ``n`` more polls of the activity: whatever was to come has come."""
+        account = self.account()
+        target = account.polls + n
+        await until(lambda: account.polls >= target, f"{n} polls")
+
+    def collect(self, client: StreamingAPIClient, name: str) -> list[Any]:
+        seen: list[Any] = []
+        client.add_handler(name, lambda message: seen.append(message))
+        return seen
+
+
+class OrdersTests(BridgeTestCase):
+    @inline
+    async def test_an_order_fills_once_and_is_cancelled(self) -> None:
+        await self.start()
+        client = await self.client()
+        fills = self.collect(client, "seto.order_executed")
+        cancels = self.collect(client, "seto.order_cancelled")
+        accepted = await client.create_order(10, 101, BUY, 2500, 100_000, reference=7, label="rest")
+        order_id = accepted.order_accepted.order_id
+        # The HTTP order id is the order id.
+        [upstream_order] = (await self.upstream_client("trader").orders(id=[order_id])).items
+        self.assertEqual((upstream_order.price, upstream_order.label), (2500, "rest"))
+        self.assertEqual((accepted.order_accepted.reference, accepted.order_accepted.label), (7, "rest"))
+        self.assertEqual(accepted.order_accepted.available_balance, 997.5)
+        # The other side sells into it upstream: one fill, told once.
+        await self.upstream_client().create_order(10, 101, HTTP_SELL, 2500, 40_000, type="immediate_or_cancel")
+        await until(lambda: fills, "the fill")
+        await self.polls()
+        [fill] = fills
+        executed = fill.order_executed
+        self.assertEqual(
+            (executed.order_id, executed.price, executed.quantity, executed.total_executed_quantity,
+             executed.available_quantity, executed.executed_avg_price, executed.label),
+            (order_id, 2500, 40_000, 40_000, 60_000, 2500, "rest"),
+        )  # fmt: skip
+        self.assertIn(order_id, client.account.orders)
+        cancelled = await client.cancel_order(order_id)
+        self.assertEqual(cancelled.order_cancelled.reason, seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED)
+        self.assertEqual((cancelled.order_cancelled.executed_quantity, cancelled.order_cancelled.reference), (40_000, 7))
+        await self.polls()
+        self.assertEqual((len(fills), len(cancels)), (1, 1))
+        self.assertNotIn(order_id, client.account.orders)
+        self.assertEqual((await self.upstream_client("trader").orders(id=[order_id])).items[0].quantity_unfilled, 0)
+        # Once cancelled, a cancel is refused without asking upstream.
+        with self.assertRaises(RequestRejected) as refused:
+            await client.cancel_order(order_id)
+        self.assertEqual(refused.exception.reason, "ORDER_CANCEL_REJECTED_NOT_LIVE")
+
+    @inline
+    async def test_a_taker_fills_at_once_and_in_order(self) -> None:
+        await self.start()
+        client = await self.client()
+        names: list[str] = []
+        client.add_global_handler(lambda name, message: names.append(name) if name.startswith("seto.order") else None)
+        await self.upstream_client().create_order(10, 102, HTTP_SELL, 4000, 50_000)
+        accepted = await client.create_order(10, 102, BUY, 4000, 80_000, tif=IMMEDIATE_OR_CANCEL)
+        await until(lambda: "seto.order_cancelled" in names, "the rest cancelled")
+        await self.polls()
+        self.assertEqual(names, ["seto.order_accepted", "seto.order_executed", "seto.order_cancelled"])
+        self.assertNotIn(accepted.order_accepted.order_id, client.account.orders)
+
+    @inline
+    async def test_cancel_all(self) -> None:
+        await self.start()
+        client = await self.client()
+        cancels = self.collect(client, "seto.order_cancelled")
+        first = await client.create_order(20, 201, BUY, 2000, 10_000)
+        second = await client.create_order(20, 202, BUY, 2000, 10_000)
+        elsewhere = await client.create_order(30, 301, BUY, 2000, 10_000)
+        answer = await client.cancel_all(market_id=20)
+        self.assertEqual(answer.type, seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED)
+        await until(lambda: len(cancels) == 2, "two cancels")
+        self.assertEqual(
+            sorted((c.order_cancelled.order_id, c.order_cancelled.reason) for c in cancels),
+            sorted((a.order_accepted.order_id, seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED) for a in (first, second)),
+        )
+        self.assertEqual(list(client.account.orders), [elsewhere.order_accepted.order_id])
+
+    @inline
+    async def test_rejections(self) -> None:
+        await self.start()
+        client = await self.client()
+        with self.assertRaises(OrderRejected) as rejected:
+            await client.create_order(99, 991, BUY, 2500, 10_000)
+        self.assertEqual(rejected.exception.reason, "ORDER_REJECTED_MARKET_NOT_FOUND")
+        with self.assertRaises(OrderRejected) as rejected:
+            await client.create_order(10, 101, BUY, 2500, 2**32 - 1)
+        self.assertEqual(rejected.exception.reason, "ORDER_REJECTED_INSUFFICIENT_FUNDS")
+        with self.assertRaises(OrderInvalid) as invalid:
+            await client.create_order(10, 101, BUY, 2501, 10_000)  # off the ladder
+        self.assertEqual(invalid.exception.reasons, ["ORDER_INVALID_INVALID_PRICE"])
+        with self.assertRaises(OrderInvalid):
+            await client.create_order(10, 101, BUY, 2500, 2**32)  # more than the API takes
+        accepted = await client.create_order(10, 101, BUY, 2500, 10_000)
+        order_id = accepted.order_accepted.order_id
+        # What the HTTP API cannot do, refused with the nearest reason.
+        with self.assertRaises(RequestRejected) as refused:
+            await client.reduce_quantity(order_id, 5_000)
+        self.assertEqual(refused.exception.reason, "ORDER_QUANTITY_REDUCE_REJECTED_INVALID_NEW_QUANTITY")
+        with self.assertRaises(RequestRejected) as refused:
+            await client.cancel_replace(order_id, 2439, 10_000, force=True)
+        self.assertEqual(refused.exception.reason, "ORDER_CANCEL_REPLACE_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE")
+        with self.assertRaises(RequestRejected) as refused:
+            await client.cancel_order(123456789)
+        self.assertEqual(refused.exception.reason, "ORDER_CANCEL_REJECTED_NOT_FOUND")
+        self.assertIn(order_id, client.account.orders)
+
+    @inline
+    async def test_what_the_upstream_allows_is_announced(self) -> None:
+        await self.start()
+        client = await self.client()
+        limits = self.bridge.factory.throttle_limits().throttle_limits_changed
+        self.assertEqual((limits.average_rate_ps, limits.burst_size), (10, 10))
+        await until(lambda: client.throttle.rate is not None, "the announced limits")
+        self.assertLessEqual(client.throttle.rate, 10)
+
+    @inline
+    async def test_passwords_are_never_logged(self) -> None:
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        await self.start()
+        with self.assertRaises(LoginError):
+            await self.client("other", "a-wrong-secret")
+        client = await self.client()
+        await client.create_order(10, 101, BUY, 2500, 10_000)
+        await self.polls()
+        text = "\n".join(formatEvent(event) + repr(event) for event in events)
+        self.assertIn("trader logged in", text)
+        self.assertNotIn("trader-pw", text)
+        self.assertNotIn("a-wrong-secret", text)
+
+    @inline
+    async def test_a_refused_login(self) -> None:
+        await self.start()
+        with self.assertRaises(LoginError):
+            await self.client("trader", "wrong")
+        self.assertEqual(self.bridge.engine.accounts, {})
+
+    @inline
+    async def test_a_lost_upstream_rejects_orders_at_once(self) -> None:
+        await self.start()
+        client = await self.client()
+        account = self.account()
+        await self.polls(1)
+        port = self.exchange.http_port
+        await self.exchange.http_listening.stopListening()
+        assert self.exchange.http_site is not None
+        # HttpSite.close_connections finds no transport on twisted.web's channel wrapper:
+        # the channel's own is aborted.
+        for protocol in list(self.exchange.http_site.connections):
+            protocol._channel.transport.abortConnection()
+        await until(lambda: account.lost, "the upstream lost")
+        self.assertIn("1 accounts (1 with the upstream lost)", self.bridge.engine.status())
+        with self.assertRaises(OrderRejected) as rejected:
+            await client.create_order(10, 101, BUY, 2500, 10_000)
+        self.assertEqual(rejected.exception.reason, "ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE")
+        # The downstream session stays up, and orders go again once the upstream is back.
+        self.assertTrue(client.session.connected)
+        again = await endpoints.serverFromString(global_reactor(), f"tcp:{port}:interface=127.0.0.1").listen(
+            self.exchange.http_site
+        )
+        self.addCleanup(again.stopListening)
+        await until(lambda: not account.lost, "the upstream back")
+        accepted = await client.create_order(10, 101, BUY, 2500, 10_000)
+        self.assertTrue(accepted.order_accepted.order_id)
+
+
+class DurableTests(BridgeTestCase):
+    @inline
+    async def test_no_fill_lost_or_doubled_across_a_restart(self) -> None:
+        state_dir = self.mktemp()
+        await self.start(state_dir)
+        client = await self.client()
+        fills = self.collect(client, "seto.order_executed")
+        accepted = await client.create_order(10, 101, BUY, 2500, 100_000)
+        order_id = accepted.order_accepted.order_id
+        seller = self.upstream_client()
+        await seller.create_order(10, 101, HTTP_SELL, 2500, 10_000, type="immediate_or_cancel")
+        await until(lambda: len(fills) == 1, "the first fill")
+        port = self.bridge.port
+        saved = json.loads((self.bridge.engine.state_dir / f"account-{self.account().id}.json").read_text())  # type: ignore[operator]
+        self.assertEqual([o["id"] for o in saved["orders"]], [order_id])
+        await self.bridge.stop()
+        # While the bridge is down the order fills again upstream.
+        await seller.create_order(10, 101, HTTP_SELL, 2500, 20_000, type="immediate_or_cancel")
+        await self.start_bridge(state_dir, f"tcp:{port}:interface=127.0.0.1")
+        await until(lambda: len(fills) == 2, "the fill made while the bridge was down")
+        await self.polls()
+        self.assertEqual([(f.order_executed.quantity, f.order_executed.total_executed_quantity) for f in fills],
+                         [(10_000, 10_000), (20_000, 30_000)])
+        # The order is still the client's, and can be cancelled through the new bridge.
+        cancelled = await client.cancel_order(order_id)
+        self.assertEqual(cancelled.order_cancelled.executed_quantity, 30_000)
+
+
+class MarketDataTests(BridgeTestCase):
+    @inline
+    async def test_quotes_snapshot_then_changes(self) -> None:
+        await self.start()
+        client = await self.client()
+        changes = self.collect(client, "seto.contract_quotes")
+        snapshot = await client.subscribe(40)
+        self.assertEqual(snapshot.market_quotes.market_id, 40)
+        await self.upstream_client().create_order(40, 401, HTTP_SELL, 2000, 70_000)
+        await until(
+            lambda: any(q.price == 2000 and q.quantity == 70_000 for c in changes for q in c.contract_quotes.offers),
+            "the offer in the quotes",
+        )
+        self.assertEqual({c.contract_quotes.market_id for c in changes}, {40})
+
+
+class Porting93Tests(BridgeTestCase):
+    @inline
+    async def test_the_9_3_quickstart_through_the_bridge(self) -> None:
+        """9.3 code, written with the compatibility package as the porting guide says,
+        trades on the HTTP API through the bridge."""
+        from txsmarkets.streaming_api.api import SIDE_BID, OrderCreate, Session, SessionSettings, StreamingAPIClient
+
+        await self.start()
+        settings = SessionSettings("trader", "trader-pw")
+        settings.host = "127.0.0.1"
+        settings.port = self.bridge.port
+        settings.ssl = False
+        client = StreamingAPIClient(Session(settings, reactor=global_reactor()))
+        self.addCleanup(close_client, client)
+        executed: list[Any] = []
+        client.add_handler("seto.order_executed", lambda message: executed.append(message.order_executed))
+        await client.login()
+        order = OrderCreate()
+        order.quantity = 400000  # 40.0000 GBP payout
+        order.price = 2500  # 25.00%
+        order.side = SIDE_BID
+        order.market_id = 10
+        order.contract_id = 101
+        accepted = client.order(order)
+        client.flush()
+        order_id = (await accepted).order_accepted.order_id
+        await self.upstream_client().create_order(10, 101, HTTP_SELL, 2500, 400000, type="immediate_or_cancel")
+        await until(lambda: executed, "the fill")
+        self.assertEqual([(e.order_id, e.quantity, e.price) for e in executed], [(order_id, 400000, 2500)])
+        self.assertNotIn(order_id, client.account.orders)
+        await client.logout()

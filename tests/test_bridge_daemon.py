@@ -1,0 +1,125 @@
+"""``twistd smarkets-bridge`` as a real process, in front of ``twistd smarkets-exchange
+--http --simulate``: a streaming client trades through it, its fills come exactly once
+(the upstream's own activity is the count), also across a kill -9 of the bridge and a
+restart on the same state folder; bad options are one line and exit 1."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from typing import Any
+
+from tests.daemons import ROOT, DaemonTestCase, free_port, until
+from tests.support import close_client, global_reactor, inline
+from txsmarkets.client import BUY, SessionSettings, StreamingAPIClient, connect
+from txsmarkets.http_api import SELL as HTTP_SELL
+from txsmarkets.http_api import HTTPAPIClient
+
+_NAME = "twistd smarkets-bridge: "
+PRICE = 2500
+
+
+class BridgeDaemonTests(DaemonTestCase):
+    timeout = 180
+
+    async def start_exchange(self) -> str:
+        """``twistd smarkets-exchange --http --simulate`` on the demo catalogue whose market
+        2 has no simulated traders and no halts (only our seller trades there); its HTTP
+        API's URL once it serves."""
+        demo = json.loads((ROOT / "txsmarkets" / "exchange" / "demo.json").read_text())
+        for event in demo["events"]:
+            for market in event.get("markets", []):
+                if market["id"] == 2:
+                    market["simulation"] = {
+                        "makers": 0, "taker_rate": 0, "jump_rate": 0, "live_after": None, "settle_after": None,
+                    }  # fmt: skip
+        catalogue = self.folder / "catalogue.json"
+        catalogue.write_text(json.dumps(demo))
+        http = free_port()
+        exchange = self.spawn(
+            "--endpoint", "tcp:0:interface=127.0.0.1", "--http", f"tcp:{http}:interface=127.0.0.1", "--simulate",
+            "--catalogue", str(catalogue), plugin="smarkets-exchange",
+        )  # fmt: skip
+        await until(lambda: "HttpSite starting on" in self.output(exchange), "the exchange's HTTP API")
+        return f"http://127.0.0.1:{http}/v3/"
+
+    async def start_bridge(self, upstream: str, port: int) -> subprocess.Popen[bytes]:
+        bridge = self.spawn(
+            "--upstream", upstream, "--endpoint", f"tcp:{port}:interface=127.0.0.1",
+            "--state-dir", str(self.state), "--poll-interval", "0.1", "--status-interval", "0.5",
+            plugin="smarkets-bridge",
+        )  # fmt: skip
+        await until(lambda: "ExchangeServerFactory starting on" in self.output(bridge), "the bridge to listen")
+        return bridge
+
+    async def client(self, port: int) -> StreamingAPIClient:
+        client = await connect(SessionSettings("demo", "demo", host="127.0.0.1", port=port, ssl=False), global_reactor())
+        client.session.settings.reconnect_initial_delay, client.session.settings.reconnect_jitter = 0.05, 0
+        self.addCleanup(close_client, client)
+        return client
+
+    def upstream_client(self, upstream: str, username: str) -> HTTPAPIClient:
+        client = HTTPAPIClient(global_reactor(), username, username, url=upstream)
+        self.addCleanup(client.close)
+        return client
+
+    @inline
+    async def test_trading_through_the_bridge_and_a_kill(self) -> None:
+        upstream = await self.start_exchange()
+        port = free_port()
+        bridge = await self.start_bridge(upstream, port)
+        client = await self.client(port)
+        fills: list[Any] = []
+        client.add_handler("seto.order_executed", lambda message: fills.append(message.order_executed))
+        accepted = await client.create_order(2, 21, BUY, PRICE, 100_000, label="bridged")
+        order_id = accepted.order_accepted.order_id
+        seller = self.upstream_client(upstream, "demo2")
+        await seller.create_order(2, 21, HTTP_SELL, PRICE, 10_000, type="immediate_or_cancel")
+        await until(lambda: len(fills) == 1, "the first fill")
+        # kill -9 mid-trading; the order fills again while the bridge is down.
+        bridge.send_signal(signal.SIGKILL)
+        await self.exit_status(bridge)
+        await seller.create_order(2, 21, HTTP_SELL, PRICE, 20_000, type="immediate_or_cancel")
+        bridge = await self.start_bridge(upstream, port)
+        await until(lambda: len(fills) == 2, "the fill made while the bridge was dead")
+        cancelled = await client.cancel_order(order_id)
+        self.assertEqual(cancelled.order_cancelled.executed_quantity, 30_000)
+        # Exactly the upstream's fills of the order, each once, in order.
+        owner = self.upstream_client(upstream, "demo")
+        rows = await owner.activity_pages(order_id=[order_id], sort="seq,subseq", limit=100).collect()
+        upstream_fills = [(row.price, row.quantity) for row in rows if row.source == "order.execute"]
+        self.assertEqual([(f.price, f.quantity) for f in fills], upstream_fills)
+        self.assertEqual([f.total_executed_quantity for f in fills], [10_000, 30_000])
+        await until(lambda: "bridge: 1 accounts (0 with the upstream lost)" in self.output(bridge), "a status line")
+        self.assertEqual(await self.stop(bridge), 0)
+
+    @inline
+    async def test_bad_options_are_one_line(self) -> None:
+        for args, words in [
+            ([], "--upstream URL is required"),
+            (["--upstream", "ftp://example.com/"], "must be an http:// or https:// URL"),
+            (["--upstream", "http://127.0.0.1:1/v3/", "--endpoint", "nonsense:3701"], "cannot use the endpoint"),
+            (["--upstream", "http://127.0.0.1:1/v3/", "--poll-interval", "0"], "--poll-interval must be above 0"),
+            (["--upstream", "http://127.0.0.1:1/v3/", "--status-interval", "-1"], "--status-interval must be 0 or more"),
+            (["--upstreem", "x"], "did you mean --upstream?"),
+        ]:
+            process = self.spawn(*args, plugin="smarkets-bridge")
+            self.assertEqual(await self.exit_status(process), 1, args)
+            lines = [line for line in self.output(process).splitlines() if line.strip()]
+            self.assertEqual(len(lines), 1, lines)
+            self.assertTrue(lines[0].startswith(_NAME), lines)
+            self.assertIn(words, lines[0])
+
+    @inline
+    async def test_a_port_in_use(self) -> None:
+        import socket
+
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            process = self.spawn("--upstream", "http://127.0.0.1:1/v3/", "--endpoint", f"tcp:{port}:interface=127.0.0.1",
+                                 plugin="smarkets-bridge")
+            self.assertEqual(await self.exit_status(process), 1)
+            self.assertIn(f"{_NAME}cannot listen", self.output(process))

@@ -1,0 +1,324 @@
+"""The bridge's parts on a `Clock` with a scripted upstream: an account's orders and polls
+(`UpstreamAccount`), its durable state (`BridgeState`), the reasons, and the market data's
+pace (`BridgeMarketData`)."""
+
+from __future__ import annotations
+
+import pathlib
+from decimal import Decimal
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+from twisted.trial import unittest
+
+from txsmarkets.bridge.account import UpstreamAccount
+from txsmarkets.bridge.market_data import BridgeMarketData
+from txsmarkets.bridge.reasons import cancel_rejected_reason, create_answer
+from txsmarkets.bridge.state import BridgeState, StateFileError
+from txsmarkets.exceptions import ConnectionError, RequestTimeout
+from txsmarkets.http_api import APIError, CancelRejected, HTTPOrderInvalid, HTTPOrderRejected, QueueFull
+from txsmarkets.http_api.limits import RateLimits
+from txsmarkets.http_api.models import ActivityPage, ActivityRow, Contract, ContractQuotes, OrderCreated, PriceLevel
+from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.messages import SETO_FIELDS, new_payload
+
+def row(seq: int, source: str, order_id: int | None = None, **fields: Any) -> ActivityRow:
+    from datetime import datetime, timezone
+
+    return ActivityRow(seq=seq, subseq=0, source=source, timestamp=datetime(2030, 1, 1, tzinfo=timezone.utc),
+                       order_id=order_id, **fields)  # fmt: skip
+
+
+class ScriptedUpstream:
+    """An `HTTPAPIClient` whose answers the test gives: each call is noted with the
+    Deferred it returned."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.limits = RateLimits(clock)
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any], Deferred[Any]]] = []
+        #: The activity rows the upstream holds, oldest first.
+        self.rows: list[ActivityRow] = []
+        #: Fail every activity poll with this, if set.
+        self.activity_error: Exception | None = None
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Deferred[Any]:
+        d: Deferred[Any] = Deferred()
+        self.calls.append((name, args, kwargs, d))
+        return d
+
+    def named(self, name: str) -> list[tuple[tuple[Any, ...], dict[str, Any], Deferred[Any]]]:
+        return [(a, k, d) for n, a, k, d in self.calls if n == name]
+
+    def create_order(self, *args: Any, **kwargs: Any) -> Deferred[Any]:
+        return self._call("create_order", *args, **kwargs)
+
+    def cancel_order(self, order_id: int) -> Deferred[Any]:
+        return self._call("cancel_order", order_id)
+
+    def cancel_all(self, market_id: int | None = None) -> Deferred[Any]:
+        return self._call("cancel_all", market_id)
+
+    def activity(self, **filters: Any) -> Deferred[ActivityPage]:
+        if self.activity_error is not None:
+            error, self.activity_error = self.activity_error, None
+            d: Deferred[ActivityPage] = Deferred()
+            d.errback(error)
+            return d
+        if filters.get("sort") == "-seq,-subseq":
+            return succeed(ActivityPage(self.rows[-1:]))
+        after = filters.get("pagination_last_seq", 0)
+        return succeed(ActivityPage([r for r in self.rows if r.seq > after][: filters["limit"]]))
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)
+
+
+def created(order_id: int, quantity: int = 100_000) -> OrderCreated:
+    return OrderCreated(
+        order_id=order_id, market_id=10, contract_id=101, side="buy", price=2500, quantity=quantity,
+        available_quantity=quantity, total_executed_quantity=0, executed_avg_price=None, orig_price=None,
+        available_balance=Decimal("997.50"), exposure=Decimal("-2.50"),
+    )  # fmt: skip
+
+
+def create(seq: int, tif: int = seto_pb2.GOOD_TIL_CANCELLED, price: int = 2500, quantity: int = 100_000) -> seto_pb2.Payload:
+    payload = new_payload(seto_pb2.PAYLOAD_ORDER_CREATE)
+    payload.eto_payload.seq = seq
+    body = payload.order_create
+    body.market_id, body.contract_id, body.side, body.price, body.quantity, body.tif = (
+        10, 101, seto_pb2.SIDE_BUY, price, quantity, tif,
+    )
+    return payload
+
+
+class AccountTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.upstream = ScriptedUpstream(self.clock)
+        self.sent: list[seto_pb2.Payload] = []
+        self.state = BridgeState(1, pathlib.Path(self.mktemp()))
+        self.account = UpstreamAccount(self.clock, 1, "trader", self.state, lambda _, p: self.sent.append(p), poll_interval=1.0)
+        self.account.add_client(self.upstream)  # type: ignore[arg-type]
+        self.account.start()
+        self.clock.advance(0)  # the first poll: the cursor starts at the newest row (none)
+
+    def kinds(self) -> list[str]:
+        return [SETO_FIELDS[p.type] for p in self.sent]
+
+    def test_rows_of_an_unanswered_create_wait_for_its_answer(self) -> None:
+        self.account.submit(create(5))
+        [(_, _, answer)] = self.upstream.named("create_order")
+        # The upstream placed it and filled it; its answer is slow, the poll is not.
+        self.upstream.rows = [row(1, "order.create", 77), row(2, "order.execute", 77, price=2500, quantity=40_000)]
+        self.clock.advance(1)
+        self.assertEqual(self.sent, [])
+        self.assertEqual(self.state.cursor, (0, 0))
+        answer.callback(created(77))
+        self.clock.advance(0)
+        self.assertEqual(self.kinds(), ["order_accepted", "order_executed"])
+        executed = self.sent[1].order_executed
+        self.assertEqual((executed.order_id, executed.quantity, executed.available_quantity), (77, 40_000, 60_000))
+        self.assertEqual([p.order_accepted.account_sequence_64 for p in self.sent[:1]], [1])
+        self.assertEqual(executed.account_sequence_64, 2)
+        self.assertEqual(self.state.cursor, (2, 0))
+        # Polled again: nothing twice.
+        self.clock.advance(1)
+        self.assertEqual(len(self.sent), 2)
+
+    def test_a_create_without_an_answer_is_never_sent_again(self) -> None:
+        self.account.submit(create(5))
+        [(_, _, answer)] = self.upstream.named("create_order")
+        answer.errback(RequestTimeout("no answer"))
+        [rejected] = self.sent
+        self.assertEqual((rejected.order_rejected.seq, rejected.order_rejected.reason),
+                         (5, seto_pb2.ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE))
+        self.assertTrue(self.account.lost)
+        # While lost: rejected at once, nothing sent upstream.
+        self.account.submit(create(6))
+        self.assertEqual(len(self.upstream.named("create_order")), 1)
+        self.assertEqual(self.sent[-1].order_rejected.reason, seto_pb2.ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE)
+        self.flushLoggedErrors()
+        # A poll answered: the upstream is back.
+        self.clock.advance(1)
+        self.assertFalse(self.account.lost)
+
+    def test_a_failing_poll_backs_off(self) -> None:
+        self.upstream.activity_error = ConnectionError("refused")
+        self.clock.advance(1)
+        self.assertTrue(self.account.lost)
+        self.assertEqual(self.account.polls, 2)  # the first, and the one that failed
+        self.clock.advance(1.9)  # backing off: 2 s
+        self.assertEqual(self.account.polls, 2)
+        self.clock.advance(0.1)
+        self.assertEqual(self.account.polls, 3)
+        self.assertFalse(self.account.lost)
+
+    def test_cancels_and_their_reasons(self) -> None:
+        for seq, order_id, tif in ((5, 70, seto_pb2.GOOD_TIL_CANCELLED), (6, 71, seto_pb2.GOOD_TIL_CANCELLED),
+                                   (7, 72, seto_pb2.IMMEDIATE_OR_CANCEL)):  # fmt: skip
+            self.account.submit(create(seq, tif))
+            self.upstream.named("create_order")[-1][2].callback(created(order_id))
+        cancel = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL)
+        cancel.order_cancel.order_id = 70
+        self.account.submit(cancel)
+        self.upstream.named("cancel_order")[0][2].callback(None)
+        self.upstream.rows = [row(1, "order.book.cancel", 70), row(2, "order.book.cancel", 71),
+                              row(3, "order.book.cancel", 72), row(4, "order.book.cancel", 99),
+                              row(5, "market.settle", money=Decimal("1010.00"), exposure=Decimal("0.00"))]  # fmt: skip
+        self.clock.advance(0)
+        reasons = [p.order_cancelled.reason for p in self.sent if p.type == seto_pb2.PAYLOAD_ORDER_CANCELLED]
+        self.assertEqual(reasons, [seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED, seto_pb2.ORDER_CANCELLED_MARKET_HALTED,
+                                   seto_pb2.ORDER_CANCELLED_INSUFFICIENT_LIQUIDITY])  # fmt: skip
+        self.assertEqual(self.sent[-1].balance_changed.available_balance, 1010.0)
+        # A cancel refused upstream is refused downstream with its reason.
+        self.account.submit(create(8))
+        self.upstream.named("create_order")[-1][2].callback(created(73))
+        cancel.order_cancel.order_id = 73
+        self.account.submit(cancel)
+        self.upstream.named("cancel_order")[-1][2].errback(CancelRejected(400, "ORDER_CANCEL_REJECTED_TOO_LATE"))
+        self.assertEqual(self.sent[-1].order_cancel_rejected.reason, seto_pb2.ORDER_CANCEL_REJECTED_TOO_LATE)
+        self.assertTrue(self.state.orders[73].live)
+        self.assertFalse(self.state.orders[73].cancelling)
+
+    def test_the_state_is_saved_before_a_message_is_sent(self) -> None:
+        seen: list[int] = []
+
+        def deliver(account_id: int, payload: seto_pb2.Payload) -> None:
+            seen.append(BridgeState.load(1, self.state.path).sequence)
+
+        self.account._deliver = deliver
+        self.account.submit(create(5))
+        self.upstream.named("create_order")[0][2].callback(created(77))
+        self.assertEqual(seen, [1])
+        restored = BridgeState.load(1, self.state.path)
+        self.assertEqual((list(restored.orders), restored.cursor), ([77], (0, 0)))
+        self.assertEqual([p.order_accepted.order_id for p in restored.messages_since(0)], [77])
+
+
+class StateTests(unittest.TestCase):
+    def test_a_damaged_file_is_one_clear_error(self) -> None:
+        path = pathlib.Path(self.mktemp())
+        path.write_text("{not json")
+        with self.assertRaises(StateFileError) as caught:
+            BridgeState.load(1, path)
+        self.assertIn(str(path), str(caught.exception))
+
+    def test_another_accounts_file_is_refused(self) -> None:
+        path = pathlib.Path(self.mktemp())
+        BridgeState(2, path).save()
+        with self.assertRaises(StateFileError):
+            BridgeState.load(1, path)
+
+
+class ReasonsTests(unittest.TestCase):
+    def test_create_errors(self) -> None:
+        rejected, invalid = seto_pb2.PAYLOAD_ORDER_REJECTED, seto_pb2.PAYLOAD_ORDER_INVALID
+        cases = [
+            (HTTPOrderRejected(400, "ORDER_REJECTED_INSUFFICIENT_FUNDS"), (rejected, [seto_pb2.ORDER_REJECTED_INSUFFICIENT_FUNDS])),
+            (HTTPOrderRejected(400, "ORDER_CANCELLED_MARKET_HALTED"), (rejected, [seto_pb2.ORDER_REJECTED_MARKET_HALTED])),
+            (HTTPOrderInvalid(400, "ORDER_INVALID_INVALID_QUANTITY, ORDER_INVALID_INVALID_PRICE"),
+             (invalid, [seto_pb2.ORDER_INVALID_INVALID_QUANTITY, seto_pb2.ORDER_INVALID_INVALID_PRICE])),
+            (APIError(403, "FORBIDDEN"), (rejected, [seto_pb2.ORDER_REJECTED_ACCOUNT_SUSPENDED])),
+            (QueueFull("create_order", 100), (rejected, [seto_pb2.ORDER_REJECTED_THROTTLE_EXCEEDED])),
+            (APIError(503, "ORDER_UNAVAILABLE"), (rejected, [seto_pb2.ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE])),
+            (RequestTimeout("none"), (rejected, [seto_pb2.ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE])),
+        ]  # fmt: skip
+        for error, answer in cases:
+            self.assertEqual(create_answer(error), answer, error)
+
+    def test_cancel_errors(self) -> None:
+        self.assertEqual(cancel_rejected_reason(CancelRejected(404, "ORDER_CANCEL_REJECTED_NOT_FOUND")),
+                         seto_pb2.ORDER_CANCEL_REJECTED_NOT_FOUND)  # fmt: skip
+        self.assertEqual(cancel_rejected_reason(APIError(500, "INTERNAL_ERROR")),
+                         seto_pb2.ORDER_CANCEL_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE)  # fmt: skip
+
+
+class QuotesUpstream:
+    """Quotes and contracts for the market data, counting the requests."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.limits = RateLimits(clock)
+        self.books: dict[int, ContractQuotes] = {}
+        self.states: dict[int, str] = {}
+        self.requests: list[float] = []
+        self.clock = clock
+
+    def contracts(self, market_ids: list[int]) -> Deferred[list[Contract]]:
+        from datetime import datetime, timezone
+
+        when = datetime(2030, 1, 1, tzinfo=timezone.utc)
+        return succeed([Contract(id=10 * m + n, market_id=m, name="c", slug="c", state_or_outcome="open",
+                                 outcome_timestamp=None, created=when, modified=when)
+                        for m in market_ids for n in (1, 2)])  # fmt: skip
+
+    def quotes(self, market_ids: list[int]) -> Deferred[dict[int, ContractQuotes]]:
+        self.requests.append(self.clock.seconds())
+        return succeed(dict(self.books))
+
+    def markets(self, market_ids: list[int]) -> Deferred[list[Any]]:
+        from types import SimpleNamespace
+
+        return succeed([SimpleNamespace(id=m, state=self.states[m]) for m in market_ids if m in self.states])
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)
+
+
+class MarketDataTests(unittest.TestCase):
+    def test_snapshot_then_changes_within_the_quotes_limit(self) -> None:
+        clock = Clock()
+        upstream = QuotesUpstream(clock)
+        published: list[seto_pb2.Payload] = []
+        watched = {5}
+        data = BridgeMarketData(clock, upstream, lambda m, p: published.append(p), watched.__contains__)  # type: ignore[arg-type]
+        upstream.books = {51: ContractQuotes([PriceLevel(2500, 10_000)], [PriceLevel(9999, 2**31 - 2)])}
+        self.assertEqual(list(data.snapshot(5).market_quotes.contract_quotes), [])
+        clock.advance(0)
+        # Contract 51 is news: every level; the placeholder offer is no liquidity.
+        [first] = published
+        self.assertEqual([(q.price, q.quantity) for q in first.contract_quotes.bids], [(2500, 10_000)])
+        self.assertEqual(list(first.contract_quotes.offers), [])
+        self.assertEqual([(q.price, q.quantity) for q in data.snapshot(5).market_quotes.contract_quotes[0].bids],
+                         [(2500, 10_000)])  # fmt: skip
+        upstream.books = {51: ContractQuotes([PriceLevel(2439, 5_000)], [])}
+        for _ in range(600):
+            clock.advance(0.1)
+        # 50 requests a minute at most: one every 1.2 s.
+        self.assertEqual(len([t for t in upstream.requests if t < 60 - 1e-6]), 50)
+        gaps = [b - a for a, b in zip(upstream.requests, upstream.requests[1:])]
+        self.assertGreaterEqual(min(gaps), 1.2 - 1e-9)
+        change = published[1].contract_quotes
+        self.assertEqual(sorted((q.price, q.quantity) for q in change.bids), [(2439, 5_000), (2500, 0)])
+        self.assertEqual(len(published), 2)
+        # The catalogue, every 10 s: a change of the market's state is a market_state.
+        upstream.states[5] = "open"
+        clock.advance(10)
+        upstream.states[5] = "halted"
+        clock.advance(10)
+        states = [p.market_state for p in published if p.type == seto_pb2.PAYLOAD_MARKET_STATE]
+        self.assertEqual([(s.market_id, s.state) for s in states], [(5, seto_pb2.MARKET_STATE_HALTED)])
+        # Nobody watches it any more: no more requests.
+        watched.clear()
+        clock.advance(5)
+        count = len(upstream.requests)
+        clock.advance(60)
+        self.assertEqual(len(upstream.requests), count)
+
+
+class ClientsTests(unittest.TestCase):
+    def test_each_login_its_own_client_sharing_the_accounts_limits(self) -> None:
+        from txsmarkets.bridge.account import MAX_CLIENTS
+
+        clock = Clock()
+        account = UpstreamAccount(clock, 1, "trader", BridgeState(1), lambda _, p: None)
+        closed: list[int] = []
+        clients = []
+        for n in range(MAX_CLIENTS + 1):
+            client = ScriptedUpstream(clock)
+            client.close = lambda n=n: closed.append(n) or succeed(None)  # type: ignore[method-assign]
+            clients.append(client)
+            account.add_client(client)  # type: ignore[arg-type]
+        self.assertIs(account.client, clients[-1])
+        self.assertEqual(closed, [0])  # the oldest login's upstream session is logged out
+        self.assertEqual({id(c.limits) for c in account.clients}, {id(clients[0].limits)})

@@ -1,0 +1,466 @@
+"""`UpstreamAccount`: one upstream account behind the bridge, its orders and its fills.
+
+Orders go upstream as they come (`submit`) and are answered in the account's stream:
+
+- an order_create is one ``POST /v3/orders/``: its answer is order_accepted (the upstream's
+  order id is the order id) or order_rejected / order_invalid (`reasons`). It is never sent
+  twice: a create that got no answer (a timeout, a lost connection) may have been placed,
+  and is answered order_rejected ``SERVICE_TEMPORARILY_UNAVAILABLE`` with a warning in the
+  log. While the upstream is lost (its last request failed for want of an answer, or with a
+  5xx) orders are rejected so at once, not queued.
+- an order_cancel is a ``DELETE /v3/orders/{id}/``, an order_cancel_all a ``DELETE
+  /v3/orders/?market_id=``: a refusal is answered at once (order_cancel_rejected,
+  order_cancel_all_rejected), a success when the upstream's activity shows the order gone
+  (order_cancelled ``MEMBER_REQUESTED``), so that it comes after the order's last fill.
+- what the HTTP API cannot do is refused: order_cancel_replace with
+  ``SERVICE_TEMPORARILY_UNAVAILABLE``, order_quantity_reduce with ``INVALID_NEW_QUANTITY``.
+
+Fills are polled: the account's activity after the last row taken in (`BridgeState.cursor`),
+oldest first, every ``poll_interval`` seconds and at once after an order is placed or
+cancelled. Each row about an order placed through the bridge becomes its message, in the
+upstream's order: ``order.execute`` an order_executed, ``order.execute.void`` an
+order_execute_voided, ``order.book.cancel`` an order_cancelled (``MEMBER_REQUESTED`` after a
+cancel of ours, ``INSUFFICIENT_LIQUIDITY`` for an immediate-or-cancel, else
+``MARKET_HALTED``); a settlement, void or other change of the balance a balance_changed.
+The state, cursor included, is written before the messages go downstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from txsmarkets.bridge import answers
+from txsmarkets.bridge.answers import Message
+from txsmarkets.bridge.reasons import (
+    cancel_rejected_reason,
+    create_answer,
+    outcome_unknown,
+    upstream_failure,
+)
+from txsmarkets.bridge.state import BridgeOrder, BridgeState
+from txsmarkets.exchange.requests import invalid_reasons
+from txsmarkets.http_api import BUY, SELL, HTTPAPIClient
+from txsmarkets.http_api.models import ActivityRow, OrderCreated
+from txsmarkets.wire import seto_pb2
+
+__all__ = ["UpstreamAccount"]
+
+_log = Logger()
+
+_TIF = {
+    seto_pb2.GOOD_TIL_CANCELLED: "good_til_cancelled",
+    seto_pb2.IMMEDIATE_OR_CANCEL: "immediate_or_cancel",
+    seto_pb2.KEEP_IN_PLAY: "keep_in_play",
+    seto_pb2.GOOD_TILL_HALTED: "good_til_halted",
+}
+_UNAVAILABLE = seto_pb2.ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE
+#: Activity rows of a change of the balance that is no order's: a balance_changed.
+_BALANCE_SOURCES = ("market.", "admin.", "bonus.", "deposit", "withdraw", "commission.")
+#: Rows asked for at once (the API's most).
+_PAGE = 500
+#: At most this many upstream clients (one a login) are kept per account: the oldest is
+#: logged out.
+MAX_CLIENTS = 8
+
+
+class UpstreamAccount:
+    """An upstream account (``id``, the upstream's account id; ``username``) as the bridge
+    serves it: the `ExchangeAccount` of its downstream sessions.
+
+    ``deliver`` is called with each message of its stream, numbered and saved; ``state`` is
+    its `BridgeState`. Orders go through the newest of its upstream clients (one a
+    downstream login, `add_client`), which share one set of rate limits: the account's.
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        account_id: int,
+        username: str,
+        state: BridgeState,
+        deliver: Callable[[int, seto_pb2.Payload], None],
+        *,
+        poll_interval: float = 1.0,
+        max_backoff: float = 60.0,
+    ) -> None:
+        self.clock = clock
+        self.id = account_id
+        self.username = username
+        self.state = state
+        self._deliver = deliver
+        self.poll_interval = poll_interval
+        self.max_backoff = max_backoff
+        self.clients: list[HTTPAPIClient] = []
+        #: Creates sent and not answered yet: their orders' rows may come before them.
+        self.creating = 0
+        self.cancel_all_on_failure = False
+        #: Consecutive upstream failures (0: the upstream is well).
+        self.failures = 0
+        #: Polls of the activity made, for the status and the tests.
+        self.polls = 0
+        self._polling = False
+        self._again = False
+        self._timer: IDelayedCall | None = None
+        self._stopped = False
+
+    def __repr__(self) -> str:
+        return f"<UpstreamAccount {self.id} ({self.username})>"
+
+    @property
+    def client(self) -> HTTPAPIClient:
+        """The upstream client orders go through: the newest login's."""
+        return self.clients[-1]
+
+    @property
+    def lost(self) -> bool:
+        """Whether the upstream is lost (its last request failed without an answer or with
+        a 5xx): orders are rejected at once until it answers again."""
+        return self.failures > 0
+
+    def add_client(self, client: HTTPAPIClient) -> None:
+        """A downstream login's own upstream client (and token): it shares the account's
+        rate limits, and is the one orders go through from now on."""
+        if self.clients:
+            client.limits = self.clients[0].limits
+        self.clients.append(client)
+        while len(self.clients) > MAX_CLIENTS:
+            old = self.clients.pop(0)
+            old.close().addErrback(lambda f: _log.failure("logging out an old upstream session", f))
+
+    # -- the stream --------------------------------------------------------------------------
+
+    def send(self, messages: list[Message]) -> None:
+        """Number ``messages``, save the state, then hand them downstream (the state is
+        saved even with no message: the cursor may have moved)."""
+        for payload, body in messages:
+            self.state.number(payload, body)
+        self.state.save()
+        for payload, _ in messages:
+            self._deliver(self.id, payload)
+
+    # -- orders ------------------------------------------------------------------------------
+
+    def submit(self, payload: seto_pb2.Payload) -> None:
+        """Act on one request of the account (validated by the server's rules)."""
+        kind = payload.type
+        if kind == seto_pb2.PAYLOAD_ORDER_CREATE:
+            self._create(payload)
+        elif kind == seto_pb2.PAYLOAD_ORDER_CANCEL:
+            self._cancel(payload.order_cancel)
+        elif kind == seto_pb2.PAYLOAD_ORDER_CANCEL_ALL:
+            self._cancel_all(payload.order_cancel_all)
+        elif kind == seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE:
+            request = payload.order_cancel_replace
+            order = self.state.orders.get(request.orig_order_id)
+            unavailable = seto_pb2.ORDER_CANCEL_REPLACE_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE
+            self.send([answers.order_cancel_replace_rejected(request, order, unavailable)])
+        elif kind == seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCE:
+            reduce = payload.order_quantity_reduce
+            order = self.state.orders.get(reduce.order_id)
+            invalid = seto_pb2.ORDER_QUANTITY_REDUCE_REJECTED_INVALID_NEW_QUANTITY
+            self.send([answers.order_quantity_reduce_rejected(reduce, order, invalid)])
+        elif kind == seto_pb2.PAYLOAD_SETTINGS:
+            self.cancel_all_on_failure = payload.settings.cancel_all_on_failure
+            self.send([answers.settings_accepted(self.cancel_all_on_failure)])
+
+    def reject(self, payload: seto_pb2.Payload, reason: int) -> None:
+        """Answer an order_create with an order_rejected ``reason`` (not sent upstream)."""
+        create = payload.order_create
+        self.send([answers.order_rejected(payload.eto_payload.seq, reason, _reference(create), _label(create))])
+
+    def _create(self, payload: seto_pb2.Payload) -> None:
+        create = payload.order_create
+        seq = payload.eto_payload.seq
+        reasons: list[int] = list(invalid_reasons(create))
+        if not reasons and create.quantity >= 2**32:
+            reasons = [seto_pb2.ORDER_INVALID_INVALID_QUANTITY]  # more than the API takes
+        if reasons:
+            self.send([answers.order_invalid(seq, reasons, _reference(create))])
+            return
+        if self.lost:
+            self.reject(payload, _UNAVAILABLE)
+            return
+        self.creating += 1
+        d = self.client.create_order(
+            create.market_id,
+            create.contract_id,
+            BUY if create.side == seto_pb2.SIDE_BUY else SELL,
+            create.price,
+            create.quantity,
+            type=_TIF.get(create.tif, "good_til_cancelled"),
+            label=_label(create),
+            minimum_accepted_quantity=create.maq if create.HasField("maq") else None,
+        )
+        d.addCallbacks(self._created, self._create_failed, callbackArgs=(payload,), errbackArgs=(payload,))
+        d.addErrback(lambda f: _log.failure("answering an order create", f))
+
+    def _created(self, created: OrderCreated, payload: seto_pb2.Payload) -> None:
+        self.creating -= 1
+        self._answered()
+        create = payload.order_create
+        order = BridgeOrder(
+            id=created.order_id,
+            market_id=created.market_id,
+            contract_id=created.contract_id,
+            side=create.side,
+            price=created.price,
+            quantity=created.quantity,
+            tif=create.tif,
+            label=_label(create),
+            reference=_reference(create),
+        )
+        self.state.orders[order.id] = order
+        self.send([answers.order_accepted(order, payload.eto_payload.seq, created.available_balance, created.exposure)])
+        # Its fills (an immediate match included) come from the activity: soon.
+        self.poll_soon()
+
+    def _create_failed(self, failure: Failure, payload: seto_pb2.Payload) -> None:
+        self.creating -= 1
+        error = failure.value
+        create = payload.order_create
+        if outcome_unknown(error):
+            _log.warn(
+                "an order create (market {market}, label {label!r}) got no answer upstream ({error}): it may "
+                "have been placed; answered as rejected and not sent again",
+                market=create.market_id, label=_label(create), error=error,
+            )
+        self._failed(error)
+        kind, reasons = create_answer(error)
+        seq = payload.eto_payload.seq
+        if kind == seto_pb2.PAYLOAD_ORDER_INVALID:
+            self.send([answers.order_invalid(seq, reasons, _reference(create))])
+        else:
+            self.send([answers.order_rejected(seq, reasons[0], _reference(create), _label(create))])
+        if self.creating == 0:
+            self.poll_soon()  # rows held back for this answer can go now
+
+    def _cancel(self, request: seto_pb2.OrderCancel) -> None:
+        reference = request.reference if request.HasField("reference") else None
+        order = self.state.orders.get(request.order_id)
+        if order is None or not order.live or self.lost:
+            # Only the bridge's own orders: another's fills and cancels it would never tell.
+            if order is None:
+                reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_FOUND
+            elif not order.live:
+                reason = seto_pb2.ORDER_CANCEL_REJECTED_NOT_LIVE
+            else:
+                reason = seto_pb2.ORDER_CANCEL_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE
+            self.send([answers.order_cancel_rejected(request.order_id, reason, reference, order)])
+            return
+        # Marked before the request: its row may be polled before its answer comes.
+        order.cancelling = True
+
+        def refused(failure: Failure) -> None:
+            order.cancelling = False
+            self._failed(failure.value)
+            reason = cancel_rejected_reason(failure.value)
+            self.send([answers.order_cancel_rejected(order.id, reason, reference, order)])
+
+        d = self.client.cancel_order(order.id)
+        d.addCallbacks(lambda _: self._cancel_done(), refused)
+        d.addErrback(lambda f: _log.failure("answering an order cancel", f))
+
+    def _cancel_done(self) -> None:
+        self._answered()
+        self.poll_soon()
+
+    def _cancel_all(self, request: seto_pb2.OrderCancelAll) -> None:
+        reference = request.reference if request.HasField("reference") else None
+        market_id = request.market_id if request.HasField("market_id") else None
+        if self.lost:
+            self.send([answers.order_cancel_all_rejected(reference)])
+            return
+        marked = [
+            order for order in self.state.orders.values()
+            if order.live and not order.cancelling and market_id in (None, order.market_id)
+        ]
+        for order in marked:
+            order.cancelling = True
+
+        def done(_: object) -> None:
+            self._answered()
+            self.send([answers.order_cancel_all_accepted(reference)])
+            self.poll_soon()
+
+        def refused(failure: Failure) -> None:
+            for order in marked:
+                order.cancelling = False
+            self._failed(failure.value)
+            _log.warn("a cancel-all was refused upstream: {error}", error=failure.value)
+            self.send([answers.order_cancel_all_rejected(reference)])
+
+        d = self.client.cancel_all(market_id)
+        d.addCallbacks(done, refused)
+        d.addErrback(lambda f: _log.failure("answering a cancel-all", f))
+
+    def session_failed(self) -> None:
+        """A session of the account died: cancel its live orders if its settings say so."""
+        if not self.cancel_all_on_failure or not any(order.live for order in self.state.orders.values()):
+            return
+        _log.info("{account}: a session died with cancel_all_on_failure set: cancelling every order", account=self)
+        for order in self.state.orders.values():
+            if order.live:
+                order.cancelling = True
+        self.client.cancel_all().addCallbacks(
+            lambda _: self.poll_soon(),
+            lambda f: _log.warn("{account}: the cancel-all on failure failed: {error}", account=self, error=f.value),
+        )
+
+    # -- the upstream's health ---------------------------------------------------------------
+
+    def _failed(self, error: BaseException) -> None:
+        if not upstream_failure(error):
+            return
+        self.failures += 1
+        if self.failures == 1:
+            _log.warn(
+                "{account}: the upstream is lost ({error}): orders are rejected until it answers again",
+                account=self, error=error,
+            )
+
+    def _answered(self) -> None:
+        if self.failures:
+            _log.info("{account}: the upstream answers again", account=self)
+        self.failures = 0
+
+    # -- the activity ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start polling the activity."""
+        self.poll_soon()
+
+    def stop(self) -> Deferred[None]:
+        """Stop polling and log every upstream session out; fires when done."""
+        self._stopped = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        closing = [client.close() for client in self.clients]
+        self.clients = []
+        return DeferredList(closing, consumeErrors=True).addCallback(lambda _: None)
+
+    def poll_soon(self) -> None:
+        """Poll the activity now (or as soon as the poll under way is done)."""
+        if self._stopped:
+            return
+        if self._polling:
+            self._again = True
+            return
+        self._schedule(0)
+
+    def _schedule(self, delay: float) -> None:
+        if self._stopped:
+            return  # a poll that was under way when the account stopped
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = self.clock.callLater(delay, self._poll)
+
+    def _poll(self) -> None:
+        self._timer = None
+        if self._stopped or not self.clients:
+            return
+        self._polling = True
+        d = Deferred.fromCoroutine(self._poll_activity())
+        d.addCallbacks(self._polled, self._poll_failed)
+
+    def _polled(self, _: object) -> None:
+        self._polling = False
+        self._answered()
+        if self._again:
+            self._again = False
+            self._schedule(0)
+        else:
+            self._schedule(self.poll_interval)
+
+    def _poll_failed(self, failure: Failure) -> None:
+        self._polling = False
+        self._again = False
+        self._failed(failure.value)
+        if self.failures:
+            delay = min(self.max_backoff, self.poll_interval * 2 ** min(self.failures, 16))
+            _log.warn(
+                "{account}: polling the activity failed ({error}); again in {delay:.1f} s",
+                account=self, error=failure.value, delay=delay,
+            )
+        else:
+            delay = self.poll_interval
+            _log.failure("{account}: polling the activity failed", failure, account=self)
+        self._schedule(delay)
+
+    async def _poll_activity(self) -> None:
+        client = self.client
+        state = self.state
+        if state.cursor is None:
+            # A new account: the activity from now on (its past is not this bridge's).
+            newest = await client.activity(sort="-seq,-subseq", limit=1)
+            state.cursor = (newest.items[0].seq, newest.items[0].subseq) if newest.items else (0, 0)
+            state.save()
+        self.polls += 1
+        while not self._stopped:
+            filters: dict[str, Any] = {"sort": "seq,subseq", "limit": _PAGE}
+            if state.cursor != (0, 0):
+                assert state.cursor is not None
+                filters["pagination_last_seq"], filters["pagination_last_subseq"] = state.cursor
+            page = await client.activity(**filters)
+            messages, complete = self._take(page.items)
+            if messages or page.items:
+                self.send(messages)
+            if not complete or len(page.items) < _PAGE:
+                return
+
+    def _take(self, rows: list[ActivityRow]) -> tuple[list[Message], bool]:
+        """The messages of ``rows`` (moving the cursor past each row taken), and whether all
+        were taken: a row of an order unknown while a create is unanswered waits for it."""
+        messages: list[Message] = []
+        orders = self.state.orders
+        for row in rows:
+            if row.order_id is not None and row.order_id not in orders and self.creating:
+                return messages, False
+            messages.extend(self._row_messages(row))
+            self.state.cursor = (row.seq, row.subseq)
+        return messages, True
+
+    def _row_messages(self, row: ActivityRow) -> list[Message]:
+        available = row.money + row.exposure if row.money is not None and row.exposure is not None else None
+        source = row.source
+        order = self.state.orders.get(row.order_id) if row.order_id is not None else None
+        if order is None:
+            if source.startswith(_BALANCE_SOURCES) and available is not None:
+                return [answers.balance_changed(source, available, row.exposure)]
+            return []  # an order not placed through the bridge, or nothing to say
+        quantity = abs(row.quantity_change if row.quantity_change else (row.quantity or 0))
+        price = row.price or 0
+        if source == "order.execute" and quantity and price:
+            order.executed += quantity
+            order.executed_value += price * quantity
+            if order.executed >= order.quantity:
+                order.live = False
+            return [answers.order_executed(order, price, quantity, available, row.exposure)]
+        if source == "order.execute.void" and quantity and price:
+            order.executed = max(0, order.executed - quantity)
+            order.executed_value = max(0, order.executed_value - price * quantity)
+            return [answers.order_execute_voided(order, price, quantity, available, row.exposure)]
+        if source == "order.book.cancel" and order.live:
+            order.live = False
+            if order.cancelling:
+                reason = seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED
+            elif order.tif == seto_pb2.IMMEDIATE_OR_CANCEL:
+                reason = seto_pb2.ORDER_CANCELLED_INSUFFICIENT_LIQUIDITY
+            else:
+                reason = seto_pb2.ORDER_CANCELLED_MARKET_HALTED
+            return [answers.order_cancelled(order, reason, available, row.exposure)]
+        return []
+
+
+def _reference(create: Any) -> int | None:
+    return create.reference if create.HasField("reference") else None
+
+
+def _label(create: Any) -> str | None:
+    return create.label if create.HasField("label") else None

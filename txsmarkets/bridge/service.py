@@ -1,0 +1,149 @@
+"""The bridge as a service: the exchange's streaming server in front of a `BridgeEngine`.
+
+`make_bridge` makes the server factory; `start_bridge` starts one in this process (tests,
+embedding) and `make_bridge_service` a twisted service for ``twistd smarkets-bridge``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import endpoints
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from txsmarkets.bridge.engine import BridgeEngine
+from txsmarkets.exchange.server import ExchangeServerFactory
+from txsmarkets.exchange.service import ExchangeService, with_backlog
+
+__all__ = ["DEFAULT_ENDPOINT", "UPSTREAM_THROTTLE", "BridgeService", "RunningBridge", "make_bridge", "make_bridge_service", "start_bridge"]
+
+_log = Logger()
+
+#: Where the bridge listens unless told: the streaming API's historic port, loopback only.
+DEFAULT_ENDPOINT = "tcp:3701:interface=127.0.0.1"
+
+_ENGINE_OPTIONS = ("poll_interval", "client_options", "market_data")
+
+#: The throttle each session is held to and that the bridge announces
+#: (``throttle_limits_changed``) unless told otherwise: what the upstream allows for
+#: orders, 10 requests a second (a cancel's documented limit; the create's is "per
+#: account", reported as 10 a second), 10 at once.
+UPSTREAM_THROTTLE = {"throttle_rate": 10, "throttle_burst": 10, "throttle_tick_ms": 1000}
+
+
+def make_bridge(
+    reactor: Any, upstream: str, state_dir: str | pathlib.Path | None = None, **options: Any
+) -> ExchangeServerFactory[BridgeEngine]:
+    """The streaming server of a bridge to the HTTP API at ``upstream``: ``state_dir`` (made
+    if missing) keeps its accounts' state; ``poll_interval``, ``client_options`` and
+    ``market_data`` go to the `BridgeEngine`, the other ``options`` to the
+    `ExchangeServerFactory` (heartbeats, throttle: `UPSTREAM_THROTTLE` by default, ...)."""
+    folder = None
+    if state_dir is not None:
+        folder = pathlib.Path(state_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+    engine_options = {name: options.pop(name) for name in _ENGINE_OPTIONS if name in options}
+    options = {**UPSTREAM_THROTTLE, **options}
+    engine = BridgeEngine(reactor, upstream, folder, **engine_options)
+    return ExchangeServerFactory(engine, reactor, **options)
+
+
+@dataclass
+class RunningBridge:
+    """A bridge listening in this process."""
+
+    factory: ExchangeServerFactory[BridgeEngine]
+    listening: Any
+    _stopped: bool = False
+
+    @property
+    def engine(self) -> BridgeEngine:
+        """The bridge's engine (its accounts, its market data)."""
+        return self.factory.engine
+
+    @property
+    def port(self) -> int:
+        """The TCP port it listens on."""
+        return int(self.listening.getHost().port)
+
+    def stop(self) -> Deferred[None]:
+        """Stop listening, drop every connection, stop polling and log out upstream."""
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        factory = self.factory
+        await maybeDeferred(self.listening.stopListening)
+        for session in list(factory.sessions.values()):
+            factory.end_session(session, failed=False)
+        closing = []
+        for protocol in list(factory.connections):
+            closing.append(protocol.closed)
+            protocol.transport.abortConnection()
+        await gatherResults(closing)
+        await self.engine.stop()
+
+
+async def _start(reactor: Any, upstream: str, endpoint: str, state_dir: Any, options: dict[str, Any]) -> RunningBridge:
+    factory = make_bridge(reactor, upstream, state_dir, **options)
+    listening = await endpoints.serverFromString(reactor, endpoint).listen(factory)
+    return RunningBridge(factory, listening)
+
+
+def start_bridge(
+    reactor: Any,
+    upstream: str,
+    endpoint: str = "tcp:0:interface=127.0.0.1",
+    state_dir: str | pathlib.Path | None = None,
+    **options: Any,
+) -> Deferred[RunningBridge]:
+    """Start a bridge in this process (as `make_bridge`); fires with it once it listens.
+    The default endpoint takes a free loopback port: read it from ``.port``."""
+    return Deferred.fromCoroutine(_start(reactor, upstream, endpoint, state_dir, options))
+
+
+class BridgeService(ExchangeService):
+    """Serves a bridge on an endpoint (see `ExchangeService`), logs its status line
+    (`BridgeEngine.status`) every ``status_interval`` seconds (None: never), and stops its
+    engine (polls, upstream sessions) when stopped."""
+
+    status_interval: float | None = None
+    _status: LoopingCall | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        if self.status_interval:
+            engine: BridgeEngine = self.factory.engine
+            self._status = LoopingCall(lambda: _log.info("{status}", status=engine.status()))
+            self._status.clock = self.reactor
+            self._status.start(self.status_interval, now=False)
+
+    def stopService(self) -> Deferred[None]:
+        if self._status is not None and self._status.running:
+            self._status.stop()
+        stopped = super().stopService()
+        engine: BridgeEngine = self.factory.engine
+        return stopped.addBoth(lambda _: engine.stop())
+
+
+def make_bridge_service(
+    reactor: Any,
+    upstream: str,
+    endpoint: str = DEFAULT_ENDPOINT,
+    state_dir: str | None = None,
+    status_interval: float | None = None,
+    **options: Any,
+) -> service.IService:
+    """The service of ``twistd smarkets-bridge``, its status line every ``status_interval``
+    seconds; ValueError for an endpoint string that cannot be used."""
+    factory = make_bridge(reactor, upstream, state_dir, **options)
+    svc = BridgeService(reactor, endpoints.serverFromString(reactor, with_backlog(endpoint)), factory, endpoint)
+    svc.status_interval = status_interval
+    return svc

@@ -1,0 +1,99 @@
+"""``twistd smarkets-bridge``: the streaming protocol served in front of Smarkets' HTTP API.
+
+``twistd -n smarkets-bridge --upstream URL [--endpoint tcp:3701:interface=127.0.0.1]
+[--state-dir DIR]``. A setting that cannot work (no upstream, a URL that is no HTTP URL, an
+endpoint string that is no endpoint, a state folder that cannot be made, a port in use) is
+one line on stderr and exit status 1. SIGTERM and SIGINT stop it with exit status 0.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+from typing import Any
+from urllib.parse import urlparse
+
+from twisted.application import service
+from twisted.python import usage
+
+from txsmarkets import process
+from txsmarkets.bridge.service import DEFAULT_ENDPOINT, make_bridge_service
+from txsmarkets.process import fail_and_exit, freeze_long_lived, handle_signals, stop_on_signal, usage_error_line
+
+_NAME = "twistd smarkets-bridge"
+
+
+class SetupError(process.SetupError):
+    """A `txsmarkets.process.SetupError` of ``twistd smarkets-bridge``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_NAME, message)
+
+
+class Options(usage.Options):
+    """Command-line options of ``twistd smarkets-bridge``."""
+
+    optParameters = [
+        ["upstream", "u", None, "The HTTP API to bridge to: https://api.smarkets.com/v3/, or an embedded exchange's --http URL."],
+        ["endpoint", "e", DEFAULT_ENDPOINT, "Twisted endpoint the streaming protocol is served on (ssl:... for TLS)."],
+        ["state-dir", None, None, "Folder of each account's state (orders, activity cursor, account stream): kept across restarts."],
+        ["poll-interval", None, 1.0, "Seconds between two polls of an account's activity (its fills).", float],
+        ["heartbeat-interval", None, 30.0, "Seconds between heartbeats.", float],
+        ["resume-window", None, 300.0, "Seconds a dropped session may be resumed.", float],
+        ["status-interval", None, 60.0, "Seconds between two status lines in the log (0: none).", float],
+    ]
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            # One line: twistd would print the whole option list first.
+            raise SetupError(usage_error_line(self, e)) from None
+
+    def postOptions(self) -> None:
+        upstream = self["upstream"]
+        if upstream is None:
+            raise SetupError("--upstream URL is required (https://api.smarkets.com/v3/)")
+        parsed = urlparse(upstream)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise SetupError(f"--upstream must be an http:// or https:// URL, not {upstream!r}")
+        if not upstream.endswith("/"):
+            self["upstream"] = upstream + "/"
+        for name in ("poll-interval", "heartbeat-interval", "resume-window"):
+            if not self[name] > 0:
+                raise SetupError(f"--{name} must be above 0, not {self[name]}")
+        if self["status-interval"] < 0:
+            raise SetupError(f"--status-interval must be 0 or more, not {self['status-interval']}")
+        if self["state-dir"] is not None:
+            folder = pathlib.Path(self["state-dir"])
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise SetupError(f"cannot make the state folder {folder}: {e.strerror}") from None
+            if not os.access(folder, os.W_OK):
+                raise SetupError(f"cannot write in the state folder {folder}")
+
+
+def makeService(options: Options) -> service.IService:
+    from twisted.internet import reactor
+
+    reactor_: Any = reactor
+    reactor_.callWhenRunning(freeze_long_lived)
+    stop = stop_on_signal(reactor_)
+    handle_signals(reactor_, {signal.SIGTERM: stop, signal.SIGINT: stop})
+    try:
+        svc: Any = make_bridge_service(
+            reactor_,
+            options["upstream"],
+            options["endpoint"],
+            options["state-dir"],
+            status_interval=options["status-interval"] or None,
+            poll_interval=options["poll-interval"],
+            heartbeat_interval=options["heartbeat-interval"],
+            resume_window=options["resume-window"],
+        )
+    except (ValueError, OSError, KeyError, TypeError) as e:
+        raise SetupError(f"cannot use the endpoint {options['endpoint']!r}: {e}") from None
+    svc.cannot_listen = lambda why: fail_and_exit(reactor_, _NAME, why)
+    return svc

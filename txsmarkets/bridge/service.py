@@ -13,6 +13,7 @@ from typing import Any
 from twisted.application import service
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -37,7 +38,7 @@ UPSTREAM_THROTTLE = {"throttle_rate": 10, "throttle_burst": 10, "throttle_tick_m
 
 
 def make_bridge(
-    reactor: Any, upstream: str, state_dir: str | pathlib.Path | None = None, **options: Any
+    reactor: IReactorTime, upstream: str, state_dir: str | pathlib.Path | None = None, **options: Any
 ) -> ExchangeServerFactory[BridgeEngine]:
     """The streaming server of a bridge to the HTTP API at ``upstream``: ``state_dir`` (made
     if missing) keeps its accounts' state; ``poll_interval``, ``client_options`` and
@@ -91,14 +92,14 @@ class RunningBridge:
         await self.engine.stop()
 
 
-async def _start(reactor: Any, upstream: str, endpoint: str, state_dir: Any, options: dict[str, Any]) -> RunningBridge:
+async def _start(reactor: IReactorTime, upstream: str, endpoint: str, state_dir: Any, options: dict[str, Any]) -> RunningBridge:
     factory = make_bridge(reactor, upstream, state_dir, **options)
     listening = await endpoints.serverFromString(reactor, endpoint).listen(factory)
     return RunningBridge(factory, listening)
 
 
 def start_bridge(
-    reactor: Any,
+    reactor: IReactorTime,
     upstream: str,
     endpoint: str = "tcp:0:interface=127.0.0.1",
     state_dir: str | pathlib.Path | None = None,
@@ -134,7 +135,7 @@ class BridgeService(ExchangeService):
 
 
 def make_bridge_service(
-    reactor: Any,
+    reactor: IReactorTime,
     upstream: str,
     endpoint: str = DEFAULT_ENDPOINT,
     state_dir: str | None = None,

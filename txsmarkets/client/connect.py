@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 
 from txsmarkets.client.api import StreamingAPIClient
 from txsmarkets.client.session import Session
@@ -17,7 +18,7 @@ __all__ = ["connect"]
 
 
 def connect(
-    settings: SessionSettings, reactor: Any = None, controls: Controls | None = None
+    settings: SessionSettings, reactor: IReactorTime | None = None, controls: Controls | None = None
 ) -> Deferred[StreamingAPIClient]:
     """Connect and log in; fires with the logged-in `StreamingAPIClient`.
 

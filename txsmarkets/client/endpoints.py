@@ -6,7 +6,7 @@ from typing import Any
 
 from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.endpoints import HostnameEndpoint, TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IStreamClientEndpoint
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IStreamClientEndpoint, IReactorTime
 
 from txsmarkets.client.settings import SessionSettings
 from txsmarkets.errors import Error
@@ -33,7 +33,7 @@ def tls_options(settings: SessionSettings) -> IOpenSSLClientConnectionCreator:
     return ssl.optionsForClientTLS(settings.host, trustRoot=trust)
 
 
-def client_endpoint(reactor: Any, settings: SessionSettings) -> IStreamClientEndpoint:
+def client_endpoint(reactor: IReactorTime, settings: SessionSettings) -> IStreamClientEndpoint:
     """The endpoint of ``settings.host`` and ``port`` on ``reactor``: TLS (`tls_options`)
     over TCP, or plain TCP when ``settings.ssl`` is False. A host name is resolved (a
     `HostnameEndpoint`); an IP address is connected to as it is. The connection attempt

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from typing import Any, NoReturn, TextIO
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorCore, IReactorTime
 
 from txsmarkets.exchange.event_types import EVENT_DOMAINS, EVENT_STATES, EVENT_TYPES
 from txsmarkets.exchange.upstream import catalogue_text, check, events_catalogue, markets_catalogue, write_catalogue
@@ -116,7 +117,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-async def fetch(reactor: Any, args: argparse.Namespace) -> str:
+async def fetch(reactor: IReactorTime, args: argparse.Namespace) -> str:
     """The catalogue file's text that ``args`` ask for, from the upstream."""
     client = HTTPAPIClient(reactor, url=args.upstream, timeout=args.timeout)
     try:
@@ -149,7 +150,7 @@ def _write(text: str, output: str, out: TextIO) -> None:
         write_catalogue(output, text)
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, reactor: Any = None) -> int:
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, reactor: IReactorCore | None = None) -> int:
     """Run the command (on ``reactor``, the global one by default, which it runs and stops);
     returns the exit status (see the module docstring)."""
     out = out if out is not None else sys.stdout
@@ -168,7 +169,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, reactor: 
         reactor.stop()
 
     def begin() -> None:
-        Deferred.fromCoroutine(fetch(reactor, args)).addBoth(done)
+        Deferred.fromCoroutine(fetch(IReactorTime(reactor), args)).addBoth(done)
 
     reactor.callWhenRunning(begin)
     reactor.run()

@@ -393,7 +393,7 @@ async def paper_catalogue(
 
 
 def _feed(
-    reactor: Any,
+    reactor: IReactorTime,
     client: HTTPAPIClient,
     catalogue: Catalogue,
     engine: Any,
@@ -410,7 +410,7 @@ def _feed(
     return feed, replay
 
 
-def _paper_client(reactor: Any, upstream: str, timeout: float) -> HTTPAPIClient:
+def _paper_client(reactor: IReactorTime, upstream: str, timeout: float) -> HTTPAPIClient:
     # No credentials: only the public endpoints can be asked, and no order can go out.
     return HTTPAPIClient(reactor, url=upstream, timeout=timeout)
 
@@ -444,7 +444,7 @@ class RunningPaper:
 
 
 def start_paper(
-    reactor: Any,
+    reactor: IReactorTime,
     upstream: str,
     market_ids: Sequence[int],
     endpoint: str = "tcp:0:interface=127.0.0.1",
@@ -492,7 +492,7 @@ class PaperService(service.MultiService):
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorTime,
         upstream: str,
         market_ids: Sequence[int],
         endpoint: str,

@@ -16,6 +16,7 @@ import signal
 from typing import Any
 
 from twisted.application import service
+from twisted.internet.interfaces import IReactorCore, IReactorTime
 from twisted.python import usage
 
 from txsmarkets.exchange.catalogue import CatalogueError, load_catalogue
@@ -123,7 +124,7 @@ class Options(usage.Options):
                 raise SetupError(f"cannot use --record {self['record']}: {e}") from None
 
 
-def _fail(reactor: Any, why: str) -> None:
+def _fail(reactor: IReactorCore, why: str) -> None:
     """Say ``why`` on stderr, stop, and exit 1 once the reactor has shut down."""
     fail_and_exit(reactor, _NAME, why)
 
@@ -176,7 +177,7 @@ def _server_options(options: Options) -> dict[str, Any]:
     )
 
 
-def _paper_service(reactor: Any, options: Options) -> service.IService:
+def _paper_service(reactor: IReactorTime, options: Options) -> service.IService:
     """``--paper`` (issue 25): the exchange starts once the upstream gave the catalogue;
     accounts come from ``--catalogue`` (its events are not used), the demo's by default."""
     from twisted.internet import endpoints
@@ -203,7 +204,7 @@ def _paper_service(reactor: Any, options: Options) -> service.IService:
         feed_options={"interval": options["poll-interval"], "state_interval": options["state-interval"]},
         options={**_server_options(options), "http": options["http"]},
     )
-    svc.cannot_listen = lambda why: _fail(reactor, why)
+    svc.cannot_listen = lambda why: _fail(IReactorCore(reactor), why)
     return svc
 
 

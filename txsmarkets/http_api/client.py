@@ -187,7 +187,7 @@ class HTTPAPIClient:
         self.rate_limit_retries = rate_limit_retries
         self.max_rate_limit_wait = max_rate_limit_wait
 
-    def _own_http(self, reactor: Any, ca_file: str | None) -> HTTPClient:
+    def _own_http(self, reactor: IReactorTime, ca_file: str | None) -> HTTPClient:
         from treq.client import HTTPClient as TreqClient
         from twisted.internet.ssl import Certificate
         from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool

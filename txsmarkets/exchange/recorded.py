@@ -16,11 +16,10 @@ recording, only the record in hand is in memory.
 from __future__ import annotations
 
 import gzip
+import io
 import pathlib
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO
-
 from twisted.logger import Logger
 
 from txsmarkets.wire import seto_pb2
@@ -74,16 +73,17 @@ def recorded_files(path: str | pathlib.Path) -> list[pathlib.Path]:
     raise RecordingError(f"{str(path)!r} holds no recording.NNNNNN.gz or journal.NNNNNN files")
 
 
-def _open(path: pathlib.Path) -> BinaryIO:
+def _open(path: pathlib.Path) -> gzip.GzipFile | io.BufferedReader:
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.GzipFile(path, "rb")
     return open(path, "rb")
 
 
 def _file_records(path: pathlib.Path) -> Iterator[tuple[float, bytes]]:
     with _open(path) as f:
         try:
-            for direction, when, data in read_records(f.read):
+            # read1: what was decompressed before a cut comes out before the error does.
+            for direction, when, data in read_records(f.read1):
                 if direction == IN:
                     yield when, data
         except (EOFError, OSError, zlib.error) as e:

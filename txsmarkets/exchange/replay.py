@@ -340,9 +340,19 @@ class Replay:
         # Quantity leaves before any arrives, so that the replay's own orders never cross.
         targets = None
         recorded_ = contract.recorded
+        orders_ = contract.orders
+        offered_ = contract.offered
         sync = self._sync
         for key in dict.fromkeys(keys) if len(keys) > 2 else keys:
-            current = sync(contract, key)
+            # `_sync` in line for the usual levels, where nothing has changed since the
+            # replay set them: no order of its own, or one order as it was left.
+            orders = orders_.get(key)
+            if orders is None:
+                current = sync(contract, key) if key in offered_ else 0
+            elif len(orders) == 1 and (only := orders[0]).resting and offered_.get(key) == only.remaining:
+                current = only.remaining
+            else:
+                current = sync(contract, key)
             target = recorded_.get(key, 0)
             taken_ = contract.taken
             if taken_:
@@ -380,7 +390,9 @@ class Replay:
                 book.remove(order)
                 orders.pop()
                 self._forget(order)
-        if orders:
+        if len(orders) == 1:
+            contract.offered[key] = orders[0].remaining
+        elif orders:
             contract.offered[key] = sum(order.remaining for order in orders)
         else:
             del contract.orders[key]
@@ -396,7 +408,7 @@ class Replay:
         if orders:
             level = (book.bids if side == BUY else book.offers).levels.get(price)
             last = orders[-1]
-            if level is not None and _back(level) is last:
+            if level is not None and (level.orders[-1] is last and last.resting or _back(level) is last):
                 book.reduce(last, last.remaining + more)
                 last.quantity = max(last.quantity, last.remaining)
                 contract.offered[key] = contract.offered.get(key, 0) + more

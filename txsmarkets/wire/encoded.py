@@ -22,8 +22,14 @@ _BYTE = [bytes((value,)) for value in range(256)]
 
 def varint(value: int) -> bytes:
     """``value`` (0 or more) as a protobuf varint."""
+    # Unrolled for the lengths of prices and most quantities: this runs for every number of
+    # every level of the market data.
     if value < 0x80:
         return _BYTE[value]
+    if value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes(((value & 0x7F) | 0x80, ((value >> 7) & 0x7F) | 0x80, value >> 14))
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -58,6 +64,11 @@ _CONTRACT_QUOTES = seto_pb2.PAYLOAD_CONTRACT_QUOTES
 _CONTRACT_QUOTES_FIELD = seto_pb2.Payload.DESCRIPTOR.fields_by_name["contract_quotes"].number
 
 
+# A Quote's bytes up to its quantity, by price: a ladder has a few hundred prices.
+_PRICES: dict[int, bytes] = {}
+_PRICES_KEPT = 4096
+
+
 def contract_quotes(
     market_id: int,
     contract_id: int,
@@ -70,9 +81,15 @@ def contract_quotes(
     quantity)``, ``executions`` and ``last_execution`` as `execution` made them."""
     parts: list[bytes] = []
     add = parts.append
+    prices = _PRICES
     for tag, levels in ((b"\x1a", bids), (b"\x22", offers)):
         for price, quantity in levels:
-            quote = b"\x08" + varint(price) + b"\x10" + varint(quantity)
+            head = prices.get(price)
+            if head is None:
+                head = b"\x08" + varint(price) + b"\x10"
+                if len(prices) < _PRICES_KEPT:
+                    prices[price] = head
+            quote = head + varint(quantity)
             add(tag + _BYTE[len(quote)] + quote)
     if executions:
         for trade in executions:

@@ -79,19 +79,6 @@ def _open(path: pathlib.Path) -> gzip.GzipFile | io.BufferedReader:
     return open(path, "rb")
 
 
-def _file_records(path: pathlib.Path) -> Iterator[tuple[float, bytes]]:
-    with _open(path) as f:
-        try:
-            # read1: what was decompressed before a cut comes out before the error does.
-            for direction, when, data in read_records(f.read1):
-                if direction == IN:
-                    yield when, data
-        except (EOFError, OSError, zlib.error) as e:
-            # A process killed while recording leaves its last file cut short: what was
-            # written before the cut is good, the rest of the file is skipped.
-            _log.warn("{path}: cut short ({error}); going on with the next file", path=str(path), error=e)
-
-
 def read_recorded(path: str | pathlib.Path) -> Iterator[tuple[float, seto_pb2.Payload]]:
     """``(receive time, payload)`` of every market-data message received in the recording
     or journal at ``path``, oldest first, read as they are asked for. RecordingError (at
@@ -102,14 +89,24 @@ def read_recorded(path: str | pathlib.Path) -> Iterator[tuple[float, seto_pb2.Pa
 
 
 def _payloads(files: list[pathlib.Path]) -> Iterator[tuple[float, seto_pb2.Payload]]:
+    # One generator from the blocks to the payloads: each layer more is a resume a record.
     parse = seto_pb2.Payload.FromString
     wanted = MARKET_DATA_TYPES
-    for file in files:
-        for when, data in _file_records(file):
+    for path in files:
+        with _open(path) as f:
             try:
-                payload = parse(data)
-            except Exception:
-                _log.warn("{path}: a record that does not decode, skipped", path=str(file))
-                continue
-            if payload.type in wanted:
-                yield when, payload
+                # read1: what was decompressed before a cut comes out before the error does.
+                for direction, when, data in read_records(f.read1):
+                    if direction != IN:
+                        continue
+                    try:
+                        payload = parse(data)
+                    except Exception:
+                        _log.warn("{path}: a record that does not decode, skipped", path=str(path))
+                        continue
+                    if payload.type in wanted:
+                        yield when, payload
+            except (EOFError, OSError, zlib.error) as e:
+                # A process killed while recording leaves its last file cut short: what was
+                # written before the cut is good, the rest of the file is skipped.
+                _log.warn("{path}: cut short ({error}); going on with the next file", path=str(path), error=e)

@@ -269,19 +269,27 @@ class Replay:
         return contract
 
     def _contract_quotes(self, quotes: seto_pb2.ContractQuotes, snapshot: bool) -> None:
-        contract = self._contract(quotes.market_id, quotes.contract_id)
+        # Reading a recorded message's fields is much of the replay's cost: each is read
+        # once, and a repeated field is only walked when it holds something.
+        contract = self._contracts.get(quotes.contract_id)
         if contract is None:
-            return
+            contract = self._contract(quotes.market_id, quotes.contract_id)
+            if contract is None:
+                return
         trading = contract.market.state in _TRADING
         if trading and not snapshot:
-            for execution in quotes.executions:
-                self._execution(contract, execution)
+            executions = quotes.executions
+            if executions:
+                for execution in executions:
+                    self._execution(contract, execution)
         recorded = contract.recorded
         changed: list[Key] = []
         if snapshot:
             changed.extend(recorded)
             recorded.clear()
         for side, levels in ((BUY, quotes.bids), (SELL, quotes.offers)):
+            if not levels:
+                continue
             for quote in levels:
                 key = (side, quote.price)
                 quantity = quote.quantity

@@ -424,7 +424,11 @@ class Replay:
                 return
         order = engine.state.open_order(self.book_account, book, side, price, more, _KIP, None, None, _ZERO)
         engine.market_data.touched[book] = None
-        crossed = self._sweep(contract, order)
+        # Swept only when it reaches the other side (as the recorded book seldom does).
+        opposite = book.offers.keys if side == BUY else book.bids.keys
+        crossed = 0
+        if opposite and (-opposite[-1] <= price if side == BUY else opposite[-1] >= price):
+            crossed = self._sweep(contract, order)
         if crossed:
             contract.taken[key] = contract.taken.get(key, 0) + crossed
         if order.remaining:

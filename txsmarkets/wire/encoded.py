@@ -60,8 +60,10 @@ def execution(price: int, quantity: int, liquidity: int, microseconds: int) -> b
     return _BYTE[len(body)] + body
 
 
-_CONTRACT_QUOTES = seto_pb2.PAYLOAD_CONTRACT_QUOTES
-_CONTRACT_QUOTES_FIELD = seto_pb2.Payload.DESCRIPTOR.fields_by_name["contract_quotes"].number
+# What `unnumbered` puts before a contract_quotes' length and body.
+_CONTRACT_QUOTES_HEAD = unnumbered(
+    seto_pb2.PAYLOAD_CONTRACT_QUOTES, seto_pb2.Payload.DESCRIPTOR.fields_by_name["contract_quotes"].number, b""
+)[:-1]
 
 
 # A Quote's bytes up to its quantity, by price: a ladder has a few hundred prices.
@@ -97,4 +99,5 @@ def contract_quotes(
     if last_execution is not None:
         add(b"\x32" + last_execution)
     add(b"\x48" + varint(market_id) + b"\x50" + varint(contract_id))
-    return unnumbered(_CONTRACT_QUOTES, _CONTRACT_QUOTES_FIELD, b"".join(parts))
+    body = b"".join(parts)
+    return _CONTRACT_QUOTES_HEAD + varint(len(body)) + body

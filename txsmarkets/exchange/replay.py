@@ -181,21 +181,22 @@ class Replay:
         self._call = None
         self._finish()
 
-    def _due(self, when: float) -> float:
-        return self._origin + (when - self._base) / self.speed
-
     def _play(self) -> None:
         self._call = None
         now = self.clock.seconds()
         records = self._records
         apply = self.apply
+        # A record is due at origin + (its time - base) / speed.
+        origin, base, speed = self._origin, self._base, self.speed
+        current = self._next
         for _ in range(self.batch):
-            current = self._next
             if current is None:
+                self._next = None
                 self._finish(ended=True)
                 return
-            due = self._due(current[0])
+            due = origin + (current[0] - base) / speed
             if due > now:
+                self._next = current
                 self._call = self.clock.callLater(due - now, self._play)
                 return
             try:
@@ -204,7 +205,8 @@ class Replay:
                 # One bad record must not end the replay, nor repeat.
                 _log.failure("replay: a record could not be played; skipped")
             self.played += 1
-            self._next = next(records, None)
+            current = next(records, None)
+        self._next = current
         # Late by more than a batch: let the reactor do other work before going on.
         self._call = self.clock.callLater(0, self._play)
 

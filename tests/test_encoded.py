@@ -10,7 +10,8 @@ from twisted.trial import unittest
 from txsmarkets.session.sequencer import SequenceState
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.encoded import contract_quotes, execution, varint, with_seq
-from txsmarkets.wire.messages import new_payload
+
+from tests.test_replay import quotes
 
 # Values either side of each varint length.
 EDGES = (0, 1, 127, 128, 16383, 16384, 2**21 - 1, 2**21, 2**32 - 1)
@@ -25,19 +26,13 @@ def built(
     last: tuple[int, int, int, int] | None,
 ) -> seto_pb2.Payload:
     """The same contract_quotes built with protobuf's API, as the engine built it before."""
-    payload = new_payload(seto_pb2.PAYLOAD_CONTRACT_QUOTES)
-    quotes = payload.contract_quotes
-    quotes.market_id = market_id
-    quotes.contract_id = contract_id
-    for price, quantity in bids:
-        quotes.bids.add(price=price, quantity=quantity)
-    for price, quantity in offers:
-        quotes.offers.add(price=price, quantity=quantity)
+    payload = quotes(contract_id, tuple(bids), tuple(offers), market_id=market_id)
+    quotes_ = payload.contract_quotes
     for price, quantity, side, microseconds in trades:
-        quotes.executions.add(price=price, quantity=quantity, liquidity=side, microseconds=microseconds)
+        quotes_.executions.add(price=price, quantity=quantity, liquidity=side, microseconds=microseconds)
     if last is not None:
         price, quantity, side, microseconds = last
-        target = quotes.last_execution
+        target = quotes_.last_execution
         target.price, target.quantity, target.liquidity, target.microseconds = price, quantity, side, microseconds  # type: ignore[assignment]
     return payload
 

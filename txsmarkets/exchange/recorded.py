@@ -9,8 +9,9 @@ or ``O``, the time, the length, the serialised ``seto.Payload``):
   ``DIR/journal/``), every message in and out, of which the received market data is kept.
 
 `read_recorded` takes a file or a folder (a state folder, its ``journal/``, or a recording
-folder) and yields ``(time, payload)`` one record at a time, oldest first: however large the
-recording, only the record in hand is in memory.
+folder) and yields ``(time, payload)`` one record at a time, oldest first, reading the files
+in blocks (`txsmarkets.wire.records.read_records`): however large the recording, only a
+block and the record in hand are in memory.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import io
 import pathlib
 import zlib
 from collections.abc import Iterator
+
 from twisted.logger import Logger
 
 from txsmarkets.wire import seto_pb2

@@ -69,6 +69,9 @@ _CONTRACT_QUOTES_HEAD = unnumbered(
 # A Quote's bytes up to its quantity, by price: a ladder has a few hundred prices.
 _PRICES: dict[int, bytes] = {}
 _PRICES_KEPT = 4096
+# A contract's ids as its contract_quotes end, by contract id: (market id, bytes).
+_IDS: dict[int, tuple[int, bytes]] = {}
+_IDS_KEPT = 65536
 
 
 def contract_quotes(
@@ -98,6 +101,11 @@ def contract_quotes(
             add(b"\x2a" + trade)
     if last_execution is not None:
         add(b"\x32" + last_execution)
-    add(b"\x48" + varint(market_id) + b"\x50" + varint(contract_id))
+    ids = _IDS.get(contract_id)
+    if ids is None or ids[0] != market_id:
+        ids = (market_id, b"\x48" + varint(market_id) + b"\x50" + varint(contract_id))
+        if len(_IDS) < _IDS_KEPT:
+            _IDS[contract_id] = ids
+    add(ids[1])
     body = b"".join(parts)
     return _CONTRACT_QUOTES_HEAD + varint(len(body)) + body

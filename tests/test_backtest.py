@@ -23,7 +23,7 @@ from zope.interface import implementer
 
 from txsmarkets.backtest import BacktestError, grid, rank, run_backtest, run_sweep
 from txsmarkets.backtest.cli import main
-from txsmarkets.backtest.engine import PASSWORD, USERNAME, make_market
+from txsmarkets.backtest.engine import PASSWORD, RESUME_KEPT, USERNAME, make_market
 from txsmarkets.backtest.watch import Watcher
 from txsmarkets.client import BUY, Session, SessionSettings, StreamingAPIClient
 from txsmarkets.client.controls import Controls
@@ -149,6 +149,40 @@ class DeterminismTests(unittest.TestCase):
         a = run_backtest(MM, simulate=True, seed=1, duration=60)
         b = run_backtest(MM, simulate=True, seed=2, duration=60)
         self.assertNotEqual(a.fill_list, b.fill_list)
+
+
+class ResumeKeptTests(unittest.TestCase):
+    def test_a_backtest_keeps_for_resumes_within_bounds(self) -> None:
+        """What the exchange keeps for a client to resume from is bounded by `RESUME_KEPT`
+        in a backtest (not the live 100,000 frames and messages), so that its memory does
+        not grow with the recording's length; a resume is still served."""
+        exchange = make_market(simulate=True, seed=1)
+        client = exchange.client(USERNAME, PASSWORD)
+        exchange.run(client.login())
+        (session,) = exchange.factory.sessions.values()
+        self.assertEqual(session.sequence.store.capacity, RESUME_KEPT["replay_capacity"])
+        account = exchange.engine.accounts.get(session.account.id)
+        assert account is not None
+        self.assertEqual(account.log.maxlen, RESUME_KEPT["account_log_size"])
+
+        small = make_market(simulate=True, seed=1, exchange_options={"replay_capacity": 50, "account_log_size": 20})
+        client = small.client(USERNAME, PASSWORD)
+        small.run(client.login())
+        small.run(client.subscribe(1))
+        small.advance(30)
+        (session,) = small.factory.sessions.values()
+        self.assertGreater(session.sequence.outseq, 200)
+        self.assertEqual(len(session.sequence.store), 50)
+        for _ in range(30):
+            accepted = small.run(client.create_order(1, 11, BUY, 1000, 10000))
+            small.run(client.cancel_order(accepted.order_accepted.order_id))
+        self.assertEqual(len(small.engine.accounts.get(session.account.id).log), 20)  # type: ignore[union-attr]
+        # A cut: the client resumes and goes on trading.
+        small.cut(client)
+        small.advance(5)
+        self.assertTrue(client.session.connected)
+        accepted = small.run(client.create_order(1, 11, BUY, 1000, 10000))
+        self.assertGreater(accepted.order_accepted.order_id, 0)
 
 
 class SweepTests(unittest.TestCase):

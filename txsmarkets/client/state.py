@@ -103,15 +103,43 @@ class MarketBook:
     def update(self, quotes: seto_pb2.ContractQuotes) -> None:
         """Apply a ``contract_quotes`` delta: each level given holds its new total (0: gone).
         Returns None."""
-        book = self.contracts.get(quotes.contract_id)
+        contract_id = quotes.contract_id
+        book = self.contracts.get(contract_id)
         if book is None:
-            book = self.contracts[quotes.contract_id] = ContractBook()
-        for quote in quotes.bids:
-            book.set_bid(quote.price, quote.quantity)
-        for quote in quotes.offers:
-            book.set_offer(quote.price, quote.quantity)
+            book = self.contracts[contract_id] = ContractBook()
+        # What `ContractBook.set_bid` and `set_offer` do, level by level, with the best
+        # price kept in a local: this runs for every quote update the client receives.
+        bids = quotes.bids
+        if bids:
+            levels = book.bids
+            best = book.best_bid
+            for quote in bids:
+                price = quote.price
+                quantity = quote.quantity
+                if quantity:
+                    levels[price] = quantity
+                    if best is None or price > best:
+                        best = price
+                elif levels.pop(price, None) is not None and price == best:
+                    best = max(levels) if levels else None
+            book.best_bid = best
+        offers = quotes.offers
+        if offers:
+            levels = book.offers
+            best = book.best_offer
+            for quote in offers:
+                price = quote.price
+                quantity = quote.quantity
+                if quantity:
+                    levels[price] = quantity
+                    if best is None or price < best:
+                        best = price
+                elif levels.pop(price, None) is not None and price == best:
+                    best = min(levels) if levels else None
+            book.best_offer = best
         if quotes.HasField("last_execution"):
-            self.last_execution = (quotes.last_execution.price, quotes.last_execution.quantity)
+            execution = quotes.last_execution
+            self.last_execution = (execution.price, execution.quantity)
 
 
 #: The account view (``client.account``): `txsmarkets.trading.account.Account`.

@@ -141,9 +141,12 @@ class MarketBook:
                 elif levels.pop(price, None) is not None and price == best:
                     best = min(levels) if levels else None
             book.best_offer = best
-        if quotes.HasField("last_execution"):
-            execution = quotes.last_execution
-            self.last_execution = (execution.price, execution.quantity)
+        # An absent last_execution reads as zeros: only zeros need asking whether it came.
+        execution = quotes.last_execution
+        price = execution.price
+        quantity = execution.quantity
+        if price or quantity or quotes.HasField("last_execution"):
+            self.last_execution = (price, quantity)
 
 
 #: The account view (``client.account``): `txsmarkets.trading.account.Account`.

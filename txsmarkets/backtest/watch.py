@@ -58,7 +58,9 @@ class Watcher:
     """Counts what ``client`` receives, on ``seconds`` (the virtual clock).
 
     ``winners(market_id)`` names a settled market's winning contracts when the backtest can
-    know them (a simulation draws them); None leaves the last marks standing.
+    know them (a simulation draws them); None leaves the last marks standing. Without
+    ``series``, ``positions`` holds the mark of a contract no position is held in as of the
+    last fill or settlement of its market: it counts for nothing until a position opens.
     """
 
     def __init__(
@@ -155,8 +157,8 @@ class Watcher:
         self.sample(force=True)
 
     def _quoted(self, market_id: int, contract_id: int) -> None:
-        """A contract's book changed: its mark is the middle of its best bid and offer (the
-        one side when the other is empty; none while both are, the last standing)."""
+        """A contract's book changed: its mark is the middle of its best bid and offer, or
+        its one side when the other is empty (while both are, the mark made last stands)."""
         book = self.client.markets.get(market_id)
         contract = book.contracts.get(contract_id) if book is not None else None
         if contract is None:
@@ -192,10 +194,12 @@ class Watcher:
             for held_back, twice in unmarked.items():
                 marks[held_back] = Decimal(twice) / _TWO
             unmarked.clear()
-        elif (twice := unmarked.pop(contract_id, None)) is not None:
-            marks[contract_id] = Decimal(twice) / _TWO
+        elif contract_id in unmarked:
+            marks[contract_id] = Decimal(unmarked.pop(contract_id)) / _TWO
 
     def _mark(self, market: MarketPnL, market_id: int, contract_id: int, mark: Decimal) -> None:
+        """Set a contract's mark: a series point (at most one a virtual second), and a P&L
+        sample when a position is held in it."""
         if market.marks.get(contract_id) == mark:
             return
         market.marks[contract_id] = mark

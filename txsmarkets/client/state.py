@@ -7,6 +7,8 @@ Everything here is fed the messages the session delivers, in order; nothing send
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from txsmarkets.trading.account import Account
 from txsmarkets.trading.orders import LiveOrder, OrderStatus
 from txsmarkets.wire import seto_pb2
@@ -69,6 +71,22 @@ class ContractBook:
         return bids, offers
 
 
+def _apply_levels(levels: dict[int, int], best: int | None, quotes: Iterable[seto_pb2.Quote], bids: bool) -> int | None:
+    """What `ContractBook.set_bid` (``bids``) or `ContractBook.set_offer` does for each of
+    ``quotes``, with the side's best price kept in a local; returns the new best price.
+    (`MarketBook.update` calls it for every quote update the client receives.)"""
+    for quote in quotes:
+        price = quote.price
+        quantity = quote.quantity
+        if quantity:
+            levels[price] = quantity
+            if best is None or (price > best if bids else price < best):
+                best = price
+        elif levels.pop(price, None) is not None and price == best:
+            best = (max(levels) if bids else min(levels)) if levels else None
+    return best
+
+
 class MarketBook:
     """The order books of one subscribed market, built from market_quotes and deltas.
 
@@ -107,40 +125,16 @@ class MarketBook:
         book = self.contracts.get(contract_id)
         if book is None:
             book = self.contracts[contract_id] = ContractBook()
-        # What `ContractBook.set_bid` and `set_offer` do, level by level, with the best
-        # price kept in a local: this runs for every quote update the client receives. A
-        # side's one level (the usual update) is taken by index: iterating a repeated
-        # field costs more than the rest of the work on it.
+        # A side's one level (the usual update) is taken by index: iterating a repeated
+        # field costs more than the rest of the work on it, and an empty side is skipped.
         bids = quotes.bids
         count = len(bids)
         if count:
-            levels = book.bids
-            best = book.best_bid
-            for quote in (bids[0],) if count == 1 else bids:
-                price = quote.price
-                quantity = quote.quantity
-                if quantity:
-                    levels[price] = quantity
-                    if best is None or price > best:
-                        best = price
-                elif levels.pop(price, None) is not None and price == best:
-                    best = max(levels) if levels else None
-            book.best_bid = best
+            book.best_bid = _apply_levels(book.bids, book.best_bid, (bids[0],) if count == 1 else bids, True)
         offers = quotes.offers
         count = len(offers)
         if count:
-            levels = book.offers
-            best = book.best_offer
-            for quote in (offers[0],) if count == 1 else offers:
-                price = quote.price
-                quantity = quote.quantity
-                if quantity:
-                    levels[price] = quantity
-                    if best is None or price < best:
-                        best = price
-                elif levels.pop(price, None) is not None and price == best:
-                    best = min(levels) if levels else None
-            book.best_offer = best
+            book.best_offer = _apply_levels(book.offers, book.best_offer, (offers[0],) if count == 1 else offers, False)
         # An absent last_execution reads as zeros: only zeros need asking whether it came.
         execution = quotes.last_execution
         price = execution.price

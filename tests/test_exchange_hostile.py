@@ -217,8 +217,9 @@ class DripFeedTests(HostileTestCase):
     async def test_drip_fed_frame_is_not_a_sign_of_life(self) -> None:
         """A logged-in peer that sends one byte of an unfinished frame four times an interval
         is ended as silent: after ``heartbeat_misses`` (3) intervals of no whole frame, give
-        or take the half interval between the exchange's checks, not ten intervals later."""
-        interval = 0.2
+        or take the half interval between the exchange's checks, not ten intervals later.
+        (Real time: the bound leaves room for a busy machine, well short of ten intervals.)"""
+        interval = 0.4
         await self.start(heartbeat_interval=interval)
         client = await self.raw()
         await client.login()
@@ -236,9 +237,9 @@ class DripFeedTests(HostileTestCase):
 
         drip()
         self.addCleanup(lambda: state["call"].active() and state["call"].cancel())
-        await until(lambda: client.closed.called, "the drip-fed connection to be ended", timeout=interval * 10)
+        await until(lambda: client.closed.called, "the drip-fed connection to be ended", timeout=interval * 30)
         elapsed = reactor.seconds() - started
-        self.assertLess(elapsed, interval * 3.5)
+        self.assertLess(elapsed, interval * 7)
         self.assertGreater(state["sent"], 8)  # the bytes kept coming all along
         reasons = [
             eto_pb2.LogoutReason.Name(p.eto_payload.logout.reason) for p in client.received if message_name(p) == "eto.logout"

@@ -183,7 +183,7 @@ def connect_http(
 
     def failed(failure: Failure) -> Deferred[StreamingAPIClient]:
         # Nobody else could stop it: the caller gets no client.
-        return bridge.stop().addCallback(lambda _: failure)  # type: ignore[arg-type]
+        return bridge.stop().addCallback(lambda _: failure)
 
     return bridge.connect(settings, controls).addCallbacks(connected, failed)
 

@@ -163,6 +163,13 @@ class HTTPAPIDaemonTests(DaemonTestCase):
         await until(lambda: "live_orders=1" in self.output(daemon), "a status line")
         self.assertEqual(await self.stop(daemon), 0)
         self.assertEqual(self.output(daemon).count("filled 10000"), 1)
+        # A restart on the same state folder (the bridge's in it) trades on, the order restored.
+        again = self.spawn(
+            "--http-api", upstream, "--username", "demo", "--strategy", "httpbuyer:Buyer",
+            "--state-dir", str(self.state), "--status-interval", "0.5",
+        )  # fmt: skip
+        await until(lambda: "status: connected" in self.output(again), "the restarted daemon logged in")
+        self.assertEqual(await self.stop(again), 0)
 
     @inline
     async def test_bad_options_are_one_line(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pathlib
 import weakref
+from collections.abc import Callable
 from typing import Any, cast
 
 from twisted.internet.address import IPv4Address
@@ -151,8 +152,8 @@ class InProcessBridge:
         return self._running.stop()
 
 
-#: The bridge of each client that `connect_http` made, for `stop_http`.
-_bridges: weakref.WeakKeyDictionary[StreamingAPIClient, InProcessBridge] = weakref.WeakKeyDictionary()
+#: The bridge of each client that `connect_http` made, for `stop_http`, and how to stop it.
+_bridges: weakref.WeakKeyDictionary[StreamingAPIClient, Callable[[], Deferred[None]]] = weakref.WeakKeyDictionary()
 
 
 def connect_http(
@@ -174,24 +175,30 @@ def connect_http(
         reactor = cast(IReactorTime, default_reactor)
     bridge = InProcessBridge(reactor, url, state_dir, **options)
     core = IReactorCore(reactor, None)
-    if core is not None:
-        core.addSystemEventTrigger("before", "shutdown", bridge.stop)
+    trigger = core.addSystemEventTrigger("before", "shutdown", bridge.stop) if core is not None else None
+
+    def stop() -> Deferred[None]:
+        # Stopped before the shutdown: the reactor need not keep it for then.
+        if core is not None:
+            core.removeSystemEventTrigger(trigger)
+        return bridge.stop()
 
     def connected(client: StreamingAPIClient) -> StreamingAPIClient:
-        _bridges[client] = bridge
+        _bridges[client] = stop
         return client
 
     def failed(failure: Failure) -> Deferred[StreamingAPIClient]:
         # Nobody else could stop it: the caller gets no client.
-        return bridge.stop().addCallback(lambda _: failure)
+        return stop().addCallback(lambda _: failure)
 
     return bridge.connect(settings, controls).addCallbacks(connected, failed)
 
 
 def stop_http(client: StreamingAPIClient) -> Deferred[None]:
-    """Log ``client`` (of `connect_http`) out, then stop its bridge; fires once both are done."""
-    bridge = _bridges.pop(client, None)
+    """Log ``client`` (of `connect_http`) out, then stop its bridge; fires once both are
+    done, with the logout's outcome."""
+    stop = _bridges.pop(client, None)
     d = client.logout()
-    if bridge is not None:
-        d.addBoth(lambda _: bridge.stop())
+    if stop is not None:
+        d.addBoth(lambda outcome: stop().addCallback(lambda _: outcome))
     return d

@@ -26,7 +26,7 @@ process (so that its peak resident memory is the replay's own):
 - anchor_updates_per_s: recorded updates (anchor_updates) per wall second of the backtest,
   reading the recording included (aim: 150,000);
 - anchor_speed: virtual seconds per wall second of the same run;
-- anchor_peak_rss_mib: the replaying process's peak resident memory;
+- anchor_peak_rss_mib: the replaying process's peak resident memory (its VmHWM);
 - anchor_orders / anchor_cancels: the strategy's orders and cancels (every one placed is
   cancelled but those placed in the last 50 updates).
 """
@@ -108,9 +108,23 @@ def anchor_replay(directory: str, markets: int) -> dict[str, Any]:
         "messages": report.messages,
         "orders": report.orders,
         "cancels": report.cancels,
-        # Linux gives ru_maxrss in KiB.
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": peak_rss_mib(),
     }
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB: Linux's VmHWM, which an exec starts afresh.
+    Not ru_maxrss: Linux carries it over an exec, so that a pool's spawned process reported
+    the peak of the process it was started from (the recording's, growing with its length)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    # Without /proc: ru_maxrss (in KiB where there is no /proc but on macOS, which gives bytes).
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def anchor(markets: int, seconds: int) -> dict[str, Any]:

@@ -23,10 +23,11 @@ from zope.interface import implementer
 
 from txsmarkets.backtest import BacktestError, grid, rank, run_backtest, run_sweep
 from txsmarkets.backtest.cli import main
-from txsmarkets.backtest.engine import PASSWORD, USERNAME, make_market
+from txsmarkets.backtest.engine import PASSWORD, RESUME_KEPT, USERNAME, Drive, make_market
 from txsmarkets.backtest.watch import Watcher
 from txsmarkets.client import BUY, Session, SessionSettings, StreamingAPIClient
 from txsmarkets.client.controls import Controls
+from txsmarkets.exchange.catalogue import load_catalogue
 from txsmarkets.persistence.recording import Recorder
 from txsmarkets.strategy import Strategy, StrategyHost
 
@@ -145,10 +146,79 @@ class DeterminismTests(unittest.TestCase):
     def test_recording_twice(self) -> None:
         self.run_twice(replay=record(self, 60))
 
+    def test_marks_made_when_asked_change_no_figure(self) -> None:
+        # Without a series a Watcher makes the marks of contracts no position is held in only
+        # when a fill opens one or the market settles; with one it makes every mark as the
+        # quotes come. Both watch one client: their figures agree after every step.
+        catalogue = json.loads((ROOT / "tests" / "data" / "identity" / "catalogue.json").read_text())
+        for event in catalogue["events"]:
+            for market in event["markets"]:
+                market["simulation"].update(live_after=20, settle_after=150, taker_rate=2)
+        path = pathlib.Path(self.mktemp())
+        path.write_text(json.dumps(catalogue))
+        exchange = make_market(load_catalogue(path), simulate=True, seed=6)
+        client = exchange.client(USERNAME, PASSWORD)
+        client.controls = Controls(tick_ladder=False)
+        markets = exchange.factory.simulation.markets
+
+        def winners(market_id: int) -> list[int]:
+            return [markets[market_id].winner]
+
+        plain, plotted = (
+            Watcher(client, exchange.clock.seconds, series=series, winners=winners) for series in (False, True)
+        )
+        StrategyHost(client, MarketMaker({"improve": 1, "interval": 0.5})).attach()
+        exchange.run(client.login())
+
+        def same(change: object = None) -> None:
+            self.assertEqual(plain.positions.marked(), plotted.positions.marked())
+            self.assertEqual((plain.peak_pnl, plain.max_drawdown), (plotted.peak_pnl, plotted.max_drawdown))
+
+        # After each account message (a fill: before the quotes it moved come) and each step.
+        client.account_changed.add(same)
+        Drive(exchange, same).until(200)
+        self.assertGreater(len(plain.fills), 50)
+        settled = [m for m in plain.positions.markets.values() if m.positions and set(m.marks.values()) <= {0, 10000}]
+        self.assertTrue(settled)  # held at the settlement: marked at 100% or 0 since
+
     def test_another_seed_differs(self) -> None:
         a = run_backtest(MM, simulate=True, seed=1, duration=60)
         b = run_backtest(MM, simulate=True, seed=2, duration=60)
         self.assertNotEqual(a.fill_list, b.fill_list)
+
+
+class ResumeKeptTests(unittest.TestCase):
+    def test_a_backtest_keeps_for_resumes_within_bounds(self) -> None:
+        """What the exchange keeps for a client to resume from is bounded by `RESUME_KEPT`
+        in a backtest (not the live 100,000 frames and messages), so that its memory does
+        not grow with the recording's length; a resume is still served."""
+        exchange = make_market(simulate=True, seed=1)
+        client = exchange.client(USERNAME, PASSWORD)
+        exchange.run(client.login())
+        (session,) = exchange.factory.sessions.values()
+        self.assertEqual(session.sequence.store.capacity, RESUME_KEPT["replay_capacity"])
+        account = exchange.engine.accounts.get(session.account.id)
+        assert account is not None
+        self.assertEqual(account.log.maxlen, RESUME_KEPT["account_log_size"])
+
+        small = make_market(simulate=True, seed=1, exchange_options={"replay_capacity": 50, "account_log_size": 20})
+        client = small.client(USERNAME, PASSWORD)
+        small.run(client.login())
+        small.run(client.subscribe(1))
+        small.advance(30)
+        (session,) = small.factory.sessions.values()
+        self.assertGreater(session.sequence.outseq, 200)
+        self.assertEqual(len(session.sequence.store), 50)
+        for _ in range(30):
+            accepted = small.run(client.create_order(1, 11, BUY, 1000, 10000))
+            small.run(client.cancel_order(accepted.order_accepted.order_id))
+        self.assertEqual(len(small.engine.accounts.get(session.account.id).log), 20)  # type: ignore[union-attr]
+        # A cut: the client resumes and goes on trading.
+        small.cut(client)
+        small.advance(5)
+        self.assertTrue(client.session.connected)
+        accepted = small.run(client.create_order(1, 11, BUY, 1000, 10000))
+        self.assertGreater(accepted.order_accepted.order_id, 0)
 
 
 class SweepTests(unittest.TestCase):

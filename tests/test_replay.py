@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import pathlib
+import zlib
 from typing import Any
 
 from twisted.logger import capturedLogs, formatEvent
@@ -328,6 +329,34 @@ class RecorderTests(unittest.TestCase):
         self.assertEqual(read, [(1.0, 1), (2.0, 2), (3.0, 3)])
         self.flushLoggedErrors()
         second.close()
+
+    def test_a_file_cut_mid_stream_reads_every_whole_record_before_the_cut(self) -> None:
+        """The reader takes the recording in large blocks: a gzip stream cut short (a
+        process killed between flushes) still gives every record decompressed before the
+        cut, not only those of the blocks read whole."""
+        directory = pathlib.Path(self.mktemp())
+        recorder = Recorder(directory, MemoryExchange().clock)
+        for n in range(1, 20001):
+            recorder.record(quotes(offers=((5000, n),)), when=float(n))
+        recorder.close()
+        (path,) = directory.iterdir()
+        whole = path.read_bytes()
+        path.write_bytes(whole[: len(whole) * 2 // 3])
+        # What a reader can get before the cut: the records whole in that prefix.
+        prefix = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(whole[: len(whole) * 2 // 3])
+        expected = []
+        pos = 0
+        while pos + RECORD_HEADER.size <= len(prefix):
+            _, when, length = RECORD_HEADER.unpack_from(prefix, pos)
+            if pos + RECORD_HEADER.size + length > len(prefix):
+                break
+            expected.append(when)
+            pos += RECORD_HEADER.size + length
+        self.assertGreater(len(expected), 1000)
+        read = [when for when, _ in read_recorded(directory)]
+        self.assertEqual(read, expected)
+        self.assertEqual(read, [float(n) for n in range(1, len(read) + 1)])
+        self.flushLoggedErrors()
 
     def test_no_recording(self) -> None:
         self.assertRaises(RecordingError, read_recorded, self.mktemp())

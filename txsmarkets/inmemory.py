@@ -75,11 +75,34 @@ class _Resolver:
 
 
 class _Transport(StringTransport):
-    """One end of an in-memory connection: what its protocol writes waits in ``value()``."""
+    """One end of an in-memory connection: what its protocol writes waits in ``value()``.
+
+    The writes are kept as a list of chunks joined when taken (``value``), not copied into
+    a buffer one by one: a backtest's exchange writes a frame per market update.
+    """
 
     def __init__(self, host: Any, peer: Any) -> None:
         super().__init__(hostAddress=host, peerAddress=peer)
         self.aborted = False
+        self._chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not isinstance(data, bytes):
+            # As a socket transport (and StringTransport) refuses it.
+            raise TypeError("Data must be bytes")
+        self._chunks.append(data)
+
+    def writeSequence(self, data: Any) -> None:
+        self.write(b"".join(data))
+
+    def value(self) -> bytes:
+        chunks = self._chunks
+        if len(chunks) > 1:
+            chunks[:] = [b"".join(chunks)]
+        return chunks[0] if chunks else b""
+
+    def clear(self) -> None:
+        self._chunks = []
 
     def abortConnection(self) -> None:
         self.aborted = True

@@ -24,10 +24,19 @@ from txsmarkets.exchange.catalogue import Catalogue
 from txsmarkets.inmemory import MemoryExchange
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["PASSWORD", "USERNAME", "Drive", "make_market"]
+__all__ = ["PASSWORD", "RESUME_KEPT", "USERNAME", "Drive", "make_market"]
 
 #: The backtest's account (its password is no secret: nothing but the backtest logs in).
 USERNAME, PASSWORD = "~backtest", "backtest"
+
+#: What the exchange keeps for a client to resume from, in a backtest: the frames a session
+#: keeps to resend (``replay_capacity``) and the messages each account keeps
+#: (``account_log_size``). On the in-memory link nothing is lost on the way, so a resume
+#: asks only for what was in flight (at most a latency's worth); by the live defaults
+#: (100,000 each) a long backtest's memory would grow with its length. A resume that asks
+#: for more than is kept is still served correctly: the exchange ends the session and the
+#: client's new one resumes the account stream from what the account keeps.
+RESUME_KEPT = {"replay_capacity": 10_000, "account_log_size": 10_000}
 
 
 def make_market(
@@ -48,9 +57,10 @@ def make_market(
     delivers every frame at the step it was written in.
 
     Session ids are numbered, so that the journal (which holds the login response) is the
-    same on every run.
+    same on every run. What a resume can ask for is kept within `RESUME_KEPT` (unless
+    ``exchange_options`` say otherwise).
     """
-    options = dict(exchange_options or {})
+    options = {**RESUME_KEPT, **(exchange_options or {})}
     if simulate:
         options["simulate"] = True
         options["seed"] = seed if seed is not None else 0

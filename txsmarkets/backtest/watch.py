@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
 
-from txsmarkets.backtest.ledger import Positions
+from txsmarkets.backtest.ledger import MarketPnL, Positions
 from txsmarkets.client import StreamingAPIClient
 from txsmarkets.trading.account import Change, ChangeKind, rejection_reason
 from txsmarkets.wire import seto_pb2
@@ -58,7 +58,9 @@ class Watcher:
     """Counts what ``client`` receives, on ``seconds`` (the virtual clock).
 
     ``winners(market_id)`` names a settled market's winning contracts when the backtest can
-    know them (a simulation draws them); None leaves the last marks standing.
+    know them (a simulation draws them); None leaves the last marks standing. Without
+    ``series``, ``positions`` holds the mark of a contract no position is held in as of the
+    last fill or settlement of its market: it counts for nothing until a position opens.
     """
 
     def __init__(
@@ -86,6 +88,11 @@ class Watcher:
         self.peak_exposure = _ZERO
         self._last_sample = -1.0
         self._last_price: dict[tuple[int, int], float] = {}
+        # Market -> contract -> twice its mark as its book last had one (bid + offer, or
+        # twice the one side), for the contracts no position is held in: their marks count
+        # for nothing until a fill opens one, so the Decimal is made then (`_catch_up`),
+        # not on every update. Without ``series`` only; a plot wants every mark.
+        self._unmarked: dict[int, dict[int, int]] = {}
         client.add_global_handler(self._message)
         client.account_changed.add(self._changed)
         for name, handler in (
@@ -121,17 +128,18 @@ class Watcher:
                 Fill(self.seconds(), body.order_id, body.market_id, body.contract_id, body.side, change.price, change.quantity)
             )
             self.positions.fill(body.market_id, body.contract_id, body.side, change.price, change.quantity)
+            self._catch_up(body.market_id, body.contract_id)
             self._exposure()
             self.sample()
 
     def _contract_quotes(self, message: seto_pb2.Payload) -> None:
         body = message.contract_quotes
-        self._mark(body.market_id, body.contract_id)
+        self._quoted(body.market_id, body.contract_id)
 
     def _market_quotes(self, message: seto_pb2.Payload) -> None:
         body = message.market_quotes
         for contract in body.contract_quotes:
-            self._mark(body.market_id, contract.contract_id)
+            self._quoted(body.market_id, contract.contract_id)
 
     def _market_state(self, message: seto_pb2.Payload) -> None:
         body = message.market_state
@@ -141,24 +149,57 @@ class Watcher:
             winners = self.winners(body.market_id)
             book = self.client.markets.get(body.market_id)
             if winners is not None and book is not None:
+                # The marks held back first: those the settlement does not set stand.
+                self._catch_up(body.market_id)
                 contracts = list(book.contracts)
                 contracts.extend(c for c in self.positions.market(body.market_id).positions if c not in contracts)
                 self.positions.settle(body.market_id, winners, contracts)
         self.sample(force=True)
 
-    def _mark(self, market_id: int, contract_id: int) -> None:
+    def _quoted(self, market_id: int, contract_id: int) -> None:
+        """A contract's book changed: its mark is the middle of its best bid and offer, or
+        its one side when the other is empty (while both are, the mark made last stands)."""
         book = self.client.markets.get(market_id)
         contract = book.contracts.get(contract_id) if book is not None else None
         if contract is None:
             return
         bid, offer = contract.best_bid, contract.best_offer
-        if bid is not None and offer is not None:
-            mark = Decimal(bid + offer) / _TWO
-        elif bid is not None or offer is not None:
-            mark = Decimal(bid if bid is not None else offer)  # type: ignore[arg-type]
+        if bid is None:
+            if offer is None:
+                return
+            twice = offer + offer
+        elif offer is None:
+            twice = bid + bid
         else:
+            twice = bid + offer
+        market = self.positions.markets.get(market_id)
+        if market is None:
+            market = self.positions.market(market_id)
+        elif self.series is None and contract_id not in market.positions:
+            unmarked = self._unmarked.get(market_id)
+            if unmarked is None:
+                unmarked = self._unmarked[market_id] = {}
+            unmarked[contract_id] = twice
             return
-        market = self.positions.market(market_id)
+        self._mark(market, market_id, contract_id, Decimal(twice) / _TWO)
+
+    def _catch_up(self, market_id: int, contract_id: int | None = None) -> None:
+        """Set the marks held back (`_quoted`) of ``market_id``'s ``contract_id`` (of all
+        its contracts when None)."""
+        unmarked = self._unmarked.get(market_id)
+        if not unmarked:
+            return
+        marks = self.positions.market(market_id).marks
+        if contract_id is None:
+            for held_back, twice in unmarked.items():
+                marks[held_back] = Decimal(twice) / _TWO
+            unmarked.clear()
+        elif contract_id in unmarked:
+            marks[contract_id] = Decimal(unmarked.pop(contract_id)) / _TWO
+
+    def _mark(self, market: MarketPnL, market_id: int, contract_id: int, mark: Decimal) -> None:
+        """Set a contract's mark: a series point (at most one a virtual second), and a P&L
+        sample when a position is held in it."""
         if market.marks.get(contract_id) == mark:
             return
         market.marks[contract_id] = mark

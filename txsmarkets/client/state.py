@@ -7,6 +7,8 @@ Everything here is fed the messages the session delivers, in order; nothing send
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from txsmarkets.trading.account import Account
 from txsmarkets.trading.orders import LiveOrder, OrderStatus
 from txsmarkets.wire import seto_pb2
@@ -69,6 +71,22 @@ class ContractBook:
         return bids, offers
 
 
+def _apply_levels(levels: dict[int, int], best: int | None, quotes: Iterable[seto_pb2.Quote], bids: bool) -> int | None:
+    """What `ContractBook.set_bid` (``bids``) or `ContractBook.set_offer` does for each of
+    ``quotes``, with the side's best price kept in a local; returns the new best price.
+    (`MarketBook.update` calls it for every quote update the client receives.)"""
+    for quote in quotes:
+        price = quote.price
+        quantity = quote.quantity
+        if quantity:
+            levels[price] = quantity
+            if best is None or (price > best if bids else price < best):
+                best = price
+        elif levels.pop(price, None) is not None and price == best:
+            best = (max(levels) if bids else min(levels)) if levels else None
+    return best
+
+
 class MarketBook:
     """The order books of one subscribed market, built from market_quotes and deltas.
 
@@ -103,15 +121,26 @@ class MarketBook:
     def update(self, quotes: seto_pb2.ContractQuotes) -> None:
         """Apply a ``contract_quotes`` delta: each level given holds its new total (0: gone).
         Returns None."""
-        book = self.contracts.get(quotes.contract_id)
+        contract_id = quotes.contract_id
+        book = self.contracts.get(contract_id)
         if book is None:
-            book = self.contracts[quotes.contract_id] = ContractBook()
-        for quote in quotes.bids:
-            book.set_bid(quote.price, quote.quantity)
-        for quote in quotes.offers:
-            book.set_offer(quote.price, quote.quantity)
-        if quotes.HasField("last_execution"):
-            self.last_execution = (quotes.last_execution.price, quotes.last_execution.quantity)
+            book = self.contracts[contract_id] = ContractBook()
+        # A side's one level (the usual update) is taken by index: iterating a repeated
+        # field costs more than the rest of the work on it, and an empty side is skipped.
+        bids = quotes.bids
+        count = len(bids)
+        if count:
+            book.best_bid = _apply_levels(book.bids, book.best_bid, (bids[0],) if count == 1 else bids, True)
+        offers = quotes.offers
+        count = len(offers)
+        if count:
+            book.best_offer = _apply_levels(book.offers, book.best_offer, (offers[0],) if count == 1 else offers, False)
+        # An absent last_execution reads as zeros: only zeros need asking whether it came.
+        execution = quotes.last_execution
+        price = execution.price
+        quantity = execution.quantity
+        if price or quantity or quotes.HasField("last_execution"):
+            self.last_execution = (price, quantity)
 
 
 #: The account view (``client.account``): `txsmarkets.trading.account.Account`.

@@ -134,12 +134,12 @@ class AccountTracking:
             follower.quoted(quotes.market_id)
 
     def _contract_quotes(self, payload: seto_pb2.Payload) -> None:
-        if not self.markets:
-            return
+        # (Its route calls it only while a book is held: `HandlerRegistry`'s guard.)
         quotes = payload.contract_quotes
-        book = self.markets.get(quotes.market_id)
+        market_id = quotes.market_id
+        book = self.markets.get(market_id)
         if book is not None:
             book.update(quotes)
             follower = self.follower
             if follower is not None and follower.marking:
-                follower.quoted(quotes.market_id)
+                follower.quoted(market_id)

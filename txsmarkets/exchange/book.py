@@ -357,18 +357,25 @@ class Book:
     def take_changes(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """``(bids, offers)``: each changed level as ``(price, new total)`` (0 = gone), best
         first; the record of changes starts afresh."""
-        bid_levels = self.bids.levels
-        offer_levels = self.offers.levels
-        bids = [
-            (price, level.total if (level := bid_levels.get(price)) else 0)
-            for price in sorted(self.changed_bids, reverse=True)
-        ]
-        offers = [
-            (price, level.total if (level := offer_levels.get(price)) else 0)
-            for price in sorted(self.changed_offers)
-        ]
-        self.changed_bids.clear()
-        self.changed_offers.clear()
+        # Most commands change one side at one price: an empty side costs nothing.
+        bids: list[tuple[int, int]] = []
+        offers: list[tuple[int, int]] = []
+        changed = self.changed_bids
+        if changed:
+            levels = self.bids.levels
+            bids = [
+                (price, level.total if (level := levels.get(price)) else 0)
+                for price in (sorted(changed, reverse=True) if len(changed) > 1 else changed)
+            ]
+            changed.clear()
+        changed = self.changed_offers
+        if changed:
+            levels = self.offers.levels
+            offers = [
+                (price, level.total if (level := levels.get(price)) else 0)
+                for price in (sorted(changed) if len(changed) > 1 else changed)
+            ]
+            changed.clear()
         return bids, offers
 
     # Checking

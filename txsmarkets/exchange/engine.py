@@ -173,6 +173,15 @@ class MatchingEngine:
         self.market_data.on_market = listener
 
     @property
+    def on_market_encoded(self) -> Callable[[int, bytes], None] | None:
+        """The listener of the contract_quotes as bytes, if any (`MarketData.on_market_encoded`)."""
+        return self.market_data.on_market_encoded
+
+    @on_market_encoded.setter
+    def on_market_encoded(self, listener: Callable[[int, bytes], None] | None) -> None:
+        self.market_data.on_market_encoded = listener
+
+    @property
     def market_watched(self) -> Callable[[int], bool]:
         """Whether anyone listens to a market's contract_quotes (`MarketData.market_watched`)."""
         return self.market_data.market_watched

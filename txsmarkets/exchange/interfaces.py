@@ -17,7 +17,7 @@ keeps the stream's last messages for a client resuming it (`account_messages_sin
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from twisted.internet.defer import Deferred
 
@@ -27,7 +27,7 @@ from txsmarkets.exchange.catalogue import Catalogue
 from txsmarkets.exchange.market import MarketInfo
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["ExchangeAccount", "IExchangeEngine", "IHttpEngine"]
+__all__ = ["ExchangeAccount", "IEncodedMarketData", "IExchangeEngine", "IHttpEngine"]
 
 
 class ExchangeAccount(Protocol):
@@ -129,6 +129,20 @@ class IExchangeEngine(Protocol):
     def continue_work(self, account_id: int) -> bool:
         """Produce the next ``answer_chunk`` of the account's unfinished answers; whether
         more remains."""
+
+
+@runtime_checkable
+class IEncodedMarketData(Protocol):
+    """An engine that can hand its contract_quotes to the server already serialised, once
+    for all the subscribers (the `MatchingEngine` can): the server sets the listener, and
+    the engine then sends those through it instead of ``on_market``."""
+
+    @property
+    def on_market_encoded(self) -> Callable[[int, bytes], None] | None:
+        """``(market id, a payload serialised unnumbered)``: see `txsmarkets.wire.encoded`."""
+
+    @on_market_encoded.setter
+    def on_market_encoded(self, listener: Callable[[int, bytes], None] | None) -> None: ...
 
 
 class IHttpEngine(IExchangeEngine, Protocol):

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from twisted.logger import Logger
 
 from txsmarkets.exchange.book import BUY, SELL, Book
-from txsmarkets.exchange.market import _P_CONTRACT_QUOTES, _Market, _noop
-from txsmarkets.wire import seto_pb2
+from txsmarkets.exchange.market import _Market, _noop, _Payload
+from txsmarkets.wire import encoded, seto_pb2
 from txsmarkets.wire.messages import new_payload
 
 __all__ = ["Execution", "MarketData"]
@@ -27,8 +27,9 @@ class MarketData:
 
     The engine's parts note the books a command changed in ``touched`` and its trades with
     `trade`; `publish`, after the command, sends one contract_quotes per changed contract
-    to ``on_market`` (a no-op until set), for the markets ``market_watched`` says someone
-    watches (every market by default). ``now`` gives the time of a trade, in seconds.
+    to ``on_market`` (a no-op until set), or serialised to ``on_market_encoded`` when that
+    is set, for the markets ``market_watched`` says someone watches (every market by
+    default). ``now`` gives the time of a trade, in seconds.
     """
 
     def __init__(self, markets: dict[int, _Market], now: Callable[[], float]) -> None:
@@ -37,24 +38,34 @@ class MarketData:
         #: Whether anyone listens to a market's contract_quotes: none are built for a market
         #: nobody watches (the server sets it; by default every market is watched).
         self.market_watched: Callable[[int], bool] = lambda market_id: True
+        #: The listener of the contract_quotes as bytes, if set: ``(market id, the payload
+        #: serialised unnumbered)`` (`txsmarkets.wire.encoded`), in place of ``on_market``
+        #: (which still hears every other message), so that a payload built once is sent to
+        #: each subscriber without being parsed or serialised again.
+        self.on_market_encoded: Callable[[int, bytes], None] | None = None
         #: The books the current command changed, in order of first change.
         self.touched: dict[Book, None] = {}
         self._markets = markets
         self._now = now
-        self._executions: dict[int, list[Execution]] = {}
+        # The command's trades, per contract, serialised (`encoded.execution`).
+        self._executions: dict[int, list[bytes]] = {}
         self._last_execution: dict[int, Execution] = {}
+        # The last trade of each contract serialised, as every later contract_quotes has it.
+        self._last_encoded: dict[int, bytes] = {}
 
     def trade(self, book: Book, price: int, quantity: int, taker_side: int) -> None:
         """Note a trade in ``book`` now, for the command's market data (sent if the book is
         in ``touched``) and `last_execution`."""
         execution = (price, quantity, taker_side, int(self._now() * 1_000_000))
         contract_id = book.contract_id
+        data = encoded.execution(*execution)
         executions = self._executions.get(contract_id)
         if executions is None:
-            self._executions[contract_id] = [execution]
+            self._executions[contract_id] = [data]
         else:
-            executions.append(execution)
+            executions.append(data)
         self._last_execution[contract_id] = execution
+        self._last_encoded[contract_id] = data
 
     def broadcast(self, market_id: int, payload: seto_pb2.Payload) -> None:
         """Hand a market's message to ``on_market``; a listener that raises is logged."""
@@ -70,30 +81,23 @@ class MarketData:
         executions = self._executions
         self._executions = {}
         watched = self.market_watched
+        send = self.on_market_encoded
+        last_encoded = self._last_encoded
         for book in touched:
             bids, offers = book.take_changes()
-            trades = executions.get(book.contract_id)
-            if not (bids or offers or trades) or not watched(book.market_id):
+            contract_id = book.contract_id
+            trades = executions.get(contract_id)
+            market_id = book.market_id
+            if not (bids or offers or trades) or not watched(market_id):
                 continue
-            payload = new_payload(_P_CONTRACT_QUOTES)
-            quotes = payload.contract_quotes
-            quotes.market_id = book.market_id
-            quotes.contract_id = book.contract_id
-            for price, total in bids:
-                quote = quotes.bids.add()
-                quote.price = price
-                quote.quantity = total
-            for price, total in offers:
-                quote = quotes.offers.add()
-                quote.price = price
-                quote.quantity = total
-            if trades:
-                for trade in trades:
-                    _set_execution(quotes.executions.add(), trade)
-            last = self._last_execution.get(book.contract_id)
-            if last is not None:
-                _set_execution(quotes.last_execution, last)
-            self.broadcast(book.market_id, payload)
+            data = encoded.contract_quotes(market_id, contract_id, bids, offers, trades, last_encoded.get(contract_id))
+            if send is None:
+                self.broadcast(market_id, _Payload.FromString(data))
+                continue
+            try:
+                send(market_id, data)
+            except Exception:
+                log.failure("on_market_encoded listener failed for market {id}", id=market_id)
 
     # Queries
 

@@ -9,17 +9,18 @@ or ``O``, the time, the length, the serialised ``seto.Payload``):
   ``DIR/journal/``), every message in and out, of which the received market data is kept.
 
 `read_recorded` takes a file or a folder (a state folder, its ``journal/``, or a recording
-folder) and yields ``(time, payload)`` one record at a time, oldest first: however large the
-recording, only the record in hand is in memory.
+folder) and yields ``(time, payload)`` one record at a time, oldest first, reading the files
+in blocks (`txsmarkets.wire.records.read_records`): however large the recording, only a
+block and the record in hand are in memory.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import pathlib
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO
 
 from twisted.logger import Logger
 
@@ -74,22 +75,10 @@ def recorded_files(path: str | pathlib.Path) -> list[pathlib.Path]:
     raise RecordingError(f"{str(path)!r} holds no recording.NNNNNN.gz or journal.NNNNNN files")
 
 
-def _open(path: pathlib.Path) -> BinaryIO:
+def _open(path: pathlib.Path) -> gzip.GzipFile | io.BufferedReader:
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.GzipFile(path, "rb")
     return open(path, "rb")
-
-
-def _file_records(path: pathlib.Path) -> Iterator[tuple[float, bytes]]:
-    with _open(path) as f:
-        try:
-            for direction, when, data in read_records(f.read):
-                if direction == IN:
-                    yield when, data
-        except (EOFError, OSError, zlib.error) as e:
-            # A process killed while recording leaves its last file cut short: what was
-            # written before the cut is good, the rest of the file is skipped.
-            _log.warn("{path}: cut short ({error}); going on with the next file", path=str(path), error=e)
 
 
 def read_recorded(path: str | pathlib.Path) -> Iterator[tuple[float, seto_pb2.Payload]]:
@@ -102,14 +91,24 @@ def read_recorded(path: str | pathlib.Path) -> Iterator[tuple[float, seto_pb2.Pa
 
 
 def _payloads(files: list[pathlib.Path]) -> Iterator[tuple[float, seto_pb2.Payload]]:
+    # One generator from the blocks to the payloads: each layer more is a resume a record.
     parse = seto_pb2.Payload.FromString
     wanted = MARKET_DATA_TYPES
-    for file in files:
-        for when, data in _file_records(file):
+    for path in files:
+        with _open(path) as f:
             try:
-                payload = parse(data)
-            except Exception:
-                _log.warn("{path}: a record that does not decode, skipped", path=str(file))
-                continue
-            if payload.type in wanted:
-                yield when, payload
+                # read1: what was decompressed before a cut comes out before the error does.
+                for direction, when, data in read_records(f.read1):
+                    if direction != IN:
+                        continue
+                    try:
+                        payload = parse(data)
+                    except Exception:
+                        _log.warn("{path}: a record that does not decode, skipped", path=str(path))
+                        continue
+                    if payload.type in wanted:
+                        yield when, payload
+            except (EOFError, OSError, zlib.error) as e:
+                # A process killed while recording leaves its last file cut short: what was
+                # written before the cut is good, the rest of the file is skipped.
+                _log.warn("{path}: cut short ({error}); going on with the next file", path=str(path), error=e)

@@ -181,21 +181,22 @@ class Replay:
         self._call = None
         self._finish()
 
-    def _due(self, when: float) -> float:
-        return self._origin + (when - self._base) / self.speed
-
     def _play(self) -> None:
         self._call = None
         now = self.clock.seconds()
         records = self._records
         apply = self.apply
+        # A record is due at origin + (its time - base) / speed.
+        origin, base, speed = self._origin, self._base, self.speed
+        current = self._next
         for _ in range(self.batch):
-            current = self._next
             if current is None:
+                self._next = None
                 self._finish(ended=True)
                 return
-            due = self._due(current[0])
+            due = origin + (current[0] - base) / speed
             if due > now:
+                self._next = current
                 self._call = self.clock.callLater(due - now, self._play)
                 return
             try:
@@ -204,7 +205,8 @@ class Replay:
                 # One bad record must not end the replay, nor repeat.
                 _log.failure("replay: a record could not be played; skipped")
             self.played += 1
-            self._next = next(records, None)
+            current = next(records, None)
+        self._next = current
         # Late by more than a batch: let the reactor do other work before going on.
         self._call = self.clock.callLater(0, self._play)
 
@@ -269,19 +271,27 @@ class Replay:
         return contract
 
     def _contract_quotes(self, quotes: seto_pb2.ContractQuotes, snapshot: bool) -> None:
-        contract = self._contract(quotes.market_id, quotes.contract_id)
+        # Reading a recorded message's fields is much of the replay's cost: each is read
+        # once, and a repeated field is only walked when it holds something.
+        contract = self._contracts.get(quotes.contract_id)
         if contract is None:
-            return
+            contract = self._contract(quotes.market_id, quotes.contract_id)
+            if contract is None:
+                return
         trading = contract.market.state in _TRADING
         if trading and not snapshot:
-            for execution in quotes.executions:
-                self._execution(contract, execution)
+            executions = quotes.executions
+            if executions:
+                for execution in executions:
+                    self._execution(contract, execution)
         recorded = contract.recorded
         changed: list[Key] = []
         if snapshot:
             changed.extend(recorded)
             recorded.clear()
         for side, levels in ((BUY, quotes.bids), (SELL, quotes.offers)):
+            if not levels:
+                continue
             for quote in levels:
                 key = (side, quote.price)
                 quantity = quote.quantity
@@ -340,9 +350,19 @@ class Replay:
         # Quantity leaves before any arrives, so that the replay's own orders never cross.
         targets = None
         recorded_ = contract.recorded
+        orders_ = contract.orders
+        offered_ = contract.offered
         sync = self._sync
         for key in dict.fromkeys(keys) if len(keys) > 2 else keys:
-            current = sync(contract, key)
+            # `_sync` in line for the usual levels, where nothing has changed since the
+            # replay set them: no order of its own, or one order as it was left.
+            orders = orders_.get(key)
+            if orders is None:
+                current = sync(contract, key) if key in offered_ else 0
+            elif len(orders) == 1 and (only := orders[0]).resting and offered_.get(key) == only.remaining:
+                current = only.remaining
+            else:
+                current = sync(contract, key)
             target = recorded_.get(key, 0)
             taken_ = contract.taken
             if taken_:
@@ -380,7 +400,9 @@ class Replay:
                 book.remove(order)
                 orders.pop()
                 self._forget(order)
-        if orders:
+        if len(orders) == 1:
+            contract.offered[key] = orders[0].remaining
+        elif orders:
             contract.offered[key] = sum(order.remaining for order in orders)
         else:
             del contract.orders[key]
@@ -396,7 +418,7 @@ class Replay:
         if orders:
             level = (book.bids if side == BUY else book.offers).levels.get(price)
             last = orders[-1]
-            if level is not None and _back(level) is last:
+            if level is not None and (level.orders[-1] is last and last.resting or _back(level) is last):
                 book.reduce(last, last.remaining + more)
                 last.quantity = max(last.quantity, last.remaining)
                 contract.offered[key] = contract.offered.get(key, 0) + more
@@ -404,7 +426,11 @@ class Replay:
                 return
         order = engine.state.open_order(self.book_account, book, side, price, more, _KIP, None, None, _ZERO)
         engine.market_data.touched[book] = None
-        crossed = self._sweep(contract, order)
+        # Swept only when it reaches the other side (as the recorded book seldom does).
+        opposite = book.offers.keys if side == BUY else book.bids.keys
+        crossed = 0
+        if opposite and (-opposite[-1] <= price if side == BUY else opposite[-1] >= price):
+            crossed = self._sweep(contract, order)
         if crossed:
             contract.taken[key] = contract.taken.get(key, 0) + crossed
         if order.remaining:

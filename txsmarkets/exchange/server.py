@@ -21,7 +21,7 @@ from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 
 from txsmarkets.exchange.connection import ConnectionPhase, ExchangeServerProtocol
-from txsmarkets.exchange.interfaces import ExchangeAccount, IExchangeEngine
+from txsmarkets.exchange.interfaces import ExchangeAccount, IEncodedMarketData, IExchangeEngine
 from txsmarkets.exchange.server_session import ServerSession
 from txsmarkets.session.throttle import TokenBucket
 from txsmarkets.wire import seto_pb2
@@ -130,6 +130,8 @@ class ExchangeServerFactory(ServerFactory, Generic[EngineT]):
         engine.on_account = self._account_message
         engine.on_market = self._market_message
         engine.market_watched = self._subscribers.__contains__
+        if isinstance(engine, IEncodedMarketData):
+            engine.on_market_encoded = self._market_encoded
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
         """A protocol for a new connection, or None (Twisted closes it at once) when
@@ -280,6 +282,12 @@ class ExchangeServerFactory(ServerFactory, Generic[EngineT]):
             # One payload serves every session: stamping serialises it at once.
             if session.protocol is not None:
                 session.protocol.sendPayload(payload)
+
+    def _market_encoded(self, market_id: int, data: bytes) -> None:
+        # `_market_message` for a payload serialised once: each session splices its seq in.
+        for session in self._subscribers.get(market_id, ()):
+            if session.protocol is not None:
+                session.protocol.sendEncoded(data)
 
     def _account_message(self, account_id: int, payload: seto_pb2.Payload) -> None:
         sessions = self._by_account.get(account_id)

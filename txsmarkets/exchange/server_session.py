@@ -31,6 +31,9 @@ class SessionConnection(Protocol):
     def sendPayload(self, payload: seto_pb2.Payload) -> object:
         """Number ``payload`` in the session's sequence, keep it for replay and send it."""
 
+    def sendEncoded(self, data: bytes) -> object:
+        """`sendPayload` of a payload serialised unnumbered (`txsmarkets.wire.encoded`)."""
+
     def replaced(self) -> None:
         """The session has moved to another connection: close this one, without ending
         the session."""

@@ -58,12 +58,14 @@ def make_exchange(
     replay: Iterable[tuple[float, seto_pb2.Payload]] | None = None,
     speed: float = 1.0,
     first_order_id: int = 1,
+    account_log_size: int = 100_000,
     **options: Any,
 ) -> ExchangeServerFactory[MatchingEngine]:
     """A server factory for a new engine over ``catalogue`` (the demo when None).
 
     The engine's order ids count up from ``first_order_id`` (above 2**53 to test that
-    clients keep order ids exact).
+    clients keep order ids exact); it keeps the last ``account_log_size`` messages of each
+    account (`MatchingEngine`).
 
     ``simulate`` starts simulated traders on every market (see
     `txsmarkets.exchange.simulation`), seeded by ``seed``; the factory's ``simulation`` is
@@ -74,7 +76,10 @@ def make_exchange(
     (heartbeat_interval, resume_window, ...).
     """
     engine = MatchingEngine(
-        catalogue if catalogue is not None else demo_catalogue(), now=reactor.seconds, first_order_id=first_order_id
+        catalogue if catalogue is not None else demo_catalogue(),
+        now=reactor.seconds,
+        first_order_id=first_order_id,
+        account_log_size=account_log_size,
     )
     factory = ExchangeServerFactory(engine, reactor, **options)
     # -- simulated traders (issue 15) --

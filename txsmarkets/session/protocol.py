@@ -141,16 +141,26 @@ class SessionProtocolMixin:
     def sendPayload(self, payload: seto_pb2.Payload) -> int:
         """Number ``payload``, keep it for replay and send it; return its seq."""
         seq = self.sequence.outseq
-        data = self.sequence.stamp(payload)
+        self._send(self.sequence.stamp(payload))
+        return seq
+
+    def sendEncoded(self, data: bytes) -> int:
+        """`sendPayload` of a payload serialised unnumbered (`txsmarkets.wire.encoded`): the
+        same bytes go out, numbered without being parsed; return its seq."""
+        seq = self.sequence.outseq
+        self._send(self.sequence.stamp_encoded(data))
+        return seq
+
+    def _send(self, data: bytes) -> None:
+        # A stamped payload's bytes, kept for replay already.
         if self._heldBack is not None:
             # A replay is under way: the peer would drop this as beyond its gap, and the
             # replay could only send a gapfill for a pong. It follows the replay instead.
             self._heldBack.append(data)
-            return seq
+            return
         self.sendString(data)
         self._sent += 1
         self._lastSent = self.clock.seconds()
-        return seq
 
     def sendSession(self, kind: int, **fields: Any) -> int:
         """Send a session message of eto type ``kind``; return its seq."""

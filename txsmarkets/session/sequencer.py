@@ -16,11 +16,15 @@ from typing import Any
 from twisted.logger import Logger
 
 from txsmarkets.wire import eto_pb2, seto_pb2
+from txsmarkets.wire.encoded import with_seq
 from txsmarkets.wire.messages import NO_REPLAY, eto_message
 
 __all__ = ["ReplaySnapshot", "ReplayStore", "SequenceState", "Verdict"]
 
 _log = Logger()
+
+# The eto type of an application message (a seto one): nothing set, so the default.
+_APPLICATION = eto_pb2.PAYLOAD_NONE
 
 
 class Verdict(enum.Enum):
@@ -165,6 +169,19 @@ class SequenceState:
         self.store.add(seq, eto.type, data)
         self.outseq = seq + 1
         return data
+
+    def stamp_encoded(self, data: bytes) -> bytes:
+        """`stamp` for a payload serialised unnumbered (`txsmarkets.wire.encoded`): its bytes
+        numbered with the next seq, the same ``stamp`` would give. The store keeps ``data``
+        itself, unnumbered, as it keeps a message shared by many sessions (the replay numbers
+        it): one copy serves every session it was sent to."""
+        seq = self.outseq
+        stamped = with_seq(data, seq)
+        if self.journal is not None:
+            self.journal.record_out(stamped)
+        self.store.add_entry(seq, (_APPLICATION, data))
+        self.outseq = seq + 1
+        return stamped
 
     def renumber(self, seq: int) -> None:
         """Number outgoing messages from ``seq`` on, as the peer's login response asks."""

@@ -29,24 +29,36 @@ def encode(direction: bytes, when: float, data: bytes) -> bytes:
     return HEADER.pack(direction, when, len(data)) + data
 
 
-def read_records(read: Callable[[int], bytes]) -> Iterator[tuple[bytes, float, bytes]]:
+def read_records(read: Callable[[int], bytes], block: int = 256 * 1024) -> Iterator[tuple[bytes, float, bytes]]:
     """``(direction, time, data)`` of each whole record that ``read`` (a binary file's
-    ``read``) gives, in order.
+    ``read``, or ``read1``) gives, in order.
 
     Ends at the end of the stream, at a record cut short (a process killed while writing
     it), or at a header whose direction is neither `IN` nor `OUT` (what follows is not
     records). An error of ``read`` (a gzip stream cut short) is the caller's.
+
+    The stream is read ``block`` bytes at a time (``read`` may give fewer), and the records
+    are cut from each block: two reads a record cost more than the rest of the parsing. A
+    record larger than a block is collected over several reads; a ``read1`` hands over what
+    it has decompressed before an error, so every whole record before a cut is yielded.
     """
     size = HEADER.size
-    unpack = HEADER.unpack
+    unpack = HEADER.unpack_from
+    buffer = b""
+    pos = 0
     while True:
-        header = read(size)
-        if len(header) < size:
+        chunk = read(block)
+        if not chunk:
             return
-        direction, when, length = unpack(header)
-        if direction != IN and direction != OUT:
-            return
-        data = read(length)
-        if len(data) < length:
-            return
-        yield direction, when, data
+        buffer = buffer[pos:] + chunk if pos < len(buffer) else chunk
+        pos = 0
+        end = len(buffer)
+        while end - pos >= size:
+            direction, when, length = unpack(buffer, pos)
+            if direction != IN and direction != OUT:
+                return
+            following = pos + size + length
+            if following > end:
+                break
+            yield direction, when, buffer[pos + size : following]
+            pos = following

@@ -1,0 +1,111 @@
+"""Payloads serialised once and numbered as bytes: how the exchange sends its market data.
+
+The exchange builds each contract_quotes once and sends it to every subscriber, each with
+a seq of its own. `contract_quotes` writes the payload's bytes directly, the very bytes
+``seto.Payload.SerializeToString`` gives (the fields in number order), *unnumbered*: its
+eto_payload holds only ``seq: 0``. `with_seq` gives the bytes of the same payload numbered
+``seq`` without parsing it: the seq is the eto_payload's one field, so numbering is
+splicing its varint in (the session's `SequenceState.stamp_encoded
+<txsmarkets.session.sequencer.SequenceState.stamp_encoded>`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from txsmarkets.wire import seto_pb2
+
+__all__ = ["contract_quotes", "execution", "unnumbered", "varint", "with_seq"]
+
+_BYTE = [bytes((value,)) for value in range(256)]
+
+
+def varint(value: int) -> bytes:
+    """``value`` (0 or more) as a protobuf varint."""
+    # Unrolled for the lengths of prices and most quantities: this runs for every number of
+    # every level of the market data.
+    if value < 0x80:
+        return _BYTE[value]
+    if value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes(((value & 0x7F) | 0x80, ((value >> 7) & 0x7F) | 0x80, value >> 14))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def unnumbered(kind: int, field: int, body: bytes) -> bytes:
+    """The bytes of a ``seto.Payload`` of type ``kind`` (below 128) whose body, the
+    serialised message ``body``, is its field number ``field`` (below 16), unnumbered."""
+    return b"\x08" + _BYTE[kind] + b"\x12\x02\x08\x00" + _BYTE[field << 3 | 2] + varint(len(body)) + body
+
+
+def with_seq(data: bytes, seq: int) -> bytes:
+    """The bytes of ``data`` (an unnumbered payload, as `unnumbered` makes) numbered ``seq``:
+    what ``SerializeToString`` gives once its ``eto_payload.seq`` is set to ``seq``."""
+    number = varint(seq)
+    # data: 08 <type> | 12 02 08 00 | the body's field.
+    return data[:2] + b"\x12" + _BYTE[len(number) + 1] + b"\x08" + number + data[6:]
+
+
+def execution(price: int, quantity: int, liquidity: int, microseconds: int) -> bytes:
+    """A ``seto.Execution``, serialised with its length before it (as a field's value)."""
+    body = (
+        b"\x08" + varint(price) + b"\x10" + varint(quantity) + b"\x18" + varint(liquidity) + b"\x20" + varint(microseconds)
+    )
+    return _BYTE[len(body)] + body
+
+
+# What `unnumbered` puts before a contract_quotes' length and body.
+_CONTRACT_QUOTES_HEAD = unnumbered(
+    seto_pb2.PAYLOAD_CONTRACT_QUOTES, seto_pb2.Payload.DESCRIPTOR.fields_by_name["contract_quotes"].number, b""
+)[:-1]
+
+
+# A Quote's bytes up to its quantity, by price: a ladder has a few hundred prices.
+_PRICES: dict[int, bytes] = {}
+_PRICES_KEPT = 4096
+# A contract's ids as its contract_quotes end, by contract id: (market id, bytes).
+_IDS: dict[int, tuple[int, bytes]] = {}
+_IDS_KEPT = 65536
+
+
+def contract_quotes(
+    market_id: int,
+    contract_id: int,
+    bids: Sequence[tuple[int, int]],
+    offers: Sequence[tuple[int, int]],
+    executions: Sequence[bytes] | None,
+    last_execution: bytes | None,
+) -> bytes:
+    """An unnumbered contract_quotes payload: ``bids`` and ``offers`` as ``(price,
+    quantity)``, ``executions`` and ``last_execution`` as `execution` made them."""
+    parts: list[bytes] = []
+    add = parts.append
+    prices = _PRICES
+    for tag, levels in ((b"\x1a", bids), (b"\x22", offers)):
+        for price, quantity in levels:
+            head = prices.get(price)
+            if head is None:
+                head = b"\x08" + varint(price) + b"\x10"
+                if len(prices) < _PRICES_KEPT:
+                    prices[price] = head
+            quote = head + varint(quantity)
+            add(tag + _BYTE[len(quote)] + quote)
+    if executions:
+        for trade in executions:
+            add(b"\x2a" + trade)
+    if last_execution is not None:
+        add(b"\x32" + last_execution)
+    ids = _IDS.get(contract_id)
+    if ids is None or ids[0] != market_id:
+        ids = (market_id, b"\x48" + varint(market_id) + b"\x50" + varint(contract_id))
+        if len(_IDS) < _IDS_KEPT:
+            _IDS[contract_id] = ids
+    add(ids[1])
+    body = b"".join(parts)
+    return _CONTRACT_QUOTES_HEAD + varint(len(body)) + body

@@ -123,3 +123,64 @@ class BridgeDaemonTests(DaemonTestCase):
                                  plugin="smarkets-bridge")
             self.assertEqual(await self.exit_status(process), 1)
             self.assertIn(f"{_NAME}cannot listen", self.output(process))
+
+
+#: A strategy for ``twistd smarkets --http-api``: one resting buy on market 2, each fill said.
+BUYER = '''
+from txsmarkets.strategy import Strategy
+
+
+class Buyer(Strategy):
+    def start(self):
+        d = self.client.create_order(2, 21, 1, %d, 100000, label="http-api")
+        d.addCallback(lambda p: self.log.info("buyer: order {id} accepted", id=p.order_accepted.order_id))
+
+    def on_order(self, order):
+        if order.filled:
+            self.log.info("buyer: order {id} filled {filled}", id=order.order_id, filled=order.filled)
+''' % PRICE
+
+
+class HTTPAPIDaemonTests(DaemonTestCase):
+    """``twistd smarkets --http-api URL``: the daemon runs the bridge in its own process."""
+
+    timeout = 180
+    start_exchange = BridgeDaemonTests.start_exchange
+    upstream_client = BridgeDaemonTests.upstream_client
+
+    @inline
+    async def test_a_strategy_order_fills(self) -> None:
+        upstream = await self.start_exchange()
+        (self.folder / "strategies" / "httpbuyer.py").write_text(BUYER)
+        daemon = self.spawn(
+            "--http-api", upstream, "--username", "demo", "--strategy", "httpbuyer:Buyer",
+            "--state-dir", str(self.state), "--status-interval", "0.5",
+        )  # fmt: skip
+        await until(lambda: "buyer: order" in self.output(daemon) and "accepted" in self.output(daemon), "the order")
+        seller = self.upstream_client(upstream, "demo2")
+        await seller.create_order(2, 21, HTTP_SELL, PRICE, 10_000, type="immediate_or_cancel")
+        await until(lambda: "filled 10000" in self.output(daemon), "the fill, told to the strategy")
+        await until(lambda: "live_orders=1" in self.output(daemon), "a status line")
+        self.assertEqual(await self.stop(daemon), 0)
+        self.assertEqual(self.output(daemon).count("filled 10000"), 1)
+        # A restart on the same state folder (the bridge's in it) trades on, the order restored.
+        again = self.spawn(
+            "--http-api", upstream, "--username", "demo", "--strategy", "httpbuyer:Buyer",
+            "--state-dir", str(self.state), "--status-interval", "0.5",
+        )  # fmt: skip
+        await until(lambda: "status: connected" in self.output(again), "the restarted daemon logged in")
+        self.assertEqual(await self.stop(again), 0)
+
+    @inline
+    async def test_bad_options_are_one_line(self) -> None:
+        for args, words in [
+            (["--http-api", "ftp://example.com/"], "must be an http:// or https:// URL"),
+            (["--http-api", "http://127.0.0.1:1/v3/", "--demo"], "--http-api and --demo cannot go together"),
+            (["--http-api", "http://127.0.0.1:1/v3/", "--host", "example.com"], "--http-api and --host cannot go together"),
+        ]:
+            process = self.spawn("--username", "demo", *args)
+            self.assertEqual(await self.exit_status(process), 1, args)
+            lines = [line for line in self.output(process).splitlines() if line.strip()]
+            self.assertEqual(len(lines), 1, lines)
+            self.assertTrue(lines[0].startswith("twistd smarkets: "), lines)
+            self.assertIn(words, lines[0])

@@ -10,12 +10,24 @@ Its modules, each with one job: `engine` (logins, and the engine's interface), `
 (one upstream account: its orders and the activity polled into fills), `market_data`
 (quotes and market states polled), `answers` (the messages), `reasons` (the HTTP errors
 as the protocol's reasons), `state` (what is kept across a restart), `service` and `tap`
-(``twistd smarkets-bridge``). Only the daemon and the twistd plugin import it.
+(``twistd smarkets-bridge``), `inprocess` (the bridge in the client's own process:
+`connect_http`). Only the daemon and the twistd plugin import it.
 """
 
 from __future__ import annotations
 
 from txsmarkets.bridge.engine import BridgeEngine
+from txsmarkets.bridge.inprocess import InProcessBridge, connect_http, stop_http
 from txsmarkets.bridge.service import DEFAULT_ENDPOINT, RunningBridge, make_bridge, make_bridge_service, start_bridge
 
-__all__ = ["BridgeEngine", "DEFAULT_ENDPOINT", "RunningBridge", "make_bridge", "make_bridge_service", "start_bridge"]
+__all__ = [
+    "BridgeEngine",
+    "DEFAULT_ENDPOINT",
+    "InProcessBridge",
+    "RunningBridge",
+    "connect_http",
+    "make_bridge",
+    "make_bridge_service",
+    "start_bridge",
+    "stop_http",
+]

@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 
 from txsmarkets.client import Session, SessionSettings, StreamingAPIClient
 from txsmarkets.client.controls import Controls
+from txsmarkets.daemon.bridged import BridgeInProcess
 from txsmarkets.daemon.demo import EmbeddedExchange
 from txsmarkets.daemon.exits import (
     EXIT_CONFIG,
@@ -108,8 +109,11 @@ class SmarketsService(InOrder):
     ``subscribe`` lists market ids to subscribe to; ``strategy`` is a `Strategy`, a
     ``module:name`` string (loaded once, see `load_strategy`) or a callable taking the
     client (called once). ``demo`` starts the embedded exchange in this process first and
-    connects to it. ``state_dir`` keeps the session, the account and a journal of every
-    message on disk, so that a restart resumes the session with the account as it was;
+    connects to it; ``http_api`` (a URL: ``https://api.smarkets.com/v3/``) runs a bridge to
+    Smarkets' HTTP API in this process and connects to it in memory. ``state_dir`` keeps
+    the session, the account and a journal of every message on disk (and, with
+    ``http_api``, the bridge's state in its ``bridge`` folder), so that a restart resumes
+    the session with the account as it was;
     ``record_dir`` records the market data. A status line is logged every
     ``status_interval`` seconds; ``metrics`` serves its figures for Prometheus.
 
@@ -120,7 +124,8 @@ class SmarketsService(InOrder):
     process should exit with.
 
     Its children (`SERVICE_ORDER`), started in this order and stopped one after another
-    in the reverse order: ``exchange`` (with ``demo``: `EmbeddedExchange`), ``metrics``
+    in the reverse order: ``exchange`` (with ``demo``: `EmbeddedExchange`; with ``http_api``:
+    `BridgeInProcess`), ``metrics``
     (`MetricsService`), ``state`` (`StateFolder`), ``recording`` (`MarketRecording`),
     ``session`` (`SessionService`), ``status`` (`StatusLine`) and ``strategy`` (the
     `StrategyHost`); those not asked for are left out. A part that cannot start ends the
@@ -135,6 +140,7 @@ class SmarketsService(InOrder):
         subscribe: tuple[int, ...] = (),
         strategy: Strategy | str | Callable[[StreamingAPIClient], Any] | None = None,
         demo: bool = False,
+        http_api: str | None = None,
         status_interval: float = 60.0,
         state_dir: str | None = None,
         record_dir: str | None = None,
@@ -164,7 +170,12 @@ class SmarketsService(InOrder):
         #: The status the process should exit with (see `EXIT_STATUSES`).
         self.exit_status = EXIT_OK
         self._ending = False
-        self.session = Session(settings, reactor=reactor)
+        # The bridge is made first: the session connects through its endpoint.
+        self.bridged: BridgeInProcess | None = None
+        if http_api is not None:
+            self.bridged = BridgeInProcess(reactor, http_api, state_dir)
+        endpoint = self.bridged.endpoint() if self.bridged is not None else None
+        self.session = Session(settings, reactor=reactor, endpoint=endpoint)
         self.client = client = StreamingAPIClient(self.session)
         client.controls = self.controls
         #: The figures of the status line and of ``--metrics``.
@@ -176,6 +187,8 @@ class SmarketsService(InOrder):
         if demo:
             self.embedded = EmbeddedExchange(settings, reactor)
             self.embedded.setServiceParent(self)
+        elif self.bridged is not None:
+            self.bridged.setServiceParent(self)
         if metrics is not None:
             from txsmarkets.daemon.metrics import MetricsService
 

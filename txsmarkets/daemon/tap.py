@@ -13,6 +13,7 @@ import configparser
 import os
 import pathlib
 from typing import Any
+from urllib.parse import urlparse
 
 from twisted.application import service
 from twisted.python import usage
@@ -88,6 +89,7 @@ class Options(usage.Options):
         ["max-retries", None, None, "Give up (exit 3) after this many failed connection attempts (default: never)."],
         ["metrics", None, None, "Serve the status figures for Prometheus on this endpoint (tcp:9108:interface=127.0.0.1)."],
         ["record", None, None, "Folder to record market data in, for twistd smarkets-exchange --replay."],
+        ["http-api", None, None, "Trade on Smarkets' HTTP API at this URL (https://api.smarkets.com/v3/) through a bridge in this process."],
     ]
 
     def __init__(self) -> None:
@@ -208,6 +210,18 @@ class Options(usage.Options):
         finally:
             state.close()
 
+    def _http_api(self) -> None:
+        url = self["http-api"]
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise SetupError(f"--http-api must be an http:// or https:// URL, not {url!r}")
+        if not url.endswith("/"):
+            dict.__setitem__(self, "http-api", url + "/")
+        if self["demo"]:
+            raise SetupError("--http-api and --demo cannot go together: the demo trades on the embedded exchange")
+        if "host" in self._given | self._from_file:
+            raise SetupError("--http-api and --host cannot go together: the session reaches the bridge in this process")
+
     def postOptions(self) -> None:
         if self["config"]:
             self._from_config()
@@ -239,6 +253,8 @@ class Options(usage.Options):
                     "--metrics needs prometheus_client"
                     " (the metrics extra: pip install -e '.[metrics]' in a clone of the repository)"
                 )
+        if self["http-api"]:
+            self._http_api()
         if self["demo"]:
             from txsmarkets.daemon.demo import DemoStrategy
 
@@ -259,6 +275,8 @@ class Options(usage.Options):
         else:
             # Taken out of the environment, so that no child process inherits it.
             password = os.environ.pop("SMARKETS_PASSWORD", None)
+        if self["http-api"] and (token is not None or not (self["username"] and password)):
+            raise SetupError("--http-api logs in upstream: give --username with --password-file or SMARKETS_PASSWORD")
         if token is None and not (self["username"] and password):
             raise SetupError("give --username with --password-file or SMARKETS_PASSWORD, or --token-file, or --demo")
         if self["ca-file"] and not os.path.isfile(self["ca-file"]):
@@ -289,6 +307,7 @@ def makeService(options: Options) -> service.IService:
         subscribe=tuple(options["subscribe"]),
         strategy=options["strategy"],
         demo=bool(options["demo"]),
+        http_api=options["http-api"],
         status_interval=options["status-interval"],
         state_dir=options["state-dir"],
         record_dir=options["record"],

@@ -82,6 +82,8 @@ class BridgeMarketData:
         #: Rounds of quotes made.
         self.rounds = 0
         self._timer: IDelayedCall | None = None
+        #: The round of requests under way, if any.
+        self._polling: Deferred[None] | None = None
         self._catalogue_at = 0.0
         self._stopped = False
 
@@ -111,14 +113,21 @@ class BridgeMarketData:
         return []
 
     def stop(self) -> Deferred[None]:
-        """Stop polling (and recording); fires when the client is closed."""
+        """Stop polling (and recording); fires when the round under way, if any, has ended
+        (it asks nothing more) and the client is closed."""
         self._stopped = True
         if self.recording is not None:
             self.recording.close()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        return self.client.close()
+        polling, self._polling = self._polling, None
+        if polling is None:
+            return self.client.close()
+        # Closing the client under a request would leave its connection behind.
+        ended: Deferred[None] = Deferred()
+        polling.addBoth(lambda _: ended.callback(None))
+        return ended.addCallback(lambda _: self.client.close())
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -129,10 +138,14 @@ class BridgeMarketData:
         wanted = list(self._markets)
         if not wanted or self._stopped:
             return
-        d = Deferred.fromCoroutine(self._poll(wanted))
+        d = self._polling = Deferred.fromCoroutine(self._poll(wanted))
         d.addErrback(self._failed)
         requests = max(1, math.ceil(len(wanted) / CAPS["quotes"]))
-        d.addBoth(lambda _: self._next(requests * self.request_interval))
+        d.addBoth(lambda _: self._polled(requests * self.request_interval))
+
+    def _polled(self, delay: float) -> None:
+        self._polling = None
+        self._next(delay)
 
     def _next(self, delay: float) -> None:
         if not self._stopped and self._markets and self._timer is None:
@@ -157,7 +170,11 @@ class BridgeMarketData:
             for market_id in unknown:
                 if self._markets.get(market_id) is None:
                     self._markets[market_id] = []  # no contracts: nothing to quote
+            if self._stopped:
+                return
         quotes = await self.client.quotes(market_ids)
+        if self._stopped:
+            return
         self.last_poll = self.clock.seconds()
         self.rounds += 1
         for market_id in market_ids:
@@ -168,9 +185,12 @@ class BridgeMarketData:
                 self._record(self._books_of(market_id))
         if self.clock.seconds() >= self._catalogue_at:
             self._catalogue_at = self.clock.seconds() + self.catalogue_interval
-            for market in await self.client.markets(market_ids):
+            markets = await self.client.markets(market_ids)
+            if self._stopped:
+                return
+            for market in markets:
                 self._state(market.id, market.state)
-        if self.recording is not None and not self._stopped:
+        if self.recording is not None:
             self.recording.flush()
             await self.recording.catalogue(market_ids)
 

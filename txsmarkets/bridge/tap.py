@@ -1,10 +1,10 @@
 """``twistd smarkets-bridge``: the streaming protocol served in front of Smarkets' HTTP API.
 
 ``twistd -n smarkets-bridge --upstream URL [--endpoint tcp:3701:interface=127.0.0.1]
-[--state-dir DIR] [--record DIR]``. A setting that cannot work (no upstream, a URL that is no HTTP URL, an
-endpoint string that is no endpoint, a state or recording folder that cannot be made, a
-port in use) is
-one line on stderr and exit status 1. SIGTERM and SIGINT stop it with exit status 0.
+[--state-dir DIR] [--record DIR]``. A setting that cannot work (no upstream, a URL that is
+no HTTP URL, an endpoint string that is no endpoint, a state or recording folder that cannot
+be made, a port in use) is one line on stderr and exit status 1. SIGTERM and SIGINT stop
+it with exit status 0.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from twisted.trial import unittest
 from tests.daemons import until
 from tests.support import close_client, global_reactor, inline
 from tests.test_http_client_exchange import catalogue
-from txsmarkets.bridge import RunningBridge, start_bridge
 from txsmarkets.backtest import run_backtest
+from txsmarkets.bridge import RunningBridge, start_bridge
 from txsmarkets.bridge.account import UpstreamAccount
 from txsmarkets.client import BUY, IMMEDIATE_OR_CANCEL, SessionSettings, StreamingAPIClient, connect
 from txsmarkets.exceptions import LoginError, OrderInvalid, OrderRejected, RequestRejected
@@ -348,6 +348,8 @@ class RecordingTests(BridgeTestCase):
 
     @inline
     async def test_a_second_recording_in_the_folder_keeps_the_first_markets(self) -> None:
+        """A second bridge recording in the same folder adds its own file, and its catalogue
+        holds the markets of both recordings."""
         await self.start_simulated()
         folder = pathlib.Path(self.mktemp()) / "recorded"
         await self.record(folder, 1, changes=1)

@@ -4,6 +4,7 @@ exchange's HTTP API, over loopback TCP, as it would on today's Smarkets."""
 from __future__ import annotations
 
 import json
+import pathlib
 from typing import Any
 
 from twisted.internet import endpoints
@@ -12,6 +13,7 @@ from twisted.trial import unittest
 from tests.daemons import until
 from tests.support import close_client, global_reactor, inline
 from tests.test_http_client_exchange import catalogue
+from txsmarkets.backtest import run_backtest
 from txsmarkets.bridge import RunningBridge, start_bridge
 from txsmarkets.bridge.account import UpstreamAccount
 from txsmarkets.client import BUY, IMMEDIATE_OR_CANCEL, SessionSettings, StreamingAPIClient, connect
@@ -19,6 +21,7 @@ from txsmarkets.exceptions import LoginError, OrderInvalid, OrderRejected, Reque
 from txsmarkets.exchange.service import RunningExchange, start_exchange
 from txsmarkets.http_api import SELL as HTTP_SELL
 from txsmarkets.http_api import HTTPAPIClient
+from txsmarkets.strategy import Strategy
 from txsmarkets.wire import seto_pb2
 
 POLL = 0.05
@@ -278,6 +281,83 @@ class MarketDataTests(BridgeTestCase):
             "the offer in the quotes",
         )
         self.assertEqual({c.contract_quotes.market_id for c in changes}, {40})
+
+
+class Watching(Strategy):
+    """Subscribes to the demo's market 1 and keeps the best offer each change shows."""
+
+    markets = (1,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offers: list[int] = []
+
+    def on_market(self, book: Any) -> None:
+        self.offers.extend(c.best_offer for c in book.contracts.values() if c.best_offer is not None)
+
+
+def recorded_markets(folder: pathlib.Path) -> dict[int, str]:
+    """The names of the markets in a recording's catalogue, by id (none before it is written)."""
+    path = folder / "catalogue.json"
+    events = json.loads(path.read_text())["events"] if path.exists() else []
+    return {m["id"]: m["name"] for e in events for m in e.get("markets", ())}
+
+
+class RecordingTests(BridgeTestCase):
+    """The upstream: the demo's markets with simulated traders, its quotes limit lifted."""
+
+    timeout = 120
+
+    async def start_simulated(self) -> None:
+        self.exchange = await start_exchange(
+            global_reactor(), http="tcp:0:interface=127.0.0.1", simulate=True, seed=7, http_rate_limits={"get_quotes": None}
+        )
+        self.addCleanup(self.exchange.stop)
+
+    async def record(self, folder: pathlib.Path, market_id: int, changes: int = 20) -> list[Any]:
+        """Record in ``folder`` through a new bridge while a client subscribes to
+        ``market_id``, until the client has had ``changes`` changes of it and the catalogue
+        has it; then stop the bridge. The changes the client had."""
+        self.bridge = await start_bridge(
+            global_reactor(), self.upstream, record=folder,
+            client_options={"limits": {"quotes": None}}, market_data={"quotes_limit": (20, 1.0)},
+        )  # fmt: skip
+        self.addCleanup(self.bridge.stop)
+        client = await self.client("demo", "demo")
+        seen = self.collect(client, "seto.contract_quotes")
+        await client.subscribe(market_id)
+        await until(lambda: len(seen) >= changes and market_id in recorded_markets(folder), "polled changes")
+        await self.bridge.stop()
+        return seen
+
+    @inline
+    async def test_a_recording_through_the_bridge_backtests(self) -> None:
+        """The bridge records what a client's subscription makes it poll; a backtest plays
+        it, with the real names, and its strategy sees the polled prices."""
+        await self.start_simulated()
+        folder = pathlib.Path(self.mktemp()) / "recorded"
+        changes = await self.record(folder, 1)
+        self.assertEqual(recorded_markets(folder), {1: "Demo match: winner"})
+        strategy = Watching()
+        report = run_backtest(strategy, replay=folder, catalogue=folder / "catalogue.json")
+        self.assertGreater(report.messages, 20)
+        offered = {q.price for change in changes for q in change.contract_quotes.offers if q.quantity}
+        # The first book it saw is the first poll's, which the bridge's client saw too.
+        self.assertTrue(strategy.offers)
+        self.assertIn(strategy.offers[0], offered)
+
+    @inline
+    async def test_a_second_recording_in_the_folder_keeps_the_first_markets(self) -> None:
+        """A second bridge recording in the same folder adds its own file, and its catalogue
+        holds the markets of both recordings."""
+        await self.start_simulated()
+        folder = pathlib.Path(self.mktemp()) / "recorded"
+        await self.record(folder, 1, changes=1)
+        first = sorted(folder.glob("recording.*.gz"))
+        await self.record(folder, 2, changes=1)
+        self.assertEqual(sorted(recorded_markets(folder)), [1, 2])
+        files = sorted(folder.glob("recording.*.gz"))
+        self.assertEqual((len(first), len(files)), (1, 2))
 
 
 class Porting93Tests(BridgeTestCase):

@@ -103,6 +103,7 @@ class BridgeDaemonTests(DaemonTestCase):
             (["--upstream", "http://127.0.0.1:1/v3/", "--poll-interval", "0"], "--poll-interval must be above 0"),
             (["--upstream", "http://127.0.0.1:1/v3/", "--status-interval", "-1"], "--status-interval must be 0 or more"),
             (["--upstreem", "x"], "did you mean --upstream?"),
+            (["--upstream", "http://127.0.0.1:1/v3/", "--record", "/proc/no/such"], "cannot make the recording folder"),
         ]:
             process = self.spawn(*args, plugin="smarkets-bridge")
             self.assertEqual(await self.exit_status(process), 1, args)

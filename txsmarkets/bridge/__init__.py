@@ -8,10 +8,11 @@ whose back end is an `HTTPAPIClient <txsmarkets.http_api.client.HTTPAPIClient>` 
 
 Its modules, each with one job: `engine` (logins, and the engine's interface), `account`
 (one upstream account: its orders and the activity polled into fills), `market_data`
-(quotes and market states polled), `answers` (the messages), `reasons` (the HTTP errors
-as the protocol's reasons), `state` (what is kept across a restart), `service` and `tap`
-(``twistd smarkets-bridge``), `inprocess` (the bridge in the client's own process:
-`connect_http`). Only the daemon and the twistd plugin import it.
+(quotes and market states polled), `recording` (what is polled, kept as a recording),
+`answers` (the messages), `reasons` (the HTTP errors as the protocol's reasons), `state`
+(what is kept across a restart), `service` and `tap` (``twistd smarkets-bridge``),
+`inprocess` (the bridge in the client's own process: `connect_http`). Only the daemon and
+the twistd plugin import it.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ login by token (a cookie) is refused: the upstream has no such login.
 
 from __future__ import annotations
 
+import os
 import pathlib
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from twisted.logger import Logger
 
 from txsmarkets.bridge.account import UpstreamAccount
 from txsmarkets.bridge.market_data import BridgeMarketData
+from txsmarkets.bridge.recording import BridgeRecording
 from txsmarkets.bridge.state import BridgeState
 from txsmarkets.exchange.interfaces import ExchangeAccount
 from txsmarkets.exchange.requests import request_error
@@ -47,7 +49,8 @@ class BridgeEngine:
     `BridgeState` (``account-<id>.json``); ``poll_interval`` is the seconds between two
     polls of an account's activity; ``client_options`` go to each `HTTPAPIClient` (its
     ``timeout``, ``limits``, ``http``, ...). ``market_data`` takes the options of
-    `BridgeMarketData`.
+    `BridgeMarketData`. ``record`` is a folder (made if missing; OSError if it cannot be)
+    to keep the polled market data in, as a recording (`BridgeRecording`).
     """
 
     #: Logins ask the upstream: the server calls `authenticate` on its thread, for a Deferred.
@@ -63,6 +66,7 @@ class BridgeEngine:
         poll_interval: float = 1.0,
         client_options: dict[str, Any] | None = None,
         market_data: dict[str, Any] | None = None,
+        record: str | os.PathLike[str] | None = None,
     ) -> None:
         self.reactor = reactor
         self.upstream = upstream
@@ -74,11 +78,13 @@ class BridgeEngine:
         self.market_watched: Callable[[int], bool] = lambda market_id: False
         #: The upstream accounts logged in through the bridge, by id.
         self.accounts: dict[int, UpstreamAccount] = {}
+        public = HTTPAPIClient(reactor, url=upstream, **self.client_options)
         self.market_data = BridgeMarketData(
             reactor,
-            HTTPAPIClient(reactor, url=upstream, **self.client_options),
+            public,
             lambda market_id, payload: self.on_market(market_id, payload),
             lambda market_id: self.market_watched(market_id),
+            recording=None if record is None else BridgeRecording(record, reactor, public),
             **(market_data or {}),
         )
 

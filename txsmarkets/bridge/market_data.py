@@ -12,6 +12,11 @@ a market (the quotes are keyed by contract only). The upstream's placeholder lev
 
 States: every ``catalogue_interval`` seconds the markets' catalogue entries
 (``GET /v3/markets/{ids}/``); a market whose state changed gets a ``market_state``.
+
+With a `BridgeRecording <txsmarkets.bridge.recording.BridgeRecording>`, what is polled is
+recorded too: a ``market_quotes`` snapshot of a market at its first poll (and at its first
+after it was forgotten), then the ``contract_quotes`` changes and every ``market_state``
+(the first state seen included), followed by the recorded markets' catalogue.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from txsmarkets.bridge.recording import BridgeRecording
 from txsmarkets.http_api import HTTPAPIClient
 from txsmarkets.http_api.limits import DEFAULT_LIMITS
 from txsmarkets.http_api.models import ContractQuotes, PriceLevel
@@ -44,7 +50,8 @@ class BridgeMarketData:
     """Polls the quotes and states of the markets subscribed to, through ``client`` (no
     login needed), and tells ``publish`` ``(market id, payload)`` of each change while
     ``watched(market id)`` says someone subscribes. ``quotes_limit`` is the quotes
-    endpoint's ``(requests, seconds)`` (the client's limit by default)."""
+    endpoint's ``(requests, seconds)`` (the client's limit by default); ``recording``, when
+    given, keeps what is polled."""
 
     def __init__(
         self,
@@ -55,6 +62,7 @@ class BridgeMarketData:
         *,
         quotes_limit: tuple[int, float] | None = None,
         catalogue_interval: float = 10.0,
+        recording: BridgeRecording | None = None,
     ) -> None:
         self.clock = clock
         self.client = client
@@ -64,6 +72,7 @@ class BridgeMarketData:
         #: Seconds between two quotes requests, at the limit.
         self.request_interval = period / count
         self.catalogue_interval = catalogue_interval
+        self.recording = recording
         #: The markets polled, and each one's contracts (None until known).
         self._markets: dict[int, list[int] | None] = {}
         self._books: dict[int, tuple[Levels, Levels]] = {}
@@ -73,12 +82,23 @@ class BridgeMarketData:
         #: Rounds of quotes made.
         self.rounds = 0
         self._timer: IDelayedCall | None = None
+        #: The round of requests under way, if any.
+        self._polling: Deferred[None] | None = None
         self._catalogue_at = 0.0
         self._stopped = False
 
     def snapshot(self, market_id: int) -> seto_pb2.Payload:
         """A new subscriber's ``market_quotes`` of the market (as last polled); the market is
         polled from now on."""
+        payload = self._books_of(market_id)
+        if market_id not in self._markets:
+            self._markets[market_id] = None
+            if self._timer is None and not self._stopped:
+                self._timer = self.clock.callLater(0, self._round)
+        return payload
+
+    def _books_of(self, market_id: int) -> seto_pb2.Payload:
+        """The ``market_quotes`` of the market's books as last polled."""
         payload = new_payload(seto_pb2.PAYLOAD_MARKET_QUOTES)
         quotes = payload.market_quotes
         quotes.market_id = market_id
@@ -86,10 +106,6 @@ class BridgeMarketData:
             book = self._books.get(contract_id)
             if book is not None:
                 _fill(quotes.contract_quotes.add(), market_id, contract_id, book[0], book[1])
-        if market_id not in self._markets:
-            self._markets[market_id] = None
-            if self._timer is None and not self._stopped:
-                self._timer = self.clock.callLater(0, self._round)
         return payload
 
     def event_markets(self, event_id: int) -> list[int]:
@@ -97,12 +113,21 @@ class BridgeMarketData:
         return []
 
     def stop(self) -> Deferred[None]:
-        """Stop polling; fires when the client is closed."""
+        """Stop polling (and recording); fires when the round under way, if any, has ended
+        (it asks nothing more) and the client is closed."""
         self._stopped = True
+        if self.recording is not None:
+            self.recording.close()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        return self.client.close()
+        polling, self._polling = self._polling, None
+        if polling is None:
+            return self.client.close()
+        # Closing the client under a request would leave its connection behind.
+        ended: Deferred[None] = Deferred()
+        polling.addBoth(lambda _: ended.callback(None))
+        return ended.addCallback(lambda _: self.client.close())
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -113,10 +138,14 @@ class BridgeMarketData:
         wanted = list(self._markets)
         if not wanted or self._stopped:
             return
-        d = Deferred.fromCoroutine(self._poll(wanted))
+        d = self._polling = Deferred.fromCoroutine(self._poll(wanted))
         d.addErrback(self._failed)
         requests = max(1, math.ceil(len(wanted) / CAPS["quotes"]))
-        d.addBoth(lambda _: self._next(requests * self.request_interval))
+        d.addBoth(lambda _: self._polled(requests * self.request_interval))
+
+    def _polled(self, delay: float) -> None:
+        self._polling = None
+        self._next(delay)
 
     def _next(self, delay: float) -> None:
         if not self._stopped and self._markets and self._timer is None:
@@ -141,42 +170,66 @@ class BridgeMarketData:
             for market_id in unknown:
                 if self._markets.get(market_id) is None:
                     self._markets[market_id] = []  # no contracts: nothing to quote
+            if self._stopped:
+                return
         quotes = await self.client.quotes(market_ids)
+        if self._stopped:
+            return
         self.last_poll = self.clock.seconds()
         self.rounds += 1
         for market_id in market_ids:
             for contract_id in self._markets.get(market_id) or ():
-                self._update(market_id, contract_id, quotes.get(contract_id))
+                self._update(market_id, contract_id, quotes.get(contract_id), record=market_id not in unknown)
+            if market_id in unknown:
+                # New to the recording: its books whole, not changes to books it never had.
+                self._record(self._books_of(market_id))
         if self.clock.seconds() >= self._catalogue_at:
             self._catalogue_at = self.clock.seconds() + self.catalogue_interval
-            for market in await self.client.markets(market_ids):
+            markets = await self.client.markets(market_ids)
+            if self._stopped:
+                return
+            for market in markets:
                 self._state(market.id, market.state)
+        if self.recording is not None:
+            self.recording.flush()
+            await self.recording.catalogue(market_ids)
 
-    def _update(self, market_id: int, contract_id: int, quotes: ContractQuotes | None) -> None:
+    def _record(self, payload: seto_pb2.Payload) -> None:
+        if self.recording is not None and not self._stopped:
+            self.recording.record(payload)
+
+    def _update(self, market_id: int, contract_id: int, quotes: ContractQuotes | None, record: bool) -> None:
         bids = _levels(quotes.bids if quotes is not None else [])
         offers = _levels(quotes.offers if quotes is not None else [])
         # A contract not seen before was in no snapshot: its levels are all news.
         old = self._books.get(contract_id) or ({}, {})
         self._books[contract_id] = (bids, offers)
-        if not self.watched(market_id):
+        watched = self.watched(market_id)
+        if not watched and not (record and self.recording is not None):
             return
         bid_changes, offer_changes = _changes(old[0], bids), _changes(old[1], offers)
         if not bid_changes and not offer_changes:
             return
         payload = new_payload(seto_pb2.PAYLOAD_CONTRACT_QUOTES)
         _fill(payload.contract_quotes, market_id, contract_id, bid_changes, offer_changes)
-        self.publish(market_id, payload)
+        if record:
+            self._record(payload)
+        if watched:
+            self.publish(market_id, payload)
 
     def _state(self, market_id: int, state: str) -> None:
         old = self._states.get(market_id)
         self._states[market_id] = state
         wire = _market_state(state)
-        if old is None or old == state or wire is None or not self.watched(market_id):
+        if old == state or wire is None:
             return
         payload = new_payload(seto_pb2.PAYLOAD_MARKET_STATE)
         payload.market_state.market_id = market_id
         payload.market_state.state = wire  # type: ignore[assignment]  # the wire's int
-        self.publish(market_id, payload)
+        # The first state seen is recorded (the catalogue may be written later than it).
+        self._record(payload)
+        if old is not None and self.watched(market_id):
+            self.publish(market_id, payload)
 
 
 def _market_state(state: str) -> int | None:

@@ -28,7 +28,7 @@ _log = Logger()
 #: Where the bridge listens unless told: the streaming API's historic port, loopback only.
 DEFAULT_ENDPOINT = "tcp:3701:interface=127.0.0.1"
 
-_ENGINE_OPTIONS = ("poll_interval", "client_options", "market_data")
+_ENGINE_OPTIONS = ("poll_interval", "client_options", "market_data", "record")
 
 #: The throttle each session is held to and that the bridge announces
 #: (``throttle_limits_changed``) unless told otherwise: what the upstream allows for
@@ -41,8 +41,9 @@ def make_bridge(
     reactor: IReactorTime, upstream: str, state_dir: str | pathlib.Path | None = None, **options: Any
 ) -> ExchangeServerFactory[BridgeEngine]:
     """The streaming server of a bridge to the HTTP API at ``upstream``: ``state_dir`` (made
-    if missing) keeps its accounts' state; ``poll_interval``, ``client_options`` and
-    ``market_data`` go to the `BridgeEngine`, the other ``options`` to the
+    if missing) keeps its accounts' state; ``poll_interval``, ``client_options``,
+    ``market_data`` and ``record`` (a folder to record the polled market data in) go to
+    the `BridgeEngine`, the other ``options`` to the
     `ExchangeServerFactory` (heartbeats, throttle: `UPSTREAM_THROTTLE` by default, ...)."""
     folder = None
     if state_dir is not None:

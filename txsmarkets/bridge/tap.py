@@ -1,9 +1,10 @@
 """``twistd smarkets-bridge``: the streaming protocol served in front of Smarkets' HTTP API.
 
 ``twistd -n smarkets-bridge --upstream URL [--endpoint tcp:3701:interface=127.0.0.1]
-[--state-dir DIR]``. A setting that cannot work (no upstream, a URL that is no HTTP URL, an
-endpoint string that is no endpoint, a state folder that cannot be made, a port in use) is
-one line on stderr and exit status 1. SIGTERM and SIGINT stop it with exit status 0.
+[--state-dir DIR] [--record DIR]``. A setting that cannot work (no upstream, a URL that is
+no HTTP URL, an endpoint string that is no endpoint, a state or recording folder that cannot
+be made, a port in use) is one line on stderr and exit status 1. SIGTERM and SIGINT stop
+it with exit status 0.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Options(usage.Options):
         ["upstream", "u", None, "The HTTP API to bridge to: https://api.smarkets.com/v3/, or an embedded exchange's --http URL."],
         ["endpoint", "e", DEFAULT_ENDPOINT, "Twisted endpoint the streaming protocol is served on (ssl:... for TLS)."],
         ["state-dir", None, None, "Folder of each account's state (orders, activity cursor, account stream): kept across restarts."],
+        ["record", None, None, "Folder to record the subscribed markets' polled market data in (and its catalogue.json)."],
         ["poll-interval", None, 1.0, "Seconds between two polls of an account's activity (its fills).", float],
         ["heartbeat-interval", None, 30.0, "Seconds between heartbeats.", float],
         ["resume-window", None, 300.0, "Seconds a dropped session may be resumed.", float],
@@ -65,14 +67,15 @@ class Options(usage.Options):
                 raise SetupError(f"--{name} must be above 0, not {self[name]}")
         if self["status-interval"] < 0:
             raise SetupError(f"--status-interval must be 0 or more, not {self['status-interval']}")
-        if self["state-dir"] is not None:
-            folder = pathlib.Path(self["state-dir"])
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise SetupError(f"cannot make the state folder {folder}: {e.strerror}") from None
-            if not os.access(folder, os.W_OK):
-                raise SetupError(f"cannot write in the state folder {folder}")
+        for name, what in (("state-dir", "state"), ("record", "recording")):
+            if self[name] is not None:
+                folder = pathlib.Path(self[name])
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise SetupError(f"cannot make the {what} folder {folder}: {e.strerror}") from None
+                if not os.access(folder, os.W_OK):
+                    raise SetupError(f"cannot write in the {what} folder {folder}")
 
 
 def makeService(options: Options) -> service.IService:
@@ -92,6 +95,7 @@ def makeService(options: Options) -> service.IService:
             poll_interval=options["poll-interval"],
             heartbeat_interval=options["heartbeat-interval"],
             resume_window=options["resume-window"],
+            record=options["record"],
         )
     except (ValueError, OSError, KeyError, TypeError) as e:
         raise SetupError(f"cannot use the endpoint {options['endpoint']!r}: {e}") from None

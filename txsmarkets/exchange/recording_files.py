@@ -4,12 +4,14 @@ A recording is a folder of files ``recording.NNNNNN.gz``, each a gzip stream of 
 the journal's format (`txsmarkets.wire.records`: direction ``I``, the receive time, the
 length, the serialised ``seto.Payload``). A file is closed and the next begun once its
 compressed size passes ``max_bytes``; files written on a folder that already has some
-begin after them, so that an earlier recording is never rewritten. `flush` makes what is
-written readable (`txsmarkets.exchange.recorded` reads a file cut short up to the cut).
+begin after them, so that an earlier recording is never rewritten. `RecordingFiles.flush`
+makes what is written readable (`txsmarkets.exchange.recorded` reads a file cut short up to
+the cut).
 
 Whoever has market data to keep writes through it: a client's `Recorder
-<txsmarkets.persistence.recording.Recorder>` (``twistd smarkets --record``) and the paper
-exchange's polls (``twistd smarkets-exchange --paper URL --record DIR``).
+<txsmarkets.persistence.recording.Recorder>` (``twistd smarkets --record``), the paper
+exchange's polls (``twistd smarkets-exchange --paper URL --record DIR``) and the bridge's
+(``twistd smarkets-bridge --record DIR``).
 """
 
 from __future__ import annotations

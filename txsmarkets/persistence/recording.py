@@ -46,8 +46,9 @@ RECORDED_NAMES = (
 class Recorder(RecordingFiles, service.Service):
     """Writes the market data a client receives to the recording folder ``directory``.
 
-    `attach` hooks it to a client (one handler per recorded message name); `record` writes
-    one payload (its files are those of a `RecordingFiles`). As a service (a child of the
+    `attach` hooks it to a client (one handler per recorded message name); `record
+    <txsmarkets.exchange.recording_files.RecordingFiles.record>` writes one payload (its
+    files are those of a `RecordingFiles`). As a service (a child of the
     daemon's), it starts flushing when started and closes its file when stopped. ``clock``
     gives the receive time and runs the flushes.
     """

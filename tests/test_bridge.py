@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from twisted.internet import endpoints
+from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
 from tests.daemons import until
@@ -15,7 +16,7 @@ from tests.test_http_client_exchange import catalogue
 from txsmarkets.bridge import RunningBridge, start_bridge
 from txsmarkets.bridge.account import UpstreamAccount
 from txsmarkets.client import BUY, IMMEDIATE_OR_CANCEL, SessionSettings, StreamingAPIClient, connect
-from txsmarkets.exceptions import LoginError, OrderInvalid, OrderRejected, RequestRejected
+from txsmarkets.exceptions import LoginError, OrderInvalid, OrderRejected, RequestRejected, RequestTimeout
 from txsmarkets.exchange.service import RunningExchange, start_exchange
 from txsmarkets.http_api import SELL as HTTP_SELL
 from txsmarkets.http_api import HTTPAPIClient
@@ -87,7 +88,8 @@ class OrdersTests(BridgeTestCase):
         order_id = accepted.order_accepted.order_id
         # The HTTP order id is the order id.
         [upstream_order] = (await self.upstream_client("trader").orders(id=[order_id])).items
-        self.assertEqual((upstream_order.price, upstream_order.label), (2500, "rest"))
+        self.assertEqual(upstream_order.price, 2500)
+        self.assertRegex(upstream_order.label, r"^rest#txb-[0-9a-f]{12}$")  # its own, to find it by
         self.assertEqual((accepted.order_accepted.reference, accepted.order_accepted.label), (7, "rest"))
         self.assertEqual(accepted.order_accepted.available_balance, 997.5)
         # The other side sells into it upstream: one fill, told once.
@@ -234,6 +236,61 @@ class OrdersTests(BridgeTestCase):
         await until(lambda: not account.lost, "the upstream back")
         accepted = await client.create_order(10, 101, BUY, 2500, 10_000)
         self.assertTrue(accepted.order_accepted.order_id)
+
+
+class LostAnswerTests(BridgeTestCase):
+    def lose_create_answers(self, placed: bool) -> list[dict[str, Any]]:
+        """Make the upstream's answers to order creates go missing (a timeout), each create
+        placed first if ``placed``: the creates sent, each its arguments."""
+        upstream = self.account().client
+        real = upstream.create_order
+        sent: list[dict[str, Any]] = []
+
+        def create_order(*args: Any, **kwargs: Any) -> Any:
+            sent.append(kwargs)
+            if placed:
+                d = real(*args, **kwargs)
+            else:
+                d = Deferred()
+                d.callback(None)
+
+            def lost(_: object) -> None:
+                raise RequestTimeout("no answer")
+
+            return d.addCallback(lost)
+
+        upstream.create_order = create_order  # type: ignore[method-assign]
+        return sent
+
+    @inline
+    async def test_a_create_placed_whose_answer_is_lost_is_accepted_late_then_filled_once(self) -> None:
+        await self.start()
+        client = await self.client()
+        fills = self.collect(client, "seto.order_executed")
+        sent = self.lose_create_answers(placed=True)
+        accepted = await client.create_order(10, 101, BUY, 2500, 100_000, reference=9, label="late")
+        order_id = accepted.order_accepted.order_id
+        self.assertEqual((accepted.order_accepted.reference, accepted.order_accepted.label), (9, "late"))
+        [upstream_order] = (await self.upstream_client("trader").orders(id=[order_id])).items
+        self.assertEqual(upstream_order.label, sent[0]["label"])
+        await self.upstream_client().create_order(10, 101, HTTP_SELL, 2500, 40_000, type="immediate_or_cancel")
+        await until(lambda: fills, "the fill")
+        await self.polls()
+        self.assertEqual([(f.order_executed.order_id, f.order_executed.quantity) for f in fills], [(order_id, 40_000)])
+        self.assertEqual(len(sent), 1)
+        self.flushLoggedErrors()
+
+    @inline
+    async def test_a_create_not_placed_whose_answer_is_lost_is_rejected_after_the_look(self) -> None:
+        await self.start()
+        client = await self.client()
+        sent = self.lose_create_answers(placed=False)
+        with self.assertRaises(OrderRejected) as rejected:
+            await client.create_order(10, 101, BUY, 2500, 100_000, label="never")
+        self.assertEqual(rejected.exception.reason, "ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE")
+        self.assertEqual(self.account().state.pending, {})
+        self.assertEqual(len(sent), 1)
+        self.flushLoggedErrors()
 
 
 class DurableTests(BridgeTestCase):

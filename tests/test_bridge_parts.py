@@ -17,7 +17,7 @@ from twisted.trial import unittest
 from txsmarkets.bridge.account import UpstreamAccount
 from txsmarkets.bridge.market_data import BridgeMarketData
 from txsmarkets.bridge.reasons import cancel_rejected_reason, create_answer
-from txsmarkets.bridge.state import BridgeState, StateFileError
+from txsmarkets.bridge.state import BridgeState, PendingCreate, StateFileError
 from txsmarkets.exceptions import ConnectionError, RequestTimeout
 from txsmarkets.http_api import APIError, CancelRejected, HTTPOrderInvalid, HTTPOrderRejected, QueueFull
 from txsmarkets.http_api.limits import RateLimits
@@ -335,6 +335,14 @@ class StateTests(unittest.TestCase):
         with self.assertRaises(StateFileError) as caught:
             BridgeState.load(1, path)
         self.assertIn(str(path), str(caught.exception))
+
+    def test_a_damaged_pending_create_is_the_files_error(self) -> None:
+        path = pathlib.Path(self.mktemp())
+        state = BridgeState(1, path)
+        state.pending["x#txb-0"] = PendingCreate("x#txb-0", b"\xff\xff")
+        state.save()
+        with self.assertRaises(StateFileError):
+            BridgeState.load(1, path)
 
     def test_another_accounts_file_is_refused(self) -> None:
         path = pathlib.Path(self.mktemp())

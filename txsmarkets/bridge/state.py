@@ -25,6 +25,8 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from txsmarkets.persistence.state import write_atomically
 from txsmarkets.wire import seto_pb2
 
@@ -131,10 +133,12 @@ class BridgeState:
                 state.orders[order.id] = order
             for label, request in saved.get("pending", []):
                 # Its POST may have been made before the bridge stopped: its outcome is unknown.
-                state.pending[str(label)] = PendingCreate(str(label), base64.b64decode(request), unknown=True)
+                pending = PendingCreate(str(label), base64.b64decode(request), unknown=True)
+                pending.payload  # noqa: B018 - parsed now: a damaged one is the file's error
+                state.pending[pending.label] = pending
             for sequence, data in saved["log"]:
                 state.log.append((int(sequence), base64.b64decode(data)))
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+        except (OSError, ValueError, KeyError, TypeError, IndexError, DecodeError) as e:
             raise StateFileError(f"cannot read the bridge state {path}: {e}") from None
         return state
 

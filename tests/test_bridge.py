@@ -321,6 +321,42 @@ class DurableTests(BridgeTestCase):
         self.assertEqual(cancelled.order_cancelled.executed_quantity, 30_000)
 
 
+    @inline
+    async def test_a_create_under_way_when_the_bridge_stops_is_resolved_after_the_restart(self) -> None:
+        state_dir = self.mktemp()
+        await self.start(state_dir)
+        client = await self.client()
+        # One answer seen: the client resumes its account stream after it.
+        await client.create_order(10, 101, BUY, 2000, 10_000)
+        accepted = self.collect(client, "seto.order_accepted")
+        fills = self.collect(client, "seto.order_executed")
+        upstream = self.account().client
+        real = upstream.create_order
+        placed: list[Any] = []
+
+        def create_order(*args: Any, **kwargs: Any) -> Deferred[Any]:
+            # Placed upstream; its answer never comes before the bridge goes.
+            real(*args, **kwargs).addCallback(placed.append)
+            return Deferred()
+
+        upstream.create_order = create_order  # type: ignore[method-assign]
+        answer = client.create_order(10, 101, BUY, 2500, 100_000, label="restart")
+        answer.addErrback(lambda _: None)  # the session ends with the bridge
+        await until(lambda: placed, "the order placed upstream")
+        port = self.bridge.port
+        await self.bridge.stop()
+        await self.start_bridge(state_dir, f"tcp:{port}:interface=127.0.0.1")
+        await until(lambda: accepted, "the late order_accepted")
+        [late] = accepted
+        self.assertEqual((late.order_accepted.order_id, late.order_accepted.label), (placed[0].order_id, "restart"))
+        await self.upstream_client().create_order(10, 101, HTTP_SELL, 2500, 40_000, type="immediate_or_cancel")
+        await until(lambda: fills, "the fill")
+        await self.polls()
+        self.assertEqual([(f.order_executed.order_id, f.order_executed.quantity) for f in fills],
+                         [(placed[0].order_id, 40_000)])  # fmt: skip
+        self.assertEqual(len(accepted), 1)
+
+
 class MarketDataTests(BridgeTestCase):
     @inline
     async def test_quotes_snapshot_then_changes(self) -> None:

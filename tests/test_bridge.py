@@ -8,6 +8,7 @@ import pathlib
 from typing import Any
 
 from twisted.internet import endpoints
+from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
 from tests.daemons import until
@@ -17,7 +18,7 @@ from txsmarkets.backtest import run_backtest
 from txsmarkets.bridge import RunningBridge, start_bridge
 from txsmarkets.bridge.account import UpstreamAccount
 from txsmarkets.client import BUY, IMMEDIATE_OR_CANCEL, SessionSettings, StreamingAPIClient, connect
-from txsmarkets.exceptions import LoginError, OrderInvalid, OrderRejected, RequestRejected
+from txsmarkets.exceptions import LoginError, OrderInvalid, OrderRejected, RequestRejected, RequestTimeout
 from txsmarkets.exchange.service import RunningExchange, start_exchange
 from txsmarkets.http_api import SELL as HTTP_SELL
 from txsmarkets.http_api import HTTPAPIClient
@@ -90,7 +91,8 @@ class OrdersTests(BridgeTestCase):
         order_id = accepted.order_accepted.order_id
         # The HTTP order id is the order id.
         [upstream_order] = (await self.upstream_client("trader").orders(id=[order_id])).items
-        self.assertEqual((upstream_order.price, upstream_order.label), (2500, "rest"))
+        self.assertEqual(upstream_order.price, 2500)
+        self.assertRegex(upstream_order.label, r"^rest#txb-[0-9a-f]{12}$")  # its own, to find it by
         self.assertEqual((accepted.order_accepted.reference, accepted.order_accepted.label), (7, "rest"))
         self.assertEqual(accepted.order_accepted.available_balance, 997.5)
         # The other side sells into it upstream: one fill, told once.
@@ -239,6 +241,61 @@ class OrdersTests(BridgeTestCase):
         self.assertTrue(accepted.order_accepted.order_id)
 
 
+class LostAnswerTests(BridgeTestCase):
+    def lose_create_answers(self, placed: bool) -> list[dict[str, Any]]:
+        """Make the upstream's answers to order creates go missing (a timeout), each create
+        placed first if ``placed``: the creates sent, each its arguments."""
+        upstream = self.account().client
+        real = upstream.create_order
+        sent: list[dict[str, Any]] = []
+
+        def create_order(*args: Any, **kwargs: Any) -> Any:
+            sent.append(kwargs)
+            if placed:
+                d = real(*args, **kwargs)
+            else:
+                d = Deferred()
+                d.callback(None)
+
+            def lost(_: object) -> None:
+                raise RequestTimeout("no answer")
+
+            return d.addCallback(lost)
+
+        upstream.create_order = create_order  # type: ignore[method-assign]
+        return sent
+
+    @inline
+    async def test_a_create_placed_whose_answer_is_lost_is_accepted_late_then_filled_once(self) -> None:
+        await self.start()
+        client = await self.client()
+        fills = self.collect(client, "seto.order_executed")
+        sent = self.lose_create_answers(placed=True)
+        accepted = await client.create_order(10, 101, BUY, 2500, 100_000, reference=9, label="late")
+        order_id = accepted.order_accepted.order_id
+        self.assertEqual((accepted.order_accepted.reference, accepted.order_accepted.label), (9, "late"))
+        [upstream_order] = (await self.upstream_client("trader").orders(id=[order_id])).items
+        self.assertEqual(upstream_order.label, sent[0]["label"])
+        await self.upstream_client().create_order(10, 101, HTTP_SELL, 2500, 40_000, type="immediate_or_cancel")
+        await until(lambda: fills, "the fill")
+        await self.polls()
+        self.assertEqual([(f.order_executed.order_id, f.order_executed.quantity) for f in fills], [(order_id, 40_000)])
+        self.assertEqual(len(sent), 1)
+        self.flushLoggedErrors()
+
+    @inline
+    async def test_a_create_not_placed_whose_answer_is_lost_is_rejected_after_the_look(self) -> None:
+        await self.start()
+        client = await self.client()
+        sent = self.lose_create_answers(placed=False)
+        with self.assertRaises(OrderRejected) as rejected:
+            await client.create_order(10, 101, BUY, 2500, 100_000, label="never")
+        self.assertEqual(rejected.exception.reason, "ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE")
+        self.assertEqual(self.account().state.pending, {})
+        self.assertEqual(len(sent), 1)
+        self.flushLoggedErrors()
+
+
 class DurableTests(BridgeTestCase):
     @inline
     async def test_no_fill_lost_or_doubled_across_a_restart(self) -> None:
@@ -265,6 +322,42 @@ class DurableTests(BridgeTestCase):
         # The order is still the client's, and can be cancelled through the new bridge.
         cancelled = await client.cancel_order(order_id)
         self.assertEqual(cancelled.order_cancelled.executed_quantity, 30_000)
+
+
+    @inline
+    async def test_a_create_under_way_when_the_bridge_stops_is_resolved_after_the_restart(self) -> None:
+        state_dir = self.mktemp()
+        await self.start(state_dir)
+        client = await self.client()
+        # One answer seen: the client resumes its account stream after it.
+        await client.create_order(10, 101, BUY, 2000, 10_000)
+        accepted = self.collect(client, "seto.order_accepted")
+        fills = self.collect(client, "seto.order_executed")
+        upstream = self.account().client
+        real = upstream.create_order
+        placed: list[Any] = []
+
+        def create_order(*args: Any, **kwargs: Any) -> Deferred[Any]:
+            # Placed upstream; its answer never comes before the bridge goes.
+            real(*args, **kwargs).addCallback(placed.append)
+            return Deferred()
+
+        upstream.create_order = create_order  # type: ignore[method-assign]
+        answer = client.create_order(10, 101, BUY, 2500, 100_000, label="restart")
+        answer.addErrback(lambda _: None)  # the session ends with the bridge
+        await until(lambda: placed, "the order placed upstream")
+        port = self.bridge.port
+        await self.bridge.stop()
+        await self.start_bridge(state_dir, f"tcp:{port}:interface=127.0.0.1")
+        await until(lambda: accepted, "the late order_accepted")
+        [late] = accepted
+        self.assertEqual((late.order_accepted.order_id, late.order_accepted.label), (placed[0].order_id, "restart"))
+        await self.upstream_client().create_order(10, 101, HTTP_SELL, 2500, 40_000, type="immediate_or_cancel")
+        await until(lambda: fills, "the fill")
+        await self.polls()
+        self.assertEqual([(f.order_executed.order_id, f.order_executed.quantity) for f in fills],
+                         [(placed[0].order_id, 40_000)])  # fmt: skip
+        self.assertEqual(len(accepted), 1)
 
 
 class MarketDataTests(BridgeTestCase):

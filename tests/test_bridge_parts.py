@@ -5,7 +5,9 @@ pace (`BridgeMarketData`)."""
 from __future__ import annotations
 
 import pathlib
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -15,7 +17,7 @@ from twisted.trial import unittest
 from txsmarkets.bridge.account import UpstreamAccount
 from txsmarkets.bridge.market_data import BridgeMarketData
 from txsmarkets.bridge.reasons import cancel_rejected_reason, create_answer
-from txsmarkets.bridge.state import BridgeState, StateFileError
+from txsmarkets.bridge.state import BridgeState, PendingCreate, StateFileError
 from txsmarkets.exceptions import ConnectionError, RequestTimeout
 from txsmarkets.http_api import APIError, CancelRejected, HTTPOrderInvalid, HTTPOrderRejected, QueueFull
 from txsmarkets.http_api.limits import RateLimits
@@ -41,6 +43,12 @@ class ScriptedUpstream:
         self.rows: list[ActivityRow] = []
         #: Fail every activity poll with this, if set.
         self.activity_error: Exception | None = None
+        #: The orders the upstream lists (``id``, ``market_id``, ``label``).
+        self.placed: list[SimpleNamespace] = []
+        #: Fail the next look at the orders with this, if set.
+        self.orders_error: Exception | None = None
+        #: If set, the next activity request is answered when the test fires this.
+        self.activity_paused: Deferred[ActivityPage] | None = None
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Deferred[Any]:
         d: Deferred[Any] = Deferred()
@@ -65,10 +73,25 @@ class ScriptedUpstream:
             d: Deferred[ActivityPage] = Deferred()
             d.errback(error)
             return d
+        if self.activity_paused is not None:
+            paused, self.activity_paused = self.activity_paused, None
+            return paused
         if filters.get("sort") == "-seq,-subseq":
             return succeed(ActivityPage(self.rows[-1:]))
         after = filters.get("pagination_last_seq", 0)
         return succeed(ActivityPage([r for r in self.rows if r.seq > after][: filters["limit"]]))
+
+    def orders_pages(self, **filters: Any) -> AsyncIterator[SimpleNamespace]:
+        self.calls.append(("orders_pages", (), filters, succeed(None)))
+        error, self.orders_error = self.orders_error, None
+        listed = [order for order in self.placed if order.market_id in filters["market_id"]]
+
+        async def pages() -> AsyncIterator[SimpleNamespace]:
+            if error is not None:
+                raise error
+            yield SimpleNamespace(items=listed)
+
+        return pages()
 
     def close(self) -> Deferred[None]:
         return succeed(None)
@@ -82,13 +105,16 @@ def created(order_id: int, quantity: int = 100_000) -> OrderCreated:
     )  # fmt: skip
 
 
-def create(seq: int, tif: int = seto_pb2.GOOD_TIL_CANCELLED, price: int = 2500, quantity: int = 100_000) -> seto_pb2.Payload:
+def create(seq: int, tif: int = seto_pb2.GOOD_TIL_CANCELLED, price: int = 2500, quantity: int = 100_000,
+           label: str | None = None) -> seto_pb2.Payload:  # fmt: skip
     payload = new_payload(seto_pb2.PAYLOAD_ORDER_CREATE)
     payload.eto_payload.seq = seq
     body = payload.order_create
     body.market_id, body.contract_id, body.side, body.price, body.quantity, body.tif = (
         10, 101, seto_pb2.SIDE_BUY, price, quantity, tif,
     )
+    if label is not None:
+        body.label = label
     return payload
 
 
@@ -130,18 +156,124 @@ class AccountTests(unittest.TestCase):
         self.account.submit(create(5))
         [(_, _, answer)] = self.upstream.named("create_order")
         answer.errback(RequestTimeout("no answer"))
-        [rejected] = self.sent
-        self.assertEqual((rejected.order_rejected.seq, rejected.order_rejected.reason),
-                         (5, seto_pb2.ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE))
+        self.assertEqual(self.sent, [])  # held until it is looked for upstream
         self.assertTrue(self.account.lost)
         # While lost: rejected at once, nothing sent upstream.
         self.account.submit(create(6))
         self.assertEqual(len(self.upstream.named("create_order")), 1)
         self.assertEqual(self.sent[-1].order_rejected.reason, seto_pb2.ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE)
         self.flushLoggedErrors()
-        # A poll answered: the upstream is back.
+        # A poll answered: the upstream is back, and the create was not placed.
         self.clock.advance(1)
         self.assertFalse(self.account.lost)
+        rejected = self.sent[-1]
+        self.assertEqual((rejected.order_rejected.seq, rejected.order_rejected.reason),
+                         (5, seto_pb2.ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE))
+        self.assertEqual(len(self.upstream.named("create_order")), 1)
+
+    def placed(self, order_id: int, label: str) -> None:
+        """The upstream lists order ``order_id``, placed with ``label``."""
+        self.upstream.placed.append(SimpleNamespace(id=order_id, market_id=10, label=label))
+
+    def test_a_create_without_an_answer_that_was_placed_is_accepted_late(self) -> None:
+        self.account.submit(create(5, label="scalp"))
+        [(_, sent_with, answer)] = self.upstream.named("create_order")
+        label = sent_with["label"]
+        self.assertRegex(label, r"^scalp#txb-[0-9a-f]{12}$")
+        # A poll while the create is under way: its rows wait, it is not looked for yet.
+        self.upstream.rows = [row(1, "order.create", 77), row(2, "order.execute", 77, price=2500, quantity=40_000)]
+        self.clock.advance(1)
+        self.assertEqual(self.upstream.named("orders_pages"), [])
+        # No answer came, but the upstream placed it, filled it in part, and lists it.
+        answer.errback(RequestTimeout("no answer"))
+        self.placed(77, label)
+        self.assertEqual(self.sent, [])
+        self.clock.advance(2)  # the next poll (backing off: the upstream was lost)
+        self.assertEqual(self.kinds(), ["order_accepted", "order_executed"])
+        accepted, executed = self.sent[0].order_accepted, self.sent[1].order_executed
+        self.assertEqual((accepted.seq, accepted.order_id, accepted.label), (5, 77, "scalp"))
+        self.assertEqual((executed.order_id, executed.quantity, executed.label), (77, 40_000, "scalp"))
+        self.assertEqual(self.state.pending, {})
+        # From now on an order like any other: told once, cancelled upstream; never sent again.
+        self.clock.advance(5)
+        self.assertEqual(len(self.sent), 2)
+        cancel = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL)
+        cancel.order_cancel.order_id = 77
+        self.account.submit(cancel)
+        self.assertEqual(self.upstream.named("cancel_order")[0][0], (77,))
+        self.assertEqual(len(self.upstream.named("create_order")), 1)
+        self.flushLoggedErrors()
+
+    def test_rows_of_a_create_that_times_out_during_a_poll_wait_for_the_look(self) -> None:
+        self.account.submit(create(5, label="scalp"))
+        [(_, sent_with, answer)] = self.upstream.named("create_order")
+        paused = self.upstream.activity_paused = Deferred()
+        self.clock.advance(1)  # a poll asks for the activity; its answer is slow
+        answer.errback(RequestTimeout("no answer"))  # meanwhile the create times out
+        self.upstream.rows = [row(1, "order.create", 77), row(2, "order.execute", 77, price=2500, quantity=40_000)]
+        paused.callback(ActivityPage(self.upstream.rows))
+        self.assertEqual((self.sent, self.state.cursor), ([], (0, 0)))  # its rows wait
+        self.placed(77, sent_with["label"])
+        self.clock.advance(2)
+        self.assertEqual(self.kinds(), ["order_accepted", "order_executed"])
+        self.flushLoggedErrors()
+
+    def test_a_create_found_by_its_label_in_the_activity(self) -> None:
+        # An immediate-or-cancel the orders listing no longer shows: its activity rows do.
+        self.account.submit(create(5, tif=seto_pb2.IMMEDIATE_OR_CANCEL))
+        [(_, sent_with, answer)] = self.upstream.named("create_order")
+        self.assertRegex(sent_with["label"], r"^#txb-[0-9a-f]{12}$")
+        answer.errback(APIError(504, "ORDER_TIMEOUT"))
+        self.upstream.rows = [row(1, "order.create", 78, label=sent_with["label"]),
+                              row(2, "order.execute", 78, price=2500, quantity=100_000)]  # fmt: skip
+        self.clock.advance(2)
+        self.assertEqual(self.kinds(), ["order_accepted", "order_executed"])
+        self.assertFalse(self.sent[0].order_accepted.HasField("label"))
+        self.assertFalse(self.state.orders[78].live)
+        self.flushLoggedErrors()
+
+    def test_a_create_not_placed_is_rejected_after_a_whole_look(self) -> None:
+        self.account.submit(create(5, label="scalp"))
+        self.upstream.named("create_order")[0][2].errback(APIError(503, "ORDER_UNAVAILABLE"))
+        # Another's order fills meanwhile: its row waits for the look.
+        self.upstream.rows = [row(1, "order.execute", 99, price=2500, quantity=1_000)]
+        self.upstream.orders_error = ConnectionError("refused")
+        self.clock.advance(2)  # the look fails: still held, and said in the log
+        self.assertEqual((self.sent, self.state.cursor), ([], (0, 0)))
+        self.assertTrue(self.account.lost)
+        self.assertEqual(len(self.upstream.named("orders_pages")), 1)
+        self.clock.advance(4)  # backing off; the look is whole: not placed
+        self.assertEqual(self.kinds(), ["order_rejected"])
+        rejected = self.sent[0].order_rejected
+        self.assertEqual((rejected.seq, rejected.reason, rejected.label),
+                         (5, seto_pb2.ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE, "scalp"))  # fmt: skip
+        self.assertEqual(self.upstream.named("orders_pages")[-1][1]["market_id"], [10])
+        self.assertEqual(self.state.cursor, (1, 0))
+        self.assertEqual(self.state.pending, {})
+        self.assertEqual(len(self.upstream.named("create_order")), 1)
+        self.flushLoggedErrors()
+
+    def test_a_create_under_way_when_the_bridge_dies_is_resolved_after_the_restart(self) -> None:
+        self.account.submit(create(5, label="scalp"))
+        [(_, sent_with, _)] = self.upstream.named("create_order")
+        # Killed (-9) before the answer: the create is in the state written before the POST.
+        restored = BridgeState.load(1, self.state.path)
+        [pending] = restored.pending.values()
+        self.assertEqual((pending.label, pending.unknown), (sent_with["label"], True))
+        upstream = ScriptedUpstream(self.clock)
+        upstream.placed.append(SimpleNamespace(id=77, market_id=10, label=sent_with["label"]))
+        upstream.rows = [row(1, "order.create", 77), row(2, "order.execute", 77, price=2500, quantity=40_000)]
+        sent: list[seto_pb2.Payload] = []
+        account = UpstreamAccount(self.clock, 1, "trader", restored, lambda _, p: sent.append(p))
+        account.add_client(upstream)  # type: ignore[arg-type]
+        account.start()
+        self.clock.advance(0)
+        self.assertEqual([SETO_FIELDS[p.type] for p in sent], ["order_accepted", "order_executed"])
+        self.assertEqual((sent[0].order_accepted.seq, sent[0].order_accepted.order_id), (5, 77))
+        self.assertEqual(upstream.named("create_order"), [])
+        self.assertEqual(BridgeState.load(1, self.state.path).pending, {})
+        self.account.stop()
+        account.stop()
 
     def test_a_failing_poll_backs_off(self) -> None:
         self.upstream.activity_error = ConnectionError("refused")
@@ -203,6 +335,14 @@ class StateTests(unittest.TestCase):
         with self.assertRaises(StateFileError) as caught:
             BridgeState.load(1, path)
         self.assertIn(str(path), str(caught.exception))
+
+    def test_a_damaged_pending_create_is_the_files_error(self) -> None:
+        path = pathlib.Path(self.mktemp())
+        state = BridgeState(1, path)
+        state.pending["x#txb-0"] = PendingCreate("x#txb-0", b"\xff\xff")
+        state.save()
+        with self.assertRaises(StateFileError):
+            BridgeState.load(1, path)
 
     def test_another_accounts_file_is_refused(self) -> None:
         path = pathlib.Path(self.mktemp())

@@ -2,12 +2,17 @@
 
 Orders go upstream as they come (`submit`) and are answered in the account's stream:
 
-- an order_create is one ``POST /v3/orders/``: its answer is order_accepted (the upstream's
-  order id is the order id) or order_rejected / order_invalid (`reasons`). It is never sent
-  twice: a create that got no answer (a timeout, a lost connection) may have been placed,
-  and is answered order_rejected ``SERVICE_TEMPORARILY_UNAVAILABLE`` with a warning in the
-  log. While the upstream is lost (its last request failed for want of an answer, or with a
-  5xx) orders are rejected so at once, not queued.
+- an order_create is one ``POST /v3/orders/``, with a label unique to it (`upstream_label`):
+  its answer is order_accepted (the upstream's order id is the order id) or order_rejected /
+  order_invalid (`reasons`). It is kept in the durable state (`PendingCreate`) before the
+  request goes, until it is answered. It is never sent twice: a create that got no answer
+  (a timeout, a lost connection, a 5xx) may have been placed, so its answer is held and
+  the next poll looks for its label upstream, in the market's orders and in the activity
+  after the cursor: found, it is answered order_accepted (late) and is an order like any
+  other; not found by a whole look made after its outcome became unknown, order_rejected
+  ``SERVICE_TEMPORARILY_UNAVAILABLE``. A create held when the bridge stopped is looked for
+  so after the restart. While the upstream is lost (its last request failed for want of an
+  answer, or with a 5xx) new orders are rejected at once, not queued.
 - an order_cancel is a ``DELETE /v3/orders/{id}/``, an order_cancel_all a ``DELETE
   /v3/orders/?market_id=``: a refusal is answered at once (order_cancel_rejected,
   order_cancel_all_rejected), a success when the upstream's activity shows the order gone
@@ -27,7 +32,8 @@ The state, cursor included, is written before the messages go downstream.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import secrets
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList
@@ -43,13 +49,13 @@ from txsmarkets.bridge.reasons import (
     outcome_unknown,
     upstream_failure,
 )
-from txsmarkets.bridge.state import BridgeOrder, BridgeState
+from txsmarkets.bridge.state import BridgeOrder, BridgeState, PendingCreate
 from txsmarkets.exchange.requests import invalid_reasons
-from txsmarkets.http_api import BUY, SELL, HTTPAPIClient
+from txsmarkets.http_api import BUY, SELL, APIError, HTTPAPIClient
 from txsmarkets.http_api.models import ActivityRow, OrderCreated
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["UpstreamAccount"]
+__all__ = ["UpstreamAccount", "upstream_label"]
 
 _log = Logger()
 
@@ -64,6 +70,10 @@ _UNAVAILABLE = seto_pb2.ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE
 _BALANCE_SOURCES = ("market.", "admin.", "bonus.", "deposit", "withdraw", "commission.")
 #: Rows asked for at once (the API's most).
 _PAGE = 500
+#: Orders asked for at once (the API's most).
+_ORDERS_PAGE = 100
+#: What the bridge adds to a create's label upstream, before its random part.
+LABEL_SUFFIX = "#txb-"
 #: At most this many upstream clients (one a login) are kept per account: the oldest is
 #: logged out.
 MAX_CLIENTS = 8
@@ -186,6 +196,11 @@ class UpstreamAccount:
         if self.lost:
             self.reject(payload, _UNAVAILABLE)
             return
+        label = upstream_label(_label(create))
+        # Durable before the request: after a crash between the POST and its answer the
+        # restarted bridge knows to look for it.
+        self.state.pending[label] = PendingCreate(label, payload.SerializeToString())
+        self.state.save()
         self.creating += 1
         d = self.client.create_order(
             create.market_id,
@@ -194,43 +209,40 @@ class UpstreamAccount:
             create.price,
             create.quantity,
             type=_TIF.get(create.tif, "good_til_cancelled"),
-            label=_label(create),
+            label=label,
             minimum_accepted_quantity=create.maq if create.HasField("maq") else None,
         )
-        d.addCallbacks(self._created, self._create_failed, callbackArgs=(payload,), errbackArgs=(payload,))
+        d.addCallbacks(self._created, self._create_failed, callbackArgs=(payload, label), errbackArgs=(payload, label))
         d.addErrback(lambda f: _log.failure("answering an order create", f))
 
-    def _created(self, created: OrderCreated, payload: seto_pb2.Payload) -> None:
+    def _created(self, created: OrderCreated, payload: seto_pb2.Payload, label: str) -> None:
         self.creating -= 1
         self._answered()
-        create = payload.order_create
-        order = BridgeOrder(
-            id=created.order_id,
-            market_id=created.market_id,
-            contract_id=created.contract_id,
-            side=create.side,
-            price=created.price,
-            quantity=created.quantity,
-            tif=create.tif,
-            label=_label(create),
-            reference=_reference(create),
-        )
+        self.state.pending.pop(label, None)
+        order = _order(created.order_id, payload.order_create)
+        order.price, order.quantity = created.price, created.quantity  # as placed
         self.state.orders[order.id] = order
         self.send([answers.order_accepted(order, payload.eto_payload.seq, created.available_balance, created.exposure)])
         # Its fills (an immediate match included) come from the activity: soon.
         self.poll_soon()
 
-    def _create_failed(self, failure: Failure, payload: seto_pb2.Payload) -> None:
+    def _create_failed(self, failure: Failure, payload: seto_pb2.Payload, label: str) -> None:
         self.creating -= 1
         error = failure.value
         create = payload.order_create
-        if outcome_unknown(error):
+        self._failed(error)
+        if outcome_unknown(error) or (isinstance(error, APIError) and error.status >= 500):
+            # It may have been placed: never sent again, and not answered until a look
+            # upstream (the polls') finds it or shows it is not there.
+            self.state.pending[label].unknown = True
+            self.state.save()
             _log.warn(
                 "an order create (market {market}, label {label!r}) got no answer upstream ({error}): it may "
-                "have been placed; answered as rejected and not sent again",
-                market=create.market_id, label=_label(create), error=error,
+                "have been placed; not sent again, its answer is held until it is found upstream or not",
+                market=create.market_id, label=label, error=error,
             )
-        self._failed(error)
+            return
+        self.state.pending.pop(label, None)
         kind, reasons = create_answer(error)
         seq = payload.eto_payload.seq
         if kind == seto_pb2.PAYLOAD_ORDER_INVALID:
@@ -388,6 +400,13 @@ class UpstreamAccount:
                 "{account}: polling the activity failed ({error}); again in {delay:.1f} s",
                 account=self, error=failure.value, delay=delay,
             )
+            held = sum(p.unknown for p in self.state.pending.values())
+            if held:
+                _log.warn(
+                    "{account}: {held} order create(s) without an answer are held until the upstream answers "
+                    "and they are found there or not",
+                    account=self, held=held,
+                )
         else:
             delay = self.poll_interval
             _log.failure("{account}: polling the activity failed", failure, account=self)
@@ -402,25 +421,80 @@ class UpstreamAccount:
             state.cursor = (newest.items[0].seq, newest.items[0].subseq) if newest.items else (0, 0)
             state.save()
         self.polls += 1
+        unknown = [pending for pending in state.pending.values() if pending.unknown]
+        if unknown:
+            await self._look_for(client, unknown)
+        assert state.cursor is not None
+        async for rows in self._rows_after(client, state.cursor):
+            messages, complete = self._take(rows)
+            if messages or rows:
+                self.send(messages)
+            if not complete:
+                return
+
+    async def _rows_after(self, client: HTTPAPIClient, cursor: tuple[int, int]) -> AsyncIterator[list[ActivityRow]]:
+        """The pages of the activity after ``cursor``, oldest first, to the newest row."""
         while not self._stopped:
             filters: dict[str, Any] = {"sort": "seq,subseq", "limit": _PAGE}
-            if state.cursor != (0, 0):
-                assert state.cursor is not None
-                filters["pagination_last_seq"], filters["pagination_last_subseq"] = state.cursor
+            if cursor != (0, 0):
+                filters["pagination_last_seq"], filters["pagination_last_subseq"] = cursor
             page = await client.activity(**filters)
-            messages, complete = self._take(page.items)
-            if messages or page.items:
-                self.send(messages)
-            if not complete or len(page.items) < _PAGE:
+            yield page.items
+            if len(page.items) < _PAGE:
                 return
+            cursor = (page.items[-1].seq, page.items[-1].subseq)
+
+    async def _look_for(self, client: HTTPAPIClient, unknown: list[PendingCreate]) -> None:
+        """Look for the creates of ``unknown`` outcome upstream, by their labels: in their
+        markets' orders, then in the activity after the cursor (which has not gone past a
+        row of an unknown order since they were sent). Each found is answered accepted;
+        each not found, rejected: the look began after their outcomes became unknown, and
+        it is whole (a failed request fails the poll, and they wait for the next)."""
+        wanted = {pending.label: pending for pending in unknown}
+        found: dict[str, int] = {}
+        markets = sorted({pending.payload.order_create.market_id for pending in unknown})
+        async for orders in client.orders_pages(market_id=markets, limit=_ORDERS_PAGE):
+            for placed in orders.items:
+                if placed.label in wanted:
+                    found[placed.label] = placed.id
+        assert self.state.cursor is not None
+        async for rows in self._rows_after(client, self.state.cursor):
+            for row in rows:
+                if row.label in wanted and row.order_id is not None:
+                    found.setdefault(row.label, row.order_id)
+        if self._stopped:
+            return
+        messages: list[Message] = []
+        for label, pending in wanted.items():
+            del self.state.pending[label]
+            payload = pending.payload
+            create = payload.order_create
+            seq = payload.eto_payload.seq
+            if label in found:
+                _log.info(
+                    "{account}: the order create without an answer (label {label!r}) was placed: order {order_id}",
+                    account=self, label=label, order_id=found[label],
+                )
+                order = _order(found[label], create)
+                self.state.orders[order.id] = order
+                messages.append(answers.order_accepted(order, seq, None, None))
+            else:
+                _log.info(
+                    "{account}: the order create without an answer (label {label!r}) was not placed: rejected",
+                    account=self, label=label,
+                )
+                messages.append(answers.order_rejected(seq, _UNAVAILABLE, _reference(create), _label(create)))
+        self.send(messages)
 
     def _take(self, rows: list[ActivityRow]) -> tuple[list[Message], bool]:
         """The messages of ``rows`` (moving the cursor past each row taken), and whether all
-        were taken: a row of an order unknown while a create is unanswered waits for it."""
+        were taken: a row of an order unknown while a create is unanswered (sent, or of
+        unknown outcome) waits for it."""
         messages: list[Message] = []
         orders = self.state.orders
+        waiting = self.creating or any(pending.unknown for pending in self.state.pending.values())
         for row in rows:
-            if row.order_id is not None and row.order_id not in orders and self.creating:
+            if row.order_id is not None and row.order_id not in orders and waiting:
                 return messages, False
             messages.extend(self._row_messages(row))
             self.state.cursor = (row.seq, row.subseq)
@@ -456,6 +530,29 @@ class UpstreamAccount:
                 reason = seto_pb2.ORDER_CANCELLED_MARKET_HALTED
             return [answers.order_cancelled(order, reason, available, row.exposure)]
         return []
+
+
+def upstream_label(label: str | None) -> str:
+    """The label an order is placed with upstream: the downstream ``label`` (if any), then
+    `LABEL_SUFFIX` and 12 random hexadecimal digits, which make it the order's own (it is
+    how a create without an answer is found upstream). ``"scalp"`` becomes, say,
+    ``"scalp#txb-5f0c2a9e71d4"``; no label, ``"#txb-5f0c2a9e71d4"``."""
+    return f"{label or ''}{LABEL_SUFFIX}{secrets.token_hex(6)}"
+
+
+def _order(order_id: int, create: Any) -> BridgeOrder:
+    """The `BridgeOrder` of ``create`` placed upstream as ``order_id``."""
+    return BridgeOrder(
+        id=order_id,
+        market_id=create.market_id,
+        contract_id=create.contract_id,
+        side=create.side,
+        price=create.price,
+        quantity=create.quantity,
+        tif=create.tif,
+        label=_label(create),
+        reference=_reference(create),
+    )
 
 
 def _reference(create: Any) -> int | None:

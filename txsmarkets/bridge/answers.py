@@ -54,7 +54,9 @@ def _describe(body: Any, order: BridgeOrder) -> None:
     body.side = order.side
 
 
-def order_accepted(order: BridgeOrder, seq: int, available_balance: Decimal, exposure: Decimal) -> Message:
+def order_accepted(
+    order: BridgeOrder, seq: int, available_balance: Decimal | None, exposure: Decimal | None
+) -> Message:
     payload = new_payload(seto_pb2.PAYLOAD_ORDER_ACCEPTED)
     body = payload.order_accepted
     body.seq = seq

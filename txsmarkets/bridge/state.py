@@ -4,8 +4,10 @@
 its last messages, for a client resuming it), the orders placed through the bridge (the
 id map: the upstream's order id, which is the downstream order id too, with what each
 answer about the order must say: its market, side, price, quantity, label, reference and
-fills so far), and the cursor of the upstream's account activity (the ``seq`` and
-``subseq`` of the last row taken in).
+fills so far), the creates sent upstream and not answered yet (`PendingCreate`: each is
+written before its ``POST`` goes, so that one whose answer never came, a crash included, is
+looked for upstream by its label and never forgotten), and the cursor of the upstream's
+account activity (the ``seq`` and ``subseq`` of the last row taken in).
 
 With a file (``--state-dir``) it is written atomically (a temporary file, fsynced, renamed)
 each time it changes, and always before the downstream messages of the change are sent:
@@ -23,10 +25,12 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from txsmarkets.persistence.state import write_atomically
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["BridgeState", "BridgeOrder", "StateFileError"]
+__all__ = ["BridgeState", "BridgeOrder", "PendingCreate", "StateFileError"]
 
 #: How many of the account stream's last messages are kept for a client resuming it.
 LOG_SIZE = 10_000
@@ -75,6 +79,23 @@ class BridgeOrder:
         return max(0, self.quantity - self.executed) if self.live else 0
 
 
+@dataclass
+class PendingCreate:
+    """An order_create sent upstream (or about to be) and not answered downstream yet:
+    ``label`` is the label it was placed with upstream (unique: how it is found there),
+    ``request`` the downstream ``seto.Payload`` serialised. ``unknown``: its ``POST`` got
+    no answer (or the bridge restarted meanwhile), so it may or may not have been placed."""
+
+    label: str
+    request: bytes
+    unknown: bool = False
+
+    @property
+    def payload(self) -> seto_pb2.Payload:
+        """The downstream order_create, parsed afresh."""
+        return seto_pb2.Payload.FromString(self.request)
+
+
 class BridgeState:
     """The bridge's state of one upstream account (``account_id``), saved to ``path`` if
     given (see the module docstring). `load` reads one back."""
@@ -88,6 +109,8 @@ class BridgeState:
         self.cursor: tuple[int, int] | None = None
         #: The orders placed through the bridge, by id, oldest first.
         self.orders: dict[int, BridgeOrder] = {}
+        #: The creates not answered yet, by their upstream label, oldest first.
+        self.pending: dict[str, PendingCreate] = {}
         #: The last messages of the account stream, ``(sequence, serialised payload)``.
         self.log: deque[tuple[int, bytes]] = deque(maxlen=LOG_SIZE)
 
@@ -108,9 +131,14 @@ class BridgeState:
             for fields in saved["orders"]:
                 order = BridgeOrder(**fields)
                 state.orders[order.id] = order
+            for label, request in saved.get("pending", []):
+                # Its POST may have been made before the bridge stopped: its outcome is unknown.
+                pending = PendingCreate(str(label), base64.b64decode(request), unknown=True)
+                pending.payload  # noqa: B018 - parsed now: a damaged one is the file's error
+                state.pending[pending.label] = pending
             for sequence, data in saved["log"]:
                 state.log.append((int(sequence), base64.b64decode(data)))
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+        except (OSError, ValueError, KeyError, TypeError, IndexError, DecodeError) as e:
             raise StateFileError(f"cannot read the bridge state {path}: {e}") from None
         return state
 
@@ -125,6 +153,7 @@ class BridgeState:
             "sequence": self.sequence,
             "cursor": None if self.cursor is None else list(self.cursor),
             "orders": [asdict(order) for order in self.orders.values()],
+            "pending": [[p.label, base64.b64encode(p.request).decode("ascii")] for p in self.pending.values()],
             "log": [[sequence, base64.b64encode(data).decode("ascii")] for sequence, data in self.log],
         }
         write_atomically(self.path, json.dumps(saved, separators=(",", ":")).encode())

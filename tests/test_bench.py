@@ -56,10 +56,12 @@ class QuickBenchmarkTests(unittest.TestCase):
         # bare protobuf parse are measured in the same run, so the ratio holds on a busy
         # machine where the figures themselves do not; the best of five quick runs, since
         # a quick run is short enough for a neighbour's burst to skew it (three were seen
-        # all to fall under the floor on a shared machine, with nothing changed).
+        # all to fall under the floor on a shared machine, with nothing changed). The floor
+        # is 0.15: with both cores busy, quick runs of unchanged code read 0.27 to 0.29; an
+        # accident (a layer many times slower) reads far below it.
         for _ in range(5):
             result = self.run_bench("receive")
-            if result["ratio"] > 0.3:
+            if result["ratio"] > 0.15:
                 break
         self.assertPositive(result, "msgs_per_s", "pure_parse_msgs_per_s", "ratio", "with_book_msgs_per_s")
         self.assertAlmostEqual(
@@ -68,7 +70,7 @@ class QuickBenchmarkTests(unittest.TestCase):
         self.assertEqual(
             set(result["layers_us_per_msg"]), {"framing", "framing+parse", "+session", "+client dispatch"}
         )
-        self.assertGreater(result["ratio"], 0.3, result)
+        self.assertGreater(result["ratio"], 0.15, result)
 
     def test_roundtrip(self) -> None:
         result = self.run_bench("roundtrip")

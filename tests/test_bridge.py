@@ -20,6 +20,7 @@ from txsmarkets.bridge.account import UpstreamAccount
 from txsmarkets.client import BUY, IMMEDIATE_OR_CANCEL, SessionSettings, StreamingAPIClient, connect
 from txsmarkets.exceptions import LoginError, OrderInvalid, OrderRejected, RequestRejected, RequestTimeout
 from txsmarkets.exchange.service import RunningExchange, start_exchange
+from txsmarkets.http_api import BUY as HTTP_BUY
 from txsmarkets.http_api import SELL as HTTP_SELL
 from txsmarkets.http_api import HTTPAPIClient
 from txsmarkets.strategy import Strategy
@@ -239,6 +240,51 @@ class OrdersTests(BridgeTestCase):
         await until(lambda: not account.lost, "the upstream back")
         accepted = await client.create_order(10, 101, BUY, 2500, 10_000)
         self.assertTrue(accepted.order_accepted.order_id)
+
+
+class FirstLoginTests(BridgeTestCase):
+    @inline
+    async def test_an_order_at_once_after_a_new_accounts_first_login_loses_no_fill(self) -> None:
+        """A brand-new account's cursor is its newest row: a taker placed the moment its
+        first login is answered fills after that row, and its fill is told; its past is not."""
+        await self.start()
+        past = await self.upstream_client("trader").create_order(10, 101, HTTP_BUY, 2000, 10_000)
+        await self.upstream_client("trader").cancel_order(past.order_id)
+        await self.upstream_client().create_order(10, 102, HTTP_SELL, 4000, 50_000)
+        # The bridge's first read of the account's activity is held until an order has been
+        # placed upstream (at most 2 s): had the login been answered before that read, the
+        # order's fill would be among the rows taken for the account's past.
+        gate: Deferred[None] = Deferred()
+        timer = global_reactor().callLater(2.0, lambda: None if gate.called else gate.callback(None))
+        self.addCleanup(lambda: timer.cancel() if timer.active() else None)
+        real_activity, real_create = HTTPAPIClient.activity, HTTPAPIClient.create_order
+        reads: list[dict[str, Any]] = []
+
+        def activity(client: HTTPAPIClient, **filters: Any) -> Any:
+            reads.append(filters)
+            if len(reads) == 1:
+                return gate.addCallback(lambda _: real_activity(client, **filters))
+            return real_activity(client, **filters)
+
+        def create_order(client: HTTPAPIClient, *args: Any, **kwargs: Any) -> Any:
+            def placed(result: object) -> object:
+                if not gate.called:
+                    gate.callback(None)
+                return result
+
+            return real_create(client, *args, **kwargs).addCallback(placed)
+
+        self.patch(HTTPAPIClient, "activity", activity)
+        self.patch(HTTPAPIClient, "create_order", create_order)
+        client = await self.client()
+        names: list[str] = []
+        client.add_global_handler(lambda name, message: names.append(name) if name.startswith("seto.order") else None)
+        accepted = await client.create_order(10, 102, BUY, 4000, 80_000, tif=IMMEDIATE_OR_CANCEL)
+        await until(lambda: "seto.order_cancelled" in names, "the rest cancelled")
+        await self.polls()
+        self.assertEqual(names, ["seto.order_accepted", "seto.order_executed", "seto.order_cancelled"])
+        self.assertEqual(reads[0], {"sort": "-seq,-subseq", "limit": 1})
+        self.assertNotIn(accepted.order_accepted.order_id, client.account.orders)
 
 
 class LostAnswerTests(BridgeTestCase):

@@ -125,9 +125,10 @@ class AccountTests(unittest.TestCase):
         self.sent: list[seto_pb2.Payload] = []
         self.state = BridgeState(1, pathlib.Path(self.mktemp()))
         self.account = UpstreamAccount(self.clock, 1, "trader", self.state, lambda _, p: self.sent.append(p), poll_interval=1.0)
+        self.account.opened(self.upstream)  # type: ignore[arg-type]  # the cursor: the newest row (none)
         self.account.add_client(self.upstream)  # type: ignore[arg-type]
         self.account.start()
-        self.clock.advance(0)  # the first poll: the cursor starts at the newest row (none)
+        self.clock.advance(0)  # the first poll
 
     def kinds(self) -> list[str]:
         return [SETO_FIELDS[p.type] for p in self.sent]
@@ -326,6 +327,34 @@ class AccountTests(unittest.TestCase):
         restored = BridgeState.load(1, self.state.path)
         self.assertEqual((list(restored.orders), restored.cursor), ([77], (0, 0)))
         self.assertEqual([p.order_accepted.order_id for p in restored.messages_since(0)], [77])
+
+
+class OpenedTests(unittest.TestCase):
+    """A new account's cursor is set before any login of it is answered (`opened`)."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.upstream = ScriptedUpstream(self.clock)
+        self.upstream.rows = [row(3, "order.execute", 40), row(4, "order.book.cancel", 40)]
+        self.state = BridgeState(1, pathlib.Path(self.mktemp()))
+        self.account = UpstreamAccount(self.clock, 1, "trader", self.state, lambda _, p: None)
+
+    def test_logins_meanwhile_wait_for_the_one_read(self) -> None:
+        self.upstream.activity_paused = paused = Deferred()
+        first, second = self.account.opened(self.upstream), self.account.opened(self.upstream)  # type: ignore[arg-type]
+        self.assertEqual((first.called, second.called, self.state.cursor), (False, False, None))
+        paused.callback(ActivityPage(self.upstream.rows[-1:]))
+        self.assertEqual((first.called, second.called, self.state.cursor), (True, True, (4, 0)))
+        self.assertEqual(BridgeState.load(1, self.state.path).cursor, (4, 0))  # saved
+        self.assertTrue(self.account.opened(self.upstream).called)  # type: ignore[arg-type]  # no read again
+
+    def test_a_failed_read_fails_the_logins_and_the_next_reads_again(self) -> None:
+        self.upstream.activity_error = ConnectionError("refused")
+        failed = self.account.opened(self.upstream)  # type: ignore[arg-type]
+        self.failureResultOf(failed, ConnectionError)
+        self.assertIsNone(self.state.cursor)
+        self.successResultOf(self.account.opened(self.upstream))  # type: ignore[arg-type]
+        self.assertEqual(self.state.cursor, (4, 0))
 
 
 class StateTests(unittest.TestCase):

@@ -28,6 +28,10 @@ order_execute_voided, ``order.book.cancel`` an order_cancelled (``MEMBER_REQUEST
 cancel of ours, ``INSUFFICIENT_LIQUIDITY`` for an immediate-or-cancel, else
 ``MARKET_HALTED``); a settlement, void or other change of the balance a balance_changed.
 The state, cursor included, is written before the messages go downstream.
+
+A new account's cursor is its newest row when it is first logged in through the bridge
+(its past is not the bridge's): `opened` sets it, and a downstream login completes only after
+it has, so that no order can be placed before the cursor and have its first fills skipped.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -118,6 +122,9 @@ class UpstreamAccount:
         self._again = False
         self._timer: IDelayedCall | None = None
         self._stopped = False
+        self._started = False
+        #: Logins waiting for a new account's cursor to be set (`opened`); None: no look under way.
+        self._opening: list[Deferred[None]] | None = None
 
     def __repr__(self) -> str:
         return f"<UpstreamAccount {self.id} ({self.username})>"
@@ -343,8 +350,43 @@ class UpstreamAccount:
 
     # -- the activity ------------------------------------------------------------------------
 
+    def opened(self, client: HTTPAPIClient) -> Deferred[None]:
+        """Fires once the account has its activity cursor: at once for one that has it (from
+        its saved state or an earlier login); for a new one, once ``client`` has read the
+        newest row of its activity (its past is not the bridge's), which becomes the cursor,
+        saved. A login is answered only after this, so no order of it can be placed (and
+        fill) before the cursor. Fails if that read fails (the login fails; the next tries
+        again); logins that come meanwhile wait for the same read."""
+        if self.state.cursor is not None:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        if self._opening is not None:
+            self._opening.append(waiter)
+            return waiter
+        self._opening = [waiter]
+
+        def done(result: object) -> None:
+            waiters, self._opening = self._opening or [], None
+            for each in waiters:
+                if isinstance(result, Failure):
+                    each.errback(result)
+                else:
+                    each.callback(None)
+
+        Deferred.fromCoroutine(self._newest(client)).addBoth(done)
+        return waiter
+
+    async def _newest(self, client: HTTPAPIClient) -> None:
+        newest = await client.activity(sort="-seq,-subseq", limit=1)
+        if self.state.cursor is None:
+            self.state.cursor = (newest.items[0].seq, newest.items[0].subseq) if newest.items else (0, 0)
+            self.state.save()
+
     def start(self) -> None:
-        """Start polling the activity."""
+        """Start polling the activity (once the cursor is set: `opened`); again is nothing."""
+        if self._started:
+            return
+        self._started = True
         self.poll_soon()
 
     def stop(self) -> Deferred[None]:
@@ -416,10 +458,7 @@ class UpstreamAccount:
         client = self.client
         state = self.state
         if state.cursor is None:
-            # A new account: the activity from now on (its past is not this bridge's).
-            newest = await client.activity(sort="-seq,-subseq", limit=1)
-            state.cursor = (newest.items[0].seq, newest.items[0].subseq) if newest.items else (0, 0)
-            state.save()
+            return  # not opened yet (`opened`): no login has been answered
         self.polls += 1
         unknown = [pending for pending in state.pending.values() if pending.unknown]
         if unknown:

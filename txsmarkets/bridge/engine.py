@@ -118,10 +118,15 @@ class BridgeEngine:
                 poll_interval=self.poll_interval,
             )
             self.accounts[account.id] = account
-            account.add_client(client)
-            account.start()
-        else:
-            account.add_client(client)
+        try:
+            # Answered only once the account's cursor is set: an order placed before it
+            # could fill before it, and those fills would be taken for the account's past.
+            await account.opened(client)
+        except BaseException:
+            await client.close().addErrback(lambda f: None)
+            raise
+        account.add_client(client)
+        account.start()
         return account
 
     def authenticate_token(self, token: bytes) -> None:

@@ -314,6 +314,74 @@ class AccountTests(unittest.TestCase):
         self.assertTrue(self.state.orders[73].live)
         self.assertFalse(self.state.orders[73].cancelling)
 
+    def cancel_all(self) -> None:
+        request = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL)
+        request.order_cancel_all.market_id = 10
+        self.account.submit(request)
+
+    def test_a_cancel_all_covers_a_create_sent_before_it_and_answered_after_it(self) -> None:
+        self.account.submit(create(5))
+        [(_, _, answer)] = self.upstream.named("create_order")
+        self.cancel_all()
+        self.upstream.named("cancel_all")[0][2].callback(None)
+        self.assertEqual(self.kinds(), ["order_cancel_all_accepted"])
+        self.assertTrue(self.state.pending[next(iter(self.state.pending))].cancel)
+        # The upstream took the create after the cancel-all: it is live there, so it is cancelled.
+        answer.callback(created(77))
+        self.assertEqual([args for args, _, _ in self.upstream.named("cancel_order")], [(77,)])
+        self.upstream.named("cancel_order")[0][2].callback(None)
+        self.upstream.rows = [row(1, "order.book.cancel", 77)]
+        self.clock.advance(0)
+        self.assertEqual(self.kinds(), ["order_cancel_all_accepted", "order_accepted", "order_cancelled"])
+        self.assertEqual(self.sent[-1].order_cancelled.reason, seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED)
+
+    def test_a_create_answered_while_a_cancel_all_is_under_way_is_cancelled_once_it_is_accepted(self) -> None:
+        self.account.submit(create(5))
+        self.cancel_all()
+        self.upstream.named("create_order")[0][2].callback(created(77))
+        self.assertEqual(self.upstream.named("cancel_order"), [])  # not before the cancel-all is accepted
+        self.upstream.named("cancel_all")[0][2].callback(None)
+        self.assertEqual([args for args, _, _ in self.upstream.named("cancel_order")], [(77,)])
+        # The cancel-all took it first: the order's own cancel is refused, and that is no failure.
+        self.upstream.named("cancel_order")[0][2].errback(CancelRejected(400, "ORDER_CANCEL_REJECTED_NOT_LIVE"))
+        self.assertFalse(self.account.lost)
+        self.upstream.rows = [row(1, "order.book.cancel", 77)]
+        self.clock.advance(1)
+        self.assertEqual(self.sent[-1].order_cancelled.reason, seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED)
+
+    def test_a_refused_cancel_all_covers_nothing(self) -> None:
+        self.account.submit(create(5))
+        self.cancel_all()
+        self.upstream.named("create_order")[0][2].callback(created(77))
+        self.upstream.named("cancel_all")[0][2].errback(APIError(429, "RATE_LIMIT_EXCEEDED"))
+        self.assertEqual(self.upstream.named("cancel_order"), [])
+        self.assertEqual(self.kinds(), ["order_accepted", "order_cancel_all_rejected"])
+        self.assertTrue(self.state.orders[77].live)
+        self.assertFalse(self.state.orders[77].cancelling)
+        self.flushLoggedErrors()
+
+    def test_a_cancel_all_covers_a_create_without_an_answer_found_placed_later(self) -> None:
+        self.account.submit(create(5, label="scalp"))
+        [(_, sent_with, answer)] = self.upstream.named("create_order")
+        answer.errback(RequestTimeout("no answer"))
+        self.clock.advance(2)  # a poll: the upstream answers again; not found yet, so not placed...
+        self.assertEqual(self.kinds(), ["order_rejected"])
+        # ... so a second one, placed this time, whose answer is lost too.
+        self.account.submit(create(6, label="again"))
+        [_, (_, sent_with, answer)] = self.upstream.named("create_order")
+        answer.errback(RequestTimeout("no answer"))
+        self.assertEqual(self.state.pending[sent_with["label"]].unknown, True)
+        self.account.failures = 0  # the upstream answers again: a cancel-all can go
+        self.cancel_all()
+        self.upstream.named("cancel_all")[0][2].callback(None)
+        self.assertTrue(BridgeState.load(1, self.state.path).pending[sent_with["label"]].cancel)  # durable
+        self.placed(78, sent_with["label"])
+        self.clock.advance(2)
+        self.assertEqual(self.kinds(), ["order_rejected", "order_cancel_all_accepted", "order_accepted"])
+        self.assertEqual([args for args, _, _ in self.upstream.named("cancel_order")], [(78,)])
+        self.assertTrue(self.state.orders[78].cancelling)
+        self.flushLoggedErrors()
+
     def test_the_state_is_saved_before_a_message_is_sent(self) -> None:
         seen: list[int] = []
 

@@ -17,16 +17,15 @@ Orders go upstream as they come (`submit`) and are answered in the account's str
   /v3/orders/?market_id=``: a refusal is answered at once (order_cancel_rejected,
   order_cancel_all_rejected), a success when the upstream's activity shows the order gone
   (order_cancelled ``MEMBER_REQUESTED``), so that it comes after the order's last fill.
+  A cancel-all covers the creates sent before it, as the streaming exchange's would: one
+  still unanswered when the cancel-all is accepted is cancelled (its own ``DELETE``) once
+  it is found placed, since the upstream may have taken it after the cancel-all.
 - what the HTTP API cannot do is refused: order_cancel_replace with
   ``SERVICE_TEMPORARILY_UNAVAILABLE``, order_quantity_reduce with ``INVALID_NEW_QUANTITY``.
 
 Fills are polled: the account's activity after the last row taken in (`BridgeState.cursor`),
 oldest first, every ``poll_interval`` seconds and at once after an order is placed or
-cancelled. Each row about an order placed through the bridge becomes its message, in the
-upstream's order: ``order.execute`` an order_executed, ``order.execute.void`` an
-order_execute_voided, ``order.book.cancel`` an order_cancelled (``MEMBER_REQUESTED`` after a
-cancel of ours, ``INSUFFICIENT_LIQUIDITY`` for an immediate-or-cancel, else
-``MARKET_HALTED``); a settlement, void or other change of the balance a balance_changed.
+cancelled; `txsmarkets.bridge.activity` says what each row becomes.
 The state, cursor included, is written before the messages go downstream.
 
 A new account's cursor is its newest row when it is first logged in through the bridge
@@ -36,8 +35,7 @@ it has, so that no order can be placed before the cursor and have its first fill
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -46,7 +44,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txsmarkets.bridge import answers
+from txsmarkets.bridge.activity import row_messages, rows_after
 from txsmarkets.bridge.answers import Message
+from txsmarkets.bridge.creates import create_label, create_reference, placed_order, upstream_label
 from txsmarkets.bridge.reasons import (
     cancel_rejected_reason,
     create_answer,
@@ -70,14 +70,8 @@ _TIF = {
     seto_pb2.GOOD_TILL_HALTED: "good_til_halted",
 }
 _UNAVAILABLE = seto_pb2.ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE
-#: Activity rows of a change of the balance that is no order's: a balance_changed.
-_BALANCE_SOURCES = ("market.", "admin.", "bonus.", "deposit", "withdraw", "commission.")
-#: Rows asked for at once (the API's most).
-_PAGE = 500
 #: Orders asked for at once (the API's most).
 _ORDERS_PAGE = 100
-#: What the bridge adds to a create's label upstream, before its random part.
-LABEL_SUFFIX = "#txb-"
 #: At most this many upstream clients (one a login) are kept per account: the oldest is
 #: logged out.
 MAX_CLIENTS = 8
@@ -123,6 +117,9 @@ class UpstreamAccount:
         self._timer: IDelayedCall | None = None
         self._stopped = False
         self._started = False
+        #: The cancel-alls under way: the labels of the creates each covers, and the orders
+        #: of those placed meanwhile (cancelled once it is accepted).
+        self._cancel_alls: list[tuple[set[str], list[BridgeOrder]]] = []
         #: Logins waiting for a new account's cursor to be set (`opened`); None: no look under way.
         self._opening: list[Deferred[None]] | None = None
 
@@ -189,7 +186,7 @@ class UpstreamAccount:
     def reject(self, payload: seto_pb2.Payload, reason: int) -> None:
         """Answer an order_create with an order_rejected ``reason`` (not sent upstream)."""
         create = payload.order_create
-        self.send([answers.order_rejected(payload.eto_payload.seq, reason, _reference(create), _label(create))])
+        self.send([answers.order_rejected(payload.eto_payload.seq, reason, create_reference(create), create_label(create))])
 
     def _create(self, payload: seto_pb2.Payload) -> None:
         create = payload.order_create
@@ -198,12 +195,12 @@ class UpstreamAccount:
         if not reasons and create.quantity >= 2**32:
             reasons = [seto_pb2.ORDER_INVALID_INVALID_QUANTITY]  # more than the API takes
         if reasons:
-            self.send([answers.order_invalid(seq, reasons, _reference(create))])
+            self.send([answers.order_invalid(seq, reasons, create_reference(create))])
             return
         if self.lost:
             self.reject(payload, _UNAVAILABLE)
             return
-        label = upstream_label(_label(create))
+        label = upstream_label(create_label(create))
         # Durable before the request: after a crash between the POST and its answer the
         # restarted bridge knows to look for it.
         self.state.pending[label] = PendingCreate(label, payload.SerializeToString())
@@ -225,13 +222,52 @@ class UpstreamAccount:
     def _created(self, created: OrderCreated, payload: seto_pb2.Payload, label: str) -> None:
         self.creating -= 1
         self._answered()
-        self.state.pending.pop(label, None)
-        order = _order(created.order_id, payload.order_create)
+        pending = self.state.pending.pop(label, None)
+        order = placed_order(created.order_id, payload.order_create)
         order.price, order.quantity = created.price, created.quantity  # as placed
         self.state.orders[order.id] = order
         self.send([answers.order_accepted(order, payload.eto_payload.seq, created.available_balance, created.exposure)])
+        self._placed(order, pending)
         # Its fills (an immediate match included) come from the activity: soon.
         self.poll_soon()
+
+    def _placed(self, order: BridgeOrder, pending: PendingCreate | None) -> None:
+        """``order`` was found placed by ``pending``: cancel it if a cancel-all sent after
+        the create covers it (accepted already, or once it is accepted)."""
+        if pending is None:
+            return
+        if pending.cancel:
+            self._cancel_late(order)
+            return
+        for covered, placed_meanwhile in self._cancel_alls:
+            if pending.label in covered:
+                placed_meanwhile.append(order)
+
+    def _cancel_late(self, order: BridgeOrder) -> None:
+        """Cancel ``order``, placed by a create sent before a cancel-all that was accepted
+        while the create was unanswered: the cancel-all covers it. Its order_cancelled
+        (``MEMBER_REQUESTED``) comes from the activity, whichever request took it off."""
+        if not order.live:
+            return
+        order.cancelling = True
+        _log.info(
+            "{account}: order {order_id} was placed by a create sent before a cancel-all: cancelling it",
+            account=self, order_id=order.id,
+        )
+
+        def refused(failure: Failure) -> None:
+            # Refused as not live: the cancel-all took it, and the activity says so.
+            self._failed(failure.value)
+            if cancel_rejected_reason(failure.value) != seto_pb2.ORDER_CANCEL_REJECTED_NOT_LIVE:
+                order.cancelling = False
+                _log.warn(
+                    "{account}: order {order_id}, placed before a cancel-all, could not be cancelled ({error}): it is live",
+                    account=self, order_id=order.id, error=failure.value,
+                )
+
+        d = self.client.cancel_order(order.id)
+        d.addCallbacks(lambda _: self._cancel_done(), refused)
+        d.addErrback(lambda f: _log.failure("cancelling an order placed before a cancel-all", f))
 
     def _create_failed(self, failure: Failure, payload: seto_pb2.Payload, label: str) -> None:
         self.creating -= 1
@@ -253,9 +289,9 @@ class UpstreamAccount:
         kind, reasons = create_answer(error)
         seq = payload.eto_payload.seq
         if kind == seto_pb2.PAYLOAD_ORDER_INVALID:
-            self.send([answers.order_invalid(seq, reasons, _reference(create))])
+            self.send([answers.order_invalid(seq, reasons, create_reference(create))])
         else:
-            self.send([answers.order_rejected(seq, reasons[0], _reference(create), _label(create))])
+            self.send([answers.order_rejected(seq, reasons[0], create_reference(create), create_label(create))])
         if self.creating == 0:
             self.poll_soon()  # rows held back for this answer can go now
 
@@ -301,13 +337,29 @@ class UpstreamAccount:
         ]
         for order in marked:
             order.cancelling = True
+        # The creates sent before it and not answered yet (by label): it covers them too,
+        # and those placed while it is under way (their orders) once it is accepted.
+        covered = {
+            label for label, pending in self.state.pending.items()
+            if market_id in (None, pending.payload.order_create.market_id)
+        }
+        placed_meanwhile: list[BridgeOrder] = []
+        under_way = (covered, placed_meanwhile)
+        self._cancel_alls.append(under_way)
 
         def done(_: object) -> None:
+            self._cancel_alls.remove(under_way)
             self._answered()
+            for label in covered:
+                if label in self.state.pending:
+                    self.state.pending[label].cancel = True
             self.send([answers.order_cancel_all_accepted(reference)])
+            for order in placed_meanwhile:
+                self._cancel_late(order)
             self.poll_soon()
 
         def refused(failure: Failure) -> None:
+            self._cancel_alls.remove(under_way)
             for order in marked:
                 order.cancelling = False
             self._failed(failure.value)
@@ -464,24 +516,12 @@ class UpstreamAccount:
         if unknown:
             await self._look_for(client, unknown)
         assert state.cursor is not None
-        async for rows in self._rows_after(client, state.cursor):
+        async for rows in rows_after(client, state.cursor, lambda: self._stopped):
             messages, complete = self._take(rows)
             if messages or rows:
                 self.send(messages)
             if not complete:
                 return
-
-    async def _rows_after(self, client: HTTPAPIClient, cursor: tuple[int, int]) -> AsyncIterator[list[ActivityRow]]:
-        """The pages of the activity after ``cursor``, oldest first, to the newest row."""
-        while not self._stopped:
-            filters: dict[str, Any] = {"sort": "seq,subseq", "limit": _PAGE}
-            if cursor != (0, 0):
-                filters["pagination_last_seq"], filters["pagination_last_subseq"] = cursor
-            page = await client.activity(**filters)
-            yield page.items
-            if len(page.items) < _PAGE:
-                return
-            cursor = (page.items[-1].seq, page.items[-1].subseq)
 
     async def _look_for(self, client: HTTPAPIClient, unknown: list[PendingCreate]) -> None:
         """Look for the creates of ``unknown`` outcome upstream, by their labels: in their
@@ -497,13 +537,14 @@ class UpstreamAccount:
                 if placed.label in wanted:
                     found[placed.label] = placed.id
         assert self.state.cursor is not None
-        async for rows in self._rows_after(client, self.state.cursor):
+        async for rows in rows_after(client, self.state.cursor, lambda: self._stopped):
             for row in rows:
                 if row.label in wanted and row.order_id is not None:
                     found.setdefault(row.label, row.order_id)
         if self._stopped:
             return
         messages: list[Message] = []
+        late: list[tuple[BridgeOrder, PendingCreate]] = []
         for label, pending in wanted.items():
             del self.state.pending[label]
             payload = pending.payload
@@ -514,16 +555,19 @@ class UpstreamAccount:
                     "{account}: the order create without an answer (label {label!r}) was placed: order {order_id}",
                     account=self, label=label, order_id=found[label],
                 )
-                order = _order(found[label], create)
+                order = placed_order(found[label], create)
                 self.state.orders[order.id] = order
                 messages.append(answers.order_accepted(order, seq, None, None))
+                late.append((order, pending))
             else:
                 _log.info(
                     "{account}: the order create without an answer (label {label!r}) was not placed: rejected",
                     account=self, label=label,
                 )
-                messages.append(answers.order_rejected(seq, _UNAVAILABLE, _reference(create), _label(create)))
+                messages.append(answers.order_rejected(seq, _UNAVAILABLE, create_reference(create), create_label(create)))
         self.send(messages)
+        for order, pending in late:
+            self._placed(order, pending)
 
     def _take(self, rows: list[ActivityRow]) -> tuple[list[Message], bool]:
         """The messages of ``rows`` (moving the cursor past each row taken), and whether all
@@ -535,68 +579,6 @@ class UpstreamAccount:
         for row in rows:
             if row.order_id is not None and row.order_id not in orders and waiting:
                 return messages, False
-            messages.extend(self._row_messages(row))
+            messages.extend(row_messages(row, orders))
             self.state.cursor = (row.seq, row.subseq)
         return messages, True
-
-    def _row_messages(self, row: ActivityRow) -> list[Message]:
-        available = row.money + row.exposure if row.money is not None and row.exposure is not None else None
-        source = row.source
-        order = self.state.orders.get(row.order_id) if row.order_id is not None else None
-        if order is None:
-            if source.startswith(_BALANCE_SOURCES) and available is not None:
-                return [answers.balance_changed(source, available, row.exposure)]
-            return []  # an order not placed through the bridge, or nothing to say
-        quantity = abs(row.quantity_change if row.quantity_change else (row.quantity or 0))
-        price = row.price or 0
-        if source == "order.execute" and quantity and price:
-            order.executed += quantity
-            order.executed_value += price * quantity
-            if order.executed >= order.quantity:
-                order.live = False
-            return [answers.order_executed(order, price, quantity, available, row.exposure)]
-        if source == "order.execute.void" and quantity and price:
-            order.executed = max(0, order.executed - quantity)
-            order.executed_value = max(0, order.executed_value - price * quantity)
-            return [answers.order_execute_voided(order, price, quantity, available, row.exposure)]
-        if source == "order.book.cancel" and order.live:
-            order.live = False
-            if order.cancelling:
-                reason = seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED
-            elif order.tif == seto_pb2.IMMEDIATE_OR_CANCEL:
-                reason = seto_pb2.ORDER_CANCELLED_INSUFFICIENT_LIQUIDITY
-            else:
-                reason = seto_pb2.ORDER_CANCELLED_MARKET_HALTED
-            return [answers.order_cancelled(order, reason, available, row.exposure)]
-        return []
-
-
-def upstream_label(label: str | None) -> str:
-    """The label an order is placed with upstream: the downstream ``label`` (if any), then
-    `LABEL_SUFFIX` and 12 random hexadecimal digits, which make it the order's own (it is
-    how a create without an answer is found upstream). ``"scalp"`` becomes, say,
-    ``"scalp#txb-5f0c2a9e71d4"``; no label, ``"#txb-5f0c2a9e71d4"``."""
-    return f"{label or ''}{LABEL_SUFFIX}{secrets.token_hex(6)}"
-
-
-def _order(order_id: int, create: Any) -> BridgeOrder:
-    """The `BridgeOrder` of ``create`` placed upstream as ``order_id``."""
-    return BridgeOrder(
-        id=order_id,
-        market_id=create.market_id,
-        contract_id=create.contract_id,
-        side=create.side,
-        price=create.price,
-        quantity=create.quantity,
-        tif=create.tif,
-        label=_label(create),
-        reference=_reference(create),
-    )
-
-
-def _reference(create: Any) -> int | None:
-    return create.reference if create.HasField("reference") else None
-
-
-def _label(create: Any) -> str | None:
-    return create.label if create.HasField("label") else None

@@ -89,6 +89,9 @@ class PendingCreate:
     label: str
     request: bytes
     unknown: bool = False
+    #: A cancel-all of its market (or of every market) was accepted upstream while it was
+    #: unanswered: sent before that cancel-all, it is to be cancelled if it was placed.
+    cancel: bool = False
 
     @property
     def payload(self) -> seto_pb2.Payload:
@@ -131,9 +134,9 @@ class BridgeState:
             for fields in saved["orders"]:
                 order = BridgeOrder(**fields)
                 state.orders[order.id] = order
-            for label, request in saved.get("pending", []):
+            for label, request, *cancel in saved.get("pending", []):
                 # Its POST may have been made before the bridge stopped: its outcome is unknown.
-                pending = PendingCreate(str(label), base64.b64decode(request), unknown=True)
+                pending = PendingCreate(str(label), base64.b64decode(request), unknown=True, cancel=bool(cancel and cancel[0]))
                 pending.payload  # noqa: B018 - parsed now: a damaged one is the file's error
                 state.pending[pending.label] = pending
             for sequence, data in saved["log"]:
@@ -153,7 +156,7 @@ class BridgeState:
             "sequence": self.sequence,
             "cursor": None if self.cursor is None else list(self.cursor),
             "orders": [asdict(order) for order in self.orders.values()],
-            "pending": [[p.label, base64.b64encode(p.request).decode("ascii")] for p in self.pending.values()],
+            "pending": [[p.label, base64.b64encode(p.request).decode("ascii"), p.cancel] for p in self.pending.values()],
             "log": [[sequence, base64.b64encode(data).decode("ascii")] for sequence, data in self.log],
         }
         write_atomically(self.path, json.dumps(saved, separators=(",", ":")).encode())

@@ -95,6 +95,27 @@ class BridgeDaemonTests(DaemonTestCase):
         self.assertEqual(await self.stop(bridge), 0)
 
     @inline
+    async def test_a_state_that_cannot_be_saved_stops_the_bridge(self) -> None:
+        """Without its state the bridge cannot keep fills exactly once: it exits 1 with one
+        line rather than go on telling fills it could tell again after a restart."""
+        upstream = await self.start_exchange()
+        port = free_port()
+        bridge = await self.start_bridge(upstream, port)
+        client = await self.client(port)
+        fills: list[Any] = []
+        client.add_handler("seto.order_executed", lambda message: fills.append(message.order_executed))
+        await client.create_order(2, 21, BUY, PRICE, 100_000)
+        # The state folder becomes a file: no state can be written in it.
+        for path in self.state.iterdir():
+            path.unlink()
+        self.state.rmdir()
+        self.state.write_text("not a folder")
+        await self.upstream_client(upstream, "demo2").create_order(2, 21, HTTP_SELL, PRICE, 10_000, type="immediate_or_cancel")
+        self.assertEqual(await self.exit_status(bridge, timeout=120), 1)
+        self.assertIn(f"{_NAME}cannot save the state of account ", self.output(bridge))
+        self.assertEqual(fills, [])  # not told: it was not saved
+
+    @inline
     async def test_bad_options_are_one_line(self) -> None:
         for args, words in [
             ([], "--upstream URL is required"),

@@ -382,6 +382,25 @@ class AccountTests(unittest.TestCase):
         self.assertTrue(self.state.orders[78].cancelling)
         self.flushLoggedErrors()
 
+    def test_a_state_that_cannot_be_saved_stops_the_account(self) -> None:
+        lost: list[str] = []
+        self.account._on_state_lost = lost.append
+        self.account.submit(create(5))
+        self.upstream.named("create_order")[0][2].callback(created(77))
+        self.state.path = pathlib.Path(self.mktemp()) / "gone" / "account-1.json"
+        self.upstream.rows = [row(1, "order.execute", 77, price=2500, quantity=40_000)]
+        self.clock.advance(1)
+        self.assertEqual(self.kinds(), ["order_accepted"])  # the fill is not told: it was not saved
+        self.assertEqual(len(lost), 1)
+        self.assertIn("cannot save the state of account 1", lost[0])
+        self.assertEqual(self.account.broken, lost[0])
+        # It stops: no poll, no order, nothing more told.
+        polls = self.account.polls
+        self.account.submit(create(6))
+        self.clock.advance(10)
+        self.assertEqual((self.account.polls, len(self.upstream.named("create_order")), len(self.sent)), (polls, 1, 1))
+        self.flushLoggedErrors()
+
     def test_the_state_is_saved_before_a_message_is_sent(self) -> None:
         seen: list[int] = []
 

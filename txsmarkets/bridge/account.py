@@ -26,7 +26,9 @@ Orders go upstream as they come (`submit`) and are answered in the account's str
 Fills are polled: the account's activity after the last row taken in (`BridgeState.cursor`),
 oldest first, every ``poll_interval`` seconds and at once after an order is placed or
 cancelled; `txsmarkets.bridge.activity` says what each row becomes.
-The state, cursor included, is written before the messages go downstream.
+The state, cursor included, is written before the messages go downstream. A state that
+cannot be written (a full disk) leaves the account unable to keep fills exactly once: it
+stops (`broken`), delivering nothing more, and says so through ``on_state_lost``.
 
 A new account's cursor is its newest row when it is first logged in through the bridge
 (its past is not the bridge's): `opened` sets it, and a downstream login completes only after
@@ -96,6 +98,7 @@ class UpstreamAccount:
         *,
         poll_interval: float = 1.0,
         max_backoff: float = 60.0,
+        on_state_lost: Callable[[str], None] | None = None,
     ) -> None:
         self.clock = clock
         self.id = account_id
@@ -105,6 +108,9 @@ class UpstreamAccount:
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self.clients: list[HTTPAPIClient] = []
+        self._on_state_lost = on_state_lost
+        #: Why the account stopped for good (its state could not be saved), else None.
+        self.broken: str | None = None
         #: Creates sent and not answered yet: their orders' rows may come before them.
         self.creating = 0
         self.cancel_all_on_failure = False
@@ -154,14 +160,36 @@ class UpstreamAccount:
         saved even with no message: the cursor may have moved)."""
         for payload, body in messages:
             self.state.number(payload, body)
-        self.state.save()
+        if not self._save():
+            return  # not delivered: a restart numbers them again from the state last saved
         for payload, _ in messages:
             self._deliver(self.id, payload)
+
+    def _save(self) -> bool:
+        """Save the state; if it cannot be, stop the account for good (`broken`) and say so.
+        Whether it was saved."""
+        if self.broken is not None:
+            return False
+        try:
+            self.state.save()
+        except OSError as e:
+            self.broken = f"cannot save the state of account {self.id} in {self.state.path}: {e.strerror or e}"
+            _log.critical(
+                "{account}: {why}; it stops: its fills could not be kept exactly once", account=self, why=self.broken
+            )
+            self.stop().addErrback(lambda f: _log.failure("logging out after the state was lost", f))
+            if self._on_state_lost is not None:
+                self._on_state_lost(self.broken)
+            return False
+        return True
 
     # -- orders ------------------------------------------------------------------------------
 
     def submit(self, payload: seto_pb2.Payload) -> None:
-        """Act on one request of the account (validated by the server's rules)."""
+        """Act on one request of the account (validated by the server's rules); nothing
+        once the account is `broken` (the bridge is stopping)."""
+        if self.broken is not None:
+            return
         kind = payload.type
         if kind == seto_pb2.PAYLOAD_ORDER_CREATE:
             self._create(payload)
@@ -204,7 +232,8 @@ class UpstreamAccount:
         # Durable before the request: after a crash between the POST and its answer the
         # restarted bridge knows to look for it.
         self.state.pending[label] = PendingCreate(label, payload.SerializeToString())
-        self.state.save()
+        if not self._save():
+            return  # not sent: it would not be found after a restart
         self.creating += 1
         d = self.client.create_order(
             create.market_id,
@@ -278,7 +307,7 @@ class UpstreamAccount:
             # It may have been placed: never sent again, and not answered until a look
             # upstream (the polls') finds it or shows it is not there.
             self.state.pending[label].unknown = True
-            self.state.save()
+            self._save()
             _log.warn(
                 "an order create (market {market}, label {label!r}) got no answer upstream ({error}): it may "
                 "have been placed; not sent again, its answer is held until it is found upstream or not",
@@ -432,7 +461,8 @@ class UpstreamAccount:
         newest = await client.activity(sort="-seq,-subseq", limit=1)
         if self.state.cursor is None:
             self.state.cursor = (newest.items[0].seq, newest.items[0].subseq) if newest.items else (0, 0)
-            self.state.save()
+            if not self._save():
+                raise OSError(self.broken)  # the login fails
 
     def start(self) -> None:
         """Start polling the activity (once the cursor is set: `opened`); again is nothing."""

@@ -76,6 +76,9 @@ class BridgeEngine:
         self.on_account: Callable[[int, seto_pb2.Payload], None] = _noop
         self.on_market: Callable[[int, seto_pb2.Payload], None] = _noop
         self.market_watched: Callable[[int], bool] = lambda market_id: False
+        #: Told (one line) when an account's state cannot be saved and the account stops:
+        #: ``twistd smarkets-bridge`` exits 1, ``twistd smarkets --http-api`` stops.
+        self.on_state_lost: Callable[[str], None] = _noop
         #: The upstream accounts logged in through the bridge, by id.
         self.accounts: dict[int, UpstreamAccount] = {}
         public = HTTPAPIClient(reactor, url=upstream, **self.client_options)
@@ -116,8 +119,12 @@ class BridgeEngine:
                 self.reactor, upstream.account_id, username, state,
                 lambda account_id, payload: self.on_account(account_id, payload),
                 poll_interval=self.poll_interval,
+                on_state_lost=lambda why: self.on_state_lost(why),
             )
             self.accounts[account.id] = account
+        if account.broken is not None:
+            await client.close().addErrback(lambda f: None)
+            raise OSError(account.broken)  # the connection drops: it cannot be served
         try:
             # Answered only once the account's cursor is set: an order placed before it
             # could fill before it, and those fills would be taken for the account's past.

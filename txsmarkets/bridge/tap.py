@@ -100,4 +100,5 @@ def makeService(options: Options) -> service.IService:
     except (ValueError, OSError, KeyError, TypeError) as e:
         raise SetupError(f"cannot use the endpoint {options['endpoint']!r}: {e}") from None
     svc.cannot_listen = lambda why: fail_and_exit(reactor_, _NAME, why)
+    svc.factory.engine.on_state_lost = lambda why: fail_and_exit(reactor_, _NAME, why)
     return svc

@@ -174,6 +174,8 @@ class SmarketsService(InOrder):
         self.bridged: BridgeInProcess | None = None
         if http_api is not None:
             self.bridged = BridgeInProcess(reactor, http_api, state_dir)
+            # The bridge cannot keep its fills exactly once without its state: stop.
+            self.bridged.bridge.engine.on_state_lost = lambda why: self.end(EXIT_CONFIG, why)
         endpoint = self.bridged.endpoint() if self.bridged is not None else None
         self.session = Session(settings, reactor=reactor, endpoint=endpoint)
         self.client = client = StreamingAPIClient(self.session)

@@ -178,6 +178,13 @@ class QuickBenchmarkTests(unittest.TestCase):
         result = self.run_bench("framing")
         self.assertPositive(result, "frames", "chunked_64k_frames_per_s", "burst_1m_frames_per_s")
 
+    def test_bridge_state(self) -> None:
+        result = self.run_bench("bridge_state")
+        self.assertPositive(result, "append_save_cpu_ms", "whole_save_cpu_ms", "append_bytes")
+        # An append costs what changed: far less than writing every kept message again.
+        self.assertGreater(result["whole_bytes"], 50 * result["append_bytes"])
+        self.assertGreater(result["whole_over_append"], 3)
+
     def test_matching(self) -> None:
         result = self.run_bench("matching")
         self.assertPositive(result, "ops_per_s", "fills_per_s", "crossing_orders_per_s")

@@ -17,6 +17,7 @@ from tests.test_http_client_exchange import catalogue
 from txsmarkets.backtest import run_backtest
 from txsmarkets.bridge import RunningBridge, start_bridge
 from txsmarkets.bridge.account import UpstreamAccount
+from txsmarkets.bridge.state import BridgeState
 from txsmarkets.client import BUY, IMMEDIATE_OR_CANCEL, SessionSettings, StreamingAPIClient, connect
 from txsmarkets.exceptions import LoginError, OrderInvalid, OrderRejected, RequestRejected, RequestTimeout
 from txsmarkets.exchange.service import RunningExchange, start_exchange
@@ -355,8 +356,8 @@ class DurableTests(BridgeTestCase):
         await seller.create_order(10, 101, HTTP_SELL, 2500, 10_000, type="immediate_or_cancel")
         await until(lambda: len(fills) == 1, "the first fill")
         port = self.bridge.port
-        saved = json.loads((self.bridge.engine.state_dir / f"account-{self.account().id}.json").read_text())  # type: ignore[operator]
-        self.assertEqual([o["id"] for o in saved["orders"]], [order_id])
+        saved = BridgeState.load(self.account().id, self.bridge.engine.state_dir / f"account-{self.account().id}.json")  # type: ignore[operator]
+        self.assertEqual(list(saved.orders), [order_id])
         await self.bridge.stop()
         # While the bridge is down the order fills again upstream.
         await seller.create_order(10, 101, HTTP_SELL, 2500, 20_000, type="immediate_or_cancel")

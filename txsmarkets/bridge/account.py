@@ -610,5 +610,7 @@ class UpstreamAccount:
             if row.order_id is not None and row.order_id not in orders and waiting:
                 return messages, False
             messages.extend(row_messages(row, orders))
+            if row.order_id in orders:
+                self.state.dirty.add(row.order_id)  # its fills or its end: saved even once it is done
             self.state.cursor = (row.seq, row.subseq)
         return messages, True

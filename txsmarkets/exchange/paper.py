@@ -44,8 +44,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from txsmarkets.exchange.catalogue import AccountSpec, Catalogue, demo_catalogue
-from txsmarkets.exchange.market import _STATE_TYPES
+from txsmarkets.exchange.catalogue import MARKET_STATE_TYPES, AccountSpec, Catalogue, demo_catalogue
 from txsmarkets.exchange.recording_files import RecordingFiles
 from txsmarkets.exchange.replay import Replay
 from txsmarkets.exchange.service import RunningExchange, make_service, start_exchange
@@ -210,7 +209,7 @@ class PolledMarkets:
                 known[market.id] = state
                 payload = new_payload(seto_pb2.PAYLOAD_MARKET_STATE)
                 payload.market_state.market_id = market.id
-                payload.market_state.state = _STATE_TYPES[state]
+                payload.market_state.state = MARKET_STATE_TYPES[state]
                 out.append(payload)
         return out
 

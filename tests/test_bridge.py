@@ -416,6 +416,7 @@ class ExecutionsTests(BridgeTestCase):
         self.assertEqual([(q.price, q.quantity) for q in traded.offers], [(2000, 40_000)])
         self.assertEqual((traded.last_execution.price, traded.last_execution.quantity), (2000, 30_000))
         self.assertEqual(client.markets[40].last_execution, (2000, 30_000))
+        self.assertIn(", 1 executions read, ", self.bridge.engine.status())
         await until(lambda: 40 in recorded_markets(folder), "the recording's catalogue")
         await self.bridge.stop()
         # The recording holds it; a replay of the recording plays it.

@@ -20,12 +20,16 @@ from txsmarkets.bridge.account import UpstreamAccount
 from txsmarkets.bridge.state import BridgeState
 from txsmarkets.client import BUY, IMMEDIATE_OR_CANCEL, SessionSettings, StreamingAPIClient, connect
 from txsmarkets.exceptions import LoginError, OrderInvalid, OrderRejected, RequestRejected, RequestTimeout
+from txsmarkets.exchange.catalogue import load_catalogue, parse_catalogue
+from txsmarkets.exchange.recorded import read_recorded
 from txsmarkets.exchange.service import RunningExchange, start_exchange
 from txsmarkets.http_api import BUY as HTTP_BUY
 from txsmarkets.http_api import SELL as HTTP_SELL
 from txsmarkets.http_api import HTTPAPIClient
 from txsmarkets.strategy import Strategy
+from txsmarkets.testing import MemoryExchange
 from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.messages import new_payload
 
 POLL = 0.05
 
@@ -421,6 +425,111 @@ class MarketDataTests(BridgeTestCase):
             "the offer in the quotes",
         )
         self.assertEqual({c.contract_quotes.market_id for c in changes}, {40})
+
+
+class ExecutionsTests(BridgeTestCase):
+    """Trades upstream become executions in the bridge's market data, once, recorded so
+    that a replay plays them."""
+
+    timeout = 120
+
+    @inline
+    async def test_a_trade_upstream_is_one_execution_downstream_and_in_the_recording(self) -> None:
+        self.exchange = await start_exchange(
+            global_reactor(), catalogue=catalogue(), http="tcp:0:interface=127.0.0.1", http_rate_limits={"get_quotes": None}
+        )
+        self.addCleanup(self.exchange.stop)
+        folder = pathlib.Path(self.mktemp()) / "recorded"
+        self.bridge = await start_bridge(
+            global_reactor(), self.upstream, record=folder,
+            client_options={"limits": {"quotes": None}}, market_data={"quotes_limit": (20, 1.0)},
+        )  # fmt: skip
+        self.addCleanup(self.bridge.stop)
+        client = await self.client()
+        changes = self.collect(client, "seto.contract_quotes")
+        await client.subscribe(40)
+        await self.upstream_client().create_order(40, 401, HTTP_SELL, 2000, 70_000)
+        await until(lambda: any(q.price == 2000 for c in changes for q in c.contract_quotes.offers), "the offer")
+        # Someone takes 30,000 of it upstream.
+        await self.upstream_client("trader").create_order(40, 401, HTTP_BUY, 2000, 30_000, type="immediate_or_cancel")
+        data = self.bridge.engine.market_data
+        await until(lambda: data.executions, "the execution")
+        rounds = data.rounds
+        await until(lambda: data.rounds >= rounds + 3, "three more rounds")
+        told = [(e.price, e.quantity, e.liquidity) for c in changes for e in c.contract_quotes.executions]
+        self.assertEqual(told, [(2000, 30_000, seto_pb2.SIDE_BUY)])
+        [traded] = [c.contract_quotes for c in changes if c.contract_quotes.executions]
+        self.assertEqual([(q.price, q.quantity) for q in traded.offers], [(2000, 40_000)])
+        self.assertEqual((traded.last_execution.price, traded.last_execution.quantity), (2000, 30_000))
+        self.assertEqual(client.markets[40].last_execution, (2000, 30_000))
+        self.assertIn(", 1 executions read, ", self.bridge.engine.status())
+        await until(lambda: 40 in recorded_markets(folder), "the recording's catalogue")
+        await self.bridge.stop()
+        # The recording holds it; a replay of the recording plays it.
+        records = list(read_recorded(folder))
+        recorded = [(e.price, e.quantity, e.liquidity) for _, p in records for e in p.contract_quotes.executions]
+        self.assertEqual(recorded, [(2000, 30_000, seto_pb2.SIDE_BUY)])
+        # Slowed down, so that its client has subscribed before the trade plays.
+        speed = 0.01
+        replay = MemoryExchange(load_catalogue(folder / "catalogue.json"), replay=records, speed=speed)
+        watcher = replay.run(replay.connect("demo", "demo"))
+        replayed = self.collect(watcher, "seto.contract_quotes")
+        replay.run(watcher.subscribe(40))
+        replay.advance((records[-1][0] - records[0][0]) / speed + 1)
+        played = [(e.price, e.quantity, e.liquidity) for c in replayed for e in c.contract_quotes.executions]
+        self.assertEqual(played, [(2000, 30_000, seto_pb2.SIDE_BUY)])
+        self.assertEqual(replay.engine.last_execution(401)[:3], (2000, 30_000, seto_pb2.SIDE_BUY))
+
+
+def event_catalogue() -> Any:
+    """Event 7 with two markets, event 8 with one; the accounts trader and other."""
+    accounts = [{"username": name, "password": f"{name}-pw", "balance": "1000.00"} for name in ("trader", "other")]
+    events: list[dict[str, Any]] = [{"id": 100, "name": "Football", "type": "top_level_event"}]
+    for event_id, market_ids in ((7, (70, 71)), (8, (80,))):
+        events.append({
+            "id": event_id, "name": f"Match {event_id}", "parent_id": 100, "type": "football_match",
+            "markets": [{"id": m, "name": f"Market {m}", "contracts": [
+                {"id": 10 * m + 1, "name": "Home"}, {"id": 10 * m + 2, "name": "Away"}]} for m in market_ids]})
+    return parse_catalogue({"accounts": accounts, "events": events})
+
+
+class EventSubscribeTests(BridgeTestCase):
+    """An event_subscribe on the bridge subscribes the markets the upstream's catalogue
+    has for the event."""
+
+    async def start_events(self) -> StreamingAPIClient:
+        self.exchange = await start_exchange(global_reactor(), catalogue=event_catalogue(), http="tcp:0:interface=127.0.0.1")
+        self.addCleanup(self.exchange.stop)
+        await self.start_bridge()
+        return await self.client()
+
+    @inline
+    async def test_an_events_markets_are_subscribed(self) -> None:
+        client = await self.start_events()
+        snapshots = self.collect(client, "seto.market_quotes")
+        changes = self.collect(client, "seto.contract_quotes")
+        await client.subscribe_event(7)
+        await until(lambda: len(snapshots) >= 2, "the event's markets' snapshots")
+        self.assertEqual(sorted(s.market_quotes.market_id for s in snapshots), [70, 71])
+        await self.upstream_client().create_order(71, 711, HTTP_SELL, 2500, 50_000)
+        await until(lambda: any(c.contract_quotes.market_id == 71 for c in changes), "the offer in market 71")
+        self.assertEqual({c.contract_quotes.market_id for c in changes}, {71})
+        self.assertEqual(sorted(s.market_quotes.market_id for s in snapshots), [70, 71])
+
+    @inline
+    async def test_an_event_unsubscribed_before_its_markets_come_subscribes_nothing(self) -> None:
+        client = await self.start_events()
+        snapshots = self.collect(client, "seto.market_quotes")
+        for kind, field in ((seto_pb2.PAYLOAD_EVENT_SUBSCRIBE, "event_subscribe"),
+                            (seto_pb2.PAYLOAD_EVENT_UNSUBSCRIBE, "event_unsubscribe")):  # fmt: skip
+            payload = new_payload(kind)
+            getattr(payload, field).event_id = 7
+            client.session.send(payload)
+        data = self.bridge.engine.market_data
+        await until(lambda: data.event_markets(7), "the event's markets looked up")
+        # Anything sent for the event went before the answer to this.
+        await client.subscribe(80)
+        self.assertEqual([s.market_quotes.market_id for s in snapshots], [80])
 
 
 class Watching(Strategy):

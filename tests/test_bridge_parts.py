@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pathlib
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -21,9 +22,20 @@ from txsmarkets.bridge.state import BridgeState, PendingCreate, StateFileError
 from txsmarkets.exceptions import ConnectionError, RequestTimeout
 from txsmarkets.http_api import APIError, CancelRejected, HTTPOrderInvalid, HTTPOrderRejected, QueueFull
 from txsmarkets.http_api.limits import RateLimits
-from txsmarkets.http_api.models import ActivityPage, ActivityRow, Contract, ContractQuotes, OrderCreated, PriceLevel
+from txsmarkets.http_api.models import (
+    ActivityPage,
+    ActivityRow,
+    Contract,
+    ContractQuotes,
+    LastExecutedPrice,
+    OrderCreated,
+    PriceLevel,
+)
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import SETO_FIELDS, new_payload
+
+T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
+
 
 def row(seq: int, source: str, order_id: int | None = None, **fields: Any) -> ActivityRow:
     from datetime import datetime, timezone
@@ -491,13 +503,23 @@ class ReasonsTests(unittest.TestCase):
 
 
 class QuotesUpstream:
-    """Quotes and contracts for the market data, counting the requests."""
+    """Quotes, last executed prices, contracts and events' markets for the market data,
+    counting the requests (the id lists split under each endpoint's cap, as the client
+    splits them)."""
 
     def __init__(self, clock: Clock) -> None:
         self.limits = RateLimits(clock)
         self.books: dict[int, ContractQuotes] = {}
         self.states: dict[int, str] = {}
         self.requests: list[float] = []
+        #: Last executed prices by contract id: (price, seconds after T0), or None.
+        self.traded: dict[int, tuple[int, float] | None] = {}
+        self.price_requests: list[float] = []
+        #: The events' markets the catalogue has, and the lookups asked (their event ids).
+        self.event_markets: dict[int, list[int]] = {}
+        self.event_requests: list[list[int]] = []
+        #: If set, the next lookup of events' markets is answered when the test fires it.
+        self.events_paused: Deferred[None] | None = None
         self.clock = clock
 
     def contracts(self, market_ids: list[int]) -> Deferred[list[Contract]]:
@@ -509,8 +531,32 @@ class QuotesUpstream:
                         for m in market_ids for n in (1, 2)])  # fmt: skip
 
     def quotes(self, market_ids: list[int]) -> Deferred[dict[int, ContractQuotes]]:
-        self.requests.append(self.clock.seconds())
+        for _ in range(0, len(market_ids), 200):
+            self.requests.append(self.clock.seconds())
         return succeed(dict(self.books))
+
+    def last_executed_prices(self, market_ids: list[int]) -> Deferred[dict[int, list[LastExecutedPrice]]]:
+        from datetime import timedelta
+
+        for _ in range(0, len(market_ids), 100):
+            self.price_requests.append(self.clock.seconds())
+        prices: dict[int, list[LastExecutedPrice]] = {}
+        for contract_id, trade in self.traded.items():
+            market_id = contract_id // 10
+            if market_id in market_ids:
+                when = None if trade is None else T0 + timedelta(seconds=trade[1])
+                prices.setdefault(market_id, []).append(
+                    LastExecutedPrice(contract_id, None if trade is None else trade[0], when)
+                )
+        return succeed(prices)
+
+    def markets_by_event(self, event_ids: list[int]) -> Deferred[list[Any]]:
+        self.event_requests.append(list(event_ids))
+        found = [SimpleNamespace(id=m, event_id=e) for e in event_ids for m in self.event_markets.get(e, ())]
+        if self.events_paused is None:
+            return succeed(found)
+        paused, self.events_paused = self.events_paused, None
+        return paused.addCallback(lambda _: found)
 
     def markets(self, market_ids: list[int]) -> Deferred[list[Any]]:
         from types import SimpleNamespace
@@ -560,6 +606,126 @@ class MarketDataTests(unittest.TestCase):
         count = len(upstream.requests)
         clock.advance(60)
         self.assertEqual(len(upstream.requests), count)
+
+
+    def market_data(self, watched: set[int]) -> tuple[Clock, QuotesUpstream, BridgeMarketData, list[seto_pb2.Payload]]:
+        clock = Clock()
+        upstream = QuotesUpstream(clock)
+        published: list[seto_pb2.Payload] = []
+        data = BridgeMarketData(clock, upstream, lambda m, p: published.append(p), watched.__contains__)  # type: ignore[arg-type]
+        return clock, upstream, data, published
+
+    def test_executions_are_told_once(self) -> None:
+        """A new last executed price is the trades of the levels it went through, in the
+        round's contract_quotes and then as the contract's last execution; a price seen
+        before, even after the market was forgotten and polled again, is told no more."""
+        watched = {5}
+        clock, upstream, data, published = self.market_data(watched)
+        upstream.books = {51: ContractQuotes([PriceLevel(4000, 10_000)], [PriceLevel(5000, 100_000), PriceLevel(5102, 50_000)])}
+        upstream.traded = {51: None, 52: (4000, 0)}  # 51 never traded; 52 did, before the polls began
+        data.snapshot(5)
+        clock.advance(0)
+        self.assertEqual([list(p.contract_quotes.executions) for p in published], [[]])
+        # Buyers take all of 5000 and some of 5102.
+        upstream.books = {51: ContractQuotes([PriceLevel(4000, 10_000)], [PriceLevel(5102, 20_000)])}
+        upstream.traded[51] = (5102, 5)
+        published.clear()
+        clock.advance(1.2)
+        [change] = published
+        quotes = change.contract_quotes
+        self.assertEqual([(e.price, e.quantity, e.liquidity) for e in quotes.executions],
+                         [(5000, 100_000, seto_pb2.SIDE_BUY), (5102, 30_000, seto_pb2.SIDE_BUY)])  # fmt: skip
+        self.assertEqual(quotes.executions[0].microseconds, int((T0.timestamp() + 5) * 1_000_000))
+        self.assertEqual((quotes.last_execution.price, quotes.last_execution.quantity), (5102, 30_000))
+        self.assertEqual(sorted((q.price, q.quantity) for q in quotes.offers), [(5000, 0), (5102, 20_000)])
+        self.assertEqual(data.executions, 2)
+        # The same price again: nothing new. A level change carries the last execution.
+        published.clear()
+        clock.advance(1.2)
+        self.assertEqual(published, [])
+        upstream.books[51] = ContractQuotes([PriceLevel(4000, 10_000)], [PriceLevel(5102, 25_000)])
+        clock.advance(1.2)
+        [change] = published
+        self.assertEqual(list(change.contract_quotes.executions), [])
+        self.assertEqual(change.contract_quotes.last_execution.price, 5102)
+        # A new subscriber's snapshot has it too.
+        [book] = [c for c in data.snapshot(5).market_quotes.contract_quotes if c.contract_id == 51]
+        self.assertEqual((book.last_execution.price, book.last_execution.quantity), (5102, 30_000))
+        # Forgotten, then polled again: the price it saw is not told again.
+        watched.clear()
+        clock.advance(1.2)
+        watched.add(5)
+        published.clear()
+        data.snapshot(5)
+        clock.advance(1.2)
+        self.assertEqual([list(p.contract_quotes.executions) for p in published if p.contract_quotes.executions], [])
+        self.assertEqual(data.executions, 2)
+
+    def test_the_prices_are_asked_with_each_round_in_as_few_requests_as_the_cap_allows(self) -> None:
+        """150 markets: one quotes request (200 a request) and two of last executed prices
+        (100 a request) a round, the rounds at the quotes' pace."""
+        markets = set(range(1, 151))
+        clock, upstream, data, published = self.market_data(markets)
+        for market_id in sorted(markets):
+            data.snapshot(market_id)
+        for _ in range(600):
+            clock.advance(0.1)
+        self.assertEqual(len([t for t in upstream.requests if t < 60 - 1e-6]), 50)
+        self.assertEqual(len(upstream.price_requests), 2 * len(upstream.requests))
+        self.assertEqual(sorted(set(upstream.price_requests)), sorted(set(upstream.requests)))
+
+    def test_refused_prices_are_asked_no_more(self) -> None:
+        """An upstream that refuses the last executed prices without an account: the quotes
+        go on, the prices are not asked again."""
+        clock, upstream, data, published = self.market_data({5})
+
+        def refuse(market_ids: list[int]) -> Deferred[Any]:
+            upstream.price_requests.append(clock.seconds())
+            return Deferred.fromCoroutine(_raise(APIError(401, "AUTH_REQUIRED")))
+
+        upstream.last_executed_prices = refuse  # type: ignore[method-assign]
+        upstream.books = {51: ContractQuotes([PriceLevel(4000, 10_000)], [])}
+        data.snapshot(5)
+        for _ in range(5):
+            clock.advance(1.2)
+        self.assertTrue(data.prices.refused)
+        self.assertEqual(len(upstream.price_requests), 1)
+        self.assertEqual(len(upstream.requests), 5)
+        self.assertEqual(len(published), 1)  # the book, told all the same
+
+    def test_events_looked_up_together_and_kept_a_while(self) -> None:
+        """The events asked in one turn are one request; an answer is kept for the catalogue
+        interval; an event the upstream has not has no markets."""
+        clock, upstream, data, published = self.market_data(set())
+        upstream.event_markets = {7: [70, 71], 8: [80]}
+        found: list[tuple[int, list[int]]] = []
+        for event_id in (7, 8, 9):
+            data.lookup_event(event_id).addCallback(lambda ids, e=event_id: found.append((e, ids)))
+        self.assertEqual(found, [])
+        clock.advance(0)
+        self.assertEqual(upstream.event_requests, [[7, 8, 9]])
+        self.assertEqual(sorted(found), [(7, [70, 71]), (8, [80]), (9, [])])
+        self.assertEqual(data.event_markets(7), [70, 71])
+        data.lookup_event(7).addCallback(lambda ids: found.append((7, ids)))
+        self.assertEqual((len(upstream.event_requests), found[-1]), (1, (7, [70, 71])))
+        clock.advance(10)
+        upstream.event_markets[7] = [70, 71, 72]
+        data.lookup_event(7).addCallback(lambda ids: found.append((7, ids)))
+        clock.advance(0)
+        self.assertEqual((len(upstream.event_requests), found[-1]), (2, (7, [70, 71, 72])))
+
+    def test_a_lookup_under_way_when_it_stops_fails(self) -> None:
+        clock, upstream, data, published = self.market_data(set())
+        waiting = data.lookup_event(7)
+        data.stop()
+        self.failureResultOf(waiting, RuntimeError)
+        self.failureResultOf(data.lookup_event(8), RuntimeError)
+        clock.advance(1)
+        self.assertEqual(upstream.event_requests, [])
+
+
+async def _raise(error: Exception) -> Any:
+    raise error
 
 
 class ClientsTests(unittest.TestCase):

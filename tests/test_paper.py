@@ -125,6 +125,15 @@ class PolledMarketsTests(unittest.TestCase):
         [out] = self.polled.payloads({11: book({4000: 10}, {5000: 60})}, traded(11, 5000, 2))
         self.assertEqual(executions(out), [])
 
+    def test_the_first_trade_of_a_contract_that_never_traded_is_read(self) -> None:
+        """A contract polled before it ever traded (no price): its first price is a trade
+        of now, not one of before the polls began."""
+        never = {1: [LastExecutedPrice(11, None, None)]}
+        self.polled.payloads({11: book({4000: 10}, {5000: 100})}, never)
+        self.assertEqual(self.polled.payloads({11: book({4000: 10}, {5000: 100})}, never), [])
+        [out] = self.polled.payloads({11: book({4000: 10}, {5000: 30})}, traded(11, 5000, 3))
+        self.assertEqual(executions(out), [(5000, 70, SIDE_BUY)])
+
     def test_resync_gives_a_snapshot_again(self) -> None:
         self.polled.payloads({11: book({4000: 10})}, {})
         self.polled.resync()

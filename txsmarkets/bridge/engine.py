@@ -88,6 +88,7 @@ class BridgeEngine:
             lambda market_id, payload: self.on_market(market_id, payload),
             lambda market_id: self.market_watched(market_id),
             recording=None if record is None else BridgeRecording(record, reactor, public),
+            upstream=upstream,
             **(market_data or {}),
         )
 
@@ -195,17 +196,23 @@ class BridgeEngine:
         to follow as they are polled."""
         return self.market_data.snapshot(market_id)
 
+    def lookup_event_markets(self, event_id: int) -> Deferred[list[int]]:
+        """The event's markets, from the upstream's catalogue (`IEventLookup
+        <txsmarkets.exchange.interfaces.IEventLookup>`: the server subscribes an
+        event_subscribe's session to them when they come)."""
+        return self.market_data.lookup_event(event_id)
+
     def event_markets(self, event_id: int) -> list[int]:
-        """The markets of an event polled so far (an event subscription is not supported
-        until its markets are known: see the guide)."""
+        """The event's markets as last looked up ([] before): an event_unsubscribe's."""
         return self.market_data.event_markets(event_id)
 
     # -- the status --------------------------------------------------------------------------
 
     def status(self) -> str:
         """One line on what polling costs now: the accounts (and how many have lost the
-        upstream), the activity polls and quotes requests made so far, and the age of the
-        market data (seconds since its last poll)."""
+        upstream), the activity polls and quotes rounds made so far, the executions read
+        from the last executed prices, and the age of the market data (seconds since its
+        last poll)."""
         accounts = self.accounts.values()
         lost = sum(1 for account in accounts if account.lost)
         data = self.market_data
@@ -213,7 +220,8 @@ class BridgeEngine:
         return (
             f"bridge: {len(self.accounts)} accounts ({lost} with the upstream lost), "
             f"{sum(account.polls for account in accounts)} activity polls, "
-            f"{data.rounds} quotes rounds every {data.request_interval:.1f} s or more, market data {age}"
+            f"{data.rounds} quotes rounds every {data.request_interval:.1f} s or more, "
+            f"{data.executions} executions read, market data {age}"
         )
 
     # -- the end -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ interfaces of `txsmarkets.exchange.interfaces`.
 from txsmarkets.exchange.accounts import Account, AccountRegistry, Credentials, MarketPosition
 from txsmarkets.exchange.book import BUY, SELL, Book, Level, Order
 from txsmarkets.exchange.catalogue import (
+    MARKET_STATE_TYPES,
     MARKET_STATES,
     AccountSpec,
     Catalogue,
@@ -26,6 +27,7 @@ from txsmarkets.exchange.engine import MarketInfo, MatchingEngine, UnknownAccoun
 
 __all__ = [
     "BUY",
+    "MARKET_STATE_TYPES",
     "MARKET_STATES",
     "SELL",
     "Account",

@@ -55,6 +55,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
 from txsmarkets.errors import Error
@@ -62,9 +63,11 @@ from txsmarkets.exchange.accounts import Credentials
 from txsmarkets.exchange.event_types import EVENT_DOMAINS, EVENT_SCOPES, EVENT_STATES, EVENT_TYPES
 from txsmarkets.exchange.second_factor import SecondFactor
 from txsmarkets.exchange.simulation.config import SimulationSpec, SimulationSpecError, parse_simulation
+from txsmarkets.wire import seto_pb2
 
 __all__ = [
     "MARKET_STATES",
+    "MARKET_STATE_TYPES",
     "AccountSpec",
     "Catalogue",
     "CatalogueError",
@@ -77,8 +80,20 @@ __all__ = [
     "slugify",
 ]
 
+#: The market states: each name, as a catalogue, the operator API and the HTTP API spell
+#: it, and the wire's ``MarketStateType`` a ``market_state`` message carries for it (the
+#: engine's messages, the paper exchange's and the bridge's all take it from here).
+MARKET_STATE_TYPES: Mapping[str, seto_pb2.MarketStateType] = MappingProxyType({
+    "new": seto_pb2.MARKET_STATE_NEW,
+    "open": seto_pb2.MARKET_STATE_OPEN,
+    "live": seto_pb2.MARKET_STATE_LIVE,
+    "halted": seto_pb2.MARKET_STATE_HALTED,
+    "settled": seto_pb2.MARKET_STATE_SETTLED,
+    "voided": seto_pb2.MARKET_STATE_VOIDED,
+})  # fmt: skip
+
 #: The market state names, as a catalogue and the operator API spell them.
-MARKET_STATES = ("new", "open", "live", "halted", "settled", "voided")
+MARKET_STATES = tuple(MARKET_STATE_TYPES)
 
 DEMO_PATH = pathlib.Path(__file__).with_name("demo.json")
 

@@ -20,7 +20,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from txsmarkets.exchange.interfaces import ExchangeAccount, IExchangeEngine
+from txsmarkets.exchange.interfaces import ExchangeAccount, IEventLookup, IExchangeEngine
 from txsmarkets.exchange.requests import ORDER_TYPES, REQUEST_TYPES, request_error
 from txsmarkets.exchange.server_session import ServerSession
 from txsmarkets.session.protocol import SessionProtocolMixin
@@ -158,6 +158,8 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         self.MAX_LENGTH = factory.max_login_frame
         #: Fires when this connection has closed.
         self.closed: Deferred[None] = Deferred()
+        #: The event_subscribes whose markets an `IEventLookup` engine is still looking up.
+        self._event_lookups: dict[int, Deferred[list[int]]] = {}
         factory.connections.add(self)
         factory.pending += 1
         super().connectionMade()
@@ -408,13 +410,43 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         elif kind == seto_pb2.PAYLOAD_MARKET_UNSUBSCRIBE:
             factory.unsubscribe(session, payload.market_unsubscribe.market_id)
         elif kind == seto_pb2.PAYLOAD_EVENT_SUBSCRIBE:
-            for market_id in factory.engine.event_markets(payload.event_subscribe.event_id):
-                factory.subscribe(session, market_id)
+            self._eventSubscribe(session, payload.event_subscribe.event_id)
         elif kind == seto_pb2.PAYLOAD_EVENT_UNSUBSCRIBE:
+            # A lookup under way for the event subscribes nothing when it comes.
+            self._event_lookups.pop(payload.event_unsubscribe.event_id, None)
             for market_id in factory.engine.event_markets(payload.event_unsubscribe.event_id):
                 factory.unsubscribe(session, market_id)
         else:
             _log.debug("ignoring {kind} from {session}", kind=seto_pb2.PayloadType.Name(kind), session=session)
+
+    def _eventSubscribe(self, session: ServerSession, event_id: int) -> None:
+        engine = self.factory.engine
+        if not isinstance(engine, IEventLookup):
+            for market_id in engine.event_markets(event_id):
+                self.factory.subscribe(session, market_id)
+            return
+        looking = self._event_lookups[event_id] = engine.lookup_event_markets(event_id)
+        looking.addCallbacks(
+            lambda market_ids: self._eventFound(session, event_id, looking, market_ids),
+            lambda failure: self._eventNotFound(event_id, looking, failure),
+        )
+
+    def _eventFound(self, session: ServerSession, event_id: int, looking: Deferred[list[int]], market_ids: list[int]) -> None:
+        if self._event_lookups.get(event_id) is not looking:
+            return  # unsubscribed meanwhile, or asked again (that answer subscribes)
+        del self._event_lookups[event_id]
+        if self.session is not session or session.protocol is not self or self._ended:
+            return  # the client subscribes again when it resumes
+        for market_id in market_ids:
+            self.factory.subscribe(session, market_id)
+
+    def _eventNotFound(self, event_id: int, looking: Deferred[list[int]], failure: Failure) -> None:
+        if self._event_lookups.get(event_id) is looking:
+            del self._event_lookups[event_id]
+        _log.warn(
+            "{session}: the markets of event {event} cannot be had ({error}): its subscription is not made",
+            session=self.session, event=event_id, error=failure.getErrorMessage(),
+        )  # fmt: skip
 
     def _throttled(self, payload: seto_pb2.Payload) -> None:
         if payload.type == seto_pb2.PAYLOAD_ORDER_CREATE and self.session is not None:

@@ -27,7 +27,7 @@ from txsmarkets.exchange.catalogue import Catalogue
 from txsmarkets.exchange.market import MarketInfo
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["ExchangeAccount", "IEncodedMarketData", "IExchangeEngine", "IHttpEngine"]
+__all__ = ["ExchangeAccount", "IEncodedMarketData", "IEventLookup", "IExchangeEngine", "IHttpEngine"]
 
 
 class ExchangeAccount(Protocol):
@@ -143,6 +143,18 @@ class IEncodedMarketData(Protocol):
 
     @on_market_encoded.setter
     def on_market_encoded(self, listener: Callable[[int, bytes], None] | None) -> None: ...
+
+
+@runtime_checkable
+class IEventLookup(Protocol):
+    """An engine that learns an event's markets by asking elsewhere (the bridge asks the
+    upstream's catalogue): the server subscribes an ``event_subscribe``'s session to the
+    markets when the answer comes, rather than to those `IExchangeEngine.event_markets`
+    knows now (which an ``event_unsubscribe`` still unsubscribes)."""
+
+    def lookup_event_markets(self, event_id: int) -> Deferred[list[int]]:
+        """Fires with the ids of the event's markets ([] for an unknown event); fails when
+        they cannot be had."""
 
 
 class IHttpEngine(IExchangeEngine, Protocol):

@@ -10,7 +10,7 @@ from typing import Any
 from txsmarkets.errors import Error
 from txsmarkets.exchange.accounts import Account
 from txsmarkets.exchange.book import BUY, Book, Order
-from txsmarkets.exchange.catalogue import MARKET_STATES, Catalogue, Contract
+from txsmarkets.exchange.catalogue import Catalogue, Contract
 from txsmarkets.trading.money import liability_units, pounds
 from txsmarkets.wire import seto_pb2
 
@@ -19,15 +19,6 @@ _UINT32_MAX = 0xFFFFFFFF
 
 _Payload = seto_pb2.Payload
 
-_STATE_TYPES = {
-    "new": seto_pb2.MARKET_STATE_NEW,
-    "open": seto_pb2.MARKET_STATE_OPEN,
-    "live": seto_pb2.MARKET_STATE_LIVE,
-    "halted": seto_pb2.MARKET_STATE_HALTED,
-    "settled": seto_pb2.MARKET_STATE_SETTLED,
-    "voided": seto_pb2.MARKET_STATE_VOIDED,
-}
-assert set(_STATE_TYPES) == set(MARKET_STATES)
 _TRADING = frozenset(("open", "live"))
 _FINAL = frozenset(("settled", "voided"))
 

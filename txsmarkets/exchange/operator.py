@@ -7,14 +7,13 @@ from typing import Iterable
 from txsmarkets.exchange.accounts import Account
 from txsmarkets.exchange.answers import EngineAnswers
 from txsmarkets.exchange.book import BUY, SELL
-from txsmarkets.exchange.catalogue import MARKET_STATES
+from txsmarkets.exchange.catalogue import MARKET_STATE_TYPES, MARKET_STATES
 from txsmarkets.exchange.market import (
     _CANCELLED_ADMIN,
     _CANCELLED_HALTED,
     _CANCELLED_SUSPENDED,
     _FINAL,
     _GTC,
-    _STATE_TYPES,
     _ZERO,
     _Market,
 )
@@ -75,7 +74,7 @@ class MarketOperator:
         ValueError for an unknown state or a market already settled or voided.
         """
         market = self._state.market(market_id)
-        if state not in _STATE_TYPES:
+        if state not in MARKET_STATE_TYPES:
             raise ValueError(f"{state!r} is not a market state ({', '.join(MARKET_STATES)})")
         if state == "voided":
             self.void_market(market_id)
@@ -165,5 +164,5 @@ class MarketOperator:
         payload = new_payload(seto_pb2.PAYLOAD_MARKET_STATE)
         body = payload.market_state
         body.market_id = market.id
-        body.state = _STATE_TYPES[market.state]
+        body.state = MARKET_STATE_TYPES[market.state]
         self._market_data.broadcast(market.id, payload)

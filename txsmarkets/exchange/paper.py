@@ -35,7 +35,6 @@ import math
 import pathlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from twisted.application import service
@@ -44,13 +43,13 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from txsmarkets.exchange.catalogue import AccountSpec, Catalogue, demo_catalogue
-from txsmarkets.exchange.market import _STATE_TYPES
+from txsmarkets.exchange.catalogue import MARKET_STATE_TYPES, AccountSpec, Catalogue, demo_catalogue
 from txsmarkets.exchange.recording_files import RecordingFiles
 from txsmarkets.exchange.replay import Replay
 from txsmarkets.exchange.service import RunningExchange, make_service, start_exchange
 from txsmarkets.exchange.upstream import catalogue_text, check, market_state, markets_catalogue, write_catalogue
-from txsmarkets.http_api import APIError, HTTPAPIClient
+from txsmarkets.exchange.polled_trades import Books, LastPrices, Levels, TradeReader, by_contract
+from txsmarkets.http_api import HTTPAPIClient
 from txsmarkets.http_api.models import ContractQuotes, LastExecutedPrice, Market
 from txsmarkets.odds import is_valid_price
 from txsmarkets.wire import seto_pb2
@@ -62,8 +61,6 @@ _log = Logger()
 
 #: How many markets a request of quotes carries.
 QUOTES_CAP = 200
-
-Levels = dict[int, int]  # price -> quantity
 
 
 #: The prices one can trade at, decimal odds 1.01 to 1000 (Smarkets shows placeholders of
@@ -86,30 +83,29 @@ def _quotes(body: seto_pb2.ContractQuotes, bids: Levels, offers: Levels) -> None
         body.offers.add(price=price, quantity=offers[price])
 
 
-def _microseconds(moment: datetime) -> int:
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
-
-
 class PolledMarkets:
     """What polls of the quotes and last executed prices of ``markets`` (market id -> its
     contract ids) mean as recording messages (`payloads`).
 
     The first poll (and the first after `resync`) is a ``market_quotes`` snapshot per
     market. Each later one is a ``contract_quotes`` per contract that changed: the levels
-    that changed (0: gone) and the trades read from a new last executed price ``p`` (its
-    timestamp later than the one seen before): if ``p`` is at or above the best offer of
-    the poll before, buyers took the offers up to ``p``, each level for what it lost since
-    (liquidity buy); at or below the best bid, sellers took the bids down to ``p``
-    (liquidity sell); anything else (inside the spread) is no trade that can be placed.
+    that changed (0: gone) and the trades read from a new last executed price by
+    ``trades``, a `TradeReader <txsmarkets.exchange.polled_trades.TradeReader>` (at or
+    through the best offer of the poll before: buyers took the offers, each level for what
+    it lost since; at or through the best bid: sellers; inside the spread: no trade that
+    can be placed).
     """
 
     def __init__(self, markets: Mapping[int, Sequence[int]]) -> None:
         self.markets = {market_id: tuple(contracts) for market_id, contracts in markets.items()}
-        self._books: dict[int, tuple[Levels, Levels]] = {}
-        self._traded: dict[int, datetime] = {}
+        self._books: dict[int, Books] = {}
+        self.trades = TradeReader()
         self._synced = False
-        #: New last executed prices that no level's loss could explain (not played).
-        self.unplaced_trades = 0
+
+    @property
+    def unplaced_trades(self) -> int:
+        """New last executed prices that no level's loss could explain (not played)."""
+        return self.trades.unplaced
 
     def resync(self) -> None:
         """The next poll is a snapshot: the books are replaced whole."""
@@ -120,7 +116,7 @@ class PolledMarkets:
     ) -> list[seto_pb2.Payload]:
         """The recording messages of one poll (``quotes`` by contract id, ``prices`` by
         market id, as the client gives them)."""
-        last = {p.contract_id: p for entries in prices.values() for p in entries}
+        last = by_contract(prices)
         out: list[seto_pb2.Payload] = []
         snapshot = not self._synced
         for market_id, contracts in self.markets.items():
@@ -134,8 +130,7 @@ class PolledMarkets:
                 offers = _levels(polled.offers) if polled is not None else {}
                 before = self._books.get(contract_id, ({}, {}))
                 self._books[contract_id] = (bids, offers)
-                trade = last.get(contract_id)
-                executions = self._trades(contract_id, trade, before, (bids, offers))
+                executions = self.trades.read(contract_id, last.get(contract_id), before, (bids, offers), placed=not snapshot)
                 if whole is not None:
                     body = whole.market_quotes.contract_quotes.add(market_id=market_id, contract_id=contract_id)
                     _quotes(body, bids, offers)
@@ -163,41 +158,6 @@ class PolledMarkets:
         self._synced = True
         return out
 
-    def _trades(
-        self,
-        contract_id: int,
-        trade: LastExecutedPrice | None,
-        before: tuple[Levels, Levels],
-        now: tuple[Levels, Levels],
-    ) -> list[seto_pb2.Execution]:
-        if trade is None or trade.timestamp is None or trade.last_executed_price is None:
-            return []
-        seen = self._traded.get(contract_id)
-        self._traded[contract_id] = trade.timestamp if seen is None else max(seen, trade.timestamp)
-        if seen is None or trade.timestamp <= seen or not self._synced:
-            # The first sight of a price is a trade of before the polls began.
-            return []
-        price = trade.last_executed_price
-        (bids, offers), (bids_now, offers_now) = before, now
-        if offers and price >= min(offers):
-            side, taken = seto_pb2.SIDE_BUY, [p for p in sorted(offers) if p <= price]
-            levels, levels_now = offers, offers_now
-        elif bids and price <= max(bids):
-            side, taken = seto_pb2.SIDE_SELL, [p for p in sorted(bids, reverse=True) if p >= price]
-            levels, levels_now = bids, bids_now
-        else:
-            self.unplaced_trades += 1
-            return []
-        when = _microseconds(trade.timestamp)
-        executions = []
-        for level in taken:
-            lost = levels[level] - levels_now.get(level, 0)
-            if lost > 0:
-                executions.append(seto_pb2.Execution(price=level, quantity=lost, liquidity=side, microseconds=when))
-        if not executions:
-            self.unplaced_trades += 1
-        return executions
-
     def states(self, markets: Iterable[Market], known: dict[int, str]) -> list[seto_pb2.Payload]:
         """``market_state`` messages for the polled ``markets`` whose state differs from
         ``known`` (market id -> the embedded exchange's state name), which is updated."""
@@ -210,7 +170,7 @@ class PolledMarkets:
                 known[market.id] = state
                 payload = new_payload(seto_pb2.PAYLOAD_MARKET_STATE)
                 payload.market_state.market_id = market.id
-                payload.market_state.state = _STATE_TYPES[state]
+                payload.market_state.state = MARKET_STATE_TYPES[state]
                 out.append(payload)
         return out
 
@@ -254,8 +214,10 @@ class PaperFeed:
         self.polls = 0
         self.failures = 0
         self.last_poll: float | None = None
-        #: The upstream answered 401 or 403 to the last executed prices: they are not asked.
-        self.prices_refused = False
+        #: Asks the last executed prices (without an account; until refused).
+        self.prices = LastPrices(
+            client, upstream, "paper", "no trades are read from now on, and orders queued behind others are not filled by them"
+        )
         self._next_states = 0.0
         self._call: IDelayedCall | None = None
         self._request: Deferred[None] | None = None
@@ -301,7 +263,7 @@ class PaperFeed:
     async def _once(self) -> None:
         ids = list(self.polled.markets)
         quotes = await self.client.quotes(ids)
-        prices = await self._prices(ids)
+        prices = await self.prices.ask(ids)
         markets = None
         if self.clock.seconds() >= self._next_states:
             markets = await self.client.markets(ids)
@@ -320,24 +282,11 @@ class PaperFeed:
             if self.record is not None:
                 self.record(payload, now)
 
-    async def _prices(self, ids: list[int]) -> Mapping[int, Sequence[LastExecutedPrice]]:
-        """The last executed prices, unless the upstream refuses them without an account
-        (the document says they need one; in practice they have not): then the books
-        alone move, as said once in the log."""
-        if self.prices_refused:
-            return {}
-        try:
-            return await self.client.last_executed_prices(ids)
-        except APIError as e:
-            if e.status not in (401, 403):
-                raise
-            self.prices_refused = True
-            _log.warn(
-                "paper: {upstream} refuses its last executed prices without an account ({why}): no trades are"
-                " read from now on, and orders queued behind others are not filled by them",
-                upstream=self.upstream, why=str(e),
-            )
-            return {}
+    @property
+    def prices_refused(self) -> bool:
+        """The upstream answered 401 or 403 to the last executed prices: they are not asked
+        (the books alone move, as said once in the log)."""
+        return self.prices.refused
 
     def _polled(self, started: float) -> None:
         self._request = None

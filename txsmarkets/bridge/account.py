@@ -38,7 +38,6 @@ it has, so that no order can be placed before the cursor and have its first fill
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -48,7 +47,7 @@ from twisted.python.failure import Failure
 from txsmarkets.bridge import answers
 from txsmarkets.bridge.activity import row_messages, rows_after
 from txsmarkets.bridge.answers import Message
-from txsmarkets.bridge.creates import create_label, create_reference, placed_order, upstream_label
+from txsmarkets.bridge.creates import TIF_NAMES, create_label, create_reference, find_placed, placed_order, upstream_label
 from txsmarkets.bridge.reasons import (
     cancel_rejected_reason,
     create_answer,
@@ -64,16 +63,7 @@ from txsmarkets.wire import seto_pb2
 __all__ = ["UpstreamAccount", "upstream_label"]
 
 _log = Logger()
-
-_TIF = {
-    seto_pb2.GOOD_TIL_CANCELLED: "good_til_cancelled",
-    seto_pb2.IMMEDIATE_OR_CANCEL: "immediate_or_cancel",
-    seto_pb2.KEEP_IN_PLAY: "keep_in_play",
-    seto_pb2.GOOD_TILL_HALTED: "good_til_halted",
-}
 _UNAVAILABLE = seto_pb2.ORDER_REJECTED_SERVICE_TEMPORARILY_UNAVAILABLE
-#: Orders asked for at once (the API's most).
-_ORDERS_PAGE = 100
 #: At most this many upstream clients (one a login) are kept per account: the oldest is
 #: logged out.
 MAX_CLIENTS = 8
@@ -241,7 +231,7 @@ class UpstreamAccount:
             BUY if create.side == seto_pb2.SIDE_BUY else SELL,
             create.price,
             create.quantity,
-            type=_TIF.get(create.tif, "good_til_cancelled"),
+            type=TIF_NAMES.get(create.tif, "good_til_cancelled"),
             label=label,
             minimum_accepted_quantity=create.maq if create.HasField("maq") else None,
         )
@@ -560,17 +550,8 @@ class UpstreamAccount:
         each not found, rejected: the look began after their outcomes became unknown, and
         it is whole (a failed request fails the poll, and they wait for the next)."""
         wanted = {pending.label: pending for pending in unknown}
-        found: dict[str, int] = {}
-        markets = sorted({pending.payload.order_create.market_id for pending in unknown})
-        async for orders in client.orders_pages(market_id=markets, limit=_ORDERS_PAGE):
-            for placed in orders.items:
-                if placed.label in wanted:
-                    found[placed.label] = placed.id
         assert self.state.cursor is not None
-        async for rows in rows_after(client, self.state.cursor, lambda: self._stopped):
-            for row in rows:
-                if row.label in wanted and row.order_id is not None:
-                    found.setdefault(row.label, row.order_id)
+        found = await find_placed(client, unknown, self.state.cursor, lambda: self._stopped)
         if self._stopped:
             return
         messages: list[Message] = []

@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import urlparse
 
 from twisted.internet.error import ReactorNotRunning
 from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
@@ -20,8 +21,8 @@ from twisted.logger import Logger
 _log = Logger()
 
 __all__ = [
-    "SetupError", "fail_and_exit", "freeze_long_lived", "handle_signals", "stop_on_signal", "stop_reactor", "unknown",
-    "usage_error_line",
+    "SetupError", "fail_and_exit", "freeze_long_lived", "handle_signals", "http_url", "stop_on_signal", "stop_reactor",
+    "unknown", "usage_error_line",
 ]
 
 
@@ -104,6 +105,16 @@ def _exit_status(status: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+def http_url(option: str, url: str) -> str:
+    """``url``, the value of the option ``option`` (``--upstream``), ending in a slash
+    (``https://api.smarkets.com/v3/``); ValueError, in one line, if it is no http:// or
+    https:// URL."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"{option} must be an http:// or https:// URL, not {url!r}")
+    return url if url.endswith("/") else url + "/"
 
 
 def fail_and_exit(reactor: IReactorCore, program: str, why: str) -> None:

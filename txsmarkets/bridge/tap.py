@@ -13,14 +13,13 @@ import os
 import pathlib
 import signal
 from typing import Any
-from urllib.parse import urlparse
 
 from twisted.application import service
 from twisted.python import usage
 
 from txsmarkets import process
 from txsmarkets.bridge.service import DEFAULT_ENDPOINT, make_bridge_service
-from txsmarkets.process import fail_and_exit, freeze_long_lived, handle_signals, stop_on_signal, usage_error_line
+from txsmarkets.process import fail_and_exit, freeze_long_lived, handle_signals, http_url, stop_on_signal, usage_error_line
 
 _NAME = "twistd smarkets-bridge"
 
@@ -57,11 +56,10 @@ class Options(usage.Options):
         upstream = self["upstream"]
         if upstream is None:
             raise SetupError("--upstream URL is required (https://api.smarkets.com/v3/)")
-        parsed = urlparse(upstream)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise SetupError(f"--upstream must be an http:// or https:// URL, not {upstream!r}")
-        if not upstream.endswith("/"):
-            self["upstream"] = upstream + "/"
+        try:
+            self["upstream"] = http_url("--upstream", upstream)
+        except ValueError as e:
+            raise SetupError(str(e)) from None
         for name in ("poll-interval", "heartbeat-interval", "resume-window"):
             if not self[name] > 0:
                 raise SetupError(f"--{name} must be above 0, not {self[name]}")

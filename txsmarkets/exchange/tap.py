@@ -23,7 +23,7 @@ from txsmarkets.exchange.catalogue import CatalogueError, load_catalogue
 from txsmarkets.exchange.server import DEFAULTS
 from txsmarkets.exchange.service import DEFAULT_ENDPOINT, make_service
 from txsmarkets import process
-from txsmarkets.process import fail_and_exit, freeze_long_lived, handle_signals, stop_on_signal, usage_error_line
+from txsmarkets.process import fail_and_exit, freeze_long_lived, handle_signals, http_url, stop_on_signal, usage_error_line
 
 _NAME = "twistd smarkets-exchange"
 
@@ -103,17 +103,15 @@ class Options(usage.Options):
             return
         if self["replay"] is not None or self["simulate"]:
             raise SetupError("--paper trades live prices: not with --replay or --simulate")
-        if not self["paper"].startswith(("http://", "https://")):
-            raise SetupError(f"--paper must be an http:// or https:// URL, not {self['paper']!r}")
+        from txsmarkets.exchange.upstream import parse_market_ids
+
         if self["markets"] is None:
             raise SetupError("--paper needs --markets ID,ID,...")
         try:
-            ids = [int(part) for part in self["markets"].split(",") if part.strip()]
-        except ValueError:
-            ids = []
-        if not ids or any(not 1 <= i <= 0xFFFFFFFF for i in ids):
-            raise SetupError(f"--markets must be market ids separated by commas, not {self['markets']!r}")
-        self["markets"] = list(dict.fromkeys(ids))
+            self["paper"] = http_url("--paper", self["paper"])
+            self["markets"] = parse_market_ids(self["markets"])
+        except ValueError as e:
+            raise SetupError(str(e)) from None
         for name in ("poll-interval", "state-interval", "upstream-timeout"):
             if not self[name] > 0:
                 raise SetupError(f"--{name} must be above 0, not {self[name]}")

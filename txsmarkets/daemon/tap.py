@@ -38,6 +38,7 @@ _IN_PROCESS = ("http-api", "paper", "demo")
 _CONNECTION = ("host", "port", "no-tls", "ca-file")
 #: The options that say whom to log in as.
 _LOGIN = ("username", "password-file", "token-file")
+#: Of those, the flags.
 _FLAGS = frozenset({"no-tls"})
 
 
@@ -244,27 +245,32 @@ class Options(usage.Options):
             where = "the bridge" if mode == "http-api" else "the paper exchange"
             raise SetupError(f"--{mode} and {names} cannot go together: the session reaches {where} in this process")
         if mode == "paper":
-            from txsmarkets.exchange.upstream import parse_market_ids
-
-            if self["markets"] is None:
-                raise SetupError("--paper needs --markets ID,ID,...")
-            try:
-                dict.__setitem__(self, "markets", parse_market_ids(self["markets"]))
-            except ValueError as e:
-                raise SetupError(str(e)) from None
-            if self["poll-interval"] is not None:
-                try:
-                    interval = float(self["poll-interval"])
-                except ValueError:
-                    interval = float("nan")
-                if not 0 < interval < float("inf"):
-                    raise SetupError(f"--poll-interval must be a positive number of seconds, not {self['poll-interval']!r}")
-                dict.__setitem__(self, "poll-interval", interval)
-            logins = [name for name in _LOGIN if name in set_here]
-            if logins:
-                names = " and ".join("--" + name for name in logins)
-                raise SetupError(f"--paper and {names} cannot go together: paper trades as the demo account")
+            self._paper(set_here)
         return mode
+
+    def _paper(self, set_here: set[str]) -> None:
+        """Check ``--paper``'s own options (``set_here``: those the command line or the
+        config file set)."""
+        from txsmarkets.exchange.upstream import parse_market_ids
+
+        if self["markets"] is None:
+            raise SetupError("--paper needs --markets ID,ID,...")
+        try:
+            dict.__setitem__(self, "markets", parse_market_ids(self["markets"]))
+        except ValueError as e:
+            raise SetupError(str(e)) from None
+        if self["poll-interval"] is not None:
+            try:
+                interval = float(self["poll-interval"])
+            except ValueError:
+                interval = float("nan")
+            if not 0 < interval < float("inf"):
+                raise SetupError(f"--poll-interval must be a positive number of seconds, not {self['poll-interval']!r}")
+            dict.__setitem__(self, "poll-interval", interval)
+        logins = [name for name in _LOGIN if name in set_here]
+        if logins:
+            names = " and ".join("--" + name for name in logins)
+            raise SetupError(f"--paper and {names} cannot go together: paper trades as the demo account")
 
     def postOptions(self) -> None:
         if self["config"]:

@@ -740,7 +740,8 @@ class PaperDaemonTests(UpstreamTestCase):
             (["--markets", "1"], "--markets goes with --paper"),
             (["--paper", "http://127.0.0.1:1/v3/", "--markets", "1", "--simulate"], "not with --replay or --simulate"),
             (["--paper", "http://127.0.0.1:1/v3/", "--markets", "1", "--poll-interval", "0"], "--poll-interval must be above 0"),
-            (["--paper", "http://127.0.0.1:1/v3/", "--markets", "1", "--record", "/proc/no/such"], "cannot use --record /proc/no/such"),
+            (["--paper", "http://127.0.0.1:1/v3/", "--markets", "1", "--record", "/proc/no/such"], "cannot make the recording folder /proc/no/such"),
+            (["--paper", "http://127.0.0.1:1/v3/", "--markets", "1", "--endpoint", "nonsense:1"], "cannot use the endpoint 'nonsense:1'"),
         ):
             process = self.spawn(*args)
             await self.one_line_failure(process, said)

@@ -1,29 +1,38 @@
-"""The embedded exchange and its clients joined in memory, on one Clock: no sockets.
+"""Clients and servers joined in memory: no sockets.
 
 `MemoryExchange` runs the real exchange (engine and server protocol) and any number of
-real clients, which connect through its `MemoryReactor`: the client's connector path, the
-server protocol and the transports are those of a live session, and time moves only when
-told to. Backtests (`txsmarkets.backtest`) trade on one; `txsmarkets.testing`, the test
-helpers, gives it to tests (see there for how to use it).
+real clients, which connect through its `MemoryReactor`, on one Clock: the client's
+connector path, the server protocol and the transports are those of a live session, and
+time moves only when told to. Backtests (`txsmarkets.backtest`) trade on one;
+`txsmarkets.testing`, the test helpers, gives it to tests (see there for how to use it).
+
+A `Link` is what joins the two protocols of one connection: two `MemoryTransport` ends,
+and `Link.pump` to move what each side wrote. A `LiveLink` pumps itself on a live
+reactor, and a `MemoryEndpoint` makes one for each connection a `Session` asks for: so a
+daemon reaches a server running in its own process (``twistd smarkets --http-api``'s
+bridge, ``--paper``'s exchange) with no port between them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar, cast
 
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionRefusedError
 from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import (
     IConnector,
+    IDelayedCall,
     IHostnameResolver,
     IHostResolution,
+    IProtocolFactory,
     IReactorPluggableNameResolver,
     IReactorSSL,
     IReactorTCP,
     IReactorTime,
     IResolutionReceiver,
+    IStreamClientEndpoint,
 )
 from twisted.internet.protocol import ClientFactory
 from twisted.internet.task import Clock
@@ -35,7 +44,7 @@ from txsmarkets.client import Session, SessionSettings, StreamingAPIClient, conn
 from txsmarkets.exchange.catalogue import Catalogue
 from txsmarkets.exchange.service import make_exchange
 
-__all__ = ["HOST", "PORT", "MemoryExchange", "MemoryReactor"]
+__all__ = ["HOST", "LOOPBACK", "PORT", "Link", "LiveLink", "MemoryEndpoint", "MemoryExchange", "MemoryReactor", "MemoryTransport"]
 
 T = TypeVar("T")
 
@@ -74,8 +83,9 @@ class _Resolver:
         return resolution
 
 
-class _Transport(StringTransport):
-    """One end of an in-memory connection: what its protocol writes waits in ``value()``.
+class MemoryTransport(StringTransport):
+    """One end of an in-memory connection: what its protocol writes waits in ``value()``
+    until a `Link` moves it to the other end's protocol.
 
     The writes are kept as a list of chunks joined when taken (``value``), not copied into
     a buffer one by one: a backtest's exchange writes a frame per market update.
@@ -87,24 +97,29 @@ class _Transport(StringTransport):
         self._chunks: list[bytes] = []
 
     def write(self, data: bytes) -> None:
+        """Keep ``data`` for the other end; TypeError unless it is bytes."""
         if not isinstance(data, bytes):
             # As a socket transport (and StringTransport) refuses it.
             raise TypeError("Data must be bytes")
         self._chunks.append(data)
 
     def writeSequence(self, data: Any) -> None:
+        """Keep the bytes of ``data`` (an iterable of bytes), joined, for the other end."""
         self.write(b"".join(data))
 
     def value(self) -> bytes:
+        """What was written and not yet taken (`clear`), as one bytes."""
         chunks = self._chunks
         if len(chunks) > 1:
             chunks[:] = [b"".join(chunks)]
         return chunks[0] if chunks else b""
 
     def clear(self) -> None:
+        """Forget what was written: it has been taken."""
         self._chunks = []
 
     def abortConnection(self) -> None:
+        """Close at once: what is waiting is not delivered."""
         self.aborted = True
         self.loseConnection()
 
@@ -112,17 +127,32 @@ class _Transport(StringTransport):
         """Accepted and ignored: nothing is delayed in memory."""
 
 
-class _Link:
-    """A client protocol and a server protocol joined by two `_Transport` ends."""
+class Link:
+    """A client protocol and a server protocol joined in memory by two `MemoryTransport`
+    ends (``client_end``, ``server_end``), both at ``address``: no socket, no port.
 
-    def __init__(self, connector: _Connector, client: Any, server: Any) -> None:
-        self.connector = connector
+    Nothing moves by itself: `pump` delivers what each side wrote (a `MemoryExchange`
+    pumps its links on its Clock; a `LiveLink` pumps itself on a live reactor).
+    ``on_close`` is called with the reason once the connection closed, after both
+    protocols were told.
+    """
+
+    def __init__(
+        self, client: Any, server: Any, address: Any, on_close: Callable[[Failure], object] | None = None
+    ) -> None:
         self.client, self.server = client, server
-        self.client_end = _Transport(connector.getDestination(), connector.getDestination())
-        self.server_end = _Transport(connector.getDestination(), connector.getDestination())
+        self.on_close = on_close
+        self.client_end = self._end(address)
+        self.server_end = self._end(address)
         self.closed = False
 
+    def _end(self, address: Any) -> MemoryTransport:
+        """One end of the link (a subclass's ends may do more on a write)."""
+        return MemoryTransport(address, address)
+
     def start(self) -> None:
+        """Connect both protocols to their ends: the server first, as a listening port
+        accepts before the client hears it connected."""
         self.server.makeConnection(self.server_end)
         self.client.makeConnection(self.client_end)
 
@@ -152,13 +182,99 @@ class _Link:
         return moved
 
     def close(self, why: Exception) -> None:
+        """End the connection now, as ``why``: both protocols lose it (once)."""
         if self.closed:
             return
         self.closed = True
         reason = Failure(why)
         self.server.connectionLost(reason)
         self.client.connectionLost(reason)
-        self.connector.lost(reason)
+        if self.on_close is not None:
+            self.on_close(reason)
+
+
+#: What each end of a `LiveLink` calls its host and its peer.
+LOOPBACK = IPv4Address("TCP", "127.0.0.1", 0)
+
+
+class _LiveEnd(MemoryTransport):
+    """One end of a `LiveLink`: tells the link whenever there is something to move (a
+    write, a close, reading resumed)."""
+
+    def __init__(self, link: LiveLink, address: Any) -> None:
+        super().__init__(address, address)
+        self._link = link
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self._link.soon()
+
+    def writeSequence(self, data: Any) -> None:
+        super().writeSequence(data)
+        self._link.soon()
+
+    def loseConnection(self) -> None:
+        super().loseConnection()
+        self._link.soon()
+
+    def resumeProducing(self) -> None:
+        super().resumeProducing()
+        self._link.soon()
+
+
+class LiveLink(Link):
+    """A `Link` on a live reactor: one round of delivery (`Link.pump`) on the reactor's
+    next turn after either side wrote, so that no side's write re-enters the other's
+    read. What joins a session to a server in the same process (`MemoryEndpoint`)."""
+
+    def __init__(self, reactor: IReactorTime, client: Any, server: Any, address: Any = LOOPBACK) -> None:
+        self._reactor = reactor
+        self._due: IDelayedCall | None = None
+        super().__init__(client, server, address)
+
+    def _end(self, address: Any) -> MemoryTransport:
+        return _LiveEnd(self, address)
+
+    def soon(self) -> None:
+        """Deliver on the reactor's next turn (once, however many writes come first)."""
+        if self._due is None and not self.closed:
+            self._due = self._reactor.callLater(0, self._deliver)
+
+    def _deliver(self) -> None:
+        self._due = None
+        self.pump()
+
+
+@implementer(IStreamClientEndpoint)
+class MemoryEndpoint:
+    """A client endpoint whose connections reach a server in this process in memory
+    (a `LiveLink` on ``reactor``), with no socket: give it to a `Session` (its
+    ``endpoint``) and the session's host, port and TLS are not used.
+
+    ``server`` gives the server's protocol factory at each connection, or None while it
+    takes none (not started yet, or stopped): the connection is then refused, as by a
+    closed port, with ``refused`` as the reason, and a client retries as it would.
+    """
+
+    def __init__(
+        self, reactor: IReactorTime, server: Callable[[], IProtocolFactory | None], refused: str = "nothing listens"
+    ) -> None:
+        self.reactor = reactor
+        self.server = server
+        self.refused = refused
+
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred[Any]:
+        """Connect a protocol of ``protocolFactory`` to a protocol of the server's factory;
+        fires with it, connected, or fails with `ConnectionRefusedError`."""
+        factory = self.server()
+        if factory is None:
+            return fail(ConnectionRefusedError(self.refused))
+        client = protocolFactory.buildProtocol(LOOPBACK)
+        server = factory.buildProtocol(LOOPBACK)
+        if client is None or server is None:
+            return fail(ConnectionRefusedError("the connection was not taken"))
+        LiveLink(self.reactor, client, server).start()
+        return succeed(client)
 
 
 @implementer(IConnector)
@@ -169,7 +285,7 @@ class _Connector:
         self.exchange = exchange
         self.factory = factory
         self.host, self.port = host, port
-        self.link: _Link | None = None
+        self.link: Link | None = None
         self.state = "disconnected"
 
     def connect(self) -> None:
@@ -192,7 +308,7 @@ class _Connector:
             self.state = "disconnected"
             return
         self.state = "connected"
-        self.link = _Link(self, client, server)
+        self.link = Link(client, server, self.getDestination(), self.lost)
         self.exchange.links.append(self.link)
         self.link.start()
 
@@ -281,7 +397,7 @@ class MemoryExchange:
         self.reactor = MemoryReactor(self)
         #: Whether connections are accepted (False: they are refused, as by a closed port).
         self.listening = True
-        self.links: list[_Link] = []
+        self.links: list[Link] = []
 
     def settings(self, username: str = "demo", password: str = "demo", **settings: Any) -> SessionSettings:
         """Settings that reach this exchange (plaintext; ``settings`` override the rest)."""

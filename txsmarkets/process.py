@@ -6,12 +6,14 @@ import atexit
 import difflib
 import gc
 import os
+import pathlib
 import re
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import urlparse
 
 from twisted.internet.error import ReactorNotRunning
 from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
@@ -20,8 +22,8 @@ from twisted.logger import Logger
 _log = Logger()
 
 __all__ = [
-    "SetupError", "fail_and_exit", "freeze_long_lived", "handle_signals", "stop_on_signal", "stop_reactor", "unknown",
-    "usage_error_line",
+    "ENDPOINT_ERRORS", "SetupError", "check_endpoint", "fail_and_exit", "freeze_long_lived", "handle_signals",
+    "http_url", "stop_on_signal", "stop_reactor", "unknown", "usage_error_line", "writable_folder",
 ]
 
 
@@ -104,6 +106,46 @@ def _exit_status(status: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+def http_url(option: str, url: str) -> str:
+    """``url``, the value of the option ``option`` (``--upstream``), ending in a slash
+    (``https://api.smarkets.com/v3/``); ValueError, in one line, if it is no http:// or
+    https:// URL."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"{option} must be an http:// or https:// URL, not {url!r}")
+    return url if url.endswith("/") else url + "/"
+
+
+#: What `twisted.internet.endpoints.serverFromString` raises for a string it cannot use
+#: (an unknown kind, a port that is no number, a TLS key file that is missing ...).
+ENDPOINT_ERRORS = (ValueError, OSError, KeyError, TypeError)
+
+
+def check_endpoint(reactor: Any, description: str) -> None:
+    """Check that ``description`` is a server endpoint string ``reactor`` can listen on
+    (without listening); ValueError, in one line naming it, if not."""
+    from twisted.internet import endpoints
+
+    try:
+        endpoints.serverFromString(reactor, description)
+    except ENDPOINT_ERRORS as e:
+        raise ValueError(f"cannot use the endpoint {description!r}: {e}") from None
+
+
+def writable_folder(path: str | os.PathLike[str], what: str) -> pathlib.Path:
+    """The folder ``path`` (``what`` it is for, as a log line says it: ``"the recording
+    folder"``), made with its parents if missing; ValueError, in one line, if it cannot
+    be made or written in."""
+    folder = pathlib.Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot make {what} {folder}: {e.strerror or e}") from None
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"cannot write in {what} {folder}")
+    return folder
 
 
 def fail_and_exit(reactor: IReactorCore, program: str, why: str) -> None:

@@ -1,11 +1,12 @@
 """The bridge in this process: streaming clients joined to it in memory, with no socket.
 
-`InProcessBridge` makes a bridge (`make_bridge`) and an endpoint (`endpoint`) that joins a
-client's protocol to the bridge's server protocol in memory, as the backtests join a client
-to the embedded exchange (`txsmarkets.inmemory`), but on a live reactor: what one side
-writes reaches the other on the reactor's next turn. `connect_http` is `connect
-<txsmarkets.client.connect.connect>` through one: the same logged-in `StreamingAPIClient`,
-trading on Smarkets' HTTP API with the bridge running in the caller's process.
+`InProcessBridge` makes a bridge (`make_bridge`) and an endpoint (`endpoint`: a
+`txsmarkets.inmemory.MemoryEndpoint`) that joins a client's protocol to the bridge's
+server protocol in memory, as the backtests join a client to the embedded exchange, but on
+a live reactor: what one side writes reaches the other on the reactor's next turn.
+`connect_http` is `connect <txsmarkets.client.connect.connect>` through one: the same
+logged-in `StreamingAPIClient`, trading on Smarkets' HTTP API with the bridge running in
+the caller's process.
 """
 
 from __future__ import annotations
@@ -15,103 +16,17 @@ import weakref
 from collections.abc import Callable
 from typing import Any, cast
 
-from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.error import ConnectionRefusedError
-from twisted.internet.interfaces import IDelayedCall, IProtocolFactory, IReactorCore, IReactorTime, IStreamClientEndpoint
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorCore, IReactorTime, IStreamClientEndpoint
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from txsmarkets.bridge.engine import BridgeEngine
 from txsmarkets.bridge.service import RunningBridge, make_bridge
 from txsmarkets.client import Session, SessionSettings, StreamingAPIClient
 from txsmarkets.client.controls import Controls
-from txsmarkets.inmemory import _Link, _Transport
+from txsmarkets.inmemory import MemoryEndpoint
 
 __all__ = ["InProcessBridge", "connect_http", "stop_http"]
-
-#: What each end of an in-process connection calls its host and its peer.
-_ADDRESS = IPv4Address("TCP", "127.0.0.1", 0)
-
-
-class _End(_Transport):
-    """One end of an in-process connection: tells its link whenever there is something to
-    move (a write, a close, reading resumed)."""
-
-    def __init__(self, link: _Joined) -> None:
-        super().__init__(_ADDRESS, _ADDRESS)
-        self._link = link
-
-    def write(self, data: bytes) -> None:
-        super().write(data)
-        self._link.soon()
-
-    def writeSequence(self, data: Any) -> None:
-        super().writeSequence(data)
-        self._link.soon()
-
-    def loseConnection(self) -> None:
-        super().loseConnection()
-        self._link.soon()
-
-    def resumeProducing(self) -> None:
-        super().resumeProducing()
-        self._link.soon()
-
-
-class _Joined(_Link):
-    """A client protocol and the bridge's server protocol joined in memory on a live
-    reactor: one round of delivery (`_Link.pump`) on the reactor's next turn after either
-    side wrote, so that no side's write re-enters the other's read."""
-
-    def __init__(self, reactor: IReactorTime, client: Any, server: Any) -> None:
-        # The link is its own connector: it only needs an address and to hear of the close.
-        super().__init__(self, client, server)  # type: ignore[arg-type]
-        self._reactor = reactor
-        self._due: IDelayedCall | None = None
-        self.client_end = _End(self)
-        self.server_end = _End(self)
-
-    def getDestination(self) -> IPv4Address:
-        return _ADDRESS
-
-    def lost(self, reason: Failure) -> None:
-        """The connection closed: the protocols were told; nothing else to do."""
-
-    def soon(self) -> None:
-        """Deliver on the reactor's next turn (once, however many writes come first)."""
-        if self._due is None and not self.closed:
-            self._due = self._reactor.callLater(0, self._deliver)
-
-    def _deliver(self) -> None:
-        self._due = None
-        self.pump()
-
-
-@implementer(IStreamClientEndpoint)
-class _Endpoint:
-    """Connects a client's protocol to the bridge in memory; refuses once it stopped."""
-
-    def __init__(self, bridge: InProcessBridge) -> None:
-        self._bridge = bridge
-
-    def connect(self, protocolFactory: IProtocolFactory) -> Deferred[Any]:
-        bridge = self._bridge
-        if bridge.stopped:
-            return fail(ConnectionRefusedError("the in-process bridge has stopped"))
-        client = protocolFactory.buildProtocol(_ADDRESS)
-        server = bridge.factory.buildProtocol(_ADDRESS)
-        if client is None or server is None:
-            return fail(ConnectionRefusedError("the connection was not taken"))
-        _Joined(bridge.reactor, client, server).start()
-        return succeed(client)
-
-
-class _NotListening:
-    """What an in-process bridge has for a listening port: nothing to stop."""
-
-    def stopListening(self) -> None:
-        """Nothing listens."""
 
 
 class InProcessBridge:
@@ -123,18 +38,22 @@ class InProcessBridge:
     ) -> None:
         self.reactor = reactor
         self.factory = make_bridge(reactor, upstream, state_dir, **options)
-        self._running = RunningBridge(self.factory, _NotListening())
-        #: True once `stop` was called: new connections are refused.
-        self.stopped = False
+        self._running = RunningBridge(self.factory)
 
     @property
     def engine(self) -> BridgeEngine:
         """The bridge's engine (its accounts, its market data)."""
         return self.factory.engine
 
+    @property
+    def stopped(self) -> bool:
+        """True once `stop` was called: new connections are refused."""
+        return self._running.stopped
+
     def endpoint(self) -> IStreamClientEndpoint:
-        """An endpoint whose connections reach this bridge in memory: give it to a `Session`."""
-        return _Endpoint(self)
+        """An endpoint whose connections reach this bridge in memory (refused once it
+        stopped): give it to a `Session`."""
+        return MemoryEndpoint(self.reactor, self._running.accepting, "the in-process bridge has stopped")
 
     def connect(self, settings: SessionSettings, controls: Controls | None = None) -> Deferred[StreamingAPIClient]:
         """Log in to this bridge with ``settings`` (their username and password log in
@@ -147,8 +66,7 @@ class InProcessBridge:
 
     def stop(self) -> Deferred[None]:
         """Refuse new connections, drop every connection, stop polling and log out
-        upstream (as `RunningBridge.stop`)."""
-        self.stopped = True
+        upstream (a `RunningBridge`'s stop)."""
         return self._running.stop()
 
 

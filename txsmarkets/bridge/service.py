@@ -12,14 +12,14 @@ from typing import Any
 
 from twisted.application import service
 from twisted.internet import endpoints
-from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from txsmarkets.bridge.engine import BridgeEngine
 from txsmarkets.exchange.server import ExchangeServerFactory
-from txsmarkets.exchange.service import ExchangeService, with_backlog
+from txsmarkets.exchange.service import ExchangeService, RunningServer, with_backlog
 
 __all__ = ["DEFAULT_ENDPOINT", "UPSTREAM_THROTTLE", "BridgeService", "RunningBridge", "make_bridge", "make_bridge_service", "start_bridge"]
 
@@ -56,40 +56,12 @@ def make_bridge(
 
 
 @dataclass
-class RunningBridge:
-    """A bridge listening in this process."""
+class RunningBridge(RunningServer[BridgeEngine]):
+    """A bridge running in this process (`start_bridge`; listening on no port: an
+    `InProcessBridge <txsmarkets.bridge.inprocess.InProcessBridge>`'s). Its stop also stops
+    polling and logs out upstream, once the connections are gone."""
 
-    factory: ExchangeServerFactory[BridgeEngine]
-    listening: Any
-    _stopped: bool = False
-
-    @property
-    def engine(self) -> BridgeEngine:
-        """The bridge's engine (its accounts, its market data)."""
-        return self.factory.engine
-
-    @property
-    def port(self) -> int:
-        """The TCP port it listens on."""
-        return int(self.listening.getHost().port)
-
-    def stop(self) -> Deferred[None]:
-        """Stop listening, drop every connection, stop polling and log out upstream."""
-        return Deferred.fromCoroutine(self._stop())
-
-    async def _stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        factory = self.factory
-        await maybeDeferred(self.listening.stopListening)
-        for session in list(factory.sessions.values()):
-            factory.end_session(session, failed=False)
-        closing = []
-        for protocol in list(factory.connections):
-            closing.append(protocol.closed)
-            protocol.transport.abortConnection()
-        await gatherResults(closing)
+    async def _stop_engine(self) -> None:
         await self.engine.stop()
 
 

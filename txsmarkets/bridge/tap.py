@@ -9,18 +9,25 @@ it with exit status 0.
 
 from __future__ import annotations
 
-import os
-import pathlib
 import signal
 from typing import Any
-from urllib.parse import urlparse
 
 from twisted.application import service
 from twisted.python import usage
 
 from txsmarkets import process
 from txsmarkets.bridge.service import DEFAULT_ENDPOINT, make_bridge_service
-from txsmarkets.process import fail_and_exit, freeze_long_lived, handle_signals, stop_on_signal, usage_error_line
+from txsmarkets.process import (
+    ENDPOINT_ERRORS,
+    check_endpoint,
+    fail_and_exit,
+    freeze_long_lived,
+    handle_signals,
+    http_url,
+    stop_on_signal,
+    usage_error_line,
+    writable_folder,
+)
 
 _NAME = "twistd smarkets-bridge"
 
@@ -57,25 +64,21 @@ class Options(usage.Options):
         upstream = self["upstream"]
         if upstream is None:
             raise SetupError("--upstream URL is required (https://api.smarkets.com/v3/)")
-        parsed = urlparse(upstream)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise SetupError(f"--upstream must be an http:// or https:// URL, not {upstream!r}")
-        if not upstream.endswith("/"):
-            self["upstream"] = upstream + "/"
+        try:
+            self["upstream"] = http_url("--upstream", upstream)
+        except ValueError as e:
+            raise SetupError(str(e)) from None
         for name in ("poll-interval", "heartbeat-interval", "resume-window"):
             if not self[name] > 0:
                 raise SetupError(f"--{name} must be above 0, not {self[name]}")
         if self["status-interval"] < 0:
             raise SetupError(f"--status-interval must be 0 or more, not {self['status-interval']}")
-        for name, what in (("state-dir", "state"), ("record", "recording")):
+        for name, what in (("state-dir", "the state folder"), ("record", "the recording folder")):
             if self[name] is not None:
-                folder = pathlib.Path(self[name])
                 try:
-                    folder.mkdir(parents=True, exist_ok=True)
-                except OSError as e:
-                    raise SetupError(f"cannot make the {what} folder {folder}: {e.strerror}") from None
-                if not os.access(folder, os.W_OK):
-                    raise SetupError(f"cannot write in the {what} folder {folder}")
+                    writable_folder(self[name], what)
+                except ValueError as e:
+                    raise SetupError(str(e)) from None
 
 
 def makeService(options: Options) -> service.IService:
@@ -85,6 +88,10 @@ def makeService(options: Options) -> service.IService:
     reactor_.callWhenRunning(freeze_long_lived)
     stop = stop_on_signal(reactor_)
     handle_signals(reactor_, {signal.SIGTERM: stop, signal.SIGINT: stop})
+    try:
+        check_endpoint(reactor_, options["endpoint"])
+    except ValueError as e:
+        raise SetupError(str(e)) from None
     try:
         svc: Any = make_bridge_service(
             reactor_,
@@ -97,7 +104,7 @@ def makeService(options: Options) -> service.IService:
             resume_window=options["resume-window"],
             record=options["record"],
         )
-    except (ValueError, OSError, KeyError, TypeError) as e:
+    except ENDPOINT_ERRORS as e:
         raise SetupError(f"cannot use the endpoint {options['endpoint']!r}: {e}") from None
     svc.cannot_listen = lambda why: fail_and_exit(reactor_, _NAME, why)
     svc.factory.engine.on_state_lost = lambda why: fail_and_exit(reactor_, _NAME, why)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.application import service
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
 from twisted.logger import Logger
 
 from txsmarkets.client import BUY, SessionSettings
@@ -30,8 +30,9 @@ _log = Logger()
 
 
 class EmbeddedExchange(service.Service):
-    """The embedded exchange, listening on a free loopback port while the service runs;
-    its start points ``settings`` (the session's) at it, in plaintext."""
+    """The embedded exchange, listening on a free loopback port while the service runs
+    (it takes the ``exchange`` place among the daemon's services); its start points
+    ``settings`` (the session's) at it, in plaintext."""
 
     def __init__(self, settings: SessionSettings, reactor: IReactorTime) -> None:
         self.setName("exchange")
@@ -40,8 +41,13 @@ class EmbeddedExchange(service.Service):
         #: The exchange once it listens, else None.
         self.exchange: RunningExchange | None = None
 
+    def endpoint(self) -> IStreamClientEndpoint | None:
+        """Where the session connects: None, its settings' host and port (the start points
+        them at the exchange)."""
+        return None
+
     def startService(self) -> Deferred[None]:
-        """Start listening; fires once it does (the session may then connect)."""
+        """Start the exchange; fires once the session may connect to it."""
         super().startService()
         return Deferred.fromCoroutine(self._start())
 
@@ -57,6 +63,9 @@ class EmbeddedExchange(service.Service):
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
+        return self._stop()
+
+    def _stop(self) -> Deferred[None]:
         return self.exchange.stop() if self.exchange is not None else succeed(None)
 
 

@@ -13,7 +13,7 @@ import atexit
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorCore, IReactorFromThreads, IReactorTime
@@ -34,6 +34,7 @@ from txsmarkets.daemon.exits import (
 )
 from txsmarkets.daemon.figures import Figures
 from txsmarkets.daemon.lifecycle import InOrder, StartError
+from txsmarkets.daemon.paper import PaperExchange
 from txsmarkets.daemon.session_service import SessionService, plaintext_peer, tls_verification_failed
 from txsmarkets.daemon.status import StatusLine
 from txsmarkets.daemon.storage import MarketRecording, StateFolder
@@ -43,6 +44,7 @@ from txsmarkets.strategy import CallableStrategy, Strategy, StrategyError, Strat
 from txsmarkets.process import handle_signals, stop_on_signal, stop_reactor
 
 if TYPE_CHECKING:
+    from txsmarkets.exchange.paper import RunningPaper
     from txsmarkets.exchange.service import RunningExchange
 
 __all__ = [
@@ -110,11 +112,16 @@ class SmarketsService(InOrder):
     ``module:name`` string (loaded once, see `load_strategy`) or a callable taking the
     client (called once). ``demo`` starts the embedded exchange in this process first and
     connects to it; ``http_api`` (a URL: ``https://api.smarkets.com/v3/``) runs a bridge to
-    Smarkets' HTTP API in this process and connects to it in memory. ``state_dir`` keeps
+    Smarkets' HTTP API in this process and connects to it in memory; ``paper`` (a URL, as
+    ``http_api``) runs a paper exchange on the ``markets`` of that HTTP API in this process
+    (their public prices polled, the orders kept here; ``paper_options`` go to its
+    `PaperExchange`: ``interval`` ...) and trades on it in memory as the demo account. One
+    of the three at most (ValueError). ``state_dir`` keeps
     the session, the account and a journal of every message on disk (and, with
     ``http_api``, the bridge's state in its ``bridge`` folder), so that a restart resumes
     the session with the account as it was;
-    ``record_dir`` records the market data. A status line is logged every
+    ``record_dir`` records the market data (with ``paper``, what the paper exchange polls,
+    with the markets' ``catalogue.json``). A status line is logged every
     ``status_interval`` seconds; ``metrics`` serves its figures for Prometheus.
 
     ``cancel_on_exit`` cancels every live order at stop, waiting up to ``cancel_timeout``
@@ -125,7 +132,7 @@ class SmarketsService(InOrder):
 
     Its children (`SERVICE_ORDER`), started in this order and stopped one after another
     in the reverse order: ``exchange`` (with ``demo``: `EmbeddedExchange`; with ``http_api``:
-    `BridgeInProcess`), ``metrics``
+    `BridgeInProcess`; with ``paper``: `PaperExchange`), ``metrics``
     (`MetricsService`), ``state`` (`StateFolder`), ``recording`` (`MarketRecording`),
     ``session`` (`SessionService`), ``status`` (`StatusLine`) and ``strategy`` (the
     `StrategyHost`); those not asked for are left out. A part that cannot start ends the
@@ -141,6 +148,9 @@ class SmarketsService(InOrder):
         strategy: Strategy | str | Callable[[StreamingAPIClient], Any] | None = None,
         demo: bool = False,
         http_api: str | None = None,
+        paper: str | None = None,
+        markets: Sequence[int] = (),
+        paper_options: Mapping[str, Any] | None = None,
         status_interval: float = 60.0,
         state_dir: str | None = None,
         record_dir: str | None = None,
@@ -170,13 +180,25 @@ class SmarketsService(InOrder):
         #: The status the process should exit with (see `EXIT_STATUSES`).
         self.exit_status = EXIT_OK
         self._ending = False
-        # The bridge is made first: the session connects through its endpoint.
+        if sum((demo, http_api is not None, paper is not None)) > 1:
+            raise ValueError("demo, http_api and paper are each what the session trades on: give one at most")
+        # What the session trades on in this process is made first: it may connect
+        # through that service's endpoint.
         self.bridged: BridgeInProcess | None = None
-        if http_api is not None:
-            self.bridged = BridgeInProcess(reactor, http_api, state_dir)
+        self.embedded: EmbeddedExchange | None = None
+        exchange: BridgeInProcess | EmbeddedExchange | None = None
+        if demo:
+            exchange = self.embedded = EmbeddedExchange(settings, reactor)
+        elif paper is not None:
+            # The paper exchange records what it polls: the upstream's markets, without
+            # this session's own orders in them, as a backtest should replay them.
+            exchange = self.embedded = PaperExchange(settings, reactor, paper, markets, record_dir, **(paper_options or {}))
+            record_dir = None
+        elif http_api is not None:
+            exchange = self.bridged = BridgeInProcess(reactor, http_api, state_dir)
             # The bridge cannot keep its fills exactly once without its state: stop.
             self.bridged.bridge.engine.on_state_lost = lambda why: self.end(EXIT_CONFIG, why)
-        endpoint = self.bridged.endpoint() if self.bridged is not None else None
+        endpoint = exchange.endpoint() if exchange is not None else None
         self.session = Session(settings, reactor=reactor, endpoint=endpoint)
         self.client = client = StreamingAPIClient(self.session)
         client.controls = self.controls
@@ -185,12 +207,8 @@ class SmarketsService(InOrder):
         self.figures.watch(client)
         self.status = StatusLine(status_interval, client, self.figures, self.controls, reactor)
         # The children, in their start order.
-        self.embedded: EmbeddedExchange | None = None
-        if demo:
-            self.embedded = EmbeddedExchange(settings, reactor)
-            self.embedded.setServiceParent(self)
-        elif self.bridged is not None:
-            self.bridged.setServiceParent(self)
+        if exchange is not None:
+            exchange.setServiceParent(self)
         if metrics is not None:
             from txsmarkets.daemon.metrics import MetricsService
 
@@ -221,8 +239,14 @@ class SmarketsService(InOrder):
 
     @property
     def exchange(self) -> RunningExchange | None:
-        """The embedded exchange (``demo``) once it listens, else None."""
+        """The embedded exchange (``demo``) or the paper exchange (``paper``) once it runs,
+        else None."""
         return self.embedded.exchange if self.embedded is not None else None
+
+    @property
+    def paper(self) -> RunningPaper | None:
+        """The paper exchange (``paper``: its feed, its recording) once it runs, else None."""
+        return self.embedded.paper if isinstance(self.embedded, PaperExchange) else None
 
     @property
     def state(self) -> StateDirectory | None:

@@ -13,7 +13,6 @@ import configparser
 import os
 import pathlib
 from typing import Any
-from urllib.parse import urlparse
 
 from twisted.application import service
 from twisted.python import usage
@@ -25,7 +24,7 @@ from txsmarkets.persistence.state import StateDirectory, StateError
 from txsmarkets.client.controls import Controls, InvalidControls
 from txsmarkets.daemon.service import EXIT_STATUSES, SmarketsService, exit_with_status, install_signal_handlers
 from txsmarkets import process
-from txsmarkets.process import unknown, usage_error_line
+from txsmarkets.process import http_url, unknown, usage_error_line
 from txsmarkets.strategy import load_strategy, parse_params
 
 #: Options whose value is a path: in a config file, relative to that file.
@@ -33,6 +32,14 @@ _PATH_KEYS = frozenset({"password-file", "token-file", "ca-file", "state-dir", "
 _TRUE = frozenset({"1", "yes", "true", "on"})
 _FALSE = frozenset({"0", "no", "false", "off", ""})
 _DEFAULT_STATUS_INTERVAL = 60.0
+#: What the session may trade on in this process, instead of an exchange it connects to.
+_IN_PROCESS = ("http-api", "paper", "demo")
+#: The options that say how to reach an exchange elsewhere.
+_CONNECTION = ("host", "port", "no-tls", "ca-file")
+#: The options that say whom to log in as.
+_LOGIN = ("username", "password-file", "token-file")
+#: Of those, the flags.
+_FLAGS = frozenset({"no-tls"})
 
 
 class SetupError(process.SetupError):
@@ -90,6 +97,9 @@ class Options(usage.Options):
         ["metrics", None, None, "Serve the status figures for Prometheus on this endpoint (tcp:9108:interface=127.0.0.1)."],
         ["record", None, None, "Folder to record market data in, for twistd smarkets-exchange --replay."],
         ["http-api", None, None, "Trade on Smarkets' HTTP API at this URL (https://api.smarkets.com/v3/) through a bridge in this process."],
+        ["paper", None, None, "Paper trading in this process: --markets on the public prices polled from this HTTP API (https://api.smarkets.com/v3/)."],
+        ["markets", None, None, "With --paper: the upstream's market ids to trade, comma-separated (subscribed unless --subscribe says)."],
+        ["poll-interval", None, None, "With --paper: seconds between polls of the quotes and last executed prices (default 2)."],
     ]
 
     def __init__(self) -> None:
@@ -210,17 +220,57 @@ class Options(usage.Options):
         finally:
             state.close()
 
-    def _http_api(self) -> None:
-        url = self["http-api"]
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise SetupError(f"--http-api must be an http:// or https:// URL, not {url!r}")
-        if not url.endswith("/"):
-            dict.__setitem__(self, "http-api", url + "/")
-        if self["demo"]:
-            raise SetupError("--http-api and --demo cannot go together: the demo trades on the embedded exchange")
-        if "host" in self._given | self._from_file:
-            raise SetupError("--http-api and --host cannot go together: the session reaches the bridge in this process")
+    def _in_process(self) -> str | None:
+        """Check the options of what the session trades on in this process (``--demo``,
+        ``--http-api``, ``--paper``: one at most); return the one given, if any."""
+        given = [name for name in _IN_PROCESS if self[name]]
+        if len(given) > 1:
+            raise SetupError(f"{' and '.join('--' + name for name in given)} cannot go together: each says what to trade on")
+        for name in ("markets", "poll-interval"):
+            if self[name] is not None and not self["paper"]:
+                raise SetupError(f"--{name} goes with --paper")
+        if not given or given[0] == "demo":
+            return given[0] if given else None
+        mode = given[0]
+        try:
+            dict.__setitem__(self, mode, http_url(f"--{mode}", self[mode]))
+        except ValueError as e:
+            raise SetupError(str(e)) from None
+        # What would reach an exchange elsewhere means nothing here: said, not ignored.
+        set_here = self._given | self._from_file
+        # A flag counts when on (a config file may say no); a parameter when given at all.
+        ignored = [name for name in _CONNECTION if name in set_here and (self[name] or name not in _FLAGS)]
+        if ignored:
+            names = " and ".join("--" + name for name in ignored)
+            where = "the bridge" if mode == "http-api" else "the paper exchange"
+            raise SetupError(f"--{mode} and {names} cannot go together: the session reaches {where} in this process")
+        if mode == "paper":
+            self._paper(set_here)
+        return mode
+
+    def _paper(self, set_here: set[str]) -> None:
+        """Check ``--paper``'s own options (``set_here``: those the command line or the
+        config file set)."""
+        from txsmarkets.exchange.upstream import parse_market_ids
+
+        if self["markets"] is None:
+            raise SetupError("--paper needs --markets ID,ID,...")
+        try:
+            dict.__setitem__(self, "markets", parse_market_ids(self["markets"]))
+        except ValueError as e:
+            raise SetupError(str(e)) from None
+        if self["poll-interval"] is not None:
+            try:
+                interval = float(self["poll-interval"])
+            except ValueError:
+                interval = float("nan")
+            if not 0 < interval < float("inf"):
+                raise SetupError(f"--poll-interval must be a positive number of seconds, not {self['poll-interval']!r}")
+            dict.__setitem__(self, "poll-interval", interval)
+        logins = [name for name in _LOGIN if name in set_here]
+        if logins:
+            names = " and ".join("--" + name for name in logins)
+            raise SetupError(f"--paper and {names} cannot go together: paper trades as the demo account")
 
     def postOptions(self) -> None:
         if self["config"]:
@@ -253,9 +303,14 @@ class Options(usage.Options):
                     "--metrics needs prometheus_client"
                     " (the metrics extra: pip install -e '.[metrics]' in a clone of the repository)"
                 )
-        if self["http-api"]:
-            self._http_api()
-        if self["demo"]:
+        mode = self._in_process()
+        if mode == "paper":
+            # The paper exchange's accounts are the demo's.
+            self["settings"] = SessionSettings("demo", "demo", ssl=False, host="127.0.0.1", port=0)
+            if not self["subscribe"]:
+                self["subscribe"] = list(self["markets"])
+            return
+        if mode == "demo":
             from txsmarkets.daemon.demo import DemoStrategy
 
             self["settings"] = SessionSettings("demo", "demo", ssl=False, host="127.0.0.1", port=0)
@@ -308,6 +363,9 @@ def makeService(options: Options) -> service.IService:
         strategy=options["strategy"],
         demo=bool(options["demo"]),
         http_api=options["http-api"],
+        paper=options["paper"],
+        markets=tuple(options["markets"] or ()),
+        paper_options={"interval": options["poll-interval"]} if options["poll-interval"] is not None else None,
         status_interval=options["status-interval"],
         state_dir=options["state-dir"],
         record_dir=options["record"],

@@ -40,6 +40,7 @@ from typing import Any
 from twisted.application import service
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -304,7 +305,9 @@ class PaperFeed:
 
     def _failed(self, failure: Failure) -> None:
         self._request = None
-        if failure.check(CancelledError) and not self._running:
+        if not self._running:
+            # Stopped: the request was cancelled (however the client words it), and
+            # nothing is polled again.
             return
         self.failures += 1
         delay = min(self.max_backoff, self.interval * 2**self.failures)
@@ -341,6 +344,22 @@ async def paper_catalogue(
     return Catalogue(tuple(accounts) if accounts is not None else demo_catalogue().accounts, markets.events), data
 
 
+def _say_trading(catalogue: Catalogue, upstream: str, feed: PaperFeed) -> None:
+    names = ", ".join(f"{m.id} {m.name!r}" for m in catalogue.markets())
+    _log.info(
+        "paper: trading {names} on prices polled from {upstream} every {interval:g} s; orders stay here",
+        names=names, upstream=upstream, interval=feed.interval,
+    )  # fmt: skip
+
+
+def _flush_every_second(reactor: IReactorTime, files: RecordingFiles) -> LoopingCall:
+    """Flushes the recording every second: a kill loses a second of it at most."""
+    flusher = LoopingCall(files.flush)
+    flusher.clock = reactor
+    flusher.start(1.0, now=False)
+    return flusher
+
+
 def _feed(
     reactor: IReactorTime,
     client: HTTPAPIClient,
@@ -368,7 +387,7 @@ def _paper_client(reactor: IReactorTime, upstream: str, timeout: float) -> HTTPA
 class RunningPaper:
     """A paper exchange running in this process: ``exchange`` (a `RunningExchange`),
     ``feed`` (its `PaperFeed`), ``replay`` (the `Replay` the feed plays into), ``record``
-    (the `RecordingFiles`, None without one)."""
+    (the `RecordingFiles`, None without one, flushed every second)."""
 
     exchange: RunningExchange
     feed: PaperFeed
@@ -376,6 +395,7 @@ class RunningPaper:
     client: HTTPAPIClient
     record: RecordingFiles | None = None
     _stopped: bool = field(default=False)
+    _flusher: LoopingCall | None = None
 
     def stop(self) -> Deferred[None]:
         """Stop polling and the exchange; fires when done."""
@@ -386,6 +406,8 @@ class RunningPaper:
             return
         self._stopped = True
         self.feed.stop()
+        if self._flusher is not None and self._flusher.running:
+            self._flusher.stop()
         if self.record is not None:
             self.record.close()
         await self.exchange.stop()
@@ -396,7 +418,7 @@ def start_paper(
     reactor: IReactorTime,
     upstream: str,
     market_ids: Sequence[int],
-    endpoint: str = "tcp:0:interface=127.0.0.1",
+    endpoint: str | None = "tcp:0:interface=127.0.0.1",
     *,
     accounts: Sequence[AccountSpec] | None = None,
     client: HTTPAPIClient | None = None,
@@ -407,8 +429,9 @@ def start_paper(
     max_backoff: float = 60.0,
     **options: Any,
 ) -> Deferred[RunningPaper]:
-    """Start a paper exchange in this process on ``endpoint`` (``options`` as for
-    `start_exchange`: ``http=`` ...) trading the markets ``market_ids`` of the HTTP API at
+    """Start a paper exchange in this process on ``endpoint`` (None: on no port, reached
+    in memory as ``twistd smarkets --paper`` does; ``options`` as for `start_exchange`:
+    ``http=`` ...) trading the markets ``market_ids`` of the HTTP API at
     ``upstream`` (``client``: the `HTTPAPIClient` to ask it with, one with no credentials
     by default); ``record`` is a folder to write what is polled to, as a recording (with
     the markets' ``catalogue.json``). Fires once it listens and has asked the catalogue;
@@ -427,8 +450,10 @@ def start_paper(
         if record is not None:
             write_catalogue(pathlib.Path(record) / "catalogue.json", catalogue_text(data))
         feed, replay = _feed(reactor, asking, catalogue, running.engine, files, feed_options)
+        _say_trading(catalogue, upstream, feed)
         feed.start()
-        return RunningPaper(running, feed, replay, asking, files)
+        flusher = _flush_every_second(reactor, files) if files is not None else None
+        return RunningPaper(running, feed, replay, asking, files, _flusher=flusher)
 
     return Deferred.fromCoroutine(start())
 
@@ -483,21 +508,13 @@ class PaperService(service.MultiService):
         # Added while this runs: it listens at once.
         exchange.setServiceParent(self)
         if self.record_dir is not None:
-            from twisted.internet.task import LoopingCall
-
             self.files = RecordingFiles(self.record_dir, self.reactor)
             write_catalogue(pathlib.Path(self.record_dir) / "catalogue.json", catalogue_text(data))
-            self._flusher = LoopingCall(self.files.flush)
-            self._flusher.clock = self.reactor
-            self._flusher.start(1.0, now=False)
+            self._flusher = _flush_every_second(self.reactor, self.files)
         streaming: Any = exchange.services[0] if isinstance(exchange, service.MultiService) else exchange
         factory = streaming.factory
         self.feed, _ = _feed(self.reactor, self.client, catalogue, factory.engine, self.files, self.feed_options)
-        names = ", ".join(f"{m.id} {m.name!r}" for m in catalogue.markets())
-        _log.info(
-            "paper: trading {names} on prices polled from {upstream} every {interval:g} s; orders stay here",
-            names=names, upstream=self.upstream, interval=self.feed.interval,
-        )
+        _say_trading(catalogue, self.upstream, self.feed)
         self.feed.start()
 
     def _cannot_start(self, failure: Failure) -> None:

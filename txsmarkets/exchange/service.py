@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Generic, Iterable, Mapping
 
 from twisted.application import internet, service
 from twisted.internet import endpoints
@@ -17,7 +17,7 @@ from twisted.python.failure import Failure
 from txsmarkets.exchange.catalogue import Catalogue, demo_catalogue
 from txsmarkets.exchange.engine import MatchingEngine
 from txsmarkets.exchange.http import HttpSite, Limit, make_http_site
-from txsmarkets.exchange.server import ExchangeServerFactory
+from txsmarkets.exchange.server import EngineT, ExchangeServerFactory
 from txsmarkets.wire import seto_pb2
 
 __all__ = [
@@ -25,12 +25,14 @@ __all__ = [
     "ExchangeService",
     "ExchangeServices",
     "RunningExchange",
+    "RunningServer",
     "make_exchange",
     "make_service",
     "start_exchange",
 ]
 
 _log = Logger()
+
 
 #: Where the exchange listens unless told otherwise: loopback only.
 DEFAULT_ENDPOINT = "tcp:3701:interface=127.0.0.1"
@@ -187,41 +189,88 @@ def make_service(
 
 
 @dataclass
-class RunningExchange:
-    """An exchange listening in this process."""
+class RunningServer(Generic[EngineT]):
+    """A server of the streaming protocol running in this process (`RunningExchange`, the
+    bridge's `RunningBridge <txsmarkets.bridge.service.RunningBridge>`): its factory, and
+    the port it listens on, if any (``listening`` None: none; reach it in memory, through
+    a `txsmarkets.inmemory.MemoryEndpoint` on `accepting`)."""
 
-    factory: ExchangeServerFactory[MatchingEngine]
-    listening: Any
-    #: The HTTP API's listening port and site (None unless started with ``http=``).
-    http_listening: Any = None
-    http_site: HttpSite | None = None
+    factory: ExchangeServerFactory[EngineT]
+    listening: Any = None
     _stopped: bool = False
 
     @property
-    def engine(self) -> MatchingEngine:
-        """The matching engine, for the operator's API."""
+    def engine(self) -> EngineT:
+        """The engine behind the server."""
         return self.factory.engine
 
     @property
     def port(self) -> int:
-        """The TCP port it listens on."""
-        return self.listening.getHost().port
+        """The TCP port it listens on; ValueError if it listens on none."""
+        if self.listening is None:
+            raise ValueError("this server listens on no port: it is reached in memory")
+        return int(self.listening.getHost().port)
 
     @property
-    def http_port(self) -> int:
-        """The TCP port its HTTP API listens on; ValueError if it serves none."""
-        if self.http_listening is None:
-            raise ValueError("this exchange serves no HTTP API: start it with http=ENDPOINT")
-        return self.http_listening.getHost().port
+    def stopped(self) -> bool:
+        """Whether `stop` was called."""
+        return self._stopped
+
+    def accepting(self) -> IProtocolFactory | None:
+        """The factory while it runs, None once it stopped: the ``server`` of a
+        `txsmarkets.inmemory.MemoryEndpoint`, which is then refused."""
+        return None if self._stopped else self.factory
 
     def stop(self) -> Deferred[None]:
-        """Stop listening, end every session and drop every connection; fires when done."""
+        """Stop listening, end every session and drop every connection, then stop the
+        engine's own work; fires when done."""
         return Deferred.fromCoroutine(self._stop())
 
     async def _stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
+        await self._stop_listening()
+        await gatherResults(self._drop_connections())
+        await self._stop_engine()
+
+    async def _stop_listening(self) -> None:
+        """No new connection from here on."""
+        if self.listening is not None:
+            await maybeDeferred(self.listening.stopListening)
+
+    def _drop_connections(self) -> list[Deferred[None]]:
+        """End every session and abort every connection; what fires once each is closed."""
+        factory = self.factory
+        for session in list(factory.sessions.values()):
+            factory.end_session(session, failed=False)
+        closing = []
+        for protocol in list(factory.connections):
+            closing.append(protocol.closed)
+            protocol.transport.abortConnection()
+        return closing
+
+    async def _stop_engine(self) -> None:
+        """Once the connections are gone: what the engine runs by itself (nothing here)."""
+
+
+@dataclass
+class RunningExchange(RunningServer[MatchingEngine]):
+    """An exchange running in this process (`start_exchange`)."""
+
+    #: The HTTP API's listening port and site (None unless started with ``http=``).
+    http_listening: Any = None
+    http_site: HttpSite | None = None
+
+    @property
+    def http_port(self) -> int:
+        """The TCP port its HTTP API listens on; ValueError if it serves none."""
+        if self.http_listening is None:
+            raise ValueError("this exchange serves no HTTP API: start it with http=ENDPOINT")
+        return int(self.http_listening.getHost().port)
+
+    async def _stop_listening(self) -> None:
+        # The simulated traders and the replay first: nothing trades while it stops.
         factory = self.factory
         simulation = getattr(factory, "simulation", None)
         if simulation is not None:
@@ -229,24 +278,21 @@ class RunningExchange:
         replay = getattr(factory, "replay", None)  # issue 15
         if replay is not None:
             replay.stop()
-        await maybeDeferred(self.listening.stopListening)
+        await super()._stop_listening()
         if self.http_listening is not None:
             await maybeDeferred(self.http_listening.stopListening)
         factory.stop_producing()
-        for session in list(factory.sessions.values()):
-            factory.end_session(session, failed=False)
-        closing = []
-        for protocol in list(factory.connections):
-            closing.append(protocol.closed)
-            protocol.transport.abortConnection()
+
+    def _drop_connections(self) -> list[Deferred[None]]:
+        closing = super()._drop_connections()
         if self.http_site is not None:
             self.http_site.close_connections()
-        await gatherResults(closing)
+        return closing
 
 
 async def _start(
     reactor: IReactorTime,
-    endpoint: str,
+    endpoint: str | None,
     catalogue: Catalogue | None,
     http: str | None,
     http_options: dict[str, Any],
@@ -255,7 +301,9 @@ async def _start(
     factory = make_exchange(reactor, catalogue, **options)
     # Made before anything listens, so that bad HTTP options leave nothing behind.
     site = None if http is None else make_http_site(factory.engine, reactor, **http_options)
-    listening = await endpoints.serverFromString(reactor, with_backlog(endpoint)).listen(factory)
+    listening = None
+    if endpoint is not None:
+        listening = await endpoints.serverFromString(reactor, with_backlog(endpoint)).listen(factory)
     running = RunningExchange(factory, listening, http_site=site)
     if http is not None:
         try:
@@ -268,7 +316,7 @@ async def _start(
 
 def start_exchange(
     reactor: IReactorTime,
-    endpoint: str = "tcp:0:interface=127.0.0.1",
+    endpoint: str | None = "tcp:0:interface=127.0.0.1",
     catalogue: Catalogue | None = None,
     *,
     http: str | None = None,
@@ -278,7 +326,9 @@ def start_exchange(
 ) -> Deferred[RunningExchange]:
     """Start an exchange in this process; fires with it once it listens.
 
-    The default endpoint takes a free loopback port: read it from ``.port``. With
+    The default endpoint takes a free loopback port: read it from ``.port``; None
+    listens on none (reach it in memory: a `txsmarkets.inmemory.MemoryEndpoint` on
+    ``.accepting``). With
     ``http`` (an endpoint string, ``"tcp:0:interface=127.0.0.1"`` for a free loopback
     port) it serves the HTTP API v3 there too, on the same engine: read the port from
     ``.http_port``. ``http_rate_limits`` (operation id -> `Limit` or ``(count, seconds)``,

@@ -11,7 +11,6 @@ stop it with exit status 0.
 
 from __future__ import annotations
 
-import pathlib
 import signal
 from typing import Any
 
@@ -23,7 +22,17 @@ from txsmarkets.exchange.catalogue import CatalogueError, load_catalogue
 from txsmarkets.exchange.server import DEFAULTS
 from txsmarkets.exchange.service import DEFAULT_ENDPOINT, make_service
 from txsmarkets import process
-from txsmarkets.process import fail_and_exit, freeze_long_lived, handle_signals, stop_on_signal, usage_error_line
+from txsmarkets.process import (
+    ENDPOINT_ERRORS,
+    check_endpoint,
+    fail_and_exit,
+    freeze_long_lived,
+    handle_signals,
+    http_url,
+    stop_on_signal,
+    usage_error_line,
+    writable_folder,
+)
 
 _NAME = "twistd smarkets-exchange"
 
@@ -103,25 +112,23 @@ class Options(usage.Options):
             return
         if self["replay"] is not None or self["simulate"]:
             raise SetupError("--paper trades live prices: not with --replay or --simulate")
-        if not self["paper"].startswith(("http://", "https://")):
-            raise SetupError(f"--paper must be an http:// or https:// URL, not {self['paper']!r}")
+        from txsmarkets.exchange.upstream import parse_market_ids
+
         if self["markets"] is None:
             raise SetupError("--paper needs --markets ID,ID,...")
         try:
-            ids = [int(part) for part in self["markets"].split(",") if part.strip()]
-        except ValueError:
-            ids = []
-        if not ids or any(not 1 <= i <= 0xFFFFFFFF for i in ids):
-            raise SetupError(f"--markets must be market ids separated by commas, not {self['markets']!r}")
-        self["markets"] = list(dict.fromkeys(ids))
+            self["paper"] = http_url("--paper", self["paper"])
+            self["markets"] = parse_market_ids(self["markets"])
+        except ValueError as e:
+            raise SetupError(str(e)) from None
         for name in ("poll-interval", "state-interval", "upstream-timeout"):
             if not self[name] > 0:
                 raise SetupError(f"--{name} must be above 0, not {self[name]}")
         if self["record"] is not None:
             try:
-                pathlib.Path(self["record"]).mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise SetupError(f"cannot use --record {self['record']}: {e}") from None
+                writable_folder(self["record"], "the recording folder")
+            except ValueError as e:
+                raise SetupError(str(e)) from None
 
 
 def _fail(reactor: IReactorCore, why: str) -> None:
@@ -150,7 +157,7 @@ def makeService(options: Options) -> service.IService:
             http=options["http"],
             **_replay_options(options),
         )
-    except (ValueError, OSError, KeyError, TypeError) as e:
+    except ENDPOINT_ERRORS as e:
         raise SetupError(f"cannot use {_endpoints(options)}: {e}") from None
     svc.cannot_listen = lambda why: _fail(reactor_, why)
     return svc
@@ -180,18 +187,15 @@ def _server_options(options: Options) -> dict[str, Any]:
 def _paper_service(reactor: IReactorTime, options: Options) -> service.IService:
     """``--paper`` (issue 25): the exchange starts once the upstream gave the catalogue;
     accounts come from ``--catalogue`` (its events are not used), the demo's by default."""
-    from twisted.internet import endpoints
-
     from txsmarkets.exchange.paper import PaperService
-    from txsmarkets.exchange.service import with_backlog
 
     # Checked now, for the one-line error before anything starts.
     for endpoint in (options["endpoint"], options["http"]):
         if endpoint is not None:
             try:
-                endpoints.serverFromString(reactor, with_backlog(endpoint))
-            except (ValueError, OSError, KeyError, TypeError) as e:
-                raise SetupError(f"cannot use {_endpoints(options)}: {e}") from None
+                check_endpoint(reactor, endpoint)
+            except ValueError as e:
+                raise SetupError(str(e)) from None
     catalogue = options["catalogue"]
     svc = PaperService(
         reactor,

@@ -47,6 +47,7 @@ __all__ = [
     "events_catalogue",
     "market_state",
     "markets_catalogue",
+    "parse_market_ids",
     "write_catalogue",
 ]
 
@@ -269,3 +270,15 @@ def write_catalogue(path: str | os.PathLike[str], text: str) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
+
+
+def parse_market_ids(text: str) -> list[int]:
+    """The market ids of ``--markets`` (``"12345678,12345679"``: comma-separated, each once,
+    in order); ValueError, in one line, for anything else."""
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        ids = []
+    if not ids or any(not 1 <= i <= _MAX_ID for i in ids):
+        raise ValueError(f"--markets must be market ids separated by commas, not {text!r}")
+    return list(dict.fromkeys(ids))

@@ -231,13 +231,13 @@ class Replay:
         engine = self.engine
         try:
             if kind == _P_CONTRACT_QUOTES:
-                self._contract_quotes(payload.contract_quotes, snapshot=False)
+                self._contract_quotes(payload.contract_quotes, False)
             elif kind == _P_MARKET_QUOTES:
                 quotes = payload.market_quotes
                 seen = set()
                 for contract_quotes in quotes.contract_quotes:
                     seen.add(contract_quotes.contract_id)
-                    self._contract_quotes(contract_quotes, snapshot=True)
+                    self._contract_quotes(contract_quotes, True)
                 market = engine.state.markets.get(quotes.market_id)
                 if market is not None:
                     # A snapshot is the whole market: a contract it leaves out has no quotes.

@@ -357,24 +357,30 @@ class Book:
     def take_changes(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """``(bids, offers)``: each changed level as ``(price, new total)`` (0 = gone), best
         first; the record of changes starts afresh."""
-        # Most commands change one side at one price: an empty side costs nothing.
+        # Most commands change one side at one price: an empty side costs nothing, and one
+        # price is read without a comprehension (a call of its own).
         bids: list[tuple[int, int]] = []
         offers: list[tuple[int, int]] = []
         changed = self.changed_bids
         if changed:
             levels = self.bids.levels
-            bids = [
-                (price, level.total if (level := levels.get(price)) else 0)
-                for price in (sorted(changed, reverse=True) if len(changed) > 1 else changed)
-            ]
+            if len(changed) == 1:
+                (price,) = changed
+                bids = [(price, level.total if (level := levels.get(price)) else 0)]
+            else:
+                bids = [
+                    (price, level.total if (level := levels.get(price)) else 0)
+                    for price in sorted(changed, reverse=True)
+                ]
             changed.clear()
         changed = self.changed_offers
         if changed:
             levels = self.offers.levels
-            offers = [
-                (price, level.total if (level := levels.get(price)) else 0)
-                for price in (sorted(changed) if len(changed) > 1 else changed)
-            ]
+            if len(changed) == 1:
+                (price,) = changed
+                offers = [(price, level.total if (level := levels.get(price)) else 0)]
+            else:
+                offers = [(price, level.total if (level := levels.get(price)) else 0) for price in sorted(changed)]
             changed.clear()
         return bids, offers
 

@@ -47,8 +47,15 @@ def unnumbered(kind: int, field: int, body: bytes) -> bytes:
 def with_seq(data: bytes, seq: int) -> bytes:
     """The bytes of ``data`` (an unnumbered payload, as `unnumbered` makes) numbered ``seq``:
     what ``SerializeToString`` gives once its ``eto_payload.seq`` is set to ``seq``."""
+    # data: 08 <type> | 12 02 08 00 | the body's field. The seq's varint in line for up to
+    # 2,097,151 messages a session: this runs for every message sent.
+    if seq < 0x80:
+        return data[:2] + b"\x12\x02\x08" + _BYTE[seq] + data[6:]
+    if seq < 0x4000:
+        return data[:2] + b"\x12\x03\x08" + bytes(((seq & 0x7F) | 0x80, seq >> 7)) + data[6:]
+    if seq < 0x200000:
+        return data[:2] + b"\x12\x04\x08" + bytes(((seq & 0x7F) | 0x80, ((seq >> 7) & 0x7F) | 0x80, seq >> 14)) + data[6:]
     number = varint(seq)
-    # data: 08 <type> | 12 02 08 00 | the body's field.
     return data[:2] + b"\x12" + _BYTE[len(number) + 1] + b"\x08" + number + data[6:]
 
 
@@ -94,7 +101,15 @@ def contract_quotes(
                 head = b"\x08" + varint(price) + b"\x10"
                 if len(prices) < _PRICES_KEPT:
                     prices[price] = head
-            quote = head + varint(quantity)
+            # varint(quantity) in line for the usual sizes: this runs for every level.
+            if quantity < 0x80:
+                quote = head + _BYTE[quantity]
+            elif quantity < 0x4000:
+                quote = head + bytes(((quantity & 0x7F) | 0x80, quantity >> 7))
+            elif quantity < 0x200000:
+                quote = head + bytes(((quantity & 0x7F) | 0x80, ((quantity >> 7) & 0x7F) | 0x80, quantity >> 14))
+            else:
+                quote = head + varint(quantity)
             add(tag + _BYTE[len(quote)] + quote)
     if executions:
         for trade in executions:
@@ -108,4 +123,5 @@ def contract_quotes(
             _IDS[contract_id] = ids
     add(ids[1])
     body = b"".join(parts)
-    return _CONTRACT_QUOTES_HEAD + varint(len(body)) + body
+    size = len(body)
+    return _CONTRACT_QUOTES_HEAD + (_BYTE[size] if size < 0x80 else varint(size)) + body

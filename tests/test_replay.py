@@ -195,6 +195,23 @@ class QueueModelTests(ReplayCase):
         self.assertEqual(self.shown(), {5000: 30000, 5102: 20000})
         self.assertEqual(len(self.fills.executed), 2)
 
+    def test_a_recorded_trade_of_what_a_user_took_is_still_told(self) -> None:
+        """A recorded trade that only uses up what a user took (no level left to trade, no
+        level changed by its record) is still an execution in the market data."""
+        self.play(
+            snapshot(quotes(offers=((5000, 100000),))),
+            quotes(executions=((5000, 50000, BUY),)),
+        )
+        told: list[tuple[int, int]] = []
+        self.client.add_handler(
+            "seto.contract_quotes",
+            lambda message: told.extend((e.price, e.quantity) for e in message.contract_quotes.executions),
+        )
+        self.order(BUY, 5000, 100000)
+        self.assertEqual(told, [(5000, 100000)])  # the user's own trade
+        self.step()
+        self.assertEqual(told, [(5000, 100000), (5000, 50000)])
+
     def test_recorded_book_moving_through_a_resting_order_fills_it(self) -> None:
         self.play(
             snapshot(quotes(offers=((6024, 10000),))),

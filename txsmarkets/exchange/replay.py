@@ -508,6 +508,8 @@ class Replay:
             filled = self._sweep(contract, taker)
         rest = quantity - filled
         if rest:
+            # Touched even if it only used up what users took: else it could be dropped.
+            self.engine.market_data.touched[contract.book] = None
             self.engine.market_data.trade(contract.book, price, rest, taker_side)
 
     def _sweep(self, contract: _Contract, taker: Order) -> int:

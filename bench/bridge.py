@@ -11,7 +11,8 @@ and simulated traders on ``N`` markets (50; 10 with ``--quick``), plus one quiet
 default options: the activity polled every second, quotes as often as their limit
 allows) with a streaming client logged in through it as demo, subscribed to the ``N``
 markets; and a direct `HTTPAPIClient` logged in as demo2, with the client's default
-limits. For ``M`` minutes (10; 15 seconds with ``--quick``), every 0.25 s:
+limits. For ``M`` minutes (10; 15 seconds with ``--quick``), every 0.25 s (each side first
+every other time):
 
 - through the bridge: ``create_order`` to its ``order_accepted``
   (``bridge_create_p50_us``/``_p99_us``), then its cancel to its ``order_cancelled``
@@ -133,23 +134,32 @@ async def bench(reactor: Any, http_port: int, markets: int, quiet: tuple[int, in
         for m in range(1, markets + 1):
             await client.subscribe(m)
         sampler.start(1.0)
-        start = reactor.seconds()
-        rounds_before = engine.market_data.rounds
-        orders = 0
-        while reactor.seconds() - start < seconds:
-            cycle = reactor.seconds()
+
+        async def bridged() -> None:
             t = time.perf_counter()
             accepted = await client.create_order(market, contract, BUY, PRICE, QUANTITY)
             samples["bridge_create"].append(time.perf_counter() - t)
             t = time.perf_counter()
             await client.cancel_order(accepted.order_accepted.order_id)
             samples["bridge_cancel"].append(time.perf_counter() - t)
+
+        async def direct_order() -> None:
             t = time.perf_counter()
             created = await direct.create_order(market, contract, "buy", PRICE, QUANTITY)
             samples["direct_create"].append(time.perf_counter() - t)
             t = time.perf_counter()
             await direct.cancel_order(created.order_id)
             samples["direct_cancel"].append(time.perf_counter() - t)
+
+        start = reactor.seconds()
+        rounds_before = engine.market_data.rounds
+        orders = 0
+        while reactor.seconds() - start < seconds:
+            cycle = reactor.seconds()
+            # Each side first every other cycle: the one second follows the other's cancel,
+            # whose activity poll the upstream may still be answering.
+            for side in (bridged, direct_order) if orders % 2 == 0 else (direct_order, bridged):
+                await side()
             orders += 1
             left = CYCLE - (reactor.seconds() - cycle)
             if left > 0:

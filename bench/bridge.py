@@ -60,6 +60,9 @@ QUANTITY = 10_000
 CYCLE = 0.25
 #: The simulated markets: busy, never going live nor settling during the run.
 SIMULATION = {"live_after": None, "settle_after": None, "taker_rate": 2.0}
+#: The orders' market: no simulated traders, and never halted (a market with no simulation
+#: object of its own is simulated with the defaults, halts included).
+QUIET = {"makers": 0, "taker_rate": 0, "jump_rate": 0, "live_after": None, "settle_after": None}
 
 
 def free_port() -> int:
@@ -76,8 +79,7 @@ def write_catalogue(folder: pathlib.Path, markets: int) -> tuple[pathlib.Path, i
     entries: list[dict[str, Any]] = []
     for m in range(1, quiet + 1):
         entry: dict[str, Any] = {"id": m, "name": f"Bench {m}", "contracts": [{"id": m * 10 + c, "name": str(c)} for c in (1, 2, 3)]}
-        if m != quiet:
-            entry["simulation"] = SIMULATION
+        entry["simulation"] = QUIET if m == quiet else SIMULATION
         entries.append(entry)
     accounts = [
         {"username": name, "password": name, "balance": "1000000.00"} for name in ("demo", "demo2")

@@ -185,6 +185,12 @@ def serve(kind: str, options: dict[str, Any]) -> None:
     if kind == "exchange":
         from txsmarkets.exchange.service import start_exchange
 
+        # A catalogue travels as its file's path: the options are written into the child's code.
+        catalogue_file = options.pop("catalogue_file", None)
+        if catalogue_file is not None:
+            from txsmarkets.exchange.catalogue import load_catalogue
+
+            options["catalogue"] = load_catalogue(catalogue_file)
         d = start_exchange(reactor, "tcp:0:interface=127.0.0.1", **options)
         d.addCallback(lambda running: _announce(running.port))
     elif kind == "echo":

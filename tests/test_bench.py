@@ -118,6 +118,36 @@ class QuickBenchmarkTests(unittest.TestCase):
         )
         self.assertEqual((result["orders"], result["http_available_balance_after"]), (200, "1000.00"))
 
+    def test_bridge(self) -> None:
+        # Issue 25: an order through the bridge against direct HTTP in the same run, the
+        # market data's age, and each endpoint's requests against its limit, with the
+        # upstream's rate limits on: no 429, and no limit ever used past its figure.
+        result = self.run_bench("bridge")
+        self.assertPositive(
+            result,
+            "bridge_create_p50_us", "bridge_create_p99_us", "direct_create_p50_us", "direct_create_p99_us",
+            "bridge_over_direct_create_p50", "bridge_cancel_p50_us", "market_data_age_p50_ms", "market_data_age_p99_ms",
+            "market_data_payloads", "quotes_rounds", "quotes_round_interval_s", "orders",
+        )
+        self.assertLessEqual(result["bridge_create_p50_us"], result["bridge_create_p99_us"])
+        self.assertLessEqual(result["market_data_age_p50_ms"], result["market_data_age_p99_ms"])
+        self.assertAlmostEqual(
+            result["bridge_over_direct_create_p50"], result["bridge_create_p50_us"] / result["direct_create_p50_us"], places=1
+        )
+        self.assertEqual((result["markets"], result["rate_limited_429"]), (10, 0))
+        self.assertIn("429s 0", result["status_line"])
+        # A round of quotes no more often than the limit allows (50 a minute: 1.2 s).
+        self.assertGreaterEqual(result["quotes_round_interval_s"], 1.2)
+        quotes = result["requests"]["bridge"]["quotes"]
+        self.assertEqual((quotes["limit"], quotes["limit_per_minute"], quotes["rate_limited_429"]), (50, 50.0, 0))
+        for scope in ("bridge", "account", "direct"):
+            for endpoint, figures in result["requests"][scope].items():
+                self.assertEqual(figures["rate_limited_429"], 0, (scope, endpoint))
+                if figures["limit"] is not None:
+                    self.assertLessEqual(figures["peak_in_use"], figures["limit"], (scope, endpoint))
+                    self.assertLessEqual(figures["last_minute_max"], figures["limit_per_minute"], (scope, endpoint))
+        self.assertEqual(result["requests"]["account"]["create_order"]["requests"], result["orders"])
+
     def test_controls(self) -> None:
         result = self.run_bench("controls")
         self.assertPositive(result, "us_per_order_every", "us_per_order_bare", "us_per_order_none")

@@ -41,8 +41,12 @@ class BridgeTestCase(unittest.TestCase):
     exchange: RunningExchange
     bridge: RunningBridge
 
-    async def start(self, state_dir: str | None = None, endpoint: str = "tcp:0:interface=127.0.0.1") -> None:
-        self.exchange = await start_exchange(global_reactor(), catalogue=catalogue(), http="tcp:0:interface=127.0.0.1")
+    async def start(
+        self, state_dir: str | None = None, endpoint: str = "tcp:0:interface=127.0.0.1", **exchange: Any
+    ) -> None:
+        self.exchange = await start_exchange(
+            global_reactor(), catalogue=catalogue(), http="tcp:0:interface=127.0.0.1", **exchange
+        )
         self.addCleanup(self.exchange.stop)
         await self.start_bridge(state_dir, endpoint)
 
@@ -530,6 +534,64 @@ class EventSubscribeTests(BridgeTestCase):
         # Anything sent for the event went before the answer to this.
         await client.subscribe(80)
         self.assertEqual([s.market_quotes.market_id for s in snapshots], [80])
+
+
+class PollingCostTests(BridgeTestCase):
+    """What polling costs is counted: each endpoint's requests against its limit, the 429s,
+    the market data's age (the status line and `BridgeEngine.figures`)."""
+
+    @inline
+    async def test_requests_against_their_limits_and_the_age_of_the_market_data(self) -> None:
+        await self.start()
+        client = await self.client()
+        changes = self.collect(client, "seto.contract_quotes")
+        await client.subscribe(40)
+        await self.upstream_client().create_order(40, 401, HTTP_SELL, 2000, 70_000)
+        await until(lambda: changes, "a change of the quotes")
+        accepted = await client.create_order(10, 101, BUY, 2500, 10_000)
+        await client.cancel_order(accepted.order_accepted.order_id)
+        engine = self.bridge.engine
+        figures = engine.figures()
+        by = {(e.scope, e.figures.endpoint): e.figures for e in figures.endpoints}
+        scope = f"account {self.account().id}"
+        quotes = by["bridge", "quotes"]
+        self.assertEqual((quotes.limit, quotes.period, quotes.per_minute), (50, 60.0, 50.0))
+        self.assertGreaterEqual(quotes.requests, 1)
+        self.assertLessEqual(quotes.last_minute, 50)
+        # The login is the bridge's (limited per address); the orders the account's.
+        self.assertEqual((by["bridge", "login"].requests, by["bridge", "login"].per_minute), (1, 10.0))
+        self.assertEqual((by[scope, "create_order"].requests, by[scope, "create_order"].per_minute), (1, None))
+        self.assertEqual((by[scope, "cancel_order"].requests, by[scope, "cancel_order"].per_minute), (1, 600.0))
+        self.assertGreaterEqual(by[scope, "activity"].last_minute, 1)
+        self.assertEqual(figures.rate_limited, 0)
+        # Each change handed downstream has its age: from its quotes request to the hand-over.
+        self.assertGreaterEqual(figures.published, len(changes))
+        assert figures.age_p50 is not None and figures.age_p99 is not None
+        self.assertTrue(0 < figures.age_p50 <= figures.age_p99 < 30, figures)
+        self.assertRegex(
+            engine.status(),
+            r"^bridge: 1 accounts \(0 with the upstream lost\), \d+ activity polls, \d+ quotes rounds every 1.2 s or more,"
+            r" \d+ executions read, market data \d+\.\d s old, its age from request to downstream p50 \d+ ms p99 \d+ ms;"
+            r" requests in the last minute \(against the limit\): bridge: account 1, contracts 1, login 1/10,"
+            r" markets \d+, quotes \d+/50; account \d+: activity \d+, cancel_order 1/600, create_order 1; 429s 0$",
+        )
+
+    @inline
+    async def test_a_429_from_the_upstream_is_counted_and_logged_as_a_bug(self) -> None:
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        # An upstream stricter than the limit the bridge knows: 2 quotes in 3 s.
+        await self.start(http_rate_limits={"get_quotes": (2, 3.0)})
+        client = await self.client()
+        await client.subscribe(40)
+        engine = self.bridge.engine
+        await until(lambda: engine.figures().rate_limited >= 1, "a 429")
+        self.assertRegex(engine.status(), r"; 429s [1-9]\d*$")
+        errors = [formatEvent(e) for e in events if e.get("log_level") is not None and e["log_level"].name == "error"]
+        self.assertTrue(any("quotes rate limited (429)" in line and "(a bug;" in line for line in errors), errors)
 
 
 class Watching(Strategy):

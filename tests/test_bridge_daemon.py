@@ -10,6 +10,9 @@ import signal
 import subprocess
 from typing import Any
 
+from twisted.internet import task
+from twisted.trial import unittest
+
 from tests.daemons import ROOT, DaemonTestCase, free_port, until
 from tests.support import close_client, global_reactor, inline
 from txsmarkets.client import BUY, SessionSettings, StreamingAPIClient, connect
@@ -145,6 +148,96 @@ class BridgeDaemonTests(DaemonTestCase):
                                  plugin="smarkets-bridge")
             self.assertEqual(await self.exit_status(process), 1)
             self.assertIn(f"{_NAME}cannot listen", self.output(process))
+
+
+class BridgeMetricsTests(DaemonTestCase):
+    """``twistd smarkets-bridge --metrics``: what polling costs, scraped by Prometheus."""
+
+    timeout = 180
+    start_exchange = BridgeDaemonTests.start_exchange
+    client = BridgeDaemonTests.client
+
+    def setUp(self) -> None:
+        from txsmarkets.metrics import available
+
+        if not available():
+            raise unittest.SkipTest("prometheus_client is not installed")
+        super().setUp()
+
+    @inline
+    async def test_metrics_served(self) -> None:
+        from twisted.web.client import Agent, readBody
+
+        reactor = global_reactor()
+        upstream = await self.start_exchange()
+        port, metrics = free_port(), free_port()
+        bridge = self.spawn(
+            "--upstream", upstream, "--endpoint", f"tcp:{port}:interface=127.0.0.1",
+            "--metrics", f"tcp:{metrics}:interface=127.0.0.1", "--poll-interval", "0.1", "--status-interval", "0.5",
+            plugin="smarkets-bridge",
+        )  # fmt: skip
+        await until(lambda: "ExchangeServerFactory starting on" in self.output(bridge), "the bridge to listen")
+        client = await self.client(port)
+        await client.subscribe(1)  # simulated traders: its quotes change
+        accepted = await client.create_order(2, 21, BUY, PRICE, 10_000)
+        await client.cancel_order(accepted.order_accepted.order_id)
+
+        async def scrape() -> dict[str, float]:
+            response = await Agent(reactor).request(b"GET", f"http://127.0.0.1:{metrics}/metrics".encode())
+            body = (await readBody(response)).decode()
+            return {
+                line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                for line in body.splitlines() if line and not line.startswith("#")
+            }
+
+        scraped: dict[str, float] = {}
+
+        async def two_rounds() -> bool:
+            scraped.update(await scrape())
+            return scraped.get('txsmarkets_bridge_requests_total{endpoint="quotes",scope="bridge"}', 0) >= 2 and any(
+                key.startswith("txsmarkets_bridge_market_data_age_seconds") for key in scraped
+            )
+
+        deadline = reactor.seconds() + 60
+        while not await two_rounds():
+            self.assertLess(reactor.seconds(), deadline, "two rounds of quotes and an age in the metrics")
+            await task.deferLater(reactor, 0.1)
+        [account] = {key.split('scope="account ')[1].split('"')[0] for key in scraped if 'scope="account ' in key}
+        self.assertEqual(scraped["txsmarkets_bridge_accounts"], 1.0)
+        self.assertEqual(scraped["txsmarkets_bridge_accounts_lost"], 0.0)
+        self.assertEqual(scraped['txsmarkets_bridge_request_limit_per_minute{endpoint="quotes",scope="bridge"}'], 50.0)
+        self.assertEqual(scraped['txsmarkets_bridge_rate_limit{endpoint="quotes",scope="bridge"}'], 50.0)
+        self.assertLessEqual(scraped['txsmarkets_bridge_requests_last_minute{endpoint="quotes",scope="bridge"}'], 50.0)
+        self.assertEqual(scraped['txsmarkets_bridge_requests_total{endpoint="login",scope="bridge"}'], 1.0)
+        scope = f'scope="account {account}"'
+        self.assertEqual(scraped[f'txsmarkets_bridge_requests_total{{endpoint="create_order",{scope}}}'], 1.0)
+        self.assertEqual(scraped[f'txsmarkets_bridge_requests_total{{endpoint="cancel_order",{scope}}}'], 1.0)
+        self.assertEqual(scraped[f'txsmarkets_bridge_request_limit_per_minute{{endpoint="cancel_order",{scope}}}'], 600.0)
+        self.assertGreaterEqual(scraped[f'txsmarkets_bridge_requests_total{{endpoint="activity",{scope}}}'], 1.0)
+        self.assertGreaterEqual(scraped["txsmarkets_bridge_quotes_rounds_total"], 1.0)
+        self.assertGreaterEqual(scraped["txsmarkets_bridge_market_data_published_total"], 1.0)
+        p50 = scraped['txsmarkets_bridge_market_data_age_seconds{quantile="0.5"}']
+        p99 = scraped['txsmarkets_bridge_market_data_age_seconds{quantile="0.99"}']
+        self.assertTrue(0 < p50 <= p99 < 30, (p50, p99))
+        # Not one 429: the bridge keeps to the upstream's limits.
+        limited = {key: value for key, value in scraped.items() if key.startswith("txsmarkets_bridge_rate_limited_total")}
+        self.assertTrue(limited)
+        self.assertEqual(set(limited.values()), {0.0})
+        await until(lambda: "; 429s 0" in self.output(bridge), "a status line")
+        self.assertEqual(await self.stop(bridge), 0)
+
+    @inline
+    async def test_a_metrics_port_in_use(self) -> None:
+        import socket
+
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            process = self.spawn("--upstream", "http://127.0.0.1:1/v3/", "--endpoint", f"tcp:{free_port()}:interface=127.0.0.1",
+                                 "--metrics", f"tcp:{port}:interface=127.0.0.1", plugin="smarkets-bridge")  # fmt: skip
+            self.assertEqual(await self.exit_status(process), 1)
+            self.assertIn(f"{_NAME}cannot serve metrics on", self.output(process))
 
 
 #: A strategy for ``twistd smarkets --http-api``: one resting buy on market 2, each fill said.

@@ -530,10 +530,17 @@ class QuotesUpstream:
                                  outcome_timestamp=None, created=when, modified=when)
                         for m in market_ids for n in (1, 2)])  # fmt: skip
 
+    #: Seconds each quotes request takes to be answered.
+    delay = 0.0
+
     def quotes(self, market_ids: list[int]) -> Deferred[dict[int, ContractQuotes]]:
         for _ in range(0, len(market_ids), 200):
             self.requests.append(self.clock.seconds())
-        return succeed(dict(self.books))
+        if not self.delay:
+            return succeed(dict(self.books))
+        answer: Deferred[dict[int, ContractQuotes]] = Deferred()
+        self.clock.callLater(self.delay, lambda books: answer.callback(books), dict(self.books))
+        return answer
 
     def last_executed_prices(self, market_ids: list[int]) -> Deferred[dict[int, list[LastExecutedPrice]]]:
         from datetime import timedelta
@@ -726,6 +733,54 @@ class MarketDataTests(unittest.TestCase):
 
 async def _raise(error: Exception) -> Any:
     raise error
+
+
+    def test_the_age_of_what_is_handed_downstream(self) -> None:
+        # Each quotes answer takes 0.25 s: what it changes is handed downstream 0.25 s
+        # after its request, the age of each payload published.
+        clock = Clock()
+
+        def run(seconds: float) -> None:
+            # Small steps (exact in binary): a Clock runs what a step's calls schedule from
+            # the step's end.
+            for _ in range(round(seconds * 32)):
+                clock.advance(1 / 32)
+
+        upstream = QuotesUpstream(clock)
+        upstream.delay = 0.25
+        published: list[seto_pb2.Payload] = []
+        data = BridgeMarketData(clock, upstream, lambda m, p: published.append(p), {5, 6}.__contains__)  # type: ignore[arg-type]
+        self.assertEqual((data.ages.percentile(50), data.ages.count), (None, 0))
+        data.snapshot(5)
+        run(0.125)
+        # A market subscribed to while a round is under way waits for the next round: no
+        # second round beside the first.
+        data.snapshot(6)
+        run(0.0625)
+        self.assertEqual(upstream.requests, [1 / 32])
+        for n in range(1, 11):
+            upstream.books = {51: ContractQuotes([PriceLevel(2500, 10_000 * n)], []), 61: ContractQuotes([], [PriceLevel(3000, n)])}
+            run(1.45)
+        # The next round 1.2 s after the answer: 0.25 + 1.2 s after the request (to a step).
+        gaps = [b - a for a, b in zip(upstream.requests, upstream.requests[1:])]
+        self.assertTrue(all(1.45 - 1e-6 <= gap <= 1.45 + 1 / 32 + 1e-6 for gap in gaps), gaps)
+        run(3)  # the last books polled
+        # One age a payload handed downstream (both contracts change at most rounds).
+        self.assertGreaterEqual(len(published), 16)
+        self.assertEqual(data.ages.count, len(published))
+        self.assertEqual((data.ages.percentile(50), data.ages.percentile(99)), (0.25, 0.25))
+        # No change, nothing handed downstream: no age.
+        run(10)
+        self.assertEqual(data.ages.count, len(published))
+
+    def test_ages_are_a_bounded_sample(self) -> None:
+        from txsmarkets.bridge.figures import Ages
+
+        ages = Ages(size=100)
+        for n in range(1, 1001):
+            ages.add(n / 1000)
+        # The last 100 (0.901 .. 1.0) are kept; every one is counted.
+        self.assertEqual((ages.count, ages.percentile(50), ages.percentile(99), ages.percentile(0)), (1000, 0.95, 0.999, 0.901))
 
 
 class ClientsTests(unittest.TestCase):

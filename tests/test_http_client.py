@@ -218,6 +218,50 @@ class RateLimitTests(Harness):
         self.assertEqual(len(times), 200)
         self.assertLessEqual(max(sum(1 for t in times if start <= t < start + 60) for start in times), 50)
 
+    def test_a_held_token_comes_back_a_period_after_its_release(self) -> None:
+        # The API counts a request when it arrives: a token held until the answer is back
+        # a whole period after the API could have counted it, however slow the request.
+        clock = Clock()
+        bucket = TokenBucket(clock, "cancel_order", 1, 1.0)
+        self.successResultOf(bucket.acquire(hold=True))
+        second = bucket.acquire(hold=True)
+        clock.advance(5)  # a slow answer: the token is still out
+        self.assertNoResult(second)
+        bucket.release()
+        clock.advance(0.99)
+        self.assertNoResult(second)
+        clock.advance(0.01)
+        self.successResultOf(second)
+        bucket.release()
+        self.assertRaises(RuntimeError, bucket.release)
+        self.assertEqual((bucket.requests, bucket.peak), (2, 1))
+
+    def test_requests_are_counted_over_a_sliding_minute(self) -> None:
+        clock = Clock()
+        bucket = TokenBucket(clock, "quotes", 50, 60.0, max_queue=1000)
+        unlimited = TokenBucket(clock, "activity", None, 1.0)
+        for _ in range(120):
+            bucket.acquire(hold=True).addCallback(lambda _: bucket.release())
+            self.successResultOf(unlimited.acquire())
+            clock.advance(1.0)
+        figures = bucket.figures()
+        # 50 a minute at most: the 120 asked for over two minutes have not all gone yet.
+        self.assertEqual((figures.limit, figures.period, figures.per_minute), (50, 60.0, 50.0))
+        self.assertLessEqual(figures.last_minute, 50)
+        self.assertEqual(figures.peak, 50)
+        # 50 at 0..49 s, one a second from 60 s (each back a minute after its release).
+        self.assertEqual((figures.requests, bucket.waiting), (101, 19))
+        activity = unlimited.figures()
+        # At 120 s: those of 61..119 s.
+        self.assertEqual((activity.requests, activity.last_minute, activity.per_minute, activity.peak), (120, 59, None, 0))
+        clock.advance(30)
+        self.assertEqual(unlimited.last_minute, 29)
+        clock.advance(30)
+        self.assertEqual(unlimited.last_minute, 0)
+        self.assertEqual(bucket.rate_limited, 0)
+        bucket.refused()
+        self.assertEqual(bucket.figures().rate_limited, 1)
+
     def test_cancel_all_waits_its_minute(self) -> None:
         self.fake.route("DELETE", "orders/", (200, {}))
         self.successResultOf(self.client.cancel_all(market_id=1))

@@ -256,6 +256,9 @@ class SessionTests(HTTPExchangeTestCase):
             self.assertEqual(set(await client.quotes([10])), {101, 102})
         self.assertGreaterEqual(reactor.seconds() - start, 0.9)
         self.assertEqual(len([line for line in lines if "rate limited (429)" in line]), 1)
+        # Counted where the client saw it: three quotes reads made, a fourth sent again.
+        figures = client.limits.bucket("quotes").figures()
+        self.assertEqual((figures.rate_limited, figures.requests, figures.last_minute), (1, 4, 4))
 
 
 class TLSTests(HTTPExchangeTestCase):

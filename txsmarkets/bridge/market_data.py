@@ -29,6 +29,12 @@ request of up to 50 ids), and keeps the answer ``catalogue_interval`` seconds: t
 subscribes an ``event_subscribe``'s session to them (`IEventLookup
 <txsmarkets.exchange.interfaces.IEventLookup>`).
 
+The age of what is handed downstream: each ``contract_quotes`` and ``market_state``
+published adds to `BridgeMarketData.ages` the seconds from its round's request (when the
+quotes were asked for, an upper bound on their age: the upstream read its books between
+the request and the answer) to the hand-over. The upstream's quotes carry no timestamp of
+their own.
+
 With a `BridgeRecording <txsmarkets.bridge.recording.BridgeRecording>`, what is polled is
 recorded too: a ``market_quotes`` snapshot of a market at its first poll (and at its first
 after it was forgotten), then the ``contract_quotes`` changes (their executions with them)
@@ -47,6 +53,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from txsmarkets.bridge.figures import Ages
 from txsmarkets.bridge.recording import BridgeRecording
 from txsmarkets.exchange.catalogue import MARKET_STATE_TYPES
 from txsmarkets.exchange.polled_trades import Books, LastPrices, Levels, TradeReader, by_contract
@@ -117,6 +124,10 @@ class BridgeMarketData:
         self.last_poll: float | None = None
         #: Rounds of quotes made.
         self.rounds = 0
+        #: The age of each payload handed downstream: from its quotes request to the hand-over.
+        self.ages = Ages()
+        # When the quotes of the round under way were asked for.
+        self._asked_at = 0.0
         self._timer: IDelayedCall | None = None
         #: The round of requests under way, if any.
         self._polling: Deferred[None] | None = None
@@ -129,7 +140,10 @@ class BridgeMarketData:
         payload = self._books_of(market_id)
         if market_id not in self._markets:
             self._markets[market_id] = None
-            if self._timer is None and not self._stopped:
+            # Polled at once, unless a round is under way or due: the next takes it in. (A
+            # round begun beside another would ask more often than the limit allows, and
+            # could answer before it, its books then overwritten by older ones.)
+            if self._timer is None and self._polling is None and not self._stopped:
                 self._timer = self.clock.callLater(0, self._round)
         return payload
 
@@ -266,6 +280,7 @@ class BridgeMarketData:
             if self._stopped:
                 return
         # The trades are read against the books of the same round: both asked at once.
+        self._asked_at = self.clock.seconds()
         asking: list[Deferred[Any]] = [self.client.quotes(market_ids), Deferred.fromCoroutine(self.prices.ask(market_ids))]
         answers = await gatherResults(asking, consumeErrors=True).addErrback(_first_error)
         quotes: dict[int, ContractQuotes] = answers[0]
@@ -325,7 +340,11 @@ class BridgeMarketData:
         if record:
             self._record(payload)
         if watched:
-            self.publish(market_id, payload)
+            self._publish(market_id, payload)
+
+    def _publish(self, market_id: int, payload: seto_pb2.Payload) -> None:
+        self.publish(market_id, payload)
+        self.ages.add(self.clock.seconds() - self._asked_at)
 
     def _state(self, market_id: int, state: str) -> None:
         old = self._states.get(market_id)
@@ -340,7 +359,7 @@ class BridgeMarketData:
         # The first state seen is recorded (the catalogue may be written later than it).
         self._record(payload)
         if old is not None and self.watched(market_id):
-            self.publish(market_id, payload)
+            self._publish(market_id, payload)
 
 
 def _first_error(failure: Failure) -> Failure:

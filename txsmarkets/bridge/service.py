@@ -18,6 +18,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from txsmarkets.bridge.engine import BridgeEngine
+from txsmarkets.bridge.metrics import BridgeMetricsService
 from txsmarkets.exchange.server import ExchangeServerFactory
 from txsmarkets.exchange.service import ExchangeService, RunningServer, with_backlog
 
@@ -85,14 +86,20 @@ def start_bridge(
 
 class BridgeService(ExchangeService):
     """Serves a bridge on an endpoint (see `ExchangeService`), logs its status line
-    (`BridgeEngine.status`) every ``status_interval`` seconds (None: never), and stops its
-    engine (polls, upstream sessions) when stopped."""
+    (`BridgeEngine.status`) every ``status_interval`` seconds (None: never), serves its
+    figures for Prometheus with ``metrics`` (a `BridgeMetricsService`, or None), and stops
+    its engine (polls, upstream sessions) when stopped."""
 
     status_interval: float | None = None
+    metrics: BridgeMetricsService | None = None
     _status: LoopingCall | None = None
 
     def startService(self) -> None:
         super().startService()
+        if self.metrics is not None:
+            # A metrics endpoint that cannot be listened on ends the process as the bridge's would.
+            self.metrics.cannot_listen = lambda why: self.cannot_listen(why)
+            self.metrics.startService()
         if self.status_interval:
             engine: BridgeEngine = self.factory.engine
             self._status = LoopingCall(lambda: _log.info("{status}", status=engine.status()))
@@ -103,6 +110,9 @@ class BridgeService(ExchangeService):
         if self._status is not None and self._status.running:
             self._status.stop()
         stopped = super().stopService()
+        metrics = self.metrics
+        if metrics is not None and metrics.running:
+            stopped.addBoth(lambda _: metrics.stopService())
         engine: BridgeEngine = self.factory.engine
         return stopped.addBoth(lambda _: engine.stop())
 
@@ -113,11 +123,15 @@ def make_bridge_service(
     endpoint: str = DEFAULT_ENDPOINT,
     state_dir: str | None = None,
     status_interval: float | None = None,
+    metrics: str | None = None,
     **options: Any,
 ) -> service.IService:
     """The service of ``twistd smarkets-bridge``, its status line every ``status_interval``
-    seconds; ValueError for an endpoint string that cannot be used."""
+    seconds, its figures for Prometheus on the endpoint ``metrics`` (None: not served; needs
+    prometheus_client); ValueError for an endpoint string that cannot be used."""
     factory = make_bridge(reactor, upstream, state_dir, **options)
     svc = BridgeService(reactor, endpoints.serverFromString(reactor, with_backlog(endpoint)), factory, endpoint)
     svc.status_interval = status_interval
+    if metrics is not None:
+        svc.metrics = BridgeMetricsService(reactor, metrics, factory.engine)
     return svc

@@ -1,7 +1,7 @@
 """``twistd smarkets-bridge``: the streaming protocol served in front of Smarkets' HTTP API.
 
 ``twistd -n smarkets-bridge --upstream URL [--endpoint tcp:3701:interface=127.0.0.1]
-[--state-dir DIR] [--record DIR]``. A setting that cannot work (no upstream, a URL that is
+[--state-dir DIR] [--record DIR] [--metrics ENDPOINT]``. A setting that cannot work (no upstream, a URL that is
 no HTTP URL, an endpoint string that is no endpoint, a state or recording folder that cannot
 be made, a port in use) is one line on stderr and exit status 1. SIGTERM and SIGINT stop
 it with exit status 0.
@@ -51,6 +51,7 @@ class Options(usage.Options):
         ["heartbeat-interval", None, 30.0, "Seconds between heartbeats.", float],
         ["resume-window", None, 300.0, "Seconds a dropped session may be resumed.", float],
         ["status-interval", None, 60.0, "Seconds between two status lines in the log (0: none).", float],
+        ["metrics", None, None, "Serve the bridge's figures for Prometheus on this endpoint (tcp:9109:interface=127.0.0.1)."],
     ]
 
     def parseOptions(self, options: list[str] | None = None) -> None:
@@ -73,6 +74,14 @@ class Options(usage.Options):
                 raise SetupError(f"--{name} must be above 0, not {self[name]}")
         if self["status-interval"] < 0:
             raise SetupError(f"--status-interval must be 0 or more, not {self['status-interval']}")
+        if self["metrics"]:
+            from txsmarkets.metrics import available
+
+            if not available():
+                raise SetupError(
+                    "--metrics needs prometheus_client"
+                    " (the metrics extra: pip install -e '.[metrics]' in a clone of the repository)"
+                )
         for name, what in (("state-dir", "the state folder"), ("record", "the recording folder")):
             if self[name] is not None:
                 try:
@@ -103,6 +112,7 @@ def makeService(options: Options) -> service.IService:
             heartbeat_interval=options["heartbeat-interval"],
             resume_window=options["resume-window"],
             record=options["record"],
+            metrics=options["metrics"] or None,
         )
     except ENDPOINT_ERRORS as e:
         raise SetupError(f"cannot use the endpoint {options['endpoint']!r}: {e}") from None

@@ -1,30 +1,25 @@
 """``--metrics ENDPOINT``: the status line's figures for Prometheus, over twisted.web.
 
 Needs the optional ``prometheus_client`` (``pip install -e '.[metrics]'`` in a clone of the
-repository). The page is rendered in the reactor thread (not prometheus_client's WSGI
-thread pool), so it reads the daemon's figures without locks.
+repository). Served as `txsmarkets.metrics` serves any collector: the page is rendered in
+the reactor thread, so it reads the daemon's figures without locks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from twisted.application import service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorTime
-from twisted.web.resource import Resource
-from twisted.web.server import Request, Site
 
 from txsmarkets.client import Session, StreamingAPIClient
 from txsmarkets.client.controls import Controls
 from txsmarkets.daemon.exits import EXIT_CONFIG
 from txsmarkets.daemon.figures import Figures
 from txsmarkets.daemon.lifecycle import StartError
-
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
+from txsmarkets.metrics import MetricsPage, available, serve_metrics
 
 __all__ = ["DaemonCollector", "DaemonFigures", "MetricsPage", "MetricsService", "available", "listen_metrics"]
 
@@ -51,15 +46,6 @@ class DaemonFigures(Protocol):
     @property
     def last_rtt(self) -> float | None:
         """The round trip of the last ping, in seconds."""
-
-
-def available() -> bool:
-    """Whether prometheus_client can be imported."""
-    try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class DaemonCollector:
@@ -100,30 +86,9 @@ class DaemonCollector:
             yield GaugeMetricFamily("txsmarkets_rtt_seconds", "Round trip of the last ping", value=svc.last_rtt)
 
 
-class MetricsPage(Resource):
-    """Serves a registry in the Prometheus text format at every path."""
-
-    isLeaf = True
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        super().__init__()
-        self.registry = registry
-
-    def render_GET(self, request: Request) -> bytes:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode())
-        return bytes(generate_latest(self.registry))
-
-
 async def listen_metrics(reactor: IReactorTime, endpoint: str, svc: DaemonFigures) -> IListeningPort:
     """Serve ``svc``'s figures on ``endpoint`` (a Twisted server endpoint string)."""
-    from prometheus_client import CollectorRegistry
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(DaemonCollector(svc))
-    port: IListeningPort = await serverFromString(reactor, endpoint).listen(Site(MetricsPage(registry)))
-    return port
+    return await serve_metrics(reactor, endpoint, DaemonCollector(svc))
 
 
 class MetricsService(service.Service):

@@ -7,9 +7,11 @@ goes out through treq (`transport`), and its answer is parsed into the attrs mod
 
 - a 401 to a request that carried a token (or needed one) logs in again, once, and sends
   the request once more (a 401 means it was refused, not carried out);
-- a 429 waits until the ``expiry`` its body names (``Retry-After`` otherwise), keeps the
-  endpoint's queue waiting as long, and sends the request again, up to
-  ``rate_limit_retries`` times and for waits of ``max_rate_limit_wait`` seconds at most;
+- a 429 is counted (``limits.bucket(name).rate_limited``) and logged as an error (the
+  client keeps to its limits: one means they are not the API's), waits until the
+  ``expiry`` its body names (``Retry-After`` otherwise), keeps the endpoint's queue
+  waiting as long, and sends the request again, up to ``rate_limit_retries`` times and for
+  waits of ``max_rate_limit_wait`` seconds at most;
 - a request that fails on its way (timeout, connection) is never sent again by the client:
   for an order create, the order may or may not have been placed.
 """
@@ -230,11 +232,17 @@ class HTTPAPIClient:
                 generation, token = session.held() if endpoint.token == "held" else (0, None)
             else:
                 generation, token = await session.token(endpoint.token == "required")
-            await bucket.acquire(first=again)
+            # The token is held until the answer: see `limits` for why.
+            await bucket.acquire(first=again, hold=True)
             sent_at = self.clock.seconds()
             authorization = session.token_header(token) if token is not None else None
-            answer = await self.transport.send(endpoint.method, path or endpoint.path, query, body, authorization)
+            try:
+                answer = await self.transport.send(endpoint.method, path or endpoint.path, query, body, authorization)
+            finally:
+                bucket.release()
             status = answer.status
+            if status == 429:
+                bucket.refused()
             if token is not None and status != 401:
                 session.used(generation, sent_at)
             if 200 <= status < 300:
@@ -250,9 +258,11 @@ class HTTPAPIClient:
                 if wait <= self.max_rate_limit_wait:
                     waits += 1
                     again = True
-                    _log.warn(
-                        "HTTP API: {endpoint} rate limited (429): sent again in {wait:.1f} s",
-                        endpoint=endpoint.name, wait=wait,
+                    # The client keeps to its limits: a 429 means they are not the API's.
+                    _log.error(
+                        "HTTP API: {endpoint} rate limited (429) although the client keeps to its limits, which"
+                        " are therefore not the API's (a bug; {count} so far): sent again in {wait:.1f} s",
+                        endpoint=endpoint.name, count=bucket.rate_limited, wait=wait,
                     )
                     bucket.pause_until(self.clock.seconds() + wait)
                     continue

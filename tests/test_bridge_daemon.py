@@ -267,15 +267,28 @@ class HTTPAPIDaemonTests(DaemonTestCase):
     async def test_a_strategy_order_fills(self) -> None:
         upstream = await self.start_exchange()
         (self.folder / "strategies" / "httpbuyer.py").write_text(BUYER)
+        metrics = free_port()
         daemon = self.spawn(
             "--http-api", upstream, "--username", "demo", "--strategy", "httpbuyer:Buyer",
             "--state-dir", str(self.state), "--status-interval", "0.5",
+            "--metrics", f"tcp:{metrics}:interface=127.0.0.1",
         )  # fmt: skip
         await until(lambda: "buyer: order" in self.output(daemon) and "accepted" in self.output(daemon), "the order")
         seller = self.upstream_client(upstream, "demo2")
         await seller.create_order(2, 21, HTTP_SELL, PRICE, 10_000, type="immediate_or_cancel")
         await until(lambda: "filled 10000" in self.output(daemon), "the fill, told to the strategy")
         await until(lambda: "live_orders=1" in self.output(daemon), "a status line")
+        # The daemon's metrics have the bridge's figures beside its own.
+        from twisted.web.client import Agent, readBody
+
+        response = await Agent(global_reactor()).request(b"GET", f"http://127.0.0.1:{metrics}/metrics".encode())
+        scraped = {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in (await readBody(response)).decode().splitlines() if line and not line.startswith("#")
+        }  # fmt: skip
+        self.assertEqual((scraped["txsmarkets_live_orders"], scraped["txsmarkets_bridge_accounts"]), (1.0, 1.0))
+        created = [value for key, value in scraped.items() if key.startswith('txsmarkets_bridge_requests_total{endpoint="create_order"')]
+        self.assertEqual(created, [1.0])
         self.assertEqual(await self.stop(daemon), 0)
         self.assertEqual(self.output(daemon).count("filled 10000"), 1)
         # A restart on the same state folder (the bridge's in it) trades on, the order restored.

@@ -17,6 +17,8 @@ from twisted.internet.interfaces import IListeningPort, IReactorTime
 from txsmarkets.client import Session, StreamingAPIClient
 from txsmarkets.client.controls import Controls
 from txsmarkets.daemon.exits import EXIT_CONFIG
+from txsmarkets.bridge.engine import BridgeEngine
+from txsmarkets.bridge.metrics import BridgeCollector
 from txsmarkets.daemon.figures import Figures
 from txsmarkets.daemon.lifecycle import StartError
 from txsmarkets.metrics import MetricsPage, available, serve_metrics
@@ -46,6 +48,10 @@ class DaemonFigures(Protocol):
     @property
     def last_rtt(self) -> float | None:
         """The round trip of the last ping, in seconds."""
+
+    @property
+    def bridge_engine(self) -> BridgeEngine | None:
+        """The bridge the daemon trades through in its process (``--http-api``), else None."""
 
 
 class DaemonCollector:
@@ -84,6 +90,9 @@ class DaemonCollector:
         yield refused
         if svc.last_rtt is not None:
             yield GaugeMetricFamily("txsmarkets_rtt_seconds", "Round trip of the last ping", value=svc.last_rtt)
+        if svc.bridge_engine is not None:
+            # With --http-api: what polling costs, as twistd smarkets-bridge --metrics says it.
+            yield from BridgeCollector(svc.bridge_engine).collect()
 
 
 async def listen_metrics(reactor: IReactorTime, endpoint: str, svc: DaemonFigures) -> IListeningPort:

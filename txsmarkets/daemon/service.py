@@ -44,6 +44,7 @@ from txsmarkets.strategy import CallableStrategy, Strategy, StrategyError, Strat
 from txsmarkets.process import handle_signals, stop_on_signal, stop_reactor
 
 if TYPE_CHECKING:
+    from txsmarkets.bridge.engine import BridgeEngine
     from txsmarkets.exchange.paper import RunningPaper
     from txsmarkets.exchange.service import RunningExchange
 
@@ -262,6 +263,12 @@ class SmarketsService(InOrder):
     def last_rtt(self) -> float | None:
         """The round-trip time of the last ping, in seconds."""
         return self.status.last_rtt
+
+    @property
+    def bridge_engine(self) -> BridgeEngine | None:
+        """With ``http_api``: the engine of the bridge in this process (its figures are in
+        the metrics), else None."""
+        return None if self.bridged is None else self.bridged.bridge.engine
 
     def log_status(self) -> None:
         """Log the status line now (see `StatusLine`)."""

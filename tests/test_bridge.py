@@ -431,6 +431,34 @@ class MarketDataTests(BridgeTestCase):
         self.assertEqual({c.contract_quotes.market_id for c in changes}, {40})
 
 
+class MarketStateTests(BridgeTestCase):
+    @inline
+    async def test_market_and_contract_states_from_the_catalogue(self) -> None:
+        self.exchange = await start_exchange(global_reactor(), catalogue=catalogue(), http="tcp:0:interface=127.0.0.1")
+        self.addCleanup(self.exchange.stop)
+        self.bridge = await start_bridge(global_reactor(), self.upstream, market_data={"catalogue_interval": 0.1})
+        self.addCleanup(self.bridge.stop)
+        client = await self.client()
+        states = self.collect(client, "seto.market_state")
+        await client.subscribe(40)
+        data = self.bridge.engine.market_data
+        rounds = data.rounds
+        await until(lambda: data.rounds >= rounds + 2, "the first states seen")
+        self.exchange.engine.set_market_state(40, "halted")
+        await until(lambda: states, "the halt")
+        halted = states[0].market_state
+        self.assertEqual(halted.state, seto_pb2.MARKET_STATE_HALTED)
+        self.assertEqual({c.state for c in halted.contracts}, {seto_pb2.CONTRACT_STATE_HALTED})
+        self.assertEqual(client.markets[40].state, seto_pb2.MARKET_STATE_HALTED)
+        winner = halted.contracts[0].contract_id
+        self.exchange.engine.settle_market(40, [winner])
+        await until(lambda: len(states) == 2, "the settlement")
+        settled = states[1].market_state
+        self.assertEqual(settled.state, seto_pb2.MARKET_STATE_SETTLED)
+        self.assertEqual({c.state for c in settled.contracts}, {seto_pb2.CONTRACT_STATE_SETTLED})
+        self.assertEqual(len(settled.contracts), len(halted.contracts))
+
+
 class ExecutionsTests(BridgeTestCase):
     """Trades upstream become executions in the bridge's market data, once, recorded so
     that a replay plays them."""

@@ -511,6 +511,8 @@ class QuotesUpstream:
         self.limits = RateLimits(clock)
         self.books: dict[int, ContractQuotes] = {}
         self.states: dict[int, str] = {}
+        #: The contracts' states (``state_or_outcome``), "open" if not given.
+        self.contract_states: dict[int, str] = {}
         self.requests: list[float] = []
         #: Last executed prices by contract id: (price, seconds after T0), or None.
         self.traded: dict[int, tuple[int, float] | None] = {}
@@ -526,7 +528,8 @@ class QuotesUpstream:
         from datetime import datetime, timezone
 
         when = datetime(2030, 1, 1, tzinfo=timezone.utc)
-        return succeed([Contract(id=10 * m + n, market_id=m, name="c", slug="c", state_or_outcome="open",
+        return succeed([Contract(id=10 * m + n, market_id=m, name="c", slug="c",
+                                 state_or_outcome=self.contract_states.get(10 * m + n, "open"),
                                  outcome_timestamp=None, created=when, modified=when)
                         for m in market_ids for n in (1, 2)])  # fmt: skip
 
@@ -614,6 +617,34 @@ class MarketDataTests(unittest.TestCase):
         clock.advance(60)
         self.assertEqual(len(upstream.requests), count)
 
+
+    def test_contract_states_are_in_the_market_state(self) -> None:
+        """A change of the market's state, or of one of its contracts' alone, is a
+        market_state with every contract's state; a settled market's winners and losers
+        are settled."""
+        clock, upstream, data, published = self.market_data({5})
+        upstream.states[5] = "open"
+        data.snapshot(5)
+        clock.advance(0)
+
+        def told() -> list[tuple[int, list[tuple[int, int]]]]:
+            return [
+                (p.market_state.state, [(c.contract_id, c.state) for c in p.market_state.contracts])
+                for p in published if p.type == seto_pb2.PAYLOAD_MARKET_STATE
+            ]  # fmt: skip
+
+        clock.advance(10)
+        self.assertEqual(told(), [])  # the first states seen are no change
+        upstream.contract_states[52] = "voided"
+        clock.advance(10)
+        open_, voided = seto_pb2.CONTRACT_STATE_OPEN, seto_pb2.CONTRACT_STATE_VOIDED
+        self.assertEqual(told(), [(seto_pb2.MARKET_STATE_OPEN, [(51, open_), (52, voided)])])
+        upstream.states[5] = "settled"
+        upstream.contract_states.update({51: "winner", 52: "unavailable"})
+        clock.advance(10)
+        self.assertEqual(told()[1:], [(seto_pb2.MARKET_STATE_SETTLED, [(51, seto_pb2.CONTRACT_STATE_SETTLED)])])
+        clock.advance(10)
+        self.assertEqual(len(told()), 2)
 
     def market_data(self, watched: set[int]) -> tuple[Clock, QuotesUpstream, BridgeMarketData, list[seto_pb2.Payload]]:
         clock = Clock()

@@ -20,7 +20,9 @@ each told once in a run (a price seen again, as after a market was forgotten and
 again, or the first one seen, is no new trade). The contract's last execution read is the
 ``last_execution`` of its later ``contract_quotes`` and of a snapshot.
 
-States: every ``catalogue_interval`` seconds the markets' catalogue entries
+States: every ``catalogue_interval`` seconds the markets' catalogue entries and their
+contracts' states (``GET /v3/markets/{ids}/contracts/``, each ``state_or_outcome`` as its
+``ContractStateType``: ``winner``, ``loser`` and ``deadheat`` are ``SETTLED``)
 (``GET /v3/markets/{ids}/``); a market whose state changed gets a ``market_state``.
 
 Events: `lookup_event` asks the public catalogue for an event's markets
@@ -106,6 +108,7 @@ class BridgeMarketData:
         self._markets: dict[int, list[int] | None] = {}
         self._books: dict[int, Books] = {}
         self._states: dict[int, str] = {}
+        self._contract_states: dict[int, dict[int, str]] = {}
         #: Reads the trades from the last executed prices (and remembers, for the run, the
         #: last one seen of each contract: no trade is told twice).
         self.trades = TradeReader()
@@ -265,6 +268,7 @@ class BridgeMarketData:
         for contract_id in self._markets.pop(market_id, None) or ():
             self._books.pop(contract_id, None)
         self._states.pop(market_id, None)
+        self._contract_states.pop(market_id, None)
 
     async def _poll(self, market_ids: list[int]) -> None:
         unknown = [m for m in market_ids if self._markets.get(m) is None]
@@ -299,11 +303,15 @@ class BridgeMarketData:
                 self._record(self._books_of(market_id))
         if self.clock.seconds() >= self._catalogue_at:
             self._catalogue_at = self.clock.seconds() + self.catalogue_interval
-            markets = await self.client.markets(market_ids)
+            asked: list[Deferred[Any]] = [self.client.markets(market_ids), self.client.contracts(market_ids)]
+            markets, contracts = await gatherResults(asked, consumeErrors=True).addErrback(_first_error)
             if self._stopped:
                 return
+            by_market: dict[int, dict[int, str]] = {}
+            for contract in contracts:
+                by_market.setdefault(contract.market_id, {})[contract.id] = contract.state_or_outcome
             for market in markets:
-                self._state(market.id, market.state)
+                self._state(market.id, market.state, by_market.get(market.id, {}))
         if self.recording is not None:
             self.recording.flush()
             await self.recording.catalogue(market_ids)
@@ -346,20 +354,43 @@ class BridgeMarketData:
         self.publish(market_id, payload)
         self.ages.add(self.clock.seconds() - self._asked_at)
 
-    def _state(self, market_id: int, state: str) -> None:
+    def _state(self, market_id: int, state: str, contracts: dict[int, str]) -> None:
+        """The market's state and its contracts' as the catalogue has them now: a
+        market_state (with every contract's state) if any changed."""
         old = self._states.get(market_id)
+        old_contracts = self._contract_states.get(market_id)
         self._states[market_id] = state
+        self._contract_states[market_id] = contracts
         # None for a state the wire has not (``unavailable``): nothing to tell.
         wire = MARKET_STATE_TYPES.get(state)
-        if old == state or wire is None:
+        if (old == state and old_contracts == contracts) or wire is None:
             return
         payload = new_payload(seto_pb2.PAYLOAD_MARKET_STATE)
         payload.market_state.market_id = market_id
         payload.market_state.state = wire
+        for contract_id, contract_state in sorted(contracts.items()):
+            contract_wire = CONTRACT_STATE_TYPES.get(contract_state)
+            if contract_wire is not None:
+                payload.market_state.contracts.add(contract_id=contract_id, state=contract_wire)
         # The first state seen is recorded (the catalogue may be written later than it).
         self._record(payload)
         if old is not None and self.watched(market_id):
             self._publish(market_id, payload)
+
+
+#: The wire's ``ContractStateType`` of each contract state the API gives (``unavailable``
+#: has none: the contract is left out); a contract that won, lost or dead-heated is settled.
+CONTRACT_STATE_TYPES: dict[str, int] = {
+    "new": seto_pb2.CONTRACT_STATE_NEW,
+    "open": seto_pb2.CONTRACT_STATE_OPEN,
+    "live": seto_pb2.CONTRACT_STATE_LIVE,
+    "halted": seto_pb2.CONTRACT_STATE_HALTED,
+    "winner": seto_pb2.CONTRACT_STATE_SETTLED,
+    "loser": seto_pb2.CONTRACT_STATE_SETTLED,
+    "deadheat": seto_pb2.CONTRACT_STATE_SETTLED,
+    "reduced": seto_pb2.CONTRACT_STATE_REDUCED,
+    "voided": seto_pb2.CONTRACT_STATE_VOIDED,
+}
 
 
 def _first_error(failure: Failure) -> Failure:

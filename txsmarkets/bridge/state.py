@@ -36,7 +36,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from txsmarkets.persistence.state import write_atomically
+from txsmarkets.persistence.state import append_synced, write_atomically
 from txsmarkets.wire import seto_pb2
 
 __all__ = ["BridgeState", "BridgeOrder", "PendingCreate", "StateFileError"]
@@ -241,15 +241,7 @@ class BridgeState:
                 break
             new.append(entry)
         new.reverse()
-        line = json.dumps(self._figures(orders, new), separators=(",", ":")).encode() + b"\n"
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            view = memoryview(line)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_synced(self.log_path, json.dumps(self._figures(orders, new), separators=(",", ":")).encode() + b"\n")
         self._appended += 1
 
     def _figures(self, orders: Any, log: Any) -> dict[str, Any]:

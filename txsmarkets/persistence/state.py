@@ -33,15 +33,14 @@ from txsmarkets.session.sequencer import SequenceState
 from txsmarkets.trading.account import Account
 from txsmarkets.trading.controls import TradingControls
 
-__all__ = ["StateDirectory", "StateError", "write_atomically"]
+__all__ = ["StateDirectory", "StateError", "append_synced", "write_atomically"]
 
 _log = Logger()
 _ENTRY = struct.Struct(">QII")
 
 
-def _write_atomically(path: pathlib.Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _write_synced(path: str | os.PathLike[str], data: bytes, flags: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flags, 0o600)
     try:
         view = memoryview(data)
         while view:
@@ -49,6 +48,17 @@ def _write_atomically(path: pathlib.Path, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def append_synced(path: pathlib.Path, data: bytes) -> None:
+    """Append ``data`` to the file at ``path`` (made if missing, mode 0600) and fsync it:
+    on disk when this returns. OSError if it cannot be."""
+    _write_synced(path, data, os.O_APPEND)
+
+
+def _write_atomically(path: pathlib.Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    _write_synced(temporary, data, os.O_TRUNC)
     os.replace(temporary, path)
     folder = os.open(path.parent, os.O_RDONLY)
     try:

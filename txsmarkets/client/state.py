@@ -118,9 +118,10 @@ class MarketBook:
         for contract in quotes.contract_quotes:
             self.update(contract)
 
-    def update(self, quotes: seto_pb2.ContractQuotes) -> None:
+    def update(self, quotes: seto_pb2.ContractQuotes) -> int:
         """Apply a ``contract_quotes`` delta: each level given holds its new total (0: gone).
-        Returns None."""
+        Returns the contract's id (so that the caller need not read it from the message
+        again)."""
         contract_id = quotes.contract_id
         book = self.contracts.get(contract_id)
         if book is None:
@@ -135,12 +136,12 @@ class MarketBook:
         count = len(offers)
         if count:
             book.best_offer = _apply_levels(book.offers, book.best_offer, (offers[0],) if count == 1 else offers, False)
-        # An absent last_execution reads as zeros: only zeros need asking whether it came.
-        execution = quotes.last_execution
-        price = execution.price
-        quantity = execution.quantity
-        if price or quantity or quotes.HasField("last_execution"):
-            self.last_execution = (price, quantity)
+        # Most updates carry no trade: one question whether it came costs less than
+        # reading an absent message's two fields (which read as zeros).
+        if quotes.HasField("last_execution"):
+            execution = quotes.last_execution
+            self.last_execution = (execution.price, execution.quantity)
+        return contract_id
 
 
 #: The account view (``client.account``): `txsmarkets.trading.account.Account`.

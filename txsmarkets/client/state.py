@@ -136,11 +136,13 @@ class MarketBook:
         count = len(offers)
         if count:
             book.best_offer = _apply_levels(book.offers, book.best_offer, (offers[0],) if count == 1 else offers, False)
-        # Most updates carry no trade: one question whether it came costs less than
-        # reading an absent message's two fields (which read as zeros).
-        if quotes.HasField("last_execution"):
-            execution = quotes.last_execution
-            self.last_execution = (execution.price, execution.quantity)
+        # An absent last_execution reads as zeros: only zeros need asking whether it came
+        # (most updates carry the last trade).
+        execution = quotes.last_execution
+        price = execution.price
+        quantity = execution.quantity
+        if price or quantity or quotes.HasField("last_execution"):
+            self.last_execution = (price, quantity)
         return contract_id
 
 

@@ -3,6 +3,8 @@ compiled from them that each incoming message takes."""
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -239,18 +241,26 @@ def _route(
     methods, because a loop over them costs more than the calls (the route of a quote
     update runs for every update a client receives)."""
     names: dict[str, Any] = {"guard": guard, "own": own, "name": name, "failed": handler_failed, "resolve": resolve}
+    names.update((f"h{index}", handler) for index, handler in enumerate(handlers))
+    names.update((f"g{index}", handler) for index, handler in enumerate(global_handlers))
+    return cast(Route, _route_factory(len(handlers), len(global_handlers), resolve is not None)(**names))
+
+
+@functools.lru_cache(maxsize=None)
+def _route_factory(handlers: int, global_handlers: int, resolves: bool) -> Callable[..., Route]:
+    """The factory of `_route`'s routes of one shape (so many handlers, so many global
+    handlers, a resolver or not), compiled once: it takes what the route calls as
+    arguments, which the route then reads as closure cells (quicker than globals)."""
+    parameters = ["guard", "own", "name", "failed", "resolve"]
     body = ["    if guard:", "        own(payload)"]
-    for prefix, called, arguments in (("h", handlers, "message=payload"), ("g", global_handlers, "name=name, message=payload")):
-        for index, handler in enumerate(called):
+    for prefix, count, arguments in (("h", handlers, "message=payload"), ("g", global_handlers, "name=name, message=payload")):
+        for index in range(count):
             local = f"{prefix}{index}"
-            names[local] = handler
+            parameters.append(local)
             body += ["    try:", f"        {local}({arguments})", "    except Exception:", f"        failed({local}, name)"]
-    if resolve is not None:
+    if resolves:
         body.append("    resolve(payload)")
-    # The handlers are the factory's arguments, so that the route reads them as closure
-    # cells (quicker than globals).
-    parameters = ", ".join(names)
-    source = f"def factory({parameters}):\n  def route(payload):\n" + "\n".join("  " + line for line in body) + "\n  return route\n"
+    source = f"def factory({', '.join(parameters)}):\n  def route(payload):\n" + "\n".join("  " + line for line in body) + "\n  return route\n"
     namespace: dict[str, Any] = {}
-    exec(compile(source, f"<route of {name}>", "exec"), namespace)
-    return cast(Route, namespace["factory"](**names))
+    exec(compile(source, f"<route: {handlers} handlers, {global_handlers} global>", "exec"), namespace)
+    return cast(Callable[..., Route], namespace["factory"])

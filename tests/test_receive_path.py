@@ -351,3 +351,34 @@ class OnPayloadTests(unittest.SynchronousTestCase):
         client.proto.dataReceived(stream(*(quote(seq) for seq in range(2, 6))))
         self.assertEqual(seen, [2, 3, 4, 5])
         self.assertEqual(client.seen, [])
+
+
+_levels = st.lists(st.tuples(st.integers(1, 6).map(lambda n: 1000 + 100 * n), st.sampled_from([0, 0, 5, 7])), max_size=3)
+
+
+class BookUpdateTests(unittest.SynchronousTestCase):
+    """`MarketBook.update` keeps a contract's levels and best prices as
+    `ContractBook.set_bid`/`set_offer` do, one level or several a side (it applies a
+    side's one level itself, for speed)."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.tuples(_levels, _levels), min_size=1, max_size=12))
+    def test_update_as_set_levels(self, deltas: list[tuple[list[tuple[int, int]], list[tuple[int, int]]]]) -> None:
+        from txsmarkets.client.state import ContractBook, MarketBook
+
+        book = MarketBook(1)
+        reference = ContractBook()
+        for bids, offers in deltas:
+            quotes = seto_pb2.ContractQuotes(market_id=1, contract_id=7)
+            for price, quantity in bids:
+                quotes.bids.add(price=price, quantity=quantity)
+                reference.set_bid(price, quantity)
+            for price, quantity in offers:
+                quotes.offers.add(price=price, quantity=quantity)
+                reference.set_offer(price, quantity)
+            self.assertEqual(book.update(quotes), 7)
+            contract = book.contracts[7]
+            self.assertEqual(
+                (contract.bids, contract.offers, contract.best_bid, contract.best_offer),
+                (reference.bids, reference.offers, reference.best_bid, reference.best_offer),
+            )

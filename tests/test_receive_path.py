@@ -233,6 +233,40 @@ class BulkReceiveTests(unittest.SynchronousTestCase):
         book = client.client.markets[1]
         self.assertIn(7, book.contracts)
 
+    def test_listeners_of_quotes_read_the_update_they_are_handed(self) -> None:
+        """The strategy's host and a backtest's watcher take a quote update's ids from the
+        client's book-keeping of that very update (``tracking.last_quotes``); an update
+        the book-keeping did not take in (no book held for its market) is read from the
+        message, not mistaken for the one before."""
+        from txsmarkets.backtest.watch import Watcher
+        from txsmarkets.strategy import Strategy, StrategyHost
+
+        client = Client()
+        heard: list[tuple[int, list[int]]] = []
+
+        class Listener(Strategy):
+            def on_market(self, book: Any) -> None:
+                heard.append((book.market_id, sorted(book.contracts)))
+
+        watcher = Watcher(client.client, client.clock.seconds)
+        StrategyHost(client.client, Listener()).attach()
+        snapshot = seto_pb2.Payload(type=seto_pb2.PAYLOAD_MARKET_QUOTES)
+        snapshot.eto_payload.seq = 2
+        snapshot.market_quotes.market_id = 1
+        elsewhere = quote(4, contract_id=9)
+        elsewhere.contract_quotes.market_id = 2  # no book held for market 2
+        client.proto.dataReceived(stream(snapshot, quote(3, contract_id=7), elsewhere, quote(5, contract_id=8)))
+        self.assertEqual(heard, [(1, []), (1, [7]), (1, [7, 8])])
+        last = client.client.tracking.last_quotes
+        assert last is not None
+        self.assertEqual((last[0].eto_payload.seq, last[1], last[2]), (5, 1, 8))
+        # The watcher marked the contracts of market 1 only (the first mark of a market
+        # is set, the later ones of contracts without a position are held back).
+        self.assertEqual(sorted(watcher.positions.markets), [1])
+        self.assertEqual(sorted(watcher._unmarked), [1])
+        self.assertEqual(sorted({*watcher.positions.markets[1].marks, *watcher._unmarked[1]}), [7, 8])
+        self.assertEqual(watcher.messages, 4)
+
 
 # One item of a generated stream: what the exchange sends next.
 _events = st.one_of(
@@ -317,3 +351,34 @@ class OnPayloadTests(unittest.SynchronousTestCase):
         client.proto.dataReceived(stream(*(quote(seq) for seq in range(2, 6))))
         self.assertEqual(seen, [2, 3, 4, 5])
         self.assertEqual(client.seen, [])
+
+
+_levels = st.lists(st.tuples(st.integers(1, 6).map(lambda n: 1000 + 100 * n), st.sampled_from([0, 0, 5, 7])), max_size=3)
+
+
+class BookUpdateTests(unittest.SynchronousTestCase):
+    """`MarketBook.update` keeps a contract's levels and best prices as
+    `ContractBook.set_bid`/`set_offer` do, one level or several a side (it applies a
+    side's one level itself, for speed)."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.tuples(_levels, _levels), min_size=1, max_size=12))
+    def test_update_as_set_levels(self, deltas: list[tuple[list[tuple[int, int]], list[tuple[int, int]]]]) -> None:
+        from txsmarkets.client.state import ContractBook, MarketBook
+
+        book = MarketBook(1)
+        reference = ContractBook()
+        for bids, offers in deltas:
+            quotes = seto_pb2.ContractQuotes(market_id=1, contract_id=7)
+            for price, quantity in bids:
+                quotes.bids.add(price=price, quantity=quantity)
+                reference.set_bid(price, quantity)
+            for price, quantity in offers:
+                quotes.offers.add(price=price, quantity=quantity)
+                reference.set_offer(price, quantity)
+            self.assertEqual(book.update(quotes), 7)
+            contract = book.contracts[7]
+            self.assertEqual(
+                (contract.bids, contract.offers, contract.best_bid, contract.best_offer),
+                (reference.bids, reference.offers, reference.best_bid, reference.best_offer),
+            )

@@ -306,6 +306,9 @@ class StrategyHost(service.Service):
     ) -> None:
         self.setName("strategy")
         self.client = client
+        # Read on every quote update (the client never replaces either).
+        self._tracking = client.tracking
+        self._markets = client.markets
         self.strategy = strategy
         self.before_login = before_login
         self.on_error = on_error
@@ -440,9 +443,15 @@ class StrategyHost(service.Service):
             self._call("on_market", self.strategy.on_market, book)
 
     def _contract_quotes(self, message: seto_pb2.Payload) -> None:
-        # The busiest hook of all: `_call`'s guard written out.
+        # The busiest hook of all: `_call`'s guard written out, and the market's id taken
+        # from the client's book-keeping of this very message when it has one (reading it
+        # from the message again costs more than the rest).
         if self._hearing:
-            book = self.client.markets.get(message.contract_quotes.market_id)
+            last = self._tracking.last_quotes
+            if last is not None and last[0] is message:
+                book = self._markets.get(last[1])
+            else:
+                book = self._markets.get(message.contract_quotes.market_id)
             if book is not None:
                 try:
                     self.strategy.on_market(book)

@@ -72,6 +72,7 @@ class Watcher:
         winners: Callable[[int], list[int] | None] | None = None,
     ) -> None:
         self.client = client
+        self._tracking = client.tracking
         self.seconds = seconds
         self.positions = Positions()
         self.series = Series() if series else None
@@ -133,8 +134,14 @@ class Watcher:
             self.sample()
 
     def _contract_quotes(self, message: seto_pb2.Payload) -> None:
-        body = message.contract_quotes
-        self._quoted(body.market_id, body.contract_id)
+        # The ids as the client's book-keeping took them from this very message, when it
+        # did (`AccountTracking.last_quotes`): reading them again costs more than the rest.
+        last = self._tracking.last_quotes
+        if last is not None and last[0] is message:
+            self._quoted(last[1], last[2])
+        else:
+            body = message.contract_quotes
+            self._quoted(body.market_id, body.contract_id)
 
     def _market_quotes(self, message: seto_pb2.Payload) -> None:
         body = message.market_quotes

@@ -118,29 +118,59 @@ class MarketBook:
         for contract in quotes.contract_quotes:
             self.update(contract)
 
-    def update(self, quotes: seto_pb2.ContractQuotes) -> None:
+    def update(self, quotes: seto_pb2.ContractQuotes) -> int:
         """Apply a ``contract_quotes`` delta: each level given holds its new total (0: gone).
-        Returns None."""
+        Returns the contract's id (so that the caller need not read it from the message
+        again)."""
         contract_id = quotes.contract_id
         book = self.contracts.get(contract_id)
         if book is None:
             book = self.contracts[contract_id] = ContractBook()
-        # A side's one level (the usual update) is taken by index: iterating a repeated
-        # field costs more than the rest of the work on it, and an empty side is skipped.
+        # A side's one level (the usual update) is taken by index (iterating a repeated
+        # field costs more than the rest of the work on it) and applied here, as
+        # `ContractBook.set_bid` and `set_offer` apply it: a call would cost more than its
+        # work (tests.test_receive_path.BookUpdateTests holds the two alike). An empty side
+        # is skipped.
         bids = quotes.bids
         count = len(bids)
-        if count:
-            book.best_bid = _apply_levels(book.bids, book.best_bid, (bids[0],) if count == 1 else bids, True)
+        if count == 1:
+            quote = bids[0]
+            price = quote.price
+            quantity = quote.quantity
+            levels = book.bids
+            if quantity:
+                levels[price] = quantity
+                best = book.best_bid
+                if best is None or price > best:
+                    book.best_bid = price
+            elif levels.pop(price, None) is not None and price == book.best_bid:
+                book.best_bid = max(levels) if levels else None
+        elif count:
+            book.best_bid = _apply_levels(book.bids, book.best_bid, bids, True)
         offers = quotes.offers
         count = len(offers)
-        if count:
-            book.best_offer = _apply_levels(book.offers, book.best_offer, (offers[0],) if count == 1 else offers, False)
-        # An absent last_execution reads as zeros: only zeros need asking whether it came.
+        if count == 1:
+            quote = offers[0]
+            price = quote.price
+            quantity = quote.quantity
+            levels = book.offers
+            if quantity:
+                levels[price] = quantity
+                best = book.best_offer
+                if best is None or price < best:
+                    book.best_offer = price
+            elif levels.pop(price, None) is not None and price == book.best_offer:
+                book.best_offer = min(levels) if levels else None
+        elif count:
+            book.best_offer = _apply_levels(book.offers, book.best_offer, offers, False)
+        # An absent last_execution reads as zeros: only zeros need asking whether it came
+        # (most updates carry the last trade).
         execution = quotes.last_execution
         price = execution.price
         quantity = execution.quantity
         if price or quantity or quotes.HasField("last_execution"):
             self.last_execution = (price, quantity)
+        return contract_id
 
 
 #: The account view (``client.account``): `txsmarkets.trading.account.Account`.

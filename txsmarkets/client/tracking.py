@@ -71,6 +71,12 @@ class AccountTracking:
         self.markets: dict[int, MarketBook] = {}
         self.changed = ChangeSignal()
         self.follower: AccountFollower | None = None
+        #: The last ``contract_quotes`` taken into a book, as ``(payload, market id,
+        #: contract id)``, or None before one: the client's own listeners of the same
+        #: message (the strategy's host, a backtest's watcher) take the ids from here when
+        #: ``payload`` is the message they are handed (``is``), rather than read them
+        #: from the message again (most of what an update costs them).
+        self.last_quotes: tuple[seto_pb2.Payload, int, int] | None = None
         self._clock = clock
         self._catch_up = catch_up
         self._creates = creates
@@ -139,7 +145,7 @@ class AccountTracking:
         market_id = quotes.market_id
         book = self.markets.get(market_id)
         if book is not None:
-            book.update(quotes)
+            self.last_quotes = (payload, market_id, book.update(quotes))
             follower = self.follower
             if follower is not None and follower.marking:
                 follower.quoted(market_id)

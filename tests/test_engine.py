@@ -27,7 +27,7 @@ from txsmarkets.exchange import (
     load_catalogue,
     parse_catalogue,
 )
-from txsmarkets.exchange.accounts import MarketPosition
+from txsmarkets.exchange.accounts import Credentials, MarketPosition
 from txsmarkets.odds import buy_liability, sell_liability
 
 Msg = namedtuple("Msg", "account kind body payload")
@@ -969,6 +969,38 @@ class AccountStreamTests(unittest.SynchronousTestCase):
         ex.create(DEMO, BUY, 2000, 100)
         self.assertEqual(got[0].order_accepted.account_sequence_64, 0x100000000)
         self.assertFalse(got[0].order_accepted.HasField("account_sequence"))
+
+
+class UnattendedAccountTests(unittest.SynchronousTestCase):
+    """An account opened ``attended=False`` (a simulated trader's) trades as any other, but
+    its answers are not built, kept or delivered, and nobody logs in to it."""
+
+    def test_trades_without_answers(self) -> None:
+        ex = Exchange(self)
+        trader = ex.engine.accounts.add_credentials(
+            "~trader", Credentials.create("pw", b"tok", iterations=1), "1000", attended=False
+        )
+        account_msgs = ex.create(trader.id, SELL, 2500, 1000)
+        self.assertEqual(account_msgs, [])
+        self.assertEqual(len(trader.orders), 1)
+        # The market still hears of its order, and a user trading with it is answered.
+        self.assertEqual([m.kind for m in ex.market_log], ["contract_quotes"])
+        msgs = ex.create(DEMO, BUY, 2500, 400)
+        self.assertEqual(kinds(msgs), ["order_accepted", "order_executed"])
+        self.assertEqual([m.account for m in msgs], [DEMO, DEMO])
+        (order,) = trader.orders.values()
+        self.assertEqual(order.remaining, 600)
+        self.assertEqual(ex.engine.accounts[trader.id].positions[1].net[11], -400)
+        # Each message it was not sent still took its number; none was kept.
+        self.assertEqual(trader.sequence, 2)
+        self.assertEqual(ex.engine.account_messages_since(trader.id, 0), [])
+        self.assertEqual(ex.sequences.get(trader.id), None)
+
+    def test_no_login(self) -> None:
+        registry = AccountRegistry()
+        registry.add_credentials("~trader", Credentials.create("pw", b"tok", iterations=1), "1", attended=False)
+        self.assertIsNone(registry.authenticate("~trader", "pw"))
+        self.assertIsNone(registry.authenticate_token(b"tok"))
 
 
 class AccountTests(unittest.SynchronousTestCase):

@@ -173,6 +173,10 @@ class Account:
 
     ``sequence`` numbers the account stream (the first message is 1); ``log`` holds the last
     messages sent as ``(sequence, serialized seto.Payload)``, for a resuming session.
+
+    An account that is not ``attended`` (a simulated trader's, a replay's own) is one no
+    session logs in to: nothing reads its stream, so its messages are numbered but not
+    built, kept or delivered (`txsmarkets.exchange.answers`), and its logins are refused.
     """
 
     __slots__ = (
@@ -187,6 +191,7 @@ class Account:
         "cancel_all_on_failure",
         "sequence",
         "log",
+        "attended",
         "_credentials",
     )
 
@@ -197,6 +202,7 @@ class Account:
         balance: Decimal,
         credentials: Credentials,
         log_size: int = 10000,
+        attended: bool = True,
     ) -> None:
         self.id = account_id
         self.username = username
@@ -211,6 +217,7 @@ class Account:
         self.cancel_all_on_failure = False
         self.sequence = 0
         self.log: deque[tuple[int, bytes]] = deque(maxlen=log_size)
+        self.attended = attended
         self._credentials = credentials
 
     @property
@@ -266,9 +273,10 @@ class AccountRegistry:
         return self.add_credentials(username, Credentials.create(password, token), balance)
 
     def add_credentials(
-        self, username: str, credentials: Credentials, balance: Decimal | int | str
+        self, username: str, credentials: Credentials, balance: Decimal | int | str, *, attended: bool = True
     ) -> Account:
-        """Open an account whose credentials are already hashed (as a catalogue holds them)."""
+        """Open an account whose credentials are already hashed (as a catalogue holds them);
+        ``attended=False`` for one no session will log in to (see `Account`)."""
         if username in self._by_username:
             raise ValueError(f"username {username!r} is taken")
         if credentials.token_key is not None and credentials.token_key in self._by_token:
@@ -281,7 +289,7 @@ class AccountRegistry:
             raise ValueError(f"not a balance: {balance!r}") from None
         if not amount.is_finite() or amount < 0:
             raise ValueError(f"a balance must be finite and not negative, not {balance!r}")
-        account = Account(len(self._by_id) + 1, username, amount, credentials, self._log_size)
+        account = Account(len(self._by_id) + 1, username, amount, credentials, self._log_size, attended)
         self._by_id[account.id] = account
         self._by_username[username] = account
         if credentials.token_key is not None:
@@ -289,9 +297,9 @@ class AccountRegistry:
         return account
 
     def authenticate(self, username: str, password: str | bytes) -> Account | None:
-        """The account these credentials log in, or None."""
+        """The account these credentials log in, or None (always for one not attended)."""
         account = self._by_username.get(username)
-        if account is None:
+        if account is None or not account.attended:
             _DUMMY_SECRET.verify(password)
             return None
         return account if account.check_password(password) else None
@@ -302,7 +310,7 @@ class AccountRegistry:
             account = self._by_token.get(token_index(token))
         except TypeError:
             return None
-        if account is None or not account.check_token(token):
+        if account is None or not account.attended or not account.check_token(token):
             return None
         return account
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec
+
 from txsmarkets.exchange.accounts import Account
 from txsmarkets.exchange.book import BUY, Order
 from txsmarkets.exchange.market import (
@@ -20,6 +24,24 @@ from txsmarkets.wire.messages import new_payload
 
 __all__ = ["EngineAnswers"]
 
+_P = ParamSpec("_P")
+_Answer = Callable[Concatenate["EngineAnswers", Account, _P], None]
+
+
+def _told(build: _Answer[_P]) -> _Answer[_P]:
+    """An answer method (its first argument the account told) that builds nothing for an
+    account no session reads (`Account.attended`): the message only takes its number. A
+    simulated market's traders get an answer to every quote they place or cancel."""
+
+    @functools.wraps(build)
+    def answer(self: EngineAnswers, account: Account, /, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        if account.attended:
+            build(self, account, *args, **kwargs)
+        else:
+            self._stream.pass_over(account)
+
+    return answer
+
 
 class EngineAnswers:
     """The builders of the engine's account messages (a part of `MatchingEngine`): each
@@ -29,6 +51,7 @@ class EngineAnswers:
     def __init__(self, stream: AccountStream) -> None:
         self._stream = stream
 
+    @_told
     def order_invalid(
         self, account: Account, seq: int, reference: int | None, reasons: list[seto_pb2.OrderInvalidReason]
     ) -> None:
@@ -40,6 +63,7 @@ class EngineAnswers:
             body.reference = reference
         self._stream.send_unnumbered(account, payload)
 
+    @_told
     def order_rejected(
         self, account: Account, seq: int, reason: seto_pb2.OrderRejectedReason, reference: int | None, label: str | None
     ) -> None:
@@ -52,6 +76,7 @@ class EngineAnswers:
             body.label = label
         self._stream.send(account, payload, body)
 
+    @_told
     def order_accepted(self, account: Account, order: Order, seq: int) -> None:
         payload = new_payload(_P_ORDER_ACCEPTED)
         body = payload.order_accepted
@@ -64,6 +89,7 @@ class EngineAnswers:
         _set_money(body, account)
         self._stream.send(account, payload, body)
 
+    @_told
     def order_executed(self, account: Account, order: Order, quantity: int, price: int) -> None:
         payload = new_payload(_P_ORDER_EXECUTED)
         body = payload.order_executed
@@ -78,6 +104,7 @@ class EngineAnswers:
         _set_money(body, account)
         self._stream.send(account, payload, body)
 
+    @_told
     def order_cancelled(self, account: Account, order: Order, reason: seto_pb2.OrderCancelledReason, reference: int | None) -> None:
         payload = new_payload(_P_ORDER_CANCELLED)
         body = payload.order_cancelled
@@ -92,6 +119,7 @@ class EngineAnswers:
         _set_money(body, account)
         self._stream.send(account, payload, body)
 
+    @_told
     def order_cancel_rejected(
         self,
         account: Account,
@@ -109,6 +137,7 @@ class EngineAnswers:
         _set_reference(body, reference, order)
         self._stream.send(account, payload, body)
 
+    @_told
     def order_quantity_reduced(self, account: Account, order: Order, reference: int | None) -> None:
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED)
         body = payload.order_quantity_reduced
@@ -123,6 +152,7 @@ class EngineAnswers:
         _set_reference(body, reference, order)
         self._stream.send(account, payload, body)
 
+    @_told
     def order_quantity_reduce_rejected(
         self,
         account: Account,
@@ -142,6 +172,7 @@ class EngineAnswers:
         _set_reference(body, reference, order)
         self._stream.send(account, payload, body)
 
+    @_told
     def replace_rejected(
         self,
         account: Account,
@@ -170,6 +201,7 @@ class EngineAnswers:
             body.label = label
         self._stream.send(account, payload, body)
 
+    @_told
     def replace_answer(
         self,
         account: Account,
@@ -193,6 +225,7 @@ class EngineAnswers:
         _set_reference(body, None, order)
         self._stream.send(account, payload, body)
 
+    @_told
     def order_voided(self, account: Account, order: Order) -> None:
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_VOIDED)
         body = payload.order_voided
@@ -204,6 +237,7 @@ class EngineAnswers:
         body.executed_quantity = 0
         self._stream.send(account, payload, body)
 
+    @_told
     def order_cancel_all_accepted(self, account: Account, reference: int | None) -> None:
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_ACCEPTED)
         body = payload.order_cancel_all_accepted
@@ -211,6 +245,7 @@ class EngineAnswers:
             body.reference = reference
         self._stream.send(account, payload, body)
 
+    @_told
     def order_execute_voided(self, account: Account, order: Order, price: int, quantity: int) -> None:
         payload = new_payload(seto_pb2.PAYLOAD_ORDER_EXECUTE_VOIDED)
         body = payload.order_execute_voided
@@ -229,11 +264,13 @@ class EngineAnswers:
         _set_money(body, account)
         self._stream.send(account, payload, body)
 
+    @_told
     def settings_accepted(self, account: Account) -> None:
         payload = new_payload(seto_pb2.PAYLOAD_SETTINGS_ACCEPTED)
         payload.settings_accepted.cancel_all_on_failure = account.cancel_all_on_failure
         self._stream.send_unnumbered(account, payload)
 
+    @_told
     def balance_changed(self, account: Account, reason: str) -> None:
         payload = new_payload(seto_pb2.PAYLOAD_BALANCE_CHANGED)
         body = payload.balance_changed

@@ -56,6 +56,11 @@ class AccountStream:
         account.log.append((sequence, payload.SerializeToString()))
         self._deliver(account.id, payload)
 
+    def pass_over(self, account: Account) -> None:
+        """Take the number of a message to an account that is not ``attended`` (`Account`),
+        without the message: nobody will read it."""
+        account.sequence += 1
+
     def _deliver(self, account_id: int, payload: seto_pb2.Payload) -> None:
         # A failing listener must not leave a command half done.
         try:

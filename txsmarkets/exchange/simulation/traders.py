@@ -26,10 +26,11 @@ _LAST = len(VALID_PRICES) - 1
 
 
 def open_account(engine: Any, username: str) -> Account:
-    """A new account for a simulated trader. Its password is random and never kept, and
-    hashed once only (nobody can log in as it, so the hash need not be slow)."""
+    """A new account for a simulated trader, not attended (`Account.attended`: nobody logs
+    in as it, so its answers are not built). Its password is random and never kept, and
+    hashed once only."""
     credentials = Credentials.create(os.urandom(16).hex(), iterations=1)
-    account: Account = engine.accounts.add_credentials(username, credentials, _BALANCE)
+    account: Account = engine.accounts.add_credentials(username, credentials, _BALANCE, attended=False)
     return account
 
 

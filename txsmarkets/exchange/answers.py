@@ -30,7 +30,7 @@ _Answer = Callable[Concatenate["EngineAnswers", Account, _P], None]
 
 def _told(build: _Answer[_P]) -> _Answer[_P]:
     """An answer method (its first argument the account told) that builds nothing for an
-    account no session reads (`Account.attended`): the message only takes its number. A
+    account no session reads (not ``attended``, `Account`): the message only takes its number. A
     simulated market's traders get an answer to every quote they place or cancel."""
 
     @functools.wraps(build)

@@ -26,7 +26,7 @@ _LAST = len(VALID_PRICES) - 1
 
 
 def open_account(engine: Any, username: str) -> Account:
-    """A new account for a simulated trader, not attended (`Account.attended`: nobody logs
+    """A new account for a simulated trader, not attended (``attended`` in `Account`: nobody logs
     in as it, so its answers are not built). Its password is random and never kept, and
     hashed once only."""
     credentials = Credentials.create(os.urandom(16).hex(), iterations=1)

@@ -24,7 +24,9 @@ from txsmarkets.wire import seto_pb2
 
 __all__ = ["ContractQueue", "Key"]
 
-Key = tuple[int, int]  # (side of the resting orders, price)
+#: A price level of the book: its price for the bids, ``~price`` (below 0) for the offers.
+#: An int, not a (side, price) tuple: it is made and hashed a few times a record.
+Key = int
 
 _KIP = seto_pb2.KEEP_IN_PLAY
 _IOC = seto_pb2.IMMEDIATE_OR_CANCEL
@@ -93,6 +95,8 @@ class ContractQueue:
                 return
             quote = bids[0]
             side = BUY
+            price = quote.price
+            key = price
         else:
             offers = quotes.offers
             if len(offers) != 1:
@@ -101,7 +105,8 @@ class ContractQueue:
                 return
             quote = offers[0]
             side = SELL
-        key = (side, quote.price)
+            price = quote.price
+            key = ~price
         target = quote.quantity
         if target:
             self.recorded[key] = target
@@ -122,15 +127,15 @@ class ContractQueue:
                         # side of the book (which the recorded book seldom does).
                         if side == BUY:
                             opposite = book.offers.keys
-                            crosses = opposite and -opposite[-1] <= key[1]
+                            crosses = opposite and -opposite[-1] <= price
                         else:
                             opposite = book.bids.keys
-                            crosses = opposite and opposite[-1] >= key[1]
+                            crosses = opposite and opposite[-1] >= price
                         if crosses:
                             self.grow(key, target)
                             return
                         order = self.state.open_order(
-                            self.book_account, book, side, key[1], target, _KIP, None, None, _ZERO
+                            self.book_account, book, side, price, target, _KIP, None, None, _ZERO
                         )
                         self.market_data.touched[book] = None
                         book.add(order)
@@ -158,7 +163,7 @@ class ContractQueue:
                         self.market_data.touched[book] = None
                         return
                     # Only the back of the level grows in place: quantity arriving queues last.
-                    level = (book.bids if side == BUY else book.offers).levels.get(key[1])
+                    level = (book.bids if side == BUY else book.offers).levels.get(price)
                     if level is not None and level.orders[-1] is only:
                         book.reduce(only, target)
                         if target > only.quantity:
@@ -172,20 +177,14 @@ class ContractQueue:
         # A record of several levels: each one's recorded quantity, then all of them
         # reconciled together.
         recorded = self.recorded
-        changed: list[Key] = []
-        for side, levels in ((BUY, quotes.bids), (SELL, quotes.offers)):
-            if not levels:
-                continue
-            for quote in levels:
-                key = (side, quote.price)
-                quantity = quote.quantity
-                if quantity:
-                    recorded[key] = quantity
-                else:
-                    recorded.pop(key, None)
-                changed.append(key)
+        changed = _quoted_levels(quotes)
+        for key, quantity in changed:
+            if quantity:
+                recorded[key] = quantity
+            else:
+                recorded.pop(key, None)
         if trading:
-            self.reconcile(changed)
+            self.reconcile([key for key, _ in changed])
 
     def snapshot(self, quotes: seto_pb2.ContractQuotes) -> None:
         """Play a contract's quotes from a recorded market_quotes: the levels it leaves out
@@ -193,15 +192,10 @@ class ContractQueue:
         recorded = self.recorded
         changed: list[Key] = list(recorded)
         recorded.clear()
-        for side, levels in ((BUY, quotes.bids), (SELL, quotes.offers)):
-            if not levels:
-                continue
-            for quote in levels:
-                key = (side, quote.price)
-                quantity = quote.quantity
-                if quantity:
-                    recorded[key] = quantity
-                changed.append(key)
+        for key, quantity in _quoted_levels(quotes):
+            if quantity:
+                recorded[key] = quantity
+            changed.append(key)
         if self.market.state in _TRADING:
             self.reconcile(changed)
 
@@ -315,7 +309,7 @@ class ContractQueue:
     def grow(self, key: Key, more: int) -> None:
         """Add ``more`` at ``key``: to the replay's last order if it is the back of the
         level, else as a new order at the back (filling the user orders it crosses)."""
-        side, price = key
+        side, price = (BUY, key) if key >= 0 else (SELL, ~key)
         book = self.book
         orders = self.orders.get(key)
         if orders:
@@ -349,8 +343,8 @@ class ContractQueue:
         taker_side = execution.liquidity
         price = execution.price
         quantity = execution.quantity
-        resting = SELL if taker_side == BUY else BUY
-        key = (resting, price)
+        # The resting side is the taker's other side.
+        key = ~price if taker_side == BUY else price
         self.sync(key)
         taken = self.taken.get(key, 0)
         absorbed = min(quantity, taken)
@@ -387,7 +381,7 @@ class ContractQueue:
         filled = 0
         for maker, quantity, price in book.match(taker):
             if maker.account_id == book_id:
-                key = (maker.side, price)
+                key = price if maker.side == BUY else ~price
                 offered = self.offered.get(key, 0) - quantity
                 if offered > 0:
                     self.offered[key] = offered
@@ -429,6 +423,21 @@ class ContractQueue:
                 self.offered.pop(key, None)
         if self.market.state in _TRADING:
             self.reconcile(list(self.recorded) + list(self.offered))
+
+
+def _quoted_levels(quotes: seto_pb2.ContractQuotes) -> list[tuple[Key, int]]:
+    """The levels of a recorded contract_quotes, as ``(key, recorded quantity)``: the bids,
+    then the offers."""
+    levels = []
+    bids = quotes.bids
+    if bids:
+        for quote in bids:
+            levels.append((quote.price, quote.quantity))
+    offers = quotes.offers
+    if offers:
+        for quote in offers:
+            levels.append((~quote.price, quote.quantity))
+    return levels
 
 
 def _back(level: Level) -> Order | None:

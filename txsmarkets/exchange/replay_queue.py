@@ -150,10 +150,13 @@ class ContractQueue:
                         return
                     book = self.book
                     if not target:
-                        # The level's recorded quantity is gone: so is the order.
+                        # The level's recorded quantity is gone: so is the order (`forget`
+                        # in line).
                         self.market_data.touched[book] = None
                         book.remove(only)
-                        self.forget(only)
+                        only.live = False
+                        self.state.orders.pop(only.id, None)
+                        self.book_account.orders.pop(only.id, None)
                         del self.orders[key]
                         del self.offered[key]
                         return

@@ -160,6 +160,43 @@ class QueueModelTests(ReplayCase):
         self.assertEqual(self.fills.executed, [(mine, 5000, 2000)])
         self.assertEqual(self.shown(), {5000: 3000})
 
+    def test_a_level_no_user_is_in_is_one_order_changed_in_place(self) -> None:
+        """A level holding no user's order is one order of the replay's, changed in place
+        as the recording changes the level, forgotten when the level goes (not kept as a
+        done order), and a new order (the next id) when the level comes back."""
+        self.play(
+            snapshot(quotes(bids=((4000, 50000),))),
+            quotes(offers=((5000, 100000),)),  # a level appears
+            quotes(offers=((5000, 60000),)),  # a cancel
+            quotes(offers=((5000, 90000),)),  # more arrives
+            quotes(offers=((5000, 0),)),  # the level goes
+            quotes(offers=((5000, 30000),)),  # and comes back
+        )
+        engine = self.exchange.engine
+        book = engine.book(11)
+        assert book is not None
+
+        def resting() -> list[tuple[int, int]]:
+            return [(order.id, order.remaining) for order in book.orders(SELL)]
+
+        self.step()
+        [(first, _)] = resting()
+        self.assertEqual(resting(), [(first, 100000)])
+        self.step()
+        self.assertEqual(resting(), [(first, 60000)])
+        self.step()
+        self.assertEqual(resting(), [(first, 90000)])
+        self.assertEqual(self.shown(), {5000: 90000})
+        self.step()
+        self.assertEqual(resting(), [])
+        self.assertEqual(self.shown(), {})
+        self.assertIsNone(engine.order(first))
+        self.step()
+        self.assertEqual(resting(), [(first + 1, 30000)])
+        self.assertEqual(self.shown(), {5000: 30000})
+        self.assertEqual(self.shown(BUY), {4000: 50000})
+        book.check()
+
     def test_better_priced_order_is_filled_first(self) -> None:
         self.play(
             snapshot(quotes(offers=((5000, 10000),))),

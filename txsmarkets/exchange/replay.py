@@ -47,9 +47,8 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from txsmarkets.exchange.accounts import Account, AccountRegistry, Credentials
-from txsmarkets.exchange.book import BUY, SELL, Book, Level, Order
-from txsmarkets.exchange.market import _TRADING, _ZERO, _Market
 from txsmarkets.exchange.market_data import MarketData
+from txsmarkets.exchange.replay_queue import ContractQueue
 from txsmarkets.exchange.state import EngineState
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import new_payload
@@ -59,7 +58,6 @@ __all__ = ["Replay", "ReplayEngine"]
 _log = Logger()
 
 _BALANCE = Decimal("1000000000000")
-_KIP = seto_pb2.KEEP_IN_PLAY
 _STATES = {
     seto_pb2.MARKET_STATE_NEW: "new",
     seto_pb2.MARKET_STATE_OPEN: "open",
@@ -72,9 +70,6 @@ _P_MARKET_QUOTES = seto_pb2.PAYLOAD_MARKET_QUOTES
 _P_CONTRACT_QUOTES = seto_pb2.PAYLOAD_CONTRACT_QUOTES
 _P_MARKET_STATE = seto_pb2.PAYLOAD_MARKET_STATE
 _P_RUNNINGBALL = seto_pb2.PAYLOAD_RUNNINGBALL_NOTIFICATION
-
-Key = tuple[int, int]  # (side of the resting orders, price)
-
 
 class ReplayEngine(Protocol):
     """What a `Replay` needs of the engine it plays into (a `MatchingEngine` is one): the
@@ -104,25 +99,6 @@ def _open_account(engine: ReplayEngine, username: str) -> Account:
     credentials = Credentials.create(os.urandom(16).hex(), iterations=1)
     account: Account = engine.accounts.add_credentials(username, credentials, _BALANCE)
     return account
-
-
-class _Contract:
-    """The replay's view of one contract's book.
-
-    ``recorded``: the quantity the recording shows per level; ``taken``: what users took
-    of it; ``offered``: what the replay's orders rest there (as the replay last left
-    them); ``orders``: those orders, oldest first.
-    """
-
-    __slots__ = ("market", "book", "recorded", "taken", "offered", "orders")
-
-    def __init__(self, market: _Market, book: Book) -> None:
-        self.market = market
-        self.book = book
-        self.recorded: dict[Key, int] = {}
-        self.taken: dict[Key, int] = {}
-        self.offered: dict[Key, int] = {}
-        self.orders: dict[Key, list[Order]] = {}
 
 
 class Replay:
@@ -157,7 +133,7 @@ class Replay:
         self._origin = 0.0
         self._base = 0.0
         self._call: IDelayedCall | None = None
-        self._contracts: dict[int, _Contract] = {}
+        self._contracts: dict[int, ContractQueue] = {}
         self._unknown: set[int] = set()
         self._last_runningball = b""
         self._stopped = False
@@ -186,7 +162,7 @@ class Replay:
         now = self.clock.seconds()
         records = self._records
         apply = self.apply
-        contract_quotes = self._contract_quotes
+        contracts = self._contracts
         market_data = self.engine.market_data
         # A record is due at origin + (its time - base) / speed.
         origin, base, speed = self._origin, self._base, self.speed
@@ -205,8 +181,13 @@ class Replay:
             try:
                 if payload.type == _P_CONTRACT_QUOTES:
                     # `apply` in line for nearly every record: a call less a record.
+                    quotes = payload.contract_quotes
                     try:
-                        contract_quotes(payload.contract_quotes, False)
+                        contract = contracts.get(quotes.contract_id)
+                        if contract is None:
+                            contract = self._contract(quotes.market_id, quotes.contract_id)
+                        if contract is not None:
+                            contract.quotes(quotes)
                     finally:
                         if market_data.touched:
                             market_data.publish()
@@ -242,19 +223,24 @@ class Replay:
         engine = self.engine
         try:
             if kind == _P_CONTRACT_QUOTES:
-                self._contract_quotes(payload.contract_quotes, False)
+                quotes = payload.contract_quotes
+                contract = self._contract(quotes.market_id, quotes.contract_id)
+                if contract is not None:
+                    contract.quotes(quotes)
             elif kind == _P_MARKET_QUOTES:
-                quotes = payload.market_quotes
+                snapshot = payload.market_quotes
                 seen = set()
-                for contract_quotes in quotes.contract_quotes:
-                    seen.add(contract_quotes.contract_id)
-                    self._contract_quotes(contract_quotes, True)
-                market = engine.state.markets.get(quotes.market_id)
+                for quotes in snapshot.contract_quotes:
+                    seen.add(quotes.contract_id)
+                    contract = self._contract(quotes.market_id, quotes.contract_id)
+                    if contract is not None:
+                        contract.snapshot(quotes)
+                market = engine.state.markets.get(snapshot.market_id)
                 if market is not None:
                     # A snapshot is the whole market: a contract it leaves out has no quotes.
                     for contract_id in market.books:
-                        if contract_id not in seen:
-                            self._clear(contract_id)
+                        if contract_id not in seen and (contract := self._contracts.get(contract_id)) is not None:
+                            contract.clear()
             elif kind == _P_MARKET_STATE:
                 self._market_state(payload.market_state)
             elif kind == _P_RUNNINGBALL:
@@ -263,7 +249,9 @@ class Replay:
             if engine.market_data.touched:
                 engine.market_data.publish()
 
-    def _contract(self, market_id: int, contract_id: int) -> _Contract | None:
+    def _contract(self, market_id: int, contract_id: int) -> ContractQueue | None:
+        """The queue of a recorded contract, made on its first record; None (and a warning
+        for its market, once) for a contract the engine does not have."""
         contract = self._contracts.get(contract_id)
         if contract is not None:
             return contract
@@ -278,271 +266,11 @@ class Replay:
                     contract=contract_id,
                 )
             return None
-        contract = self._contracts[contract_id] = _Contract(market, book)
-        return contract
-
-    def _contract_quotes(self, quotes: seto_pb2.ContractQuotes, snapshot: bool) -> None:
-        # Reading a recorded message's fields is much of the replay's cost: each is read
-        # once, and a repeated field is only walked when it holds something.
-        contract = self._contracts.get(quotes.contract_id)
-        if contract is None:
-            contract = self._contract(quotes.market_id, quotes.contract_id)
-            if contract is None:
-                return
-        trading = contract.market.state in _TRADING
-        if trading and not snapshot:
-            executions = quotes.executions
-            if executions:
-                for execution in executions:
-                    self._execution(contract, execution)
-        recorded = contract.recorded
-        changed: list[Key] = []
-        if snapshot:
-            changed.extend(recorded)
-            recorded.clear()
-        for side, levels in ((BUY, quotes.bids), (SELL, quotes.offers)):
-            if not levels:
-                continue
-            for quote in levels:
-                key = (side, quote.price)
-                quantity = quote.quantity
-                if quantity:
-                    recorded[key] = quantity
-                else:
-                    recorded.pop(key, None)
-                changed.append(key)
-        if not trading:
-            return
-        if len(changed) == 1:
-            # `_reconcile_all` of one level in the usual case, in line: one replay order
-            # stands at the level as the replay left it, at the back of it, and the recorded
-            # quantity moved to another above 0: that order takes the new quantity.
-            key = changed[0]
-            orders = contract.orders.get(key)
-            if orders is not None and len(orders) == 1 and key not in contract.taken:
-                only = orders[0]
-                current = only.remaining
-                target = recorded.get(key, 0)
-                if only.resting and target and contract.offered.get(key) == current:
-                    if target == current:
-                        return
-                    book = contract.book
-                    if target < current:
-                        book.reduce(only, target)
-                        contract.offered[key] = target
-                        self.engine.market_data.touched[book] = None
-                        return
-                    # Only the back of the level grows in place: quantity arriving queues last.
-                    level = (book.bids if key[0] == BUY else book.offers).levels.get(key[1])
-                    if level is not None and level.orders[-1] is only:
-                        book.reduce(only, target)
-                        if target > only.quantity:
-                            only.quantity = target
-                        contract.offered[key] = target
-                        self.engine.market_data.touched[book] = None
-                        return
-        self._reconcile_all(contract, changed)
-
-    def _clear(self, contract_id: int) -> None:
-        contract = self._contracts.get(contract_id)
-        if contract is not None and contract.recorded:
-            changed = list(contract.recorded)
-            contract.recorded.clear()
-            if contract.market.state in _TRADING:
-                self._reconcile_all(contract, changed)
-
-    # -- the queue model --
-
-    def _sync(self, contract: _Contract, key: Key) -> int:
-        """What the replay rests at ``key`` now; what users took since it was set goes
-        into ``taken``."""
-        orders = contract.orders.get(key)
-        current = 0
-        if orders is None:
-            pass
-        elif len(orders) == 1:
-            # The usual case: one order holds the level's recorded quantity.
-            order = orders[0]
-            if order.resting:
-                current = order.remaining
-            else:
-                del contract.orders[key]
-        else:
-            live = [order for order in orders if order.resting]
-            if len(live) != len(orders):
-                if live:
-                    contract.orders[key] = live
-                else:
-                    del contract.orders[key]
-            for order in live:
-                current += order.remaining
-        offered = contract.offered.get(key, 0)
-        if current != offered:
-            if current < offered:
-                contract.taken[key] = contract.taken.get(key, 0) + offered - current
-            if current:
-                contract.offered[key] = current
-            else:
-                del contract.offered[key]
-        return current
-
-    def _reconcile_all(self, contract: _Contract, keys: list[Key]) -> None:
-        # Quantity leaves before any arrives, so that the replay's own orders never cross.
-        targets = None
-        recorded_ = contract.recorded
-        orders_ = contract.orders
-        offered_ = contract.offered
-        sync = self._sync
-        for key in dict.fromkeys(keys) if len(keys) > 2 else keys:
-            # `_sync` in line for the usual levels, where nothing has changed since the
-            # replay set them: no order of its own, or one order as it was left.
-            orders = orders_.get(key)
-            if orders is None:
-                current = sync(contract, key) if key in offered_ else 0
-            elif len(orders) == 1 and (only := orders[0]).resting and offered_.get(key) == only.remaining:
-                current = only.remaining
-            else:
-                current = sync(contract, key)
-            target = recorded_.get(key, 0)
-            taken_ = contract.taken
-            if taken_:
-                taken = taken_.get(key, 0)
-                if taken > target:
-                    taken = target
-                    if taken:
-                        taken_[key] = taken
-                    else:
-                        taken_.pop(key, None)
-                target -= taken
-            if target < current:
-                self._shrink(contract, key, current - target)
-            elif target > current:
-                if targets is None:
-                    targets = [(key, target - current)]
-                else:
-                    targets.append((key, target - current))
-        if targets is not None:
-            for key, more in targets:
-                self._grow(contract, key, more)
-
-    def _shrink(self, contract: _Contract, key: Key, less: int) -> None:
-        """Take ``less`` off the replay's orders at ``key``, newest first."""
-        orders = contract.orders[key]
-        book = contract.book
-        self.engine.market_data.touched[book] = None
-        while less:
-            order = orders[-1]
-            if order.remaining > less:
-                book.reduce(order, order.remaining - less)
-                less = 0
-            else:
-                less -= order.remaining
-                book.remove(order)
-                orders.pop()
-                self._forget(order)
-        if len(orders) == 1:
-            contract.offered[key] = orders[0].remaining
-        elif orders:
-            contract.offered[key] = sum(order.remaining for order in orders)
-        else:
-            del contract.orders[key]
-            contract.offered.pop(key, None)
-
-    def _grow(self, contract: _Contract, key: Key, more: int) -> None:
-        """Add ``more`` at ``key``: to the replay's last order if it is the back of the
-        level, else as a new order at the back (filling the user orders it crosses)."""
-        side, price = key
-        book = contract.book
         engine = self.engine
-        orders = contract.orders.get(key)
-        if orders:
-            level = (book.bids if side == BUY else book.offers).levels.get(price)
-            last = orders[-1]
-            if level is not None and (level.orders[-1] is last and last.resting or _back(level) is last):
-                book.reduce(last, last.remaining + more)
-                last.quantity = max(last.quantity, last.remaining)
-                contract.offered[key] = contract.offered.get(key, 0) + more
-                engine.market_data.touched[book] = None
-                return
-        order = engine.state.open_order(self.book_account, book, side, price, more, _KIP, None, None, _ZERO)
-        engine.market_data.touched[book] = None
-        # Swept only when it reaches the other side (as the recorded book seldom does).
-        opposite = book.offers.keys if side == BUY else book.bids.keys
-        crossed = 0
-        if opposite and (-opposite[-1] <= price if side == BUY else opposite[-1] >= price):
-            crossed = self._sweep(contract, order)
-        if crossed:
-            contract.taken[key] = contract.taken.get(key, 0) + crossed
-        if order.remaining:
-            book.add(order)
-            contract.orders.setdefault(key, []).append(order)
-            contract.offered[key] = contract.offered.get(key, 0) + order.remaining
-        else:
-            self._forget(order)
-
-    def _execution(self, contract: _Contract, execution: seto_pb2.Execution) -> None:
-        """A recorded trade: it uses up what users took at its price first, then trades
-        the level's queue from the front (the users' orders in it being filled)."""
-        taker_side = execution.liquidity
-        price = execution.price
-        quantity = execution.quantity
-        resting = SELL if taker_side == BUY else BUY
-        key = (resting, price)
-        self._sync(contract, key)
-        taken = contract.taken.get(key, 0)
-        absorbed = min(quantity, taken)
-        if absorbed:
-            if taken > absorbed:
-                contract.taken[key] = taken - absorbed
-            else:
-                del contract.taken[key]
-        left = quantity - absorbed
-        filled = 0
-        if left:
-            engine = self.engine
-            taker = Order(
-                engine.state.take_order_id(), self.trades_account.id, contract.market.id, contract.book.contract_id,
-                taker_side, price, left, seto_pb2.IMMEDIATE_OR_CANCEL,
-            )
-            engine.market_data.touched[contract.book] = None
-            filled = self._sweep(contract, taker)
-        rest = quantity - filled
-        if rest:
-            # Touched even if it only used up what users took: else it could be dropped.
-            self.engine.market_data.touched[contract.book] = None
-            self.engine.market_data.trade(contract.book, price, rest, taker_side)
-
-    def _sweep(self, contract: _Contract, taker: Order) -> int:
-        """Trade ``taker`` (a replay order) through the book: the replay's own resting
-        orders it meets are used up without a trade, the users' are filled by the real
-        engine. Returns the quantity the users' orders filled."""
-        state = self.engine.state
-        book = contract.book
-        market = contract.market
-        book_id = self.book_account.id
-        taker_account = self.book_account if taker.account_id == book_id else self.trades_account
-        filled = 0
-        for maker, quantity, price in book.match(taker):
-            if maker.account_id == book_id:
-                key = (maker.side, price)
-                offered = contract.offered.get(key, 0) - quantity
-                if offered > 0:
-                    contract.offered[key] = offered
-                else:
-                    contract.offered.pop(key, None)
-                if not maker.remaining:
-                    self._forget(maker)
-            else:
-                state.fill(taker_account, taker, maker, quantity, price, market, book)
-                filled += quantity
-        return filled
-
-    def _forget(self, order: Order) -> None:
-        """A replay order is done: it is not kept as a done order (memory stays flat)."""
-        order.live = False
-        order.resting = False
-        self.engine.state.orders.pop(order.id, None)
-        self.book_account.orders.pop(order.id, None)
+        contract = self._contracts[contract_id] = ContractQueue(
+            market, book, engine.state, engine.market_data, self.book_account, self.trades_account
+        )
+        return contract
 
     # -- market states and news --
 
@@ -556,24 +284,14 @@ class Replay:
             return
         contracts = [c for c in self._contracts.values() if c.market is market]
         for contract in contracts:
-            for key in list(contract.offered):
-                self._sync(contract, key)
+            contract.settle_levels()
         if state in ("settled", "voided"):
             engine.void_market(market.id)
         else:
             engine.set_market_state(market.id, state)
         # The engine may have cancelled the replay's orders with the users' (a halt does).
         for contract in contracts:
-            for key in list(contract.orders):
-                live = [order for order in contract.orders[key] if order.resting]
-                if live:
-                    contract.orders[key] = live
-                    contract.offered[key] = sum(order.remaining for order in live)
-                else:
-                    del contract.orders[key]
-                    contract.offered.pop(key, None)
-            if market.state in _TRADING:
-                self._reconcile_all(contract, list(contract.recorded) + list(contract.offered))
+            contract.after_state_change()
 
     def _runningball(self, payload: seto_pb2.Payload) -> None:
         # The exchange sends it on each market of the event, so a recording has a copy per
@@ -590,10 +308,3 @@ class Replay:
             fresh.runningball_notification.CopyFrom(body)
             engine.announce(market_id, fresh)
 
-
-def _back(level: Level) -> Order | None:
-    """The last resting order of a price level."""
-    for order in reversed(level.orders):
-        if order.resting:
-            return order
-    return None

@@ -95,9 +95,10 @@ class ReplayEngine(Protocol):
 
 
 def _open_account(engine: ReplayEngine, username: str) -> Account:
-    # Nobody logs in as it: a random password, hashed once.
+    # Nobody logs in as it (not attended: its answers are not built): a random password,
+    # hashed once.
     credentials = Credentials.create(os.urandom(16).hex(), iterations=1)
-    account: Account = engine.accounts.add_credentials(username, credentials, _BALANCE)
+    account: Account = engine.accounts.add_credentials(username, credentials, _BALANCE, attended=False)
     return account
 
 

@@ -94,6 +94,12 @@ class Watcher:
         # for nothing until a fill opens one, so the Decimal is made then (`_catch_up`),
         # not on every update. Without ``series`` only; a plot wants every mark.
         self._unmarked: dict[int, dict[int, int]] = {}
+        # Market -> (its positions, its `_unmarked` entry), once a mark of it has been held
+        # back: what a quote update of a contract without a position needs, at hand (both
+        # dicts are only ever changed in place).
+        self._quiet: dict[int, tuple[dict[int, Any], dict[int, int]]] = {}
+        # The client's books (never replaced): read on every quote update.
+        self._markets = client.markets
         client.add_global_handler(self._message)
         client.account_changed.add(self._changed)
         for name, handler in (
@@ -138,10 +144,32 @@ class Watcher:
         # did (`AccountTracking.last_quotes`): reading them again costs more than the rest.
         last = self._tracking.last_quotes
         if last is not None and last[0] is message:
-            self._quoted(last[1], last[2])
+            market_id = last[1]
+            contract_id = last[2]
         else:
             body = message.contract_quotes
-            self._quoted(body.market_id, body.contract_id)
+            market_id = body.market_id
+            contract_id = body.contract_id
+        # `_quoted` written out for the busiest case, a contract no position is held in of
+        # a market marked already: its mark is held back (every quote update comes here).
+        book = self._markets.get(market_id)
+        contract = book.contracts.get(contract_id) if book is not None else None
+        if contract is None:
+            return
+        bid, offer = contract.best_bid, contract.best_offer
+        if bid is None:
+            if offer is None:
+                return
+            twice = offer + offer
+        elif offer is None:
+            twice = bid + bid
+        else:
+            twice = bid + offer
+        quiet = self._quiet.get(market_id)
+        if quiet is not None and contract_id not in quiet[0]:
+            quiet[1][contract_id] = twice
+            return
+        self._marked(market_id, contract_id, twice)
 
     def _market_quotes(self, message: seto_pb2.Payload) -> None:
         body = message.market_quotes
@@ -179,6 +207,10 @@ class Watcher:
             twice = bid + bid
         else:
             twice = bid + offer
+        self._marked(market_id, contract_id, twice)
+
+    def _marked(self, market_id: int, contract_id: int, twice: int) -> None:
+        """`_quoted` once the contract's mark is known: ``twice`` the mark."""
         market = self.positions.markets.get(market_id)
         if market is None:
             market = self.positions.market(market_id)
@@ -186,6 +218,7 @@ class Watcher:
             unmarked = self._unmarked.get(market_id)
             if unmarked is None:
                 unmarked = self._unmarked[market_id] = {}
+                self._quiet[market_id] = (market.positions, unmarked)
             unmarked[contract_id] = twice
             return
         self._mark(market, market_id, contract_id, Decimal(twice) / _TWO)

@@ -150,26 +150,7 @@ class Watcher:
             body = message.contract_quotes
             market_id = body.market_id
             contract_id = body.contract_id
-        # `_quoted` written out for the busiest case, a contract no position is held in of
-        # a market marked already: its mark is held back (every quote update comes here).
-        book = self._markets.get(market_id)
-        contract = book.contracts.get(contract_id) if book is not None else None
-        if contract is None:
-            return
-        bid, offer = contract.best_bid, contract.best_offer
-        if bid is None:
-            if offer is None:
-                return
-            twice = offer + offer
-        elif offer is None:
-            twice = bid + bid
-        else:
-            twice = bid + offer
-        quiet = self._quiet.get(market_id)
-        if quiet is not None and contract_id not in quiet[0]:
-            quiet[1][contract_id] = twice
-            return
-        self._marked(market_id, contract_id, twice)
+        self._quoted(market_id, contract_id)
 
     def _market_quotes(self, message: seto_pb2.Payload) -> None:
         body = message.market_quotes
@@ -194,7 +175,7 @@ class Watcher:
     def _quoted(self, market_id: int, contract_id: int) -> None:
         """A contract's book changed: its mark is the middle of its best bid and offer, or
         its one side when the other is empty (while both are, the mark made last stands)."""
-        book = self.client.markets.get(market_id)
+        book = self._markets.get(market_id)
         contract = book.contracts.get(contract_id) if book is not None else None
         if contract is None:
             return
@@ -207,10 +188,12 @@ class Watcher:
             twice = bid + bid
         else:
             twice = bid + offer
-        self._marked(market_id, contract_id, twice)
-
-    def _marked(self, market_id: int, contract_id: int, twice: int) -> None:
-        """`_quoted` once the contract's mark is known: ``twice`` the mark."""
+        # The busiest case first (every quote update comes here): a contract without a
+        # position, in a market whose marks are held back already.
+        quiet = self._quiet.get(market_id)
+        if quiet is not None and contract_id not in quiet[0]:
+            quiet[1][contract_id] = twice
+            return
         market = self.positions.markets.get(market_id)
         if market is None:
             market = self.positions.market(market_id)

@@ -6,7 +6,8 @@ a seq of its own. `contract_quotes` writes the payload's bytes directly, the ver
 eto_payload holds only ``seq: 0``. `with_seq` gives the bytes of the same payload numbered
 ``seq`` without parsing it: the seq is the eto_payload's one field, so numbering is
 splicing its varint in (the session's `SequenceState.stamp_encoded
-<txsmarkets.session.sequencer.SequenceState.stamp_encoded>`).
+<txsmarkets.session.sequencer.SequenceState.stamp_encoded>`); `frame_with_seq` gives them
+framed for the wire as well, in one go.
 """
 
 from __future__ import annotations

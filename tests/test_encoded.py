@@ -9,7 +9,8 @@ from twisted.trial import unittest
 
 from txsmarkets.session.sequencer import SequenceState
 from txsmarkets.wire import seto_pb2
-from txsmarkets.wire.encoded import contract_quotes, execution, varint, with_seq
+from txsmarkets.wire.encoded import contract_quotes, execution, frame_with_seq, varint, with_seq
+from txsmarkets.wire.framing import ULEB128StringReceiver
 
 from tests.test_replay import quotes
 
@@ -88,3 +89,45 @@ class EncodedTests(unittest.SynchronousTestCase):
         self.assertEqual(by_bytes.outseq, 6)
         self.assertEqual(list(by_bytes.replay(1)), list(by_payload.replay(1)))
         self.assertEqual(len(by_bytes.store), 3)
+
+
+class _Written:
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.frames.append(data)
+
+
+class _Journal:
+    def __init__(self) -> None:
+        self.out: list[bytes] = []
+
+    def record_out(self, data: bytes, is_login: bool = False) -> None:
+        self.out.append(data)
+
+
+class FrameTests(unittest.SynchronousTestCase):
+    def test_frame_with_seq_is_the_framing_of_with_seq(self) -> None:
+        """The frame made in one go is the frame ``sendString`` makes of the numbered bytes,
+        for payloads either side of a one-byte header and seqs of every length."""
+        receiver = ULEB128StringReceiver()
+        receiver.transport = written = _Written()
+        for levels in (0, 1, 5, 6, 20):
+            data = contract_quotes(3, 12, [(5000 + n, 10) for n in range(levels)], [], None, None)
+            for seq in EDGES[1:] + (2**63 - 1,):
+                receiver.sendString(with_seq(data, seq))
+                self.assertEqual(frame_with_seq(data, seq), written.frames.pop(), (len(data), seq))
+
+    def test_stamp_encoded_frame_numbers_keeps_and_journals_as_stamp_encoded(self) -> None:
+        """Framed or not, the same seqs, the same store, the same journal records."""
+        framed, plain = SequenceState(3), SequenceState(3)
+        framed.journal, plain.journal = _Journal(), _Journal()
+        for n in range(1, 6):
+            data = contract_quotes(1, n, [(5000, n)], [], None, None)
+            frame = framed.stamp_encoded_frame(data)
+            stamped = plain.stamp_encoded(data)
+            self.assertEqual(frame, bytes((len(stamped),)) + stamped)
+        self.assertEqual(framed.outseq, plain.outseq)
+        self.assertEqual(list(framed.store.items()), list(plain.store.items()))
+        self.assertEqual(framed.journal.out, plain.journal.out)

@@ -11,6 +11,7 @@ from twisted.trial import unittest
 from tests.certs import make_certificates
 from tests.support import close_client, global_reactor, inline
 from txsmarkets.wire import seto_pb2
+from txsmarkets.wire.encoded import contract_quotes
 from txsmarkets.client import BUY, SELL, OrderCreate, SessionSettings, StreamingAPIClient
 from txsmarkets.exceptions import ConnectionError, LoginError, OrderInvalid, OrderRejected
 from txsmarkets.exchange.service import RunningExchange, start_exchange
@@ -303,6 +304,31 @@ class SlowClientTests(ExchangeTestCase):
         # Far more than the socket buffers on both sides hold; bounded all the same.
         while not server_side._ended and sent < 200_000:
             factory._account_message(account_id, payload)
+            sent += 1
+        self.assertTrue(server_side._ended)
+        self.assertLess(sent, 200_000)
+        await server_side.closed
+        lost = client.session.when_disconnected()
+        client.session.protocol.transport.resumeProducing()
+        await lost
+
+    @inline
+    async def test_client_that_stops_reading_market_data_is_dropped(self) -> None:
+        """Market data, which goes straight to the transport while the client reads, is held
+        to the same bound once it stops."""
+        await self.start(max_output_buffer=256 * 1024)
+        client = await self.client()
+        factory = self.exchange.factory
+        (server_side,) = list(factory.connections)
+        assert server_side.session is not None
+        market_id = next(iter(self.exchange.engine.market_ids()))
+        factory.subscribe(server_side.session, market_id)
+        client.session.protocol.transport.pauseProducing()
+        levels = [(price, 1000) for price in range(1000, 1100)]
+        data = contract_quotes(market_id, 1, levels, levels, None, None)
+        sent = 0
+        while not server_side._ended and sent < 200_000:
+            factory._market_encoded(market_id, data)
             sent += 1
         self.assertTrue(server_side._ended)
         self.assertLess(sent, 200_000)

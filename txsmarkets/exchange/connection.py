@@ -70,6 +70,8 @@ class _OutputWatch:
 
     def pauseProducing(self) -> None:
         self.paused = True
+        # Each write must now pass the back-pressure rule (`ExchangeServerProtocol.sendString`).
+        self.protocol.directFrames = False
         if self._timer is None:
             factory = self.protocol.factory
             self._timer = factory.clock.callLater(factory.stall_timeout, self.protocol.stoppedReading)
@@ -81,6 +83,7 @@ class _OutputWatch:
 
     def stopProducing(self) -> None:
         self.paused = True
+        self.protocol.directFrames = False
         self.cancel()
 
     def cancel(self) -> None:
@@ -163,6 +166,8 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         factory.connections.add(self)
         factory.pending += 1
         super().connectionMade()
+        # The Smarkets framing, not paused: market data goes straight to the transport.
+        self.directFrames = True
         self._watch = _OutputWatch(self)
         self.transport.registerProducer(self._watch, True)
         self._loginTimer = self.clock.callLater(factory.login_timeout, self._loginTimedOut)
@@ -179,8 +184,12 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
                     )
                     self._drop()
                 return
-        else:
+        elif not self.directFrames:
+            # The first write since the output was paused: the count starts again, and
+            # market data may go straight to the transport again (`sendEncoded`), as it
+            # leaves the count at 0.
             self._backlog = 0
+            self.directFrames = True
         super().sendString(string)
 
     def _drop(self) -> None:

@@ -286,8 +286,9 @@ class ExchangeServerFactory(ServerFactory, Generic[EngineT]):
     def _market_encoded(self, market_id: int, data: bytes) -> None:
         # `_market_message` for a payload serialised once: each session splices its seq in.
         for session in self._subscribers.get(market_id, ()):
-            if session.protocol is not None:
-                session.protocol.sendEncoded(data)
+            protocol = session.protocol
+            if protocol is not None:
+                protocol.sendEncoded(data)
 
     def _account_message(self, account_id: int, payload: seto_pb2.Payload) -> None:
         sessions = self._by_account.get(account_id)

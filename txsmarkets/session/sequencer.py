@@ -16,7 +16,7 @@ from typing import Any
 from twisted.logger import Logger
 
 from txsmarkets.wire import eto_pb2, seto_pb2
-from txsmarkets.wire.encoded import with_seq
+from txsmarkets.wire.encoded import frame_with_seq, with_seq
 from txsmarkets.wire.messages import NO_REPLAY, eto_message
 
 __all__ = ["ReplaySnapshot", "ReplayStore", "SequenceState", "Verdict"]
@@ -46,18 +46,29 @@ class Verdict(enum.Enum):
 class ReplayStore:
     """The last ``capacity`` messages sent, by seq, to answer the peer's replay requests.
 
-    Seqs are contiguous, so the store is a deque indexed from its first seq.
+    Seqs are contiguous, so the store is a deque that ends at the seq after the last
+    message kept: a full deque drops its oldest by itself as the next is added.
     """
 
     def __init__(self, capacity: int = 10000) -> None:
         if capacity < 1:
             raise ValueError("the replay store needs room for at least one message")
-        self.capacity = capacity
-        self.first = 1
-        self._entries: deque[tuple[int, bytes]] = deque()
+        self._entries: deque[tuple[int, bytes]] = deque(maxlen=capacity)
+        # The seq after the last message kept (where the next one lines up).
+        self._end = 1
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def capacity(self) -> int:
+        """How many messages are kept at most."""
+        return self._entries.maxlen or 0
+
+    @property
+    def first(self) -> int:
+        """The seq of the oldest message kept (when none is, the seq the next would have)."""
+        return self._end - len(self._entries)
 
     def add(self, seq: int, kind: int, data: bytes) -> None:
         """Keep ``data`` (a serialised payload of eto type ``kind``) as message ``seq``."""
@@ -65,15 +76,11 @@ class ReplayStore:
 
     def add_entry(self, seq: int, entry: tuple[int, bytes]) -> None:
         """`add` of a ``(kind, data)`` entry that other stores may hold too (kept once)."""
-        entries = self._entries
-        if not entries or seq != self.first + len(entries):
+        if seq != self._end:
             # A jump (a reset by the peer): what was held no longer lines up with seqs.
-            entries.clear()
-            self.first = seq
-        entries.append(entry)
-        if len(entries) > self.capacity:
-            entries.popleft()
-            self.first += 1
+            self._entries.clear()
+        self._entries.append(entry)
+        self._end = seq + 1
 
     def get(self, seq: int) -> tuple[int, bytes] | None:
         """The ``(kind, data)`` sent as ``seq``, or None when it is not held."""
@@ -93,16 +100,21 @@ class ReplayStore:
 
     def discard_from(self, seq: int) -> None:
         """Forget every message from ``seq`` on (the peer told us to number again from it)."""
-        while self._entries and self.first + len(self._entries) > seq:
-            self._entries.pop()
+        entries = self._entries
+        while entries and self._end > seq:
+            entries.pop()
+            self._end -= 1
 
     def items(self) -> Iterator[tuple[int, int, bytes]]:
         """``(seq, kind, data)`` for every message held, oldest first."""
+        first = self.first
         for offset, (kind, data) in enumerate(self._entries):
-            yield self.first + offset, kind, data
+            yield first + offset, kind, data
 
     def load(self, items: Iterable[tuple[int, int, bytes]]) -> None:
         """Replace the contents with ``items`` as `items` gives them (for a restart)."""
+        # Emptied, the store keeps its first seq (until a message lines up anew).
+        self._end = self.first
         self._entries.clear()
         for seq, kind, data in items:
             self.add(seq, kind, data)
@@ -182,6 +194,18 @@ class SequenceState:
         self.store.add_entry(seq, (_APPLICATION, data))
         self.outseq = seq + 1
         return stamped
+
+    def stamp_encoded_frame(self, data: bytes) -> bytes:
+        """`stamp_encoded`, returning the numbered bytes as a whole frame of the Smarkets
+        wire (`frame_with_seq <txsmarkets.wire.encoded.frame_with_seq>`): what a ULEB128
+        connection writes for them, the length and the seq spliced in at once."""
+        seq = self.outseq
+        frame = frame_with_seq(data, seq)
+        if self.journal is not None:
+            self.journal.record_out(with_seq(data, seq))
+        self.store.add_entry(seq, (_APPLICATION, data))
+        self.outseq = seq + 1
+        return frame
 
     def renumber(self, seq: int) -> None:
         """Number outgoing messages from ``seq`` on, as the peer's login response asks."""

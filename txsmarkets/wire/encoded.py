@@ -6,7 +6,8 @@ a seq of its own. `contract_quotes` writes the payload's bytes directly, the ver
 eto_payload holds only ``seq: 0``. `with_seq` gives the bytes of the same payload numbered
 ``seq`` without parsing it: the seq is the eto_payload's one field, so numbering is
 splicing its varint in (the session's `SequenceState.stamp_encoded
-<txsmarkets.session.sequencer.SequenceState.stamp_encoded>`).
+<txsmarkets.session.sequencer.SequenceState.stamp_encoded>`); `frame_with_seq` gives them
+framed for the wire as well, in one go.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["contract_quotes", "execution", "unnumbered", "varint", "with_seq"]
+__all__ = ["contract_quotes", "execution", "frame_with_seq", "unnumbered", "varint", "with_seq"]
 
 _BYTE = [bytes((value,)) for value in range(256)]
 
@@ -59,6 +60,31 @@ def with_seq(data: bytes, seq: int) -> bytes:
     return data[:2] + b"\x12" + _BYTE[len(number) + 1] + b"\x08" + number + data[6:]
 
 
+def frame_with_seq(data: bytes, seq: int) -> bytes:
+    """The frame of ``with_seq(data, seq)`` on the Smarkets wire (`txsmarkets.wire.framing`):
+    its ULEB128 length, then its bytes; made in one go, for the send path of market data."""
+    # Never padded: a payload `unnumbered` makes has 8 bytes at least, over MIN_FRAME_SIZE.
+    # A frame under 128 bytes (a contract_quotes of a few changes) with a seq of up to three
+    # bytes in line, the header and the seq with it in one bytes: this runs for every
+    # message of the market data sent.
+    size = len(data)
+    if seq < 0x80:
+        if size < 0x80:
+            return bytes((size, data[0], data[1], 0x12, 0x02, 0x08, seq)) + data[6:]
+    elif seq < 0x4000:
+        size += 1
+        if size < 0x80:
+            return bytes((size, data[0], data[1], 0x12, 0x03, 0x08, (seq & 0x7F) | 0x80, seq >> 7)) + data[6:]
+    elif seq < 0x200000:
+        size += 2
+        if size < 0x80:
+            head = (size, data[0], data[1], 0x12, 0x04, 0x08, (seq & 0x7F) | 0x80, ((seq >> 7) & 0x7F) | 0x80, seq >> 14)
+            return bytes(head) + data[6:]
+    numbered = with_seq(data, seq)
+    # The ULEB128 length is the protobuf varint of it.
+    return varint(len(numbered)) + numbered
+
+
 def execution(price: int, quantity: int, liquidity: int, microseconds: int) -> bytes:
     """A ``seto.Execution``, serialised with its length before it (as a field's value)."""
     body = (
@@ -73,12 +99,25 @@ _CONTRACT_QUOTES_HEAD = unnumbered(
 )[:-1]
 
 
-# A Quote's bytes up to its quantity, by price: a ladder has a few hundred prices.
-_PRICES: dict[int, bytes] = {}
+# A Quote's bytes up to its quantity, by price, for bids and for offers: the field's tag
+# and length (for a quantity of one, two and three bytes), the price and the quantity's tag;
+# and the price and the quantity's tag alone. A ladder has a few hundred prices.
+_BID_HEADS: dict[int, tuple[bytes, bytes, bytes, bytes]] = {}
+_OFFER_HEADS: dict[int, tuple[bytes, bytes, bytes, bytes]] = {}
 _PRICES_KEPT = 4096
 # A contract's ids as its contract_quotes end, by contract id: (market id, bytes).
 _IDS: dict[int, tuple[int, bytes]] = {}
 _IDS_KEPT = 65536
+
+
+def _quote_heads(tag: bytes, price: int) -> tuple[bytes, bytes, bytes, bytes]:
+    quote = b"\x08" + varint(price) + b"\x10"
+    return (
+        tag + _BYTE[len(quote) + 1] + quote,
+        tag + _BYTE[len(quote) + 2] + quote,
+        tag + _BYTE[len(quote) + 3] + quote,
+        quote,
+    )
 
 
 def contract_quotes(
@@ -93,29 +132,34 @@ def contract_quotes(
     quantity)``, ``executions`` and ``last_execution`` as `execution` made them."""
     parts: list[bytes] = []
     add = parts.append
-    prices = _PRICES
-    for tag, levels in ((b"\x1a", bids), (b"\x22", offers)):
+    for tag, by_price, levels in ((b"\x1a", _BID_HEADS, bids), (b"\x22", _OFFER_HEADS, offers)):
         for price, quantity in levels:
-            head = prices.get(price)
-            if head is None:
-                head = b"\x08" + varint(price) + b"\x10"
-                if len(prices) < _PRICES_KEPT:
-                    prices[price] = head
-            # varint(quantity) in line for the usual sizes: this runs for every level.
+            heads = by_price.get(price)
+            if heads is None:
+                heads = _quote_heads(tag, price)
+                if len(by_price) < _PRICES_KEPT:
+                    by_price[price] = heads
+            # A level as its head and its quantity's varint, joined with the rest at the
+            # end; the usual sizes in line: this runs for every level.
             if quantity < 0x80:
-                quote = head + _BYTE[quantity]
+                add(heads[0])
+                add(_BYTE[quantity])
             elif quantity < 0x4000:
-                quote = head + bytes(((quantity & 0x7F) | 0x80, quantity >> 7))
+                add(heads[1])
+                add(bytes(((quantity & 0x7F) | 0x80, quantity >> 7)))
             elif quantity < 0x200000:
-                quote = head + bytes(((quantity & 0x7F) | 0x80, ((quantity >> 7) & 0x7F) | 0x80, quantity >> 14))
+                add(heads[2])
+                add(bytes(((quantity & 0x7F) | 0x80, ((quantity >> 7) & 0x7F) | 0x80, quantity >> 14)))
             else:
-                quote = head + varint(quantity)
-            add(tag + _BYTE[len(quote)] + quote)
+                quote = heads[3] + varint(quantity)
+                add(tag + _BYTE[len(quote)] + quote)
     if executions:
         for trade in executions:
-            add(b"\x2a" + trade)
+            add(b"\x2a")
+            add(trade)
     if last_execution is not None:
-        add(b"\x32" + last_execution)
+        add(b"\x32")
+        add(last_execution)
     ids = _IDS.get(contract_id)
     if ids is None or ids[0] != market_id:
         ids = (market_id, b"\x48" + varint(market_id) + b"\x50" + varint(contract_id))

@@ -41,6 +41,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from txsmarkets.client import Session, SessionSettings, StreamingAPIClient, connect
+from txsmarkets.clock import VirtualClock
 from txsmarkets.exchange.catalogue import Catalogue
 from txsmarkets.exchange.service import make_exchange
 
@@ -382,7 +383,8 @@ class MemoryReactor:
 
 
 class MemoryExchange:
-    """The embedded exchange (its real engine and server protocol) on a `Clock`, with the
+    """The embedded exchange (its real engine and server protocol) on a `Clock` (a new
+    `VirtualClock <txsmarkets.clock.VirtualClock>` unless ``clock`` is given), with the
     clients that connect through ``reactor``, all joined in memory.
 
     ``catalogue`` defaults to the demo catalogue (accounts ``demo``/``demo`` and
@@ -390,7 +392,7 @@ class MemoryExchange:
     """
 
     def __init__(self, catalogue: Catalogue | None = None, *, clock: Clock | None = None, **exchange_options: Any) -> None:
-        self.clock = clock if clock is not None else Clock()
+        self.clock = clock if clock is not None else VirtualClock()
         self.factory = make_exchange(self.clock, catalogue, **exchange_options)
         #: The matching engine, for the operator's API (settle, halt, void ...).
         self.engine = self.factory.engine

@@ -15,13 +15,13 @@ import json
 import sys
 from typing import Any, TextIO
 
-from twisted.internet.task import Clock
 
 from txsmarkets.backtest.latency import FORMS
 from txsmarkets.backtest.logs import LEVELS, log_observer, logging_to
 from txsmarkets.backtest.report import Report, money
 from txsmarkets.backtest.runner import run_backtest
 from txsmarkets.backtest.sweep import grid, parse_param, rank, run_sweep
+from txsmarkets.clock import VirtualClock
 from txsmarkets.progress import for_stream
 
 __all__ = ["main", "parser"]
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
             return 0
         # The progress bar would redraw over the log's lines.
         progress = for_stream(err, quiet=args.json or args.log_level is not None)
-        clock = Clock()
+        clock = VirtualClock()
         with logging_to(log_observer(err, level, clock.seconds)):
             report = run_backtest(
                 args.strategy,

@@ -139,7 +139,7 @@ def run_backtest(
     them the exposure is still followed, by controls that limit nothing. ``journal``: a
     folder for the session journal (its times are virtual). ``balance``: the account's
     pounds. ``progress`` hears how far it is; ``series`` keeps what a plot needs.
-    ``clock``: the virtual clock to run on, a new `Clock` (at 0) by default; give one to
+    ``clock``: the virtual clock to run on, a new `VirtualClock <txsmarkets.clock.VirtualClock>` (at 0) by default; give one to
     read the virtual time while the backtest runs (the command line stamps its log with it).
     ``latency``: each frame's one-way delay between client and exchange, requests and
     answers (market data too), in virtual seconds: a number, a spec (`parse_latency

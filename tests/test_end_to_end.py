@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer
@@ -300,10 +301,15 @@ class SlowClientTests(ExchangeTestCase):
         payload.eto_payload.seq = 0
         payload.balance_changed.reason = "x" * 1000
         payload.balance_changed.available_balance = 1.0
+        await self.flood(client, server_side, lambda: factory._account_message(account_id, payload))
+
+    async def flood(self, client: Any, server_side: Any, send: Callable[[], None]) -> None:
+        """``send`` until the exchange drops ``server_side``, whose client has stopped
+        reading; then the client reads again and hears the connection lost."""
         sent = 0
         # Far more than the socket buffers on both sides hold; bounded all the same.
         while not server_side._ended and sent < 200_000:
-            factory._account_message(account_id, payload)
+            send()
             sent += 1
         self.assertTrue(server_side._ended)
         self.assertLess(sent, 200_000)
@@ -326,13 +332,4 @@ class SlowClientTests(ExchangeTestCase):
         client.session.protocol.transport.pauseProducing()
         levels = [(price, 1000) for price in range(1000, 1100)]
         data = contract_quotes(market_id, 1, levels, levels, None, None)
-        sent = 0
-        while not server_side._ended and sent < 200_000:
-            factory._market_encoded(market_id, data)
-            sent += 1
-        self.assertTrue(server_side._ended)
-        self.assertLess(sent, 200_000)
-        await server_side.closed
-        lost = client.session.when_disconnected()
-        client.session.protocol.transport.resumeProducing()
-        await lost
+        await self.flood(client, server_side, lambda: factory._market_encoded(market_id, data))

@@ -1,6 +1,6 @@
 """Backtests: recorded messages a second end to end, simulated time per wall time, sweeps.
 
-Usage: python bench/backtest.py [--json] [--quick] [--workload default|anchor|all]
+Usage: python bench/backtest.py [--json] [--quick] [--workload default|anchor|all] [--instructions]
 
 The default workload:
 
@@ -29,13 +29,23 @@ process (so that its peak resident memory is the replay's own):
 - anchor_peak_rss_mib: the replaying process's peak resident memory (its VmHWM);
 - anchor_orders / anchor_cancels: the strategy's orders and cancels (every one placed is
   cancelled but those placed in the last 50 updates).
+
+``--workload anchor --instructions`` counts instead what an update costs in instructions,
+which unlike time are the same on a busy machine (it needs valgrind): the 10 markets are
+recorded for 150 and for 450 virtual seconds (``--quick``: 1 market, 100 and 300 s), each
+replay of them is run alone under callgrind, and anchor_instructions_per_update is the
+slope between the two (the start-up drops out). To compare two trees, run it from each.
 """
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
+import os
 import pathlib
+import re
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -131,26 +141,65 @@ def anchor(markets: int, seconds: int) -> dict[str, Any]:
     """The anchor workload: record ``markets`` simulated markets for ``seconds``, replay."""
     with tempfile.TemporaryDirectory(prefix="txsmarkets-anchor-") as folder:
         start = time.perf_counter()
-        recorder = Recorder(pathlib.Path(folder) / "recording", Clock())
-        recorded_simulation(seconds, markets, lambda when, payload: recorder.record(payload, when))
-        recorder.close()
+        directory, updates = record(pathlib.Path(folder), markets, seconds)
         recording = time.perf_counter() - start
         # A new interpreter (spawn, not fork): none of the recording's memory in the figure.
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            run = pool.submit(anchor_replay, str(recorder.directory), markets).result()
+            run = pool.submit(anchor_replay, directory, markets).result()
     return {
         "anchor_markets": markets,
         "anchor_seconds": seconds,
-        "anchor_updates": recorder.records,
+        "anchor_updates": updates,
         "anchor_record_s": round(recording, 3),
         "anchor_client_msgs": run["messages"],
         "anchor_orders": run["orders"],
         "anchor_cancels": run["cancels"],
         "anchor_wall_s": round(run["wall_seconds"], 3),
-        "anchor_updates_per_s": round(recorder.records / run["wall_seconds"]),
+        "anchor_updates_per_s": round(updates / run["wall_seconds"]),
         "anchor_speed": round(run["sim_seconds"] / run["wall_seconds"], 1),
         "anchor_peak_rss_mib": run["peak_rss_mib"],
         "target_anchor_updates_per_s": 150_000,
+    }
+
+
+def record(folder: pathlib.Path, markets: int, seconds: int) -> tuple[str, int]:
+    """Record ``markets`` simulated markets for ``seconds`` into ``folder``: its recording's
+    directory and the updates recorded."""
+    recorder = Recorder(folder / "recording", Clock())
+    recorded_simulation(seconds, markets, lambda when, payload: recorder.record(payload, when))
+    recorder.close()
+    return str(recorder.directory), recorder.records
+
+
+def replay_instructions(directory: str, markets: int) -> int:
+    """The instructions callgrind counts for a process that replays ``directory`` with
+    `Anchor` (`anchor_replay`), start-up included."""
+    # One hash seed for every run: the strings' hashes lay out the dicts, and with them
+    # the count of a run.
+    run = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+         sys.executable, __file__, "--replay", directory, "--markets", str(markets)],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
+    )  # fmt: skip
+    found = re.search(r"Collected\s*:\s*(\d+)", run.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from callgrind: {run.stderr[-500:]}")
+    return int(found.group(1))
+
+
+def anchor_instructions(markets: int, short: int, long: int) -> dict[str, Any]:
+    """The instructions an update of the anchor workload costs: the slope between replays
+    of ``short`` and ``long`` virtual seconds of ``markets`` markets."""
+    with tempfile.TemporaryDirectory(prefix="txsmarkets-anchor-") as folder:
+        counts = []
+        for seconds in (short, long):
+            directory, updates = record(pathlib.Path(folder) / str(seconds), markets, seconds)
+            counts.append((updates, replay_instructions(directory, markets)))
+    (few, few_count), (many, many_count) = counts
+    return {
+        "anchor_markets": markets,
+        "anchor_instruction_runs": [{"seconds": s, "updates": u, "instructions": i} for s, (u, i) in zip((short, long), counts)],
+        "anchor_instructions_per_update": round((many_count - few_count) / (many - few)),
     }
 
 
@@ -207,9 +256,21 @@ def main() -> None:
         default="default",
         help="what to measure: the default figures, the anchor workload, or both (default: default)",
     )
+    p.add_argument("--instructions", action="store_true", help="with --workload anchor: its instructions per update (callgrind)")
+    p.add_argument("--replay", metavar="DIR", help=argparse.SUPPRESS)  # one replay alone, for callgrind
+    p.add_argument("--markets", type=int, default=MARKETS, help=argparse.SUPPRESS)
     args = p.parse_args()
     quick = args.quick
+    if args.replay:
+        anchor_replay(args.replay, args.markets)
+        return
     result: dict[str, Any] = {}
+    if args.instructions:
+        if args.workload != "anchor":
+            p.error("--instructions counts the anchor workload: give --workload anchor")
+        result.update(anchor_instructions(1, 100, 300) if quick else anchor_instructions(MARKETS, 150, 450))
+        emit(result, args.json)
+        return
     if args.workload != "anchor":
         result.update(default_workload(quick))
     if args.workload != "default":

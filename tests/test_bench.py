@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+import shutil
 import subprocess
 import sys
 from typing import Any
@@ -26,7 +27,7 @@ TIMEOUT = 180
 class QuickBenchmarkTests(unittest.TestCase):
     """Each benchmark as a subprocess: ``python bench/x.py --quick --json``."""
 
-    def run_bench(self, name: str, *extra: str) -> dict[str, Any]:
+    def run_bench(self, name: str, *extra: str, timeout: float = TIMEOUT) -> dict[str, Any]:
         """Run ``bench/<name>.py --quick --json`` in a scratch directory; its last line, parsed."""
         cwd = pathlib.Path(self.mktemp())
         cwd.mkdir()
@@ -35,7 +36,7 @@ class QuickBenchmarkTests(unittest.TestCase):
             cwd=cwd,
             capture_output=True,
             text=True,
-            timeout=TIMEOUT,
+            timeout=timeout,
         )
         self.assertEqual(done.returncode, 0, f"{name} failed:\n{done.stdout}\n{done.stderr}")
         lines = done.stdout.strip().splitlines()
@@ -250,3 +251,25 @@ class QuickBenchmarkTests(unittest.TestCase):
         # Each order is cancelled 50 updates after it, one every 100: at most the last is not.
         self.assertIn(result["anchor_orders"] - result["anchor_cancels"], (0, 1))
         self.assertNotIn("sim_speed", result)
+
+    def test_backtest_anchor_instructions(self) -> None:
+        # The anchor's instructions an update (callgrind): a slope between two replays of
+        # one market, each counted alone. Only where valgrind is installed.
+        if shutil.which("valgrind") is None:
+            raise unittest.SkipTest("valgrind is not installed")
+        # Two runs under valgrind, some 50 times slower than without.
+        result = self.run_bench("backtest", "--workload", "anchor", "--instructions", timeout=10 * TIMEOUT)
+        self.assertPositive(result, "anchor_instructions_per_update")
+        few, many = result["anchor_instruction_runs"]
+        self.assertEqual((few["seconds"], many["seconds"]), (100, 300))
+        self.assertLess(few["instructions"], many["instructions"])
+        slope = (many["instructions"] - few["instructions"]) / (many["updates"] - few["updates"])
+        self.assertEqual(result["anchor_instructions_per_update"], round(slope))
+
+    def test_backtest_instructions_of_the_anchor_only(self) -> None:
+        done = subprocess.run(
+            [sys.executable, str(BENCH / "backtest.py"), "--instructions"],
+            capture_output=True, text=True, timeout=TIMEOUT,
+        )  # fmt: skip
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("--instructions counts the anchor workload", done.stderr)

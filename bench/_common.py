@@ -12,6 +12,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import select
 import subprocess
 import sys
@@ -33,6 +34,24 @@ from txsmarkets.wire.messages import eto_message  # noqa: E402
 from txsmarkets.process import freeze_long_lived  # noqa: E402
 
 CHUNK = 64 * 1024
+
+
+# -- instructions ------------------------------------------------------------------------------
+
+
+def callgrind_instructions(*command: str) -> int:
+    """The instructions callgrind counts for ``python command...`` (a run of this
+    interpreter), start-up included; valgrind must be installed."""
+    # One hash seed for every run: the strings' hashes lay out the dicts, and with them
+    # the count of a run.
+    run = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *command],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
+    )  # fmt: skip
+    found = re.search(r"Collected\s*:\s*(\d+)", run.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from callgrind: {run.stderr[-500:]}")
+    return int(found.group(1))
 
 
 # -- command line and output -----------------------------------------------------------------

@@ -41,11 +41,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import pathlib
-import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,7 +53,7 @@ from typing import Any
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from _common import chunked, emit, frames, parser, quotes_payload  # noqa: E402
+from _common import callgrind_instructions, chunked, emit, frames, parser, quotes_payload  # noqa: E402
 from twisted.internet.task import Clock  # noqa: E402
 
 import receive  # noqa: E402
@@ -174,17 +171,7 @@ def record(folder: pathlib.Path, markets: int, seconds: int) -> tuple[str, int]:
 def replay_instructions(directory: str, markets: int) -> int:
     """The instructions callgrind counts for a process that replays ``directory`` with
     `Anchor` (`anchor_replay`), start-up included."""
-    # One hash seed for every run: the strings' hashes lay out the dicts, and with them
-    # the count of a run.
-    run = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, __file__, "--replay", directory, "--markets", str(markets)],
-        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
-    )  # fmt: skip
-    found = re.search(r"Collected\s*:\s*(\d+)", run.stderr)
-    if found is None:
-        raise RuntimeError(f"no instruction count from callgrind: {run.stderr[-500:]}")
-    return int(found.group(1))
+    return callgrind_instructions(__file__, "--replay", directory, "--markets", str(markets))
 
 
 def anchor_instructions(markets: int, short: int, long: int) -> dict[str, Any]:

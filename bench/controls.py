@@ -29,17 +29,14 @@ so that two sittings count alike).
 
 from __future__ import annotations
 
-import os
 import pathlib
-import re
-import subprocess
 import sys
 import time
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from _common import emit, parser, percentile  # noqa: E402
+from _common import callgrind_instructions, emit, parser, percentile  # noqa: E402
 from roundtrip import MARKET, every_control, pipelined  # noqa: E402
 
 from txsmarkets.controls import Controls  # noqa: E402
@@ -82,17 +79,7 @@ def one_mode(mode: str, orders: int) -> None:
 
 def instructions(mode: str, orders: int) -> int:
     """The instructions callgrind counts for a run of ``mode`` alone, ``orders`` orders."""
-    # (One hash seed for every run: the strings' hashes lay out the dicts, and with them
-    # the count of a run by a few thousand instructions an order.)
-    run = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, __file__, "--mode", mode, "--orders", str(orders)],
-        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
-    )  # fmt: skip
-    found = re.search(r"Collected\s*:\s*(\d+)", run.stderr)
-    if found is None:
-        raise RuntimeError(f"no instruction count from callgrind: {run.stderr[-500:]}")
-    return int(found.group(1))
+    return callgrind_instructions(__file__, "--mode", mode, "--orders", str(orders))
 
 
 def count_instructions(orders: int) -> dict[str, Any]:

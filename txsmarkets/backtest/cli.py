@@ -15,7 +15,6 @@ import json
 import sys
 from typing import Any, TextIO
 
-
 from txsmarkets.backtest.latency import FORMS
 from txsmarkets.backtest.logs import LEVELS, log_observer, logging_to
 from txsmarkets.backtest.report import Report, money

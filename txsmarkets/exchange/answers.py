@@ -30,8 +30,8 @@ _Answer = Callable[Concatenate["EngineAnswers", Account, _P], None]
 
 def _told(build: _Answer[_P]) -> _Answer[_P]:
     """An answer method (its first argument the account told) that builds nothing for an
-    account no session reads (not ``attended``, `Account`): the message only takes its number. A
-    simulated market's traders get an answer to every quote they place or cancel."""
+    account no session reads (not ``attended``, `Account`): the message only takes its
+    number. A simulated market's traders get an answer to every quote they place or cancel."""
 
     @functools.wraps(build)
     def answer(self: EngineAnswers, account: Account, /, *args: _P.args, **kwargs: _P.kwargs) -> None:

@@ -108,10 +108,10 @@ class BridgeDaemonTests(DaemonTestCase):
         fills: list[Any] = []
         client.add_handler("seto.order_executed", lambda message: fills.append(message.order_executed))
         await client.create_order(2, 21, BUY, PRICE, 100_000)
-        # The state folder becomes a file: no state can be written in it.
-        for path in self.state.iterdir():
-            path.unlink()
-        self.state.rmdir()
+        # The state folder becomes a file: no state can be written in it. Moved away in one
+        # step, not emptied and removed: the bridge may write a file in it meanwhile (each
+        # save opens its file by path, so the next one fails).
+        self.state.rename(self.state.with_name(self.state.name + ".gone"))
         self.state.write_text("not a folder")
         await self.upstream_client(upstream, "demo2").create_order(2, 21, HTTP_SELL, PRICE, 10_000, type="immediate_or_cancel")
         self.assertEqual(await self.exit_status(bridge, timeout=120), 1)

@@ -9,7 +9,7 @@ from twisted.trial import unittest
 
 from txsmarkets.exchange.recorded import RECORD_HEADER
 from txsmarkets.persistence.journal import _HEADER
-from txsmarkets.wire.records import HEADER, IN, OUT, encode, read_records
+from txsmarkets.wire.records import HEADER, IN, OUT, encode, read_record_blocks, read_records
 
 
 class RecordTests(unittest.SynchronousTestCase):
@@ -32,6 +32,20 @@ class RecordTests(unittest.SynchronousTestCase):
         for tail in (second[:-1], second[:5], b"X" + second[1:] + whole):
             stream = io.BytesIO(whole + tail)
             self.assertEqual(list(read_records(stream.read)), [(IN, 1.0, b"first")], tail)
+
+    def test_blocks(self) -> None:
+        """A list of the whole records each read completes, whatever the reads' sizes: in
+        all, the records `read_records` gives, up to a record that is not one."""
+        records = [(IN, float(n), bytes(range(n))) for n in range(40)] + [(OUT, 0.5, b"x" * 300)]
+        data = b"".join(encode(*record) for record in records)
+        for block in (1, 7, 13, 64, 1000, len(data) + 1):
+            blocks = list(read_record_blocks(io.BytesIO(data).read, block))
+            self.assertTrue(all(blocks), block)
+            self.assertEqual([record for got in blocks for record in got], records, block)
+            self.assertEqual(list(read_records(io.BytesIO(data).read, block)), records, block)
+        self.assertEqual(len(list(read_record_blocks(io.BytesIO(data).read, len(data) + 1))), 1)
+        cut = data + b"X" + encode(IN, 1.0, b"after")[1:]
+        self.assertEqual([r for got in read_record_blocks(io.BytesIO(cut).read, 1000) for r in got], records)
 
     def test_one_owner(self) -> None:
         """The journal and the exchange's reader use this module's header, not copies."""

@@ -79,7 +79,9 @@ class MarketData:
         touched = self.touched
         self.touched = {}
         executions = self._executions
-        self._executions = {}
+        if executions:
+            # A fresh one only when it holds something: most commands trade nothing.
+            self._executions = {}
         watched = self.market_watched
         send = self.on_market_encoded
         last_encoded = self._last_encoded

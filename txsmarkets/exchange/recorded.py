@@ -10,7 +10,7 @@ or ``O``, the time, the length, the serialised ``seto.Payload``):
 
 `read_recorded` takes a file or a folder (a state folder, its ``journal/``, or a recording
 folder) and yields ``(time, payload)`` one record at a time, oldest first, reading the files
-in blocks (`txsmarkets.wire.records.read_records`): however large the recording, only a
+in blocks (`txsmarkets.wire.records.read_record_blocks`): however large the recording, only a
 block and the record in hand are in memory.
 """
 
@@ -26,7 +26,7 @@ from twisted.logger import Logger
 
 from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.records import HEADER as RECORD_HEADER
-from txsmarkets.wire.records import IN, read_records
+from txsmarkets.wire.records import IN, read_record_blocks
 
 __all__ = ["MARKET_DATA_TYPES", "RECORD_HEADER", "RecordingError", "read_recorded", "recorded_files"]
 
@@ -91,23 +91,25 @@ def read_recorded(path: str | pathlib.Path) -> Iterator[tuple[float, seto_pb2.Pa
 
 
 def _payloads(files: list[pathlib.Path]) -> Iterator[tuple[float, seto_pb2.Payload]]:
-    # One generator from the blocks to the payloads: each layer more is a resume a record.
+    # One generator from the blocks to the payloads (a block's records are a list): each
+    # generator more would be a resume a record.
     parse = seto_pb2.Payload.FromString
     wanted = MARKET_DATA_TYPES
     for path in files:
         with _open(path) as f:
             try:
                 # read1: what was decompressed before a cut comes out before the error does.
-                for direction, when, data in read_records(f.read1):
-                    if direction != IN:
-                        continue
-                    try:
-                        payload = parse(data)
-                    except Exception:
-                        _log.warn("{path}: a record that does not decode, skipped", path=str(path))
-                        continue
-                    if payload.type in wanted:
-                        yield when, payload
+                for records in read_record_blocks(f.read1):
+                    for direction, when, data in records:
+                        if direction != IN:
+                            continue
+                        try:
+                            payload = parse(data)
+                        except Exception:
+                            _log.warn("{path}: a record that does not decode, skipped", path=str(path))
+                            continue
+                        if payload.type in wanted:
+                            yield when, payload
             except (EOFError, OSError, zlib.error) as e:
                 # A process killed while recording leaves its last file cut short: what was
                 # written before the cut is good, the rest of the file is skipped.

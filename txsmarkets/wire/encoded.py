@@ -130,29 +130,25 @@ def contract_quotes(
 ) -> bytes:
     """An unnumbered contract_quotes payload: ``bids`` and ``offers`` as ``(price,
     quantity)``, ``executions`` and ``last_execution`` as `execution` made them."""
+    if not executions and len(bids) + len(offers) == 1:
+        # Nearly every payload changes one level and trades nothing: made without the loops.
+        if bids:
+            price, quantity = bids[0]
+            quote = _quote(b"\x1a", _BID_HEADS, price, quantity)
+        else:
+            price, quantity = offers[0]
+            quote = _quote(b"\x22", _OFFER_HEADS, price, quantity)
+        ids = _IDS.get(contract_id)
+        tail = ids[1] if ids is not None and ids[0] == market_id else _ids(market_id, contract_id)
+        body = quote + tail if last_execution is None else b"".join((quote, b"\x32", last_execution, tail))
+        size = len(body)
+        return _CONTRACT_QUOTES_HEAD + (_BYTE[size] if size < 0x80 else varint(size)) + body
     parts: list[bytes] = []
     add = parts.append
-    for tag, by_price, levels in ((b"\x1a", _BID_HEADS, bids), (b"\x22", _OFFER_HEADS, offers)):
-        for price, quantity in levels:
-            heads = by_price.get(price)
-            if heads is None:
-                heads = _quote_heads(tag, price)
-                if len(by_price) < _PRICES_KEPT:
-                    by_price[price] = heads
-            # A level as its head and its quantity's varint, joined with the rest at the
-            # end; the usual sizes in line: this runs for every level.
-            if quantity < 0x80:
-                add(heads[0])
-                add(_BYTE[quantity])
-            elif quantity < 0x4000:
-                add(heads[1])
-                add(bytes(((quantity & 0x7F) | 0x80, quantity >> 7)))
-            elif quantity < 0x200000:
-                add(heads[2])
-                add(bytes(((quantity & 0x7F) | 0x80, ((quantity >> 7) & 0x7F) | 0x80, quantity >> 14)))
-            else:
-                quote = heads[3] + varint(quantity)
-                add(tag + _BYTE[len(quote)] + quote)
+    for price, quantity in bids:
+        add(_quote(b"\x1a", _BID_HEADS, price, quantity))
+    for price, quantity in offers:
+        add(_quote(b"\x22", _OFFER_HEADS, price, quantity))
     if executions:
         for trade in executions:
             add(b"\x2a")
@@ -160,12 +156,37 @@ def contract_quotes(
     if last_execution is not None:
         add(b"\x32")
         add(last_execution)
+    add(_ids(market_id, contract_id))
+    body = b"".join(parts)
+    size = len(body)
+    return _CONTRACT_QUOTES_HEAD + (_BYTE[size] if size < 0x80 else varint(size)) + body
+
+
+def _ids(market_id: int, contract_id: int) -> bytes:
+    """The market and contract ids' fields, as a contract_quotes ends."""
     ids = _IDS.get(contract_id)
     if ids is None or ids[0] != market_id:
         ids = (market_id, b"\x48" + varint(market_id) + b"\x50" + varint(contract_id))
         if len(_IDS) < _IDS_KEPT:
             _IDS[contract_id] = ids
-    add(ids[1])
-    body = b"".join(parts)
-    size = len(body)
-    return _CONTRACT_QUOTES_HEAD + (_BYTE[size] if size < 0x80 else varint(size)) + body
+    return ids[1]
+
+
+def _quote(tag: bytes, by_price: dict[int, tuple[bytes, bytes, bytes, bytes]], price: int, quantity: int) -> bytes:
+    """A level as a contract_quotes' field ``tag`` (bids' or offers') holds it: a Quote of
+    ``price`` and ``quantity``, with its tag and length."""
+    heads = by_price.get(price)
+    if heads is None:
+        heads = _quote_heads(tag, price)
+        if len(by_price) < _PRICES_KEPT:
+            by_price[price] = heads
+    # The usual sizes of a quantity in line: this runs for every level.
+    if quantity < 0x80:
+        return heads[0] + _BYTE[quantity]
+    if quantity < 0x4000:
+        return heads[1] + bytes(((quantity & 0x7F) | 0x80, quantity >> 7))
+    if quantity < 0x200000:
+        return heads[2] + bytes(((quantity & 0x7F) | 0x80, ((quantity >> 7) & 0x7F) | 0x80, quantity >> 14))
+    quote = heads[3] + varint(quantity)
+    return tag + _BYTE[len(quote)] + quote
+

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 
-__all__ = ["HEADER", "IN", "OUT", "encode", "read_records"]
+__all__ = ["HEADER", "IN", "OUT", "encode", "read_record_blocks", "read_records"]
 
 #: The direction of a message received.
 IN = b"I"
@@ -31,16 +31,28 @@ def encode(direction: bytes, when: float, data: bytes) -> bytes:
 
 def read_records(read: Callable[[int], bytes], block: int = 256 * 1024) -> Iterator[tuple[bytes, float, bytes]]:
     """``(direction, time, data)`` of each whole record that ``read`` (a binary file's
-    ``read``, or ``read1``) gives, in order.
+    ``read``, or ``read1``) gives, in order: `read_record_blocks`, one record at a time."""
+    for records in read_record_blocks(read, block):
+        yield from records
+
+
+def read_record_blocks(
+    read: Callable[[int], bytes], block: int = 256 * 1024
+) -> Iterator[list[tuple[bytes, float, bytes]]]:
+    """The whole records that ``read`` (a binary file's ``read``, or ``read1``) gives, as
+    ``(direction, time, data)``, in order: a list of them for each read that completes
+    one or more.
 
     Ends at the end of the stream, at a record cut short (a process killed while writing
     it), or at a header whose direction is neither `IN` nor `OUT` (what follows is not
     records). An error of ``read`` (a gzip stream cut short) is the caller's.
 
     The stream is read ``block`` bytes at a time (``read`` may give fewer), and the records
-    are cut from each block: two reads a record cost more than the rest of the parsing. A
-    record larger than a block is collected over several reads; a ``read1`` hands over what
-    it has decompressed before an error, so every whole record before a cut is yielded.
+    are cut from each block: two reads a record cost more than the rest of the parsing, and
+    a list a block lets a reader that goes through every record (a replay) walk a list,
+    not resume a generator, for each. A record larger than a block is collected over
+    several reads; a ``read1`` hands over what it has decompressed before an error, so
+    every whole record before a cut is given.
     """
     size = HEADER.size
     unpack = HEADER.unpack_from
@@ -53,12 +65,18 @@ def read_records(read: Callable[[int], bytes], block: int = 256 * 1024) -> Itera
         buffer = buffer[pos:] + chunk if pos < len(buffer) else chunk
         pos = 0
         end = len(buffer)
+        records: list[tuple[bytes, float, bytes]] = []
+        add = records.append
         while end - pos >= size:
             direction, when, length = unpack(buffer, pos)
             if direction != IN and direction != OUT:
+                if records:
+                    yield records
                 return
             following = pos + size + length
             if following > end:
                 break
-            yield direction, when, buffer[pos + size : following]
+            add((direction, when, buffer[pos + size : following]))
             pos = following
+        if records:
+            yield records

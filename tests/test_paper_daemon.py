@@ -87,8 +87,8 @@ class PaperOptionsTests(unittest.SynchronousTestCase):
             self.assertIn(said, self.refused("--username", "me", *args))
 
     def test_in_process_modes_refuse_the_options_they_would_ignore(self) -> None:
-        """Each option that says how to reach an exchange elsewhere, with ``--paper`` or
-        ``--http-api``, is one line naming both; several are all named."""
+        """Each option that says how to reach an exchange elsewhere, with ``--demo``,
+        ``--paper`` or ``--http-api``, is one line naming both; several are all named."""
         cases = [
             (["--host", "example.com"], "--host"),
             (["--port", "3701"], "--port"),
@@ -97,6 +97,7 @@ class PaperOptionsTests(unittest.SynchronousTestCase):
             (["--host", "example.com", "--no-tls"], "--host and --no-tls"),
         ]
         for mode, args, where in (
+            ("--demo", ["--demo"], "the embedded exchange"),
             ("--paper", ["--paper", URL, "--markets", "1"], "the paper exchange"),
             ("--http-api", ["--http-api", URL, "--username", "me"], "the bridge"),
         ):
@@ -115,11 +116,17 @@ class PaperOptionsTests(unittest.SynchronousTestCase):
             f.write("[smarkets]\nno-tls = no\n")
         self.assertEqual(parse("--config", path, "--paper", URL, "--markets", "1")["markets"], [1])
 
-    def test_paper_logs_in_as_the_demo_account_only(self) -> None:
+    def test_paper_and_demo_log_in_as_the_demo_account_only(self) -> None:
         self.assertIn(
             "--paper and --username cannot go together: paper trades as the demo account",
             self.refused("--paper", URL, "--markets", "1", "--username", "me"),
         )
+        self.assertIn(
+            "--demo and --username and --token-file cannot go together: demo trades as the demo account",
+            self.refused("--demo", "--username", "me", "--token-file", "/nonexistent"),
+        )
+        settings = parse("--demo")["settings"]
+        self.assertEqual((settings.username, settings.password, settings.ssl), ("demo", "demo", False))
 
     def test_the_service_takes_one_of_three(self) -> None:
         from twisted.internet.task import Clock
@@ -259,6 +266,7 @@ class PaperDaemonTests(DaemonTestCase):
             (["--paper", URL], "--paper needs --markets"),
             (["--paper", URL, "--markets", "1", "--port", "3701"], "--paper and --port cannot go together"),
             (["--http-api", URL, "--username", "demo", "--no-tls"], "--http-api and --no-tls cannot go together"),
+            (["--demo", "--port", "3701"], "--demo and --port cannot go together"),
         ]:
             process = self.spawn(*args)
             self.assertEqual(await self.exit_status(process), 1, args)

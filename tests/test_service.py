@@ -101,7 +101,7 @@ class OptionsTests(unittest.SynchronousTestCase):
         os.makedirs(folder)
         path = os.path.join(folder, "daemon.ini")
         with open(path, "w") as f:
-            f.write("[smarkets]\nHost = 127.0.0.1\n\n[params]\nMaxStake = 2.5\nperiod = 9\nmode = calm\n")
+            f.write("[smarkets]\nStatus-Interval = 30\n\n[params]\nMaxStake = 2.5\nperiod = 9\nmode = calm\n")
         options = parse("--demo", "--config", path, "--param", "period=2", "--param", "spread=0.25")
         self.assertEqual(options["strategy"].params, {"MaxStake": 2.5, "period": 2, "mode": "calm", "spread": 0.25})
         strategy = parse("--demo", "--strategy", "txsmarkets.daemon.demo:DemoStrategy", "--param", "period=3")["strategy"]

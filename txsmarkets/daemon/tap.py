@@ -40,6 +40,8 @@ _CONNECTION = ("host", "port", "no-tls", "ca-file")
 _LOGIN = ("username", "password-file", "token-file")
 #: Of those, the flags.
 _FLAGS = frozenset({"no-tls"})
+#: What the session reaches in this process, by the option that runs it there.
+_WHERE = {"demo": "the embedded exchange", "http-api": "the bridge", "paper": "the paper exchange"}
 
 
 class SetupError(process.SetupError):
@@ -229,28 +231,35 @@ class Options(usage.Options):
         for name in ("markets", "poll-interval"):
             if self[name] is not None and not self["paper"]:
                 raise SetupError(f"--{name} goes with --paper")
-        if not given or given[0] == "demo":
-            return given[0] if given else None
+        if not given:
+            return None
         mode = given[0]
-        try:
-            dict.__setitem__(self, mode, http_url(f"--{mode}", self[mode]))
-        except ValueError as e:
-            raise SetupError(str(e)) from None
+        if mode != "demo":
+            try:
+                dict.__setitem__(self, mode, http_url(f"--{mode}", self[mode]))
+            except ValueError as e:
+                raise SetupError(str(e)) from None
         # What would reach an exchange elsewhere means nothing here: said, not ignored.
         set_here = self._given | self._from_file
         # A flag counts when on (a config file may say no); a parameter when given at all.
         ignored = [name for name in _CONNECTION if name in set_here and (self[name] or name not in _FLAGS)]
         if ignored:
             names = " and ".join("--" + name for name in ignored)
-            where = "the bridge" if mode == "http-api" else "the paper exchange"
-            raise SetupError(f"--{mode} and {names} cannot go together: the session reaches {where} in this process")
+            raise SetupError(
+                f"--{mode} and {names} cannot go together: the session reaches {_WHERE[mode]} in this process"
+            )
         if mode == "paper":
-            self._paper(set_here)
+            self._paper()
+        if mode != "http-api":
+            # The demo and the paper exchange have one account the session logs in as.
+            logins = [name for name in _LOGIN if name in set_here]
+            if logins:
+                names = " and ".join("--" + name for name in logins)
+                raise SetupError(f"--{mode} and {names} cannot go together: {mode} trades as the demo account")
         return mode
 
-    def _paper(self, set_here: set[str]) -> None:
-        """Check ``--paper``'s own options (``set_here``: those the command line or the
-        config file set)."""
+    def _paper(self) -> None:
+        """Check ``--paper``'s own options."""
         from txsmarkets.exchange.upstream import parse_market_ids
 
         if self["markets"] is None:
@@ -267,10 +276,6 @@ class Options(usage.Options):
             if not 0 < interval < float("inf"):
                 raise SetupError(f"--poll-interval must be a positive number of seconds, not {self['poll-interval']!r}")
             dict.__setitem__(self, "poll-interval", interval)
-        logins = [name for name in _LOGIN if name in set_here]
-        if logins:
-            names = " and ".join("--" + name for name in logins)
-            raise SetupError(f"--paper and {names} cannot go together: paper trades as the demo account")
 
     def postOptions(self) -> None:
         if self["config"]:

@@ -9,9 +9,9 @@ or ``O``, the time, the length, the serialised ``seto.Payload``):
   ``DIR/journal/``), every message in and out, of which the received market data is kept.
 
 `read_recorded` takes a file or a folder (a state folder, its ``journal/``, or a recording
-folder) and yields ``(time, payload)`` one record at a time, oldest first, reading the files
-in blocks (`txsmarkets.wire.records.read_record_blocks`): however large the recording, only a
-block and the record in hand are in memory.
+folder) and yields ``(time, payload)`` one record at a time, oldest first, reading the
+files in blocks (`txsmarkets.wire.records.read_record_blocks`): however large the
+recording, only a block's records and the one in hand are in memory.
 """
 
 from __future__ import annotations

@@ -189,4 +189,3 @@ def _quote(tag: bytes, by_price: dict[int, tuple[bytes, bytes, bytes, bytes]], p
         return heads[2] + bytes(((quantity & 0x7F) | 0x80, ((quantity >> 7) & 0x7F) | 0x80, quantity >> 14))
     quote = heads[3] + varint(quantity)
     return tag + _BYTE[len(quote)] + quote
-

@@ -1,6 +1,6 @@
 """Backtests: recorded messages a second end to end, simulated time per wall time, sweeps.
 
-Usage: python bench/backtest.py [--json] [--quick] [--workload default|anchor|all] [--instructions]
+Usage: python bench/backtest.py [--json] [--quick] [--workload default|anchor|all] [--instructions [--breakdown]]
 
 The default workload:
 
@@ -35,6 +35,11 @@ which unlike time are the same on a busy machine (it needs valgrind): the 10 mar
 recorded for 150 and for 450 virtual seconds (``--quick``: 1 market, 100 and 300 s), each
 replay of them is run alone under callgrind, and anchor_instructions_per_update is the
 slope between the two (the start-up drops out). To compare two trees, run it from each.
+With ``--breakdown`` it also counts the path cut after each of its stages (`STAGES`: the
+recording read; replayed into the engine's books; its market data built; sent, framed,
+received, parsed and sequenced by the client; the whole path), each a slope of its own:
+anchor_instructions_to_stage gives them, anchor_instructions_of_part what each part
+between two stages costs.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
@@ -62,6 +67,7 @@ from simulation import MARKETS, catalogue, recorded_simulation  # noqa: E402
 from txsmarkets.backtest import grid, run_backtest, run_sweep  # noqa: E402
 from txsmarkets.client import BUY  # noqa: E402
 from txsmarkets.client.state import MarketBook  # noqa: E402
+from txsmarkets.exchange.recorded import read_recorded  # noqa: E402
 from txsmarkets.odds import VALID_PRICES  # noqa: E402
 from txsmarkets.persistence.recording import Recorder  # noqa: E402
 from txsmarkets.strategy import Strategy  # noqa: E402
@@ -168,26 +174,101 @@ def record(folder: pathlib.Path, markets: int, seconds: int) -> tuple[str, int]:
     return str(recorder.directory), recorder.records
 
 
-def replay_instructions(directory: str, markets: int) -> int:
+#: The stages of the path `--breakdown` counts, each the path up to it: reading the
+#: recording; the replay into the engine's books; building the market data; sending it
+#: (numbered, framed, through the in-memory transport, split, parsed and sequenced by the
+#: client); and the whole path (the client's handlers, the strategy and its orders).
+STAGES = ("read", "replay", "build", "send", "full")
+
+
+def stop_after(stage: str) -> None:
+    """Make this process's backtests go no further than ``stage`` (of `STAGES`, not
+    ``read``): what follows it is replaced by a step that does nothing. For counting only:
+    the difference between two stages' counts is what the parts between them cost."""
+    from txsmarkets.client.protocol import ClientSessionMixin
+    from txsmarkets.exchange.market_data import MarketData
+    from txsmarkets.exchange.server import ExchangeServerFactory
+    from txsmarkets.wire import seto_pb2
+
+    if stage == "replay":
+
+        def publish(self: MarketData) -> None:
+            # The changes are dropped: nothing is built or sent.
+            for book in self.touched:
+                book.changed_bids.clear()
+                book.changed_offers.clear()
+            self.touched = {}
+            self._executions = {}
+
+        MarketData.publish = publish  # type: ignore[method-assign]
+    elif stage == "build":
+        ExchangeServerFactory._market_encoded = lambda self, market_id, data: None  # type: ignore[method-assign]
+    elif stage == "send":
+        direct = ClientSessionMixin.directRoutes
+        kept: dict[int, Any] = {}
+
+        def routes(self: ClientSessionMixin) -> Any:
+            # The client's routes, but a contract_quotes goes nowhere once sequenced.
+            given = direct(self)
+            if given is None:
+                return None
+            cut = kept.get(id(given))
+            if cut is None:
+                cut = kept[id(given)] = list(given) if isinstance(given, (list, tuple)) else dict(given)
+                cut[seto_pb2.PAYLOAD_CONTRACT_QUOTES] = lambda payload: None
+            return cut
+
+        ClientSessionMixin.directRoutes = routes  # type: ignore[method-assign]
+    elif stage != "full":
+        raise ValueError(f"no stage {stage!r} to stop after")
+
+
+def read_only(directory: str) -> int:
+    """Read the recording in ``directory`` as a replay does, and nothing more: the records read."""
+    read = 0
+    for _, payload in read_recorded(directory):
+        payload.contract_quotes
+        read += 1
+    return read
+
+
+def replay_instructions(directory: str, markets: int, stage: str = "full") -> int:
     """The instructions callgrind counts for a process that replays ``directory`` with
-    `Anchor` (`anchor_replay`), start-up included."""
-    return callgrind_instructions(__file__, "--replay", directory, "--markets", str(markets))
+    `Anchor` (`anchor_replay`) up to ``stage`` (`STAGES`), start-up included."""
+    return callgrind_instructions(__file__, "--replay", directory, "--markets", str(markets), "--stage", stage)
 
 
-def anchor_instructions(markets: int, short: int, long: int) -> dict[str, Any]:
+def anchor_instructions(markets: int, short: int, long: int, stages: tuple[str, ...] = ("full",)) -> dict[str, Any]:
     """The instructions an update of the anchor workload costs: the slope between replays
-    of ``short`` and ``long`` virtual seconds of ``markets`` markets."""
+    of ``short`` and ``long`` virtual seconds of ``markets`` markets; for each of
+    ``stages`` (`STAGES`) when there are more than the whole path, with what each part
+    between them costs."""
     with tempfile.TemporaryDirectory(prefix="txsmarkets-anchor-") as folder:
-        counts = []
-        for seconds in (short, long):
-            directory, updates = record(pathlib.Path(folder) / str(seconds), markets, seconds)
-            counts.append((updates, replay_instructions(directory, markets)))
-    (few, few_count), (many, many_count) = counts
-    return {
+        recorded = [record(pathlib.Path(folder) / str(seconds), markets, seconds) for seconds in (short, long)]
+        # The runs two at a time: callgrind's counts are the same however busy the machine.
+        with ThreadPoolExecutor(2) as pool:
+            counts = {
+                stage: [pool.submit(replay_instructions, directory, markets, stage) for directory, _ in recorded]
+                for stage in stages
+            }
+            slopes = {}
+            for stage, (few_count, many_count) in counts.items():
+                few, many = (updates for _, updates in recorded)
+                slopes[stage] = round((many_count.result() - few_count.result()) / (many - few))
+    full = counts["full"]
+    result: dict[str, Any] = {
         "anchor_markets": markets,
-        "anchor_instruction_runs": [{"seconds": s, "updates": u, "instructions": i} for s, (u, i) in zip((short, long), counts)],
-        "anchor_instructions_per_update": round((many_count - few_count) / (many - few)),
+        "anchor_instruction_runs": [
+            {"seconds": s, "updates": u, "instructions": i.result()} for s, (_, u), i in zip((short, long), recorded, full)
+        ],
+        "anchor_instructions_per_update": slopes["full"],
     }
+    if len(stages) > 1:
+        result["anchor_instructions_to_stage"] = slopes
+        result["anchor_instructions_of_part"] = {
+            stage: slopes[stage] - (slopes[before] if before else 0) for before, stage in zip((None,) + stages, stages)
+        }
+    return result
 
 
 def default_workload(quick: bool) -> dict[str, Any]:
@@ -244,18 +325,29 @@ def main() -> None:
         help="what to measure: the default figures, the anchor workload, or both (default: default)",
     )
     p.add_argument("--instructions", action="store_true", help="with --workload anchor: its instructions per update (callgrind)")
+    p.add_argument(
+        "--breakdown", action="store_true", help="with --instructions: also per stage of the path (read, replay, build, send)"
+    )
     p.add_argument("--replay", metavar="DIR", help=argparse.SUPPRESS)  # one replay alone, for callgrind
     p.add_argument("--markets", type=int, default=MARKETS, help=argparse.SUPPRESS)
+    p.add_argument("--stage", choices=STAGES, default="full", help=argparse.SUPPRESS)
     args = p.parse_args()
     quick = args.quick
     if args.replay:
-        anchor_replay(args.replay, args.markets)
+        if args.stage == "read":
+            emit({"records": read_only(args.replay)}, args.json)
+        else:
+            stop_after(args.stage)
+            emit(anchor_replay(args.replay, args.markets), args.json)
         return
     result: dict[str, Any] = {}
+    if args.breakdown and not args.instructions:
+        p.error("--breakdown goes with --instructions")
     if args.instructions:
         if args.workload != "anchor":
             p.error("--instructions counts the anchor workload: give --workload anchor")
-        result.update(anchor_instructions(1, 100, 300) if quick else anchor_instructions(MARKETS, 150, 450))
+        stages = STAGES if args.breakdown else ("full",)
+        result.update(anchor_instructions(1, 100, 300, stages) if quick else anchor_instructions(MARKETS, 150, 450, stages))
         emit(result, args.json)
         return
     if args.workload != "anchor":

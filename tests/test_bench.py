@@ -270,6 +270,46 @@ class QuickBenchmarkTests(unittest.TestCase):
         slope = (many["instructions"] - few["instructions"]) / (many["updates"] - few["updates"])
         self.assertEqual(result["anchor_instructions_per_update"], round(slope))
 
+    def test_backtest_anchor_instruction_breakdown(self) -> None:
+        # Each stage's slope, and its part: the differences of the slopes, adding up to the
+        # whole path's. Ten runs under valgrind: only when asked for, as above.
+        if os.environ.get("TXSMARKETS_VALGRIND_TESTS") != "1":
+            raise unittest.SkipTest("set TXSMARKETS_VALGRIND_TESTS=1 to run the benchmarks under valgrind")
+        if shutil.which("valgrind") is None:
+            raise unittest.SkipTest("valgrind is not installed")
+        result = self.run_bench("backtest", "--workload", "anchor", "--instructions", "--breakdown", timeout=30 * TIMEOUT)
+        stages = result["anchor_instructions_to_stage"]
+        parts = result["anchor_instructions_of_part"]
+        self.assertEqual(list(stages), ["read", "replay", "build", "send", "full"])
+        self.assertEqual(stages["full"], result["anchor_instructions_per_update"])
+        self.assertEqual(sum(parts.values()), stages["full"])
+        self.assertTrue(all(count > 0 for count in stages.values()), stages)
+
+    def test_backtest_stages(self) -> None:
+        """Each stage that ``--breakdown`` counts runs (here without valgrind) and goes no
+        further than it says: only the whole path reaches the strategy, which places orders."""
+        folder = self.mktemp()
+        record = (
+            "import pathlib, sys; sys.path.insert(0, sys.argv[1]); import backtest;"
+            " print(backtest.record(pathlib.Path(sys.argv[2]), 1, 300)[0])"
+        )
+        directory = subprocess.run(
+            [sys.executable, "-c", record, str(BENCH), folder], capture_output=True, text=True, timeout=TIMEOUT, check=True
+        ).stdout.split()[-1]
+        orders = {}
+        for stage in ("read", "replay", "build", "send", "full"):
+            done = subprocess.run(
+                [sys.executable, str(BENCH / "backtest.py"), "--json", "--replay", directory, "--markets", "1", "--stage", stage],
+                capture_output=True, text=True, timeout=TIMEOUT,
+            )  # fmt: skip
+            self.assertEqual(done.returncode, 0, (stage, done.stderr[-2000:]))
+            result = json.loads(done.stdout.splitlines()[-1])
+            if stage == "read":
+                self.assertGreater(result["records"], 200)
+            else:
+                orders[stage] = result["orders"]
+        self.assertEqual([stage for stage, placed in orders.items() if placed], ["full"], orders)
+
     def test_backtest_instructions_of_the_anchor_only(self) -> None:
         done = subprocess.run(
             [sys.executable, str(BENCH / "backtest.py"), "--instructions"],

@@ -43,6 +43,19 @@ class OptionsTests(unittest.SynchronousTestCase):
         options = parse("--username", "me", "--no-tls", "--host", "127.0.0.1", "--port", "3701")
         settings = options["settings"]
         self.assertEqual((settings.password, settings.ssl, settings.port), ("from-env", False, 3701))
+        self.assertNotIn("SMARKETS_PASSWORD", os.environ)
+
+    def test_no_child_inherits_the_environment_s_password(self) -> None:
+        """Taken out of the environment whatever the session logs in with: a password
+        file, a token, or the demo account."""
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("s3cret\n")
+        for args in (("--username", "me", "--password-file", path), ("--token-file", path), ("--demo",)):
+            os.environ["SMARKETS_PASSWORD"] = "from-env"
+            settings = parse(*args)["settings"]
+            self.assertNotIn("SMARKETS_PASSWORD", os.environ, args)
+            self.assertNotEqual(settings.password, "from-env", args)
 
     def test_missing_password_file(self) -> None:
         error = self.assertRaises(SetupError, parse, "--username", "me", "--password-file", "/nonexistent/pw")

@@ -308,6 +308,9 @@ class Options(usage.Options):
                     "--metrics needs prometheus_client"
                     " (the metrics extra: pip install -e '.[metrics]' in a clone of the repository)"
                 )
+        # Taken out of the environment whatever the session logs in with (the demo account
+        # takes none), so that no child process inherits it.
+        environment_password = os.environ.pop("SMARKETS_PASSWORD", None)
         mode = self._in_process()
         if mode == "paper":
             # The paper exchange's accounts are the demo's.
@@ -333,8 +336,7 @@ class Options(usage.Options):
         elif self["password-file"]:
             password = _read_secret(self["password-file"], "password")
         else:
-            # Taken out of the environment, so that no child process inherits it.
-            password = os.environ.pop("SMARKETS_PASSWORD", None)
+            password = environment_password
         if self["http-api"] and (token is not None or not (self["username"] and password)):
             raise SetupError("--http-api logs in upstream: give --username with --password-file or SMARKETS_PASSWORD")
         if token is None and not (self["username"] and password):

@@ -138,26 +138,26 @@ def contract_quotes(
         else:
             price, quantity = offers[0]
             quote = _quote(b"\x22", _OFFER_HEADS, price, quantity)
-        ids = _IDS.get(contract_id)
-        tail = ids[1] if ids is not None and ids[0] == market_id else _ids(market_id, contract_id)
-        body = quote + tail if last_execution is None else b"".join((quote, b"\x32", last_execution, tail))
-        size = len(body)
-        return _CONTRACT_QUOTES_HEAD + (_BYTE[size] if size < 0x80 else varint(size)) + body
-    parts: list[bytes] = []
-    add = parts.append
-    for price, quantity in bids:
-        add(_quote(b"\x1a", _BID_HEADS, price, quantity))
-    for price, quantity in offers:
-        add(_quote(b"\x22", _OFFER_HEADS, price, quantity))
-    if executions:
-        for trade in executions:
-            add(b"\x2a")
-            add(trade)
-    if last_execution is not None:
-        add(b"\x32")
-        add(last_execution)
-    add(_ids(market_id, contract_id))
-    body = b"".join(parts)
+        if last_execution is None:
+            body = quote + _ids(market_id, contract_id)
+        else:
+            body = b"".join((quote, b"\x32", last_execution, _ids(market_id, contract_id)))
+    else:
+        parts: list[bytes] = []
+        add = parts.append
+        for price, quantity in bids:
+            add(_quote(b"\x1a", _BID_HEADS, price, quantity))
+        for price, quantity in offers:
+            add(_quote(b"\x22", _OFFER_HEADS, price, quantity))
+        if executions:
+            for trade in executions:
+                add(b"\x2a")
+                add(trade)
+        if last_execution is not None:
+            add(b"\x32")
+            add(last_execution)
+        add(_ids(market_id, contract_id))
+        body = b"".join(parts)
     size = len(body)
     return _CONTRACT_QUOTES_HEAD + (_BYTE[size] if size < 0x80 else varint(size)) + body
 

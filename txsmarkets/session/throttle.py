@@ -34,6 +34,10 @@ class TokenBucket:
         self.burst = max(1, burst)
         # Coming from no limit, the bucket starts full, as the exchange's does.
         self._tokens = float(self.burst) if was_unlimited else min(self._tokens, float(self.burst))
+        # A wake-up timed at the old rate would come early or late: time it afresh.
+        if self._wakeup is not None and self._wakeup.active():
+            self._wakeup.cancel()
+        self._wakeup = None
         self._serve()
 
     @property
@@ -71,11 +75,27 @@ class TokenBucket:
         return d
 
     def _cancel(self, d: Deferred[None]) -> None:
+        self._remove(d)
+        d.errback(CancelledError())
+
+    def drop(self, d: Deferred[None], reason: BaseException) -> None:
+        """Errback ``d``, an `acquire` still waiting, with ``reason``: its turn is given up
+        (the request it paced must not go out). Returns None; one no longer waiting is
+        left alone."""
+        if d in self._waiters:
+            self._remove(d)
+            d.errback(reason)
+
+    def _remove(self, d: Deferred[None]) -> None:
         try:
             self._waiters.remove(d)
         except ValueError:
             pass
-        d.errback(CancelledError())
+        if not self._waiters and self._wakeup is not None and self._wakeup.active():
+            # Nobody waits: tokens may be taken at once, so a wake-up timed for this
+            # deficit would come for a token that is not there.
+            self._wakeup.cancel()
+            self._wakeup = None
 
     def _schedule(self) -> None:
         if self._wakeup is not None and self._wakeup.active():
@@ -83,7 +103,18 @@ class TokenBucket:
         if not self._waiters:
             return
         delay = 0.0 if self.rate is None else max(0.0, (1 - self._tokens) / self.rate)
-        self._wakeup = self._clock.callLater(delay, self._serve)
+        self._wakeup = self._clock.callLater(delay, self._woken)
+
+    def _woken(self) -> None:
+        # The wake-up was timed for the next whole token (nothing takes tokens while
+        # requests wait, and a change of limits times it afresh). A token short by rounding
+        # alone counts as whole: else a clock that cannot tell now from now plus the tiny
+        # delay left (a `Clock`, a reactor at a large time) would call again at once, for ever.
+        self._wakeup = None
+        self._refill()
+        if self.rate is not None and self._tokens < 1:
+            self._tokens = 1.0
+        self._serve()
 
     def _serve(self) -> None:
         self._refill()

@@ -640,6 +640,52 @@ class BookkeepingTests(ControlsTestCase):
         self.failureResultOf(waiting)
         self.assertEqual((controls.live_orders, controls.account_exposure), (1, Decimal(1)))
 
+    def test_a_halt_takes_back_the_creates_waiting_for_the_throttle(self) -> None:
+        """Creates that passed the checks before a halt and still wait for the throttle are
+        refused unsent (kill_switch), and the halt's cancel_all is the next request out:
+        none of them can trade after the halt."""
+        market, us, them, controls = self.trade(max_account_exposure=Decimal(100))
+        them.client.create_order(1, 11, SELL, 5000, 1000000)  # they would fill every one
+        market.pump()
+        us.client.throttle.set_limits(1, 1)
+        first = us.client.create_order(1, 11, BUY, 4000, 20000)  # goes out at once, rests
+        waiting = [us.client.create_order(1, 11, BUY, 5000, 20000 + i) for i in range(3)]
+        self.assertEqual((us.client.throttle.waiting, controls.live_orders), (3, 4))
+        cancelled = controls.halt("the operator said so")
+        for d in waiting:
+            self.assertEqual(self.failureResultOf(d, OrderRefused).value.control, "kill_switch")
+        self.assertEqual(us.client.throttle.waiting, 1)  # the cancel_all, first in line
+        market.clock.advance(1)
+        market.pump()
+        self.successResultOf(cancelled)
+        self.assertEqual(self.successResultOf(first).order_accepted.quantity, 20000)
+        self.assertEqual((market.accounts["us"].orders, us.client.account.orders), ({}, {}))
+        self.assertEqual(market.accounts["us"].positions, {})
+        self.assertEqual((controls.live_orders, controls.account_exposure), (0, 0))
+        self.assertEqual(controls.passed, 4)
+
+    def test_refused_orders_take_back_the_creates_waiting_for_the_throttle(self) -> None:
+        """`refuse_orders` (a daemon's stop): the creates still waiting for the throttle
+        fail with `SessionClosed`, unsent; a cancel asked for after them still goes."""
+        from txsmarkets.exceptions import SessionClosed
+
+        market, us, _, controls = self.trade()
+        resting = us.client.create_order(1, 11, BUY, 2000, 10000)
+        market.pump()
+        order_id = self.successResultOf(resting).order_accepted.order_id
+        us.client.throttle.set_limits(1, 1)
+        us.client.create_order(1, 11, BUY, 2000, 10000)  # takes the token
+        waiting = us.client.create_order(1, 11, BUY, 2000, 20000)
+        cancel = us.client.cancel_order(order_id)
+        us.client.refuse_orders("stopping")
+        self.assertEqual(str(self.failureResultOf(waiting, SessionClosed).value), "stopping")
+        self.assertEqual(us.client.throttle.waiting, 1)
+        market.clock.advance(1)
+        market.pump()
+        self.successResultOf(cancel)
+        self.assertEqual([o.quantity for o in market.accounts["us"].orders.values()], [10000])
+        self.assertEqual(controls.live_orders, 1)
+
 
     def test_handlers_see_the_controls_up_to_date(self) -> None:
         """The controls take each account message in before any handler of it runs: a

@@ -121,6 +121,10 @@ class StreamingAPIClient:
         self._controls: Controls | None = None
         #: Why new orders are refused at once (see `refuse_orders`), or None.
         self.orders_refused: str | None = None
+        # The throttle's turns of the requests that add risk (creates; replaces the
+        # controls counted), by whether each is a create: a halt or `refuse_orders` takes
+        # them back before they go.
+        self._queued: dict[Deferred[None], bool] = {}
         #: Fired with ``message=`` (the login response) and ``resumed=`` at each login, before
         #: any message of the new connection reaches the handlers: the place to add them.
         self.logged_in = Signal()
@@ -282,6 +286,10 @@ class StreamingAPIClient:
                 d = self._send_now(payload, key, controls, entry)
             else:
                 d = self.throttle.acquire()
+                if entry is not None or payload.type == seto_pb2.PAYLOAD_ORDER_CREATE:
+                    turn = d
+                    self._queued[turn] = payload.type == seto_pb2.PAYLOAD_ORDER_CREATE
+                    d.addBoth(self._unqueue, turn)
                 d.addCallback(lambda _: self._send_now(payload, key, controls, entry))
         except BaseException:
             if controls is not None:
@@ -303,6 +311,12 @@ class StreamingAPIClient:
         if not self.session.connected:
             # It waited for the throttle while the session logged out or dropped.
             return fail(self._not_logged_in())
+        if entry is not None or payload.type == seto_pb2.PAYLOAD_ORDER_CREATE:
+            # Checked when asked for; it may have waited since (for the throttle, the
+            # catch-up) while trading was halted or orders refused.
+            refusal = self._refusal(payload.type == seto_pb2.PAYLOAD_ORDER_CREATE, controls)
+            if refusal is not None:
+                return fail(refusal)
         seq = self.session.sequence.outseq
         if key(seq) in self._pending:
             # Nothing is sent: the answer could not be told from the first one's.
@@ -369,9 +383,32 @@ class StreamingAPIClient:
 
     def refuse_orders(self, reason: str) -> None:
         """From now on, refuse every new order at once with `SessionClosed` (``reason``);
-        cancels still go. A strategy host calls this when its strategy has stopped.
-        Returns None."""
+        cancels still go. Creates still waiting for the throttle are refused too, unsent.
+        A strategy host calls this when its strategy has stopped. Returns None."""
         self.orders_refused = reason
+        self.withdraw_waiting(lambda: SessionClosed(reason), creates_only=True)
+
+    def withdraw_waiting(self, error: Callable[[], Exception], creates_only: bool = False) -> int:
+        """Take back the requests that add risk and still wait for the throttle (creates,
+        and replaces the trading controls counted; only creates if ``creates_only``): each
+        errbacks with ``error()`` and is never sent. The kill switch calls this, so that
+        its cancel_all does not wait behind them. Returns how many were taken back."""
+        taken = [turn for turn, create in self._queued.items() if create or not creates_only]
+        for turn in taken:
+            self.throttle.drop(turn, error())
+        return len(taken)
+
+    def _unqueue(self, result: Any, turn: Deferred[None]) -> Any:
+        del self._queued[turn]
+        return result
+
+    def _refusal(self, create: bool, controls: Controls | None) -> Exception | None:
+        """Why a request that adds risk, checked when it was asked for, must not go now."""
+        if create and self.orders_refused is not None:
+            return SessionClosed(self.orders_refused)
+        if controls is not None and controls.halted is not None:
+            return controls.halt_refusal()
+        return None
 
     def create_order(
         self,

@@ -80,6 +80,8 @@ class ControlledClient(Protocol):
 
     def cancel_all(self) -> Any: ...
 
+    def withdraw_waiting(self, error: Callable[[], Exception], creates_only: bool = False) -> int: ...
+
 
 class Controls(TradingControls):
     """Trading limits, each optional (None: not checked); see the module doc.
@@ -148,7 +150,12 @@ class Controls(TradingControls):
 
     def _cancel_client(self) -> Any:
         client = self.client
-        if client is None or not client.session.connected:
+        if client is None:
+            return None
+        # What passed the checks before the halt and still waits for the throttle must not
+        # go out; nor may the cancel_all wait behind it (a create may trade meanwhile).
+        client.withdraw_waiting(self.halt_refusal)
+        if not client.session.connected:
             return None
         return client.cancel_all().addErrback(lambda f: _log.failure("cancel_all after the halt failed", f))
 

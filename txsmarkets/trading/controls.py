@@ -413,6 +413,13 @@ class TradingControls(Checks):
         self.halted = reason
         return self._cancel_all()
 
+    def halt_refusal(self) -> OrderRefused:
+        """The kill switch's refusal of a create (or a replace that adds risk) that passed
+        the checks before the halt and has not gone out: the client refuses it unsent. Not
+        counted again in ``refusals``: it was counted as passed. Only while halted."""
+        assert self.halted is not None
+        return self.notices.refusal(self.halted, self.seconds())
+
     def logged_in(self, message: seto_pb2.Payload, resumed: bool) -> int:
         """`Ledger.logged_in`, and a halt kept on: what the exchange holds is cancelled
         again (a cancel_all lost, a halted restart)."""

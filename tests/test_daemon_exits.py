@@ -230,9 +230,10 @@ class StrategyExitTests(DaemonTestCase):
         self.assertEqual(self.recorded()[-1], "stop")
         names = [name for name, _ in self.sent()]
         self.assertEqual(names.count("seto.order_create"), 3)
-        self.assertEqual(names.count("seto.order_cancel"), 3)
-        # The strategy stopped before the cancels, and the cancels went before the logout.
-        self.assertLess(max(i for i, n in enumerate(names) if n == "seto.order_cancel"), names.index("eto.logout"))
+        # One cancel_all took the three; the strategy stopped before it, and it went before
+        # the logout.
+        self.assertEqual((names.count("seto.order_cancel_all"), names.count("seto.order_cancel")), (1, 0))
+        self.assertLess(names.index("seto.order_cancel_all"), names.index("eto.logout"))
         settings = [p for name, p in self.sent() if name == "seto.settings"]
         self.assertEqual([p.settings.cancel_all_on_failure for p in settings], [True])
         self.assertNothingSentAfterLogout()

@@ -18,6 +18,8 @@ from txsmarkets.daemon.service import SERVICE_ORDER, SmarketsService
 from txsmarkets.inmemory import MemoryExchange
 from txsmarkets.persistence.journal import OUT, read_journal
 from txsmarkets.strategy import Strategy
+from txsmarkets.testing import ScriptedExchange
+from txsmarkets.wire import seto_pb2
 from txsmarkets.wire.messages import message_name
 
 
@@ -154,7 +156,8 @@ class TreeTests(unittest.TestCase):
         self.assertFalse(svc.session.connected)
         self.assertIsNone(svc.state)
         sent = [message_name(r.payload()) for r in read_journal(f"{state}/journal") if r.direction == OUT]
-        self.assertEqual(sent.count("seto.order_cancel"), 2)
+        # One cancel_all covers both; none is asked again.
+        self.assertEqual((sent.count("seto.order_cancel_all"), sent.count("seto.order_cancel")), (1, 0))
         self.assertEqual(sent[-1], "eto.logout")
         self.assertEqual(svc.exit_status, 0)
 
@@ -222,6 +225,51 @@ class CancelEverythingTests(unittest.TestCase):
         self.assertEqual(self.successResultOf(done), left)
 
     def test_nothing_live(self) -> None:
+        """Nothing live: the cancel_all still goes (a create may be in flight); it fires
+        on the answer."""
         self.exchange.run(self.client.cancel_all())
         self.exchange.flush()
-        self.assertEqual(self.successResultOf(cancel_everything(self.client, self.exchange.clock, 10)), [])
+        done = cancel_everything(self.client, self.exchange.clock, 10)
+        self.assertNoResult(done)
+        self.exchange.flush()
+        self.assertEqual(self.successResultOf(done), [])
+
+    def test_a_create_in_flight_with_nothing_live(self) -> None:
+        """A create sent just before the stop, with no order live yet: its order is
+        cancelled too (the cancel_all comes after it), and the round waits for it."""
+        self.exchange.run(self.client.cancel_all())
+        self.exchange.flush()
+        late = self.client.create_order(1, 11, BUY, 2000, 100000)
+        self.assertEqual((self.client.account.orders, self.client.creates_in_flight), ({}, 1))
+        done = cancel_everything(self.client, self.exchange.clock, 10)
+        self.exchange.flush()
+        self.successResultOf(late)
+        self.assertEqual(self.successResultOf(done), [])
+        self.assertEqual(self.demo.orders, {})
+
+    def test_a_cancel_all_refused(self) -> None:
+        """The cancel_all refused (a bridge whose upstream is lost does): each live order
+        is cancelled on its own, and the round fires once the last is gone."""
+        ex = ScriptedExchange()
+        ex.login()
+        ex.sent()
+        ex.client.create_order(1, 11, BUY, 2000, 100000)
+        [create] = ex.sent()
+        accepted = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_ACCEPTED)
+        accepted.order_accepted.seq = create.eto_payload.seq
+        accepted.order_accepted.order_id = 7
+        ex.send(accepted)
+        done = cancel_everything(ex.client, ex.clock, 10)
+        [cancel_all] = ex.sent()
+        refused = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CANCEL_ALL_REJECTED)
+        refused.order_cancel_all_rejected.reference = cancel_all.order_cancel_all.reference
+        refused.order_cancel_all_rejected.reason = seto_pb2.ORDER_CANCEL_ALL_REJECTED_UNKNOWN_ERROR
+        ex.send(refused)
+        [cancel] = ex.sent()
+        self.assertEqual(cancel.order_cancel.order_id, 7)
+        self.assertNoResult(done)
+        cancelled = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_CANCELLED)
+        cancelled.order_cancelled.order_id = 7
+        cancelled.order_cancelled.reason = seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED
+        ex.send(cancelled)
+        self.assertEqual(self.successResultOf(done), [])

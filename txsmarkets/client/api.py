@@ -381,6 +381,11 @@ class StreamingAPIClient:
             return fail(entry)
         return self._request(payload, _order_key, controls, entry)
 
+    @property
+    def creates_in_flight(self) -> int:
+        """How many creates were sent on this connection and are not answered yet."""
+        return len(self._creates)
+
     def refuse_orders(self, reason: str) -> None:
         """From now on, refuse every new order at once with `SessionClosed` (``reason``);
         cancels still go. Creates still waiting for the throttle are refused too, unsent.

@@ -12,15 +12,17 @@ from twisted.python.failure import Failure
 from twisted.trial import unittest
 
 from txsmarkets.client import BUY
+from txsmarkets.controls import Controls
 from txsmarkets.daemon.cancels import cancel_everything
 from txsmarkets.daemon.lifecycle import InOrder, StartError
 from txsmarkets.daemon.service import SERVICE_ORDER, SmarketsService
+from txsmarkets.daemon.storage import StateFolder
 from txsmarkets.inmemory import MemoryExchange
 from txsmarkets.persistence.journal import OUT, read_journal
 from txsmarkets.strategy import Strategy
 from txsmarkets.testing import ScriptedExchange
-from txsmarkets.wire import seto_pb2
-from txsmarkets.wire.messages import message_name
+from txsmarkets.wire import eto_pb2, seto_pb2
+from txsmarkets.wire.messages import eto_message, message_name
 
 
 class Part(service.Service):
@@ -273,3 +275,55 @@ class CancelEverythingTests(unittest.TestCase):
         cancelled.order_cancelled.reason = seto_pb2.ORDER_CANCELLED_MEMBER_REQUESTED
         ex.send(cancelled)
         self.assertEqual(self.successResultOf(done), [])
+
+
+class StateFolderTests(unittest.TestCase):
+    """The daemon's state folder across a ``kill -9``."""
+
+    def start(self, folder: str) -> tuple[ScriptedExchange, Controls, StateFolder]:
+        exchange = ScriptedExchange()
+        controls = Controls()
+        exchange.client.controls = controls
+        state = StateFolder(folder, exchange.client, controls, exchange.clock)
+        state.startService()
+        return exchange, controls, state
+
+    def rotate_on_a_replayed_acceptance(self, snapshot_taken: bool) -> None:
+        """An order_accepted is resent in a replay (the session counts it before it is
+        recorded) and begins a new journal file; then the process is killed, the rotation's
+        snapshot taken or not; the restart must hold the live order."""
+        folder = self.mktemp()
+        exchange, _, state = self.start(folder)
+        exchange.login("s-1")
+        exchange.sent()
+        placed = exchange.client.create_order(1, 11, BUY, 2500, 400000)
+        [create] = exchange.sent()
+        lost = exchange.seq
+        accepted = seto_pb2.Payload(type=seto_pb2.PAYLOAD_ORDER_ACCEPTED)
+        body = accepted.order_accepted
+        body.seq, body.order_id, body.account_sequence_64 = create.eto_payload.seq, 1001, 1
+        body.market_id, body.contract_id, body.side, body.price, body.quantity = 1, 11, BUY, 2500, 400000
+        exchange.send(accepted, seq=lost + 1)  # the message before it never came: a replay is asked
+        exchange.sent()
+        heartbeat = eto_message(eto_pb2.PAYLOAD_HEARTBEAT)
+        heartbeat.eto_payload.is_replay = True
+        exchange.send(heartbeat, seq=lost)
+        assert state.state is not None
+        journal = state.state.journal
+        journal.max_bytes = journal.position[1] + 1  # full: the next record begins a file
+        accepted.eto_payload.is_replay = True
+        exchange.send(accepted, seq=lost + 1)
+        self.assertEqual(self.successResultOf(placed).order_accepted.order_id, 1001)
+        if snapshot_taken:
+            exchange.clock.advance(0)
+        journal.close()  # killed: no stop, no last snapshot
+        again, controls, _ = self.start(folder)
+        self.assertEqual(sorted(again.client.account.orders), [1001])
+        self.assertEqual((again.session.sequence.inseq, again.session.account_sequence), (lost + 2, 1))
+        self.assertEqual(controls.live_orders, 1)
+
+    def test_the_rotation_s_snapshot_keeps_the_message_that_began_the_file(self) -> None:
+        self.rotate_on_a_replayed_acceptance(snapshot_taken=True)
+
+    def test_a_kill_before_the_rotation_s_snapshot(self) -> None:
+        self.rotate_on_a_replayed_acceptance(snapshot_taken=False)

@@ -14,7 +14,7 @@ from typing import Any
 from twisted.application import service
 from twisted.application.internet import TimerService
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from txsmarkets.client import StreamingAPIClient
@@ -41,8 +41,9 @@ class StateFolder(service.MultiService):
     """The state folder ``path`` of ``client``'s session, account and ``controls``.
 
     Its start restores them from the folder (and has the controls adopt the live orders
-    restored) and attaches the journal; a snapshot is then saved at each login, at each new
-    journal file and every ``snapshot_interval`` seconds, and the journal is synced every
+    restored) and attaches the journal; a snapshot is then saved at each login, after each
+    new journal file begins (once the message being recorded is through) and every
+    ``snapshot_interval`` seconds, and the journal is synced every
     ``sync_interval`` seconds (its two `TimerService` children). Its stop saves the last
     snapshot and closes the journal.
     """
@@ -60,10 +61,12 @@ class StateFolder(service.MultiService):
         super().__init__()
         self.setName("state")
         self.path = path
+        self.clock = clock
         self.client = client
         self.controls = controls
         #: The open state folder while the service runs, else None.
         self.state: StateDirectory | None = None
+        self._rotation: IDelayedCall | None = None
         _timer(snapshot_interval, self.snapshot, clock, "snapshots").setServiceParent(self)
         _timer(sync_interval, self._sync, clock, "journal sync").setServiceParent(self)
 
@@ -83,9 +86,17 @@ class StateFolder(service.MultiService):
         self.state = state
         # The restored live orders count against the trading controls' limits.
         self.controls.adopt(client.account.orders.values())
-        state.journal.on_rotate = lambda path: self.snapshot()
+        state.journal.on_rotate = self._rotated
         client.logged_in.add(self._logged_in)
         super().startService()
+
+    def _rotated(self, path: object) -> None:
+        # A new journal file begins while a message is being recorded, before the account
+        # has taken it in (but perhaps after the session counted it): a snapshot now would
+        # say it was had and not keep it. Taken once the message is through: until then the
+        # last snapshot's journal position, in an older file, still covers it.
+        if self._rotation is None or not self._rotation.active():
+            self._rotation = self.clock.callLater(0, self.snapshot)
 
     def _logged_in(self, message: seto_pb2.Payload, resumed: bool) -> None:
         self.snapshot()
@@ -105,6 +116,8 @@ class StateFolder(service.MultiService):
         def close(_: Any) -> None:
             if self._logged_in in self.client.logged_in.handlers:
                 self.client.logged_in.remove(self._logged_in)
+            if self._rotation is not None and self._rotation.active():
+                self._rotation.cancel()
             if self.state is not None:
                 self.snapshot()
                 self.state.close()

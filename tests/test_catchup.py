@@ -176,6 +176,51 @@ class WaitingTests(LogTestCase):
                          price=2500, quantity=10000, account_sequence_64=2))  # fmt: skip
         self.assertEqual(self.successResultOf(d).order_accepted.order_id, 6)
 
+    def test_a_new_session_without_controls_waits_too(self) -> None:
+        """No controls: once an account message has been seen, a new session resumes the
+        account stream, and creates wait for its end. The old session's answer to a create
+        that never had one, sent again there under the seq a new create is numbered with,
+        resolves nothing of the new session's."""
+        ex = ScriptedExchange(request_timeout=5)
+        client = ex.client
+        client.login()
+        ex.login("s-1")
+        placed = client.create_order(1, 11, BUY, 2500, 10000)
+        [first] = ex.sent()
+        ex.send(app(seto_pb2.PAYLOAD_ORDER_ACCEPTED, seq=first.eto_payload.seq, order_id=5, market_id=1,
+                    contract_id=11, side=BUY, price=2500, quantity=10000, account_sequence_64=1))  # fmt: skip
+        self.successResultOf(placed)
+        lost = client.create_order(1, 11, BUY, 3000, 20000)
+        [old] = ex.sent()
+        lost.addErrback(lambda f: None)
+        ex.proto.connectionLost(Failure(ConnectionDone()))
+        ex.clock.advance(60)
+        # The session is gone on the exchange: a new one, from seq 1 again.
+        ex.connect()
+        ex.sent()
+        ex.send_eto(eto_pb2.PAYLOAD_LOGOUT, logout=eto_pb2.Logout(reason=eto_pb2.LOGOUT_UNKNOWN_SESSION))
+        ex.proto.connectionLost(Failure(ConnectionDone()))
+        ex.clock.advance(60)
+        ex.seq = 1
+        ex.connect()
+        [login] = ex.sent()
+        self.assertEqual(login.login.account_sequence_64, 1)
+        response = eto_pb2.LoginResponse(session="s-2", reset=login.eto_payload.seq + 1)
+        ex.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=response)
+        self.assertEqual([p.eto_payload.type for p in ex.sent()], [eto_pb2.PAYLOAD_PING])
+        creates = [client.create_order(1, 11, BUY, 4000 + 100 * i, 10000) for i in range(3)]
+        self.assertEqual(ex.sent(), [])
+        # The stream resumed after account message 1: the old create's acceptance, under
+        # its old seq, which a create of this session would have taken.
+        ex.send(app(seto_pb2.PAYLOAD_ORDER_ACCEPTED, seq=old.eto_payload.seq, order_id=6, market_id=1,
+                    contract_id=11, side=BUY, price=3000, quantity=20000, account_sequence_64=2))  # fmt: skip
+        self.assertEqual(sorted(client.account.orders), [5, 6])
+        ex.send_eto(eto_pb2.PAYLOAD_PONG)
+        sent = ex.sent()
+        self.assertIn(old.eto_payload.seq, [p.eto_payload.seq for p in sent])
+        for d in creates:
+            self.assertNoResult(d)
+
     def test_connection_lost_while_waiting_sends_nothing(self) -> None:
         self.answer_login()
         d = self.ex.client.create_order(1, 11, BUY, 2500, 10000)

@@ -5,7 +5,7 @@ attached) and has seen no account message yet asks, at its login, for the accoun
 history: ``account_sequence_64`` 0, the last account message seen being none, so the
 exchange sends every account message it holds from the first again, right after its
 login response. On any login that starts a new session the account stream resumes in the
-same way after the last account message seen.
+same way after the last account message seen (controls or not, once one has been seen).
 
 Until that stream has come in, the client is catching up (``client.catch_up.pending``):
 
@@ -117,8 +117,11 @@ class AccountCatchUp:
         session), or if the last catch-up never ended. Called before anything is sent
         on the new connection, so that the end marker goes first."""
         session = self.client.session
-        if not session.account_history or (resumed and not self.pending):
+        if resumed and not self.pending:
             # A resumed session: its own replay brings what we missed, in order.
+            return
+        if not (session.account_history or session.account_sequence or self.pending):
+            # The login asked for no account stream (nothing seen yet, no history wanted).
             return
         if not self.pending:
             self.pending = True

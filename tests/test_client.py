@@ -247,6 +247,50 @@ class SequencingTests(unittest.TestCase):
         again = [p for p in ex.sent() if p.eto_payload.type == eto_pb2.PAYLOAD_REPLAY]
         self.assertEqual([p.eto_payload.replay.seq for p in again], [2])
 
+    def test_a_gap_never_filled_drops_the_connection(self) -> None:
+        """A peer that never fills a gap, and keeps the connection alive with heartbeats: once
+        nothing of the gap has come for as long as silence would be taken for death (three
+        heartbeat intervals), the connection is dropped (the session resumes on a new one)
+        rather than staying up delivering nothing."""
+        ex = FakeExchange(heartbeat_interval=5)
+        ex.login()
+        ex.proto.replayTimeout = 5
+        ex.send(quotes(1, 11, (2500, 1)), seq=4)
+        asked = [p.eto_payload.replay.seq for p in ex.sent() if p.eto_payload.type == eto_pb2.PAYLOAD_REPLAY]
+        for seq in range(5, 11):
+            ex.send(eto_message(eto_pb2.PAYLOAD_HEARTBEAT), seq=seq)  # past the gap: alive
+            ex.clock.advance(2.5)
+            asked += [p.eto_payload.replay.seq for p in ex.sent() if p.eto_payload.type == eto_pb2.PAYLOAD_REPLAY]
+            self.assertEqual(ex.transport.disconnecting, ex.clock.seconds() >= 15)
+        self.assertEqual(asked, [2, 2, 2])
+
+    def test_a_gap_filling_slowly_is_asked_on(self) -> None:
+        """Each request that brings part of the gap starts the count again."""
+        ex = FakeExchange(heartbeat_interval=5)
+        ex.login()
+        ex.proto.replayTimeout = 5
+        ex.send(quotes(1, 11, (2500, 1)), seq=10)
+        for seq in range(2, 7):
+            ex.clock.advance(5)
+            payload = quotes(1, 11, (2500, seq))
+            payload.eto_payload.is_replay = True
+            ex.send(payload, seq=seq)
+        self.assertFalse(ex.transport.disconnecting)
+
+    def test_a_reset_far_past_our_next_seq_is_refused(self) -> None:
+        """A login response whose reset jumps our numbering on by more than the replay store
+        holds is no login (a replay from below it would be gapfills by the billion): the
+        connection is dropped, and we do not number on from it."""
+        ex = FakeExchange()
+        ex.connect()
+        login = ex.sent()[0]
+        capacity = ex.session.sequence.store.capacity
+        response = eto_pb2.LoginResponse(session="s-1", reset=login.eto_payload.seq + 2 + capacity)
+        ex.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=response)
+        self.assertTrue(ex.transport.disconnecting)
+        self.assertEqual(ex.session.sequence.outseq, login.eto_payload.seq + 1)
+        self.assertNotEqual(ex.session.state, SessionState.LOGGED_IN)
+
     def test_gapfill_not_dispatched(self) -> None:
         ex = FakeExchange()
         ex.login()

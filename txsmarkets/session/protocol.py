@@ -99,6 +99,9 @@ class SessionProtocolMixin:
     _lastSent = 0.0
     _lastReceived = 0.0
     _replayAskedAt: float | None = None
+    # The seq the last replay was asked from, and since when it has been asked from it.
+    _replayFrom = 0
+    _replayFromSince = 0.0
     _replaying: Iterator[bytes] | None = None
     _replayCall: IDelayedCall | None = None
     # While a replay is under way: what it may send, and the messages sent meanwhile.
@@ -320,7 +323,17 @@ class SessionProtocolMixin:
             self._duplicate(payload)
         if kind is Kind.LOGIN_RESPONSE or kind is Kind.REPLAYED_LOGIN_RESPONSE:
             response = payload.eto_payload.login_response
-            if bad_text(payload) or (response.HasField("reset") and response.reset >= MAX_SEQ):
+            # A reset may number us on past our next seq, but not by more than the replay
+            # store holds: a replay asked from below it is answered with a gapfill for each
+            # seq skipped, and a lying reset would have them sent by the billion, everything
+            # we send held back behind them.
+            if bad_text(payload) or (
+                response.HasField("reset")
+                and (
+                    response.reset >= MAX_SEQ
+                    or response.reset > self.sequence.outseq + self.sequence.store.capacity
+                )
+            ):
                 self.invalidPayload(payload.SerializePartialToString(), "unusable login response")
                 return
         for action in self.rules.get((kind, verdict), ()):
@@ -432,9 +445,10 @@ class SessionProtocolMixin:
     def askReplay(self) -> None:
         """Ask the peer to resend everything from the seq we expect."""
         request = self.sequence.replay_request()
-        self._log.info(
-            "gap: expected seq {expected}; asking for a replay", expected=request.eto_payload.replay.seq
-        )
+        first = request.eto_payload.replay.seq
+        if first != self._replayFrom:
+            self._replayFrom, self._replayFromSince = first, self.clock.seconds()
+        self._log.info("gap: expected seq {expected}; asking for a replay", expected=first)
         self._replayAskedAt = self.clock.seconds()
         self.sendPayload(request)
 
@@ -466,6 +480,17 @@ class SessionProtocolMixin:
             if self._replayAskedAt is None:
                 self._replayAskedAt = now
             elif now - self._replayAskedAt >= self.replayTimeout:
+                if self.sequence.inseq == self._replayFrom and now - self._replayFromSince >= interval * self.heartbeatMisses:
+                    # Nothing of the gap has come for as long as silence would be taken for
+                    # death: a peer that keeps the connection alive but never fills it is as
+                    # good as silent, and a new connection (a resume) is the way on.
+                    self._log.warn(
+                        "gap from seq {expected} unfilled for {seconds:.0f}s; dropping the connection",
+                        expected=self._replayFrom,
+                        seconds=now - self._replayFromSince,
+                    )
+                    self.disconnect()
+                    return
                 self.askReplay()
 
     # -- for subclasses -----------------------------------------------------------------

@@ -11,6 +11,8 @@ from twisted.trial import unittest
 from txsmarkets.daemon.service import SmarketsService
 from txsmarkets.daemon.demo import DemoStrategy
 from txsmarkets.daemon.tap import Options, SetupError
+from txsmarkets.persistence.journal import IN, read_journal
+from txsmarkets.wire.messages import message_name
 
 
 def parse(*args: str) -> Options:
@@ -182,6 +184,42 @@ class ServiceTests(unittest.TestCase):
             self.assertIsNotNone(svc.last_rtt)
             await svc.stopService()
             self.assertFalse(client.session.connected)
+
+        return defer.Deferred.fromCoroutine(run())
+
+    def test_demo_with_a_state_folder_twice(self) -> None:
+        """``--demo --state-dir``: each start's embedded exchange is new, so the second run
+        restores nothing of the first's session or account (its account stream numbers
+        from 1 again: a restored account sequence would have every answer dropped as
+        seen). Its orders are heard, and the journal goes on."""
+        from twisted.internet import reactor
+
+        folder = self.mktemp()
+
+        async def one_run() -> tuple[int, list[int]]:
+            placed: defer.Deferred[Any] = defer.Deferred()
+
+            def strategy(client: Any) -> None:
+                client.create_order(1, 11, 1, 2000, 100000).chainDeferred(placed)
+
+            svc = SmarketsService(parse("--demo")["settings"], reactor, strategy=strategy, demo=True, state_dir=folder)
+            svc.startService()
+            try:
+                accepted = await placed
+                order_id = accepted.order_accepted.order_id
+                await svc.client.ping()
+                return order_id, sorted(svc.client.account.orders)
+            finally:
+                await svc.stopService()
+
+        async def run() -> None:
+            first, live = await one_run()
+            self.assertEqual(live, [first])
+            second, live = await one_run()
+            self.assertEqual(live, [second])
+            journal = [r for r in read_journal(os.path.join(folder, "journal")) if r.direction == IN]
+            accepted = [r.payload() for r in journal if message_name(r.payload()) == "seto.order_accepted"]
+            self.assertEqual([p.order_accepted.order_id for p in accepted], [first, second])
 
         return defer.Deferred.fromCoroutine(run())
 

@@ -134,6 +134,8 @@ class Session:
         # When the last login was answered, and whether it resumed the session.
         self._logged_in_at = float("-inf")
         self._resumed = False
+        # Whether this session's account stream has been checked against what was seen.
+        self._stream_checked = False
 
     def route_to(self, dispatch: Route, routes: Mapping[int, Route | None]) -> None:
         """Hand in-order application payloads to ``dispatch`` (as ``on_payload``), and let
@@ -303,8 +305,20 @@ class Session:
             seen = account_sequence(payload)
             if seen is not None:
                 if seen <= self.account_sequence:
-                    # Sent again on a new session from the account stream: seen already.
-                    return
+                    if self._stream_checked:
+                        # Sent again on a new session from the account stream: seen already.
+                        return
+                    # A new session's stream resumes after the last message seen: one that
+                    # begins at or below it is numbered anew (an exchange restarted without
+                    # its state), and dropping its messages as seen would lose every answer
+                    # and fill from now on.
+                    _log.error(
+                        "the exchange's account stream begins again at {seen}, below the {last} seen: "
+                        "taking its messages from here; what this client held of the account before may be stale",
+                        seen=seen,
+                        last=self.account_sequence,
+                    )
+                self._stream_checked = True
                 self.account_sequence = seen
         self.on_payload(payload)
 
@@ -406,6 +420,7 @@ class Session:
         """Take up the session id and the renumbering of a login's answer."""
         response = payload.eto_payload.login_response
         self._resumed = self.session_id == response.session
+        self._stream_checked = self._resumed
         self.session_id = self._last_session_id = response.session
         if response.HasField("reset"):
             self.sequence.renumber(response.reset)

@@ -219,6 +219,8 @@ class SmarketsService(InOrder):
             self.state_folder = StateFolder(
                 state_dir, client, self.controls, reactor,
                 snapshot_interval=snapshot_interval, sync_interval=journal_sync_interval,
+                # The embedded and paper exchanges begin anew at each start: nothing kept is theirs.
+                fresh=self.embedded is not None,
             )  # fmt: skip
             self.state_folder.setServiceParent(self)
         self.recording: MarketRecording | None = None

@@ -41,7 +41,9 @@ class StateFolder(service.MultiService):
     """The state folder ``path`` of ``client``'s session, account and ``controls``.
 
     Its start restores them from the folder (and has the controls adopt the live orders
-    restored) and attaches the journal; a snapshot is then saved at each login, after each
+    restored) and attaches the journal; with ``fresh`` (the exchange is one in this process,
+    new at each start: ``--demo``, ``--paper``) it restores nothing and only attaches the
+    journal; a snapshot is then saved at each login, after each
     new journal file begins (once the message being recorded is through) and every
     ``snapshot_interval`` seconds, and the journal is synced every
     ``sync_interval`` seconds (its two `TimerService` children). Its stop saves the last
@@ -57,8 +59,10 @@ class StateFolder(service.MultiService):
         *,
         snapshot_interval: float = 30.0,
         sync_interval: float = 1.0,
+        fresh: bool = False,
     ) -> None:
         super().__init__()
+        self.fresh = fresh
         self.setName("state")
         self.path = path
         self.clock = clock
@@ -76,16 +80,20 @@ class StateFolder(service.MultiService):
         except OSError as e:
             raise StartError(f"cannot use the state folder {self.path!r}: {e.strerror or e}", EXIT_CONFIG) from None
         client = self.client
-        try:
-            state.restore(client.session, client.account, self.controls)
-        except (OSError, ValueError) as e:
-            # Not kept: a stop would save this process's empty session over it.
-            state.close()
-            why = str(e) if isinstance(e, ValueError) else f"cannot use the state folder {self.path!r}: {e.strerror or e}"
-            raise StartError(why, EXIT_CONFIG) from None
+        if self.fresh:
+            _log.info("the exchange is new at each start: the state folder's session and account are not restored")
+            state.begin_afresh(client.session)
+        else:
+            try:
+                state.restore(client.session, client.account, self.controls)
+            except (OSError, ValueError) as e:
+                # Not kept: a stop would save this process's empty session over it.
+                state.close()
+                why = str(e) if isinstance(e, ValueError) else f"cannot use the state folder {self.path!r}: {e.strerror or e}"
+                raise StartError(why, EXIT_CONFIG) from None
+            # The restored live orders count against the trading controls' limits.
+            self.controls.adopt(client.account.orders.values())
         self.state = state
-        # The restored live orders count against the trading controls' limits.
-        self.controls.adopt(client.account.orders.values())
         state.journal.on_rotate = self._rotated
         client.logged_in.add(self._logged_in)
         super().startService()

@@ -211,6 +211,12 @@ class StateDirectory:
             )
         return found
 
+    def begin_afresh(self, session: Session) -> None:
+        """Attach the journal to ``session``'s sequence and restore nothing: the exchange it
+        trades on is new (one in this process), so no session, account or count kept here
+        is its. The next snapshot replaces what the folder held; the journal goes on."""
+        session.sequence.journal = self.journal
+
     def _load_replay(self, sequence: SequenceState, path: pathlib.Path) -> None:
         if not path.exists():
             raise StateError(f"the replay file {path} named by {self._state} is missing")

@@ -314,6 +314,30 @@ class RateLimitTests(Harness):
         self.fake.route("POST", "sessions/", (429, {"error_type": "RATE_LIMIT_EXCEEDED", "data": {"count": 11, "limit": 10, "expiry": "600"}}))
         self.failureResultOf(self.client.login(), RateLimitExceeded)
 
+    def test_a_429_that_fails_its_request_still_holds_the_next_back_until_its_expiry(self) -> None:
+        """A 429 too long to wait out fails its request at once, and the endpoint's next
+        request goes only once the expiry has passed (not at once, into another 429); so
+        after the retries run out."""
+        refused = (429, {"error_type": "RATE_LIMIT_EXCEEDED", "data": {"count": 51, "limit": 50, "expiry": "600"}})
+        self.fake.route("GET", "markets/1/quotes/", refused)
+        self.failureResultOf(self.client.quotes([1]), RateLimitExceeded)
+        self.fake.route("GET", "markets/1/quotes/", (200, {}))
+        d = self.client.quotes([1])
+        self.clock.advance(599.9)
+        self.assertNoResult(d)
+        self.assertEqual(len(self.sent("GET", "markets/1/quotes/")), 1)
+        self.clock.advance(0.1)
+        self.assertEqual(self.successResultOf(d), {})
+        self.remake(rate_limit_retries=0)
+        self.fake.route("GET", "markets/1/quotes/", (429, {"error_type": "RATE_LIMIT_EXCEEDED", "data": {"expiry": "5"}}))
+        self.failureResultOf(self.client.quotes([1]), RateLimitExceeded)
+        self.fake.route("GET", "markets/1/quotes/", (200, {}))
+        d = self.client.quotes([1])
+        self.clock.advance(4.9)
+        self.assertNoResult(d)
+        self.clock.advance(0.1)
+        self.assertEqual(self.successResultOf(d), {})
+
 
 class SessionTests(Harness):
     def test_a_request_that_needs_a_session_logs_in_and_carries_the_token(self) -> None:

@@ -12,7 +12,8 @@ Orders go upstream as they come (`submit`) and are answered in the account's str
   other; not found by a whole look made after its outcome became unknown, order_rejected
   ``SERVICE_TEMPORARILY_UNAVAILABLE``. A create held when the bridge stopped is looked for
   so after the restart. While the upstream is lost (its last request failed for want of an
-  answer, or with a 5xx) new orders are rejected at once, not queued.
+  answer, or with a 5xx), or while the activity cannot be read (its last poll failed, however:
+  an order's fills could not be seen), new orders are rejected at once, not queued.
 - an order_cancel is a ``DELETE /v3/orders/{id}/``, an order_cancel_all a ``DELETE
   /v3/orders/?market_id=``: a refusal is answered at once (order_cancel_rejected,
   order_cancel_all_rejected), a success when the upstream's activity shows the order gone
@@ -25,7 +26,8 @@ Orders go upstream as they come (`submit`) and are answered in the account's str
 
 Fills are polled: the account's activity after the last row taken in (`BridgeState.cursor`),
 oldest first, every ``poll_interval`` seconds and at once after an order is placed or
-cancelled; `txsmarkets.bridge.activity` says what each row becomes.
+cancelled; `txsmarkets.bridge.activity` says what each row becomes. A poll that fails is
+tried again after a back-off, one line of the log each (`PollBackoff`).
 The state, cursor included, is written before the messages go downstream. A state that
 cannot be written (a full disk) leaves the account unable to keep fills exactly once: it
 stops (`broken`), delivering nothing more, and says so through ``on_state_lost``.
@@ -57,6 +59,7 @@ from txsmarkets.bridge.reasons import (
 from txsmarkets.bridge.state import BridgeOrder, BridgeState, PendingCreate
 from txsmarkets.exchange.requests import invalid_reasons
 from txsmarkets.http_api import BUY, SELL, APIError, HTTPAPIClient
+from txsmarkets.http_api.backoff import PollBackoff
 from txsmarkets.http_api.models import ActivityRow, OrderCreated
 from txsmarkets.wire import seto_pb2
 
@@ -96,7 +99,8 @@ class UpstreamAccount:
         self.state = state
         self._deliver = deliver
         self.poll_interval = poll_interval
-        self.max_backoff = max_backoff
+        #: The activity polls failed in a row, and the wait they make.
+        self.backoff = PollBackoff(poll_interval, max_backoff)
         self.clients: list[HTTPAPIClient] = []
         self._on_state_lost = on_state_lost
         #: Why the account stopped for good (its state could not be saved), else None.
@@ -132,6 +136,12 @@ class UpstreamAccount:
         """Whether the upstream is lost (its last request failed without an answer or with
         a 5xx): orders are rejected at once until it answers again."""
         return self.failures > 0
+
+    @property
+    def blind(self) -> bool:
+        """Whether the last poll of the activity failed (whatever the error): fills cannot
+        be seen, so new orders are rejected at once until a poll works."""
+        return self.backoff.failures > 0
 
     def add_client(self, client: HTTPAPIClient) -> None:
         """A downstream login's own upstream client (and token): it shares the account's
@@ -215,7 +225,7 @@ class UpstreamAccount:
         if reasons:
             self.send([answers.order_invalid(seq, reasons, create_reference(create))])
             return
-        if self.lost:
+        if self.lost or self.blind:
             self.reject(payload, _UNAVAILABLE)
             return
         label = upstream_label(create_label(create))
@@ -498,6 +508,8 @@ class UpstreamAccount:
     def _polled(self, _: object) -> None:
         self._polling = False
         self._answered()
+        if self.backoff.answered():
+            _log.info("{account}: the activity is read again; new orders are taken", account=self)
         if self._again:
             self._again = False
             self._schedule(0)
@@ -508,22 +520,13 @@ class UpstreamAccount:
         self._polling = False
         self._again = False
         self._failed(failure.value)
-        if self.failures:
-            delay = min(self.max_backoff, self.poll_interval * 2 ** min(self.failures, 16))
-            _log.warn(
-                "{account}: polling the activity failed ({error}); again in {delay:.1f} s",
-                account=self, error=failure.value, delay=delay,
-            )
-            held = sum(p.unknown for p in self.state.pending.values())
-            if held:
-                _log.warn(
-                    "{account}: {held} order create(s) without an answer are held until the upstream answers "
-                    "and they are found there or not",
-                    account=self, held=held,
-                )
-        else:
-            delay = self.poll_interval
-            _log.failure("{account}: polling the activity failed", failure, account=self)
+        delay = self.backoff.failed()
+        held = sum(p.unknown for p in self.state.pending.values())
+        self.backoff.say(
+            _log, failure, "{account}: polling the activity failed ({error}; {failures} in a row): new orders are"
+            " rejected until it works, {held} create(s) without an answer held; again in {delay:.1f} s",
+            account=self, held=held,
+        )  # fmt: skip
         self._schedule(delay)
 
     async def _poll_activity(self) -> None:

@@ -8,8 +8,9 @@ account to its `UpstreamAccount`, and serves the market data `BridgeMarketData` 
 A downstream login's username and password log in upstream (its own upstream client and
 token, `HTTPAPIClient`); the account it logs in to is the upstream account (its id is the
 upstream's account id). A login the upstream refuses is refused (``LOGOUT_UNAUTHORISED``);
-one that cannot reach the upstream drops the connection, for the client to try again. A
-login by token (a cookie) is refused: the upstream has no such login.
+one the upstream cannot answer (no answer, a 5xx, a 429, an answer that is not the API's) is
+refused with ``LOGOUT_SERVICE_TEMPORARILY_UNAVAILABLE`` (`LoginUnavailable`), for the client
+to try again later. A login by token (a cookie) is refused: the upstream has no such login.
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ from typing import Any
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from txsmarkets.bridge.account import UpstreamAccount
 from txsmarkets.bridge.figures import BridgeFigures, ScopedEndpoint
 from txsmarkets.bridge.market_data import BridgeMarketData
 from txsmarkets.bridge.recording import BridgeRecording
 from txsmarkets.bridge.state import BridgeState
-from txsmarkets.exchange.interfaces import ExchangeAccount
+from txsmarkets.exchange.interfaces import ExchangeAccount, LoginUnavailable
 from txsmarkets.exchange.requests import request_error
-from txsmarkets.http_api import HTTPAPIClient, LoginRefused
+from txsmarkets.http_api import HTTPAPIClient, LoginRefused, upstream_error
 from txsmarkets.http_api.limits import RateLimits
 from txsmarkets.wire import seto_pb2
 
@@ -41,6 +43,14 @@ _log = Logger()
 
 def _noop(*args: Any) -> None:
     pass
+
+
+def _unavailable(failure: Failure) -> Failure:
+    """An upstream's error as a `LoginUnavailable` (the login is refused for now); anything
+    else as it is."""
+    if upstream_error(failure.value):
+        return Failure(LoginUnavailable(f"the upstream: {failure.value}"))
+    return failure
 
 
 class BridgeEngine:
@@ -98,9 +108,10 @@ class BridgeEngine:
 
     def authenticate(self, username: str, password: str | bytes) -> Deferred[ExchangeAccount | None]:
         """Log ``username`` in upstream with ``password``: fires with its `UpstreamAccount`,
-        or None if the upstream refuses the login; fails if the upstream cannot be asked."""
+        or None if the upstream refuses the login; fails with `LoginUnavailable` if the
+        upstream cannot answer it (an error of its: `upstream_error`)."""
         secret = password.decode("utf-8", "replace") if isinstance(password, bytes) else password
-        return Deferred.fromCoroutine(self._authenticate(username, secret))
+        return Deferred.fromCoroutine(self._authenticate(username, secret)).addErrback(_unavailable)
 
     async def _authenticate(self, username: str, password: str) -> ExchangeAccount | None:
         client = HTTPAPIClient(self.reactor, username, password, url=self.upstream, **self.client_options)

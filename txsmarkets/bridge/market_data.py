@@ -6,7 +6,10 @@ quotes limit allows (50 requests a minute: a round of one request every 1.2 s; a
 ``n`` requests every ``n`` times that). A subscriber gets the books as last polled
 (`snapshot`: a ``market_quotes``, empty before the first poll); each poll after it becomes
 a ``contract_quotes`` of the levels that changed (quantity 0: the level is gone), every
-level of a contract new to the bridge. The contracts' markets come from ``GET /v3/markets/{ids}/contracts/`` once
+level of a contract new to the bridge. A round that fails (the upstream's error, a 429
+included, or no answer) is said in one line and the next backs off (`PollBackoff
+<txsmarkets.http_api.backoff.PollBackoff>`: its pace doubled per failure, at most
+``max_backoff`` seconds); the books stay as last polled. The contracts' markets come from ``GET /v3/markets/{ids}/contracts/`` once
 a market (the quotes are keyed by contract only). The upstream's placeholder levels
 (quantity 2^31-2 at the ends of the ladder) are left out.
 
@@ -60,6 +63,7 @@ from txsmarkets.bridge.recording import BridgeRecording
 from txsmarkets.exchange.catalogue import MARKET_STATE_TYPES
 from txsmarkets.exchange.polled_trades import Books, LastPrices, Levels, TradeReader, by_contract
 from txsmarkets.http_api import HTTPAPIClient
+from txsmarkets.http_api.backoff import PollBackoff
 from txsmarkets.http_api.limits import DEFAULT_LIMITS
 from txsmarkets.http_api.models import ContractQuotes, LastExecutedPrice, Market, PriceLevel
 from txsmarkets.http_api.query import CAPS
@@ -81,7 +85,8 @@ class BridgeMarketData:
     (no login needed), and tells ``publish`` ``(market id, payload)`` of each change while
     ``watched(market id)`` says someone subscribes. ``quotes_limit`` is the quotes
     endpoint's ``(requests, seconds)`` (the client's limit by default); ``recording``, when
-    given, keeps what is polled; ``upstream`` names the upstream in the log."""
+    given, keeps what is polled; ``upstream`` names the upstream in the log; ``max_backoff``
+    is the longest wait after failed rounds."""
 
     def __init__(
         self,
@@ -94,6 +99,7 @@ class BridgeMarketData:
         catalogue_interval: float = 10.0,
         recording: BridgeRecording | None = None,
         upstream: str = "the upstream",
+        max_backoff: float = 60.0,
     ) -> None:
         self.clock = clock
         self.client = client
@@ -102,6 +108,8 @@ class BridgeMarketData:
         count, period = quotes_limit or client.limits.limits.get("quotes") or DEFAULT_LIMITS["quotes"]
         #: Seconds between two quotes requests, at the limit.
         self.request_interval = period / count
+        #: The rounds failed in a row, and the wait they make (at most ``max_backoff`` s).
+        self.backoff = PollBackoff(self.request_interval, max_backoff)
         self.catalogue_interval = catalogue_interval
         self.recording = recording
         #: The markets polled, and each one's contracts (None until known).
@@ -247,21 +255,32 @@ class BridgeMarketData:
         wanted = list(self._markets)
         if not wanted or self._stopped:
             return
+        pace = max(1, math.ceil(len(wanted) / CAPS["quotes"])) * self.request_interval
         d = self._polling = Deferred.fromCoroutine(self._poll(wanted))
-        d.addErrback(self._failed)
-        requests = max(1, math.ceil(len(wanted) / CAPS["quotes"]))
-        d.addBoth(lambda _: self._polled(requests * self.request_interval))
+        d.addBoth(lambda result: self._polled(self._failed(result, pace) if isinstance(result, Failure) else self._answered(pace)))
 
     def _polled(self, delay: float) -> None:
         self._polling = None
         self._next(delay)
 
+    def _answered(self, pace: float) -> float:
+        failures = self.backoff.answered()
+        if failures:
+            _log.info("bridge: the market data is polled again after {failures} failed rounds", failures=failures)
+        return pace
+
     def _next(self, delay: float) -> None:
         if not self._stopped and self._markets and self._timer is None:
             self._timer = self.clock.callLater(delay, self._round)
 
-    def _failed(self, failure: Failure) -> None:
-        _log.warn("polling the market data failed: {error}", error=failure.value)
+    def _failed(self, failure: Failure, pace: float) -> float:
+        """A round failed: said in one line, and the next round backs off (`PollBackoff`)."""
+        delay = max(pace, self.backoff.failed())
+        self.backoff.say(
+            _log, failure, "bridge: polling the market data failed ({error}; {failures} in a row); again in {delay:.1f} s",
+            delay=delay,
+        )
+        return delay
 
     def _forget(self, market_id: int) -> None:
         # The trades' reader keeps what it saw: a market polled again tells no trade twice.

@@ -20,7 +20,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from txsmarkets.exchange.interfaces import ExchangeAccount, IEventLookup, IExchangeEngine
+from txsmarkets.exchange.interfaces import ExchangeAccount, IEventLookup, IExchangeEngine, LoginUnavailable
 from txsmarkets.exchange.requests import ORDER_TYPES, REQUEST_TYPES, request_error
 from txsmarkets.exchange.server_session import ServerSession
 from txsmarkets.session.protocol import SessionProtocolMixin
@@ -317,7 +317,15 @@ class ExchangeServerProtocol(SessionProtocolMixin, ULEB128StringReceiver):
         d.addBoth(self._authenticationDone)
 
     def _authenticationFailed(self, failure: Failure) -> None:
-        _log.failure("checking a login failed", failure)
+        if failure.check(LoginUnavailable) and self._phase is _AUTHENTICATING:
+            # The engine's back end is unwell, which the client can do nothing about but wait.
+            _log.warn("a login could not be checked ({why}): refused for now", why=failure.value)
+            self._enter(_CLOSING)
+            self.sendLogout(eto_pb2.LOGOUT_SERVICE_TEMPORARILY_UNAVAILABLE)
+            self.disconnect()
+            return
+        if not failure.check(LoginUnavailable):
+            _log.failure("checking a login failed", failure)
         self._enter(_CLOSING)
         self.disconnect()
 

@@ -24,10 +24,18 @@ from twisted.internet.defer import Deferred
 from txsmarkets.exchange.accounts import AccountRegistry
 from txsmarkets.exchange.book import Book, Order
 from txsmarkets.exchange.catalogue import Catalogue
+from txsmarkets.errors import Error
 from txsmarkets.exchange.market import MarketInfo
 from txsmarkets.wire import seto_pb2
 
-__all__ = ["ExchangeAccount", "IEncodedMarketData", "IEventLookup", "IExchangeEngine", "IHttpEngine"]
+__all__ = ["ExchangeAccount", "IEncodedMarketData", "IEventLookup", "IExchangeEngine", "IHttpEngine", "LoginUnavailable"]
+
+
+class LoginUnavailable(Error):
+    """An engine cannot check a login for now (the back end it asks is unwell: a bridge's
+    upstream answering 5xx, 429 or nonsense): the login is refused with
+    ``LOGOUT_SERVICE_TEMPORARILY_UNAVAILABLE``, said in one line of the log, and the client
+    tries again later. The message says why."""
 
 
 class ExchangeAccount(Protocol):
@@ -87,8 +95,9 @@ class IExchangeEngine(Protocol):
         hash): the server calls it off the reactor thread. An engine whose
         ``authenticates_asynchronously`` attribute is true (optional; a bridge asking its
         upstream) is called on the reactor's thread instead and may return a Deferred of
-        the same; a failure of it drops the connection without a logout (the client tries
-        again later)."""
+        the same. A `LoginUnavailable` failure refuses the login with
+        ``LOGOUT_SERVICE_TEMPORARILY_UNAVAILABLE``; any other (a bug) drops the connection
+        without a logout, its traceback in the log (the client tries again later)."""
 
     def authenticate_token(self, token: bytes) -> ExchangeAccount | None | Deferred[ExchangeAccount | None]:
         """The account a login cookie (a token) logs in to, or None. Slow, as above."""

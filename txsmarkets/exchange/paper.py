@@ -51,6 +51,7 @@ from txsmarkets.exchange.service import RunningExchange, make_service, start_exc
 from txsmarkets.exchange.upstream import catalogue_text, check, market_state, markets_catalogue, write_catalogue
 from txsmarkets.exchange.polled_trades import Books, LastPrices, Levels, TradeReader, by_contract
 from txsmarkets.http_api import HTTPAPIClient
+from txsmarkets.http_api.backoff import PollBackoff
 from txsmarkets.http_api.models import ContractQuotes, LastExecutedPrice, Market
 from txsmarkets.odds import is_valid_price
 from txsmarkets.wire import seto_pb2
@@ -213,7 +214,8 @@ class PaperFeed:
         self.max_backoff = max_backoff
         self.upstream = upstream
         self.polls = 0
-        self.failures = 0
+        #: The failed polls in a row, and the wait they make: the rule of every poll upstream.
+        self.backoff = PollBackoff(interval, max_backoff)
         self.last_poll: float | None = None
         #: Asks the last executed prices (without an account; until refused).
         self.prices = LastPrices(
@@ -224,6 +226,11 @@ class PaperFeed:
         self._request: Deferred[None] | None = None
         self._running = False
         self._lost_at = 0.0
+
+    @property
+    def failures(self) -> int:
+        """Failed polls in a row (0 while the upstream answers)."""
+        return self.backoff.failures
 
     @property
     def age(self) -> float | None:
@@ -292,13 +299,13 @@ class PaperFeed:
     def _polled(self, started: float) -> None:
         self._request = None
         now = self.clock.seconds()
-        if self.failures:
+        failures = self.backoff.answered()
+        if failures:
             _log.info(
                 "paper: {upstream} is back after {failures} failed polls ({seconds:.0f} s without prices);"
                 " the books are polled whole again",
-                upstream=self.upstream, failures=self.failures, seconds=now - self._lost_at,
+                upstream=self.upstream, failures=failures, seconds=now - self._lost_at,
             )
-        self.failures = 0
         self.polls += 1
         self.last_poll = now
         self._again(max(0.0, self.interval - (now - started)))
@@ -309,8 +316,7 @@ class PaperFeed:
             # Stopped: the request was cancelled (however the client words it), and
             # nothing is polled again.
             return
-        self.failures += 1
-        delay = min(self.max_backoff, self.interval * 2**self.failures)
+        delay = self.backoff.failed()
         if self.failures == 1:
             self._lost_at = self.clock.seconds()
             _log.warn(

@@ -26,6 +26,7 @@ from txsmarkets.http_api.errors import (
     NoCredentials,
     QueueFull,
     RateLimitExceeded,
+    upstream_error,
 )
 from txsmarkets.http_api.limits import DEFAULT_LIMITS
 from txsmarkets.http_api.models import (
@@ -61,4 +62,5 @@ __all__ = [
     "SELL",
     "SMARKETS_URL",
     "collect",
+    "upstream_error",
 ]

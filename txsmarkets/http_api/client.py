@@ -11,7 +11,8 @@ goes out through treq (`transport`), and its answer is parsed into the attrs mod
   client keeps to its limits: one means they are not the API's), waits until the
   ``expiry`` its body names (``Retry-After`` otherwise), keeps the endpoint's queue
   waiting as long, and sends the request again, up to ``rate_limit_retries`` times and for
-  waits of ``max_rate_limit_wait`` seconds at most;
+  waits of ``max_rate_limit_wait`` seconds at most; a 429 it does not wait out fails its
+  request at once, and still keeps the endpoint's queue waiting until its expiry;
 - a request that fails on its way (timeout, connection) is never sent again by the client:
   for an order create, the order may or may not have been placed.
 """
@@ -253,9 +254,12 @@ class HTTPAPIClient:
                     await session.expired(generation)
                     continue
             error = error_for(status, _json_or_none(answer), login=endpoint.token == "never")
-            if status == 429 and waits < self.rate_limit_retries:
+            if status == 429:
                 wait = self._rate_limit_wait(error.data, answer)
-                if wait <= self.max_rate_limit_wait:
+                # Honoured whether this request waits or fails: the next ones must not go
+                # before the API said they may.
+                bucket.pause_until(self.clock.seconds() + wait)
+                if waits < self.rate_limit_retries and wait <= self.max_rate_limit_wait:
                     waits += 1
                     again = True
                     # The client keeps to its limits: a 429 means they are not the API's.
@@ -264,7 +268,6 @@ class HTTPAPIClient:
                         " are therefore not the API's (a bug; {count} so far): sent again in {wait:.1f} s",
                         endpoint=endpoint.name, count=bucket.rate_limited, wait=wait,
                     )
-                    bucket.pause_until(self.clock.seconds() + wait)
                     continue
             raise error
 

@@ -20,7 +20,16 @@ from __future__ import annotations
 from typing import Any
 
 from txsmarkets.errors import Error
-from txsmarkets.exceptions import LoginError, OrderInvalid, OrderRejected, RequestRejected
+from txsmarkets.exceptions import (
+    ConnectionError,
+    ConnectionLost,
+    LoginError,
+    OrderInvalid,
+    OrderRejected,
+    RequestRejected,
+    RequestTimeout,
+)
+from txsmarkets.http_api.units import InvalidResponse
 
 __all__ = [
     "APIError",
@@ -33,6 +42,7 @@ __all__ = [
     "QueueFull",
     "RateLimitExceeded",
     "error_for",
+    "upstream_error",
 ]
 
 
@@ -147,3 +157,15 @@ def error_for(status: int, body: Any, login: bool = False) -> APIError:
     if status == 429:
         return RateLimitExceeded(status, error_type, data)
     return APIError(status, error_type, data)
+
+
+#: What the client raises for an upstream that answers wrongly or not at all.
+_UPSTREAM_ERRORS = (APIError, InvalidResponse, QueueFull, RequestTimeout, ConnectionLost, ConnectionError)
+
+
+def upstream_error(error: BaseException) -> bool:
+    """Whether ``error`` is one the client raises for what the upstream did (an answer
+    outside 2xx, one that is not what the API documents, none in time, no connection, a
+    full rate-limit queue): said in one line of the log, no traceback, by those who poll
+    or ask it. Anything else is a bug, worth its traceback."""
+    return isinstance(error, _UPSTREAM_ERRORS)

@@ -221,6 +221,27 @@ class WaitingTests(LogTestCase):
         for d in creates:
             self.assertNoResult(d)
 
+    def test_the_resumed_stream_answers_no_request_of_the_new_session(self) -> None:
+        """An old session's order_rejected in the resumed account stream names only its seq,
+        which a request of the new session (a subscription renewed at the login) may have:
+        it is not taken for that request's answer."""
+        ex = ScriptedExchange(request_timeout=5)
+        client = ex.client
+        client.session.restore(None, 1)
+        client.login()
+        ex.connect()
+        [login] = ex.sent()
+        response = eto_pb2.LoginResponse(session="s-2", reset=login.eto_payload.seq + 1)
+        ex.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=response)
+        subscribed = client.subscribe(1)
+        sent = ex.sent()
+        [subscribe] = [p for p in sent if p.type == seto_pb2.PAYLOAD_MARKET_SUBSCRIBE]
+        ex.send(app(seto_pb2.PAYLOAD_ORDER_REJECTED, seq=subscribe.eto_payload.seq,
+                    reason=seto_pb2.ORDER_REJECTED_INSUFFICIENT_FUNDS, account_sequence_64=2))  # fmt: skip
+        self.assertNoResult(subscribed)
+        ex.send_eto(eto_pb2.PAYLOAD_PONG)
+        self.assertNoResult(subscribed)
+
     def test_an_account_stream_numbered_anew(self) -> None:
         """An exchange restarted without its state numbers the account stream from 1 again:
         a new session's first account message at or below the last one seen is not taken

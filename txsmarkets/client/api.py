@@ -34,9 +34,7 @@ from txsmarkets.exceptions import (
 from txsmarkets.session.throttle import TokenBucket
 from txsmarkets.signal import Signal
 from txsmarkets.wire import eto_pb2, seto_pb2
-from txsmarkets.wire.messages import (
-    new_payload,
-)
+from txsmarkets.wire.messages import ACCOUNT_TYPES, new_payload
 
 if TYPE_CHECKING:
     from txsmarkets.client.controls import Controls
@@ -542,6 +540,11 @@ class StreamingAPIClient:
     # -- answers ---------------------------------------------------------------------------
 
     def _resolve(self, payload: seto_pb2.Payload) -> None:
+        if self.catch_up.pending and payload.type in ACCOUNT_TYPES:
+            # Before its end marker the resumed account stream brings the old session's
+            # answers: no request waiting now is answered there (one of this session's
+            # numbered with the same seq would be taken for it).
+            return
         matched = ANSWERS[payload.type](payload)
         if matched is None:
             return

@@ -87,19 +87,23 @@ class LifeTests(unittest.TestCase):
 
     def test_login_cut_resume_logout(self) -> None:
         ex = self.ex
+        self.failureResultOf(ex.client.ping(), ConnectionError)  # not logged in yet
         login = ex.client.login()
         ex.login()
         self.successResultOf(login)
         self.assertEqual(self.states, [S.CONNECTING, S.LOGGING_IN, S.LOGGED_IN])
         ex.proto.connectionLost(Failure(ConnectionLost()))
         self.assertIs(ex.session.state, S.WAITING_TO_RETRY)
+        self.failureResultOf(ex.client.ping(), ConnectionError)
         ex.login()
         self.assertEqual(self.states[-3:], [S.WAITING_TO_RETRY, S.RESUMING, S.LOGGED_IN])
         logout = ex.client.logout()
         self.assertIs(ex.session.state, S.LOGGING_OUT)
         self.assertEqual([p.eto_payload.type for p in ex.sent()], [eto_pb2.PAYLOAD_LOGOUT])
-        # Nothing more is sent once logging out: a create fails at once.
+        # Nothing more is sent once logging out: a create fails at once, and so does a ping
+        # (a failed Deferred, as every request: nothing raises in the caller's hands).
         self.failureResultOf(ex.client.create_order(1, 11, 1, 2500, 10), SessionClosed)
+        self.failureResultOf(ex.client.ping(), SessionClosed)
         self.assertEqual(ex.sent(), [])
         ex.logout(eto_pb2.LOGOUT_CONFIRMATION)
         self.successResultOf(logout)

@@ -244,14 +244,12 @@ class StreamingAPIClient:
 
         Errbacks with `RequestTimeout` after ``request_timeout`` seconds, `PingLost` when
         the exchange never received it (it asked for a replay from it), `ConnectionLost`;
-        raises `ConnectionError` (or `SessionClosed`) at once when not logged in.
+        at once, with nothing sent, with `ConnectionError` (or `SessionClosed`) when not
+        logged in, as every request does.
         """
-        return self._pings.send(self._protocol())
-
-    def _protocol(self) -> Any:
         if not self.session.connected:
-            raise self._not_logged_in()
-        return self.session.protocol
+            return fail(self._not_logged_in())
+        return self._pings.send(self.session.protocol)
 
     def _not_logged_in(self) -> Exception:
         """Why a request cannot be sent now."""

@@ -89,6 +89,32 @@ class LoginTests(unittest.TestCase):
         self.assertEqual(login.login.account_sequence_64, 42)
         self.assertEqual(ex.session.sequence.inseq, 4)
 
+    def test_resume_says_which_requests_never_reached_the_exchange(self) -> None:
+        """The resumed session's exchange had our messages only up to the create: the create
+        and the cancel after it are numbered again, not sent again. Their requests failed
+        with ConnectionLost ("may yet reach the exchange"); one line now says they never
+        will."""
+        from twisted.logger import globalLogPublisher
+
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        ex = FakeExchange()
+        ex.login()
+        create = ex.client.create_order(1, 11, BUY, 2500, 10000)
+        cancel = ex.client.cancel_order(7)
+        [sent_create, _] = ex.sent()
+        ex.proto.connectionLost(Failure(ConnectionDone()))
+        self.failureResultOf(create, ConnectionLost)
+        self.failureResultOf(cancel, ConnectionLost)
+        ex.connect()
+        ex.sent()
+        reset = sent_create.eto_payload.seq
+        ex.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=eto_pb2.LoginResponse(session="s-1", reset=reset))
+        [line] = [e for e in events if "never received" in e.get("log_format", "")]
+        self.assertEqual((line["first"], line["what"]), (reset, "1 seto.order_cancel, 1 seto.order_create"))
+        self.assertEqual(ex.session.sequence.outseq, reset)
+
     def test_resume_with_gap_asks_replay(self) -> None:
         ex = FakeExchange()
         ex.login()

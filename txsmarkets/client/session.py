@@ -39,7 +39,7 @@ from txsmarkets.exceptions import (
 )
 from txsmarkets.session.sequencer import SequenceState
 from txsmarkets.wire import eto_pb2, seto_pb2
-from txsmarkets.wire.messages import ACCOUNT_TYPES, account_sequence, new_payload
+from txsmarkets.wire.messages import ACCOUNT_TYPES, NO_REPLAY, account_sequence, message_name, new_payload
 from txsmarkets.wire.sendnow import send_now
 
 __all__ = ["Session", "SessionState"]
@@ -423,7 +423,30 @@ class Session:
         self._stream_checked = self._resumed
         self.session_id = self._last_session_id = response.session
         if response.HasField("reset"):
+            if self._resumed and response.reset < self.sequence.outseq:
+                self._never_received(response.reset)
             self.sequence.renumber(response.reset)
+
+    def _never_received(self, reset: int) -> None:
+        """The resumed session's exchange had our messages up to ``reset`` only: those sent
+        after it are numbered again, not sent again. Their requests failed with
+        `ConnectionLost` ("may yet reach the exchange") when the connection dropped; now
+        they never will, and this is the one place that knows it: said in one line."""
+        sequence = self.sequence
+        kinds: dict[str, int] = {}
+        for seq in range(reset, sequence.outseq):
+            entry = sequence.store.get(seq)
+            if entry is not None and entry[0] not in NO_REPLAY:
+                name = message_name(seto_pb2.Payload.FromString(entry[1]))
+                kinds[name] = kinds.get(name, 0) + 1
+        if not kinds:
+            return  # heartbeats and the like: nothing was asked
+        _log.warn(
+            "the exchange never received our messages from seq {first} on ({what}): they are not sent again, "
+            "and no request among them will be answered",
+            first=reset,
+            what=", ".join(f"{n} {name}" for name, n in sorted(kinds.items())),
+        )
 
     def logged_in(self, payload: seto_pb2.Payload) -> None:
         """Count the login, start the backoff over, and tell the ``on_login`` observers."""

@@ -55,6 +55,26 @@ class ConfigurationExitTests(DaemonTestCase):
         await self.assertSetupFails("--ca-file", str(self.folder / "nope.pem"), words=("no CA file",))
 
     @inline
+    async def test_ca_file_that_is_no_pem_certificate(self) -> None:
+        """With TLS (as the daemon_args have not): not OpenSSL's traceback as the session
+        starts."""
+        ca = self.folder / "ca.pem"
+        ca.write_text("not a certificate\n")
+        args = ("--host", "127.0.0.1", "--port", str(free_port()), "--username", "demo", "--ca-file", str(ca))
+        process = self.spawn(*args)
+        self.assertEqual(await self.exit_status(process), 1)
+        self.assertOneLineError(self.output(process), "twistd smarkets:", "holds no PEM certificate")
+
+    @inline
+    async def test_a_password_typed_on_the_command_line_is_not_shown(self) -> None:
+        """``--password`` is no abbreviation of ``--password-file``: the password is never
+        read as a file's name, nor shown in the error."""
+        output = await self.assertSetupFails(
+            "--password", "hunter2", words=("twistd smarkets: unknown option --password (did you mean --password-file?)",)
+        )
+        self.assertNotIn("hunter2", output)
+
+    @inline
     async def test_corrupt_session_json_and_reset_state(self) -> None:
         self.state.mkdir()
         (self.state / "session.json").write_text("{not json")

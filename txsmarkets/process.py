@@ -11,19 +11,21 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
 from twisted.internet.error import ReactorNotRunning
 from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
 from twisted.logger import Logger
+from twisted.python import usage
 
 _log = Logger()
 
 __all__ = [
     "ENDPOINT_ERRORS", "SetupError", "check_endpoint", "fail_and_exit", "freeze_long_lived", "handle_signals",
-    "http_url", "stop_on_signal", "stop_reactor", "unknown", "usage_error_line", "writable_folder",
+    "http_url", "refuse_abbreviations", "stop_on_signal", "stop_reactor", "unknown", "usage_error_line",
+    "writable_folder",
 ]
 
 
@@ -191,3 +193,46 @@ def usage_error_line(options: Any, error: Exception) -> str:
         return text
     known = [f"--{name.rstrip('=')}" for name in options.longOpt]
     return unknown("option", found.group(1), known)
+
+
+def refuse_abbreviations(options: usage.Options, args: Sequence[str]) -> None:
+    """Raise a `twisted.python.usage.UsageError` for a long option of ``args`` (what
+    ``options.parseOptions`` is given) that is not a whole option name of ``options`` but
+    the start of one or more: ``unknown option --password (did you mean
+    --password-file?)``.
+
+    getopt, under ``usage.Options``, takes any unique start of a long option for the
+    option: ``--password hunter2`` would be ``--password-file hunter2``, and the error
+    about that file would show the password. Whole names only, then, for every option
+    (none is documented abbreviated). The walk is getopt's: it ends at the first argument
+    that is no option, or at ``--``, and skips each option's value."""
+    if len(args) > 1 and args[-2] == "--_shell-completion":
+        # Twisted's shell completion parses an unfinished command line itself.
+        return
+    takes_value = {name[:-1] for name in options.longOpt if name.endswith("=")}
+    names = {name.rstrip("=") for name in options.longOpt}
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        position += 1
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            return
+        if arg.startswith("--"):
+            name, equals, _ = arg[2:].partition("=")
+            if name in names:
+                if name in takes_value and not equals:
+                    position += 1
+                continue
+            started = sorted(f"--{whole}" for whole in names if name and whole.startswith(name))
+            if started:
+                choices = " or ".join(filter(None, [", ".join(started[:-1]), started[-1]]))
+                raise usage.UsageError(f"unknown option --{name} (did you mean {choices}?)")
+            # Unknown altogether: getopt says so, with the nearest name (usage_error_line).
+            return
+        # A cluster of short options: the first that takes a value takes the rest, or the
+        # next argument.
+        for index, letter in enumerate(arg[1:], start=1):
+            if letter + ":" in options.shortOpt:
+                if index == len(arg) - 1:
+                    position += 1
+                break

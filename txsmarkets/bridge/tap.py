@@ -10,6 +10,7 @@ it with exit status 0.
 from __future__ import annotations
 
 import signal
+import sys
 from typing import Any
 
 from twisted.application import service
@@ -24,6 +25,7 @@ from txsmarkets.process import (
     freeze_long_lived,
     handle_signals,
     http_url,
+    refuse_abbreviations,
     stop_on_signal,
     usage_error_line,
     writable_folder,
@@ -56,6 +58,8 @@ class Options(usage.Options):
 
     def parseOptions(self, options: list[str] | None = None) -> None:
         try:
+            # Whole option names only, as twistd smarkets takes them.
+            refuse_abbreviations(self, sys.argv[1:] if options is None else options)
             super().parseOptions(options)
         except usage.UsageError as e:
             # One line: twistd would print the whole option list first.

@@ -12,11 +12,13 @@ from __future__ import annotations
 import configparser
 import os
 import pathlib
+import sys
 from typing import Any
 
 from twisted.application import service
 from twisted.python import usage
 
+from txsmarkets.client.endpoints import check_host, load_ca_file
 from txsmarkets.client.settings import SessionSettings
 from txsmarkets.configuration import ConfigurationReader
 from txsmarkets.errors import Error
@@ -24,7 +26,7 @@ from txsmarkets.persistence.state import StateDirectory, StateError
 from txsmarkets.client.controls import Controls, InvalidControls
 from txsmarkets.daemon.service import EXIT_STATUSES, SmarketsService, exit_with_status, install_signal_handlers
 from txsmarkets import process
-from txsmarkets.process import http_url, unknown, usage_error_line
+from txsmarkets.process import http_url, refuse_abbreviations, unknown, usage_error_line
 from txsmarkets.strategy import load_strategy, parse_params
 
 #: Options whose value is a path: in a config file, relative to that file.
@@ -51,13 +53,22 @@ class SetupError(process.SetupError):
         super().__init__("twistd smarkets", message)
 
 
-def _read_secret(path: str, what: str) -> str:
+def _read_secret(path: str, option: str) -> str:
+    """The secret in the file ``path``, the value of ``--OPTION`` (``password-file``);
+    SetupError if it cannot be read or is empty.
+
+    The error names the option, never its value: a password typed where its file's name
+    goes (``--password-file hunter2``) would otherwise be shown in the log."""
+    what = f"the file of --{option}"
     try:
         secret = pathlib.Path(path).read_text().strip()
-    except (OSError, UnicodeDecodeError) as e:
-        raise SetupError(f"cannot read the {what} file {path!r}: {getattr(e, 'strerror', None) or e}") from None
+    except OSError as e:
+        raise SetupError(f"cannot read {what}: {e.strerror or type(e).__name__}") from None
+    except UnicodeDecodeError:
+        # Not the codec's message: it quotes a byte of the file.
+        raise SetupError(f"{what} is not UTF-8 text") from None
     if not secret:
-        raise SetupError(f"the {what} file {path!r} is empty")
+        raise SetupError(f"{what} is empty")
     return secret
 
 
@@ -114,6 +125,8 @@ class Options(usage.Options):
 
     def parseOptions(self, options: list[str] | None = None) -> None:
         try:
+            # Whole option names only: --password would be --password-file otherwise.
+            refuse_abbreviations(self, sys.argv[1:] if options is None else options)
             super().parseOptions(options)
         except usage.UsageError as e:
             # One line: twistd would print the whole option list first.
@@ -191,6 +204,8 @@ class Options(usage.Options):
             dict.__setitem__(self, "port", int(self["port"]))
         except ValueError:
             raise SetupError(f"--port takes a number, not {self['port']!r}") from None
+        if not 1 <= self["port"] <= 65535:
+            raise SetupError(f"--port must be in 1..65535, not {self['port']}")
         try:
             dict.__setitem__(self, "status-interval", float(self["status-interval"]))
         except ValueError:
@@ -221,6 +236,22 @@ class Options(usage.Options):
             raise SetupError(f"cannot use the state folder {self['state-dir']!r}: {e.strerror or e}") from None
         finally:
             state.close()
+
+    def _connection(self) -> None:
+        """Check the options that say how to reach the exchange: a host that can be
+        connected to, and a CA file that holds a PEM certificate (`check_host`,
+        `load_ca_file`); found once connecting, each would be retried for ever."""
+        try:
+            check_host(self["host"])
+        except ValueError as e:
+            raise SetupError(f"--host: {e}") from None
+        if self["ca-file"]:
+            if not os.path.isfile(self["ca-file"]):
+                raise SetupError(f"no CA file {self['ca-file']!r}")
+            try:
+                load_ca_file(self["ca-file"])
+            except Error as e:
+                raise SetupError(str(e)) from None
 
     def _in_process(self) -> str | None:
         """Check the options of what the session trades on in this process (``--demo``,
@@ -329,20 +360,19 @@ class Options(usage.Options):
             if "status-interval" not in self._given | self._from_file:
                 self["status-interval"] = min(self["status-interval"], 10.0)
             return
+        self._connection()
         token = None
         password = None
         if self["token-file"]:
-            token = _read_secret(self["token-file"], "token")
+            token = _read_secret(self["token-file"], "token-file")
         elif self["password-file"]:
-            password = _read_secret(self["password-file"], "password")
+            password = _read_secret(self["password-file"], "password-file")
         else:
             password = environment_password
         if self["http-api"] and (token is not None or not (self["username"] and password)):
             raise SetupError("--http-api logs in upstream: give --username with --password-file or SMARKETS_PASSWORD")
         if token is None and not (self["username"] and password):
             raise SetupError("give --username with --password-file or SMARKETS_PASSWORD, or --token-file, or --demo")
-        if self["ca-file"] and not os.path.isfile(self["ca-file"]):
-            raise SetupError(f"no CA file {self['ca-file']!r}")
         self["settings"] = SessionSettings(
             self["username"],
             password,

@@ -5,13 +5,16 @@ IDS`` it trades those markets of an HTTP API v3 upstream on its polled public pr
 
 A fault it cannot run through is one line on stderr and exit status 1: a catalogue that
 does not load, an endpoint string that is no endpoint, an endpoint it cannot listen on (a
-port in use); with ``--paper``, an upstream that cannot give the markets. SIGTERM and SIGINT
-stop it with exit status 0.
+port in use), an amount that cannot work (a heartbeat interval or a cap of 0); with
+``--paper``, an upstream that cannot give the markets. SIGTERM and SIGINT stop it with
+exit status 0.
 """
 
 from __future__ import annotations
 
+import math
 import signal
+import sys
 from typing import Any
 
 from twisted.application import service
@@ -29,12 +32,17 @@ from txsmarkets.process import (
     freeze_long_lived,
     handle_signals,
     http_url,
+    refuse_abbreviations,
     stop_on_signal,
     usage_error_line,
     writable_folder,
 )
 
 _NAME = "twistd smarkets-exchange"
+#: The options that are amounts (seconds, bytes, connections, requests) of which none, or
+#: fewer, means nothing that works: a heartbeat interval of 0 logs every session out at
+#: once, a cap of 0 connections refuses all of them, a throttle of 0 answers no request.
+_POSITIVE = ("heartbeat-interval", "max-output-buffer", "max-connections", "max-pending", "throttle-rate", "throttle-burst")
 
 
 class SetupError(process.SetupError):
@@ -59,7 +67,7 @@ class Options(usage.Options):
         ["first-order-id", None, 1, "Number order ids from this one (above 2**53 to test a client keeps them exact).", int],
         ["catalogue", "c", None, "JSON catalogue of accounts, events and markets (default: the demo)."],
         ["heartbeat-interval", None, 30.0, "Seconds between heartbeats.", float],
-        ["resume-window", None, 300.0, "Seconds a dropped session may be resumed.", float],
+        ["resume-window", None, 300.0, "Seconds a dropped session may be resumed (0: none may).", float],
         ["max-output-buffer", None, DEFAULTS["max_output_buffer"], "Bytes waiting for a slow client before it is dropped.", int],
         ["max-connections", None, DEFAULTS["max_connections"], "Connections in all; more are closed at once.", int],
         ["max-pending", None, DEFAULTS["max_pending"], "Connections not yet logged in; more are closed at once.", int],
@@ -77,12 +85,17 @@ class Options(usage.Options):
 
     def parseOptions(self, options: list[str] | None = None) -> None:
         try:
+            # Whole option names only, as twistd smarkets takes them.
+            refuse_abbreviations(self, sys.argv[1:] if options is None else options)
             super().parseOptions(options)
         except usage.UsageError as e:
             # One line: twistd would print the whole option list first.
             raise SetupError(usage_error_line(self, e)) from None
 
     def postOptions(self) -> None:
+        for name in _POSITIVE:
+            self._amount(name)
+        self._amount("resume-window", least=0)
         if not 1 <= self["first-order-id"] < 2**64:
             raise SetupError(f"--first-order-id must be in 1..2**64 - 1, not {self['first-order-id']}")
         if self["catalogue"] is not None:
@@ -103,6 +116,17 @@ class Options(usage.Options):
         # -- end of recorded markets --
         self._paper_options()
 
+    def _amount(self, name: str, least: float | None = None) -> None:
+        """Check that the option ``name`` is a finite number above 0, or at least ``least``;
+        SetupError if not."""
+        value = self[name]
+        if least is None and not value > 0:
+            raise SetupError(f"--{name} must be above 0, not {value}")
+        if least is not None and not value >= least:
+            raise SetupError(f"--{name} must be {least} or more, not {value}")
+        if value == math.inf:
+            raise SetupError(f"--{name} must be a finite number, not {value}")
+
     def _paper_options(self) -> None:
         """Check ``--paper`` and the options that go with it (issue 25)."""
         if self["paper"] is None:
@@ -122,8 +146,7 @@ class Options(usage.Options):
         except ValueError as e:
             raise SetupError(str(e)) from None
         for name in ("poll-interval", "state-interval", "upstream-timeout"):
-            if not self[name] > 0:
-                raise SetupError(f"--{name} must be above 0, not {self[name]}")
+            self._amount(name)
         if self["record"] is not None:
             try:
                 writable_folder(self["record"], "the recording folder")

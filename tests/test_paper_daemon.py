@@ -86,6 +86,15 @@ class PaperOptionsTests(unittest.SynchronousTestCase):
         ):
             self.assertIn(said, self.refused("--username", "me", *args))
 
+    def test_http_api_takes_no_token(self) -> None:
+        """The bridge logs in upstream with a password: a token file is refused by name,
+        not blamed on a password that was given."""
+        token = self.mktemp()
+        with open(token, "w") as f:
+            f.write("tok")
+        said = self.refused("--username", "me", "--http-api", URL, "--token-file", token)
+        self.assertIn("--http-api and --token-file cannot go together", said)
+
     def test_in_process_modes_refuse_the_options_they_would_ignore(self) -> None:
         """Each option that says how to reach an exchange elsewhere, with ``--demo``,
         ``--paper`` or ``--http-api``, is one line naming both; several are all named."""

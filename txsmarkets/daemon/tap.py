@@ -281,6 +281,9 @@ class Options(usage.Options):
             )
         if mode == "paper":
             self._paper()
+        if mode == "http-api" and "token-file" in set_here:
+            # Read first, the token would leave the password unread, and the error blame it.
+            raise SetupError("--http-api and --token-file cannot go together: the bridge logs in upstream with a password")
         if mode != "http-api":
             # The demo and the paper exchange have one account the session logs in as.
             logins = [name for name in _LOGIN if name in set_here]

@@ -317,6 +317,15 @@ class SequencingTests(unittest.TestCase):
         self.assertEqual(ex.session.sequence.outseq, login.eto_payload.seq + 1)
         self.assertNotEqual(ex.session.state, SessionState.LOGGED_IN)
 
+    def test_a_reset_of_0_is_refused(self) -> None:
+        """Seqs begin at 1: a reset of 0 would have us number a message 0."""
+        ex = FakeExchange()
+        ex.connect()
+        ex.sent()
+        ex.send_eto(eto_pb2.PAYLOAD_LOGIN_RESPONSE, login_response=eto_pb2.LoginResponse(session="s-1", reset=0))
+        self.assertTrue(ex.transport.disconnecting)
+        self.assertNotEqual(ex.session.state, SessionState.LOGGED_IN)
+
     def test_gapfill_not_dispatched(self) -> None:
         ex = FakeExchange()
         ex.login()

@@ -330,7 +330,7 @@ class SessionProtocolMixin:
             if bad_text(payload) or (
                 response.HasField("reset")
                 and (
-                    response.reset >= MAX_SEQ
+                    not 1 <= response.reset < MAX_SEQ
                     or response.reset > self.sequence.outseq + self.sequence.store.capacity
                 )
             ):

@@ -283,9 +283,8 @@ class StreamingAPIClient:
             else:
                 d = self.throttle.acquire()
                 if entry is not None or payload.type == seto_pb2.PAYLOAD_ORDER_CREATE:
-                    turn = d
-                    self._queued[turn] = payload.type == seto_pb2.PAYLOAD_ORDER_CREATE
-                    d.addBoth(self._unqueue, turn)
+                    self._queued[d] = payload.type == seto_pb2.PAYLOAD_ORDER_CREATE
+                    d.addBoth(self._unqueue, d)
                 d.addCallback(lambda _: self._send_now(payload, key, controls, entry))
         except BaseException:
             if controls is not None:

@@ -169,3 +169,58 @@ class ClientTests(unittest.TestCase):
         self.ex.send(app(seto_pb2.PAYLOAD_MARKET_STATE, market_id=1, state=seto_pb2.MARKET_STATE_HALTED))
         self.ex.send(app(seto_pb2.PAYLOAD_MARKET_STATE, market_id=2, state=seto_pb2.MARKET_STATE_HALTED))  # no book
         self.assertEqual(self.states, [(1, "live"), (1, "halted")])
+
+
+class ExchangeFollowTests(unittest.SynchronousTestCase):
+    """The account view and the controls against the embedded exchange, where what it says
+    of a trade or an order is more than the usual answers."""
+
+    def setUp(self) -> None:
+        from txsmarkets.testing import MemoryExchange
+
+        self.exchange = MemoryExchange()
+        self.us = self.exchange.run(self.exchange.connect("demo", "demo"))
+        self.them = self.exchange.run(self.exchange.connect("demo2", "demo2"))
+
+    def test_a_voided_trade_leaves_the_account_and_the_controls(self) -> None:
+        """``order_execute_voided``: the exchange takes one trade back. The account (the
+        order's fill, balance and exposure) and the controls stop counting it: a create
+        the void makes room for passes."""
+        from txsmarkets.client import SELL
+        from txsmarkets.controls import Controls
+
+        exchange, us = self.exchange, self.us
+        us.controls = controls = Controls(max_market_exposure=Decimal(30))
+        seen: list[ChangeKind] = []
+        us.account_changed.add(lambda change: seen.append(change.kind))
+        sold = exchange.run(self.them.create_order(1, 11, SELL, 2500, 1_000_000)).order_accepted.order_id
+        bought = exchange.run(us.create_order(1, 11, BUY, 2500, 1_000_000)).order_accepted.order_id
+        exchange.flush()
+        self.assertEqual((us.account.exposure, controls.market_exposure(1)), (Decimal(25), Decimal(25)))
+        exchange.engine.void_execution(bought, sold, 2500, 1_000_000)
+        exchange.flush()
+        self.assertIn(ChangeKind.EXECUTION_VOIDED, seen)
+        order = us.account.order(bought)
+        assert order is not None
+        self.assertEqual((order.filled, us.account.exposure, controls.market_exposure(1)), (0, 0, 0))
+        self.assertEqual(us.account.available_balance, exchange.engine.accounts.by_username("demo").available_balance)
+        exchange.run(us.create_order(1, 12, BUY, 2500, 400_000))  # £10: within £30 now
+
+    def test_a_replace_that_fills_at_once(self) -> None:
+        """A cancel-replace whose new order fills in full at once: the new order is in the
+        account (filled, in the history), not lost with its fills."""
+        from txsmarkets.client import SELL
+
+        exchange, us = self.exchange, self.us
+        exchange.run(self.them.create_order(1, 11, SELL, 2500, 100_000))
+        original = exchange.run(us.create_order(1, 11, BUY, 2000, 100_000, label="mine")).order_accepted.order_id
+        answer = exchange.run(us.cancel_replace(original, 2500, 100_000)).order_cancel_replace_accepted
+        exchange.flush()
+        self.assertEqual(answer.quantity_left, 0)
+        order = us.account.order(answer.order_id)
+        assert order is not None
+        self.assertEqual(
+            (order.filled, order.quantity, order.status, order.done, order.label),
+            (100_000, 100_000, OrderStatus.FILLED, True, "mine"),
+        )
+        self.assertEqual(us.account.orders, {})

@@ -66,6 +66,7 @@ _ORDER_CHANGES = frozenset(
         ChangeKind.EXECUTED,
         ChangeKind.CANCELLED,
         ChangeKind.VOIDED,
+        ChangeKind.EXECUTION_VOIDED,
         ChangeKind.REDUCED,
         ChangeKind.REPLACED,
     }

@@ -41,6 +41,9 @@ class ChangeKind(enum.Enum):
     REPLACE_REJECTED = "replace_rejected"
     #: The exchange voided an order (and its fills).
     VOIDED = "voided"
+    #: The exchange voided one trade of an order: ``quantity`` at ``price`` taken back
+    #: (the order's ``filled`` and ``avg_price`` are as the exchange now counts them).
+    EXECUTION_VOIDED = "execution_voided"
     #: The balance or exposure changed, no order with it.
     BALANCE = "balance"
 
@@ -284,6 +287,20 @@ def _voided(account: Account, payload: seto_pb2.Payload, create: seto_pb2.OrderC
     return Change(ChangeKind.VOIDED, body.order_id, order, body=body)
 
 
+def _execute_voided(account: Account, payload: seto_pb2.Payload, create: seto_pb2.OrderCreate | None, now: float | None) -> Change:
+    body = payload.order_execute_voided
+    money = account.note_money(body)
+    order = account.order(body.order_id)
+    if order is not None:
+        order.filled = body.executed_quantity if body.HasField("executed_quantity") else max(0, order.filled - body.quantity)
+        if body.HasField("executed_avg_price"):
+            order.avg_price = body.executed_avg_price
+        if not order.done and body.HasField("available_quantity"):
+            # The quantity voided is not offered again: the order is that much smaller.
+            order.quantity = order.filled + body.available_quantity
+    return Change(ChangeKind.EXECUTION_VOIDED, body.order_id, order, quantity=body.quantity, price=body.price, money=money, body=body)
+
+
 def _reduced(account: Account, payload: seto_pb2.Payload, create: seto_pb2.OrderCreate | None, now: float | None) -> Change:
     body = payload.order_quantity_reduced
     account.reduced(body.order_id, body.new_quantity)
@@ -293,19 +310,19 @@ def _reduced(account: Account, payload: seto_pb2.Payload, create: seto_pb2.Order
 def _replaced(account: Account, payload: seto_pb2.Payload, create: seto_pb2.OrderCreate | None, now: float | None) -> Change:
     body = payload.order_cancel_replace_accepted
     old = account.done(body.orig_order_id, OrderStatus.REPLACED)
-    order = None
-    if body.quantity_left > 0:
-        order = account.orders[body.order_id] = LiveOrder(
-            order_id=body.order_id,
-            market_id=body.market_id,
-            contract_id=body.contract_id,
-            side=body.side,
-            price=body.price,
-            quantity=body.quantity_left,
-            reference=body.reference if body.HasField("reference") else None,
-            label=old.label if old is not None else None,
-            placed_at=now,
-        )
+    # Live even when nothing of it is left unfilled: its fills follow, and finish it.
+    order = account.orders[body.order_id] = LiveOrder(
+        order_id=body.order_id,
+        market_id=body.market_id,
+        contract_id=body.contract_id,
+        side=body.side,
+        price=body.price,
+        # The whole of it: what filled at once comes in the fills that follow.
+        quantity=body.quantity,
+        reference=body.reference if body.HasField("reference") else None,
+        label=body.label if body.HasField("label") else (old.label if old is not None else None),
+        placed_at=now,
+    )
     return Change(ChangeKind.REPLACED, body.order_id, order, previous=old, body=body)
 
 
@@ -326,6 +343,7 @@ _REDUCERS: dict[int, Reducer] = {
     seto_pb2.PAYLOAD_ORDER_EXECUTED: _executed,
     seto_pb2.PAYLOAD_ORDER_CANCELLED: _cancelled,
     seto_pb2.PAYLOAD_ORDER_VOIDED: _voided,
+    seto_pb2.PAYLOAD_ORDER_EXECUTE_VOIDED: _execute_voided,
     seto_pb2.PAYLOAD_ORDER_QUANTITY_REDUCED: _reduced,
     seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_ACCEPTED: _replaced,
     seto_pb2.PAYLOAD_ORDER_CANCEL_REPLACE_REJECTED: _replace_rejected,

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from txsmarkets.trading.account import Change, ChangeKind
+from txsmarkets.trading.market_exposure import MarketExposure
 from txsmarkets.trading.money import FULL, UNITS, liability_units, loss_units, pounds
 from txsmarkets.wire import eto_pb2, seto_pb2
 
@@ -20,6 +21,7 @@ _T = TypeVar("_T")
 _BUY = seto_pb2.SIDE_BUY
 _ACCEPTED, _REJECTED, _EXECUTED, _CANCELLED = ChangeKind.ACCEPTED, ChangeKind.REJECTED, ChangeKind.EXECUTED, ChangeKind.CANCELLED
 _REDUCED, _REPLACED, _REPLACE_REJECTED, _VOIDED = ChangeKind.REDUCED, ChangeKind.REPLACED, ChangeKind.REPLACE_REJECTED, ChangeKind.VOIDED
+_EXECUTION_VOIDED = ChangeKind.EXECUTION_VOIDED
 #: Filled orders whose fills are kept to undo a void (per market, until it settles).
 FILL_RECORDS_KEPT = 100_000
 # A market voided still has its voids to come (each takes its own fill record): only a
@@ -63,108 +65,6 @@ class CountedOrder:
         """Set the quantity still counted (and so ``units``)."""
         self.quantity = quantity
         self.units = liability_units(self.buy, self.price, quantity)
-
-
-class MarketExposure:
-    """The worst-case loss of one market, kept as it changes.
-
-    The loss if contract c wins is ``base + delta[c]``; if a contract with nothing on it
-    wins, ``base``. ``win`` is each contract's loss on its own if it wins, and
-    ``win[c] - delta[c]`` its loss on its own if it loses (kept as one dict, not two: an
-    order's count then writes one fewer). ``net``/``paid``/``cost`` are the fills alone (per contract, and the sum of
-    price x quantity, sells negative), for marking to market; ``held`` counts the
-    contracts with a net position (none: nothing to mark); ``settled2`` is twice the loss
-    the fills stood at when the market settled, and then no longer count.
-    """
-
-    __slots__ = ("base", "delta", "top", "win", "net", "paid", "cost", "worst", "live", "loss2", "held", "settled2")
-
-    def __init__(self) -> None:
-        self.base = 0
-        self.delta: dict[int, int] = {}
-        # The highest ``delta``, or 0 if none is above (a contract with nothing on it may
-        # win): kept as the deltas move, so that most moves need no pass over them.
-        self.top = 0
-        self.win: dict[int, int] = {}
-        self.net: dict[int, int] = {}
-        self.paid: dict[int, int] = {}
-        self.cost = 0
-        self.worst = 0
-        self.live = 0
-        self.loss2 = 0  # twice the fills' marked loss: a mid price may be half a unit
-        self.held = 0
-        self.settled2 = 0  # twice the loss its fills were marked at when it settled
-
-    def order(self, c: int, buy: bool, units: int) -> int:
-        """Count an order risking ``units`` (negative: stop counting it) as if it filled;
-        returns the change in the market's worst case."""
-        # Runs twice for every order (counted, then answered): locals, no extra lookups.
-        delta = self.delta
-        old = delta.get(c, 0)
-        if buy:
-            base = self.base = self.base + units
-            new = delta[c] = old - units
-        else:
-            base = self.base
-            new = delta[c] = old + units
-            win = self.win
-            win[c] = win.get(c, 0) + units
-        top = self.top
-        if new >= top:
-            top = self.top = new
-        elif old >= top:
-            # ``c`` may have held the top, and went down: the others say.
-            top = self.top = max(0, max(delta.values()))
-        # `one_winner_worst` (the rule's owner), inline: this runs for every order.
-        worst = base + top
-        if worst < 0:
-            worst = 0
-        change = worst - self.worst
-        self.worst = worst
-        return change
-
-    def fill(self, c: int, buy: bool, quantity: int, paid: int) -> int:
-        """Count a fill of ``quantity`` costing ``paid`` (price x quantity); both negative
-        take fills back (a void). Returns the change in the market's worst case."""
-        whole = FULL * quantity
-        if not buy:
-            quantity, paid, whole = -quantity, -paid, -whole
-        self.base += paid
-        self.delta[c] = self.delta.get(c, 0) - whole
-        self.top = max(0, max(self.delta.values()))
-        self.win[c] = self.win.get(c, 0) - (whole - paid)
-        before_net = self.net.get(c, 0)
-        net = self.net[c] = before_net + quantity
-        self.held += (net != 0) - (before_net != 0)
-        self.paid[c] = self.paid.get(c, 0) + paid
-        self.cost += paid
-        return self.order(c, True, 0)
-
-    def worst_with(self, c: int, base: int, delta: int) -> int:
-        """The market's worst-case loss with ``base`` and ``delta`` (on ``c``) added."""
-        old = self.delta.get(c, 0)
-        new = old + delta
-        top = self.top
-        if new >= top:
-            top = new
-        elif old >= top:
-            # (``c`` may hold the top, and would go down: one pass, no copy of ``delta``.)
-            top = 0
-            for contract, value in self.delta.items():
-                if contract == c:
-                    value = new
-                if value > top:
-                    top = value
-            if c not in self.delta and new > top:
-                top = new
-        # (`one_winner_worst`, inline: a create with an exposure limit runs this.)
-        worst = self.base + base + top
-        return worst if worst > 0 else 0
-
-    def contract_worst(self, c: int, win: int = 0, lose: int = 0) -> int:
-        """Contract ``c``'s worst-case loss on its own, with ``win``/``lose`` added."""
-        own = self.win.get(c, 0)
-        return max(0, own + win, own - self.delta.get(c, 0) + lose)
 
 
 class Ledger:
@@ -250,6 +150,8 @@ class Ledger:
             self._replace_answered(change.order_id)
         elif kind is _VOIDED:
             self._voided(change.order_id)
+        elif kind is _EXECUTION_VOIDED:
+            self._execution_voided(change.body)
 
     def _marked(self, market_id: int) -> None:
         """The fills of ``market_id`` changed (the loss limit marks them)."""
@@ -398,6 +300,8 @@ class Ledger:
             self._executed(payload.order_executed)
         elif kind == seto_pb2.PAYLOAD_ORDER_VOIDED:
             self._voided(payload.order_voided.order_id)
+        elif kind == seto_pb2.PAYLOAD_ORDER_EXECUTE_VOIDED:
+            self._execution_voided(payload.order_execute_voided)
         elif kind == seto_pb2.PAYLOAD_MARKET_STATE:
             self.market_state(payload.market_state.market_id, payload.market_state.state)
         elif kind == seto_pb2.PAYLOAD_ETO and payload.eto_payload.type == eto_pb2.PAYLOAD_LOGIN_RESPONSE:
@@ -555,6 +459,24 @@ class Ledger:
         market_id, contract_id, buy, quantity, paid = record
         market = self._markets[market_id]
         self._total += self._fill(market, contract_id, buy, -quantity, -paid)
+        self._marked(market_id)
+
+    def _execution_voided(self, body: seto_pb2.OrderExecutedVoid) -> None:
+        # One trade taken back: its quantity at its price leaves the fills (the quantity is
+        # not offered again, so the order's rest stands as counted).
+        record = self._fills.get(body.order_id)
+        if record is None:
+            if not body.HasField("market_id"):
+                return  # a fill this process never counted, and no market to take it from
+            record = [body.market_id, body.contract_id, body.side == _BUY, body.quantity, body.price * body.quantity]
+        market_id, contract_id, buy, filled, paid = record
+        quantity = min(body.quantity, filled)
+        value = body.price * quantity
+        market = self._market(market_id)
+        self._total += self._fill(market, contract_id, buy, -quantity, -value)
+        record[3], record[4] = filled - quantity, paid - value
+        if record[3] <= 0:
+            self._fills.pop(body.order_id, None)
         self._marked(market_id)
 
     def market_state(self, market_id: int, state: int) -> None:

@@ -924,6 +924,81 @@ class SettlementTests(unittest.SynchronousTestCase):
         self.assertEqual(position.worst_case_loss(), Decimal("15"))
 
 
+class VoidExecutionTests(unittest.SynchronousTestCase):
+    """`void_execution` takes back a trade the two orders made, and nothing else."""
+
+    def setUp(self) -> None:
+        self.ex = Exchange(self)
+        # demo2 lays at 25% and 30.30%; demo's back at 30.30% takes both: two trades.
+        self.lay25 = self.ex.order_id(DEMO2, SELL, 2500, 400000)
+        self.lay30 = self.ex.order_id(DEMO2, SELL, 3030, 100000)
+        self.back = self.ex.order_id(DEMO, BUY, 3030, 500000)
+        self.ex.take()
+
+    def balances(self) -> tuple[Decimal, Decimal]:
+        return self.ex.account(DEMO).balance, self.ex.account(DEMO2).balance
+
+    def test_voided_trade_moves_no_money_at_settlement(self) -> None:
+        self.ex.engine.void_execution(self.back, self.lay25, 2500, 400000)
+        self.ex.engine.void_execution(self.lay30, self.back, 3030, 100000)
+        self.ex.engine.settle_market(1, [12])
+        self.assertEqual(self.balances(), (Decimal("1000.00"), Decimal("1000.00")))
+
+    def test_a_price_they_did_not_trade_at_is_refused(self) -> None:
+        # Within both orders' limits (a back at 30.30%, lays at 25% and 30.30%), but the two
+        # orders traded at 25%: voiding "at 30.30%" would unwind the wrong stake.
+        for price in (100, 3030):
+            with self.assertRaises(ValueError):
+                self.ex.engine.void_execution(self.back, self.lay25, price, 400000)
+        self.assertEqual(self.ex.take(), ([], []))
+        self.assertEqual(self.ex.engine.order(self.back).executed, 500000)
+        self.ex.engine.settle_market(1, [12])
+        self.assertEqual(self.balances(), (Decimal("986.97"), Decimal("1013.03")))
+
+    def test_more_than_they_traded_together_is_refused(self) -> None:
+        # demo's back has 500000 executed, but only 100000 of it with the 30.30% lay.
+        with self.assertRaises(ValueError):
+            self.ex.engine.void_execution(self.back, self.lay30, 3030, 400000)
+
+    def test_a_trade_is_voided_once_and_in_parts(self) -> None:
+        self.ex.engine.void_execution(self.back, self.lay25, 2500, 300000)
+        self.ex.engine.void_execution(self.lay25, self.back, 2500, 100000)
+        with self.assertRaises(ValueError):
+            self.ex.engine.void_execution(self.back, self.lay25, 2500, 1)
+        self.assertEqual(self.ex.engine.order(self.back).executed, 100000)
+
+    def test_orders_that_never_met_are_refused(self) -> None:
+        with self.assertRaises(ValueError):
+            self.ex.engine.void_execution(self.lay25, self.lay30, 2500, 1)
+
+    def test_a_trade_of_orders_no_longer_remembered_as_done(self) -> None:
+        # done_orders_kept=1: both lays (done) are forgotten once the back is done too,
+        # but their market still runs and their trades still stand.
+        ex = Exchange(self, done_orders_kept=1)
+        lay = ex.order_id(DEMO2, SELL, 2500, 400000)
+        back = ex.order_id(DEMO, BUY, 2500, 400000)
+        ex.order_id(DEMO2, SELL, 2500, 100)
+        ex.create(DEMO, BUY, 2500, 100)
+        self.assertIsNone(ex.engine.order(lay))
+        ex.engine.void_execution(back, lay, 2500, 400000)
+        self.assertEqual(ex.account(DEMO).positions[1].net[11], 100)
+
+    def test_refused_once_the_market_is_settled(self) -> None:
+        self.ex.engine.settle_market(1, [11])
+        self.ex.take()
+        with self.assertRaises(ValueError):
+            self.ex.engine.void_execution(self.back, self.lay25, 2500, 400000)
+        self.assertEqual(self.ex.take(), ([], []))
+        self.assertEqual(self.balances(), (Decimal("1036.97"), Decimal("963.03")))
+
+    def test_refused_once_the_market_is_voided(self) -> None:
+        self.ex.engine.void_market(1)
+        self.ex.take()
+        with self.assertRaises(ValueError):
+            self.ex.engine.void_execution(self.back, self.lay25, 2500, 400000)
+        self.assertEqual(self.ex.take(), ([], []))
+
+
 class AccountStreamTests(unittest.SynchronousTestCase):
     def test_sequences_and_resume(self) -> None:
         ex = Exchange(self)

@@ -332,6 +332,139 @@ class FiguresTests(unittest.SynchronousTestCase):
         self.assertEqual(figures.realised_pnl, Decimal("2.0"))
         self.assertEqual(figures.fills, 5)
 
+    def test_realised_pnl_is_exact(self) -> None:
+        """An average of 2000.666...% closed in thirds realises exactly the money's
+        difference (it was a 28-digit quotient, 0.0297999...)."""
+        from decimal import Decimal
+
+        from txsmarkets.client import BUY, SELL
+        from txsmarkets.daemon.figures import Figures
+
+        figures = Figures()
+        figures.fill(1, 11, BUY, 2000, 10000)
+        figures.fill(1, 11, BUY, 2001, 20000)
+        for _ in range(3):
+            figures.fill(1, 11, SELL, 2100, 10000)
+        self.assertEqual(figures.realised_pnl, Decimal("0.0298"))
+
+    def _trade_twice(self, market_id: int = 1) -> tuple[Any, Any, Any]:
+        """demo buys £10 of payout at 20% and sells it at 30.30% (+£1.03), demo2 the other
+        side; demo's figures watch. Returns (exchange, demo, figures)."""
+        from txsmarkets.client import BUY, SELL
+        from txsmarkets.daemon.figures import Figures
+        from txsmarkets.testing import MemoryExchange
+
+        exchange = MemoryExchange()
+        us = exchange.run(exchange.connect("demo", "demo"))
+        them = exchange.run(exchange.connect("demo2", "demo2"))
+        figures = Figures()
+        figures.watch(us)
+        contract_id = 11 if market_id == 1 else 21
+        exchange.run(them.create_order(market_id, contract_id, SELL, 2000, 100_000))
+        exchange.run(us.create_order(market_id, contract_id, BUY, 2000, 100_000))
+        exchange.run(them.create_order(market_id, contract_id, BUY, 3030, 100_000))
+        exchange.run(us.create_order(market_id, contract_id, SELL, 3030, 100_000))
+        exchange.flush()
+        return exchange, us, figures
+
+    def test_a_voided_market_realised_nothing(self) -> None:
+        """Its orders' order_voided take their fills out (the client need not follow the
+        market): the figure the status line and the metric show drops its profit."""
+        from decimal import Decimal
+
+        exchange, _, figures = self._trade_twice()
+        self.assertEqual(figures.realised_pnl, Decimal("1.03"))
+        exchange.engine.void_market(1)
+        exchange.flush()
+        self.assertEqual(figures.realised_pnl, 0)
+        self.assertEqual(figures.fills, 2)
+
+    def test_a_voided_market_it_follows(self) -> None:
+        """A market_state "voided" drops the market too; another market's figures stand."""
+        from decimal import Decimal
+
+        exchange, us, figures = self._trade_twice(2)
+        exchange.run(us.subscribe(2))
+        figures.fill(1, 11, 1, 2000, 100_000, order_id=999)
+        figures.fill(1, 11, 2, 2500, 100_000, order_id=998)
+        self.assertEqual(figures.realised_pnl, Decimal("1.53"))
+        exchange.engine.set_market_state(2, "voided")
+        exchange.flush()
+        self.assertEqual(figures.realised_pnl, Decimal("0.5"))
+
+    def test_a_settled_market_keeps_its_figure_not_its_fills(self) -> None:
+        from decimal import Decimal
+
+        from txsmarkets.daemon import figures as figures_module
+
+        exchange, us, figures = self._trade_twice()
+        exchange.run(us.subscribe(1))
+        exchange.engine.settle_market(1, [11])
+        exchange.flush()
+        self.assertEqual(figures.realised_pnl, Decimal("1.03"))
+        self.assertEqual(figures._logged, 0)
+        self.assertIsInstance(figures_module.FILLS_KEPT, int)
+
+    def test_a_voided_execution_is_taken_out(self) -> None:
+        """One trade voided: the figures are made again from the fills that stand, in their
+        order (average cost depends on it)."""
+        from decimal import Decimal
+
+        from txsmarkets.client import BUY, SELL
+        from txsmarkets.daemon.figures import Figures
+
+        figures = Figures()
+        figures.fill(1, 11, BUY, 2000, 100000, order_id=1)
+        figures.fill(1, 11, BUY, 3000, 100000, order_id=2)
+        figures.fill(1, 11, SELL, 4000, 100000, order_id=3)
+        self.assertEqual(figures.realised_pnl, Decimal("1.5"))
+        figures.void_execution(1, 2, 3000, 100000)  # the buy at 30% never was
+        self.assertEqual(figures.realised_pnl, Decimal("2.0"))
+        figures.void_execution(1, 3, 2000, 100000)  # not its price: nothing to take out
+        self.assertEqual(figures.realised_pnl, Decimal("2.0"))
+        figures.void_execution(1, 3, 4000, 40000)  # in part: 6 of the 10 GBP sold stand
+        self.assertEqual(figures.realised_pnl, Decimal("1.2"))
+        figures.fill(1, 11, SELL, 2500, 40000, order_id=4)
+        self.assertEqual(figures.realised_pnl, Decimal("1.4"))
+
+    def test_an_execution_voided_by_the_exchange(self) -> None:
+        """The exchange's order_execute_voided (`ChangeKind.EXECUTION_VOIDED`) takes the
+        trade out."""
+        from decimal import Decimal
+
+        from txsmarkets.trading.account import ChangeKind
+
+        if not hasattr(ChangeKind, "EXECUTION_VOIDED"):
+            raise unittest.SkipTest("the account's reducer names no execution void yet")
+        exchange, us, figures = self._trade_twice()
+        sell = max(us.account.history)
+        taker = exchange.engine.order(sell)
+        maker = next(i for i in range(1, sell) if (o := exchange.engine.order(i)) and o.price == 3030 and o is not taker)
+        exchange.engine.void_execution(sell, maker, 3030, 100_000)
+        exchange.flush()
+        self.assertEqual(figures.realised_pnl, 0)
+
+    def test_a_void_past_the_fills_kept_drops_the_market(self) -> None:
+        """At most FILLS_KEPT fills are kept: the oldest market's go first, and a void in
+        it then drops all of its figures."""
+        from decimal import Decimal
+
+        from txsmarkets.client import BUY, SELL
+        from txsmarkets.daemon import figures as figures_module
+
+        self.patch(figures_module, "FILLS_KEPT", 2)
+        figures = figures_module.Figures()
+        figures.fill(1, 11, BUY, 2000, 100000, order_id=1)
+        figures.fill(1, 11, SELL, 3000, 100000, order_id=2)
+        figures.fill(2, 21, BUY, 2000, 100000, order_id=3)
+        figures.fill(2, 21, SELL, 2500, 100000, order_id=4)
+        self.assertEqual(figures._logged, 2)
+        self.assertEqual(figures.realised_pnl, Decimal("1.5"))
+        figures.void_order(1, 1)
+        self.assertEqual(figures.realised_pnl, Decimal("0.5"))
+        figures.void_order(2, 4)
+        self.assertEqual(figures.realised_pnl, 0)
+
     def test_fill_and_money_lines_say_their_units(self) -> None:
         """A fill's line names the side, the pounds of payout and the percent price; pounds
         in log lines are to the penny, the exact figure kept."""

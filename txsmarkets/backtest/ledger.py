@@ -7,14 +7,14 @@ that reduces a position realises the difference between its price and the positi
 average. Marked-to-market P&L is the realised P&L plus each open position valued at its
 contract's mark (the middle of the best bid and offer the client last saw; 100% for a
 settled market's winner and 0 for its losers). A voided market's bets are given back, so
-its P&L is nought. Everything is `Decimal` pounds.
+its P&L is nought. Everything is `Decimal` pounds, summed exactly in units first.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from txsmarkets.trading.money import FULL
+from txsmarkets.trading.money import FULL, pounds
 from txsmarkets.trading.positions import apply_fill
 
 __all__ = ["MarketPnL", "Positions"]
@@ -23,15 +23,21 @@ _UNIT = Decimal(FULL)
 _ZERO = Decimal(0)
 
 
+def _in_pounds(units: Decimal) -> Decimal:
+    """Units (a mark may be half a basis point: so may they) as pounds, exactly."""
+    return units.scaleb(-8)
+
+
 class MarketPnL:
     """The figures of one market: realised P&L, open positions and their marks."""
 
-    __slots__ = ("realised", "positions", "marks", "fills", "volume", "voided")
+    __slots__ = ("realised_units", "positions", "marks", "fills", "volume", "voided")
 
     def __init__(self) -> None:
-        self.realised = _ZERO
-        #: contract -> (signed quantity, average price)
-        self.positions: dict[int, tuple[int, Decimal]] = {}
+        #: The realised P&L in units (`txsmarkets.trading.money.UNITS` to the pound).
+        self.realised_units = 0
+        #: contract -> (signed quantity, cost in units): see `txsmarkets.trading.positions`
+        self.positions: dict[int, tuple[int, int]] = {}
         #: contract -> mark price (basis points), the last known
         self.marks: dict[int, Decimal] = {}
         self.fills = 0
@@ -39,21 +45,31 @@ class MarketPnL:
         self.volume = 0
         self.voided = False
 
+    @property
+    def realised(self) -> Decimal:
+        """The realised P&L in pounds (of the bets as made: see `marked` for a void)."""
+        return pounds(self.realised_units)
+
+    def _unrealised_units(self) -> Decimal:
+        total = _ZERO
+        for contract_id, (held, cost) in self.positions.items():
+            mark = self.marks.get(contract_id)
+            if mark is not None:  # unmarked: at what it cost
+                total += mark * held - cost
+        return total
+
+    def _marked_units(self) -> Decimal:
+        return _ZERO if self.voided else self.realised_units + self._unrealised_units()
+
     def unrealised(self) -> Decimal:
         """The open positions valued at their marks, less what they cost."""
         if self.voided:
             return _ZERO
-        total = _ZERO
-        for contract_id, (held, average) in self.positions.items():
-            mark = self.marks.get(contract_id, average)
-            total += (mark - average) * held
-        return total / _UNIT / _UNIT
+        return _in_pounds(self._unrealised_units())
 
     def marked(self) -> Decimal:
         """Realised plus unrealised P&L."""
-        if self.voided:
-            return _ZERO
-        return self.realised + self.unrealised()
+        return _in_pounds(self._marked_units())
 
 
 class Positions:
@@ -74,7 +90,7 @@ class Positions:
         market = self.market(market_id)
         market.fills += 1
         market.volume += quantity
-        market.realised += apply_fill(market.positions, contract_id, side, price, quantity)
+        market.realised_units += apply_fill(market.positions, contract_id, side, price, quantity)
 
     def mark(self, market_id: int, contract_id: int, price: Decimal) -> None:
         """Set a contract's mark (basis points)."""
@@ -91,9 +107,9 @@ class Positions:
         self.market(market_id).voided = True
 
     def realised(self) -> Decimal:
-        """The realised P&L of every market."""
-        return sum((m.realised for m in self.markets.values() if not m.voided), _ZERO)
+        """The realised P&L of every market (summed in units: exact)."""
+        return pounds(sum(m.realised_units for m in self.markets.values() if not m.voided))
 
     def marked(self) -> Decimal:
-        """The marked-to-market P&L of every market."""
-        return sum((m.marked() for m in self.markets.values()), _ZERO)
+        """The marked-to-market P&L of every market (summed in units: exact)."""
+        return _in_pounds(sum((m._marked_units() for m in self.markets.values()), _ZERO))

@@ -95,6 +95,7 @@ class _Market:
         "executed_volume",
         "executed_value",
         "matched",
+        "trades",
         "winners",
     )
 
@@ -113,6 +114,11 @@ class _Market:
         self.winners: tuple[int, ...] = ()
         #: Orders with fills, by id: their matched bets are voided with the market.
         self.matched: dict[int, Order] = {}
+        #: The trades not voided, for `MarketOperator.void_execution` to check a void
+        #: against: (lower order id, higher order id, price) -> quantity. One entry per
+        #: fill, and every fill finishes one of its orders, so no more entries than
+        #: ``matched`` has orders; both go when the market is settled or voided.
+        self.trades: dict[tuple[int, int, int], int] = {}
 
 
 def running_markets(catalogue: Catalogue) -> tuple[dict[int, _Market], dict[int, list[int]]]:

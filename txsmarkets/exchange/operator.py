@@ -6,7 +6,7 @@ from typing import Iterable
 
 from txsmarkets.exchange.accounts import Account
 from txsmarkets.exchange.answers import EngineAnswers
-from txsmarkets.exchange.book import BUY, SELL
+from txsmarkets.exchange.book import BUY, SELL, Order
 from txsmarkets.exchange.catalogue import MARKET_STATE_TYPES, MARKET_STATES
 from txsmarkets.exchange.market import (
     _CANCELLED_ADMIN,
@@ -43,17 +43,30 @@ class MarketOperator:
 
     def void_execution(self, order_id: int, other_order_id: int, price: int, quantity: int) -> None:
         """Void one trade: ``quantity`` at ``price`` between two orders (as both sides'
-        ``order_executed`` named it). Each side's fills and position lose it and each
-        account gets an ``order_execute_voided``; the voided quantity is not offered again.
-        ValueError when the two orders cannot have made that trade."""
+        ``order_executed`` named it; either order first). Each side's fills and position
+        lose it and each account gets an ``order_execute_voided``; the voided quantity is
+        not offered again. A trade may be voided in parts, but no more of it than was
+        traded.
+
+        ValueError when the two orders made no such trade (not that price, or less than
+        ``quantity`` of it left unvoided), or their market is settled or voided (its
+        money has moved, or its bets are void already)."""
         state = self._state
-        first, second = state.order(order_id), state.order(other_order_id)
+        first, second = self._matched_order(order_id), self._matched_order(other_order_id)
         if first is None or second is None:
             raise ValueError(f"no orders {order_id!r} and {other_order_id!r} to void a trade of")
-        if (first.contract_id != second.contract_id or first.side == second.side or quantity <= 0
-                or min(first.executed, second.executed) < quantity):
-            raise ValueError(f"orders {order_id} and {other_order_id} made no trade of {quantity}")
         market = state.market(first.market_id)
+        self._check_not_final(market)
+        # Checked against the trade as the engine made it: any other price or quantity
+        # would unwind stakes nobody staked, and move that money at settlement.
+        key = (first.id, second.id, price) if first.id < second.id else (second.id, first.id, price)
+        traded = market.trades.get(key, 0) if first.market_id == second.market_id else 0
+        if quantity <= 0 or traded < quantity:
+            raise ValueError(f"orders {order_id} and {other_order_id} made no trade of {quantity!r} at {price!r}")
+        if traded == quantity:
+            del market.trades[key]
+        else:
+            market.trades[key] = traded - quantity
         market.executed_volume -= quantity
         market.executed_value -= price * quantity
         for order in (first, second):
@@ -117,6 +130,7 @@ class MarketOperator:
             account.set_position_exposure(market_id, _ZERO)
             self._answers.balance_changed(account, f"market {market_id} settled")
         market.matched.clear()
+        market.trades.clear()
         self._market_data.publish()
 
     def void_market(self, market_id: int) -> None:
@@ -139,7 +153,19 @@ class MarketOperator:
             account.set_position_exposure(market_id, _ZERO)
             self._answers.balance_changed(account, f"market {market_id} voided")
         market.matched.clear()
+        market.trades.clear()
         self._market_data.publish()
+
+    def _matched_order(self, order_id: int) -> Order | None:
+        """An order by id: live, remembered done, or else with fills in a running market
+        (a done order is forgotten past ``done_orders_kept``, but its trades still stand)."""
+        order = self._state.order(order_id)
+        if order is None:
+            for market in self._state.markets.values():
+                order = market.matched.get(order_id)
+                if order is not None:
+                    break
+        return order
 
     @staticmethod
     def _check_not_final(market: _Market) -> None:

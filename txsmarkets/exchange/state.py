@@ -161,6 +161,8 @@ class EngineState:
             market.matched[order.id] = order
         market.executed_volume += quantity
         market.executed_value += value
+        key = (taker.id, maker.id, price) if taker.id < maker.id else (maker.id, taker.id, price)
+        market.trades[key] = market.trades.get(key, 0) + quantity
         if not maker.remaining:
             self.retire(maker_account, maker)
         self.market_data.trade(book, price, quantity, taker.side)

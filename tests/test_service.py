@@ -430,12 +430,6 @@ class FiguresTests(unittest.SynchronousTestCase):
     def test_an_execution_voided_by_the_exchange(self) -> None:
         """The exchange's order_execute_voided (`ChangeKind.EXECUTION_VOIDED`) takes the
         trade out."""
-        from decimal import Decimal
-
-        from txsmarkets.trading.account import ChangeKind
-
-        if not hasattr(ChangeKind, "EXECUTION_VOIDED"):
-            raise unittest.SkipTest("the account's reducer names no execution void yet")
         exchange, us, figures = self._trade_twice()
         sell = max(us.account.history)
         taker = exchange.engine.order(sell)

@@ -37,7 +37,7 @@ FILLS_KEPT = 100_000
 _EXECUTED, _VOIDED = ChangeKind.EXECUTED, ChangeKind.VOIDED
 # A void of one execution: the account's reducer names it so once it tells them apart
 # (until then no change has this kind).
-_EXECUTION_VOIDED = getattr(ChangeKind, "EXECUTION_VOIDED", None)
+_EXECUTION_VOIDED = ChangeKind.EXECUTION_VOIDED
 
 _UNIT = Decimal(FULL)
 _PENNY = Decimal("0.01")

@@ -116,7 +116,7 @@ class MarketOperator:
             account.balance += position.profit(winners)
             account.set_position_exposure(market_id, _ZERO)
             self._answers.balance_changed(account, f"market {market_id} settled")
-        market.matched.clear()
+        self._state.market_final(market)
         self._market_data.publish()
 
     def void_market(self, market_id: int) -> None:
@@ -138,7 +138,7 @@ class MarketOperator:
             account.positions.pop(market_id, None)
             account.set_position_exposure(market_id, _ZERO)
             self._answers.balance_changed(account, f"market {market_id} voided")
-        market.matched.clear()
+        self._state.market_final(market)
         self._market_data.publish()
 
     @staticmethod

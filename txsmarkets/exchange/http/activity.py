@@ -173,7 +173,9 @@ class ActivityLedger:
 
     def order_ids(self, account_id: int) -> list[int]:
         """The ids of the account's orders still known to the engine, oldest first (those
-        it has forgotten are forgotten here too)."""
+        it has forgotten are forgotten here too: how long a done order is remembered is
+        the engine's rule, `txsmarkets.exchange.state.EngineState`, and the ledger follows
+        it)."""
         mine = self._orders.get(account_id)
         if not mine:
             return []

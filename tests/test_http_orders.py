@@ -449,3 +449,26 @@ class RetentionTests(StubTestCase):
         self.assertEqual(remembered, ids[-3:])
         status, answer, _ = self.call(self.stub, "DELETE", f"orders/{ids[0]}/", token=self.demo2)
         self.assertEqual((status, answer["error_type"]), (404, "ORDER_CANCEL_REJECTED_NOT_FOUND"))
+
+    def test_settling_or_voiding_changes_the_orders(self) -> None:
+        """A settlement (or a void) is the last change of each order with fills in the
+        market: its ``sequence_number`` (the activity row's ``seq``) and
+        ``last_modified_datetime`` move, so that polling by ``sequence_number_min`` sees it."""
+        for market_id, contract_id, end in (("1", "11", "settle"), ("2", "21", "void")):
+            self.place(self.demo2, market_id=market_id, contract_id=contract_id, side="sell")
+            order_id = self.place(self.demo, market_id=market_id, contract_id=contract_id)["order_id"]
+            status, answer, _ = self.call(self.stub, "GET", f"orders/?id={order_id}", token=self.demo)
+            [before] = answer["orders"]
+            self.clock.advance(5)
+            if end == "settle":
+                self.engine.settle_market(1, [11])
+            else:
+                self.engine.void_market(2)
+            polled = f"orders/?sequence_number_min={before['sequence_number'] + 1}"
+            status, answer, _ = self.call(self.stub, "GET", polled, token=self.demo)
+            [after] = answer["orders"]
+            self.assertEqual((after["id"], after["state"]), (order_id, "settled"), end)
+            self.assertGreater(after["last_modified_datetime"], before["last_modified_datetime"], end)
+            status, activity, _ = self.call(self.stub, "GET", "accounts/activity/?limit=1", token=self.demo)
+            [row] = activity["account_activity"]
+            self.assertEqual((row["source"], row["seq"]), (f"market.{end}", after["sequence_number"]), end)

@@ -43,6 +43,29 @@ class SessionTests(HttpTestCase):
             self.assertEqual((status, json.loads(body)["error_type"]), (400, "REQUEST_VALIDATION_ERROR"), raw)
 
     @inline
+    async def test_session_bodies_as_the_document_has_them(self) -> None:
+        """The document's login and verify bodies allow no other fields and type the login
+        options boolean: anything else is 400 ``REQUEST_VALIDATION_ERROR``, as Smarkets
+        would refuse it."""
+        http = await self.start_http()
+        login = {"username": "demo", "password": "demo"}
+        for body in (
+            {**login, "remember": "yes"},
+            {**login, "use_auth_v2": 1},
+            {**login, "reopen_account": None},
+            {**login, "api_key": "x"},
+        ):
+            status, answer = await http.call("POST", "sessions/", body)
+            self.assertEqual((status, answer["error_type"]), (400, "REQUEST_VALIDATION_ERROR"), body)
+        options = {"remember": True, "use_auth_v2": False, "create_social_member": False, "reopen_account": False}
+        status, answer = await http.call("POST", "sessions/", {**login, **options})
+        self.assertEqual((status, answer["factor"]), (201, "complete"))
+        status, half = await http.call("POST", "sessions/", {"username": "fixed", "password": "pw"})
+        for body in ({"token": half["token"], "code": FIXED_CODE, "remember": True}, {"code": FIXED_CODE}):
+            status, answer = await http.call("POST", "sessions/verify/", body)
+            self.assertEqual((status, answer["error_type"]), (400, "REQUEST_VALIDATION_ERROR"), body)
+
+    @inline
     async def test_no_token_or_a_bad_one(self) -> None:
         http = await self.start_http()
         private = [

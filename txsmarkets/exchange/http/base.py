@@ -164,6 +164,25 @@ class ApiBase:
         return body
 
     @staticmethod
+    def _only_fields(body: Mapping[str, Any], names: tuple[str, ...]) -> None:
+        """Refuse (400 ``REQUEST_VALIDATION_ERROR``) a body with a field not in ``names``:
+        for the bodies whose schema in the document allows no others."""
+        unknown = sorted(name for name in body if name not in names)
+        if unknown:
+            shown = ", ".join(name[:40] for name in unknown[:5])
+            raise invalid(f"unknown fields: {shown}{', ...' if len(unknown) > 5 else ''}")
+
+    @staticmethod
+    def _bool_field(body: Mapping[str, Any], name: str) -> bool | None:
+        """An optional boolean field (None when absent); 400 for any other value, null too."""
+        if name not in body:
+            return None
+        value = body[name]
+        if not isinstance(value, bool):
+            raise invalid(f"{name}: a boolean is required")
+        return value
+
+    @staticmethod
     def _text_field(body: Mapping[str, Any], name: str, required: bool = True) -> str | None:
         value = body.get(name)
         if value is None and not required:

@@ -239,7 +239,7 @@ class _Utf8Paths(Resource):
     def render(self, request: IRequest) -> Any:
         """The inner resource's answer, or the 400 (bytes)."""
         try:
-            for segment in request.postpath:  # type: ignore[attr-defined]
+            for segment in request.postpath:
                 segment.decode("utf-8")
             request.getRequestHostname().decode("utf-8")
         except UnicodeDecodeError:

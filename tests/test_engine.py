@@ -996,6 +996,25 @@ class UnattendedAccountTests(unittest.SynchronousTestCase):
         self.assertEqual(ex.engine.account_messages_since(trader.id, 0), [])
         self.assertEqual(ex.sequences.get(trader.id), None)
 
+    def test_done_orders_share_one_queue(self) -> None:
+        """Nobody lists an unattended account's old orders: all of them, filled ones too,
+        share one queue of ``done_orders_kept``, and none is held by its open market (an
+        attended account's filled orders are; `EngineState`)."""
+        ex = Exchange(self, done_orders_kept=2)
+        traders = [
+            ex.engine.accounts.add_credentials(
+                f"~trader{i}", Credentials.create("pw", b"tok%d" % i, iterations=1), "1000", attended=False
+            )
+            for i in range(2)
+        ]
+        for trader in traders:
+            ex.create(DEMO, BUY, 2500, 100)  # orders 1 and 3
+            ex.create(trader.id, SELL, 2500, 100)  # 2 and 4: fill DEMO's and are done, filled
+        ex.create(traders[0].id, SELL, 2500, 100, tif=seto_pb2.IMMEDIATE_OR_CANCEL)  # 5: done, unfilled
+        self.assertEqual([ex.engine.order(order_id) is not None for order_id in (2, 4, 5)], [False, True, True])
+        # DEMO's filled orders are held by their open market.
+        self.assertEqual([ex.engine.order(order_id) is not None for order_id in (1, 3)], [True, True])
+
     def test_no_login(self) -> None:
         registry = AccountRegistry()
         registry.add_credentials("~trader", Credentials.create("pw", b"tok", iterations=1), "1", attended=False)

@@ -35,10 +35,12 @@ class EngineState:
       remembered among the last ``done_orders_kept`` such orders of its account: per
       account, so that one account's flood of immediate-or-cancel orders cannot push out
       another's recently settled bets, and so that an account's memory is bounded by its
-      own activity (at most ``done_orders_kept`` orders, like its message log). The
-      accounts nobody logs in to (not ``attended``: simulated traders, a replay's) share
-      one such queue instead, since nobody lists or cancels their old orders and there may
-      be many of them.
+      own activity (at most ``done_orders_kept`` orders, like its message log).
+
+    The accounts nobody logs in to (not ``attended``: simulated traders, a replay's) are
+    not held to the first rule, and share one queue of ``done_orders_kept`` for all their
+    done orders, as every account did before: nobody lists or cancels their old orders,
+    there may be many such accounts, and they trade without end.
     """
 
     def __init__(
@@ -193,7 +195,7 @@ class EngineState:
         del account.orders[order.id]
         del self.orders[order.id]
         self._done[order.id] = order
-        if order.executed and self.markets[order.market_id].state not in _FINAL:
+        if order.executed and account.attended and self.markets[order.market_id].state not in _FINAL:
             return  # held while its market is open: `market_final` queues it
         self._queue_done(account, order)
 
@@ -202,8 +204,9 @@ class EngineState:
         fills are no longer held by it, and take their place among their accounts'
         recently done ones. Clears the market's ``matched``."""
         for order in sorted(market.matched.values(), key=lambda o: o.id):
-            if not order.live and order.id in self._done:
-                self._queue_done(self.accounts[order.account_id], order)
+            account = self.accounts[order.account_id]
+            if account.attended and not order.live and order.id in self._done:
+                self._queue_done(account, order)
         market.matched.clear()
 
     def _queue_done(self, account: Account, order: Order) -> None:

@@ -123,7 +123,8 @@ class ApiBase:
     def _not_canonical(self, request: IRequest, failure: Failure) -> bytes:
         # werkzeug would redirect to the path with its slash (or without the doubled one);
         # the document has no redirects, and a client should send the path it documents.
-        return self._json(request, {"error_type": "NOT_FOUND", "data": "no such path (a path ends with one /, and has no //)"}, 404)
+        data = "no such path (a path ends with one /, and has no //)"
+        return self._json(request, {"error_type": "NOT_FOUND", "data": data}, 404)
 
     @app.handle_errors(MethodNotAllowed)
     def _not_allowed(self, request: IRequest, failure: Failure) -> bytes:

@@ -7,6 +7,7 @@ logs out.
     python examples/http_quickstart.py http://127.0.0.1:8080
 """
 
+# docs/guides/http.rst shows this file from the line after this one.
 import json
 import sys
 import urllib.error

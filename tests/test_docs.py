@@ -182,6 +182,55 @@ class ReadmeTests(unittest.SynchronousTestCase):
         self.assertEqual(found, [])
 
 
+def included_examples() -> list[tuple[str, str, str]]:
+    """``(page, example, text shown)`` of every ``literalinclude`` of a whole example (not
+    one ``:pyobject:``) in the docs, as Sphinx's reader of the directive reads it."""
+    from sphinx.config import Config
+    from sphinx.directives.code import LiteralIncludeReader
+
+    directive = re.compile(r"^\.\. literalinclude:: (\S+/examples/\S+\.py)\n((?:   :[^\n]*\n)*)", re.M)
+    found = []
+    for page in sorted(DOCS.rglob("*.rst")):
+        for match in directive.finditer(page.read_text()):
+            options = dict(re.findall(r"^   :([\w-]+):[ ]?(.*)$", match.group(2), re.M))
+            if "pyobject" in options:
+                continue
+            example = (page.parent / match.group(1)).resolve()
+            text, _ = LiteralIncludeReader(str(example), options, Config()).read()
+            found.append((str(page.relative_to(ROOT)), example.name, text))
+    return found
+
+
+def unbound_names(source: str) -> list[str]:
+    """The global names ``source`` reads and neither binds nor gets from builtins: what
+    would raise NameError if it ran alone."""
+    import builtins
+    import symtable
+
+    top = symtable.symtable(source, "<fragment>", "exec")
+    bound = {s.get_name() for s in top.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()}
+    read: set[str] = set()
+    tables = [top]
+    while tables:
+        table = tables.pop()
+        tables.extend(table.get_children())
+        for symbol in table.get_symbols():
+            if symbol.is_referenced() and (table is top or symbol.is_global()):
+                read.add(symbol.get_name())
+    return sorted(name for name in read - bound if not hasattr(builtins, name))
+
+
+class IncludedExamplesTests(unittest.SynchronousTestCase):
+    def test_included_examples_run_as_shown(self) -> None:
+        """An example the docs show whole (or from a marker) binds every name it reads: a
+        reader who copies it gets no NameError. Markers, not line numbers, say where the
+        shown part starts, so that it cannot drift."""
+        included = included_examples()
+        self.assertIn("http_quickstart.py", [example for _, example, _ in included])
+        unbound = [(page, example, unbound_names(text)) for page, example, text in included]
+        self.assertEqual([entry for entry in unbound if entry[2]], [])
+
+
 class PydocTests(unittest.SynchronousTestCase):
     def test_client_attributes_in_pydoc(self) -> None:
         """``pydoc txsmarkets.client`` shows what a client keeps, not only its methods."""

@@ -972,12 +972,17 @@ class VoidExecutionTests(unittest.SynchronousTestCase):
             self.ex.engine.void_execution(self.lay25, self.lay30, 2500, 1)
 
     def test_a_trade_of_orders_no_longer_remembered_as_done(self) -> None:
-        # done_orders_kept=1: both lays (done) are forgotten once the back is done too,
-        # but their market still runs and their trades still stand.
+        # done_orders_kept=1: the done orders of accounts nobody logs in to (a simulated
+        # trader's) share one queue, so a filled lay of one is forgotten while its market
+        # still runs; its trade stands, and is voided all the same.
         ex = Exchange(self, done_orders_kept=1)
-        lay = ex.order_id(DEMO2, SELL, 2500, 400000)
+        trader = ex.engine.accounts.add_credentials(
+            "~trader", Credentials.create("pw", b"tok", iterations=1), "1000", attended=False
+        )
+        ex.create(trader.id, SELL, 2500, 400000)
         back = ex.order_id(DEMO, BUY, 2500, 400000)
-        ex.order_id(DEMO2, SELL, 2500, 100)
+        [lay] = [o.id for o in ex.engine.state.markets[1].matched.values() if o.account_id == trader.id]
+        ex.create(trader.id, SELL, 2500, 100)
         ex.create(DEMO, BUY, 2500, 100)
         self.assertIsNone(ex.engine.order(lay))
         ex.engine.void_execution(back, lay, 2500, 400000)
@@ -1070,6 +1075,25 @@ class UnattendedAccountTests(unittest.SynchronousTestCase):
         self.assertEqual(trader.sequence, 2)
         self.assertEqual(ex.engine.account_messages_since(trader.id, 0), [])
         self.assertEqual(ex.sequences.get(trader.id), None)
+
+    def test_done_orders_share_one_queue(self) -> None:
+        """Nobody lists an unattended account's old orders: all of them, filled ones too,
+        share one queue of ``done_orders_kept``, and none is held by its open market (an
+        attended account's filled orders are; `EngineState`)."""
+        ex = Exchange(self, done_orders_kept=2)
+        traders = [
+            ex.engine.accounts.add_credentials(
+                f"~trader{i}", Credentials.create("pw", b"tok%d" % i, iterations=1), "1000", attended=False
+            )
+            for i in range(2)
+        ]
+        for trader in traders:
+            ex.create(DEMO, BUY, 2500, 100)  # orders 1 and 3
+            ex.create(trader.id, SELL, 2500, 100)  # 2 and 4: fill DEMO's and are done, filled
+        ex.create(traders[0].id, SELL, 2500, 100, tif=seto_pb2.IMMEDIATE_OR_CANCEL)  # 5: done, unfilled
+        self.assertEqual([ex.engine.order(order_id) is not None for order_id in (2, 4, 5)], [False, True, True])
+        # DEMO's filled orders are held by their open market.
+        self.assertEqual([ex.engine.order(order_id) is not None for order_id in (1, 3)], [True, True])
 
     def test_no_login(self) -> None:
         registry = AccountRegistry()

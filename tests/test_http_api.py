@@ -43,6 +43,29 @@ class SessionTests(HttpTestCase):
             self.assertEqual((status, json.loads(body)["error_type"]), (400, "REQUEST_VALIDATION_ERROR"), raw)
 
     @inline
+    async def test_session_bodies_as_the_document_has_them(self) -> None:
+        """The document's login and verify bodies allow no other fields and type the login
+        options boolean: anything else is 400 ``REQUEST_VALIDATION_ERROR``, as Smarkets
+        would refuse it."""
+        http = await self.start_http()
+        login = {"username": "demo", "password": "demo"}
+        for body in (
+            {**login, "remember": "yes"},
+            {**login, "use_auth_v2": 1},
+            {**login, "reopen_account": None},
+            {**login, "api_key": "x"},
+        ):
+            status, answer = await http.call("POST", "sessions/", body)
+            self.assertEqual((status, answer["error_type"]), (400, "REQUEST_VALIDATION_ERROR"), body)
+        options = {"remember": True, "use_auth_v2": False, "create_social_member": False, "reopen_account": False}
+        status, answer = await http.call("POST", "sessions/", {**login, **options})
+        self.assertEqual((status, answer["factor"]), (201, "complete"))
+        status, half = await http.call("POST", "sessions/", {"username": "fixed", "password": "pw"})
+        for body in ({"token": half["token"], "code": FIXED_CODE, "remember": True}, {"code": FIXED_CODE}):
+            status, answer = await http.call("POST", "sessions/verify/", body)
+            self.assertEqual((status, answer["error_type"]), (400, "REQUEST_VALIDATION_ERROR"), body)
+
+    @inline
     async def test_no_token_or_a_bad_one(self) -> None:
         http = await self.start_http()
         private = [
@@ -274,6 +297,41 @@ class CatalogueTests(HttpTestCase):
         self.assertEqual((status, json.loads(body)["error_type"]), (404, "NOT_FOUND"))
         status, body, _ = await http.raw("PUT", "events/")
         self.assertEqual((status, json.loads(body)["error_type"]), (405, "METHOD_NOT_ALLOWED"))
+
+    @inline
+    async def test_paths_a_slash_away_are_not_found(self) -> None:
+        """Every path ends with one slash: without it, or with a doubled one, a path is 404
+        ``NOT_FOUND`` in the document's error shape (werkzeug's redirect is no 500, and
+        nothing is logged: trial fails a test that logs a traceback)."""
+        http = await self.start_http()
+        token = await http.login()
+        order = {"market_id": "1", "contract_id": "11", "side": "buy", "price": 5000, "quantity": 100000}
+        for method, path, body in (
+            ("GET", "events", None),
+            ("GET", "events/1/markets", None),
+            ("GET", "currencies/GBP", None),
+            ("GET", "accounts", None),
+            ("POST", "orders", order),
+            ("DELETE", "orders", None),
+            ("DELETE", "orders/1", None),
+            ("POST", "sessions", {"username": "demo", "password": "demo"}),
+            ("GET", "/events/", None),
+            ("GET", "events//", None),
+        ):
+            data = None if body is None else json.dumps(body).encode()
+            status, raw, headers = await http.raw(method, path, data, token)
+            self.assertEqual(headers.getRawHeaders(b"content-type"), [b"application/json"], (method, path))
+            self.assertEqual((status, json.loads(raw)["error_type"]), (404, "NOT_FOUND"), (method, path))
+
+    @inline
+    async def test_a_path_not_utf8_is_a_validation_error(self) -> None:
+        """A percent-encoded path that is not UTF-8 is 400 ``REQUEST_VALIDATION_ERROR`` in
+        JSON (klein answered it in text and logged a traceback)."""
+        http = await self.start_http()
+        for path in ("events/%ff/markets/", "%c3%28/", "markets/1/quotes/%80/"):
+            status, raw, headers = await http.raw("GET", path)
+            self.assertEqual(headers.getRawHeaders(b"content-type"), [b"application/json"], path)
+            self.assertEqual((status, json.loads(raw)["error_type"]), (400, "REQUEST_VALIDATION_ERROR"), path)
 
 
 class PriceTests(HttpTestCase):

@@ -307,14 +307,14 @@ class LoopbackRateLimitTests(HttpTestCase):
         self.assertEqual(len(self.exchange.engine.accounts[1].orders), 1)
 
 
-def _stub(clock: Clock, **options: Any) -> tuple[StubTreq, MatchingEngine]:
-    engine = MatchingEngine(demo_catalogue(), now=clock.seconds)
+def _stub(clock: Clock, engine_options: dict[str, Any] | None = None, **options: Any) -> tuple[StubTreq, MatchingEngine]:
+    engine = MatchingEngine(demo_catalogue(), now=clock.seconds, **(engine_options or {}))
     site = HttpSite(HttpApi(engine, clock, **options), reactor=clock)
     return StubTreq(site.resource), engine
 
 
-class ClockTests(unittest.TestCase):
-    """The rules that depend on time, on a `Clock` through an in-memory client."""
+class StubTestCase(unittest.TestCase):
+    """Calls to the HTTP API through an in-memory client."""
 
     def call(self, stub: StubTreq, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any, Any]:
         headers = {"Authorization": f"Session-Token {token}"} if token else {}
@@ -325,10 +325,14 @@ class ClockTests(unittest.TestCase):
         content = self.successResultOf(response.content())
         return response.code, json.loads(content), response.headers
 
-    def login(self, stub: StubTreq) -> str:
-        status, answer, _ = self.call(stub, "POST", "sessions/", {"username": "demo", "password": "demo"})
+    def login(self, stub: StubTreq, username: str = "demo") -> str:
+        status, answer, _ = self.call(stub, "POST", "sessions/", {"username": username, "password": username})
         self.assertEqual(status, 201)
         return str(answer["token"])
+
+
+class ClockTests(StubTestCase):
+    """The rules that depend on time, on a `Clock` through an in-memory client."""
 
     def test_tokens_live_thirty_minutes_from_their_last_use(self) -> None:
         clock = Clock()
@@ -380,3 +384,91 @@ class ClockTests(unittest.TestCase):
         self.assertEqual(self.call(stub, "DELETE", "orders/1/", token=token)[0], 404)
         self.assertEqual(self.call(stub, "DELETE", "orders/", token=token)[0], 200)
         self.assertEqual(self.call(stub, "DELETE", "orders/", token=token)[0], 429)
+
+
+class RetentionTests(StubTestCase):
+    """How long done orders stay listed: with fills, while their market is open; the others
+    (and those once their market is settled), the last ``done_orders_kept`` of each
+    account. Here 3 are kept."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.stub, self.engine = _stub(self.clock, {"done_orders_kept": 3}, rate_limits={"create_order": None})
+        self.demo, self.demo2 = self.login(self.stub), self.login(self.stub, "demo2")
+
+    def place(self, token: str, **order: Any) -> Any:
+        body = {"market_id": "1", "contract_id": "11", "side": "buy", "price": 5000, "quantity": 100000, **order}
+        status, answer, _ = self.call(self.stub, "POST", "orders/", body, token)
+        self.assertEqual(status, 200, answer)
+        return answer
+
+    def flood(self, token: str, count: int) -> list[str]:
+        """``count`` immediate-or-cancel orders of the account that fill nothing: done at once."""
+        ids = []
+        for _ in range(count):
+            placed = self.place(token, market_id="2", contract_id="22", price=1000, type="immediate_or_cancel")
+            self.assertEqual(placed["total_executed_quantity"], 0)
+            ids.append(placed["order_id"])
+        return ids
+
+    def listed(self, token: str) -> list[tuple[str, str]]:
+        status, answer, _ = self.call(self.stub, "GET", "orders/", token=token)
+        self.assertEqual(status, 200)
+        return [(order["id"], order["state"]) for order in answer["orders"]]
+
+    def filled(self) -> str:
+        """A demo order that is done, fully filled, in market 1 (open)."""
+        self.place(self.demo2, side="sell")
+        placed = self.place(self.demo, type="immediate_or_cancel")
+        self.assertEqual(placed["total_executed_quantity"], 100000)
+        return str(placed["order_id"])
+
+    def test_a_filled_order_stays_listed_while_its_market_is_open(self) -> None:
+        order_id = self.filled()
+        self.flood(self.demo, 5)
+        self.flood(self.demo2, 5)
+        self.assertEqual(self.listed(self.demo), [(order_id, "filled")])
+        status, answer, _ = self.call(self.stub, "DELETE", f"orders/{order_id}/", token=self.demo)
+        self.assertEqual((status, answer["error_type"]), (400, "ORDER_CANCEL_REJECTED_NOT_LIVE"))
+
+    def test_settled_orders_stay_among_the_account_s_recent_ones(self) -> None:
+        order_id = self.filled()
+        self.engine.settle_market(1, [11])
+        # Another account's orders do not push it out...
+        self.flood(self.demo2, 5)
+        self.assertEqual(self.listed(self.demo), [(order_id, "settled")])
+        # ... the account's own do, past the 3 kept.
+        self.flood(self.demo, 2)
+        self.assertEqual(self.listed(self.demo), [(order_id, "settled")])
+        self.flood(self.demo, 1)
+        self.assertEqual(self.listed(self.demo), [])
+
+    def test_each_account_remembers_a_bounded_number_of_done_orders(self) -> None:
+        ids = self.flood(self.demo2, 10)
+        remembered = [order_id for order_id in ids if self.engine.order(int(order_id)) is not None]
+        self.assertEqual(remembered, ids[-3:])
+        status, answer, _ = self.call(self.stub, "DELETE", f"orders/{ids[0]}/", token=self.demo2)
+        self.assertEqual((status, answer["error_type"]), (404, "ORDER_CANCEL_REJECTED_NOT_FOUND"))
+
+    def test_settling_or_voiding_changes_the_orders(self) -> None:
+        """A settlement (or a void) is the last change of each order with fills in the
+        market: its ``sequence_number`` (the activity row's ``seq``) and
+        ``last_modified_datetime`` move, so that polling by ``sequence_number_min`` sees it."""
+        for market_id, contract_id, end in (("1", "11", "settle"), ("2", "21", "void")):
+            self.place(self.demo2, market_id=market_id, contract_id=contract_id, side="sell")
+            order_id = self.place(self.demo, market_id=market_id, contract_id=contract_id)["order_id"]
+            status, answer, _ = self.call(self.stub, "GET", f"orders/?id={order_id}", token=self.demo)
+            [before] = answer["orders"]
+            self.clock.advance(5)
+            if end == "settle":
+                self.engine.settle_market(1, [11])
+            else:
+                self.engine.void_market(2)
+            polled = f"orders/?sequence_number_min={before['sequence_number'] + 1}"
+            status, answer, _ = self.call(self.stub, "GET", polled, token=self.demo)
+            [after] = answer["orders"]
+            self.assertEqual((after["id"], after["state"]), (order_id, "settled"), end)
+            self.assertGreater(after["last_modified_datetime"], before["last_modified_datetime"], end)
+            status, activity, _ = self.call(self.stub, "GET", "accounts/activity/?limit=1", token=self.demo)
+            [row] = activity["account_activity"]
+            self.assertEqual((row["source"], row["seq"]), (f"market.{end}", after["sequence_number"]), end)

@@ -101,7 +101,9 @@ class MatchingEngine:
     See the module docstring for the rules. ``on_account`` and ``on_market`` are the
     listeners (no-ops until set); ``accounts`` is the `AccountRegistry`; `submit` takes
     the accounts' messages and the rest is the operator's API. Orders that are done are
-    remembered (to answer NOT_LIVE rather than NOT_FOUND) up to ``done_orders_kept``.
+    remembered (to answer NOT_LIVE rather than NOT_FOUND, and for the HTTP API's orders
+    list): those with fills while their market is open, and the last ``done_orders_kept``
+    others of each account (`EngineState` says why).
     Order ids count up from ``first_order_id`` (above 2**53 to test that clients keep them
     exact; at most 2**64 - 1, the wire's uint64).
 

@@ -129,8 +129,7 @@ class MarketOperator:
             account.balance += position.profit(winners)
             account.set_position_exposure(market_id, _ZERO)
             self._answers.balance_changed(account, f"market {market_id} settled")
-        market.matched.clear()
-        market.trades.clear()
+        self._state.market_final(market)
         self._market_data.publish()
 
     def void_market(self, market_id: int) -> None:
@@ -152,8 +151,7 @@ class MarketOperator:
             account.positions.pop(market_id, None)
             account.set_position_exposure(market_id, _ZERO)
             self._answers.balance_changed(account, f"market {market_id} voided")
-        market.matched.clear()
-        market.trades.clear()
+        self._state.market_final(market)
         self._market_data.publish()
 
     def _matched_order(self, order_id: int) -> Order | None:

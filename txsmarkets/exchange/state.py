@@ -9,7 +9,7 @@ from decimal import Decimal
 from txsmarkets.exchange.accounts import Account, AccountRegistry, MarketPosition
 from txsmarkets.exchange.answers import EngineAnswers
 from txsmarkets.exchange.book import BUY, Book, Order
-from txsmarkets.exchange.market import _CANCELLED_LIQUIDITY, _IOC, _ZERO, UnknownMarket, _liability, _Market
+from txsmarkets.exchange.market import _CANCELLED_LIQUIDITY, _FINAL, _IOC, _ZERO, UnknownMarket, _liability, _Market
 from txsmarkets.exchange.market_data import MarketData
 from txsmarkets.wire import seto_pb2
 
@@ -20,9 +20,27 @@ class EngineState:
     """The ``markets`` and the orders in them (a part of `MatchingEngine`).
 
     ``markets`` (by id) and ``books`` (by contract id) hold the running state; ``orders`` the live
-    orders by id, and done ones are remembered (to answer NOT_LIVE rather than NOT_FOUND)
-    up to ``done_orders_kept``. Order ids count up from ``first_order_id``. The steps tell
-    the accounts through ``answers`` and note changed books and trades in ``market_data``.
+    orders by id. Order ids count up from ``first_order_id``. The steps tell the accounts
+    through ``answers`` and note changed books and trades in ``market_data``.
+
+    Done orders are remembered, for `order` and `find` (a cancel of one is NOT_LIVE rather
+    than NOT_FOUND, and the HTTP API lists them: its activity ledger keeps an order exactly
+    as long as this does). This is the one place that rule lives:
+
+    - an order done with fills is remembered while its market is neither settled nor
+      voided. Its market's ``matched`` holds it until then anyway (to void its bets), so
+      this costs an index entry, not an order; an account's open positions stay listed
+      however many other orders it, or anyone, finishes.
+    - any other done order (none of it filled, or its market settled or voided since) is
+      remembered among the last ``done_orders_kept`` such orders of its account: per
+      account, so that one account's flood of immediate-or-cancel orders cannot push out
+      another's recently settled bets, and so that an account's memory is bounded by its
+      own activity (at most ``done_orders_kept`` orders, like its message log).
+
+    The accounts nobody logs in to (not ``attended``: simulated traders, a replay's) are
+    not held to the first rule, and share one queue of ``done_orders_kept`` for all their
+    done orders, as every account did before: nobody lists or cancels their old orders,
+    there may be many such accounts, and they trade without end.
     """
 
     def __init__(
@@ -48,8 +66,11 @@ class EngineState:
         self.orders: dict[int, Order] = {}
         #: The id the next order takes.
         self.next_order_id = first_order_id
+        #: Every remembered done order, by id.
         self._done: dict[int, Order] = {}
-        self._done_ids: deque[int] = deque()
+        # The done orders not held by an open market, oldest first: per attended account
+        # id, and under None for the unattended ones.
+        self._done_ids: dict[int | None, deque[int]] = {}
         self._done_kept = done_orders_kept
 
     def market(self, market_id: int) -> _Market:
@@ -176,7 +197,27 @@ class EngineState:
         del account.orders[order.id]
         del self.orders[order.id]
         self._done[order.id] = order
-        done_ids = self._done_ids
+        if order.executed and account.attended and self.markets[order.market_id].state not in _FINAL:
+            return  # held while its market is open: `market_final` queues it
+        self._queue_done(account, order)
+
+    def market_final(self, market: _Market) -> None:
+        """The market is settled or voided, its bets paid or voided: its done orders with
+        fills are no longer held by it, and take their place among their accounts'
+        recently done ones. Clears the market's ``matched`` and its ``trades`` (no trade of
+        it can be voided any more)."""
+        for order in sorted(market.matched.values(), key=lambda o: o.id):
+            account = self.accounts[order.account_id]
+            if account.attended and not order.live and order.id in self._done:
+                self._queue_done(account, order)
+        market.matched.clear()
+        market.trades.clear()
+
+    def _queue_done(self, account: Account, order: Order) -> None:
+        key = account.id if account.attended else None
+        done_ids = self._done_ids.get(key)
+        if done_ids is None:
+            done_ids = self._done_ids[key] = deque()
         done_ids.append(order.id)
         if len(done_ids) > self._done_kept:
             del self._done[done_ids.popleft()]

@@ -5,7 +5,10 @@ listener), so it sees every change of every account whichever protocol caused it
 order placed over HTTP, a fill against a streaming session's order, a settlement. Each
 message becomes one activity row whose ``seq`` is the message's number in the account
 stream (``subseq`` 0), and the ledger notes when each order was created and last changed
-and the ``seq`` of its last message (an order's ``sequence_number``).
+and the ``seq`` of its last message (an order's ``sequence_number``). A settlement of its
+market changes an order with fills too (it is ``settled`` from then on, with an
+``outcome``): the account's ``balance_changed`` of it is that order's last message, so
+that polling by ``sequence_number_min`` sees it.
 
 The rows' ``source``, by message: order_accepted ``order.create``, order_executed
 ``order.execute``, order_cancelled ``order.book.cancel``, order_rejected
@@ -173,7 +176,9 @@ class ActivityLedger:
 
     def order_ids(self, account_id: int) -> list[int]:
         """The ids of the account's orders still known to the engine, oldest first (those
-        it has forgotten are forgotten here too)."""
+        it has forgotten are forgotten here too: how long a done order is remembered is
+        the engine's rule, `txsmarkets.exchange.state.EngineState`, and the ledger follows
+        it)."""
         mine = self._orders.get(account_id)
         if not mine:
             return []
@@ -200,6 +205,8 @@ class ActivityLedger:
         order_id = _field(body, "order_id") or 0
         if order_id:
             self._note_order(account_id, kind, order_id, now, sequence)
+        elif kind == seto_pb2.PAYLOAD_BALANCE_CHANGED:
+            self._note_settlement(account_id, body.reason, now, sequence)
         source = self._source(kind, body)
         if source is None:
             return
@@ -226,6 +233,19 @@ class ActivityLedger:
             return
         times.modified = now
         times.sequence = sequence
+
+    def _note_settlement(self, account_id: int, reason: str, now: float, sequence: int) -> None:
+        """A market settled or voided: each of the account's orders with fills in it changed."""
+        match = _SETTLED.match(reason)
+        if match is None:
+            return
+        market_id = int(match.group(1))
+        for order_id in self._orders.get(account_id, ()):
+            order = self.engine.order(order_id)
+            times = self._times.get(order_id)
+            if order is not None and times is not None and order.market_id == market_id and order.executed:
+                times.modified = now
+                times.sequence = sequence
 
     def _sweep(self) -> None:
         """Forget the times of the orders the engine has forgotten."""

@@ -2,7 +2,10 @@
 errors, and reading requests (sessions, bodies, fields).
 
 An `ApiError` a route raises becomes its status and error body; anything else is logged and
-answered 500 ``INTERNAL_ERROR``, so a client never sees a traceback. Orders go to the
+answered 500 ``INTERNAL_ERROR``, so a client never sees a traceback. A path that is no
+route, even one only a slash away from one (every path ends with ``/``), is 404
+``NOT_FOUND``; a path that is not UTF-8 is 400 ``REQUEST_VALIDATION_ERROR``: what a client
+sends makes no 500 and no log line. Orders go to the
 engine as the streaming sessions' do (`IExchangeEngine.submit`, with ``seq`` 0, which no
 streaming request has), and the engine's first answer in the account stream is the HTTP
 answer (``ApiBase._submit``).
@@ -21,7 +24,9 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, Resource
 from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import RequestRedirect
 
 from txsmarkets.exchange.interfaces import IHttpEngine
 from txsmarkets.exchange.http.activity import ActivityLedger
@@ -92,7 +97,7 @@ class ApiBase:
 
     def resource(self) -> Any:
         """The root resource to serve (the routes are under ``/v3/``)."""
-        return self.app.resource()
+        return _Utf8Paths(self.app.resource())
 
     # -- answering --------------------------------------------------------------------------
 
@@ -113,6 +118,13 @@ class ApiBase:
     @app.handle_errors(NotFound)
     def _not_found(self, request: IRequest, failure: Failure) -> bytes:
         return self._json(request, {"error_type": "NOT_FOUND", "data": "no such path"}, 404)
+
+    @app.handle_errors(RequestRedirect)
+    def _not_canonical(self, request: IRequest, failure: Failure) -> bytes:
+        # werkzeug would redirect to the path with its slash (or without the doubled one);
+        # the document has no redirects, and a client should send the path it documents.
+        data = "no such path (a path ends with one /, and has no //)"
+        return self._json(request, {"error_type": "NOT_FOUND", "data": data}, 404)
 
     @app.handle_errors(MethodNotAllowed)
     def _not_allowed(self, request: IRequest, failure: Failure) -> bytes:
@@ -151,6 +163,25 @@ class ApiBase:
         if not isinstance(body, dict):
             raise invalid("the body must be a JSON object")
         return body
+
+    @staticmethod
+    def _only_fields(body: Mapping[str, Any], names: tuple[str, ...]) -> None:
+        """Refuse (400 ``REQUEST_VALIDATION_ERROR``) a body with a field not in ``names``:
+        for the bodies whose schema in the document allows no others."""
+        unknown = sorted(name for name in body if name not in names)
+        if unknown:
+            shown = ", ".join(name[:40] for name in unknown[:5])
+            raise invalid(f"unknown fields: {shown}{', ...' if len(unknown) > 5 else ''}")
+
+    @staticmethod
+    def _bool_field(body: Mapping[str, Any], name: str) -> bool | None:
+        """An optional boolean field (None when absent); 400 for any other value, null too."""
+        if name not in body:
+            return None
+        value = body[name]
+        if not isinstance(value, bool):
+            raise invalid(f"{name}: a boolean is required")
+        return value
 
     @staticmethod
     def _text_field(body: Mapping[str, Any], name: str, required: bool = True) -> str | None:
@@ -193,3 +224,25 @@ class ApiBase:
         if not answers:
             raise RuntimeError(f"the engine did not answer a request of account {account_id}")
         return answers[0]
+
+
+class _Utf8Paths(Resource):
+    """The API's resource (``inner``) for paths that are UTF-8; any other is answered 400
+    ``REQUEST_VALIDATION_ERROR`` here, as klein would answer it in text and log a
+    traceback."""
+
+    isLeaf = True
+
+    def __init__(self, inner: IResource) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def render(self, request: IRequest) -> Any:
+        """The inner resource's answer, or the 400 (bytes)."""
+        try:
+            for segment in request.postpath:
+                segment.decode("utf-8")
+            request.getRequestHostname().decode("utf-8")
+        except UnicodeDecodeError:
+            return ApiBase._json(request, invalid("the path is not UTF-8").body(), 400)
+        return self.inner.render(request)

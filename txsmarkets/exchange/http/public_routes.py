@@ -44,6 +44,12 @@ _CURRENCIES = {
     "USD": "US Dollar",
 }
 
+# The login body's fields, as the document has them (it allows no others); the options are
+# booleans this exchange takes and ignores. The username is not checked to be an email
+# address, as the document's is: a catalogue's accounts may have any name.
+_LOGIN_OPTIONS = ("remember", "use_auth_v2", "create_social_member", "reopen_account")
+_LOGIN_FIELDS = ("username", "password", *_LOGIN_OPTIONS)
+
 # The routes below are added to the app of ApiBase.
 _app = ApiBase.app
 
@@ -57,6 +63,9 @@ class PublicRoutes(ApiBase):
     def create_session(self, request: IRequest) -> Deferred[bytes]:
         self.limits.check("create_session", self._caller(request)[1])
         body = self._body(request)
+        self._only_fields(body, _LOGIN_FIELDS)
+        for option in _LOGIN_OPTIONS:
+            self._bool_field(body, option)
         username = self._text_field(body, "username")
         password = self._text_field(body, "password")
         assert username is not None and password is not None
@@ -68,6 +77,9 @@ class PublicRoutes(ApiBase):
     def verify(self, request: IRequest) -> bytes:
         self.limits.check("verify", self._caller(request)[1])
         body = self._body(request)
+        self._only_fields(body, ("token", "code"))
+        if "token" not in body:
+            raise invalid("token: required (null if there is none)")
         code = self._text_field(body, "code")
         token = self._text_field(body, "token", required=False)
         assert code is not None

@@ -171,13 +171,20 @@ class Figures:
             if self._logged > FILLS_KEPT:
                 self._forget(next(m for m in self._markets.values() if m.fills))
 
+    def _voidable(self, market_id: int) -> _MarketFigures | None:
+        """The figures of ``market_id`` whose fills are kept, to take a void out of; None
+        when there are none, or when its fills are gone (then the whole market's P&L
+        goes: what was voided of it can no longer be told)."""
+        market = self._markets.get(market_id)
+        if market is not None and market.fills is None:
+            self.void_market(market_id)
+            return None
+        return market
+
     def void_order(self, market_id: int, order_id: int) -> None:
         """The exchange voided an order of ``market_id``: its fills realised nothing."""
-        market = self._markets.get(market_id)
+        market = self._voidable(market_id)
         if market is None:
-            return
-        if market.fills is None:
-            self.void_market(market_id)
             return
         for number in market.by_order.pop(order_id, ()):
             del market.fills[number]
@@ -186,11 +193,8 @@ class Figures:
 
     def void_execution(self, market_id: int, order_id: int, price: int, quantity: int) -> None:
         """The exchange voided ``quantity`` at ``price`` of an order's fills."""
-        market = self._markets.get(market_id)
+        market = self._voidable(market_id)
         if market is None:
-            return
-        if market.fills is None:
-            self.void_market(market_id)
             return
         numbers = market.by_order.get(order_id, [])
         for number in list(numbers):

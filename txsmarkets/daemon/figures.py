@@ -171,36 +171,40 @@ class Figures:
             if self._logged > FILLS_KEPT:
                 self._forget(next(m for m in self._markets.values() if m.fills))
 
-    def _voidable(self, market_id: int) -> _MarketFigures | None:
-        """The figures of ``market_id`` whose fills are kept, to take a void out of; None
-        when there are none, or when its fills are gone (then the whole market's P&L
-        goes: what was voided of it can no longer be told)."""
+    def _voidable(self, market_id: int) -> tuple[_MarketFigures, dict[int, list[int]]] | None:
+        """The figures of ``market_id`` and its fills, to take a void out of; None when
+        there are none, or when its fills are gone (then the whole market's P&L goes:
+        what was voided of it can no longer be told)."""
         market = self._markets.get(market_id)
-        if market is not None and market.fills is None:
+        if market is None:
+            return None
+        if market.fills is None:
             self.void_market(market_id)
             return None
-        return market
+        return market, market.fills
 
     def void_order(self, market_id: int, order_id: int) -> None:
         """The exchange voided an order of ``market_id``: its fills realised nothing."""
-        market = self._voidable(market_id)
-        if market is None:
+        voidable = self._voidable(market_id)
+        if voidable is None:
             return
+        market, fills = voidable
         for number in market.by_order.pop(order_id, ()):
-            del market.fills[number]
+            del fills[number]
             self._logged -= 1
             market.stale = True
 
     def void_execution(self, market_id: int, order_id: int, price: int, quantity: int) -> None:
         """The exchange voided ``quantity`` at ``price`` of an order's fills."""
-        market = self._voidable(market_id)
-        if market is None:
+        voidable = self._voidable(market_id)
+        if voidable is None:
             return
+        market, fills = voidable
         numbers = market.by_order.get(order_id, [])
         for number in list(numbers):
             if quantity <= 0:
                 break
-            fill = market.fills[number]
+            fill = fills[number]
             if fill[3] != price:
                 continue
             taken = min(quantity, fill[4])
@@ -208,7 +212,7 @@ class Figures:
             quantity -= taken
             market.stale = True
             if not fill[4]:
-                del market.fills[number]
+                del fills[number]
                 numbers.remove(number)
                 self._logged -= 1
 

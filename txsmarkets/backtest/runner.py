@@ -108,6 +108,14 @@ def _count_records(path: str | os.PathLike[str]) -> int:
     return count
 
 
+def _stop_market(simulation: Any, replaying: Any) -> None:
+    """No more simulated traders' or recorded events (either may be None; again is harmless)."""
+    if simulation is not None:
+        simulation.stop()
+    if replaying is not None:
+        replaying.stop()
+
+
 def run_backtest(
     strategy: str | type[Strategy] | Strategy,
     *,
@@ -246,16 +254,17 @@ def run_backtest(
         # What the last record or step set going (answers, a requote) is delivered.
         exchange.flush()
         sim_seconds = clock.seconds()
+        # The market ends here: the strategy's stop and the logout below take virtual time
+        # (more with a latency), in which simulated traders and recorded trades would go
+        # on filling orders after the end.
+        _stop_market(simulation, replaying)
         watcher.sample(force=True)
         exchange.run(host.stop())
         exchange.run(client.logout())
     finally:
         if progress is not None:
             progress.end()
-        if simulation is not None:
-            simulation.stop()
-        if replaying is not None:
-            replaying.stop()
+        _stop_market(simulation, replaying)
         if writer is not None:
             writer.close()
     positions = watcher.positions

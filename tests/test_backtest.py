@@ -11,6 +11,7 @@ import pathlib
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from typing import Any
 
 from twisted.internet import reactor
@@ -125,6 +126,39 @@ class StrategiesTests(unittest.TestCase):
 
     def test_no_market(self) -> None:
         self.assertRaises(BacktestError, run_backtest, DEMO)
+
+
+class Buying(Strategy):
+    """Buys 10.00 GBP of market 1's contract 11 at 51.28% (the offer of `DrawdownTests`) at
+    second 1."""
+
+    markets = (1,)
+
+    def start(self) -> None:
+        self.call_later(1, self.client.create_order, 1, 11, BUY, 5128, 100000)
+
+
+class DrawdownTests(unittest.TestCase):
+    def test_a_fall_that_begins_within_a_second_of_a_fill_is_counted(self) -> None:
+        """The drawdown is taken at every change of the marked P&L: a fall of the mark half a
+        second after a fill, undone a minute later, was never seen (the P&L was sampled at
+        most once a virtual second), so the drawdown was the spread paid (0.113) and not the
+        fall (1.128); the plotted curve keeps its one point a second."""
+        from tests.test_replay import quotes, snapshot
+
+        start = 100.0
+        records = [
+            (start, snapshot(quotes(11, bids=((4902, 100000),), offers=((5128, 100000),)), quotes(12), quotes(13))),
+            (start + 1.5, quotes(11, bids=((4902, 0), (3968, 100000)), offers=((5128, 0), (4032, 100000)))),
+            (start + 61.5, quotes(11, bids=((3968, 0), (4902, 100000)), offers=((4032, 0), (5128, 100000)))),
+        ]
+        report = run_backtest(Buying, replay=records, duration=70, series=True)
+        self.assertEqual([(f.time, f.price, f.quantity) for f in report.fill_list], [(1.0, 5128, 100000)])
+        # Marks: 50.15% after the fill (0.113 lost), 40.00% from 1.5 s (1.128), 50.15% again.
+        self.assertEqual(report.pnl, Decimal("-0.113"))
+        self.assertEqual(report.max_drawdown, Decimal("1.128"))
+        assert report.series is not None
+        self.assertEqual([when for when, _ in report.series.pnl], [1.0, 61.5, 61.5])
 
 
 class DeterminismTests(unittest.TestCase):

@@ -246,17 +246,19 @@ class Watcher:
                 self.peak_exposure = exposure
 
     def sample(self, force: bool = False) -> None:
-        """Take the P&L now into the peak and the drawdown (at most once a virtual second
-        unless ``force``, so that a busy book does not cost a sum per message)."""
-        now = self.seconds()
-        if not force and now - self._last_sample < 1.0:
-            return
-        self._last_sample = now
+        """Take the P&L now into the peak and the drawdown: called at every change of it (a
+        fill, a new mark of a contract a position is held in, a settlement or a void), since
+        a fall that was undone before the next sample would be missed. A point of the
+        plotted curve (``series``) is kept at most once a virtual second unless ``force``."""
         pnl = self.positions.marked()
         if pnl > self.peak_pnl:
             self.peak_pnl = pnl
         drawdown = self.peak_pnl - pnl
         if drawdown > self.max_drawdown:
             self.max_drawdown = drawdown
-        if self.series is not None:
-            self.series.pnl.append((now, float(pnl)))
+        series = self.series
+        if series is not None:
+            now = self.seconds()
+            if force or now - self._last_sample >= 1.0:
+                self._last_sample = now
+                series.pnl.append((now, float(pnl)))

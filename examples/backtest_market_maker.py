@@ -5,8 +5,11 @@ at the best bid and one sell at the best offer (``improve`` ticks inside them wh
 spread leaves room), ``size`` each; a quote whose price is no longer the target is
 cancelled and placed again once the cancel is answered. It stops adding to a side once
 its position on the contract reaches ``max_position``. Parameters (``self.params``, all
-optional): ``markets`` ("1,2"), ``size`` (20000: a £2 payout), ``interval`` (1.0),
-``improve`` (0), ``max_position`` (200000).
+optional): ``markets`` (the market ids, separated by commas or spaces: "1,2"), ``size``
+(20000: a £2 payout), ``interval`` (1.0), ``improve`` (0), ``max_position`` (200000). On
+the backtest's command line a comma separates the values of a sweep (``--param
+markets=1,2`` is a run on market 1 and a run on market 2): give both markets to one run as
+``--param "markets=1 2"``.
 
 Backtest it::
 
@@ -41,7 +44,7 @@ class MarketMaker(Strategy):
         if isinstance(markets, int):
             self.markets = (markets,)
         elif isinstance(markets, str):
-            self.markets = tuple(int(m) for m in markets.split(",") if m.strip())
+            self.markets = tuple(int(m) for m in markets.replace(",", " ").split())
         else:
             self.markets = tuple(int(m) for m in markets)
         self.size = int(self.params.get("size", 20000))

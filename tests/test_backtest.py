@@ -5,12 +5,14 @@ stderr), the plot, and the in-memory run against real TCP."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import pathlib
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from typing import Any
 
 from twisted.internet import reactor
@@ -125,6 +127,43 @@ class StrategiesTests(unittest.TestCase):
 
     def test_no_market(self) -> None:
         self.assertRaises(BacktestError, run_backtest, DEMO)
+
+
+class Buying(Strategy):
+    """Buys 10.00 GBP of market 1's contract 11 at 51.28% (the offer of `DrawdownTests`) at
+    second 1."""
+
+    markets = (1,)
+
+    def start(self) -> None:
+        self.call_later(1, self.buy)
+
+    def buy(self) -> None:
+        d = self.client.create_order(1, 11, BUY, 5128, 100000)
+        d.addErrback(lambda failure: self.log.info("buying: refused: {error}", error=failure.getErrorMessage()))
+
+
+class DrawdownTests(unittest.TestCase):
+    def test_a_fall_that_begins_within_a_second_of_a_fill_is_counted(self) -> None:
+        """The drawdown is taken at every change of the marked P&L: a fall of the mark half a
+        second after a fill, undone a minute later, was never seen (the P&L was sampled at
+        most once a virtual second), so the drawdown was the spread paid (0.113) and not the
+        fall (1.128); the plotted curve keeps its one point a second."""
+        from tests.test_replay import quotes, snapshot
+
+        start = 100.0
+        records = [
+            (start, snapshot(quotes(11, bids=((4902, 100000),), offers=((5128, 100000),)), quotes(12), quotes(13))),
+            (start + 1.5, quotes(11, bids=((4902, 0), (3968, 100000)), offers=((5128, 0), (4032, 100000)))),
+            (start + 61.5, quotes(11, bids=((3968, 0), (4902, 100000)), offers=((4032, 0), (5128, 100000)))),
+        ]
+        report = run_backtest(Buying, replay=records, duration=70, series=True)
+        self.assertEqual([(f.time, f.price, f.quantity) for f in report.fill_list], [(1.0, 5128, 100000)])
+        # Marks: 50.15% after the fill (0.113 lost), 40.00% from 1.5 s (1.128), 50.15% again.
+        self.assertEqual(report.pnl, Decimal("-0.113"))
+        self.assertEqual(report.max_drawdown, Decimal("1.128"))
+        assert report.series is not None
+        self.assertEqual([when for when, _ in report.series.pnl], [1.0, 61.5, 61.5])
 
 
 class DeterminismTests(unittest.TestCase):
@@ -416,6 +455,118 @@ class CommandLineTests(unittest.TestCase):
         path = pathlib.Path(self.mktemp() + ".png")
         self.assertEqual(main(["--strategy", MM, "--simulate", "--duration", "30", "--plot", str(path)], io.StringIO()), 0)
         self.assertEqual(path.read_bytes()[:8], b"\x89PNG\r\n\x1a\n")
+
+
+def write_recording(path: pathlib.Path, records: list[tuple[float, Any]], after: int = -1, junk: bytes = b"") -> str:
+    """``records`` (time, payload) written to ``path`` as a file of received records, gzipped
+    when its name ends in ``.gz``, with ``junk`` after the first ``after`` of them (a damaged
+    file); its path."""
+    from txsmarkets.wire.records import IN, encode
+
+    data = b""
+    for number, (when, payload) in enumerate(records):
+        if number == after:
+            data += junk
+        data += encode(IN, when, payload.SerializeToString())
+    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
+    return str(path)
+
+
+def write_catalogue(path: pathlib.Path, *market_ids: int) -> str:
+    """A catalogue file of ``market_ids`` (contracts ``10 * id + 1`` to ``+ 3``); its path."""
+    markets = [
+        {"id": m, "name": f"market {m}", "contracts": [{"id": 10 * m + c, "name": f"c{c}"} for c in (1, 2, 3)]}
+        for m in market_ids
+    ]
+    data = {
+        "accounts": [{"username": "demo", "password": "demo", "balance": "1000.00"}],
+        "events": [{"id": 1, "name": "Event", "markets": markets}],
+    }
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+class RecordingInputTests(unittest.TestCase):
+    """What the command line says of the recording it is given: one that is none or holds
+    no market data, or none of whose markets the catalogue has, is one line and status 2; a
+    damaged one, or one some of whose markets the catalogue lacks, is replayed as far as it
+    goes, with a warning line whatever the log level and a note in the report (these were
+    silent, or a warning only at --log-level warn, with exit 0)."""
+
+    def setUp(self) -> None:
+        from tests.test_replay import quotes, snapshot
+
+        book = snapshot(quotes(11, bids=((4902, 100000),), offers=((5128, 100000),)), quotes(12), quotes(13))
+        self.records = [(100.0 + n, book) for n in range(5)]
+        self.other = (101.5, quotes(market_id=99, contract_id=991, offers=((5000, 2000),)))
+
+    def run_main(self, *argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        self.patch(sys, "stderr", err)
+        status = main(["--strategy", "tests.test_backtest:Buying", *argv], out)
+        return status, out.getvalue(), err.getvalue()
+
+    def test_a_good_recording_has_no_notes(self) -> None:
+        path = write_recording(pathlib.Path(self.mktemp() + ".gz"), self.records)
+        status, out, err = self.run_main("--replay", path, "--json")
+        self.assertEqual((status, err), (0, ""))
+        self.assertNotIn("notes", json.loads(out))
+        self.assertEqual(json.loads(out)["fills"], 1)
+
+    def test_no_recording_is_one_line(self) -> None:
+        folder = pathlib.Path(self.mktemp())
+        folder.mkdir()
+        text = folder / "notes.txt"
+        text.write_bytes(b"this is no recording\n" * 10)
+        garbage = folder / "garbage.gz"
+        garbage.write_bytes(gzip.compress(b"this is no recording\n" * 10))
+        empty = folder / "empty.gz"
+        empty.write_bytes(gzip.compress(b""))
+        unzipped = folder / "plain.gz"
+        unzipped.write_bytes(b"this is no gzip file\n" * 10)
+        for path, why in (
+            (text, f" ({text}: not a recording or journal (no record at its start); the file is skipped)"),
+            (garbage, f" ({garbage}: not a recording or journal (no record at its start); the file is skipped)"),
+            (empty, ""),
+            (unzipped, f" ({unzipped}: cut short (Not a gzipped file (b'th')) (no record at its start); the file is skipped)"),
+        ):
+            status, out, err = self.run_main("--replay", str(path))
+            self.assertEqual((status, out), (2, ""), path)
+            self.assertEqual(err, f"backtest: {str(path)!r} holds no recorded market data{why}\n")
+
+    def test_a_damaged_recording_is_said_whatever_the_log_level(self) -> None:
+        path = write_recording(pathlib.Path(self.mktemp() + ".gz"), self.records, after=3, junk=b"X" * 20)
+        note = f"{path}: a header that is not a record after 3 records; the rest of the file is skipped"
+        status, out, err = self.run_main("--replay", path, "--json")
+        self.assertEqual((status, err), (0, f"backtest: warning: {note}\n"))
+        report = json.loads(out)
+        self.assertEqual(report["notes"], [note])
+        self.assertEqual(report["sim_seconds"], 2.0)  # the records before the damage
+        status, out, err = self.run_main("--replay", path)
+        self.assertEqual((status, err), (0, f"backtest: warning: {note}\n"))
+        self.assertIn(f"\n  note: {note}\n", out)
+        cut = pathlib.Path(self.mktemp() + ".gz")
+        cut.write_bytes(pathlib.Path(path).read_bytes()[:-30])
+        status, out, err = self.run_main("--replay", str(cut), "--json")
+        self.assertEqual(status, 0)
+        self.assertRegex(err, rf"^backtest: warning: {cut}: cut short \(.*\) after \d records; the rest of the file is skipped\n$")
+
+    def test_markets_not_in_the_catalogue(self) -> None:
+        path = write_recording(pathlib.Path(self.mktemp()), [*self.records[:2], self.other, *self.records[2:]])
+        some = write_catalogue(pathlib.Path(self.mktemp()), 1)
+        status, out, err = self.run_main("--replay", path, "--catalogue", some, "--json")
+        note = "the recording's market 99 is not in the catalogue; its records were skipped"
+        self.assertEqual((status, err), (0, f"backtest: warning: {note}\n"))
+        self.assertEqual(json.loads(out)["notes"], [note])
+        none = write_catalogue(pathlib.Path(self.mktemp()), 7)
+        status, out, err = self.run_main("--replay", path, "--catalogue", none, "--json")
+        self.assertEqual((status, out), (2, ""))
+        self.assertEqual(err, "backtest: none of the recording's markets (1, 99) is in the catalogue\n")
+
+    def test_a_parameter_given_twice_is_refused(self) -> None:
+        """As the daemon's --param refuses it: the last one was taken silently."""
+        status, out, err = self.run_main("--simulate", "--duration", "1", "--param", "size=10000", "--param", "size=20000")
+        self.assertEqual((status, out, err), (2, "", "backtest: the parameter 'size' is given twice\n"))
 
 
 class _Counting(ProtocolWrapper):

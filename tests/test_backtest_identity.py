@@ -8,7 +8,9 @@ every market update, and places orders that rest and orders that cross the recor
 Three runs: the replay; the replay with a random latency (``uniform:0.01,0.1``, seeded); a
 short simulation (fixed seed). Each run's report JSON, journal files and the digest of the
 prices the strategy read are compared with the expected files under ``tests/data/identity``,
-made with the code of commit 7fa15b8.
+made with the code of commit 7fa15b8 (the reports' ``max_drawdown`` made again when it came
+to be taken at every change of the marked P&L, not once a virtual second: the figures rose,
+nothing else changed).
 
 The expected files are regenerated with::
 

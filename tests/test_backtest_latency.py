@@ -110,6 +110,21 @@ class RoundTripTests(unittest.TestCase):
         )
 
 
+class EndTests(unittest.TestCase):
+    def test_no_fill_is_made_after_the_end(self) -> None:
+        """The market stops trading at the end of ``duration``: the strategy's stop and the
+        logout after it take virtual time (four one-way latencies), in which the simulated
+        traders went on filling its orders (fills made after the end were counted). With a
+        constant latency each fill is heard one latency after the exchange made it, so
+        none may be heard later than the end plus that latency."""
+        for seed in (0, 1):
+            report = run_backtest(MM, simulate=True, seed=seed, duration=120, latency=2)
+            self.assertEqual(report.sim_seconds, 120.0)
+            self.assertTrue(report.fill_list)
+            late = [fill.time for fill in report.fill_list if fill.time > report.sim_seconds + 2 + 1e-9]
+            self.assertEqual(late, [], seed)
+
+
 class SeedTests(unittest.TestCase):
     def test_the_seed_draws_the_same_delays(self) -> None:
         """On one recording: the same seed gives the same report, another seed another; the

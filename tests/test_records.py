@@ -33,6 +33,24 @@ class RecordTests(unittest.SynchronousTestCase):
             stream = io.BytesIO(whole + tail)
             self.assertEqual(list(read_records(stream.read)), [(IN, 1.0, b"first")], tail)
 
+    def test_what_is_not_a_record_is_told(self) -> None:
+        """``not_records`` hears how many records came before a header that is not one
+        (for a reader to say that its file is damaged); a torn last record and a clean
+        end are not that."""
+        whole = encode(IN, 1.0, b"first")
+        second = encode(IN, 2.0, b"second")
+        for data, told in (
+            (whole + b"X" + second[1:], [1]),
+            (b"not records at all", [0]),
+            (whole + second, []),
+            (whole + second[:-1], []),
+        ):
+            heard: list[int] = []
+            for block in (1, 1000):
+                heard.clear()
+                list(read_records(io.BytesIO(data).read, block, heard.append))
+                self.assertEqual(heard, told, (data, block))
+
     def test_blocks(self) -> None:
         """A list of the whole records each read completes, whatever the reads' sizes: in
         all, the records `read_records` gives, up to a record that is not one."""

@@ -304,10 +304,14 @@ class ScheduleTests(ReplayCase):
             snapshot(quotes(offers=((5000, 1000),))),
             quotes(market_id=99, contract_id=991, offers=((5000, 2000),)),
             quotes(offers=((5000, 3000),)),
+            market_state(seto_pb2.MARKET_STATE_LIVE, market_id=98),
         )
         self.step()
         self.step()
+        self.step()
         self.assertEqual(self.shown(), {5000: 3000})
+        # For the backtest to tell its user (a warning alone is hidden at its log level).
+        self.assertEqual((self.replay.markets_played, self.replay.markets_skipped), ({1}, {98, 99}))
         self.flushLoggedErrors()
 
     def test_the_end_of_the_recording_is_said(self) -> None:
@@ -411,6 +415,30 @@ class RecorderTests(unittest.TestCase):
         self.assertEqual(read, expected)
         self.assertEqual(read, [float(n) for n in range(1, len(read) + 1)])
         self.flushLoggedErrors()
+
+    def test_a_damaged_file_is_said_with_its_name_and_records(self) -> None:
+        """A file where what is not a record begins (it stopped being read in silence), one
+        cut short, records that do not decode: each a warning naming the file and how many
+        records it held, and a line of ``notes``; the reading goes on with the next file."""
+        from txsmarkets.wire.records import IN, encode
+
+        directory = pathlib.Path(self.mktemp())
+        directory.mkdir()
+        record = encode(IN, 1.0, quotes(offers=((5000, 1),)).SerializeToString())
+        (directory / "recording.000001.gz").write_bytes(gzip.compress(record * 2 + b"X" * 30 + record))
+        # Cut in its trailer: every record is there, the stream has no end.
+        (directory / "recording.000002.gz").write_bytes(gzip.compress(record * 3)[:-4])
+        (directory / "recording.000003.gz").write_bytes(gzip.compress(record + encode(IN, 2.0, b"\xff\xff")))
+        notes: list[str] = []
+        with capturedLogs() as events:
+            read = list(read_recorded(directory, notes))
+        first, second, third = (directory / f"recording.00000{n}.gz" for n in (1, 2, 3))
+        self.assertEqual(len(read), 2 + 3 + 1)
+        self.assertEqual(notes[0], f"{first}: a header that is not a record after 2 records; the rest of the file is skipped")
+        self.assertRegex(notes[1], rf"^{second}: cut short \(.*\) after 3 records; the rest of the file is skipped$")
+        self.assertEqual(notes[2], f"{third}: 1 of its 2 records do not decode; skipped")
+        self.assertEqual(len(notes), 3)
+        self.assertEqual([formatEvent(e) for e in events if e["log_level"].name == "warn"], notes)
 
     def test_no_recording(self) -> None:
         self.assertRaises(RecordingError, read_recorded, self.mktemp())

@@ -46,7 +46,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help=f"each frame's one-way delay between client and exchange, virtual seconds: {FORMS} (default none)",
     )
-    p.add_argument("--param", action="append", default=[], metavar="NAME=V1,V2", help="a strategy parameter (repeatable; several values make a sweep)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="a strategy parameter (repeatable, a name once; a comma always separates values, and several values make a sweep)",
+    )
     p.add_argument("--workers", type=int, default=None, help="processes for a sweep (default the CPUs)")
     p.add_argument("--dask", metavar="ADDRESS", help="run a sweep on this Dask scheduler")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -82,6 +88,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         params: dict[str, list[Any]] = {}
         for text in args.param:
             name, values = parse_param(text)
+            if name in params:
+                # As the daemon's parse_params: the last would silently win.
+                raise ValueError(f"the parameter {name!r} is given twice")
             params[name] = values
         options: dict[str, Any] = dict(
             replay=args.replay,
@@ -104,6 +113,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
                 reports = run_sweep(
                     args.strategy, combinations, workers=args.workers, dask=args.dask, log_level=args.log_level, **options
                 )
+            _notices(reports, err)
             if args.json:
                 out.write(json.dumps({"runs": [r.to_dict() for r in rank(reports)]}) + "\n")
             else:
@@ -129,5 +139,13 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     except (ValueError, OSError, RuntimeError, ImportError) as e:
         err.write(f"backtest: {e}\n")
         return 2
+    _notices([report], err)
     out.write((report.to_json() if args.json else report.text()) + "\n")
     return 0
+
+
+def _notices(reports: list[Report], err: TextIO) -> None:
+    """The reports' notes (a damaged recording, markets skipped) on ``err``, a line each and
+    each once, whatever the log level: the figures stand on part of the data."""
+    for note in dict.fromkeys(note for report in reports for note in report.notes):
+        err.write(f"backtest: warning: {note}\n")

@@ -69,7 +69,9 @@ class Report:
     ``messages`` is what the client received; ``sim_seconds`` the virtual time run,
     ``wall_seconds`` what it took. ``fill_list`` holds every fill (not in the JSON but its
     count). ``errors`` counts the strategy's hooks that raised. ``latency`` is the latency
-    spec it ran with (``"0.05"``, ``"uniform:0.01,0.1"``), None without.
+    spec it ran with (``"0.05"``, ``"uniform:0.01,0.1"``), None without. ``notes`` says what
+    was wrong with the inputs that the figures stand on (a recording file damaged or cut
+    short, the recording's markets missing from the catalogue), a line each.
     """
 
     strategy: str
@@ -92,6 +94,9 @@ class Report:
     errors: int = 0
     rejections: dict[str, int] = field(default_factory=dict)
     latency: str | None = None
+    #: What the user must know of the inputs (a damaged recording, markets skipped), a line
+    #: each; in the JSON and the text only when there are some.
+    notes: list[str] = field(default_factory=list)
     fill_list: list[Fill] = field(default_factory=list, repr=False, compare=False)
     series: Series | None = field(default=None, repr=False, compare=False)
 
@@ -109,8 +114,9 @@ class Report:
         return data
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as JSON-ready values (money as decimal strings)."""
-        return {
+        """The report as JSON-ready values (money as decimal strings); ``notes`` only when
+        there are some."""
+        data: dict[str, Any] = {
             "strategy": self.strategy,
             "params": self.params,
             "source": self.source,
@@ -133,6 +139,9 @@ class Report:
             "speed": round(self.speed, 1) if self.wall_seconds > 0 else None,
             "errors": self.errors,
         }
+        if self.notes:
+            data["notes"] = list(self.notes)
+        return data
 
     def to_json(self) -> str:
         """One line of JSON."""
@@ -157,6 +166,7 @@ class Report:
         ]
         if self.errors:
             lines.append(f"  strategy errors: {self.errors} (see the log)")
+        lines.extend(f"  note: {note}" for note in self.notes)
         for market_id, figures in sorted(self.markets.items()):
             lines.append(
                 f"  market {market_id}: {money(figures.marked)} marked, {money(figures.realised)} realised,"

@@ -10,6 +10,7 @@ same inputs and seed give the same orders, fills, P&L and journal every time.
 from __future__ import annotations
 
 import configparser
+import itertools
 import math
 import os
 import pathlib
@@ -108,6 +109,39 @@ def _count_records(path: str | os.PathLike[str]) -> int:
     return count
 
 
+def _first_read(path: pathlib.Path, notes: list[str]) -> Records:
+    """The records of the recording at ``path`` (`read_recorded`, its damage told in
+    ``notes``), the first of them read now: BacktestError, one line, when it yields none (a
+    file that is no recording, or a recording of no market data)."""
+    records = read_recorded(path, notes)
+    first = next(records, None)
+    if first is None:
+        why = f" ({notes[0]})" if notes else ""
+        raise BacktestError(f"{str(path)!r} holds no recorded market data{why}")
+    return itertools.chain((first,), records)
+
+
+def _check_markets(replaying: Any, notes: list[str]) -> None:
+    """BacktestError when none of the replayed markets is in the catalogue (the report would
+    be empty); a note naming those skipped when some are."""
+    skipped = sorted(replaying.markets_skipped)
+    if not skipped:
+        return
+    named = ", ".join(map(str, skipped))
+    if not replaying.markets_played:
+        raise BacktestError(f"none of the recording's markets ({named}) is in the catalogue")
+    are = "markets {} are" if len(skipped) > 1 else "market {} is"
+    notes.append(f"the recording's {are.format(named)} not in the catalogue; its records were skipped")
+
+
+def _stop_market(simulation: Any, replaying: Any) -> None:
+    """No more simulated traders' or recorded events (either may be None; again is harmless)."""
+    if simulation is not None:
+        simulation.stop()
+    if replaying is not None:
+        replaying.stop()
+
+
 def run_backtest(
     strategy: str | type[Strategy] | Strategy,
     *,
@@ -171,6 +205,9 @@ def run_backtest(
             raise BacktestError(str(e)) from None
     records: Records | None = None
     total_records = 0
+    # What a user must be told of the inputs whatever the log says: damaged files, markets
+    # skipped (`Report.notes`).
+    notes: list[str] = []
     source = "simulation" if simulate else ""
     if replay is not None:
         if isinstance(replay, (str, os.PathLike)):
@@ -178,7 +215,7 @@ def run_backtest(
             recorded_files(replay)  # RecordingError now, before anything runs
             if progress is not None:
                 total_records = _count_records(replay)
-            records = read_recorded(replay)
+            records = _first_read(replay, notes)
             source = f"replay of {pathlib.Path(replay).name}" + (" with simulation" if simulate else "")
         else:
             records = replay
@@ -246,18 +283,21 @@ def run_backtest(
         # What the last record or step set going (answers, a requote) is delivered.
         exchange.flush()
         sim_seconds = clock.seconds()
+        # The market ends here: the strategy's stop and the logout below take virtual time
+        # (more with a latency), in which simulated traders and recorded trades would go
+        # on filling orders after the end.
+        _stop_market(simulation, replaying)
         watcher.sample(force=True)
         exchange.run(host.stop())
         exchange.run(client.logout())
     finally:
         if progress is not None:
             progress.end()
-        if simulation is not None:
-            simulation.stop()
-        if replaying is not None:
-            replaying.stop()
+        _stop_market(simulation, replaying)
         if writer is not None:
             writer.close()
+    if replaying is not None:
+        _check_markets(replaying, notes)
     positions = watcher.positions
     markets = {
         market_id: MarketFigures(
@@ -294,4 +334,5 @@ def run_backtest(
         errors=len(errors),
         fill_list=watcher.fills,
         series=watcher.series,
+        notes=notes,
     )

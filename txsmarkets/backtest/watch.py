@@ -88,6 +88,10 @@ class Watcher:
         self.max_drawdown = _ZERO
         self.peak_exposure = _ZERO
         self._last_sample = -1.0
+        # Market -> its marked P&L as of its last change (`sample`): a change of one market
+        # recomputes that one, and the total is the sum of these, in the order of
+        # ``positions.markets``, so the very figure `Positions.marked` would give.
+        self._market_pnl: dict[int, Decimal] = {}
         self._last_price: dict[tuple[int, int], float] = {}
         # Market -> contract -> twice its mark as its book last had one (bid + offer, or
         # twice the one side), for the contracts no position is held in: their marks count
@@ -137,7 +141,7 @@ class Watcher:
             self.positions.fill(body.market_id, body.contract_id, body.side, change.price, change.quantity)
             self._catch_up(body.market_id, body.contract_id)
             self._exposure()
-            self.sample()
+            self.sample(market_id=body.market_id)
 
     def _contract_quotes(self, message: seto_pb2.Payload) -> None:
         # The ids as the client's book-keeping took them from this very message, when it
@@ -170,7 +174,7 @@ class Watcher:
                 contracts = list(book.contracts)
                 contracts.extend(c for c in self.positions.market(body.market_id).positions if c not in contracts)
                 self.positions.settle(body.market_id, winners, contracts)
-        self.sample(force=True)
+        self.sample(force=True, market_id=body.market_id)
 
     def _quoted(self, market_id: int, contract_id: int) -> None:
         """A contract's book changed: its mark is the middle of its best bid and offer, or
@@ -234,7 +238,7 @@ class Watcher:
                 self._last_price[key] = now
                 series.prices.setdefault(key, []).append((now, float(mark) / 100))
         if contract_id in market.positions:
-            self.sample()
+            self.sample(market_id=market_id)
 
     # -- figures --
 
@@ -245,18 +249,32 @@ class Watcher:
             if exposure > self.peak_exposure:
                 self.peak_exposure = exposure
 
-    def sample(self, force: bool = False) -> None:
-        """Take the P&L now into the peak and the drawdown (at most once a virtual second
-        unless ``force``, so that a busy book does not cost a sum per message)."""
-        now = self.seconds()
-        if not force and now - self._last_sample < 1.0:
-            return
-        self._last_sample = now
-        pnl = self.positions.marked()
+    def sample(self, force: bool = False, market_id: int | None = None) -> None:
+        """Take the P&L now into the peak and the drawdown: called at every change of it (a
+        fill, a new mark of a contract a position is held in, a settlement or a void of
+        ``market_id``; None: of any market), since a fall that was undone before the next
+        sample would be missed. A point of the plotted curve (``series``) is kept at most
+        once a virtual second unless ``force``."""
+        markets = self.positions.markets
+        cached = self._market_pnl
+        if market_id is None:
+            cached.clear()
+        elif market_id in markets:
+            cached[market_id] = markets[market_id].marked()
+        pnl = _ZERO
+        for key, market in markets.items():
+            value = cached.get(key)
+            if value is None:
+                value = cached[key] = market.marked()
+            pnl += value
         if pnl > self.peak_pnl:
             self.peak_pnl = pnl
         drawdown = self.peak_pnl - pnl
         if drawdown > self.max_drawdown:
             self.max_drawdown = drawdown
-        if self.series is not None:
-            self.series.pnl.append((now, float(pnl)))
+        series = self.series
+        if series is not None:
+            now = self.seconds()
+            if force or now - self._last_sample >= 1.0:
+                self._last_sample = now
+                series.pnl.append((now, float(pnl)))

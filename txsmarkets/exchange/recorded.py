@@ -81,36 +81,65 @@ def _open(path: pathlib.Path) -> gzip.GzipFile | io.BufferedReader:
     return open(path, "rb")
 
 
-def read_recorded(path: str | pathlib.Path) -> Iterator[tuple[float, seto_pb2.Payload]]:
+def read_recorded(path: str | pathlib.Path, notes: list[str] | None = None) -> Iterator[tuple[float, seto_pb2.Payload]]:
     """``(receive time, payload)`` of every market-data message received in the recording
     or journal at ``path``, oldest first, read as they are asked for. RecordingError (at
-    once, before any is read) when ``path`` holds none; a record that does not decode is
-    skipped with a warning."""
+    once, before any is read) when ``path`` holds none.
+
+    A damaged file is read up to the damage and the reading goes on with the next file: one
+    cut short (a process killed while recording), one with a header that is no record (from
+    there on it is not records: a damaged file, or no recording at all), and records that do
+    not decode (skipped). Each is a warning in the log and, with ``notes``, a line appended
+    to it naming the file and how many records it held (for a notice a user always sees)."""
     files = recorded_files(path)
-    return _payloads(files)
+    return _payloads(files, notes)
 
 
-def _payloads(files: list[pathlib.Path]) -> Iterator[tuple[float, seto_pb2.Payload]]:
+def _damaged(notes: list[str] | None, path: pathlib.Path, what: str, held: int) -> None:
+    """Say that ``path`` is damaged (``what``), after ``held`` records: a warning, and a line
+    of ``notes``."""
+    if held == 0:
+        line = f"{path}: {what} (no record at its start); the file is skipped"
+    else:
+        line = f"{path}: {what} after {held} records; the rest of the file is skipped"
+    _log.warn("{line}", line=line)
+    if notes is not None:
+        notes.append(line)
+
+
+def _payloads(files: list[pathlib.Path], notes: list[str] | None) -> Iterator[tuple[float, seto_pb2.Payload]]:
     # One generator from the blocks to the payloads (a block's records are a list): each
     # generator more would be a resume a record.
     parse = seto_pb2.Payload.FromString
     wanted = MARKET_DATA_TYPES
     for path in files:
+        held = 0
+        undecoded = 0
+
+        def not_records(count: int, path: pathlib.Path = path) -> None:
+            _damaged(notes, path, "not a recording or journal" if count == 0 else "a header that is not a record", count)
+
         with _open(path) as f:
             try:
                 # read1: what was decompressed before a cut comes out before the error does.
-                for records in read_record_blocks(f.read1):
+                for records in read_record_blocks(f.read1, not_records=not_records):
+                    held += len(records)
                     for direction, when, data in records:
                         if direction != IN:
                             continue
                         try:
                             payload = parse(data)
                         except Exception:
-                            _log.warn("{path}: a record that does not decode, skipped", path=str(path))
+                            undecoded += 1
                             continue
                         if payload.type in wanted:
                             yield when, payload
             except (EOFError, OSError, zlib.error) as e:
                 # A process killed while recording leaves its last file cut short: what was
                 # written before the cut is good, the rest of the file is skipped.
-                _log.warn("{path}: cut short ({error}); going on with the next file", path=str(path), error=e)
+                _damaged(notes, path, f"cut short ({e})", held)
+        if undecoded:
+            line = f"{path}: {undecoded} of its {held} records do not decode; skipped"
+            _log.warn("{line}", line=line)
+            if notes is not None:
+                notes.append(line)

@@ -28,7 +28,8 @@ Recorded ``market_state`` changes go through the operator's API (so a halt cance
 users' orders as it would); a recording does not say who won, so a recorded settlement
 voids the market in the replay (its bets are given back). ``runningball_notification`` is
 announced to the event's markets. Messages about markets the engine does not have are
-skipped, with one warning per market.
+skipped, with one warning per market; the replay's ``markets_skipped`` names them (and
+``markets_played`` those it played), for a caller to tell its user.
 
 Records come from any iterator of ``(time, seto.Payload)`` (`read_recorded` reads the
 files) and are taken one at a time: a recording of any size replays in flat memory. One
@@ -135,7 +136,9 @@ class Replay:
         self._base = 0.0
         self._call: IDelayedCall | None = None
         self._contracts: dict[int, ContractQueue] = {}
-        self._unknown: set[int] = set()
+        #: The recorded markets played (the engine has them), and those skipped (it has not).
+        self.markets_played: set[int] = set()
+        self.markets_skipped: set[int] = set()
         self._last_runningball = b""
         self._stopped = False
 
@@ -259,14 +262,15 @@ class Replay:
         market = self.engine.state.markets.get(market_id)
         book = market.books.get(contract_id) if market is not None else None
         if market is None or book is None:
-            if market_id not in self._unknown:
-                self._unknown.add(market_id)
+            if market_id not in self.markets_skipped:
+                self.markets_skipped.add(market_id)
                 _log.warn(
                     "replay: market {market} contract {contract} is not in the catalogue; its messages are skipped",
                     market=market_id,
                     contract=contract_id,
                 )
             return None
+        self.markets_played.add(market_id)
         engine = self.engine
         contract = self._contracts[contract_id] = ContractQueue(
             market, book, engine.state, engine.market_data, self.book_account, self.trades_account
@@ -279,7 +283,9 @@ class Replay:
         engine = self.engine
         market = engine.state.markets.get(body.market_id)
         if market is None:
+            self.markets_skipped.add(body.market_id)
             return
+        self.markets_played.add(body.market_id)
         state = _STATES.get(body.state)
         if state is None or state == market.state or market.state in ("settled", "voided"):
             return

@@ -29,15 +29,17 @@ def encode(direction: bytes, when: float, data: bytes) -> bytes:
     return HEADER.pack(direction, when, len(data)) + data
 
 
-def read_records(read: Callable[[int], bytes], block: int = 256 * 1024) -> Iterator[tuple[bytes, float, bytes]]:
+def read_records(
+    read: Callable[[int], bytes], block: int = 256 * 1024, not_records: Callable[[int], None] | None = None
+) -> Iterator[tuple[bytes, float, bytes]]:
     """``(direction, time, data)`` of each whole record that ``read`` (a binary file's
     ``read``, or ``read1``) gives, in order: `read_record_blocks`, one record at a time."""
-    for records in read_record_blocks(read, block):
+    for records in read_record_blocks(read, block, not_records):
         yield from records
 
 
 def read_record_blocks(
-    read: Callable[[int], bytes], block: int = 256 * 1024
+    read: Callable[[int], bytes], block: int = 256 * 1024, not_records: Callable[[int], None] | None = None
 ) -> Iterator[list[tuple[bytes, float, bytes]]]:
     """The whole records that ``read`` (a binary file's ``read``, or ``read1``) gives, as
     ``(direction, time, data)``, in order: a list of them for each read that completes
@@ -45,7 +47,9 @@ def read_record_blocks(
 
     Ends at the end of the stream, at a record cut short (a process killed while writing
     it), or at a header whose direction is neither `IN` nor `OUT` (what follows is not
-    records). An error of ``read`` (a gzip stream cut short) is the caller's.
+    records): ``not_records``, when given, is then called with the number of records given
+    before it, so that a reader of a file can say that the file is damaged (or none). An
+    error of ``read`` (a gzip stream cut short) is the caller's.
 
     The stream is read ``block`` bytes at a time (``read`` may give fewer), and the records
     are cut from each block: two reads a record cost more than the rest of the parsing, and
@@ -58,6 +62,7 @@ def read_record_blocks(
     unpack = HEADER.unpack_from
     buffer = b""
     pos = 0
+    given = 0
     while True:
         chunk = read(block)
         if not chunk:
@@ -72,6 +77,8 @@ def read_record_blocks(
             if direction != IN and direction != OUT:
                 if records:
                     yield records
+                if not_records is not None:
+                    not_records(given + len(records))
                 return
             following = pos + size + length
             if following > end:
@@ -79,4 +86,5 @@ def read_record_blocks(
             add((direction, when, buffer[pos + size : following]))
             pos = following
         if records:
+            given += len(records)
             yield records

@@ -32,7 +32,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.application import service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -53,11 +53,13 @@ __all__ = [
     "StrategyHost",
     "load_strategy",
     "param_value",
+    "params_by_name",
     "parse_params",
     "split_param",
 ]
 
 _log = Logger()
+V = TypeVar("V")
 
 #: The account's changes a strategy hears of (`Strategy.on_order`): those of its orders.
 _ORDER_CHANGES = frozenset(
@@ -272,12 +274,17 @@ def parse_params(texts: Iterable[str]) -> dict[str, Any]:
     ``parse_params(["a=1", "b=x"]) == {"a": 1, "b": "x"}`` (values by `param_value`; a
     comma is part of the value). ValueError, one line, for a text not of that form or a
     name given twice."""
-    params: dict[str, Any] = {}
-    for text in texts:
-        name, value = split_param(text)
+    return params_by_name((name, param_value(value)) for name, value in map(split_param, texts))
+
+
+def params_by_name(pairs: Iterable[tuple[str, V]]) -> dict[str, V]:
+    """``(name, value)`` pairs as a dict; ValueError, one line, for a name given twice (the
+    last would silently win). `parse_params` and a backtest's sweep values take theirs so."""
+    params: dict[str, V] = {}
+    for name, value in pairs:
         if name in params:
             raise ValueError(f"the parameter {name!r} is given twice")
-        params[name] = param_value(value)
+        params[name] = value
     return params
 
 

@@ -22,6 +22,7 @@ from txsmarkets.backtest.runner import run_backtest
 from txsmarkets.backtest.sweep import grid, parse_param, rank, run_sweep
 from txsmarkets.clock import VirtualClock
 from txsmarkets.progress import for_stream
+from txsmarkets.strategy import params_by_name
 
 __all__ = ["main", "parser"]
 
@@ -85,13 +86,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = parser().parse_args(argv)
     level = args.log_level or "critical"
     try:
-        params: dict[str, list[Any]] = {}
-        for text in args.param:
-            name, values = parse_param(text)
-            if name in params:
-                # As the daemon's parse_params: the last would silently win.
-                raise ValueError(f"the parameter {name!r} is given twice")
-            params[name] = values
+        params = params_by_name(parse_param(text) for text in args.param)
         options: dict[str, Any] = dict(
             replay=args.replay,
             simulate=args.simulate,

@@ -211,7 +211,6 @@ class PaperFeed:
         self.record = record
         self.interval = interval
         self.state_interval = state_interval
-        self.max_backoff = max_backoff
         self.upstream = upstream
         self.polls = 0
         #: The failed polls in a row, and the wait they make: the rule of every poll upstream.
